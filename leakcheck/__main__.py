@@ -1,0 +1,3 @@
+from leakcheck.cli import main
+
+main()

@@ -1,0 +1,243 @@
+"""What one statement (or statement header) does to a tracked resource.
+
+A statement may raise, acquire the tracked resource, release it, hand it off, pass it to code we do
+not know, add or drop names that refer to it, or leave the block (return, raise, break, continue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from leakcheck.catalogue import Kind
+from leakcheck.facts import ModuleFacts, Site
+from leakcheck.syntax import children, dotted, unwrap_await
+
+# Calls that take over a resource for the rest of a scope (ExitStack and friends).
+MANAGING_METHODS = frozenset(
+    {"enter_context", "enter_async_context", "callback", "push", "push_async_callback",
+     "push_async_exit"}
+)
+SUPPRESS = frozenset({"suppress", "contextlib.suppress"})
+
+
+@dataclass
+class Effect:
+    raises: bool = False
+    acquires: bool = False
+    released: bool = False
+    moved: bool = False
+    escaped: bool = False  # passed to unknown code: a hand-off unless the scope releases it itself
+    add: set[str] = field(default_factory=set)
+    drop: set[str] = field(default_factory=set)
+    leaves: str | None = None  # "return" | "raise" | "break" | "continue"
+
+
+@dataclass(frozen=True)
+class Context:
+    """The tracked site and what the effect computation needs to know about its module."""
+
+    site: Site
+    facts: ModuleFacts
+
+    @property
+    def kind(self) -> Kind:
+        return self.site.kind
+
+    def is_closing(self, call: cst.Call) -> bool:
+        return self.facts.is_closing(call)
+
+
+def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: Effect) -> None:
+    """Record what evaluating `expr` does: may it raise, and how does it use the aliases."""
+    if expr is None:
+        return
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [(expr, None, None)]
+    released_ids: set[int] = set()
+    while stack:
+        node, parent, grand = stack.pop()
+        if isinstance(node, cst.Name):
+            if node.value in aliases and id(node) not in released_ids:
+                _classify_use(node, parent, grand, ctx, eff)
+            continue
+        if isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+            if aliases and _mentions(node, aliases):
+                eff.escaped = True
+            continue
+        if isinstance(node, (cst.Call, cst.Await, cst.Subscript, cst.Yield)):
+            eff.raises = True
+        if isinstance(node, cst.Call) and aliases:
+            for arg in ctx.facts.released_args(node, ctx.site.class_name, ctx.kind):
+                if isinstance(arg, cst.Name) and arg.value in aliases:
+                    eff.released = True
+                    released_ids.add(id(arg))
+        for child in children(node):
+            stack.append((child, node, parent))
+
+
+def _classify_use(name: cst.Name, parent: cst.CSTNode | None, grand: cst.CSTNode | None,
+                  ctx: Context, eff: Effect) -> None:
+    if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
+        func = grand.func
+        if ctx.is_closing(grand):
+            eff.moved = True
+        elif isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS:
+            eff.moved = True
+        else:
+            eff.escaped = True
+    elif isinstance(parent, (cst.Element, cst.DictElement, cst.StarredElement,
+                             cst.StarredDictElement)):
+        eff.moved = True
+    elif isinstance(parent, cst.Yield):
+        eff.escaped = True
+
+
+def _mentions(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
+    from leakcheck.syntax import walk
+
+    return any(isinstance(n, cst.Name) and n.value in aliases for n in walk(node, into_scopes=True))
+
+
+def _target_effect(target: cst.BaseExpression, value_is_alias: bool, aliases: frozenset[str],
+                   ctx: Context, eff: Effect) -> None:
+    """An assignment target: a name (re)bound, or a store into an object or container."""
+    if isinstance(target, cst.Name):
+        if value_is_alias:
+            eff.add.add(target.value)
+        elif target.value in aliases:
+            eff.drop.add(target.value)
+        return
+    if isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            _target_effect(element.value, False, aliases, ctx, eff)
+        if value_is_alias:
+            eff.moved = True
+        return
+    if isinstance(target, cst.StarredElement):
+        _target_effect(target.value, False, aliases, ctx, eff)
+        return
+    # An attribute or subscript store: may raise when it is on the resource, and stores it if it
+    # is the value.
+    base = target.value if isinstance(target, (cst.Attribute, cst.Subscript)) else None
+    if isinstance(base, cst.Name) and base.value in aliases:
+        eff.raises = True
+    elif base is not None:
+        scan(base, aliases, ctx, eff)
+    if isinstance(target, cst.Subscript):
+        eff.raises = True
+        scan(target.slice[0] if len(target.slice) == 1 else None, aliases, ctx, eff)
+    if value_is_alias:
+        eff.moved = True
+
+
+def is_site_value(value: cst.BaseExpression | None, site: Site) -> bool:
+    return value is not None and unwrap_await(value) is site.call
+
+
+def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Context) -> Effect:
+    """The effect of one small statement (`x = ...`, `return ...`, `del x`, an expression...)."""
+    eff = Effect()
+    if isinstance(stmt, (cst.Assign, cst.AnnAssign)):
+        value = stmt.value
+        scan(value, aliases, ctx, eff)
+        if value is None:
+            return eff
+        if is_site_value(value, ctx.site):
+            eff.acquires = True
+        value_is_alias = isinstance(value, cst.Name) and value.value in aliases
+        targets = ([t.target for t in stmt.targets] if isinstance(stmt, cst.Assign)
+                   else [stmt.target])
+        for target in targets:
+            _target_effect(target, value_is_alias, aliases, ctx, eff)
+    elif isinstance(stmt, cst.Expr):
+        scan(stmt.value, aliases, ctx, eff)
+    elif isinstance(stmt, cst.AugAssign):
+        scan(stmt.value, aliases, ctx, eff)
+        scan(stmt.target, aliases, ctx, eff)
+    elif isinstance(stmt, cst.Return):
+        scan(stmt.value, aliases, ctx, eff)
+        if stmt.value is not None and _mentions(stmt.value, aliases) and not eff.released:
+            inner = unwrap_await(stmt.value)
+            # `return conn.cursor()` lends the resource; anything else hands it to the caller.
+            if not (isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute)
+                    and isinstance(inner.func.value, cst.Name)
+                    and inner.func.value.value in aliases):
+                eff.moved = True
+        eff.leaves = "return"
+    elif isinstance(stmt, cst.Raise):
+        scan(stmt.exc, aliases, ctx, eff)
+        scan(stmt.cause, aliases, ctx, eff)
+        eff.leaves = "raise"
+    elif isinstance(stmt, cst.Del):
+        _del_targets(stmt.target, aliases, eff)
+    elif isinstance(stmt, cst.Assert):
+        scan(stmt.test, aliases, ctx, eff)
+        scan(stmt.msg, aliases, ctx, eff)
+    elif isinstance(stmt, cst.Break):
+        eff.leaves = "break"
+    elif isinstance(stmt, cst.Continue):
+        eff.leaves = "continue"
+    return eff
+
+
+def _del_targets(target: cst.BaseDelTargetExpression, aliases: frozenset[str],
+                 eff: Effect) -> None:
+    if isinstance(target, cst.Name):
+        if target.value in aliases:
+            eff.drop.add(target.value)
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            _del_targets(element.value, aliases, eff)  # type: ignore[arg-type]
+    else:
+        eff.raises = True
+
+
+def header_effect(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context) -> Effect:
+    """The effect of evaluating a compound statement's header (an `if` test, a `for` iterable)."""
+    eff = Effect()
+    scan(expr, aliases, ctx, eff)
+    return eff
+
+
+def for_target_effect(target: cst.BaseAssignTargetExpression, aliases: frozenset[str],
+                      ctx: Context) -> Effect:
+    eff = Effect()
+    _target_effect(target, False, aliases, ctx, eff)
+    return eff
+
+
+def catches_everything(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
+    """`except:`, `except Exception`, `except BaseException` (also inside a tuple)."""
+    if handler.type is None:
+        return True
+    types = (handler.type.elements if isinstance(handler.type, cst.Tuple)
+             else [cst.Element(handler.type)])
+    for element in types:
+        name = dotted(element.value) or ""
+        if name.rsplit(".", 1)[-1] in ("Exception", "BaseException"):
+            return True
+    return False
+
+
+def truth_when_held(test: cst.BaseExpression, aliases: frozenset[str]) -> bool | None:
+    """The value of `test` when the aliases hold a live resource (never None), if it is known."""
+    negate = False
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        negate = not negate
+        test = test.expression
+    truth: bool | None = None
+    if isinstance(test, cst.Name) and test.value in aliases:
+        truth = True
+    elif (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+          and isinstance(test.left, cst.Name) and test.left.value in aliases):
+        comparison = test.comparisons[0]
+        right = comparison.comparator
+        if isinstance(right, cst.Name) and right.value == "None":
+            if isinstance(comparison.operator, cst.IsNot):
+                truth = True
+            elif isinstance(comparison.operator, cst.Is):
+                truth = False
+    if truth is None:
+        return None
+    return truth != negate

@@ -1,0 +1,61 @@
+"""Check one module: parse once, collect facts, judge each acquisition, place the findings."""
+
+from __future__ import annotations
+
+import traceback
+
+import libcst as cst
+
+from leakcheck.catalogue import Kind, rule_for
+from leakcheck.facts import ModuleFacts
+from leakcheck.model import FileError, FileResult, Finding
+from leakcheck.positions import Span, locate
+from leakcheck.syntax import call_text
+from leakcheck.verdicts import Verdict, judge
+
+
+def check_source(source: bytes, path: str, kinds: tuple[Kind, ...]) -> FileResult:
+    """Findings for one file's bytes. Never raises: problems become `errors` entries."""
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        message = f"syntax error: {error.message}"
+        return FileResult(path, errors=(FileError(path, error.raw_line, message),))
+    try:
+        return _check_module(module, path, kinds)
+    except RecursionError:
+        return FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
+    except Exception as error:  # a bug in leakcheck: report it, keep checking other files
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        return FileResult(path, errors=(
+            FileError(path, None, f"internal error in leakcheck: {detail}", internal=True),))
+
+
+def _check_module(module: cst.Module, path: str, kinds: tuple[Kind, ...]) -> FileResult:
+    facts = ModuleFacts(module, kinds)
+    verdicts = [v for v in (judge(site, facts) for site in facts.sites()) if v is not None]
+    if not verdicts:
+        return FileResult(path)
+    spans = locate(module, [node for v in verdicts for node in v.nodes()])
+    findings = tuple(f for f in (_finding(v, spans, path) for v in verdicts) if f is not None)
+    return FileResult(path, findings=findings, source=module.code)
+
+
+def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | None:
+    site = verdict.site
+    rule = rule_for(site.kind.family, verdict.leak)
+    if rule is None:
+        return None
+    span = spans[id(site.call)]
+    how = "".join(
+        text.format(line=spans[id(node)].line) if node is not None else text
+        for text, node in verdict.how
+    )
+    what = f"{site.kind.resource} from `{call_text(site.call)}`"
+    returned = f"returned to the {site.kind.container}"
+    message = rule.message.format(what=what, returned=returned, how=how)
+    message = message[0].upper() + message[1:]
+    related = spans[id(verdict.node)].line if verdict.node is not None else None
+    return Finding(path=path, line=span.line, column=span.column, end_line=span.end_line,
+                   end_column=span.end_column, code=rule.code, rule=rule.name,
+                   message=message, related_line=related)

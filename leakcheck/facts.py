@@ -1,0 +1,356 @@
+"""The first pass over a module: imports, pools, function summaries and acquisition sites.
+
+One walk collects everything syntactic; summaries (which functions hand out a fresh resource, which
+release a parameter) are then closed under each other in a few cheap rounds over the collected calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from leakcheck.catalogue import Kind
+from leakcheck.syntax import children, dotted, unwrap_await
+
+Scope = cst.FunctionDef | cst.Module
+CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})
+CLOSING = frozenset({"closing", "aclosing", "contextlib.closing", "contextlib.aclosing"})
+
+
+@dataclass
+class Binding:
+    """How an acquiring call's result is kept: `name = call`, `with call as name`, or dropped."""
+
+    how: str  # "assign" | "with" | "discarded"
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Site:
+    """An acquisition that leakcheck follows through its scope."""
+
+    call: cst.Call
+    kind: Kind
+    scope: Scope
+    class_name: str | None
+    binding: Binding
+
+
+@dataclass
+class FunctionInfo:
+    """A scope: a function, or the module's own statements (key `<module>`)."""
+
+    node: cst.FunctionDef | cst.Module
+    class_name: str | None
+    key: str  # "name" for module functions, "Class.name" for methods
+    params: tuple[str, ...]
+    calls: list[cst.Call] = field(default_factory=list)
+    returns: list[cst.BaseExpression] = field(default_factory=list)
+    assigned: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
+    declared_global: set[str] = field(default_factory=set)
+    is_context_manager: bool = False
+
+
+class ModuleFacts:
+    """What the engine knows about one module before following any path."""
+
+    def __init__(self, module: cst.Module, kinds: tuple[Kind, ...]) -> None:
+        self.module = module
+        self.kinds = kinds
+        self.imports: dict[str, str] = {}
+        self.constructed: dict[str, Kind] = {}  # receiver text -> kind of pool built there
+        self.paired: dict[str, set[str]] = {}  # receiver text -> release methods called on it
+        self.functions: dict[cst.FunctionDef, FunctionInfo] = {}
+        self.by_key: dict[str, FunctionInfo] = {}
+        self.factories: dict[str, Kind] = {}  # function key -> kind of the resource it returns
+        self.releasers: dict[str, int] = {}  # function key -> index of the released argument
+        self.used_in_functions: set[str] = set()
+        self.bindings: dict[int, Binding] = {}
+        self.module_info = FunctionInfo(node=module, class_name=None, key="<module>", params=())
+        self.scopes: dict[Scope, FunctionInfo] = {module: self.module_info}
+        self._calls: list[tuple[cst.Call, Scope, str | None]] = []
+        self._acquire_methods = frozenset(m for k in kinds for m in k.acquire_methods)
+        self._release_methods = frozenset(m for k in kinds for m in k.release_methods)
+        self._collect(module)
+        self._close_summaries()
+
+    # -- collection -------------------------------------------------------------------------
+
+    def _collect(self, module: cst.Module) -> None:
+        stack: list[tuple[cst.CSTNode, Scope, str | None, FunctionInfo]] = [
+            (module, module, None, self.module_info)
+        ]
+        while stack:
+            node, scope, class_name, info = stack.pop()
+            if isinstance(node, cst.FunctionDef):
+                info = self._function(node, class_name)
+                scope = node
+            elif isinstance(node, cst.ClassDef):
+                class_name = node.name.value
+            elif isinstance(node, cst.Call):
+                self._call(node, scope, class_name, info)
+            elif isinstance(node, (cst.Import, cst.ImportFrom)):
+                self._import(node)
+            elif isinstance(node, (cst.Assign, cst.AnnAssign)):
+                self._assign(node, info)
+            elif isinstance(node, cst.With):
+                self._with(node)
+            elif isinstance(node, cst.Expr):
+                value = unwrap_await(node.value)
+                if isinstance(value, cst.Call):
+                    self.bindings[id(value)] = Binding("discarded", None)
+            elif isinstance(node, cst.Return) and node.value is not None:
+                info.returns.append(node.value)
+            elif isinstance(node, (cst.Global, cst.Nonlocal)):
+                info.declared_global.update(n.name.value for n in node.names)
+            elif isinstance(node, cst.Name) and info is not self.module_info:
+                self.used_in_functions.add(node.value)
+            kids = list(children(node))
+            kids.reverse()
+            stack.extend((kid, scope, class_name, info) for kid in kids)
+
+    def _function(self, node: cst.FunctionDef, class_name: str | None) -> FunctionInfo:
+        params = tuple(p.name.value for p in (*node.params.posonly_params, *node.params.params))
+        key = f"{class_name}.{node.name.value}" if class_name else node.name.value
+        decorators = {dotted(d.decorator) or "" for d in node.decorators}
+        info = FunctionInfo(node=node, class_name=class_name, key=key, params=params)
+        info.is_context_manager = any(
+            d.rsplit(".", 1)[-1] in CONTEXT_DECORATORS for d in decorators
+        )
+        self.functions[node] = info
+        self.scopes[node] = info
+        self.by_key.setdefault(key, info)
+        return info
+
+    def _call(self, call: cst.Call, scope: Scope, class_name: str | None,
+              info: FunctionInfo) -> None:
+        self._calls.append((call, scope, class_name))
+        info.calls.append(call)
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in self._release_methods:
+            receiver = dotted(func.value)
+            if receiver is not None:
+                self.paired.setdefault(receiver, set()).add(func.attr.value)
+
+    def _import(self, node: cst.Import | cst.ImportFrom) -> None:
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                full = dotted(alias.name) or ""
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    self.imports[alias.asname.name.value] = full
+                else:
+                    head = full.split(".", 1)[0]
+                    self.imports[head] = head
+            return
+        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+            return
+        base = dotted(node.module) or ""
+        for alias in node.names:
+            name = dotted(alias.name) or ""
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self.imports[local] = f"{base}.{name}"
+
+    def _assign(self, node: cst.Assign | cst.AnnAssign, info: FunctionInfo) -> None:
+        value = node.value
+        if value is None:
+            return
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        inner = unwrap_await(value)
+        if isinstance(inner, cst.Call):
+            constructor = self.qualify(inner.func)
+            for kind in self.kinds:
+                if constructor in kind.pool_constructors:
+                    for target in targets:
+                        text = dotted(target)
+                        if text is not None:
+                            self.constructed[text] = kind
+            if len(targets) == 1 and isinstance(targets[0], cst.Name):
+                self.bindings[id(inner)] = Binding("assign", targets[0].value)
+        for target in targets:
+            if isinstance(target, cst.Name):
+                info.assigned.setdefault(target.value, []).append(value)
+
+    def _with(self, node: cst.With) -> None:
+        for item in node.items:
+            inner = unwrap_await(item.item)
+            if not isinstance(inner, cst.Call):
+                continue
+            name = None
+            if item.asname is not None and isinstance(item.asname.name, cst.Name):
+                name = item.asname.name.value
+                constructor = self.qualify(inner.func)
+                for kind in self.kinds:
+                    if constructor in kind.pool_constructors:
+                        self.constructed[name] = kind
+            self.bindings[id(inner)] = Binding("with", name)
+
+    # -- questions the engine asks ------------------------------------------------------------
+
+    def alias_closure(self, info: FunctionInfo, name: str) -> frozenset[str]:
+        """`name` and every name the scope assigns from it (`c = conn`), transitively."""
+        names = {name}
+        grew = True
+        while grew:
+            grew = False
+            for target, values in info.assigned.items():
+                if target not in names and any(
+                        isinstance(v, cst.Name) and v.value in names for v in values):
+                    names.add(target)
+                    grew = True
+        return frozenset(names)
+
+    def releases_any(self, info: FunctionInfo, names: frozenset[str], kind: Kind) -> bool:
+        """Does the scope release any of `names` somewhere (is it the resource's owner)?"""
+        for call in info.calls:
+            released = self.released_args(call, info.class_name, kind)
+            if self.is_closing(call):
+                released = [a.value for a in call.args]
+            if any(isinstance(arg, cst.Name) and arg.value in names for arg in released):
+                return True
+        return False
+
+    def is_closing(self, call: cst.Call) -> bool:
+        """`closing(x)` / `contextlib.closing(x)`, however imported."""
+        return self.qualify(call.func) in CLOSING or dotted(call.func) in CLOSING
+
+    def qualify(self, expr: cst.BaseExpression) -> str:
+        """The imported name an expression refers to: `pool.X` after `from psycopg2 import pool`."""
+        text = dotted(expr)
+        if text is None:
+            return ""
+        head, _, rest = text.partition(".")
+        full = self.imports.get(head, head)
+        return f"{full}.{rest}" if rest else full
+
+    def pool_kind(self, receiver: str, method: str) -> Kind | None:
+        """The kind of pool `receiver` is, judged by construction, the release pair, or its name."""
+        built = self.constructed.get(receiver)
+        if built is not None:
+            return built if method in built.acquire_methods else None
+        released = self.paired.get(receiver, set())
+        for kind in self.kinds:
+            if method in kind.acquire_methods and (
+                released & kind.release_methods or kind.matches_pool_name(receiver)
+            ):
+                return kind
+        return None
+
+    def acquisition(self, call: cst.Call, class_name: str | None) -> Kind | None:
+        """The kind of resource `call` hands out fresh, if any."""
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            receiver = dotted(func.value)
+            if receiver is None:
+                return None
+            if receiver in ("self", "cls") and class_name is not None:
+                found = self.factories.get(f"{class_name}.{func.attr.value}")
+                if found is not None:
+                    return found
+            if func.attr.value in self._acquire_methods:
+                return self.pool_kind(receiver, func.attr.value)
+            return None
+        if isinstance(func, cst.Name):
+            return self.factories.get(func.value)
+        return None
+
+    def releaser_index(self, call: cst.Call, class_name: str | None) -> int | None:
+        """For a call of a module function that releases a parameter: that argument's index."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            return self.releasers.get(func.value)
+        if (isinstance(func, cst.Attribute) and class_name is not None
+                and dotted(func.value) in ("self", "cls")):
+            return self.releasers.get(f"{class_name}.{func.attr.value}")
+        return None
+
+    def sites(self) -> list[Site]:
+        """Every acquisition whose result is bound to a name or dropped, in source order."""
+        found = []
+        for call, scope, class_name in self._calls:
+            kind = self.acquisition(call, class_name)
+            binding = self.bindings.get(id(call))
+            if kind is None or binding is None:
+                continue
+            if binding.how == "with" and (kind.with_releases or binding.name is None):
+                continue
+            found.append(Site(call, kind, scope, class_name, binding))
+        return found
+
+    # -- summaries ----------------------------------------------------------------------------
+
+    def _close_summaries(self) -> None:
+        """Find factories and releasers, letting each new one reveal more, until nothing changes."""
+        changed = True
+        rounds = 0
+        while changed and rounds < 10:
+            changed = False
+            rounds += 1
+            for info in self.functions.values():
+                if info.key not in self.factories:
+                    kind = self._returns_fresh(info)
+                    if kind is not None:
+                        self.factories[info.key] = kind
+                        changed = True
+                if info.key not in self.releasers:
+                    index = self._released_param(info)
+                    if index is not None:
+                        self.releasers[info.key] = index
+                        changed = True
+
+    def _returns_fresh(self, info: FunctionInfo) -> Kind | None:
+        if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
+            return None
+        for value in info.returns:
+            inner = unwrap_await(value)
+            if isinstance(inner, cst.Name):
+                for assigned in info.assigned.get(inner.value, []):
+                    candidate = unwrap_await(assigned)
+                    if isinstance(candidate, cst.Call):
+                        kind = self.acquisition(candidate, info.class_name)
+                        if kind is not None:
+                            return kind
+            elif isinstance(inner, cst.Call):
+                kind = self.acquisition(inner, info.class_name)
+                if kind is not None:
+                    return kind
+        return None
+
+    def _released_param(self, info: FunctionInfo) -> int | None:
+        params = info.params
+        offset = 1 if info.class_name is not None and params[:1] in (("self",), ("cls",)) else 0
+        for call in info.calls:
+            for arg in self.released_args(call, info.class_name, None):
+                if isinstance(arg, cst.Name) and arg.value in params[offset:]:
+                    return params.index(arg.value) - offset
+        return None
+
+    def released_args(self, call: cst.Call, class_name: str | None,
+                      kind: Kind | None) -> list[cst.BaseExpression]:
+        """The expressions that `call` releases (gives back to their pool or closes)."""
+        func = call.func
+        out: list[cst.BaseExpression] = []
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            methods = kind.release_methods if kind is not None else self._release_methods
+            if method in methods:
+                keyword = kind.release_keyword if kind is not None else None
+                positional = [a.value for a in call.args if a.keyword is None and not a.star]
+                if positional:
+                    out.append(positional[0])
+                out.extend(a.value for a in call.args
+                           if a.keyword is not None and (keyword is None or
+                                                         a.keyword.value == keyword))
+                return out
+            selfs = (kind.self_release_methods if kind is not None
+                     else frozenset(m for k in self.kinds for m in k.self_release_methods))
+            if method in selfs:
+                out.append(func.value)
+        index = self.releaser_index(call, class_name)
+        if index is not None:
+            positional = [a.value for a in call.args if a.keyword is None and not a.star]
+            if index < len(positional):
+                out.append(positional[index])
+        return out

@@ -1,0 +1,103 @@
+"""Small, fast helpers over libcst nodes (no metadata providers)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import libcst as cst
+
+# Fields that only hold tokens or whitespace: never worth descending into.
+_SKIPPED_FIELDS = frozenset(
+    {
+        "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators",
+        "header", "footer", "colon", "equal", "dot", "star", "lbracket", "rbracket", "lbrace",
+        "rbrace", "operator", "trailing_whitespace", "asynchronous", "newline", "default_comma",
+        "arrow", "whitespace_before_colon", "indent",
+    }
+)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(node: cst.CSTNode) -> tuple[str, ...]:
+    kind = type(node)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = tuple(
+            f.name
+            for f in dataclasses.fields(node)  # type: ignore[arg-type]
+            if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
+        )
+        _FIELDS[kind] = names
+    return names
+
+
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Yield the syntactic children of `node` in source order, skipping whitespace and tokens."""
+    for name in _child_fields(node):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def walk(node: cst.CSTNode, *, into_scopes: bool = False) -> Iterator[cst.CSTNode]:
+    """Yield `node` and its descendants, depth first; nested defs, lambdas and classes only if asked."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if not into_scopes and current is not node and isinstance(current, SCOPES):
+            continue
+        kids = list(children(current))
+        kids.reverse()
+        stack.extend(kids)
+
+
+SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """`a.b.c` for a chain of names and attributes, else None."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def unwrap_await(node: cst.BaseExpression) -> cst.BaseExpression:
+    """The expression under any number of `await`s."""
+    while isinstance(node, cst.Await):
+        node = node.expression
+    return node
+
+
+def block_statements(body: cst.BaseSuite) -> tuple[cst.BaseStatement | cst.BaseSmallStatement, ...]:
+    """The statements of an indented block or of a one-line suite (`if x: return`)."""
+    if isinstance(body, cst.IndentedBlock):
+        return tuple(body.body)
+    if isinstance(body, cst.SimpleStatementSuite):
+        return tuple(body.body)
+    return ()
+
+
+_EMPTY = cst.Module(body=[])
+
+
+def source_of(node: cst.CSTNode, limit: int = 60) -> str:
+    """The code of `node` on one line, shortened for messages."""
+    text = " ".join(_EMPTY.code_for_node(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def call_text(call: cst.Call) -> str:
+    """`pool.getconn()` or `cur.execute(...)`: a call as a reader recognises it."""
+    func = dotted(call.func) or source_of(call.func, 40)
+    return f"{func}({'...' if call.args else ''})"

@@ -1,0 +1,186 @@
+"""Judge one acquisition: run the walker, pick the leak that best explains it, say how it escapes.
+
+Verdict classes (rules map them to codes, per family):
+  never          no path gives the resource back or hands it off
+  exception      released on the normal path; an exception between acquire and release skips it
+  early-exit     a return/break/continue/raise, a branch, or a swallowed error leaves it held
+  finally-order  released in `finally`, after a statement in that `finally` that may raise
+  overwritten    its last name is reassigned or deleted while it is held
+  loop           the next loop iteration acquires again while the previous one is held
+Exception paths are judged only when the scope releases the resource itself (it is the owner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from leakcheck.effects import Context
+from leakcheck.facts import ModuleFacts, Site
+from leakcheck.flow import Exit, Note, Status, Trace, Walker
+from leakcheck.syntax import block_statements, call_text, source_of, walk
+
+# A piece of explanation: text with an optional `{line}` filled from the node's position.
+Part = tuple[str, cst.CSTNode | None]
+
+PRIORITY = ("loop", "overwritten", "early-exit", "finally-order", "exception")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    site: Site
+    leak: str
+    node: cst.CSTNode | None  # the statement through which the resource escapes
+    how: tuple[Part, ...]
+
+    def nodes(self) -> list[cst.CSTNode]:
+        found = [self.site.call]
+        found += [node for _, node in self.how if node is not None]
+        if self.node is not None:
+            found.append(self.node)
+        return found
+
+
+def judge(site: Site, facts: ModuleFacts) -> Verdict | None:
+    """The verdict for one acquisition, or None when every path gives it back or hands it off."""
+    if site.binding.how == "discarded":
+        return Verdict(site, "never", None, ((" (the result of the call is discarded)", None),))
+    info = facts.scopes[site.scope]
+    name = site.binding.name
+    assert name is not None
+    if name in info.declared_global:
+        return None
+    if info is facts.module_info and name in facts.used_in_functions:
+        return None  # a module global used by the module's functions: long-lived by design
+    owner = facts.releases_any(info, facts.alias_closure(info, name), site.kind)
+    body = (tuple(site.scope.body) if isinstance(site.scope, cst.Module)
+            else block_statements(site.scope.body))
+    trace = Walker(Context(site, facts), owner).run(body)
+    return _classify(site, trace, owner, body)
+
+
+def _classify(site: Site, trace: Trace, owner: bool,
+              body: tuple[cst.CSTNode, ...]) -> Verdict | None:
+    held = [ex for ex in trace.exits if ex.state.status is Status.HELD and ex.kind != "break"]
+    end = [s for s in trace.end if s.status is Status.HELD]
+    last = body[-1] if body else site.call
+    if not (owner or trace.moved) and not trace.released:
+        if held or end or trace.rebound:
+            leak = "overwritten" if any(r.loop is None for r in trace.rebound) else "never"
+            if leak == "overwritten":
+                return _rebound_verdict(site, trace)
+            where = _first_escape(held, end, last, site)
+            return Verdict(site, "never", where[1], ((" (still held ", None), *where[0], (")", None)))
+        return None
+    candidates: dict[str, Verdict] = {}
+    if trace.rebound:
+        verdict = _rebound_verdict(site, trace)
+        candidates[verdict.leak] = verdict
+    for state in end:
+        candidates.setdefault("early-exit", Verdict(
+            site, "early-exit", last, (*_end(site, last), *_note(state.note))))
+    for ex in held:
+        leak = _exit_class(ex)
+        if leak in ("exception", "finally-order") and not owner:
+            continue
+        candidates.setdefault(leak, Verdict(site, leak, ex.node, (*_exit(ex), *_note(
+            ex.state.note if leak == "early-exit" or ex.state.note is None
+            or ex.state.note.kind != "caught" else None))))
+    for leak in PRIORITY:
+        if leak in candidates:
+            return candidates[leak]
+    return None
+
+
+def _rebound_verdict(site: Site, trace: Trace) -> Verdict:
+    lost = trace.rebound[0]
+    if lost.loop is not None:
+        return Verdict(site, "loop", lost.node, (
+            (" before the loop on line {line} acquires the next one", lost.loop),))
+    if isinstance(lost.node, cst.Del):
+        return Verdict(site, "overwritten", lost.node, (
+            (f" before `del {lost.name}` on line {{line}} drops it", lost.node),))
+    return Verdict(site, "overwritten", lost.node, (
+        (f" before `{lost.name}` is reassigned on line {{line}}", lost.node),))
+
+
+def _exit_class(ex: Exit) -> str:
+    if ex.kind == "raise" and not ex.explicit:
+        return "finally-order" if ex.in_finally else "exception"
+    if ex.kind == "raise" and ex.state.note is not None and ex.state.note.kind == "caught":
+        return "exception"  # `raise NewError() from e` in a handler: the path began with an error
+    return "early-exit"
+
+
+def _first_escape(held: list[Exit], end: list[object], last: cst.CSTNode,
+                  site: Site) -> tuple[tuple[Part, ...], cst.CSTNode | None]:
+    for ex in held:
+        if ex.kind == "return" or (ex.kind == "raise" and ex.explicit):
+            return _exit(ex, prefix=""), ex.node
+    if end:
+        return _end(site, last, prefix=""), last
+    if held:
+        return _exit(held[0], prefix=""), held[0].node
+    return (), None
+
+
+def _end(site: Site, last: cst.CSTNode, prefix: str = " ") -> tuple[Part, ...]:
+    if isinstance(site.scope, cst.Module):
+        return ((f"{prefix}at the end of the module (line {{line}})", last),)
+    return ((f"{prefix}when `{site.scope.name.value}()` ends after line {{line}}", last),)
+
+
+def _exit(ex: Exit, prefix: str = " ") -> tuple[Part, ...]:
+    if ex.kind == "return":
+        return ((f"{prefix}at the `return` on line {{line}}", ex.node),)
+    if ex.kind == "continue":
+        return ((f"{prefix}at the `continue` on line {{line}}", ex.node),)
+    if ex.kind == "raise" and ex.explicit:
+        return ((f"{prefix}at the `raise` on line {{line}}", ex.node),)
+    node = ex.node
+    note = ex.state.note
+    if isinstance(node, cst.Raise) and note is not None and note.kind == "caught":
+        node = note.cause or note.node  # re-raised: explain the original error
+    verb = "if" if prefix else "when"
+    return ((f"{prefix}{verb} `{raising_text(node)}` on line {{line}} raises", node),)
+
+
+def _note(note: Note | None) -> tuple[Part, ...]:
+    if note is None:
+        return ()
+    if note.kind in ("if-true", "if-false") and isinstance(note.node, cst.If):
+        test = source_of(note.node.test, 40)
+        value = "true" if note.kind == "if-true" else "false"
+        return ((f", when `{test}` on line {{line}} is {value}", note.node),)
+    if note.kind == "break":
+        return ((", after the `break` on line {line}", note.node),)
+    if note.kind == "try-ok":
+        return ((", when the `try` on line {line} raises nothing "
+                 "(it is returned only when an error is handled)", note.node),)
+    if note.kind in ("except", "caught"):
+        cause = note.cause or note.node
+        return ((f", after an error from `{raising_text(cause)}` on line {{line}} is handled",
+                 cause),)
+    return ()
+
+
+def raising_text(node: cst.CSTNode) -> str:
+    """What a reader would call the raising part of a statement: its first call, or the code."""
+    header: cst.CSTNode | None = node
+    if isinstance(node, (cst.If, cst.While)):
+        header = node.test
+    elif isinstance(node, cst.For):
+        header = node.iter
+    elif isinstance(node, cst.With):
+        header = node.items[0]
+    elif isinstance(node, cst.Match):
+        header = node.subject
+    elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        header = node.decorators[0] if node.decorators else None
+    if header is None:
+        return source_of(node)
+    for sub in walk(header):
+        if isinstance(sub, cst.Call):
+            return call_text(sub)
+    return source_of(header)
