@@ -20,6 +20,11 @@ MANAGING_METHODS = frozenset(
      "push_async_exit"}
 )
 SUPPRESS = frozenset({"suppress", "contextlib.suppress"})
+# Constructors that cannot fail in practice: counting them as "may raise" would only add noise.
+NON_RAISING = frozenset(
+    {"contextlib.closing", "contextlib.aclosing", "contextlib.suppress", "contextlib.nullcontext",
+     "contextlib.ExitStack", "contextlib.AsyncExitStack"}
+)
 
 
 @dataclass
@@ -65,7 +70,8 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
             if aliases and _mentions(node, aliases):
                 eff.escaped = True
             continue
-        if isinstance(node, (cst.Call, cst.Await, cst.Subscript, cst.Yield)):
+        if isinstance(node, (cst.Await, cst.Subscript, cst.Yield)) or (
+                isinstance(node, cst.Call) and ctx.facts.qualify(node.func) not in NON_RAISING):
             eff.raises = True
         if isinstance(node, cst.Call) and aliases:
             for arg in ctx.facts.released_args(node, ctx.site.class_name, ctx.kind):

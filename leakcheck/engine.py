@@ -58,4 +58,4 @@ def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | N
     related = spans[id(verdict.node)].line if verdict.node is not None else None
     return Finding(path=path, line=span.line, column=span.column, end_line=span.end_line,
                    end_column=span.end_column, code=rule.code, rule=rule.name,
-                   message=message, related_line=related)
+                   message=message, related_line=related, related_label=verdict.label)

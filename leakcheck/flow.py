@@ -452,9 +452,10 @@ class Walker:
         normal = {leave(s) for s in body.normal}
         for ex in body.exits:
             ex = replace(ex, state=leave(ex.state))
-            exits.append(ex)
             if suppresses and ex.kind == "raise":
-                normal.add(ex.state)
+                normal.add(ex.state)  # `with suppress(...)`: the error ends the block, not the scope
+            else:
+                exits.append(ex)
         return Flow(normal, exits)
 
 

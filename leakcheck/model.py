@@ -16,6 +16,7 @@ class Finding:
     rule: str
     message: str
     related_line: int | None = None  # the statement through which the resource escapes
+    related_label: str = ""
     fix: None = None
 
     def sort_key(self) -> tuple[str, int, int, str]:

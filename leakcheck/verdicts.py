@@ -33,6 +33,7 @@ class Verdict:
     leak: str
     node: cst.CSTNode | None  # the statement through which the resource escapes
     how: tuple[Part, ...]
+    label: str = "escapes here"  # what the code frame says at `node`
 
     def nodes(self) -> list[cst.CSTNode]:
         found = [self.site.call]
@@ -64,14 +65,15 @@ def _classify(site: Site, trace: Trace, owner: bool,
               body: tuple[cst.CSTNode, ...]) -> Verdict | None:
     held = [ex for ex in trace.exits if ex.state.status is Status.HELD and ex.kind != "break"]
     end = [s for s in trace.end if s.status is Status.HELD]
-    last = body[-1] if body else site.call
+    last = last_statement(body) or site.call
     if not (owner or trace.moved) and not trace.released:
         if held or end or trace.rebound:
             leak = "overwritten" if any(r.loop is None for r in trace.rebound) else "never"
             if leak == "overwritten":
                 return _rebound_verdict(site, trace)
             where = _first_escape(held, end, last, site)
-            return Verdict(site, "never", where[1], ((" (still held ", None), *where[0], (")", None)))
+            return Verdict(site, "never", where[1],
+                           ((" (still held ", None), *where[0], (")", None)), "still held here")
         return None
     candidates: dict[str, Verdict] = {}
     if trace.rebound:
@@ -79,14 +81,17 @@ def _classify(site: Site, trace: Trace, owner: bool,
         candidates[verdict.leak] = verdict
     for state in end:
         candidates.setdefault("early-exit", Verdict(
-            site, "early-exit", last, (*_end(site, last), *_note(state.note))))
+            site, "early-exit", last, (*_end(site, last), *_note(state.note)), "still held here"))
     for ex in held:
         leak = _exit_class(ex)
         if leak in ("exception", "finally-order") and not owner:
             continue
-        candidates.setdefault(leak, Verdict(site, leak, ex.node, (*_exit(ex), *_note(
-            ex.state.note if leak == "early-exit" or ex.state.note is None
-            or ex.state.note.kind != "caught" else None))))
+        note = ex.state.note
+        if leak != "early-exit" and note is not None and note.kind == "caught":
+            note = None  # the exit already names the error
+        label = "if this raises" if leak in ("exception", "finally-order") else "leaves here"
+        candidates.setdefault(leak, Verdict(site, leak, ex.node, (*_exit(ex), *_note(note)),
+                                            label))
     for leak in PRIORITY:
         if leak in candidates:
             return candidates[leak]
@@ -96,13 +101,14 @@ def _classify(site: Site, trace: Trace, owner: bool,
 def _rebound_verdict(site: Site, trace: Trace) -> Verdict:
     lost = trace.rebound[0]
     if lost.loop is not None:
-        return Verdict(site, "loop", lost.node, (
-            (" before the loop on line {line} acquires the next one", lost.loop),))
+        return Verdict(site, "loop", lost.loop, (
+            (" before the loop on line {line} acquires the next one", lost.loop),),
+            "the next iteration acquires again")
     if isinstance(lost.node, cst.Del):
         return Verdict(site, "overwritten", lost.node, (
-            (f" before `del {lost.name}` on line {{line}} drops it", lost.node),))
+            (f" before `del {lost.name}` on line {{line}} drops it", lost.node),), "dropped here")
     return Verdict(site, "overwritten", lost.node, (
-        (f" before `{lost.name}` is reassigned on line {{line}}", lost.node),))
+        (f" before `{lost.name}` is reassigned on line {{line}}", lost.node),), "reassigned here")
 
 
 def _exit_class(ex: Exit) -> str:
@@ -163,6 +169,31 @@ def _note(note: Note | None) -> tuple[Part, ...]:
         return ((f", after an error from `{raising_text(cause)}` on line {{line}} is handled",
                  cause),)
     return ()
+
+
+def last_statement(stmts: tuple[cst.CSTNode, ...]) -> cst.CSTNode | None:
+    """The statement that ends a block in the source: where a scope "ends" for a reader."""
+    if not stmts:
+        return None
+    last = stmts[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        return last.body[-1]
+    inner: tuple[cst.CSTNode, ...] = ()
+    if isinstance(last, (cst.Try, cst.TryStar)):
+        tail = last.finalbody or last.orelse or (last.handlers[-1] if last.handlers else None)
+        inner = block_statements(tail.body if tail is not None else last.body)
+    elif isinstance(last, cst.If):
+        tail_if: cst.If | cst.Else = last
+        while isinstance(tail_if, cst.If) and tail_if.orelse is not None:
+            tail_if = tail_if.orelse
+        inner = block_statements(tail_if.body)
+    elif isinstance(last, (cst.For, cst.While)):
+        inner = block_statements((last.orelse or last).body)
+    elif isinstance(last, cst.With):
+        inner = block_statements(last.body)
+    elif isinstance(last, cst.Match) and last.cases:
+        inner = block_statements(last.cases[-1].body)
+    return last_statement(inner) or last
 
 
 def raising_text(node: cst.CSTNode) -> str:

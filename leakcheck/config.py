@@ -1,0 +1,100 @@
+"""`[tool.leakcheck]` in pyproject.toml (or a `leakcheck.toml`): user-defined resource kinds.
+
+Like ruff, each file uses the closest configuration found by walking up from its directory; a
+pyproject.toml without a `[tool.leakcheck]` table does not count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leakcheck.catalogue import CatalogueError, Kind, builtin_kinds, parse_kind, rules, tomllib
+
+KNOWN_KEYS = frozenset({"kinds"})
+
+
+class ConfigError(CatalogueError):
+    """A configuration file is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    kinds: tuple[Kind, ...]
+
+
+DEFAULT = Config(None, ())
+
+
+def _table(path: Path) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from error
+    if path.name == "leakcheck.toml":
+        return data
+    tool = data.get("tool", {})
+    table = tool.get("leakcheck") if isinstance(tool, dict) else None
+    return table if isinstance(table, dict) else None
+
+
+def load(path: Path) -> Config:
+    """Read one configuration file, rejecting unknown keys and malformed kinds."""
+    table = _table(path)
+    if table is None:
+        return Config(path, ())
+    unknown = sorted(set(table) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key `{unknown[0]}` in [tool.leakcheck]")
+    raw_kinds = table.get("kinds", [])
+    if not isinstance(raw_kinds, list) or not all(isinstance(k, dict) for k in raw_kinds):
+        raise ConfigError(f"{path}: `kinds` must be an array of tables ([[tool.leakcheck.kinds]])")
+    families = {rule.family for rule in rules()}
+    kinds = []
+    for raw in raw_kinds:
+        kind = parse_kind(raw, str(path))
+        if kind.family not in families:
+            raise ConfigError(f"{path}: kind `{kind.name}`: unknown `family` {kind.family!r} "
+                              f"(known: {', '.join(sorted(families))})")
+        kinds.append(kind)
+    return Config(path, tuple(kinds))
+
+
+class ConfigFinder:
+    """The configuration for each directory, found once and cached."""
+
+    def __init__(self, explicit: Path | None = None) -> None:
+        self._explicit = load(explicit) if explicit is not None else None
+        self._by_dir: dict[Path, Config] = {}
+
+    def for_file(self, path: Path) -> Config:
+        if self._explicit is not None:
+            return self._explicit
+        return self._for_dir(path.resolve().parent)
+
+    def _for_dir(self, directory: Path) -> Config:
+        cached = self._by_dir.get(directory)
+        if cached is not None:
+            return cached
+        found: Config | None = None
+        for name in ("leakcheck.toml", "pyproject.toml"):
+            candidate = directory / name
+            if candidate.is_file() and _table(candidate) is not None:
+                found = load(candidate)
+                break
+        if found is None:
+            parent = directory.parent
+            found = DEFAULT if parent == directory else self._for_dir(parent)
+        self._by_dir[directory] = found
+        return found
+
+
+def kinds_for(config: Config) -> tuple[Kind, ...]:
+    """Built-in kinds with the user's added; a user kind replaces a built-in of the same name."""
+    if not config.kinds:
+        return builtin_kinds()
+    names = {k.name for k in config.kinds}
+    return tuple(k for k in builtin_kinds() if k.name not in names) + config.kinds

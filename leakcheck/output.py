@@ -1,0 +1,91 @@
+"""Render a report: text for people (rich, colour only on a terminal) and JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from leakcheck import __version__
+from leakcheck.model import FileResult, Finding, Report
+
+
+def to_json(report: Report) -> str:
+    """The stable machine-readable schema (see README, "JSON output")."""
+    findings = report.findings
+    errors = report.errors
+    document: dict[str, Any] = {
+        "version": __version__,
+        "findings": [
+            {
+                "path": f.path, "line": f.line, "column": f.column, "end_line": f.end_line,
+                "end_column": f.end_column, "code": f.code, "rule": f.rule,
+                "message": f.message, "fix": f.fix,
+            }
+            for f in findings
+        ],
+        "errors": [{"path": e.path, "line": e.line, "message": e.message} for e in errors],
+        "summary": {"files": len(report.files), "findings": len(findings),
+                    "errors": len(errors)},
+    }
+    return json.dumps(document, indent=2)
+
+
+def print_text(report: Report, console: Console) -> None:
+    sources = {r.path: r for r in report.files if r.findings}
+    for finding in report.findings:
+        console.print(
+            f"[bold]{escape(finding.path)}:{finding.line}:{finding.column}:[/] "
+            f"[bold red]{finding.code}[/] {escape(finding.message)}"
+        )
+        _frame(finding, sources[finding.path], console)
+    for error in report.errors:
+        where = f"{error.path}:{error.line}" if error.line is not None else error.path
+        console.print(f"[bold]{escape(where)}:[/] [bold red]error:[/] {escape(error.message)}")
+    console.print(summary_line(report))
+
+
+def _frame(finding: Finding, result: FileResult, console: Console) -> None:
+    lines = result.source.splitlines()
+    marks = [(finding.line, "acquired here")]
+    if finding.related_line is not None and finding.related_line != finding.line:
+        marks.append((finding.related_line, finding.related_label))
+    width = len(str(max(line for line, _ in marks)))
+    gutter = " " * width
+    previous = 0
+    for line, label in sorted(marks):
+        if line > len(lines):
+            continue
+        if previous and line > previous + 1:
+            console.print(f"[blue]{gutter} ...[/]")
+        text = lines[line - 1].expandtabs(4)
+        console.print(f"[blue]{line:>{width}} |[/] {escape(text)}", highlight=False)
+        if line == finding.line:
+            start = finding.column - 1
+            end = finding.end_column - 1 if finding.end_line == line else len(text)
+            underline = " " * start + "^" * max(1, end - start)
+        else:
+            start = len(text) - len(text.lstrip())
+            underline = " " * start + "^" * max(1, len(text.rstrip()) - start)
+        console.print(f"[blue]{gutter} |[/] [bold red]{underline}[/] {label}")
+        previous = line
+    console.print()
+
+
+def summary_line(report: Report) -> str:
+    files = len(report.files)
+    findings = report.findings
+    errors = report.errors
+    checked = f"{files} file{'s' if files != 1 else ''} checked"
+    parts = []
+    if findings:
+        affected = len({f.path for f in findings})
+        parts.append(f"Found {len(findings)} leak{'s' if len(findings) != 1 else ''} "
+                     f"in {affected} file{'s' if affected != 1 else ''}")
+    if errors:
+        parts.append(f"{len(errors)} file{'s' if len(errors) != 1 else ''} could not be analysed")
+    if not parts:
+        return f"All checks passed! ({checked})"
+    return "; ".join(parts) + f" ({checked})."
