@@ -15,6 +15,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+__all__ = [
+    "CatalogueError",
+    "Kind",
+    "Rule",
+    "builtin_kinds",
+    "parse_kind",
+    "rule_for",
+    "rules",
+    "tomllib",
+]
+
 
 class CatalogueError(ValueError):
     """A kind or rule definition is malformed; the message names the key and the file."""
@@ -58,8 +69,17 @@ class Rule:
 
 
 _KIND_KEYS = {
-    "name", "family", "resource", "container", "acquire", "release", "release-keyword",
-    "with-releases", "pool-constructors", "pool-names", "context-manager",
+    "name",
+    "family",
+    "resource",
+    "container",
+    "acquire",
+    "release",
+    "release-keyword",
+    "with-releases",
+    "pool-constructors",
+    "pool-names",
+    "context-manager",
 }
 
 
@@ -101,8 +121,13 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
     if not release and not self_release:
         raise CatalogueError(f"{where}: `release` must name at least one method")
     texts = {}
-    for key, default in (("family", "pool"), ("resource", "connection"), ("container", "pool"),
-                         ("release-keyword", ""), ("context-manager", "")):
+    for key, default in (
+        ("family", "pool"),
+        ("resource", "connection"),
+        ("container", "pool"),
+        ("release-keyword", ""),
+        ("context-manager", ""),
+    ):
         value = raw.get(key, default)
         if not isinstance(value, str):
             raise CatalogueError(f"{where}: `{key}` must be a string")
@@ -120,8 +145,9 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         self_release_methods=frozenset(self_release),
         release_keyword=texts["release-keyword"],
         with_releases=with_releases,
-        pool_constructors=frozenset(_strings(raw.get("pool-constructors", []),
-                                             "pool-constructors", where)),
+        pool_constructors=frozenset(
+            _strings(raw.get("pool-constructors", []), "pool-constructors", where)
+        ),
         pool_names=tuple(_strings(raw.get("pool-names", []), "pool-names", where)),
         context_manager=texts["context-manager"],
     )
@@ -139,7 +165,8 @@ def rules_dir() -> Path:
 def _load(name: str) -> dict[str, Any]:
     path = rules_dir() / name
     with path.open("rb") as handle:
-        return tomllib.load(handle)
+        data: dict[str, Any] = tomllib.load(handle)
+    return data
 
 
 @cache
@@ -151,8 +178,16 @@ def builtin_kinds() -> tuple[Kind, ...]:
 def rules() -> tuple[Rule, ...]:
     out = []
     for raw in _load("rules.toml")["rule"]:
-        out.append(Rule(code=raw["code"], name=raw["name"], family=raw["family"],
-                        leak=raw["leak"], message=raw["message"], doc=raw["doc"].strip()))
+        out.append(
+            Rule(
+                code=raw["code"],
+                name=raw["name"],
+                family=raw["family"],
+                leak=raw["leak"],
+                message=raw["message"],
+                doc=raw["doc"].strip(),
+            )
+        )
     return tuple(out)
 
 

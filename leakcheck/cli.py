@@ -33,10 +33,20 @@ def main() -> None:
 
 @main.command(epilog=EPILOG)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=True, file_okay=True))
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="Use this pyproject.toml or leakcheck.toml instead of searching for one.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Use this pyproject.toml or leakcheck.toml instead of searching for one.",
+)
 def check(paths: tuple[str, ...], output_format: str, config_file: str | None) -> None:
     """Check PATHS (files or directories; default: the current directory) for leaks."""
     try:

@@ -31,14 +31,17 @@ DEFAULT = Config(None, ())
 def _table(path: Path) -> dict[str, Any] | None:
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            data: dict[str, Any] = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
     if path.name == "leakcheck.toml":
         return data
     tool = data.get("tool", {})
     table = tool.get("leakcheck") if isinstance(tool, dict) else None
-    return table if isinstance(table, dict) else None
+    if not isinstance(table, dict):
+        return None
+    found: dict[str, Any] = table
+    return found
 
 
 def load(path: Path) -> Config:
@@ -57,8 +60,10 @@ def load(path: Path) -> Config:
     for raw in raw_kinds:
         kind = parse_kind(raw, str(path))
         if kind.family not in families:
-            raise ConfigError(f"{path}: kind `{kind.name}`: unknown `family` {kind.family!r} "
-                              f"(known: {', '.join(sorted(families))})")
+            raise ConfigError(
+                f"{path}: kind `{kind.name}`: unknown `family` {kind.family!r} "
+                f"(known: {', '.join(sorted(families))})"
+            )
         kinds.append(kind)
     return Config(path, tuple(kinds))
 

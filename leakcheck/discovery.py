@@ -7,8 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SKIPPED_DIRS = frozenset(
-    {"__pycache__", "node_modules", "site-packages", "build", "dist", "venv",
-     "__pypackages__", "_build", "buck-out"}
+    {
+        "__pycache__",
+        "node_modules",
+        "site-packages",
+        "build",
+        "dist",
+        "venv",
+        "__pypackages__",
+        "_build",
+        "buck-out",
+    }
 )
 
 

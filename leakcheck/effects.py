@@ -16,14 +16,26 @@ from leakcheck.syntax import children, dotted, unwrap_await
 
 # Calls that take over a resource for the rest of a scope (ExitStack and friends).
 MANAGING_METHODS = frozenset(
-    {"enter_context", "enter_async_context", "callback", "push", "push_async_callback",
-     "push_async_exit"}
+    {
+        "enter_context",
+        "enter_async_context",
+        "callback",
+        "push",
+        "push_async_callback",
+        "push_async_exit",
+    }
 )
 SUPPRESS = frozenset({"suppress", "contextlib.suppress"})
 # Constructors that cannot fail in practice: counting them as "may raise" would only add noise.
 NON_RAISING = frozenset(
-    {"contextlib.closing", "contextlib.aclosing", "contextlib.suppress", "contextlib.nullcontext",
-     "contextlib.ExitStack", "contextlib.AsyncExitStack"}
+    {
+        "contextlib.closing",
+        "contextlib.aclosing",
+        "contextlib.suppress",
+        "contextlib.nullcontext",
+        "contextlib.ExitStack",
+        "contextlib.AsyncExitStack",
+    }
 )
 
 
@@ -71,7 +83,8 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
                 eff.escaped = True
             continue
         if isinstance(node, (cst.Await, cst.Subscript, cst.Yield)) or (
-                isinstance(node, cst.Call) and ctx.facts.qualify(node.func) not in NON_RAISING):
+            isinstance(node, cst.Call) and ctx.facts.qualify(node.func) not in NON_RAISING
+        ):
             eff.raises = True
         if isinstance(node, cst.Call) and aliases:
             for arg in ctx.facts.released_args(node, ctx.site.class_name, ctx.kind):
@@ -82,18 +95,19 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
             stack.append((child, node, parent))
 
 
-def _classify_use(name: cst.Name, parent: cst.CSTNode | None, grand: cst.CSTNode | None,
-                  ctx: Context, eff: Effect) -> None:
+def _classify_use(
+    name: cst.Name, parent: cst.CSTNode | None, grand: cst.CSTNode | None, ctx: Context, eff: Effect
+) -> None:
     if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
         func = grand.func
-        if ctx.is_closing(grand):
-            eff.moved = True
-        elif isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS:
+        managing = isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS
+        if ctx.is_closing(grand) or managing:
             eff.moved = True
         else:
             eff.escaped = True
-    elif isinstance(parent, (cst.Element, cst.DictElement, cst.StarredElement,
-                             cst.StarredDictElement)):
+    elif isinstance(
+        parent, (cst.Element, cst.DictElement, cst.StarredElement, cst.StarredDictElement)
+    ):
         eff.moved = True
     elif isinstance(parent, cst.Yield):
         eff.escaped = True
@@ -105,8 +119,13 @@ def _mentions(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
     return any(isinstance(n, cst.Name) and n.value in aliases for n in walk(node, into_scopes=True))
 
 
-def _target_effect(target: cst.BaseExpression, value_is_alias: bool, aliases: frozenset[str],
-                   ctx: Context, eff: Effect) -> None:
+def _target_effect(
+    target: cst.BaseExpression,
+    value_is_alias: bool,
+    aliases: frozenset[str],
+    ctx: Context,
+    eff: Effect,
+) -> None:
     """An assignment target: a name (re)bound, or a store into an object or container."""
     if isinstance(target, cst.Name):
         if value_is_alias:
@@ -152,8 +171,9 @@ def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Con
         if is_site_value(value, ctx.site):
             eff.acquires = True
         value_is_alias = isinstance(value, cst.Name) and value.value in aliases
-        targets = ([t.target for t in stmt.targets] if isinstance(stmt, cst.Assign)
-                   else [stmt.target])
+        targets = (
+            [t.target for t in stmt.targets] if isinstance(stmt, cst.Assign) else [stmt.target]
+        )
         for target in targets:
             _target_effect(target, value_is_alias, aliases, ctx, eff)
     elif isinstance(stmt, cst.Expr):
@@ -166,9 +186,12 @@ def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Con
         if stmt.value is not None and _mentions(stmt.value, aliases) and not eff.released:
             inner = unwrap_await(stmt.value)
             # `return conn.cursor()` lends the resource; anything else hands it to the caller.
-            if not (isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute)
-                    and isinstance(inner.func.value, cst.Name)
-                    and inner.func.value.value in aliases):
+            if not (
+                isinstance(inner, cst.Call)
+                and isinstance(inner.func, cst.Attribute)
+                and isinstance(inner.func.value, cst.Name)
+                and inner.func.value.value in aliases
+            ):
                 eff.moved = True
         eff.leaves = "return"
     elif isinstance(stmt, cst.Raise):
@@ -187,8 +210,7 @@ def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Con
     return eff
 
 
-def _del_targets(target: cst.BaseDelTargetExpression, aliases: frozenset[str],
-                 eff: Effect) -> None:
+def _del_targets(target: cst.BaseDelTargetExpression, aliases: frozenset[str], eff: Effect) -> None:
     if isinstance(target, cst.Name):
         if target.value in aliases:
             eff.drop.add(target.value)
@@ -206,8 +228,9 @@ def header_effect(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Contex
     return eff
 
 
-def for_target_effect(target: cst.BaseAssignTargetExpression, aliases: frozenset[str],
-                      ctx: Context) -> Effect:
+def for_target_effect(
+    target: cst.BaseAssignTargetExpression, aliases: frozenset[str], ctx: Context
+) -> Effect:
     eff = Effect()
     _target_effect(target, False, aliases, ctx, eff)
     return eff
@@ -217,8 +240,11 @@ def catches_everything(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bo
     """`except:`, `except Exception`, `except BaseException` (also inside a tuple)."""
     if handler.type is None:
         return True
-    types = (handler.type.elements if isinstance(handler.type, cst.Tuple)
-             else [cst.Element(handler.type)])
+    types = (
+        handler.type.elements
+        if isinstance(handler.type, cst.Tuple)
+        else [cst.Element(handler.type)]
+    )
     for element in types:
         name = dotted(element.value) or ""
         if name.rsplit(".", 1)[-1] in ("Exception", "BaseException"):
@@ -235,8 +261,12 @@ def truth_when_held(test: cst.BaseExpression, aliases: frozenset[str]) -> bool |
     truth: bool | None = None
     if isinstance(test, cst.Name) and test.value in aliases:
         truth = True
-    elif (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
-          and isinstance(test.left, cst.Name) and test.left.value in aliases):
+    elif (
+        isinstance(test, cst.Comparison)
+        and len(test.comparisons) == 1
+        and isinstance(test.left, cst.Name)
+        and test.left.value in aliases
+    ):
         comparison = test.comparisons[0]
         right = comparison.comparator
         if isinstance(right, cst.Name) and right.value == "None":

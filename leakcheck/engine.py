@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import traceback
+import warnings
 
 import libcst as cst
 
@@ -19,16 +21,37 @@ def check_source(source: bytes, path: str, kinds: tuple[Kind, ...]) -> FileResul
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        message = f"syntax error: {error.message}"
-        return FileResult(path, errors=(FileError(path, error.raw_line, message),))
+        line, message = _syntax_error(source, error)
+        return FileResult(path, errors=(FileError(path, line, message),))
     try:
         return _check_module(module, path, kinds)
     except RecursionError:
         return FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
     except Exception as error:  # a bug in leakcheck: report it, keep checking other files
         detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-        return FileResult(path, errors=(
-            FileError(path, None, f"internal error in leakcheck: {detail}", internal=True),))
+        return FileResult(
+            path,
+            errors=(
+                FileError(path, None, f"internal error in leakcheck: {detail}", internal=True),
+            ),
+        )
+
+
+def _syntax_error(source: bytes, error: cst.ParserSyntaxError) -> tuple[int, str]:
+    """Where and why the file does not parse, in CPython's words when it agrees it does not.
+
+    libcst's messages can point past the real error (`def f(:` is reported on line 2); CPython's
+    parser, used only to compile to an AST, never to run anything, knows better.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(source)
+    except SyntaxError as py_error:
+        return py_error.lineno or error.raw_line, f"syntax error: {py_error.msg}"
+    except ValueError:  # e.g. null bytes
+        pass
+    return error.raw_line, f"syntax error: {error.message}"
 
 
 def _check_module(module: cst.Module, path: str, kinds: tuple[Kind, ...]) -> FileResult:
@@ -56,6 +79,15 @@ def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | N
     message = rule.message.format(what=what, returned=returned, how=how)
     message = message[0].upper() + message[1:]
     related = spans[id(verdict.node)].line if verdict.node is not None else None
-    return Finding(path=path, line=span.line, column=span.column, end_line=span.end_line,
-                   end_column=span.end_column, code=rule.code, rule=rule.name,
-                   message=message, related_line=related, related_label=verdict.label)
+    return Finding(
+        path=path,
+        line=span.line,
+        column=span.column,
+        end_line=span.end_line,
+        end_column=span.end_column,
+        code=rule.code,
+        rule=rule.name,
+        message=message,
+        related_line=related,
+        related_label=verdict.label,
+    )

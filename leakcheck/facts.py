@@ -1,7 +1,7 @@
 """The first pass over a module: imports, pools, function summaries and acquisition sites.
 
-One walk collects everything syntactic; summaries (which functions hand out a fresh resource, which
-release a parameter) are then closed under each other in a few cheap rounds over the collected calls.
+One walk collects everything syntactic; summaries (which functions hand out a fresh resource,
+which release a parameter) are then closed under each other in a few cheap rounds.
 """
 
 from __future__ import annotations
@@ -123,8 +123,9 @@ class ModuleFacts:
         self.by_key.setdefault(key, info)
         return info
 
-    def _call(self, call: cst.Call, scope: Scope, class_name: str | None,
-              info: FunctionInfo) -> None:
+    def _call(
+        self, call: cst.Call, scope: Scope, class_name: str | None, info: FunctionInfo
+    ) -> None:
         self._calls.append((call, scope, class_name))
         info.calls.append(call)
         func = call.func
@@ -157,7 +158,9 @@ class ModuleFacts:
         value = node.value
         if value is None:
             return
-        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        targets = (
+            [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        )
         inner = unwrap_await(value)
         if isinstance(inner, cst.Call):
             constructor = self.qualify(inner.func)
@@ -197,7 +200,8 @@ class ModuleFacts:
             grew = False
             for target, values in info.assigned.items():
                 if target not in names and any(
-                        isinstance(v, cst.Name) and v.value in names for v in values):
+                    isinstance(v, cst.Name) and v.value in names for v in values
+                ):
                     names.add(target)
                     grew = True
         return frozenset(names)
@@ -261,8 +265,11 @@ class ModuleFacts:
         func = call.func
         if isinstance(func, cst.Name):
             return self.releasers.get(func.value)
-        if (isinstance(func, cst.Attribute) and class_name is not None
-                and dotted(func.value) in ("self", "cls")):
+        if (
+            isinstance(func, cst.Attribute)
+            and class_name is not None
+            and dotted(func.value) in ("self", "cls")
+        ):
             return self.releasers.get(f"{class_name}.{func.attr.value}")
         return None
 
@@ -327,8 +334,9 @@ class ModuleFacts:
                     return params.index(arg.value) - offset
         return None
 
-    def released_args(self, call: cst.Call, class_name: str | None,
-                      kind: Kind | None) -> list[cst.BaseExpression]:
+    def released_args(
+        self, call: cst.Call, class_name: str | None, kind: Kind | None
+    ) -> list[cst.BaseExpression]:
         """The expressions that `call` releases (gives back to their pool or closes)."""
         func = call.func
         out: list[cst.BaseExpression] = []
@@ -340,12 +348,17 @@ class ModuleFacts:
                 positional = [a.value for a in call.args if a.keyword is None and not a.star]
                 if positional:
                     out.append(positional[0])
-                out.extend(a.value for a in call.args
-                           if a.keyword is not None and (keyword is None or
-                                                         a.keyword.value == keyword))
+                out.extend(
+                    a.value
+                    for a in call.args
+                    if a.keyword is not None and (keyword is None or a.keyword.value == keyword)
+                )
                 return out
-            selfs = (kind.self_release_methods if kind is not None
-                     else frozenset(m for k in self.kinds for m in k.self_release_methods))
+            selfs = (
+                kind.self_release_methods
+                if kind is not None
+                else frozenset(m for k in self.kinds for m in k.self_release_methods)
+            )
             if method in selfs:
                 out.append(func.value)
         index = self.releaser_index(call, class_name)

@@ -185,8 +185,7 @@ class Walker:
         loop = self._loops[-1] if eff.acquires and self._loops else None
         self.rebound.append(Rebound(node, name, loop))
 
-    def _emit(self, out: Flow, stmt: cst.CSTNode, before: State, after: State,
-              eff: Effect) -> None:
+    def _emit(self, out: Flow, stmt: cst.CSTNode, before: State, after: State, eff: Effect) -> None:
         if eff.raises and eff.leaves != "raise":
             # The release call counts as the release even if it raises.
             raised = after if eff.released else before
@@ -206,12 +205,14 @@ class Walker:
         for state in states:
             eff = header_effect(stmt, state.aliases, self.ctx) if state.aliases else Effect()
             eff.raises = bool(stmt.decorators) or (
-                isinstance(stmt, cst.ClassDef) and bool(stmt.bases))
+                isinstance(stmt, cst.ClassDef) and bool(stmt.bases)
+            )
             self._emit(out, stmt, state, self.apply(stmt, state, eff, None), eff)
         return out
 
-    def _header(self, node: cst.CSTNode, expr: cst.CSTNode | None,
-                states: set[State]) -> tuple[set[State], list[Exit]]:
+    def _header(
+        self, node: cst.CSTNode, expr: cst.CSTNode | None, states: set[State]
+    ) -> tuple[set[State], list[Exit]]:
         """Evaluate a compound statement's header expression in every state."""
         normal: set[State] = set()
         exits: list[Exit] = []
@@ -230,8 +231,9 @@ class Walker:
         then_in: set[State] = set()
         else_in: set[State] = set()
         for state in normal:
-            truth = (truth_when_held(node.test, state.aliases)
-                     if state.status is Status.HELD else None)
+            truth = (
+                truth_when_held(node.test, state.aliases) if state.status is Status.HELD else None
+            )
             if truth is not False:
                 then_in.add(state)
             if truth is not True:
@@ -262,8 +264,11 @@ class Walker:
             flow = self.block(block_statements(case.body), case_in)
             out |= flow.normal
             exits += flow.exits
-            if case.guard is None and isinstance(case.pattern, cst.MatchAs) \
-                    and case.pattern.pattern is None:
+            if (
+                case.guard is None
+                and isinstance(case.pattern, cst.MatchAs)
+                and case.pattern.pattern is None
+            ):
                 exhaustive = True
         if not exhaustive:
             out |= normal
@@ -358,8 +363,9 @@ class Walker:
         if _releases(ok):
             handled = {_except_note(s) for s in handled}
         else:
-            handled = {replace(s, note=None) if s.note and s.note.kind == "caught" else s
-                       for s in handled}
+            handled = {
+                replace(s, note=None) if s.note and s.note.kind == "caught" else s for s in handled
+            }
         normal = ok | handled
         if node.finalbody is None:
             return Flow(normal, exits)
@@ -398,9 +404,10 @@ class Walker:
         from leakcheck.syntax import walk
 
         facts, site = self.ctx.facts, self.ctx.site
-        return any(isinstance(n, cst.Call)
-                   and facts.released_args(n, site.class_name, site.kind)
-                   for n in walk(node))
+        return any(
+            isinstance(n, cst.Call) and facts.released_args(n, site.class_name, site.kind)
+            for n in walk(node)
+        )
 
     # -- with ------------------------------------------------------------------------------------
 
@@ -415,14 +422,17 @@ class Walker:
             for item in node.items:
                 inner = unwrap_await(item.item)
                 if isinstance(inner, cst.Call) and (
-                    self.ctx.facts.qualify(inner.func) in SUPPRESS
-                    or dotted(inner.func) in SUPPRESS
+                    self.ctx.facts.qualify(inner.func) in SUPPRESS or dotted(inner.func) in SUPPRESS
                 ):
                     suppresses = True
                 held = state.aliases
-                if (isinstance(inner, cst.Call) and self.ctx.is_closing(inner) and inner.args
-                        and isinstance(inner.args[0].value, cst.Name)
-                        and inner.args[0].value.value in held):
+                if (
+                    isinstance(inner, cst.Call)
+                    and self.ctx.is_closing(inner)
+                    and inner.args
+                    and isinstance(inner.args[0].value, cst.Name)
+                    and inner.args[0].value.value in held
+                ):
                     names.add(inner.args[0].value.value)
                     continue
                 part = header_effect(item.item, held, self.ctx)
@@ -453,7 +463,7 @@ class Walker:
         for ex in body.exits:
             ex = replace(ex, state=leave(ex.state))
             if suppresses and ex.kind == "raise":
-                normal.add(ex.state)  # `with suppress(...)`: the error ends the block, not the scope
+                normal.add(ex.state)  # `with suppress(...)`: the error ends the block only
             else:
                 exits.append(ex)
         return Flow(normal, exits)
@@ -465,8 +475,11 @@ def before_or_done(before: State, after: State, eff: Effect) -> State:
 
 def _acquired_name(stmt: cst.BaseSmallStatement, ctx: Context) -> str | None:
     binding = ctx.site.binding
-    if binding.how == "assign" and isinstance(stmt, (cst.Assign, cst.AnnAssign)) \
-            and is_site_value(stmt.value, ctx.site):
+    if (
+        binding.how == "assign"
+        and isinstance(stmt, (cst.Assign, cst.AnnAssign))
+        and is_site_value(stmt.value, ctx.site)
+    ):
         return binding.name
     return None
 
@@ -489,8 +502,12 @@ def _cause(ex: Exit) -> cst.CSTNode:
 
 def _reraise(ex: Exit) -> Exit:
     """A bare `raise` in a handler re-raises the error caught: not an explicit early exit."""
-    if ex.kind == "raise" and ex.explicit and isinstance(ex.node, cst.Raise) \
-            and ex.node.exc is None:
+    if (
+        ex.kind == "raise"
+        and ex.explicit
+        and isinstance(ex.node, cst.Raise)
+        and ex.node.exc is None
+    ):
         return replace(ex, explicit=False)
     return ex
 

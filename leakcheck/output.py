@@ -20,15 +20,20 @@ def to_json(report: Report) -> str:
         "version": __version__,
         "findings": [
             {
-                "path": f.path, "line": f.line, "column": f.column, "end_line": f.end_line,
-                "end_column": f.end_column, "code": f.code, "rule": f.rule,
-                "message": f.message, "fix": f.fix,
+                "path": f.path,
+                "line": f.line,
+                "column": f.column,
+                "end_line": f.end_line,
+                "end_column": f.end_column,
+                "code": f.code,
+                "rule": f.rule,
+                "message": f.message,
+                "fix": f.fix,
             }
             for f in findings
         ],
         "errors": [{"path": e.path, "line": e.line, "message": e.message} for e in errors],
-        "summary": {"files": len(report.files), "findings": len(findings),
-                    "errors": len(errors)},
+        "summary": {"files": len(report.files), "findings": len(findings), "errors": len(errors)},
     }
     return json.dumps(document, indent=2)
 
@@ -82,8 +87,10 @@ def summary_line(report: Report) -> str:
     parts = []
     if findings:
         affected = len({f.path for f in findings})
-        parts.append(f"Found {len(findings)} leak{'s' if len(findings) != 1 else ''} "
-                     f"in {affected} file{'s' if affected != 1 else ''}")
+        parts.append(
+            f"Found {len(findings)} leak{'s' if len(findings) != 1 else ''} "
+            f"in {affected} file{'s' if affected != 1 else ''}"
+        )
     if errors:
         parts.append(f"{len(errors)} file{'s' if len(errors) != 1 else ''} could not be analysed")
     if not parts:

@@ -1,8 +1,8 @@
 """Line and column of a few nodes, computed by one code-generation pass only when needed.
 
-libcst's PositionProvider records a range for every node through a MetadataWrapper (which deep-copies
-the tree). We need positions only for the handful of nodes a finding mentions, and only in files that
-have findings, so this state tracks the cursor and records just those.
+libcst's PositionProvider records a range for every node through a MetadataWrapper (which
+deep-copies the tree). We need positions only for the few nodes a finding mentions, and only in
+files that have findings, so this state tracks the cursor and records just those.
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ class _Locator(CodegenState):
 
     @contextmanager
     def record_syntactic_position(
-        self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None,
+        self,
+        node: cst.CSTNode,
+        *,
+        start_node: cst.CSTNode | None = None,
         end_node: cst.CSTNode | None = None,
     ) -> Iterator[None]:
         # Statements emit their leading comments and indentation before this point: starting here

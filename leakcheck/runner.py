@@ -21,8 +21,11 @@ def run(paths: list[str], config_file: Path | None = None) -> Report:
             with open(path, "rb") as handle:
                 source = handle.read()
         except OSError as error:
-            report.files.append(FileResult(shown, errors=(
-                FileError(shown, None, f"cannot read: {error.strerror}"),)))
+            report.files.append(
+                FileResult(
+                    shown, errors=(FileError(shown, None, f"cannot read: {error.strerror}"),)
+                )
+            )
             continue
         report.files.append(check_source(source, shown, kinds))
     return report

@@ -10,10 +10,30 @@ import libcst as cst
 # Fields that only hold tokens or whitespace: never worth descending into.
 _SKIPPED_FIELDS = frozenset(
     {
-        "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators",
-        "header", "footer", "colon", "equal", "dot", "star", "lbracket", "rbracket", "lbrace",
-        "rbrace", "operator", "trailing_whitespace", "asynchronous", "newline", "default_comma",
-        "arrow", "whitespace_before_colon", "indent",
+        "lpar",
+        "rpar",
+        "comma",
+        "semicolon",
+        "leading_lines",
+        "lines_after_decorators",
+        "header",
+        "footer",
+        "colon",
+        "equal",
+        "dot",
+        "star",
+        "lbracket",
+        "rbracket",
+        "lbrace",
+        "rbrace",
+        "operator",
+        "trailing_whitespace",
+        "asynchronous",
+        "newline",
+        "default_comma",
+        "arrow",
+        "whitespace_before_colon",
+        "indent",
     }
 )
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -25,7 +45,7 @@ def _child_fields(node: cst.CSTNode) -> tuple[str, ...]:
     if names is None:
         names = tuple(
             f.name
-            for f in dataclasses.fields(node)  # type: ignore[arg-type]
+            for f in dataclasses.fields(node)
             if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
         )
         _FIELDS[kind] = names
@@ -45,7 +65,7 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 
 
 def walk(node: cst.CSTNode, *, into_scopes: bool = False) -> Iterator[cst.CSTNode]:
-    """Yield `node` and its descendants, depth first; nested defs, lambdas and classes only if asked."""
+    """Yield `node` and its descendants, depth first; nested scopes only when asked."""
     stack = [node]
     while stack:
         current = stack.pop()

@@ -18,7 +18,7 @@ import libcst as cst
 
 from leakcheck.effects import Context
 from leakcheck.facts import ModuleFacts, Site
-from leakcheck.flow import Exit, Note, Status, Trace, Walker
+from leakcheck.flow import Exit, Note, State, Status, Trace, Walker
 from leakcheck.syntax import block_statements, call_text, source_of, walk
 
 # A piece of explanation: text with an optional `{line}` filled from the node's position.
@@ -36,7 +36,7 @@ class Verdict:
     label: str = "escapes here"  # what the code frame says at `node`
 
     def nodes(self) -> list[cst.CSTNode]:
-        found = [self.site.call]
+        found: list[cst.CSTNode] = [self.site.call]
         found += [node for _, node in self.how if node is not None]
         if self.node is not None:
             found.append(self.node)
@@ -55,14 +55,18 @@ def judge(site: Site, facts: ModuleFacts) -> Verdict | None:
     if info is facts.module_info and name in facts.used_in_functions:
         return None  # a module global used by the module's functions: long-lived by design
     owner = facts.releases_any(info, facts.alias_closure(info, name), site.kind)
-    body = (tuple(site.scope.body) if isinstance(site.scope, cst.Module)
-            else block_statements(site.scope.body))
+    body = (
+        tuple(site.scope.body)
+        if isinstance(site.scope, cst.Module)
+        else block_statements(site.scope.body)
+    )
     trace = Walker(Context(site, facts), owner).run(body)
     return _classify(site, trace, owner, body)
 
 
-def _classify(site: Site, trace: Trace, owner: bool,
-              body: tuple[cst.CSTNode, ...]) -> Verdict | None:
+def _classify(
+    site: Site, trace: Trace, owner: bool, body: tuple[cst.CSTNode, ...]
+) -> Verdict | None:
     held = [ex for ex in trace.exits if ex.state.status is Status.HELD and ex.kind != "break"]
     end = [s for s in trace.end if s.status is Status.HELD]
     last = last_statement(body) or site.call
@@ -72,16 +76,25 @@ def _classify(site: Site, trace: Trace, owner: bool,
             if leak == "overwritten":
                 return _rebound_verdict(site, trace)
             where = _first_escape(held, end, last, site)
-            return Verdict(site, "never", where[1],
-                           ((" (still held ", None), *where[0], (")", None)), "still held here")
+            return Verdict(
+                site,
+                "never",
+                where[1],
+                ((" (still held ", None), *where[0], (")", None)),
+                "still held here",
+            )
         return None
     candidates: dict[str, Verdict] = {}
     if trace.rebound:
         verdict = _rebound_verdict(site, trace)
         candidates[verdict.leak] = verdict
     for state in end:
-        candidates.setdefault("early-exit", Verdict(
-            site, "early-exit", last, (*_end(site, last), *_note(state.note)), "still held here"))
+        candidates.setdefault(
+            "early-exit",
+            Verdict(
+                site, "early-exit", last, (*_end(site, last), *_note(state.note)), "still held here"
+            ),
+        )
     for ex in held:
         leak = _exit_class(ex)
         if leak in ("exception", "finally-order") and not owner:
@@ -90,8 +103,7 @@ def _classify(site: Site, trace: Trace, owner: bool,
         if leak != "early-exit" and note is not None and note.kind == "caught":
             note = None  # the exit already names the error
         label = "if this raises" if leak in ("exception", "finally-order") else "leaves here"
-        candidates.setdefault(leak, Verdict(site, leak, ex.node, (*_exit(ex), *_note(note)),
-                                            label))
+        candidates.setdefault(leak, Verdict(site, leak, ex.node, (*_exit(ex), *_note(note)), label))
     for leak in PRIORITY:
         if leak in candidates:
             return candidates[leak]
@@ -101,14 +113,28 @@ def _classify(site: Site, trace: Trace, owner: bool,
 def _rebound_verdict(site: Site, trace: Trace) -> Verdict:
     lost = trace.rebound[0]
     if lost.loop is not None:
-        return Verdict(site, "loop", lost.loop, (
-            (" before the loop on line {line} acquires the next one", lost.loop),),
-            "the next iteration acquires again")
+        return Verdict(
+            site,
+            "loop",
+            lost.loop,
+            ((" before the loop on line {line} acquires the next one", lost.loop),),
+            "the next iteration acquires again",
+        )
     if isinstance(lost.node, cst.Del):
-        return Verdict(site, "overwritten", lost.node, (
-            (f" before `del {lost.name}` on line {{line}} drops it", lost.node),), "dropped here")
-    return Verdict(site, "overwritten", lost.node, (
-        (f" before `{lost.name}` is reassigned on line {{line}}", lost.node),), "reassigned here")
+        return Verdict(
+            site,
+            "overwritten",
+            lost.node,
+            ((f" before `del {lost.name}` on line {{line}} drops it", lost.node),),
+            "dropped here",
+        )
+    return Verdict(
+        site,
+        "overwritten",
+        lost.node,
+        ((f" before `{lost.name}` is reassigned on line {{line}}", lost.node),),
+        "reassigned here",
+    )
 
 
 def _exit_class(ex: Exit) -> str:
@@ -119,8 +145,9 @@ def _exit_class(ex: Exit) -> str:
     return "early-exit"
 
 
-def _first_escape(held: list[Exit], end: list[object], last: cst.CSTNode,
-                  site: Site) -> tuple[tuple[Part, ...], cst.CSTNode | None]:
+def _first_escape(
+    held: list[Exit], end: list[State], last: cst.CSTNode, site: Site
+) -> tuple[tuple[Part, ...], cst.CSTNode | None]:
     for ex in held:
         if ex.kind == "return" or (ex.kind == "raise" and ex.explicit):
             return _exit(ex, prefix=""), ex.node
@@ -162,12 +189,18 @@ def _note(note: Note | None) -> tuple[Part, ...]:
     if note.kind == "break":
         return ((", after the `break` on line {line}", note.node),)
     if note.kind == "try-ok":
-        return ((", when the `try` on line {line} raises nothing "
-                 "(it is returned only when an error is handled)", note.node),)
+        return (
+            (
+                ", when the `try` on line {line} raises nothing "
+                "(it is returned only when an error is handled)",
+                note.node,
+            ),
+        )
     if note.kind in ("except", "caught"):
         cause = note.cause or note.node
-        return ((f", after an error from `{raising_text(cause)}` on line {{line}} is handled",
-                 cause),)
+        return (
+            (f", after an error from `{raising_text(cause)}` on line {{line}} is handled", cause),
+        )
     return ()
 
 

@@ -18,12 +18,15 @@ def test_sequence_release_after_raising_call_leaks_on_exception() -> None:
 
 
 def test_sequence_without_raising_statement_is_clean() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f():
             conn = pool.getconn()
             x = 1
             pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_never_released() -> None:
@@ -51,7 +54,8 @@ def test_if_release_in_one_branch_only() -> None:
 
 
 def test_if_elif_else_all_release() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f(a, b):
             conn = pool.getconn()
             if a:
@@ -60,7 +64,9 @@ def test_if_elif_else_all_release() -> None:
                 pool.putconn(conn)
             else:
                 pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_early_return_skips_release() -> None:
@@ -84,7 +90,8 @@ def test_explicit_raise_skips_release() -> None:
 
 
 def test_none_guard_in_finally_is_understood() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f():
             conn = None
             try:
@@ -93,11 +100,14 @@ def test_none_guard_in_finally_is_understood() -> None:
             finally:
                 if conn is not None:
                     pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_truthiness_guard_negated() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f():
             conn = pool.getconn()
             try:
@@ -106,11 +116,14 @@ def test_truthiness_guard_negated() -> None:
                 if not conn:
                     return
                 pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_try_finally_releases_on_every_path() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f(rows):
             conn = pool.getconn()
             try:
@@ -120,7 +133,9 @@ def test_try_finally_releases_on_every_path() -> None:
                     conn.cursor().execute(row)
             finally:
                 pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_release_only_in_except() -> None:
@@ -149,7 +164,8 @@ def test_specific_handler_lets_other_errors_through() -> None:
 
 
 def test_catch_all_handler_that_releases_and_reraises_is_clean() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f():
             conn = pool.getconn()
             try:
@@ -158,7 +174,9 @@ def test_catch_all_handler_that_releases_and_reraises_is_clean() -> None:
                 pool.putconn(conn)
                 raise
             pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_swallowing_handler_continues_holding() -> None:
@@ -174,7 +192,8 @@ def test_swallowing_handler_continues_holding() -> None:
 
 
 def test_nested_try_in_finally_is_clean() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f():
             conn = pool.getconn()
             try:
@@ -184,7 +203,9 @@ def test_nested_try_in_finally_is_clean() -> None:
                     conn.autocommit = True
                 finally:
                     pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_raising_statement_before_release_in_finally() -> None:
@@ -223,7 +244,8 @@ def test_for_loop_acquire_each_iteration_release_after() -> None:
 
 
 def test_per_iteration_try_finally_is_clean() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f(jobs):
             for job in jobs:
                 conn = pool.getconn()
@@ -231,7 +253,9 @@ def test_per_iteration_try_finally_is_clean() -> None:
                     job.run(conn)
                 finally:
                     pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_break_skips_release() -> None:
@@ -271,7 +295,8 @@ def test_while_true_exits_only_through_break() -> None:
 
 
 def test_while_true_with_try_finally_is_clean() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f(queue):
             while True:
                 conn = pool.getconn()
@@ -280,17 +305,22 @@ def test_while_true_with_try_finally_is_clean() -> None:
                         break
                 finally:
                     pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_with_closing_releases() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         from contextlib import closing
         def f():
             conn = pool.getconn()
             with closing(conn):
                 conn.cursor().execute("x")
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_with_on_acquiring_call_does_not_release_a_psycopg2_connection() -> None:
@@ -302,7 +332,8 @@ def test_with_on_acquiring_call_does_not_release_a_psycopg2_connection() -> None
 
 
 def test_return_hands_off() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f():
             conn = pool.getconn()
             conn.autocommit = True
@@ -310,11 +341,14 @@ def test_return_hands_off() -> None:
         def g():
             conn = pool.getconn()
             return conn, conn.cursor()
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_stored_on_attribute_hands_off() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         class Repo:
             def __enter__(self):
                 conn = pool.getconn()
@@ -322,17 +356,22 @@ def test_stored_on_attribute_hands_off() -> None:
                 return self
             def __exit__(self, *exc):
                 pool.putconn(self.conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_exit_stack_callback_hands_off() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         from contextlib import ExitStack
         def f(stack: ExitStack):
             conn = pool.getconn()
             stack.callback(pool.putconn, conn)
             conn.cursor().execute("x")
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_unknown_callee_is_a_hand_off_only_when_never_released() -> None:
@@ -348,7 +387,8 @@ def test_unknown_callee_is_a_hand_off_only_when_never_released() -> None:
 
 
 def test_module_helper_that_releases_its_parameter() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def release(c):
             pool.putconn(c)
         def f():
@@ -357,7 +397,9 @@ def test_module_helper_that_releases_its_parameter() -> None:
                 conn.cursor().execute("x")
             finally:
                 release(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_module_factory_makes_call_sites_acquisitions() -> None:
@@ -380,13 +422,16 @@ def test_reassignment_while_held() -> None:
 
 
 def test_alias_keeps_it_alive_across_reassignment() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f():
             conn = pool.getconn()
             first = conn
             conn = None
             pool.putconn(first)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_del_while_held() -> None:
@@ -398,7 +443,8 @@ def test_del_while_held() -> None:
 
 
 def test_match_with_release_in_every_case() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f(cmd):
             conn = pool.getconn()
             match cmd:
@@ -406,7 +452,9 @@ def test_match_with_release_in_every_case() -> None:
                     pool.putconn(conn)
                 case _:
                     pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_match_without_wildcard_can_fall_through() -> None:
@@ -453,30 +501,39 @@ def test_yield_in_generator_that_releases_in_finally() -> None:
 
 
 def test_nested_function_capture_is_a_hand_off() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         def f(register):
             conn = pool.getconn()
             def done():
                 pool.putconn(conn)
             register(done)
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_global_declared_name_is_a_store() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         CONN = None
         def f():
             global CONN
             CONN = pool.getconn()
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_module_level_global_used_by_functions_is_long_lived() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         conn = pool.getconn()
         def f():
             return conn.cursor()
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_module_level_script_leak() -> None:
@@ -488,11 +545,14 @@ def test_module_level_script_leak() -> None:
 
 
 def test_with_suppress_swallows_the_error() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         from contextlib import suppress
         def f():
             conn = pool.getconn()
             with suppress(Exception):
                 conn.cursor().execute("x")
             pool.putconn(conn)
-        """) == []
+        """)
+        == []
+    )
