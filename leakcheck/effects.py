@@ -63,7 +63,7 @@ class Context:
         return self.site.kind
 
     def is_closing(self, call: cst.Call) -> bool:
-        return self.facts.is_closing(call)
+        return self.facts.is_closing(call, self.kind)
 
 
 def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: Effect) -> None:
@@ -103,6 +103,8 @@ def _classify_use(
         managing = isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS
         if ctx.is_closing(grand) or managing:
             eff.moved = True
+        elif ctx.facts.closing_method(grand) is not None:
+            pass  # `closing()` of a resource that `close()` does not give back: only a use
         else:
             eff.escaped = True
     elif isinstance(

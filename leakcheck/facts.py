@@ -15,7 +15,13 @@ from leakcheck.syntax import children, dotted, unwrap_await
 
 Scope = cst.FunctionDef | cst.Module
 CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})
-CLOSING = frozenset({"closing", "aclosing", "contextlib.closing", "contextlib.aclosing"})
+# `closing(x)` calls `x.close()` on exit: a release only for kinds that `close()` releases.
+CLOSING = {
+    "closing": "close",
+    "contextlib.closing": "close",
+    "aclosing": "aclose",
+    "contextlib.aclosing": "aclose",
+}
 
 
 @dataclass
@@ -210,15 +216,23 @@ class ModuleFacts:
         """Does the scope release any of `names` somewhere (is it the resource's owner)?"""
         for call in info.calls:
             released = self.released_args(call, info.class_name, kind)
-            if self.is_closing(call):
+            if self.is_closing(call, kind):
                 released = [a.value for a in call.args]
             if any(isinstance(arg, cst.Name) and arg.value in names for arg in released):
                 return True
         return False
 
-    def is_closing(self, call: cst.Call) -> bool:
-        """`closing(x)` / `contextlib.closing(x)`, however imported."""
-        return self.qualify(call.func) in CLOSING or dotted(call.func) in CLOSING
+    def closing_method(self, call: cst.Call) -> str | None:
+        """`close` for `closing(x)` however imported; `aclose` for `aclosing(x)`."""
+        return CLOSING.get(self.qualify(call.func)) or CLOSING.get(dotted(call.func) or "")
+
+    def is_closing(self, call: cst.Call, kind: Kind) -> bool:
+        """Is `call` a `closing(...)` that gives a resource of `kind` back?
+
+        A psycopg2 pool connection is not: `conn.close()` leaves it counted as used by the pool.
+        """
+        method = self.closing_method(call)
+        return method is not None and method in kind.self_release_methods
 
     def qualify(self, expr: cst.BaseExpression) -> str:
         """The imported name an expression refers to: `pool.X` after `from psycopg2 import pool`."""

@@ -6,7 +6,7 @@ import textwrap
 
 import libcst as cst
 
-from leakcheck.catalogue import builtin_kinds
+from leakcheck.catalogue import Kind, builtin_kinds
 from leakcheck.facts import ModuleFacts
 from leakcheck.positions import locate
 from leakcheck.verdicts import judge
@@ -14,14 +14,14 @@ from leakcheck.verdicts import judge
 HEADER = "from psycopg2.pool import ThreadedConnectionPool\npool = ThreadedConnectionPool(1, 5)\n"
 
 
-def verdicts(body: str) -> list[tuple[int, str, int | None]]:
+def verdicts(body: str, kinds: tuple[Kind, ...] = ()) -> list[tuple[int, str, int | None]]:
     """(acquisition line, verdict class, escape line) per leaking acquisition.
 
     Lines count from the first line of `body` (the pool header is not counted).
     """
     source = HEADER + textwrap.dedent(body)
     module = cst.parse_module(source)
-    facts = ModuleFacts(module, builtin_kinds())
+    facts = ModuleFacts(module, kinds or builtin_kinds())
     offset = HEADER.count("\n")
     out = []
     for site in facts.sites():

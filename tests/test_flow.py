@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from helpers import verdicts
 
+from leakcheck.catalogue import parse_kind
+
 
 def test_sequence_release_after_raising_call_leaks_on_exception() -> None:
     assert verdicts("""\
@@ -310,17 +312,50 @@ def test_while_true_with_try_finally_is_clean() -> None:
     )
 
 
-def test_with_closing_releases() -> None:
-    assert (
-        verdicts("""\
+CLOSABLE = parse_kind(
+    {
+        "name": "closable",
+        "acquire": ["<pool>.borrow"],
+        "release": ["<resource>.close()"],
+        "pool-names": ["pool"],
+    },
+    "test",
+)
+
+
+def test_with_closing_releases_a_resource_that_close_gives_back() -> None:
+    found = verdicts(
+        """\
+        from contextlib import closing
+        def f():
+            conn = pool.borrow()
+            with closing(conn):
+                conn.cursor().execute("x")
+        def g():
+            conn = pool.borrow()
+            try:
+                conn.cursor().execute("x")
+            finally:
+                conn.close()
+        def h():
+            conn = pool.borrow()
+            conn.cursor().execute("x")
+            conn.close()
+        """,
+        (CLOSABLE,),
+    )
+    assert found == [(13, "exception", 14)]
+
+
+def test_closing_a_pool_connection_does_not_return_it() -> None:
+    # conn.close() leaves the connection counted as used by a psycopg2 pool.
+    assert verdicts("""\
         from contextlib import closing
         def f():
             conn = pool.getconn()
             with closing(conn):
                 conn.cursor().execute("x")
-        """)
-        == []
-    )
+        """) == [(3, "never", 5)]
 
 
 def test_with_on_acquiring_call_does_not_release_a_psycopg2_connection() -> None:
