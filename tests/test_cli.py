@@ -234,3 +234,23 @@ def test_installed_console_script(project: Path) -> None:
         [script, "check", "app/clean.py"], capture_output=True, text=True, check=False
     )
     assert clean.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"# -*- coding: uft-8 -*-\nx = 1\n", "cannot decode: unknown encoding: uft-8"),
+        (b"x = '\xff\xfe'\n", "cannot decode"),
+        (b"\x00\x01\x02binary", "syntax error"),
+    ],
+)
+def test_undecodable_files_are_errors_not_crashes(
+    project: Path, content: bytes, message: str
+) -> None:
+    (project / "odd.py").write_bytes(content)
+    code, out = invoke("check", "--format", "json", "odd.py", "app/leaky.py")
+    assert code == 1
+    document = json.loads(out)
+    assert [e["path"] for e in document["errors"]] == ["odd.py"]
+    assert document["errors"][0]["message"].startswith(message)
+    assert document["summary"]["findings"] == 1
