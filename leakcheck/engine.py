@@ -24,9 +24,9 @@ def check_source(source: bytes, path: str, kinds: tuple[Kind, ...]) -> FileResul
         line, message = _syntax_error(source, error)
         return FileResult(path, errors=(FileError(path, line, message),))
     except (SyntaxError, UnicodeError, LookupError) as error:  # encoding cookie or bad bytes
-        line = getattr(error, "lineno", None)
+        lineno: int | None = getattr(error, "lineno", None)
         reason = getattr(error, "msg", None) or str(error)
-        return FileResult(path, errors=(FileError(path, line, f"cannot decode: {reason}"),))
+        return FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
     try:
         return _check_module(module, path, kinds)
     except RecursionError:
