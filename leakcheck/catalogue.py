@@ -31,31 +31,43 @@ class CatalogueError(ValueError):
     """A kind or rule definition is malformed; the message names the key and the file."""
 
 
-_ACQUIRE = re.compile(r"^<pool>\.(?P<method>[A-Za-z_]\w*)$")
-_RELEASE_POOL = re.compile(r"^<pool>\.(?P<method>[A-Za-z_]\w*)\(<resource>\)$")
-_RELEASE_SELF = re.compile(r"^<resource>\.(?P<method>[A-Za-z_]\w*)\(\)$")
+_SOURCE = r"<(?:pool|factory|engine|source)>"
+_METHOD = r"(?P<method>[A-Za-z_]\w*)"
+_ACQUIRE_METHOD = re.compile(rf"^{_SOURCE}\.{_METHOD}$")
+_ACQUIRE_SOURCE_CALL = re.compile(rf"^{_SOURCE}\(\)$")
+_ACQUIRE_CALLABLE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
+_RELEASE_SOURCE = re.compile(rf"^{_SOURCE}\.{_METHOD}\(<resource>\)$")
+_RELEASE_SELF = re.compile(rf"^<resource>\.{_METHOD}\(\)$")
 
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind of resource: how it is acquired, released and recognised."""
+    """One kind of resource: how it is acquired, released and recognised.
+
+    A *source* is the object resources come from: a pool, a session factory, an engine. It is
+    recognised by its construction, by its name, or by the module releasing through it.
+    """
 
     name: str
     family: str
     resource: str
-    container: str
-    acquire_methods: frozenset[str]
-    release_methods: frozenset[str]  # `<pool>.M(<resource>)`: resource is the first argument
+    released: str  # how messages say it is given back: "returned to the pool", "closed"
+    acquire_methods: frozenset[str]  # `<source>.M(...)`
+    acquire_by_calling_source: bool  # `<source>()`: a sessionmaker instance
+    acquire_callables: frozenset[str]  # `psycopg2.connect(...)`: qualified names
+    release_methods: frozenset[str]  # `<source>.M(<resource>)`: resource is the first argument
     self_release_methods: frozenset[str]  # `<resource>.M()`
     release_keyword: str
     with_releases: bool
-    pool_constructors: frozenset[str]
-    pool_names: tuple[str, ...]
+    with_note: str  # why `with <acquiring call> as x` does not release, when it does not
+    source_constructors: frozenset[str]
+    source_names: tuple[str, ...]
+    context_manager_methods: frozenset[str]  # `<source>.M()` is meant for `with` only
     context_manager: str
 
-    def matches_pool_name(self, receiver: str) -> bool:
+    def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
-        return any(fnmatch.fnmatchcase(last, pattern.lower()) for pattern in self.pool_names)
+        return any(fnmatch.fnmatchcase(last, pattern.lower()) for pattern in self.source_names)
 
 
 @dataclass(frozen=True)
@@ -72,20 +84,30 @@ _KIND_KEYS = {
     "name",
     "family",
     "resource",
-    "container",
+    "released",
     "acquire",
     "release",
     "release-keyword",
     "with-releases",
-    "pool-constructors",
-    "pool-names",
+    "with-note",
+    "source-constructors",
+    "source-names",
+    "context-managers",
     "context-manager",
 }
+_FAMILY_RELEASED = {"pool": "returned to the pool", "session": "closed"}
 
 
 def _strings(value: Any, key: str, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise CatalogueError(f"{where}: `{key}` must be a list of strings")
+    return value
+
+
+def _text(raw: dict[str, Any], key: str, default: str, where: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise CatalogueError(f"{where}: `{key}` must be a string")
     return value
 
 
@@ -98,18 +120,27 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
     if not isinstance(name, str) or not name:
         raise CatalogueError(f"{where}: a resource kind needs a `name`")
     where = f"{where} (kind `{name}`)"
-    acquire: set[str] = set()
+    methods: set[str] = set()
+    callables: set[str] = set()
+    calls_source = False
     for pattern in _strings(raw.get("acquire", []), "acquire", where):
-        match = _ACQUIRE.match(pattern)
-        if not match:
-            raise CatalogueError(f"{where}: `acquire` pattern {pattern!r} is not `<pool>.METHOD`")
-        acquire.add(match["method"])
-    if not acquire:
-        raise CatalogueError(f"{where}: `acquire` must name at least one method")
+        if match := _ACQUIRE_METHOD.match(pattern):
+            methods.add(match["method"])
+        elif _ACQUIRE_SOURCE_CALL.match(pattern):
+            calls_source = True
+        elif _ACQUIRE_CALLABLE.match(pattern):
+            callables.add(pattern)
+        else:
+            raise CatalogueError(
+                f"{where}: `acquire` pattern {pattern!r} is none of `<pool>.METHOD`, "
+                "`<factory>()` or a dotted name such as `psycopg2.connect`"
+            )
+    if not (methods or callables or calls_source):
+        raise CatalogueError(f"{where}: `acquire` must name at least one pattern")
     release: set[str] = set()
     self_release: set[str] = set()
     for pattern in _strings(raw.get("release", []), "release", where):
-        if match := _RELEASE_POOL.match(pattern):
+        if match := _RELEASE_SOURCE.match(pattern):
             release.add(match["method"])
         elif match := _RELEASE_SELF.match(pattern):
             self_release.add(match["method"])
@@ -120,36 +151,37 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
             )
     if not release and not self_release:
         raise CatalogueError(f"{where}: `release` must name at least one method")
-    texts = {}
-    for key, default in (
-        ("family", "pool"),
-        ("resource", "connection"),
-        ("container", "pool"),
-        ("release-keyword", ""),
-        ("context-manager", ""),
-    ):
-        value = raw.get(key, default)
-        if not isinstance(value, str):
-            raise CatalogueError(f"{where}: `{key}` must be a string")
-        texts[key] = value
+    managers: set[str] = set()
+    for pattern in _strings(raw.get("context-managers", []), "context-managers", where):
+        match = _ACQUIRE_METHOD.match(pattern)
+        if not match:
+            raise CatalogueError(
+                f"{where}: `context-managers` pattern {pattern!r} is not `<source>.METHOD`"
+            )
+        managers.add(match["method"])
+    family = _text(raw, "family", "pool", where)
     with_releases = raw.get("with-releases", False)
     if not isinstance(with_releases, bool):
         raise CatalogueError(f"{where}: `with-releases` must be true or false")
     return Kind(
         name=name,
-        family=texts["family"],
-        resource=texts["resource"],
-        container=texts["container"],
-        acquire_methods=frozenset(acquire),
+        family=family,
+        resource=_text(raw, "resource", "connection", where),
+        released=_text(raw, "released", _FAMILY_RELEASED.get(family, "released"), where),
+        acquire_methods=frozenset(methods),
+        acquire_by_calling_source=calls_source,
+        acquire_callables=frozenset(callables),
         release_methods=frozenset(release),
         self_release_methods=frozenset(self_release),
-        release_keyword=texts["release-keyword"],
+        release_keyword=_text(raw, "release-keyword", "", where),
         with_releases=with_releases,
-        pool_constructors=frozenset(
-            _strings(raw.get("pool-constructors", []), "pool-constructors", where)
+        with_note=_text(raw, "with-note", "", where),
+        source_constructors=frozenset(
+            _strings(raw.get("source-constructors", []), "source-constructors", where)
         ),
-        pool_names=tuple(_strings(raw.get("pool-names", []), "pool-names", where)),
-        context_manager=texts["context-manager"],
+        source_names=tuple(_strings(raw.get("source-names", []), "source-names", where)),
+        context_manager_methods=frozenset(managers),
+        context_manager=_text(raw, "context-manager", "", where),
     )
 
 

@@ -79,8 +79,7 @@ def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | N
         for text, node in verdict.how
     )
     what = f"{site.kind.resource} from `{call_text(site.call)}`"
-    returned = f"returned to the {site.kind.container}"
-    message = rule.message.format(what=what, returned=returned, how=how)
+    message = rule.message.format(what=what, released=site.kind.released, how=how)
     message = message[0].upper() + message[1:]
     related = spans[id(verdict.node)].line if verdict.node is not None else None
     return Finding(

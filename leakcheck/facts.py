@@ -6,7 +6,9 @@ which release a parameter) are then closed under each other in a few cheap round
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import libcst as cst
 
@@ -22,6 +24,26 @@ CLOSING = {
     "aclosing": "aclose",
     "contextlib.aclosing": "aclose",
 }
+
+
+@dataclass(frozen=True)
+class Export:
+    """What a module offers other modules about one of its names.
+
+    role: "source" (a pool, session factory or engine), "factory" (a function returning a fresh
+    resource), "releaser" (a function releasing its argument number `index`), or "context-manager"
+    (a function meant for `with` that wraps an acquisition).
+    """
+
+    role: str
+    kind: Kind | None = None
+    index: int = 0
+
+
+class Resolver(Protocol):
+    """Answers for names imported from other modules of the project (see `project.py`)."""
+
+    def lookup(self, qualified: str) -> Export | None: ...
 
 
 @dataclass
@@ -61,9 +83,17 @@ class FunctionInfo:
 class ModuleFacts:
     """What the engine knows about one module before following any path."""
 
-    def __init__(self, module: cst.Module, kinds: tuple[Kind, ...]) -> None:
+    def __init__(
+        self,
+        module: cst.Module,
+        kinds: tuple[Kind, ...],
+        package: str = "",
+        resolver: Resolver | None = None,
+    ) -> None:
         self.module = module
         self.kinds = kinds
+        self.package = package  # `app.routers` for app/routers/items.py: for relative imports
+        self.resolver = resolver
         self.imports: dict[str, str] = {}
         self.constructed: dict[str, Kind] = {}  # receiver text -> kind of pool built there
         self.paired: dict[str, set[str]] = {}  # receiver text -> release methods called on it
@@ -71,6 +101,7 @@ class ModuleFacts:
         self.by_key: dict[str, FunctionInfo] = {}
         self.factories: dict[str, Kind] = {}  # function key -> kind of the resource it returns
         self.releasers: dict[str, int] = {}  # function key -> index of the released argument
+        self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
         self.used_in_functions: set[str] = set()
         self.bindings: dict[int, Binding] = {}
         self.module_info = FunctionInfo(node=module, class_name=None, key="<module>", params=())
@@ -135,7 +166,13 @@ class ModuleFacts:
         self._calls.append((call, scope, class_name))
         info.calls.append(call)
         func = call.func
-        if isinstance(func, cst.Attribute) and func.attr.value in self._release_methods:
+        # The pair: `pool.putconn(conn)` gives a resource back, so it takes one as argument;
+        # `lock.release()` takes none and does not make `lock` a pool.
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in self._release_methods
+            and call.args
+        ):
             receiver = dotted(func.value)
             if receiver is not None:
                 self.paired.setdefault(receiver, set()).add(func.attr.value)
@@ -150,9 +187,17 @@ class ModuleFacts:
                     head = full.split(".", 1)[0]
                     self.imports[head] = head
             return
-        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+        if isinstance(node.names, cst.ImportStar):
             return
-        base = dotted(node.module) or ""
+        base = (dotted(node.module) or "") if node.module is not None else ""
+        if node.relative:
+            # `from ..db import X` in package `app.routers` means `app.db`.
+            package = self.package.split(".") if self.package else []
+            up = len(node.relative) - 1
+            if not package or up >= len(package):
+                return
+            anchor = package[: len(package) - up]
+            base = ".".join([*anchor, base] if base else anchor)
         for alias in node.names:
             name = dotted(alias.name) or ""
             local = name
@@ -171,7 +216,7 @@ class ModuleFacts:
         if isinstance(inner, cst.Call):
             constructor = self.qualify(inner.func)
             for kind in self.kinds:
-                if constructor in kind.pool_constructors:
+                if constructor in kind.source_constructors:
                     for target in targets:
                         text = dotted(target)
                         if text is not None:
@@ -192,7 +237,7 @@ class ModuleFacts:
                 name = item.asname.name.value
                 constructor = self.qualify(inner.func)
                 for kind in self.kinds:
-                    if constructor in kind.pool_constructors:
+                    if constructor in kind.source_constructors:
                         self.constructed[name] = kind
             self.bindings[id(inner)] = Binding("with", name)
 
@@ -243,49 +288,83 @@ class ModuleFacts:
         full = self.imports.get(head, head)
         return f"{full}.{rest}" if rest else full
 
-    def pool_kind(self, receiver: str, method: str) -> Kind | None:
-        """The kind of pool `receiver` is, judged by construction, the release pair, or its name."""
+    def source_kind(self, receiver: str, wants: Callable[[Kind], bool]) -> Kind | None:
+        """The kind `receiver` is a source of (pool, session factory, engine), if `wants` it.
+
+        Judged by construction in this module or another module of the project, then by the
+        acquire/release pair on the same receiver, then by its name.
+        """
         built = self.constructed.get(receiver)
+        if built is None:
+            export = self._imported(receiver)
+            if export is not None and export.role == "source":
+                built = export.kind
         if built is not None:
-            return built if method in built.acquire_methods else None
+            return built if wants(built) else None
         released = self.paired.get(receiver, set())
         for kind in self.kinds:
-            if method in kind.acquire_methods and (
-                released & kind.release_methods or kind.matches_pool_name(receiver)
+            if wants(kind) and (
+                released & kind.release_methods or kind.matches_source_name(receiver)
             ):
                 return kind
         return None
 
+    def _imported(self, text: str) -> Export | None:
+        """What another module says about an imported name (`SessionLocal`, `db.pool`)."""
+        if self.resolver is None or text.partition(".")[0] not in self.imports:
+            return None
+        head, _, rest = text.partition(".")
+        full = self.imports[head]
+        return self.resolver.lookup(f"{full}.{rest}" if rest else full)
+
     def acquisition(self, call: cst.Call, class_name: str | None) -> Kind | None:
         """The kind of resource `call` hands out fresh, if any."""
         func = call.func
+        qualified = self.qualify(func)
+        for kind in self.kinds:
+            if qualified in kind.acquire_callables:
+                return kind
+        whole = dotted(func)
+        if whole is None:
+            return None
         if isinstance(func, cst.Attribute):
-            receiver = dotted(func.value)
-            if receiver is None:
-                return None
+            receiver, method = dotted(func.value) or "", func.attr.value
             if receiver in ("self", "cls") and class_name is not None:
-                found = self.factories.get(f"{class_name}.{func.attr.value}")
+                found = self.factories.get(f"{class_name}.{method}")
                 if found is not None:
                     return found
-            if func.attr.value in self._acquire_methods:
-                return self.pool_kind(receiver, func.attr.value)
+            if method in self._acquire_methods:
+                kind = self.source_kind(receiver, lambda k: method in k.acquire_methods)
+                if kind is not None:
+                    return kind
+        elif whole in self.factories:
+            return self.factories[whole]
+        if whole in self.constructed:
+            built = self.constructed[whole]
+            return built if built.acquire_by_calling_source else None
+        export = self._imported(whole)
+        if export is None or export.kind is None:
             return None
-        if isinstance(func, cst.Name):
-            return self.factories.get(func.value)
+        if export.role == "factory" or (
+            export.role == "source" and export.kind.acquire_by_calling_source
+        ):
+            return export.kind
         return None
 
     def releaser_index(self, call: cst.Call, class_name: str | None) -> int | None:
         """For a call of a module function that releases a parameter: that argument's index."""
         func = call.func
-        if isinstance(func, cst.Name):
-            return self.releasers.get(func.value)
+        if isinstance(func, cst.Name) and func.value in self.releasers:
+            return self.releasers[func.value]
         if (
             isinstance(func, cst.Attribute)
             and class_name is not None
             and dotted(func.value) in ("self", "cls")
         ):
             return self.releasers.get(f"{class_name}.{func.attr.value}")
-        return None
+        whole = dotted(func)
+        export = self._imported(whole) if whole is not None else None
+        return export.index if export is not None and export.role == "releaser" else None
 
     def sites(self) -> list[Site]:
         """Every acquisition whose result is bound to a name or dropped, in source order."""
@@ -320,6 +399,30 @@ class ModuleFacts:
                     if index is not None:
                         self.releasers[info.key] = index
                         changed = True
+        for info in self.functions.values():
+            if info.is_context_manager:
+                for call in info.calls:
+                    kind = self.acquisition(call, info.class_name)
+                    if kind is not None:
+                        self.context_managers[info.key] = kind
+                        break
+
+    def exports(self) -> dict[str, Export]:
+        """What this module offers importers: module-level sources and function summaries."""
+        out: dict[str, Export] = {}
+        for name, kind in self.constructed.items():
+            if "." not in name:
+                out[name] = Export("source", kind)
+        for key, kind in self.factories.items():
+            if "." not in key:
+                out[key] = Export("factory", kind)
+        for key, index in self.releasers.items():
+            if "." not in key:
+                out[key] = Export("releaser", None, index)
+        for key, kind in self.context_managers.items():
+            if "." not in key:
+                out[key] = Export("context-manager", kind)
+        return out
 
     def _returns_fresh(self, info: FunctionInfo) -> Kind | None:
         if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):

@@ -183,7 +183,7 @@ def test_custom_kind_from_pyproject(project: Path) -> None:
     (project / "pyproject.toml").write_text(
         '[tool.leakcheck]\n[[tool.leakcheck.kinds]]\nname = "inhouse"\n'
         'acquire = ["<pool>.borrow"]\nrelease = ["<pool>.give_back(<resource>)"]\n'
-        'pool-names = ["*handles*"]\n'
+        'source-names = ["*handles*"]\n'
     )
     (project / "app" / "inhouse.py").write_text(
         "def f(handles):\n    h = handles.borrow()\n    h.run()\n"
@@ -202,7 +202,7 @@ def test_custom_kind_from_pyproject(project: Path) -> None:
         (
             '[tool.leakcheck]\n[[tool.leakcheck.kinds]]\nname = "x"\nacquire = ["borrow"]\n'
             'release = ["<pool>.give_back(<resource>)"]\n',
-            "`acquire` pattern 'borrow' is not `<pool>.METHOD`",
+            "`acquire` pattern 'borrow' is none of `<pool>.METHOD`",
         ),
         (
             '[tool.leakcheck]\n[[tool.leakcheck.kinds]]\nname = "x"\nacquire = ["<pool>.b"]\n'

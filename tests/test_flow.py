@@ -317,7 +317,7 @@ CLOSABLE = parse_kind(
         "name": "closable",
         "acquire": ["<pool>.borrow"],
         "release": ["<resource>.close()"],
-        "pool-names": ["pool"],
+        "source-names": ["pool"],
     },
     "test",
 )
