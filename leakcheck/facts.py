@@ -334,9 +334,9 @@ class ModuleFacts:
                 if found is not None:
                     return found
             if method in self._acquire_methods:
-                kind = self.source_kind(receiver, lambda k: method in k.acquire_methods)
-                if kind is not None:
-                    return kind
+                source = self.source_kind(receiver, lambda k: method in k.acquire_methods)
+                if source is not None:
+                    return source
         elif whole in self.factories:
             return self.factories[whole]
         if whole in self.constructed:
