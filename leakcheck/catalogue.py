@@ -226,6 +226,6 @@ def rules() -> tuple[Rule, ...]:
 def rule_for(family: str, leak: str) -> Rule | None:
     """The rule that names a verdict of this family, if the catalogue has one."""
     for rule in rules():
-        if rule.family == family and rule.leak == leak:
+        if rule.family in (family, "any") and rule.leak == leak:
             return rule
     return None

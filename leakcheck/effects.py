@@ -185,16 +185,11 @@ def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Con
         scan(stmt.target, aliases, ctx, eff)
     elif isinstance(stmt, cst.Return):
         scan(stmt.value, aliases, ctx, eff)
-        if stmt.value is not None and _mentions(stmt.value, aliases) and not eff.released:
-            inner = unwrap_await(stmt.value)
-            # `return conn.cursor()` lends the resource; anything else hands it to the caller.
-            if not (
-                isinstance(inner, cst.Call)
-                and isinstance(inner.func, cst.Attribute)
-                and isinstance(inner.func.value, cst.Name)
-                and inner.func.value.value in aliases
-            ):
-                eff.moved = True
+        inner = unwrap_await(stmt.value) if stmt.value is not None else None
+        # `return conn`, `return conn, cur`, `return Repo(conn)` give the caller the resource;
+        # `return db.query(Item).all()` only uses it.
+        if (isinstance(inner, cst.Name) and inner.value in aliases) or eff.escaped:
+            eff.moved = True
         eff.leaves = "return"
     elif isinstance(stmt, cst.Raise):
         scan(stmt.exc, aliases, ctx, eff)

@@ -13,6 +13,7 @@ from leakcheck.facts import ModuleFacts
 from leakcheck.model import FileError, FileResult, Finding
 from leakcheck.positions import Span, locate
 from leakcheck.syntax import call_text
+from leakcheck.unentered import unentered
 from leakcheck.verdicts import Verdict, judge
 
 
@@ -61,6 +62,7 @@ def _syntax_error(source: bytes, error: cst.ParserSyntaxError) -> tuple[int, str
 def _check_module(module: cst.Module, path: str, kinds: tuple[Kind, ...]) -> FileResult:
     facts = ModuleFacts(module, kinds)
     verdicts = [v for v in (judge(site, facts) for site in facts.sites()) if v is not None]
+    verdicts += unentered(facts)
     if not verdicts:
         return FileResult(path)
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
@@ -78,7 +80,7 @@ def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | N
         text.format(line=spans[id(node)].line) if node is not None else text
         for text, node in verdict.how
     )
-    what = f"{site.kind.resource} from `{call_text(site.call)}`"
+    what = verdict.what or f"{site.kind.resource} from `{call_text(site.call)}`"
     message = rule.message.format(what=what, released=site.kind.released, how=how)
     message = message[0].upper() + message[1:]
     related = spans[id(verdict.node)].line if verdict.node is not None else None

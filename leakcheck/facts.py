@@ -17,6 +17,7 @@ from leakcheck.syntax import children, dotted, unwrap_await
 
 Scope = cst.FunctionDef | cst.Module
 CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})
+ENTERING = frozenset({"enter_context", "enter_async_context", "__enter__", "__aenter__"})
 # `closing(x)` calls `x.close()` on exit: a release only for kinds that `close()` releases.
 CLOSING = {
     "closing": "close",
@@ -78,6 +79,8 @@ class FunctionInfo:
     assigned: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
     declared_global: set[str] = field(default_factory=set)
     is_context_manager: bool = False
+    attribute_uses: dict[str, list[cst.Attribute]] = field(default_factory=dict)  # `name.attr`
+    entered: set[str] = field(default_factory=set)  # names used as `with` items or handed on
 
 
 class ModuleFacts:
@@ -106,7 +109,7 @@ class ModuleFacts:
         self.bindings: dict[int, Binding] = {}
         self.module_info = FunctionInfo(node=module, class_name=None, key="<module>", params=())
         self.scopes: dict[Scope, FunctionInfo] = {module: self.module_info}
-        self._calls: list[tuple[cst.Call, Scope, str | None]] = []
+        self.calls: list[tuple[cst.Call, Scope, str | None]] = []
         self._acquire_methods = frozenset(m for k in kinds for m in k.acquire_methods)
         self._release_methods = frozenset(m for k in kinds for m in k.release_methods)
         self._collect(module)
@@ -132,7 +135,7 @@ class ModuleFacts:
             elif isinstance(node, (cst.Assign, cst.AnnAssign)):
                 self._assign(node, info)
             elif isinstance(node, cst.With):
-                self._with(node)
+                self._with(node, info)
             elif isinstance(node, cst.Expr):
                 value = unwrap_await(node.value)
                 if isinstance(value, cst.Call):
@@ -143,6 +146,8 @@ class ModuleFacts:
                 info.declared_global.update(n.name.value for n in node.names)
             elif isinstance(node, cst.Name) and info is not self.module_info:
                 self.used_in_functions.add(node.value)
+            if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+                info.attribute_uses.setdefault(node.value.value, []).append(node)
             kids = list(children(node))
             kids.reverse()
             stack.extend((kid, scope, class_name, info) for kid in kids)
@@ -163,9 +168,11 @@ class ModuleFacts:
     def _call(
         self, call: cst.Call, scope: Scope, class_name: str | None, info: FunctionInfo
     ) -> None:
-        self._calls.append((call, scope, class_name))
+        self.calls.append((call, scope, class_name))
         info.calls.append(call)
         func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ENTERING:
+            info.entered.update(a.value.value for a in call.args if isinstance(a.value, cst.Name))
         # The pair: `pool.putconn(conn)` gives a resource back, so it takes one as argument;
         # `lock.release()` takes none and does not make `lock` a pool.
         if (
@@ -227,9 +234,11 @@ class ModuleFacts:
             if isinstance(target, cst.Name):
                 info.assigned.setdefault(target.value, []).append(value)
 
-    def _with(self, node: cst.With) -> None:
+    def _with(self, node: cst.With, info: FunctionInfo) -> None:
         for item in node.items:
             inner = unwrap_await(item.item)
+            if isinstance(inner, cst.Name):
+                info.entered.add(inner.value)
             if not isinstance(inner, cst.Call):
                 continue
             name = None
@@ -351,6 +360,24 @@ class ModuleFacts:
             return export.kind
         return None
 
+    def context_manager_kind(self, call: cst.Call, class_name: str | None) -> Kind | None:
+        """The kind wrapped by a context manager that `call` creates (for `with` only)."""
+        func = call.func
+        whole = dotted(func)
+        if whole is None:
+            return None
+        if whole in self.context_managers:
+            return self.context_managers[whole]
+        if isinstance(func, cst.Attribute):
+            receiver, method = dotted(func.value) or "", func.attr.value
+            if receiver in ("self", "cls") and class_name is not None:
+                return self.context_managers.get(f"{class_name}.{method}")
+            source = self.source_kind(receiver, lambda k: method in k.context_manager_methods)
+            if source is not None:
+                return source
+        export = self._imported(whole)
+        return export.kind if export is not None and export.role == "context-manager" else None
+
     def releaser_index(self, call: cst.Call, class_name: str | None) -> int | None:
         """For a call of a module function that releases a parameter: that argument's index."""
         func = call.func
@@ -369,7 +396,7 @@ class ModuleFacts:
     def sites(self) -> list[Site]:
         """Every acquisition whose result is bound to a name or dropped, in source order."""
         found = []
-        for call, scope, class_name in self._calls:
+        for call, scope, class_name in self.calls:
             kind = self.acquisition(call, class_name)
             binding = self.bindings.get(id(call))
             if kind is None or binding is None:

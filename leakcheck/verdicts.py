@@ -5,6 +5,7 @@ Verdict classes (rules map them to codes, per family):
   exception      released on the normal path; an exception between acquire and release skips it
   early-exit     a return/break/continue/raise, a branch, or a swallowed error leaves it held
   finally-order  released in `finally`, after a statement in that `finally` that may raise
+  yield          a generator yields it and releases it after the `yield`, outside `finally`
   overwritten    its last name is reassigned or deleted while it is held
   loop           the next loop iteration acquires again while the previous one is held
 Exception paths are judged only when the scope releases the resource itself (it is the owner).
@@ -24,7 +25,7 @@ from leakcheck.syntax import block_statements, call_text, source_of, walk
 # A piece of explanation: text with an optional `{line}` filled from the node's position.
 Part = tuple[str, cst.CSTNode | None]
 
-PRIORITY = ("loop", "overwritten", "early-exit", "finally-order", "exception")
+PRIORITY = ("loop", "overwritten", "early-exit", "yield", "finally-order", "exception")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Verdict:
     node: cst.CSTNode | None  # the statement through which the resource escapes
     how: tuple[Part, ...]
     label: str = "escapes here"  # what the code frame says at `node`
+    what: str = ""  # the subject of the message, when it is not "<resource> from `<call>`"
 
     def nodes(self) -> list[cst.CSTNode]:
         found: list[cst.CSTNode] = [self.site.call]
@@ -75,6 +77,8 @@ def _classify(
             leak = "overwritten" if any(r.loop is None for r in trace.rebound) else "never"
             if leak == "overwritten":
                 return _rebound_verdict(site, trace)
+            if site.binding.how == "with" and site.kind.with_note:
+                return Verdict(site, "never", None, ((f": {site.kind.with_note}", None),))
             where = _first_escape(held, end, last, site)
             return Verdict(
                 site,
@@ -97,12 +101,16 @@ def _classify(
         )
     for ex in held:
         leak = _exit_class(ex)
-        if leak in ("exception", "finally-order") and not owner:
+        if leak in ("exception", "finally-order", "yield") and not owner:
             continue
         note = ex.state.note
         if leak != "early-exit" and note is not None and note.kind == "caught":
             note = None  # the exit already names the error
-        label = "if this raises" if leak in ("exception", "finally-order") else "leaves here"
+        label = {
+            "exception": "if this raises",
+            "finally-order": "if this raises",
+            "yield": "an error thrown in here skips the release",
+        }.get(leak, "leaves here")
         candidates.setdefault(leak, Verdict(site, leak, ex.node, (*_exit(ex), *_note(note)), label))
     for leak in PRIORITY:
         if leak in candidates:
@@ -139,7 +147,11 @@ def _rebound_verdict(site: Site, trace: Trace) -> Verdict:
 
 def _exit_class(ex: Exit) -> str:
     if ex.kind == "raise" and not ex.explicit:
-        return "finally-order" if ex.in_finally else "exception"
+        if ex.in_finally:
+            return "finally-order"
+        if any(isinstance(n, cst.Yield) for n in walk(ex.node)):
+            return "yield"  # thrown into the generator at the `yield`
+        return "exception"
     if ex.kind == "raise" and ex.state.note is not None and ex.state.note.kind == "caught":
         return "exception"  # `raise NewError() from e` in a handler: the path began with an error
     return "early-exit"
@@ -175,6 +187,14 @@ def _exit(ex: Exit, prefix: str = " ") -> tuple[Part, ...]:
     note = ex.state.note
     if isinstance(node, cst.Raise) and note is not None and note.kind == "caught":
         node = note.cause or note.node  # re-raised: explain the original error
+    if any(isinstance(n, cst.Yield) for n in walk(node)):
+        return (
+            (
+                f"{prefix}if the code it is yielded to raises at the `yield` on line {{line}} "
+                "(the release after it is not in `finally`)",
+                node,
+            ),
+        )
     verb = "if" if prefix else "when"
     return ((f"{prefix}{verb} `{raising_text(node)}` on line {{line}} raises", node),)
 

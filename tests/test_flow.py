@@ -363,7 +363,7 @@ def test_with_on_acquiring_call_does_not_release_a_psycopg2_connection() -> None
         def f():
             with pool.getconn() as conn:
                 conn.cursor().execute("x")
-        """) == [(2, "never", 3)]
+        """) == [(2, "never", None)]
 
 
 def test_return_hands_off() -> None:
@@ -532,7 +532,7 @@ def test_yield_in_generator_that_releases_in_finally() -> None:
             conn = pool.getconn()
             yield conn
             pool.putconn(conn)
-        """) == [(11, "exception", 12)]
+        """) == [(11, "yield", 12)]
 
 
 def test_nested_function_capture_is_a_hand_off() -> None:
