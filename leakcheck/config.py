@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from leakcheck.catalogue import CatalogueError, Kind, builtin_kinds, parse_kind, rules, tomllib
+from leakcheck.project import Names
 
-KNOWN_KEYS = frozenset({"kinds"})
+KNOWN_KEYS = frozenset(
+    {"kinds", "session-factories", "pools", "engines", "conventional-factory-names"}
+)
+# Names that, imported from a module leakcheck cannot find, are taken for session factories.
+CONVENTIONAL_FACTORIES = frozenset(
+    {"SessionLocal", "AsyncSessionLocal", "async_session", "async_session_maker",
+     "async_session_factory", "session_factory", "SessionFactory"}
+)
 
 
 class ConfigError(CatalogueError):
@@ -23,6 +31,7 @@ class ConfigError(CatalogueError):
 class Config:
     path: Path | None
     kinds: tuple[Kind, ...]
+    names: Names = Names(conventional=CONVENTIONAL_FACTORIES)
 
 
 DEFAULT = Config(None, ())
@@ -65,7 +74,24 @@ def load(path: Path) -> Config:
                 f"(known: {', '.join(sorted(families))})"
             )
         kinds.append(kind)
-    return Config(path, tuple(kinds))
+    return Config(path, tuple(kinds), _names(table, path))
+
+
+def _names(table: dict[str, Any], path: Path) -> Names:
+    def strings(key: str, default: frozenset[str] = frozenset()) -> frozenset[str]:
+        value = table.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: `{key}` must be a list of strings")
+        return frozenset(value)
+
+    return Names(
+        session_factories=strings("session-factories"),
+        pools=strings("pools"),
+        engines=strings("engines"),
+        conventional=strings("conventional-factory-names", CONVENTIONAL_FACTORIES),
+    )
 
 
 class ConfigFinder:

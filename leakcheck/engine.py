@@ -9,7 +9,7 @@ import warnings
 import libcst as cst
 
 from leakcheck.catalogue import Kind, rule_for
-from leakcheck.facts import ModuleFacts
+from leakcheck.facts import ModuleFacts, Resolver
 from leakcheck.model import FileError, FileResult, Finding
 from leakcheck.positions import Span, locate
 from leakcheck.syntax import call_text
@@ -17,8 +17,17 @@ from leakcheck.unentered import unentered
 from leakcheck.verdicts import Verdict, judge
 
 
-def check_source(source: bytes, path: str, kinds: tuple[Kind, ...]) -> FileResult:
-    """Findings for one file's bytes. Never raises: problems become `errors` entries."""
+def check_source(
+    source: bytes,
+    path: str,
+    kinds: tuple[Kind, ...],
+    package: str = "",
+    resolver: Resolver | None = None,
+) -> FileResult:
+    """Findings for one file's bytes. Never raises: problems become `errors` entries.
+
+    `package` (`app.routers`) resolves relative imports; `resolver` answers for imported names.
+    """
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
@@ -29,7 +38,7 @@ def check_source(source: bytes, path: str, kinds: tuple[Kind, ...]) -> FileResul
         reason = getattr(error, "msg", None) or str(error)
         return FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
     try:
-        return _check_module(module, path, kinds)
+        return _check_module(module, path, ModuleFacts(module, kinds, package, resolver))
     except RecursionError:
         return FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
     except Exception as error:  # a bug in leakcheck: report it, keep checking other files
@@ -59,8 +68,7 @@ def _syntax_error(source: bytes, error: cst.ParserSyntaxError) -> tuple[int, str
     return error.raw_line, f"syntax error: {error.message}"
 
 
-def _check_module(module: cst.Module, path: str, kinds: tuple[Kind, ...]) -> FileResult:
-    facts = ModuleFacts(module, kinds)
+def _check_module(module: cst.Module, path: str, facts: ModuleFacts) -> FileResult:
     verdicts = [v for v in (judge(site, facts) for site in facts.sites()) if v is not None]
     verdicts += unentered(facts)
     if not verdicts:

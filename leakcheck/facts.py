@@ -307,6 +307,8 @@ class ModuleFacts:
         if built is None:
             export = self._imported(receiver)
             if export is not None and export.role == "source":
+                if export.kind is None:  # a pool named in the configuration: any pool kind
+                    return next((k for k in self.kinds if k.family == "pool" and wants(k)), None)
                 built = export.kind
         if built is not None:
             return built if wants(built) else None

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from leakcheck.config import ConfigFinder, kinds_for
-from leakcheck.engine import check_source
+from leakcheck.runner import Checker
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "fixtures").rglob("*.py"))
@@ -40,8 +39,7 @@ def test_fixture_set_is_substantial() -> None:
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: str(p.relative_to(ROOT / "fixtures")))
 def test_fixture(path: Path) -> None:
     source = path.read_bytes()
-    kinds = kinds_for(ConfigFinder().for_file(path))
-    result = check_source(source, path.name, kinds)
+    result = Checker().check_file(str(path))
     assert result.errors == ()
     got = {(f.code, f.line) for f in result.findings}
     want = expected(source.decode())
