@@ -18,8 +18,15 @@ KNOWN_KEYS = frozenset(
 )
 # Names that, imported from a module leakcheck cannot find, are taken for session factories.
 CONVENTIONAL_FACTORIES = frozenset(
-    {"SessionLocal", "AsyncSessionLocal", "async_session", "async_session_maker",
-     "async_session_factory", "session_factory", "SessionFactory"}
+    {
+        "SessionLocal",
+        "AsyncSessionLocal",
+        "async_session",
+        "async_session_maker",
+        "async_session_factory",
+        "session_factory",
+        "SessionFactory",
+    }
 )
 
 
@@ -31,10 +38,11 @@ class ConfigError(CatalogueError):
 class Config:
     path: Path | None
     kinds: tuple[Kind, ...]
-    names: Names = Names(conventional=CONVENTIONAL_FACTORIES)
+    names: Names
 
 
-DEFAULT = Config(None, ())
+DEFAULT_NAMES = Names(conventional=CONVENTIONAL_FACTORIES)
+DEFAULT = Config(None, (), DEFAULT_NAMES)
 
 
 def _table(path: Path) -> dict[str, Any] | None:
@@ -57,7 +65,7 @@ def load(path: Path) -> Config:
     """Read one configuration file, rejecting unknown keys and malformed kinds."""
     table = _table(path)
     if table is None:
-        return Config(path, ())
+        return Config(path, (), DEFAULT_NAMES)
     unknown = sorted(set(table) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key `{unknown[0]}` in [tool.leakcheck]")

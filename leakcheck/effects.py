@@ -91,6 +91,8 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
                 if isinstance(arg, cst.Name) and arg.value in aliases:
                     eff.released = True
                     released_ids.add(id(arg))
+            if _hands_over_release(node, aliases, ctx):
+                eff.moved = True
         for child in children(node):
             stack.append((child, node, parent))
 
@@ -111,8 +113,24 @@ def _classify_use(
         parent, (cst.Element, cst.DictElement, cst.StarredElement, cst.StarredDictElement)
     ):
         eff.moved = True
-    elif isinstance(parent, cst.Yield):
-        eff.escaped = True
+    # `yield conn` lends it: a dependency or context-manager generator still has to release it.
+
+
+def _hands_over_release(call: cst.Call, aliases: frozenset[str], ctx: Context) -> bool:
+    """`stack.callback(db.close)`: the bound release method is handed to a manager."""
+    func = call.func
+    if not (isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS):
+        return False
+    for arg in call.args:
+        value = arg.value
+        if (
+            isinstance(value, cst.Attribute)
+            and isinstance(value.value, cst.Name)
+            and value.value.value in aliases
+            and value.attr.value in ctx.kind.self_release_methods
+        ):
+            return True
+    return False
 
 
 def _mentions(node: cst.CSTNode, aliases: frozenset[str]) -> bool:

@@ -121,34 +121,45 @@ class ModuleFacts:
         stack: list[tuple[cst.CSTNode, Scope, str | None, FunctionInfo]] = [
             (module, module, None, self.module_info)
         ]
+        module_info = self.module_info
+        used = self.used_in_functions
         while stack:
             node, scope, class_name, info = stack.pop()
-            if isinstance(node, cst.FunctionDef):
-                info = self._function(node, class_name)
-                scope = node
-            elif isinstance(node, cst.ClassDef):
-                class_name = node.name.value
-            elif isinstance(node, cst.Call):
-                self._call(node, scope, class_name, info)
-            elif isinstance(node, (cst.Import, cst.ImportFrom)):
-                self._import(node)
-            elif isinstance(node, (cst.Assign, cst.AnnAssign)):
-                self._assign(node, info)
-            elif isinstance(node, cst.With):
-                self._with(node, info)
-            elif isinstance(node, cst.Expr):
-                value = unwrap_await(node.value)
-                if isinstance(value, cst.Call):
+            kind = type(node)  # exact types: libcst's classes are ABCs, slow under isinstance
+            if kind is cst.Name:
+                if info is not module_info:
+                    used.add(node.value)  # type: ignore[attr-defined]
+                continue
+            if kind is cst.Attribute:
+                value = node.value  # type: ignore[attr-defined]
+                if type(value) is cst.Name:
+                    info.attribute_uses.setdefault(value.value, []).append(node)  # type: ignore[arg-type]
+            elif kind is cst.Call:
+                self._call(node, scope, class_name, info)  # type: ignore[arg-type]
+            elif kind is cst.FunctionDef:
+                info = self._function(node, class_name)  # type: ignore[arg-type]
+                scope = node  # type: ignore[assignment]
+            elif kind is cst.ClassDef:
+                class_name = node.name.value  # type: ignore[attr-defined]
+            elif kind is cst.Import or kind is cst.ImportFrom:
+                self._import(node)  # type: ignore[arg-type]
+            elif kind is cst.Assign or kind is cst.AnnAssign:
+                self._assign(node, info)  # type: ignore[arg-type]
+            elif kind is cst.With:
+                self._with(node, info)  # type: ignore[arg-type]
+            elif kind is cst.Expr:
+                value = unwrap_await(node.value)  # type: ignore[attr-defined]
+                if type(value) is cst.Call:
                     self.bindings[id(value)] = Binding("discarded", None)
-            elif isinstance(node, cst.Return) and node.value is not None:
-                info.returns.append(node.value)
-            elif isinstance(node, (cst.Global, cst.Nonlocal)):
-                info.declared_global.update(n.name.value for n in node.names)
-            elif isinstance(node, cst.Name) and info is not self.module_info:
-                self.used_in_functions.add(node.value)
-            if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
-                info.attribute_uses.setdefault(node.value.value, []).append(node)
-            kids = list(children(node))
+            elif kind is cst.Return:
+                if node.value is not None:  # type: ignore[attr-defined]
+                    info.returns.append(node.value)  # type: ignore[attr-defined]
+            elif kind is cst.Global or kind is cst.Nonlocal:
+                info.declared_global.update(n.name.value for n in node.names)  # type: ignore[attr-defined]
+            elif kind is cst.Lambda:
+                # A release inside a lambda runs later, if ever: it is not the scope releasing.
+                info = FunctionInfo(info.node, class_name, "<lambda>", ())
+            kids = children(node)
             kids.reverse()
             stack.extend((kid, scope, class_name, info) for kid in kids)
 
@@ -380,7 +391,9 @@ class ModuleFacts:
         export = self._imported(whole)
         return export.kind if export is not None and export.role == "context-manager" else None
 
-    def releaser_index(self, call: cst.Call, class_name: str | None) -> int | None:
+    def releaser_index(
+        self, call: cst.Call, class_name: str | None, external: bool = True
+    ) -> int | None:
         """For a call of a module function that releases a parameter: that argument's index."""
         func = call.func
         if isinstance(func, cst.Name) and func.value in self.releasers:
@@ -392,16 +405,18 @@ class ModuleFacts:
         ):
             return self.releasers.get(f"{class_name}.{func.attr.value}")
         whole = dotted(func)
-        export = self._imported(whole) if whole is not None else None
+        export = self._imported(whole) if whole is not None and external else None
         return export.index if export is not None and export.role == "releaser" else None
 
     def sites(self) -> list[Site]:
         """Every acquisition whose result is bound to a name or dropped, in source order."""
         found = []
         for call, scope, class_name in self.calls:
-            kind = self.acquisition(call, class_name)
             binding = self.bindings.get(id(call))
-            if kind is None or binding is None:
+            if binding is None:
+                continue
+            kind = self.acquisition(call, class_name)
+            if kind is None:
                 continue
             if binding.how == "with" and (kind.with_releases or binding.name is None):
                 continue
@@ -474,14 +489,23 @@ class ModuleFacts:
     def _released_param(self, info: FunctionInfo) -> int | None:
         params = info.params
         offset = 1 if info.class_name is not None and params[:1] in (("self",), ("cls",)) else 0
+        wanted = set(params[offset:])
         for call in info.calls:
-            for arg in self.released_args(call, info.class_name, None):
+            func = call.func
+            receiver = func.value if isinstance(func, cst.Attribute) else None
+            if not (
+                (isinstance(receiver, cst.Name) and receiver.value in wanted)
+                or any(isinstance(a.value, cst.Name) and a.value.value in wanted for a in call.args)
+            ):
+                continue
+            # Only this module's releasers: a chain through another module's is not followed.
+            for arg in self.released_args(call, info.class_name, None, external=False):
                 if isinstance(arg, cst.Name) and arg.value in params[offset:]:
                     return params.index(arg.value) - offset
         return None
 
     def released_args(
-        self, call: cst.Call, class_name: str | None, kind: Kind | None
+        self, call: cst.Call, class_name: str | None, kind: Kind | None, external: bool = True
     ) -> list[cst.BaseExpression]:
         """The expressions that `call` releases (gives back to their pool or closes)."""
         func = call.func
@@ -507,7 +531,7 @@ class ModuleFacts:
             )
             if method in selfs:
                 out.append(func.value)
-        index = self.releaser_index(call, class_name)
+        index = self.releaser_index(call, class_name, external)
         if index is not None:
             positional = [a.value for a in call.args if a.keyword is None and not a.star]
             if index < len(positional):

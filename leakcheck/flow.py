@@ -427,6 +427,13 @@ class Walker:
                     suppresses = True
                 held = state.aliases
                 if (
+                    isinstance(inner, cst.Name)
+                    and inner.value in held
+                    and self.ctx.kind.with_releases
+                ):
+                    names.add(inner.value)  # `conn = pymysql.connect(); with conn:` closes it
+                    continue
+                if (
                     isinstance(inner, cst.Call)
                     and self.ctx.is_closing(inner)
                     and inner.args

@@ -14,6 +14,7 @@ configured names and to the conventional factory names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import libcst as cst
@@ -95,7 +96,10 @@ class ProjectIndex:
         if key not in self._modules:
             self._modules[key] = _Module(None)  # guards against import cycles
             try:
-                tree = cst.parse_module(path.read_bytes())
+                source = path.read_bytes()
+                if not _may_export(source, kinds, names):
+                    return self._modules[key]
+                tree = cst.parse_module(source)
             except Exception:  # unreadable or unparsable: it simply offers nothing
                 return self._modules[key]
             _, package, _ = module_name(path)
@@ -103,6 +107,24 @@ class ProjectIndex:
             facts = ModuleFacts(tree, kinds, package, resolver)
             self._modules[key] = _Module(facts, facts.exports())
         return self._modules[key]
+
+
+@cache
+def _markers(kinds: tuple[Kind, ...], names: Names) -> tuple[bytes, ...]:
+    words: set[str] = {"contextmanager"}
+    for kind in kinds:
+        words |= {c.rsplit(".", 1)[-1] for c in kind.source_constructors | kind.acquire_callables}
+        words |= kind.acquire_methods
+    for group in (names.session_factories, names.pools, names.engines, names.conventional):
+        words |= {n.rsplit(".", 1)[-1] for n in group}
+    return tuple(sorted(w.encode() for w in words))
+
+
+def _may_export(source: bytes, kinds: tuple[Kind, ...], names: Names) -> bool:
+    """Can this module define a source, factory, releaser or helper? A substring test, so that
+    modules that mention no pool, factory, engine or context manager are never parsed here.
+    (A helper built only on a source imported under another name is missed: see README.)"""
+    return any(word in source for word in _markers(kinds, names))
 
 
 @dataclass
@@ -119,12 +141,8 @@ class FileResolver:
         if configured is not None:
             return configured
         parts = qualified.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            path = self.index.find(self.roots, ".".join(parts[:cut]))
-            if path is None:
-                continue
-            if cut != len(parts) - 1:
-                return None  # an attribute of a module-level name: not followed
+        path = self.index.find(self.roots, ".".join(parts[:-1])) if len(parts) > 1 else None
+        if path is not None:
             module = self.index.module(path, self.kinds, self.names)
             name = parts[-1]
             if name in module.exports:

@@ -52,16 +52,29 @@ def _child_fields(node: cst.CSTNode) -> tuple[str, ...]:
     return names
 
 
-def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Yield the syntactic children of `node` in source order, skipping whitespace and tokens."""
+_IS_NODE: dict[type, bool] = {}
+
+
+def _is_node(value: object) -> bool:
+    # CSTNode is an ABC, whose isinstance is slow; the answer per concrete type never changes.
+    kind = type(value)
+    known = _IS_NODE.get(kind)
+    if known is None:
+        known = _IS_NODE[kind] = isinstance(value, cst.CSTNode)
+    return known
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The syntactic children of `node` in source order, skipping whitespace and tokens."""
+    out: list[cst.CSTNode] = []
     for name in _child_fields(node):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
+        kind = type(value)
+        if kind is list or kind is tuple:
+            out.extend(item for item in value if _is_node(item))
+        elif value is not None and _is_node(value):
+            out.append(value)
+    return out
 
 
 def walk(node: cst.CSTNode, *, into_scopes: bool = False) -> Iterator[cst.CSTNode]:
@@ -72,7 +85,7 @@ def walk(node: cst.CSTNode, *, into_scopes: bool = False) -> Iterator[cst.CSTNod
         yield current
         if not into_scopes and current is not node and isinstance(current, SCOPES):
             continue
-        kids = list(children(current))
+        kids = children(current)
         kids.reverse()
         stack.extend(kids)
 

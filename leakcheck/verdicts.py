@@ -152,9 +152,7 @@ def _exit_class(ex: Exit) -> str:
         if any(isinstance(n, cst.Yield) for n in walk(ex.node)):
             return "yield"  # thrown into the generator at the `yield`
         return "exception"
-    if ex.kind == "raise" and ex.state.note is not None and ex.state.note.kind == "caught":
-        return "exception"  # `raise NewError() from e` in a handler: the path began with an error
-    return "early-exit"
+    return "early-exit"  # also `raise HTTPException(409)` in a handler: a deliberate way out
 
 
 def _first_escape(
