@@ -25,7 +25,7 @@ from leakcheck.effects import (
     small_effect,
     truth_when_held,
 )
-from leakcheck.syntax import block_statements, dotted, unwrap_await
+from leakcheck.syntax import block_statements, dotted, source_of, unwrap_await, walk
 
 MAX_STATES = 64
 
@@ -65,6 +65,8 @@ class Exit:
     node: cst.CSTNode
     explicit: bool = False  # a `raise` statement rather than a statement that may raise
     in_finally: bool = False  # raised by a statement in a `finally` that releases the resource
+    uncaught: tuple[str, ...] = ()  # handler types it got past (`except ValueError:`)
+    at_yield: bool = False  # thrown into a generator at a `yield`
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Trace:
     rebound: list[Rebound]
     released: bool
     moved: bool
+    handed: cst.CSTNode | None  # where it is first handed off explicitly (returned, stored)
 
 
 class Walker:
@@ -100,13 +103,14 @@ class Walker:
         self.rebound: list[Rebound] = []
         self.released = False
         self.moved = False
+        self.handed: cst.CSTNode | None = None
         self._loops: list[cst.CSTNode] = []
         self._finally_releases: list[bool] = []
         self._seen_rebound: set[int] = set()
 
     def run(self, body: tuple[cst.CSTNode, ...]) -> Trace:
         flow = self.block(body, {NONE})
-        return Trace(flow.exits, flow.normal, self.rebound, self.released, self.moved)
+        return Trace(flow.exits, flow.normal, self.rebound, self.released, self.moved, self.handed)
 
     # -- blocks ---------------------------------------------------------------------------------
 
@@ -160,6 +164,8 @@ class Walker:
                 state = DONE
             elif eff.moved or (eff.escaped and not self.owner):
                 self.moved = True
+                if eff.moved and self.handed is None:
+                    self.handed = node
                 state = DONE
             else:
                 aliases = (state.aliases | eff.add) - eff.drop
@@ -187,9 +193,7 @@ class Walker:
 
     def _emit(self, out: Flow, stmt: cst.CSTNode, before: State, after: State, eff: Effect) -> None:
         if eff.raises and eff.leaves != "raise":
-            # The release call counts as the release even if it raises.
-            raised = after if eff.released else before
-            out.exits.append(self._raise(stmt, raised))
+            out.exits.append(self._raise(stmt, before_or_done(before, after, eff)))
         if eff.leaves == "raise":
             out.exits.append(replace(self._raise(stmt, after), explicit=True))
         elif eff.leaves is not None:
@@ -198,7 +202,9 @@ class Walker:
             out.normal.add(after)
 
     def _raise(self, stmt: cst.CSTNode, state: State) -> Exit:
-        return Exit("raise", state, stmt, in_finally=any(self._finally_releases))
+        return Exit(
+            "raise", state, stmt, in_finally=any(self._finally_releases), at_yield=yields(stmt)
+        )
 
     def definition(self, stmt: cst.FunctionDef | cst.ClassDef, states: set[State]) -> Flow:
         out = Flow(set())
@@ -352,7 +358,8 @@ class Walker:
             handled |= flow.normal
             exits += [_reraise(ex) for ex in flow.exits]
         if not node.handlers or not everything:
-            exits += raised
+            types = tuple(source_of(h.type, 30) for h in node.handlers if h.type is not None)
+            exits += [replace(ex, uncaught=ex.uncaught or types) for ex in raised]
         ok = body.normal
         if node.orelse is not None:
             tail = self.block(block_statements(node.orelse.body), ok)
@@ -401,8 +408,6 @@ class Walker:
         return out
 
     def _mentions_release(self, node: cst.CSTNode) -> bool:
-        from leakcheck.syntax import walk
-
         facts, site = self.ctx.facts, self.ctx.site
         return any(
             isinstance(n, cst.Call) and facts.released_args(n, site.class_name, site.kind)
@@ -476,8 +481,31 @@ class Walker:
         return Flow(normal, exits)
 
 
+def header(node: cst.CSTNode) -> cst.CSTNode | None:
+    """The part of a statement that runs before its body: an `if` test, a `for` iterable."""
+    if isinstance(node, (cst.If, cst.While)):
+        return node.test
+    if isinstance(node, cst.For):
+        return node.iter
+    if isinstance(node, cst.With):
+        return node.items[0]
+    if isinstance(node, cst.Match):
+        return node.subject
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        return node.decorators[0] if node.decorators else None
+    return node
+
+
+def yields(node: cst.CSTNode) -> bool:
+    """Does the statement (its header, for a compound one) suspend at a `yield`?"""
+    part = header(node)
+    return part is not None and any(isinstance(n, cst.Yield) for n in walk(part))
+
+
 def before_or_done(before: State, after: State, eff: Effect) -> State:
-    return after if eff.released else before
+    """The state an error in this statement leaves: a statement that releases or hands off the
+    resource counts as doing so even if it raises (`pool.putconn(conn)`, `return Repo(conn)`)."""
+    return after if eff.released or eff.moved else before
 
 
 def _acquired_name(stmt: cst.BaseSmallStatement, ctx: Context) -> str | None:
@@ -544,7 +572,7 @@ def _always_true(test: cst.BaseExpression) -> bool:
 def _add_exit(exits: list[Exit], seen: set[tuple[object, ...]], ex: Exit) -> None:
     """Keep one exit per (kind, state), and per statement for returns and explicit raises."""
     node_key = id(ex.node) if ex.kind != "raise" or ex.explicit else None
-    key = (ex.kind, ex.state, node_key, ex.in_finally)
+    key = (ex.kind, ex.state, node_key, ex.in_finally, ex.at_yield)
     if key not in seen:
         seen.add(key)
         exits.append(ex)

@@ -131,6 +131,19 @@ def source_of(node: cst.CSTNode, limit: int = 60) -> str:
 
 
 def call_text(call: cst.Call) -> str:
-    """`pool.getconn()` or `cur.execute(...)`: a call as a reader recognises it."""
-    func = dotted(call.func) or source_of(call.func, 40)
-    return f"{func}({'...' if call.args else ''})"
+    """`pool.getconn()`, `cur.execute(...)`, `conn.execute(...).fetchall()`: a call as a reader
+    recognises it, arguments elided."""
+    return f"{_callee(call.func)}({'...' if call.args else ''})"
+
+
+def _callee(expr: cst.BaseExpression) -> str:
+    name = dotted(expr)
+    if name is not None:
+        return name
+    if isinstance(expr, cst.Attribute):
+        return f"{_callee(expr.value)}.{expr.attr.value}"
+    if isinstance(expr, cst.Call):
+        return call_text(expr)
+    if isinstance(expr, cst.Subscript):
+        return f"{_callee(expr.value)}[...]"
+    return source_of(expr, 40)

@@ -19,7 +19,7 @@ import libcst as cst
 
 from leakcheck.effects import Context
 from leakcheck.facts import ModuleFacts, Site
-from leakcheck.flow import Exit, Note, State, Status, Trace, Walker
+from leakcheck.flow import Exit, Note, State, Status, Trace, Walker, header
 from leakcheck.syntax import block_statements, call_text, source_of, walk
 
 # A piece of explanation: text with an optional `{line}` filled from the node's position.
@@ -63,11 +63,15 @@ def judge(site: Site, facts: ModuleFacts) -> Verdict | None:
         else block_statements(site.scope.body)
     )
     trace = Walker(Context(site, facts), owner).run(body)
-    return _classify(site, trace, owner, body)
+    # Error paths are judged when the scope is known to own the resource until it releases or
+    # explicitly hands it off (returns or stores it); not at module level, where an error ends the
+    # script or the import anyway.
+    errors = (owner or trace.handed is not None) and info is not facts.module_info
+    return _classify(site, trace, owner, errors, body)
 
 
 def _classify(
-    site: Site, trace: Trace, owner: bool, body: tuple[cst.CSTNode, ...]
+    site: Site, trace: Trace, owner: bool, errors: bool, body: tuple[cst.CSTNode, ...]
 ) -> Verdict | None:
     held = [ex for ex in trace.exits if ex.state.status is Status.HELD and ex.kind != "break"]
     end = [s for s in trace.end if s.status is Status.HELD]
@@ -101,7 +105,7 @@ def _classify(
         )
     for ex in held:
         leak = _exit_class(ex)
-        if leak in ("exception", "finally-order", "yield") and not owner:
+        if leak in ("exception", "finally-order", "yield") and not errors:
             continue
         note = ex.state.note
         if leak != "early-exit" and note is not None and note.kind == "caught":
@@ -111,7 +115,12 @@ def _classify(
             "finally-order": "if this raises",
             "yield": "an error thrown in here skips the release",
         }.get(leak, "leaves here")
-        candidates.setdefault(leak, Verdict(site, leak, ex.node, (*_exit(ex), *_note(note)), label))
+        if ex.explicit:
+            label = "leaves here"
+        how = (*_exit(ex), *_note(note))
+        if leak == "exception" and not owner and trace.handed is not None:
+            how = (*how, (", before line {line} hands it over", trace.handed))
+        candidates.setdefault(leak, Verdict(site, leak, ex.node, how, label))
     for leak in PRIORITY:
         if leak in candidates:
             return candidates[leak]
@@ -149,7 +158,7 @@ def _exit_class(ex: Exit) -> str:
     if ex.kind == "raise" and not ex.explicit:
         if ex.in_finally:
             return "finally-order"
-        if any(isinstance(n, cst.Yield) for n in walk(ex.node)):
+        if ex.at_yield:
             return "yield"  # thrown into the generator at the `yield`
         return "exception"
     return "early-exit"  # also `raise HTTPException(409)` in a handler: a deliberate way out
@@ -183,9 +192,11 @@ def _exit(ex: Exit, prefix: str = " ") -> tuple[Part, ...]:
         return ((f"{prefix}at the `raise` on line {{line}}", ex.node),)
     node = ex.node
     note = ex.state.note
-    if isinstance(node, cst.Raise) and note is not None and note.kind == "caught":
-        node = note.cause or note.node  # re-raised: explain the original error
-    if any(isinstance(n, cst.Yield) for n in walk(node)):
+    if note is not None and note.kind == "caught":
+        # Raised again, or by a statement of the handler (a logging call): the error that took
+        # this path is the one to explain.
+        node = note.cause or note.node
+    if ex.at_yield:
         return (
             (
                 f"{prefix}if the code it is yielded to raises at the `yield` on line {{line}} "
@@ -194,7 +205,10 @@ def _exit(ex: Exit, prefix: str = " ") -> tuple[Part, ...]:
             ),
         )
     verb = "if" if prefix else "when"
-    return ((f"{prefix}{verb} `{raising_text(node)}` on line {{line}} raises", node),)
+    what = "raises"
+    if ex.uncaught:
+        what = "raises an error other than " + " or ".join(f"`{t}`" for t in ex.uncaught)
+    return ((f"{prefix}{verb} `{raising_text(node)}` on line {{line}} {what}", node),)
 
 
 def _note(note: Note | None) -> tuple[Part, ...]:
@@ -249,20 +263,10 @@ def last_statement(stmts: tuple[cst.CSTNode, ...]) -> cst.CSTNode | None:
 
 def raising_text(node: cst.CSTNode) -> str:
     """What a reader would call the raising part of a statement: its first call, or the code."""
-    header: cst.CSTNode | None = node
-    if isinstance(node, (cst.If, cst.While)):
-        header = node.test
-    elif isinstance(node, cst.For):
-        header = node.iter
-    elif isinstance(node, cst.With):
-        header = node.items[0]
-    elif isinstance(node, cst.Match):
-        header = node.subject
-    elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-        header = node.decorators[0] if node.decorators else None
-    if header is None:
+    part = header(node)
+    if part is None:
         return source_of(node)
-    for sub in walk(header):
+    for sub in walk(part):
         if isinstance(sub, cst.Call):
             return call_text(sub)
-    return source_of(header)
+    return source_of(part)

@@ -5,7 +5,7 @@ Snippet lines are numbered from 1 at the first line after the opening triple quo
 
 from __future__ import annotations
 
-from helpers import verdicts
+from helpers import messages, verdicts
 
 from leakcheck.catalogue import parse_kind
 
@@ -371,14 +371,57 @@ def test_return_hands_off() -> None:
         verdicts("""\
         def f():
             conn = pool.getconn()
-            conn.autocommit = True
             return conn
         def g():
             conn = pool.getconn()
             return conn, conn.cursor()
+        def h(wrap):
+            conn = pool.getconn()
+            return wrap(conn)
         """)
         == []
     )
+
+
+def test_setup_that_may_raise_before_the_hand_off_loses_it() -> None:
+    # Until the return, the function owns the connection: nobody else can give it back.
+    assert verdicts("""\
+        def f():
+            conn = pool.getconn()
+            conn.autocommit = True
+            return conn
+        """) == [(2, "exception", 3)]
+
+
+def test_handler_statements_do_not_hide_the_original_error() -> None:
+    found = messages("""\
+        def f(log):
+            conn = pool.getconn()
+            try:
+                conn.cursor().execute("x")
+            except Exception as e:
+                log.error(e)
+                raise
+            pool.putconn(conn)
+        """)
+    assert found == ["if `conn.cursor().execute(...)` on line 4 raises"]
+
+
+def test_message_names_the_errors_a_specific_handler_lets_through() -> None:
+    found = messages("""\
+        def f():
+            conn = pool.getconn()
+            try:
+                conn.cursor().execute("x")
+            except (ValueError, KeyError):
+                pool.putconn(conn)
+                raise
+            pool.putconn(conn)
+        """)
+    assert found == [
+        "if `conn.cursor().execute(...)` on line 4 raises an error other than "
+        "`(ValueError, KeyError)`"
+    ]
 
 
 def test_stored_on_attribute_hands_off() -> None:
