@@ -12,7 +12,7 @@ import libcst as cst
 
 from leakcheck.catalogue import Kind
 from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import children, dotted, unwrap_await
+from leakcheck.syntax import children, dotted, unwrap_value
 
 # Calls that take over a resource for the rest of a scope (ExitStack and friends).
 MANAGING_METHODS = frozenset(
@@ -177,7 +177,7 @@ def _target_effect(
 
 
 def is_site_value(value: cst.BaseExpression | None, site: Site) -> bool:
-    return value is not None and unwrap_await(value) is site.call
+    return value is not None and unwrap_value(value) is site.call
 
 
 def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Context) -> Effect:
@@ -203,7 +203,7 @@ def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Con
         scan(stmt.target, aliases, ctx, eff)
     elif isinstance(stmt, cst.Return):
         scan(stmt.value, aliases, ctx, eff)
-        inner = unwrap_await(stmt.value) if stmt.value is not None else None
+        inner = unwrap_value(stmt.value) if stmt.value is not None else None
         # `return conn`, `return conn, cur`, `return Repo(conn)` give the caller the resource;
         # `return db.query(Item).all()` only uses it.
         if (isinstance(inner, cst.Name) and inner.value in aliases) or eff.escaped:
@@ -251,6 +251,24 @@ def for_target_effect(
     return eff
 
 
+def _conjuncts(test: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return [*_conjuncts(test.left), *_conjuncts(test.right)]
+    return [test]
+
+
+def _plain_guard(test: cst.BaseExpression, aliases: frozenset[str]) -> bool:
+    """A test of names and attributes only (`self.pool`, `not pool.closed`), not of the resource."""
+    from leakcheck.syntax import walk
+
+    for node in walk(test):
+        if isinstance(node, (cst.Call, cst.Await, cst.Subscript)):
+            return False
+        if isinstance(node, cst.Name) and node.value in aliases:
+            return False
+    return True
+
+
 def catches_everything(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
     """`except:`, `except Exception`, `except BaseException` (also inside a tuple)."""
     if handler.type is None:
@@ -268,7 +286,21 @@ def catches_everything(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bo
 
 
 def truth_when_held(test: cst.BaseExpression, aliases: frozenset[str]) -> bool | None:
-    """The value of `test` when the aliases hold a live resource (never None), if it is known."""
+    """The value of `test` when the aliases hold a live resource (never None), if it is known.
+
+    `if conn and self.pool:` guards a release against a missing pool; such plain checks (no
+    calls, not about the resource) beside a check of the resource are taken to hold.
+    """
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        parts = _conjuncts(test)
+        checks = [truth_when_held(p, aliases) for p in parts]
+        if any(c is False for c in checks):
+            return False
+        if any(c is True for c in checks) and all(
+            c is True or _plain_guard(p, aliases) for p, c in zip(parts, checks, strict=True)
+        ):
+            return True
+        return None
     negate = False
     while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         negate = not negate

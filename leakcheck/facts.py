@@ -13,7 +13,7 @@ from typing import Protocol
 import libcst as cst
 
 from leakcheck.catalogue import Kind
-from leakcheck.syntax import children, dotted, unwrap_await
+from leakcheck.syntax import children, dotted, receiver_text, unwrap_value
 
 Scope = cst.FunctionDef | cst.Module
 CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})
@@ -148,7 +148,7 @@ class ModuleFacts:
             elif kind is cst.With:
                 self._with(node, info)  # type: ignore[arg-type]
             elif kind is cst.Expr:
-                value = unwrap_await(node.value)  # type: ignore[attr-defined]
+                value = unwrap_value(node.value)  # type: ignore[attr-defined]
                 if type(value) is cst.Call:
                     self.bindings[id(value)] = Binding("discarded", None)
             elif kind is cst.Return:
@@ -191,7 +191,7 @@ class ModuleFacts:
             and func.attr.value in self._release_methods
             and call.args
         ):
-            receiver = dotted(func.value)
+            receiver = receiver_text(func.value)
             if receiver is not None:
                 self.paired.setdefault(receiver, set()).add(func.attr.value)
 
@@ -230,7 +230,7 @@ class ModuleFacts:
         targets = (
             [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
         )
-        inner = unwrap_await(value)
+        inner = unwrap_value(value)
         if isinstance(inner, cst.Call):
             constructor = self.qualify(inner.func)
             for kind in self.kinds:
@@ -247,7 +247,7 @@ class ModuleFacts:
 
     def _with(self, node: cst.With, info: FunctionInfo) -> None:
         for item in node.items:
-            inner = unwrap_await(item.item)
+            inner = unwrap_value(item.item)
             if isinstance(inner, cst.Name):
                 info.entered.add(inner.value)
             if not isinstance(inner, cst.Call):
@@ -347,19 +347,19 @@ class ModuleFacts:
             if qualified in kind.acquire_callables:
                 return kind
         whole = dotted(func)
-        if whole is None:
-            return None
         if isinstance(func, cst.Attribute):
-            receiver, method = dotted(func.value) or "", func.attr.value
+            receiver, method = receiver_text(func.value), func.attr.value
             if receiver in ("self", "cls") and class_name is not None:
                 found = self.factories.get(f"{class_name}.{method}")
                 if found is not None:
                     return found
-            if method in self._acquire_methods:
+            if receiver is not None and method in self._acquire_methods:
                 source = self.source_kind(receiver, lambda k: method in k.acquire_methods)
                 if source is not None:
                     return source
-        elif whole in self.factories:
+        if whole is None:
+            return None
+        if whole in self.factories:
             return self.factories[whole]
         if whole in self.constructed:
             built = self.constructed[whole]
@@ -382,7 +382,7 @@ class ModuleFacts:
         if whole in self.context_managers:
             return self.context_managers[whole]
         if isinstance(func, cst.Attribute):
-            receiver, method = dotted(func.value) or "", func.attr.value
+            receiver, method = receiver_text(func.value) or "", func.attr.value
             if receiver in ("self", "cls") and class_name is not None:
                 return self.context_managers.get(f"{class_name}.{method}")
             source = self.source_kind(receiver, lambda k: method in k.context_manager_methods)
@@ -472,10 +472,10 @@ class ModuleFacts:
         if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
             return None
         for value in info.returns:
-            inner = unwrap_await(value)
+            inner = unwrap_value(value)
             if isinstance(inner, cst.Name):
                 for assigned in info.assigned.get(inner.value, []):
-                    candidate = unwrap_await(assigned)
+                    candidate = unwrap_value(assigned)
                     if isinstance(candidate, cst.Call):
                         kind = self.acquisition(candidate, info.class_name)
                         if kind is not None:

@@ -25,7 +25,7 @@ from leakcheck.effects import (
     small_effect,
     truth_when_held,
 )
-from leakcheck.syntax import block_statements, dotted, source_of, unwrap_await, walk
+from leakcheck.syntax import block_statements, dotted, source_of, unwrap_value, walk
 
 MAX_STATES = 64
 
@@ -425,7 +425,7 @@ class Walker:
             eff = Effect()
             names: set[str] = set()
             for item in node.items:
-                inner = unwrap_await(item.item)
+                inner = unwrap_value(item.item)
                 if isinstance(inner, cst.Call) and (
                     self.ctx.facts.qualify(inner.func) in SUPPRESS or dotted(inner.func) in SUPPRESS
                 ):

@@ -105,11 +105,42 @@ def dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def unwrap_await(node: cst.BaseExpression) -> cst.BaseExpression:
-    """The expression under any number of `await`s."""
-    while isinstance(node, cst.Await):
-        node = node.expression
-    return node
+def unwrap_value(node: cst.BaseExpression) -> cst.BaseExpression:
+    """The value under any `await` and `typing.cast(T, value)`: what a name is really bound to."""
+    while True:
+        if isinstance(node, cst.Await):
+            node = node.expression
+        elif (
+            isinstance(node, cst.Call)
+            and (dotted(node.func) or "").rsplit(".", 1)[-1] == "cast"
+            and len(node.args) == 2
+        ):
+            node = node.args[1].value
+        else:
+            return node
+
+
+def receiver_text(expr: cst.BaseExpression) -> str | None:
+    """A receiver as text: `self.pool`, `get_pool()`, `app.config["POOL"]`; None if too complex."""
+    name = dotted(expr)
+    if name is not None:
+        return name
+    if isinstance(expr, cst.Call) and not expr.args:
+        inner = receiver_text(expr.func)
+        return f"{inner}()" if inner is not None else None
+    if (
+        isinstance(expr, cst.Subscript)
+        and len(expr.slice) == 1
+        and isinstance(expr.slice[0].slice, cst.Index)
+        and isinstance(expr.slice[0].slice.value, cst.SimpleString)
+    ):
+        inner = receiver_text(expr.value)
+        key = expr.slice[0].slice.value.value
+        return f"{inner}[{key}]" if inner is not None else None
+    if isinstance(expr, cst.Attribute):
+        inner = receiver_text(expr.value)
+        return f"{inner}.{expr.attr.value}" if inner is not None else None
+    return None
 
 
 def block_statements(body: cst.BaseSuite) -> tuple[cst.BaseStatement | cst.BaseSmallStatement, ...]:

@@ -634,3 +634,56 @@ def test_with_suppress_swallows_the_error() -> None:
         """)
         == []
     )
+
+
+def test_release_guarded_by_the_connection_and_the_pool() -> None:
+    assert (
+        verdicts("""\
+        class Store:
+            def save(self, row):
+                conn = None
+                try:
+                    conn = self.pool.getconn()
+                    conn.cursor().execute(row)
+                finally:
+                    if conn and self.pool and not self.pool.closed:
+                        self.pool.putconn(conn)
+        """)
+        == []
+    )
+
+
+def test_a_guard_with_a_call_is_not_assumed_true() -> None:
+    assert verdicts("""\
+        def f(healthy):
+            conn = pool.getconn()
+            try:
+                conn.cursor().execute("x")
+            finally:
+                if conn and healthy():
+                    pool.putconn(conn)
+        """) == [(2, "early-exit", 7)]
+
+
+def test_receivers_that_are_calls_or_subscripts() -> None:
+    assert verdicts("""\
+        def f(app):
+            conn = get_db_pool().getconn()
+            conn.cursor().execute("x")
+        def g(app):
+            conn = app.config["POOL"].getconn()
+            try:
+                conn.cursor().execute("x")
+            finally:
+                app.config["POOL"].putconn(conn)
+        """) == [(2, "never", 3)]
+
+
+def test_any_receiver_of_getconn_is_a_pool_and_cast_is_seen_through() -> None:
+    assert verdicts("""\
+        from typing import cast
+        def f(self):
+            conn = cast("connection", self.db.getconn())
+            conn.cursor().execute("x")
+            self.db.putconn(conn)
+        """) == [(3, "exception", 4)]
