@@ -15,9 +15,9 @@ from leakcheck.runner import run
 
 EPILOG = """\b
 Examples:
-  leakcheck check                     check every Python file under the current directory
-  leakcheck check app/ scripts/run.py check a package and one script
-  leakcheck check --format json .     one JSON document for CI scripts
+  leakcheck check                       every Python file under the current directory
+  leakcheck check app/ scripts/run.py   a package and one script
+  leakcheck check --format json .       one JSON document for CI scripts
 
 \b
 Exit codes: 0 no findings; 1 findings, or files that could not be analysed;
@@ -26,12 +26,12 @@ Exit codes: 0 no findings; 1 findings, or files that could not be analysed;
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="leakcheck")
+@click.version_option(__version__, "-V", "--version", prog_name="leakcheck")
 def main() -> None:
     """Find database connections that are not given back on every path."""
 
 
-@main.command(epilog=EPILOG)
+@main.command(epilog=EPILOG, short_help="Check files and directories for leaks.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=True, file_okay=True))
 @click.option(
     "--format",

@@ -37,8 +37,9 @@ def iter_files(paths: list[str]) -> Iterator[str]:
         else:
             found = _walk(given)
         for path in found:
-            if path not in seen:
-                seen.add(path)
+            real = os.path.realpath(path)  # `./a.py` and `../dir/a.py` are one file
+            if real not in seen:
+                seen.add(real)
                 yield path
 
 

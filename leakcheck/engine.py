@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import traceback
 import warnings
 
@@ -65,6 +66,10 @@ def _syntax_error(source: bytes, error: cst.ParserSyntaxError) -> tuple[int, str
         return py_error.lineno or error.raw_line, f"syntax error: {py_error.msg}"
     except ValueError:  # e.g. null bytes
         pass
+    else:  # valid Python that libcst's grammar does not cover
+        where = re.search(r"error at (\d+):", error.message)
+        line = int(where[1]) if where else error.raw_line
+        return line, "valid Python that leakcheck's parser (libcst) cannot read; skipped"
     return error.raw_line, f"syntax error: {error.message}"
 
 

@@ -65,11 +65,14 @@ def _frame(finding: Finding, result: FileResult, console: Console) -> None:
             continue
         if previous and line > previous + 1:
             console.print(f"[blue]{gutter} ...[/]")
-        text = lines[line - 1].expandtabs(4)
+        raw = lines[line - 1]
+        text = raw.expandtabs(4)
         console.print(f"[blue]{line:>{width}} |[/] {escape(text)}", highlight=False)
         if line == finding.line:
-            start = finding.column - 1
-            end = finding.end_column - 1 if finding.end_line == line else len(text)
+            # Columns count characters of the raw line; the frame shows tabs expanded.
+            start = len(raw[: finding.column - 1].expandtabs(4))
+            stop = finding.end_column - 1 if finding.end_line == line else len(raw)
+            end = len(raw[:stop].expandtabs(4))
             underline = " " * start + "^" * max(1, end - start)
         else:
             start = len(text) - len(text.lstrip())
@@ -83,7 +86,7 @@ def summary_line(report: Report) -> str:
     files = len(report.files)
     findings = report.findings
     errors = report.errors
-    checked = f"{files} file{'s' if files != 1 else ''} checked"
+    checked = f"{files} file{'s' if files != 1 else ''} in all"
     parts = []
     if findings:
         affected = len({f.path for f in findings})

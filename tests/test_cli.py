@@ -61,13 +61,13 @@ def test_text_output_names_path_line_column_code_and_the_escape(project: Path) -
     assert "5 |     conn = pool.getconn()" in out
     assert "^^^^^^^^^^^^^^ acquired here" in out
     assert "6 |     cur = conn.cursor()" in out
-    assert lines[-1] == "Found 1 leak in 1 file (2 files checked)."
+    assert lines[-1] == "Found 1 leak in 1 file (2 files in all)."
     assert "\x1b[" not in out  # no colour when the output is not a terminal
 
 
 def test_clean_tree_exits_zero(project: Path) -> None:
     code, out = invoke("check", "app/clean.py")
-    assert (code, out.strip()) == (0, "All checks passed! (1 file checked)")
+    assert (code, out.strip()) == (0, "All checks passed! (1 file in all)")
 
 
 def test_default_path_is_the_current_directory(project: Path) -> None:
@@ -254,3 +254,42 @@ def test_undecodable_files_are_errors_not_crashes(
     assert [e["path"] for e in document["errors"]] == ["odd.py"]
     assert document["errors"][0]["message"].startswith(message)
     assert document["summary"]["findings"] == 1
+
+
+def test_a_broken_pyproject_of_another_tool_is_ignored(project: Path) -> None:
+    (project / "app" / "pyproject.toml").write_text("[tool.other\nbroken = \n")
+    code, out = invoke("check", "app/leaky.py")
+    assert code == 1
+    assert out.startswith("app/leaky.py:5:12: LC102")
+
+
+def test_the_same_file_named_twice_is_checked_once(project: Path) -> None:
+    code, out = invoke("check", "--format", "json", "app/leaky.py", "./app/../app/leaky.py")
+    assert json.loads(out)["summary"] == {"files": 1, "findings": 1, "errors": 0}
+
+
+def test_valid_python_that_libcst_cannot_read_is_not_called_a_syntax_error(
+    project: Path,
+) -> None:
+    (project / "odd.py").write_text("x = 1\n(pars): bool = True\n")
+    code, out = invoke("check", "--format", "json", "odd.py")
+    errors = json.loads(out)["errors"]
+    assert code == 1  # libcst 1.x rejects this valid annotated assignment
+    assert errors[0]["line"] == 2
+    assert errors[0]["message"].startswith("valid Python that leakcheck's parser")
+
+
+def test_caret_lines_up_under_tabs(project: Path) -> None:
+    (project / "tabs.py").write_text(
+        "def f(pool):\n\tconn = pool.getconn()\n\tconn.cursor().execute('x')\n"
+    )
+    code, out = invoke("check", "tabs.py")
+    lines = out.splitlines()
+    source = next(i for i, text in enumerate(lines) if text.startswith("2 |"))
+    code_column = lines[source].index("pool.getconn()")
+    assert lines[source + 1].index("^") == code_column
+
+
+def test_short_version_flag() -> None:
+    code, out = invoke("-V")
+    assert (code, out.strip()) == (0, f"leakcheck, version {__version__}")
