@@ -265,6 +265,7 @@ def test_a_broken_pyproject_of_another_tool_is_ignored(project: Path) -> None:
 
 def test_the_same_file_named_twice_is_checked_once(project: Path) -> None:
     code, out = invoke("check", "--format", "json", "app/leaky.py", "./app/../app/leaky.py")
+    assert code == 1
     assert json.loads(out)["summary"] == {"files": 1, "findings": 1, "errors": 0}
 
 
@@ -284,6 +285,7 @@ def test_caret_lines_up_under_tabs(project: Path) -> None:
         "def f(pool):\n\tconn = pool.getconn()\n\tconn.cursor().execute('x')\n"
     )
     code, out = invoke("check", "tabs.py")
+    assert code == 1
     lines = out.splitlines()
     source = next(i for i, text in enumerate(lines) if text.startswith("2 |"))
     code_column = lines[source].index("pool.getconn()")
