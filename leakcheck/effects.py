@@ -26,6 +26,48 @@ MANAGING_METHODS = frozenset(
     }
 )
 SUPPRESS = frozenset({"suppress", "contextlib.suppress"})
+# Calls that end a session's transaction and give its connection back to the pool.
+ENDS_TRANSACTION = frozenset({"commit", "rollback", "close", "expunge_all", "reset"})
+SLEEPS = frozenset({"sleep"})
+WAITS = frozenset({"wait", "wait_closed"})
+RECEIVES = ("receive", "recv", "iter_text", "iter_bytes", "iter_json")
+
+
+def unbounded_wait(expr: cst.BaseExpression) -> str | None:
+    """Does awaiting `expr` wait on the outside world? "sleep" (unbounded when repeated in a
+    loop), "wait" (a websocket message, a queue item, an event), or None."""
+    if not isinstance(expr, cst.Call):
+        return None
+    func = expr.func
+    name = dotted(func) or ""
+    last = name.rsplit(".", 1)[-1] if name else ""
+    if name in ("asyncio.wait_for", "wait_for") and expr.args:
+        return unbounded_wait(expr.args[0].value)  # a long poll: `wait_for(event.wait(), 30)`
+    if last in SLEEPS:
+        return "sleep"
+    if not isinstance(func, cst.Attribute):
+        return None
+    method = func.attr.value
+    receiver = (dotted(func.value) or "").lower()
+    if method in WAITS or method.startswith(RECEIVES):
+        return "wait"
+    if method == "get" and "queue" in receiver:
+        return "wait"
+    return None
+
+
+def unbounded_iteration(expr: cst.BaseExpression) -> bool:
+    """`async for message in websocket.iter_text()`: each step waits for a client."""
+    call = expr if isinstance(expr, cst.Call) else None
+    func = call.func if call is not None else expr
+    if isinstance(func, cst.Attribute):
+        if func.attr.value.startswith(RECEIVES):
+            return True
+        func = func.value
+    text = (dotted(func) or "").lower()
+    return any(word in text for word in ("websocket", "pubsub", "queue"))
+
+
 # Constructors that cannot fail in practice: counting them as "may raise" would only add noise.
 NON_RAISING = frozenset(
     {
@@ -49,6 +91,10 @@ class Effect:
     add: set[str] = field(default_factory=set)
     drop: set[str] = field(default_factory=set)
     leaves: str | None = None  # "return" | "raise" | "break" | "continue"
+    uses: bool = False  # the resource is used (a query, an attribute, an argument)
+    resets: bool = False  # its transaction ends: commit(), rollback(), close()
+    waits: cst.Await | None = None  # an await on the outside world (see `unbounded_wait`)
+    waits_in_loop_only: bool = False  # `asyncio.sleep`: unbounded only when repeated
 
 
 @dataclass(frozen=True)
@@ -75,9 +121,16 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
     while stack:
         node, parent, grand = stack.pop()
         if isinstance(node, cst.Name):
-            if node.value in aliases and id(node) not in released_ids:
-                _classify_use(node, parent, grand, ctx, eff)
+            if node.value in aliases:
+                eff.uses = True
+                if id(node) not in released_ids:
+                    _classify_use(node, parent, grand, ctx, eff)
             continue
+        if isinstance(node, cst.Await) and eff.waits is None:
+            wait = unbounded_wait(node.expression)
+            if wait is not None:
+                eff.waits = node
+                eff.waits_in_loop_only = wait == "sleep"
         if isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
             if aliases and _mentions(node, aliases):
                 eff.escaped = True
@@ -93,6 +146,14 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
                     released_ids.add(id(arg))
             if _hands_over_release(node, aliases, ctx):
                 eff.moved = True
+            func = node.func
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.value.value in aliases
+                and func.attr.value in ENDS_TRANSACTION
+            ):
+                eff.resets = True
         for child in children(node):
             stack.append((child, node, parent))
 

@@ -14,6 +14,7 @@ from leakcheck.facts import ModuleFacts, Resolver
 from leakcheck.model import FileError, FileResult, Finding
 from leakcheck.positions import Span, locate
 from leakcheck.syntax import call_text
+from leakcheck.streams import captured
 from leakcheck.unentered import unentered
 from leakcheck.verdicts import Verdict, judge
 
@@ -74,8 +75,10 @@ def _syntax_error(source: bytes, error: cst.ParserSyntaxError) -> tuple[int, str
 
 
 def _check_module(module: cst.Module, path: str, facts: ModuleFacts) -> FileResult:
-    verdicts = [v for v in (judge(site, facts) for site in facts.sites()) if v is not None]
+    sites = facts.sites(managed=True) + facts.param_sites()
+    verdicts = [verdict for site in sites for verdict in judge(site, facts)]
     verdicts += unentered(facts)
+    verdicts += captured(facts, sites)
     if not verdicts:
         return FileResult(path)
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
@@ -88,7 +91,7 @@ def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | N
     rule = rule_for(site.kind.family, verdict.leak)
     if rule is None:
         return None
-    span = spans[id(site.call)]
+    span = spans[id(verdict.anchor or site.call)]
     how = "".join(
         text.format(line=spans[id(node)].line) if node is not None else text
         for text, node in verdict.how

@@ -63,7 +63,8 @@ class Site:
     kind: Kind
     scope: Scope
     class_name: str | None
-    binding: Binding
+    binding: Binding  # how "param": a session the function is given (`Depends(get_db)`)
+    anchor: cst.CSTNode | None = None  # where to report, when not at `call` (a parameter)
 
 
 @dataclass
@@ -80,6 +81,8 @@ class FunctionInfo:
     declared_global: set[str] = field(default_factory=set)
     is_context_manager: bool = False
     attribute_uses: dict[str, list[cst.Attribute]] = field(default_factory=dict)  # `name.attr`
+    param_nodes: tuple[cst.Param, ...] = ()
+    yields: bool = False  # a generator
     entered: set[str] = field(default_factory=set)  # names used as `with` items or handed on
 
 
@@ -105,6 +108,7 @@ class ModuleFacts:
         self.factories: dict[str, Kind] = {}  # function key -> kind of the resource it returns
         self.releasers: dict[str, int] = {}  # function key -> index of the released argument
         self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
+        self.providers: dict[str, Kind] = {}  # generators that acquire and yield (`get_db`)
         self.used_in_functions: set[str] = set()
         self.bindings: dict[int, Binding] = {}
         self.module_info = FunctionInfo(node=module, class_name=None, key="<module>", params=())
@@ -156,6 +160,8 @@ class ModuleFacts:
                     info.returns.append(node.value)  # type: ignore[attr-defined]
             elif kind is cst.Global or kind is cst.Nonlocal:
                 info.declared_global.update(n.name.value for n in node.names)  # type: ignore[attr-defined]
+            elif kind is cst.Yield:
+                info.yields = True
             elif kind is cst.Lambda:
                 # A release inside a lambda runs later, if ever: it is not the scope releasing.
                 info = FunctionInfo(info.node, class_name, "<lambda>", ())
@@ -168,6 +174,8 @@ class ModuleFacts:
         key = f"{class_name}.{node.name.value}" if class_name else node.name.value
         decorators = {dotted(d.decorator) or "" for d in node.decorators}
         info = FunctionInfo(node=node, class_name=class_name, key=key, params=params)
+        p = node.params
+        info.param_nodes = (*p.posonly_params, *p.params, *p.kwonly_params)
         info.is_context_manager = any(
             d.rsplit(".", 1)[-1] in CONTEXT_DECORATORS for d in decorators
         )
@@ -408,8 +416,45 @@ class ModuleFacts:
         export = self._imported(whole) if whole is not None and external else None
         return export.index if export is not None and export.role == "releaser" else None
 
-    def sites(self) -> list[Site]:
-        """Every acquisition whose result is bound to a name or dropped, in source order."""
+    def param_sites(self) -> list[Site]:
+        """Sessions a function is given: `db: Session`, `db = Depends(get_db)` (for LC401/402)."""
+        found = []
+        for info in self.functions.values():
+            for param in info.param_nodes:
+                kind = self._session_param(param)
+                if kind is not None:
+                    call = cst.Call(func=cst.Name(param.name.value))  # never in the tree
+                    found.append(Site(call, kind, info.node, info.class_name,  # type: ignore[arg-type]
+                                      Binding("param", param.name.value), param))
+        return found
+
+    def _session_param(self, param: cst.Param) -> Kind | None:
+        annotation = param.annotation.annotation if param.annotation is not None else None
+        if isinstance(annotation, cst.Subscript) and annotation.slice:  # Annotated[Session, ...]
+            first = annotation.slice[0].slice
+            annotation = first.value if isinstance(first, cst.Index) else None
+        name = (dotted(annotation) or "").rsplit(".", 1)[-1] if annotation is not None else ""
+        wanted = {"Session": "sqlalchemy-session", "AsyncSession": "sqlalchemy-session",
+                  "Connection": "sqlalchemy-connection", "AsyncConnection": "sqlalchemy-connection"}
+        if name in wanted:
+            return next((k for k in self.kinds if k.name == wanted[name]), None)
+        default = param.default
+        if isinstance(default, cst.Call) and (dotted(default.func) or "").endswith(
+                ("Depends", "Security")) and default.args:
+            provider = dotted(default.args[0].value)
+            if provider is not None:
+                if provider in self.providers:
+                    return self.providers[provider]
+                export = self._imported(provider)
+                if export is not None and export.role == "provider":
+                    return export.kind
+        return None
+
+    def sites(self, managed: bool = False) -> list[Site]:
+        """Every acquisition whose result is bound to a name or dropped, in source order.
+
+        With `managed`, also those a `with` gives back (for LC402, which follows them too).
+        """
         found = []
         for call, scope, class_name in self.calls:
             binding = self.bindings.get(id(call))
@@ -418,7 +463,9 @@ class ModuleFacts:
             kind = self.acquisition(call, class_name)
             if kind is None:
                 continue
-            if binding.how == "with" and (kind.with_releases or binding.name is None):
+            if binding.how == "with" and (
+                binding.name is None or (kind.with_releases and not managed)
+            ):
                 continue
             found.append(Site(call, kind, scope, class_name, binding))
         return found
@@ -444,11 +491,14 @@ class ModuleFacts:
                         self.releasers[info.key] = index
                         changed = True
         for info in self.functions.values():
-            if info.is_context_manager:
+            if info.is_context_manager or info.yields:
                 for call in info.calls:
                     kind = self.acquisition(call, info.class_name)
                     if kind is not None:
-                        self.context_managers[info.key] = kind
+                        if info.is_context_manager:
+                            self.context_managers[info.key] = kind
+                        else:
+                            self.providers[info.key] = kind
                         break
 
     def exports(self) -> dict[str, Export]:
@@ -466,6 +516,9 @@ class ModuleFacts:
         for key, kind in self.context_managers.items():
             if "." not in key:
                 out[key] = Export("context-manager", kind)
+        for key, kind in self.providers.items():
+            if "." not in key:
+                out[key] = Export("provider", kind)
         return out
 
     def _returns_fresh(self, info: FunctionInfo) -> Kind | None:

@@ -16,6 +16,7 @@ import libcst as cst
 
 from leakcheck.effects import (
     SUPPRESS,
+    unbounded_iteration,
     Context,
     Effect,
     catches_everything,
@@ -50,6 +51,7 @@ class State:
     status: Status
     aliases: frozenset[str] = frozenset()
     note: Note | None = None
+    dirty: bool = False  # used since its transaction last ended (commit, rollback, acquire)
 
 
 NONE = State(Status.NONE)
@@ -94,6 +96,7 @@ class Trace:
     released: bool
     moved: bool
     handed: cst.CSTNode | None  # where it is first handed off explicitly (returned, stored)
+    waits: list[cst.CSTNode]  # awaits on the outside world reached while held after a use
 
 
 class Walker:
@@ -104,13 +107,17 @@ class Walker:
         self.released = False
         self.moved = False
         self.handed: cst.CSTNode | None = None
+        self.waits: list[cst.CSTNode] = []
         self._loops: list[cst.CSTNode] = []
         self._finally_releases: list[bool] = []
         self._seen_rebound: set[int] = set()
 
-    def run(self, body: tuple[cst.CSTNode, ...]) -> Trace:
-        flow = self.block(body, {NONE})
-        return Trace(flow.exits, flow.normal, self.rebound, self.released, self.moved, self.handed)
+    def run(self, body: tuple[cst.CSTNode, ...], start: State = NONE) -> Trace:
+        flow = self.block(body, {start})
+        return Trace(
+            flow.exits, flow.normal, self.rebound, self.released, self.moved, self.handed,
+            self.waits,
+        )
 
     # -- blocks ---------------------------------------------------------------------------------
 
@@ -159,6 +166,10 @@ class Walker:
     def apply(self, node: cst.CSTNode, state: State, eff: Effect, target: str | None) -> State:
         """The state after a statement's effect, recording releases, hand-offs and lost names."""
         if state.status is Status.HELD:
+            self._wait(state, eff.waits, eff.waits_in_loop_only)
+            dirty = (state.dirty or eff.uses) and not eff.resets
+            if dirty != state.dirty:
+                state = replace(state, dirty=dirty)
             if eff.released:
                 self.released = True
                 state = DONE
@@ -182,6 +193,16 @@ class Walker:
                     self._lost(node, state, eff)
             return State(Status.HELD, frozenset({target}))
         return state
+
+    def _wait(self, state: State, wait: cst.CSTNode | None, in_loop_only: bool) -> None:
+        """A used session kept across an await on the outside world (LC402)."""
+        if (
+            wait is not None
+            and state.dirty
+            and (self._loops or not in_loop_only)
+            and all(w is not wait for w in self.waits)
+        ):
+            self.waits.append(wait)
 
     def _lost(self, node: cst.CSTNode, state: State, eff: Effect) -> None:
         if id(node) in self._seen_rebound:
@@ -335,6 +356,9 @@ class Walker:
         out = set()
         for state in states:
             eff = for_target_effect(node.target, state.aliases, self.ctx)
+            if node.asynchronous is not None and state.status is Status.HELD \
+                    and unbounded_iteration(node.iter):
+                self._wait(state, node, False)  # each step waits for the next message
             out.add(self.apply(node, state, eff, None))
         return out
 
@@ -456,6 +480,8 @@ class Walker:
                     eff.drop |= _bound_names(item.asname.name) & held
                 if is_site_value(item.item, self.ctx.site):
                     eff.acquires = True
+                    if self.ctx.kind.with_releases and self.ctx.site.binding.name:
+                        names.add(self.ctx.site.binding.name)  # `with SessionLocal() as db:`
             target = self.ctx.site.binding.name if eff.acquires else None
             after = self.apply(node, state, eff, target)
             if eff.raises:

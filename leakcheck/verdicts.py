@@ -36,38 +36,61 @@ class Verdict:
     how: tuple[Part, ...]
     label: str = "escapes here"  # what the code frame says at `node`
     what: str = ""  # the subject of the message, when it is not "<resource> from `<call>`"
+    anchor: cst.CSTNode | None = None  # where the finding points, when not the acquiring call
 
     def nodes(self) -> list[cst.CSTNode]:
-        found: list[cst.CSTNode] = [self.site.call]
+        found: list[cst.CSTNode] = [self.anchor or self.site.call]
         found += [node for _, node in self.how if node is not None]
         if self.node is not None:
             found.append(self.node)
         return found
 
 
-def judge(site: Site, facts: ModuleFacts) -> Verdict | None:
-    """The verdict for one acquisition, or None when every path gives it back or hands it off."""
+def judge(site: Site, facts: ModuleFacts) -> list[Verdict]:
+    """The verdicts for one acquisition: how it leaks, if it does, and whether it is kept open
+    across an await on the outside world. Empty when every path gives it back in time."""
     if site.binding.how == "discarded":
-        return Verdict(site, "never", None, ((" (the result of the call is discarded)", None),))
+        return [Verdict(site, "never", None, ((" (the result of the call is discarded)", None),))]
     info = facts.scopes[site.scope]
     name = site.binding.name
     assert name is not None
     if name in info.declared_global:
-        return None
+        return []
     if info is facts.module_info and name in facts.used_in_functions:
-        return None  # a module global used by the module's functions: long-lived by design
+        return []  # a module global used by the module's functions: long-lived by design
     owner = facts.releases_any(info, facts.alias_closure(info, name), site.kind)
     body = (
         tuple(site.scope.body)
         if isinstance(site.scope, cst.Module)
         else block_statements(site.scope.body)
     )
-    trace = Walker(Context(site, facts), owner).run(body)
-    # Error paths are judged when the scope is known to own the resource until it releases or
-    # explicitly hands it off (returns or stores it); not at module level, where an error ends the
-    # script or the import anyway.
-    errors = (owner or trace.handed is not None) and info is not facts.module_info
-    return _classify(site, trace, owner, errors, body)
+    given = site.binding.how == "param"
+    start = State(Status.HELD, frozenset({name})) if given else State(Status.NONE)
+    trace = Walker(Context(site, facts), owner).run(body, start)
+    found = []
+    managed = site.binding.how == "with" and site.kind.with_releases
+    if not (given or managed):
+        # Error paths are judged when the scope is known to own the resource until it releases
+        # or explicitly hands it off (returns or stores it); not at module level, where an error
+        # ends the script or the import anyway.
+        errors = (owner or trace.handed is not None) and info is not facts.module_info
+        leak = _classify(site, trace, owner, errors, body)
+        if leak is not None:
+            found.append(leak)
+    if trace.waits:
+        found.append(_held_across_await(site, trace.waits[0]))
+    return found
+
+
+def _held_across_await(site: Site, wait: cst.CSTNode) -> Verdict:
+    shown = wait.iter if isinstance(wait, cst.For) else wait
+    text = f"async for ... in {source_of(shown, 40)}" if isinstance(wait, cst.For) \
+        else source_of(shown, 50)
+    what = f"{site.kind.resource} `{site.binding.name}`" if site.binding.how == "param" else ""
+    how = ((f" is kept open across `{text}` on line {{line}} after being used: its transaction "
+            "and pooled connection stay checked out while it waits", wait),)
+    return Verdict(site, "held-across-await", wait, how, "waits here", what=what,
+                   anchor=site.anchor)
 
 
 def _classify(
