@@ -13,8 +13,8 @@ from leakcheck.catalogue import Kind, rule_for
 from leakcheck.facts import ModuleFacts, Resolver
 from leakcheck.model import FileError, FileResult, Finding
 from leakcheck.positions import Span, locate
-from leakcheck.syntax import call_text
 from leakcheck.streams import captured
+from leakcheck.syntax import call_text
 from leakcheck.unentered import unentered
 from leakcheck.verdicts import Verdict, judge
 
@@ -75,15 +75,19 @@ def _syntax_error(source: bytes, error: cst.ParserSyntaxError) -> tuple[int, str
 
 
 def _check_module(module: cst.Module, path: str, facts: ModuleFacts) -> FileResult:
-    sites = facts.sites(managed=True) + facts.param_sites()
-    verdicts = [verdict for site in sites for verdict in judge(site, facts)]
-    verdicts += unentered(facts)
-    verdicts += captured(facts, sites)
+    verdicts = all_verdicts(facts)
     if not verdicts:
         return FileResult(path)
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
     findings = tuple(f for f in (_finding(v, spans, path) for v in verdicts) if f is not None)
     return FileResult(path, findings=findings, source=module.code)
+
+
+def all_verdicts(facts: ModuleFacts) -> list[Verdict]:
+    """Every rule's verdicts for one module: leaks, LC402, LC301 and LC401."""
+    sites = facts.sites(managed=True) + facts.param_sites()
+    verdicts = [verdict for site in sites for verdict in judge(site, facts)]
+    return verdicts + unentered(facts) + captured(facts, sites)
 
 
 def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | None:

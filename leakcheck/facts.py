@@ -424,8 +424,16 @@ class ModuleFacts:
                 kind = self._session_param(param)
                 if kind is not None:
                     call = cst.Call(func=cst.Name(param.name.value))  # never in the tree
-                    found.append(Site(call, kind, info.node, info.class_name,  # type: ignore[arg-type]
-                                      Binding("param", param.name.value), param))
+                    found.append(
+                        Site(
+                            call,
+                            kind,
+                            info.node,
+                            info.class_name,
+                            Binding("param", param.name.value),
+                            param,
+                        )
+                    )
         return found
 
     def _session_param(self, param: cst.Param) -> Kind | None:
@@ -434,13 +442,20 @@ class ModuleFacts:
             first = annotation.slice[0].slice
             annotation = first.value if isinstance(first, cst.Index) else None
         name = (dotted(annotation) or "").rsplit(".", 1)[-1] if annotation is not None else ""
-        wanted = {"Session": "sqlalchemy-session", "AsyncSession": "sqlalchemy-session",
-                  "Connection": "sqlalchemy-connection", "AsyncConnection": "sqlalchemy-connection"}
+        wanted = {
+            "Session": "sqlalchemy-session",
+            "AsyncSession": "sqlalchemy-session",
+            "Connection": "sqlalchemy-connection",
+            "AsyncConnection": "sqlalchemy-connection",
+        }
         if name in wanted:
             return next((k for k in self.kinds if k.name == wanted[name]), None)
         default = param.default
-        if isinstance(default, cst.Call) and (dotted(default.func) or "").endswith(
-                ("Depends", "Security")) and default.args:
+        if (
+            isinstance(default, cst.Call)
+            and (dotted(default.func) or "").endswith(("Depends", "Security"))
+            and default.args
+        ):
             provider = dotted(default.args[0].value)
             if provider is not None:
                 if provider in self.providers:

@@ -16,7 +16,6 @@ import libcst as cst
 
 from leakcheck.effects import (
     SUPPRESS,
-    unbounded_iteration,
     Context,
     Effect,
     catches_everything,
@@ -25,6 +24,7 @@ from leakcheck.effects import (
     is_site_value,
     small_effect,
     truth_when_held,
+    unbounded_iteration,
 )
 from leakcheck.syntax import block_statements, dotted, source_of, unwrap_value, walk
 
@@ -115,7 +115,12 @@ class Walker:
     def run(self, body: tuple[cst.CSTNode, ...], start: State = NONE) -> Trace:
         flow = self.block(body, {start})
         return Trace(
-            flow.exits, flow.normal, self.rebound, self.released, self.moved, self.handed,
+            flow.exits,
+            flow.normal,
+            self.rebound,
+            self.released,
+            self.moved,
+            self.handed,
             self.waits,
         )
 
@@ -356,8 +361,11 @@ class Walker:
         out = set()
         for state in states:
             eff = for_target_effect(node.target, state.aliases, self.ctx)
-            if node.asynchronous is not None and state.status is Status.HELD \
-                    and unbounded_iteration(node.iter):
+            if (
+                node.asynchronous is not None
+                and state.status is Status.HELD
+                and unbounded_iteration(node.iter)
+            ):
                 self._wait(state, node, False)  # each step waits for the next message
             out.add(self.apply(node, state, eff, None))
         return out

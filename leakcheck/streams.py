@@ -39,10 +39,13 @@ def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
                 continue
             site = held[use.value]
             how = (
-                (f" is used inside the streaming generator `{inner.name.value}()`, which outlives "
-                 "the request: every open stream pins a pooled connection for as long as the "
-                 "client stays connected (and where the dependency is closed before the response "
-                 "streams, a closed session reconnects outside the pool's accounting)", None),
+                (
+                    f" is used inside the streaming generator `{inner.name.value}()`, which "
+                    "outlives the request: every open stream pins a pooled connection for as long "
+                    "as the client stays connected (and where the dependency is closed before the "
+                    "response streams, a closed session reconnects outside the pool's accounting)",
+                    None,
+                ),
             )
             what = f"{site.kind.resource} `{use.value}` of `{outer.name.value}()`"
             found.append(Verdict(site, "captured-by-stream", None, how, what=what, anchor=use))
@@ -51,15 +54,18 @@ def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
 
 def _inner_generators(outer: cst.FunctionDef) -> list[cst.FunctionDef]:
     return [
-        node for node in walk(outer.body)
+        node
+        for node in walk(outer.body)
         if isinstance(node, cst.FunctionDef)
         and any(isinstance(n, cst.Yield) for n in walk(node.body))
     ]
 
 
 def _locals(inner: cst.FunctionDef) -> set[str]:
-    names = {p.name.value for p in (*inner.params.posonly_params, *inner.params.params,
-                                    *inner.params.kwonly_params)}
+    names = {
+        p.name.value
+        for p in (*inner.params.posonly_params, *inner.params.params, *inner.params.kwonly_params)
+    }
     for node in walk(inner.body):
         if isinstance(node, cst.AssignTarget) and isinstance(node.target, cst.Name):
             names.add(node.target.value)
@@ -79,12 +85,28 @@ def _outlives(name: str, outer: cst.FunctionDef, inner: cst.FunctionDef) -> bool
     for node in walk(outer.body):
         if node is inner:
             continue
-        if isinstance(node, cst.Return) and node.value is not None and _mentions(node.value, name):
+        if (
+            isinstance(node, cst.Return)
+            and node.value is not None
+            and _is_generator(node.value, name)
+        ):
             return True
-        if isinstance(node, cst.Call) and (dotted(node.func) or "").endswith(RESPONSE_SUFFIX) \
-                and any(_mentions(arg.value, name) for arg in node.args):
+        if (
+            isinstance(node, cst.Call)
+            and (dotted(node.func) or "").endswith(RESPONSE_SUFFIX)
+            and any(_mentions(arg.value, name) for arg in node.args)
+        ):
             return True
     return False
+
+
+def _is_generator(expr: cst.BaseExpression, name: str) -> bool:
+    """`gen` or `gen(...)` itself (also in a tuple), not `list(gen())`, which consumes it now."""
+    if isinstance(expr, (cst.Tuple, cst.List)):
+        return any(_is_generator(e.value, name) for e in expr.elements)
+    if isinstance(expr, cst.Call):
+        expr = expr.func
+    return isinstance(expr, cst.Name) and expr.value == name
 
 
 def _mentions(expr: cst.CSTNode, name: str) -> bool:
@@ -105,4 +127,3 @@ def _finite_read(inner: cst.FunctionDef, names: set[str]) -> bool:
             inside_iter |= {id(n) for n in walk(node.iter)}
     uses = [n for n in walk(inner.body) if isinstance(n, cst.Name) and n.value in names]
     return bool(uses) and all(id(n) in inside_iter for n in uses)
-

@@ -84,13 +84,22 @@ def judge(site: Site, facts: ModuleFacts) -> list[Verdict]:
 
 def _held_across_await(site: Site, wait: cst.CSTNode) -> Verdict:
     shown = wait.iter if isinstance(wait, cst.For) else wait
-    text = f"async for ... in {source_of(shown, 40)}" if isinstance(wait, cst.For) \
+    text = (
+        f"async for ... in {source_of(shown, 40)}"
+        if isinstance(wait, cst.For)
         else source_of(shown, 50)
+    )
     what = f"{site.kind.resource} `{site.binding.name}`" if site.binding.how == "param" else ""
-    how = ((f" is kept open across `{text}` on line {{line}} after being used: its transaction "
-            "and pooled connection stay checked out while it waits", wait),)
-    return Verdict(site, "held-across-await", wait, how, "waits here", what=what,
-                   anchor=site.anchor)
+    how = (
+        (
+            f" is kept open across `{text}` on line {{line}} after being used: its transaction "
+            "and pooled connection stay checked out while it waits",
+            wait,
+        ),
+    )
+    return Verdict(
+        site, "held-across-await", wait, how, "waits here", what=what, anchor=site.anchor
+    )
 
 
 def _classify(

@@ -7,9 +7,10 @@ import textwrap
 import libcst as cst
 
 from leakcheck.catalogue import Kind, builtin_kinds
+from leakcheck.engine import all_verdicts
 from leakcheck.facts import ModuleFacts
 from leakcheck.positions import Span, locate
-from leakcheck.verdicts import Verdict, judge
+from leakcheck.verdicts import Verdict
 
 HEADER = "from psycopg2.pool import ThreadedConnectionPool\npool = ThreadedConnectionPool(1, 5)\n"
 OFFSET = HEADER.count("\n")
@@ -18,11 +19,7 @@ OFFSET = HEADER.count("\n")
 def _judged(body: str, kinds: tuple[Kind, ...]) -> list[tuple[Verdict, dict[int, Span]]]:
     module = cst.parse_module(HEADER + textwrap.dedent(body))
     facts = ModuleFacts(module, kinds or builtin_kinds())
-    out = []
-    for site in facts.sites(managed=True) + facts.param_sites():
-        for verdict in judge(site, facts):
-            out.append((verdict, locate(module, verdict.nodes())))
-    return out
+    return [(verdict, locate(module, verdict.nodes())) for verdict in all_verdicts(facts)]
 
 
 def verdicts(body: str, kinds: tuple[Kind, ...] = ()) -> list[tuple[int, str, int | None]]:
@@ -35,7 +32,7 @@ def verdicts(body: str, kinds: tuple[Kind, ...] = ()) -> list[tuple[int, str, in
         anchor = verdict.anchor or verdict.site.call
         escape = spans[id(verdict.node)].line - OFFSET if verdict.node is not None else None
         out.append((spans[id(anchor)].line - OFFSET, verdict.leak, escape))
-    return out
+    return sorted(out, key=lambda found: (found[0], found[1]))
 
 
 def messages(body: str) -> list[str]:
