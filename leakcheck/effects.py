@@ -27,7 +27,7 @@ MANAGING_METHODS = frozenset(
 )
 SUPPRESS = frozenset({"suppress", "contextlib.suppress"})
 # Calls that end a session's transaction and give its connection back to the pool.
-ENDS_TRANSACTION = frozenset({"commit", "rollback", "close", "expunge_all", "reset"})
+ENDS_TRANSACTION = frozenset({"commit", "rollback", "close", "reset"})
 SLEEPS = frozenset({"sleep"})
 WAITS = frozenset({"wait", "wait_closed"})
 RECEIVES = ("receive", "recv", "iter_text", "iter_bytes", "iter_json")

@@ -192,12 +192,13 @@ class ModuleFacts:
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value in ENTERING:
             info.entered.update(a.value.value for a in call.args if isinstance(a.value, cst.Name))
-        # The pair: `pool.putconn(conn)` gives a resource back, so it takes one as argument;
-        # `lock.release()` takes none and does not make `lock` a pool.
+        # The pair: `pool.putconn(conn)` gives a resource back, so it takes a variable holding
+        # one; `lock.release()` and `semaphore.release(3)` do not make their receiver a pool.
         if (
             isinstance(func, cst.Attribute)
             and func.attr.value in self._release_methods
             and call.args
+            and isinstance(call.args[0].value, (cst.Name, cst.Attribute))
         ):
             receiver = receiver_text(func.value)
             if receiver is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from leakcheck.effects import unbounded_wait
 from leakcheck.facts import ModuleFacts, Site
 from leakcheck.syntax import dotted, walk
 from leakcheck.verdicts import Verdict
@@ -35,7 +36,7 @@ def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
             use = _first_outer_use(inner, held)
             if use is None or not _outlives(inner.name.value, outer, inner):
                 continue
-            if not _loops_or_waits(inner) or _finite_read(inner, set(held)):
+            if not _loops_or_waits(inner) or _finite_read(inner):
                 continue
             site = held[use.value]
             how = (
@@ -67,8 +68,17 @@ def _locals(inner: cst.FunctionDef) -> set[str]:
         for p in (*inner.params.posonly_params, *inner.params.params, *inner.params.kwonly_params)
     }
     for node in walk(inner.body):
-        if isinstance(node, cst.AssignTarget) and isinstance(node.target, cst.Name):
-            names.add(node.target.value)
+        # Any binding makes the name local to the whole generator: `x = ...`, `with ... as x`,
+        # `for x in ...`, `except E as x`, `x: T = ...`.
+        target = None
+        if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
+            target = node.target
+        elif isinstance(node, cst.AsName):
+            target = node.name
+        elif isinstance(node, cst.For):
+            target = node.target
+        if target is not None:
+            names |= {n.value for n in walk(target) if isinstance(n, cst.Name)}
     return names
 
 
@@ -117,13 +127,15 @@ def _loops_or_waits(inner: cst.FunctionDef) -> bool:
     return any(isinstance(n, (cst.For, cst.While, cst.Await)) for n in walk(inner.body))
 
 
-def _finite_read(inner: cst.FunctionDef, names: set[str]) -> bool:
-    """Only iterating one query's rows: `for row in db.execute(q).yield_per(500): yield row`."""
-    if any(isinstance(n, cst.While) for n in walk(inner.body)):
-        return False
-    inside_iter: set[int] = set()
+def _finite_read(inner: cst.FunctionDef) -> bool:
+    """A deliberate streaming read that ends with its results: `for row in
+    db.execute(q).yield_per(500): yield row`, perhaps after a count. No `while` loop, no sleep,
+    no wait on the outside world: it runs as long as the query's rows last."""
     for node in walk(inner.body):
-        if isinstance(node, cst.For):
-            inside_iter |= {id(n) for n in walk(node.iter)}
-    uses = [n for n in walk(inner.body) if isinstance(n, cst.Name) and n.value in names]
-    return bool(uses) and all(id(n) in inside_iter for n in uses)
+        if isinstance(node, cst.While):
+            return False
+        if isinstance(node, cst.Await) and unbounded_wait(node.expression) is not None:
+            return False
+        if isinstance(node, cst.Call) and (dotted(node.func) or "").rsplit(".", 1)[-1] == "sleep":
+            return False
+    return True

@@ -687,3 +687,13 @@ def test_any_receiver_of_getconn_is_a_pool_and_cast_is_seen_through() -> None:
             conn.cursor().execute("x")
             self.db.putconn(conn)
         """) == [(3, "exception", 4)]
+
+
+def test_a_semaphore_is_not_a_pool() -> None:
+    assert verdicts("""\
+        import threading
+        def f():
+            sem = threading.Semaphore(2)
+            sem.acquire()
+            sem.release(2)
+        """) == []

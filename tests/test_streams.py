@@ -148,3 +148,29 @@ def report(db: Session = Depends(get_db)):
 """)
         == []
     )
+
+
+def test_a_session_opened_inside_the_generator_shadows_the_handlers() -> None:
+    assert held("""\
+from sse_starlette.sse import EventSourceResponse
+async def stream(db: Session = Depends(get_db)):
+    async def event_gen():
+        while True:
+            with SessionLocal() as db:
+                days = db.query(1).all()
+            yield days
+            await asyncio.sleep(5)
+    return EventSourceResponse(event_gen())
+""") == []
+
+
+def test_a_count_before_a_yield_per_loop_is_still_a_finite_read() -> None:
+    assert held("""\
+from fastapi.responses import StreamingResponse
+def export(db: Session = Depends(get_db)):
+    def rows():
+        yield db.scalar("select count(*)")
+        for row in db.execute("select 1").yield_per(1000):
+            yield row
+    return StreamingResponse(rows())
+""") == []
