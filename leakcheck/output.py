@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from leakcheck import __version__
-from leakcheck.model import FileResult, Finding, Report
+from leakcheck.model import FileResult, Finding, Fix, Report
 
 
 def to_json(report: Report) -> str:
@@ -28,7 +28,7 @@ def to_json(report: Report) -> str:
                 "code": f.code,
                 "rule": f.rule,
                 "message": f.message,
-                "fix": f.fix,
+                "fix": fix_json(f.fix),
             }
             for f in findings
         ],
@@ -36,6 +36,25 @@ def to_json(report: Report) -> str:
         "summary": {"files": len(report.files), "findings": len(findings), "errors": len(errors)},
     }
     return json.dumps(document, indent=2)
+
+
+def fix_json(fix: Fix | None) -> dict[str, Any] | None:
+    if fix is None:
+        return None
+    return {
+        "message": fix.message,
+        "applicability": fix.applicability,
+        "edits": [
+            {
+                "line": e.line,
+                "column": e.column,
+                "end_line": e.end_line,
+                "end_column": e.end_column,
+                "content": e.content,
+            }
+            for e in fix.edits
+        ],
+    }
 
 
 def print_text(report: Report, console: Console) -> None:
