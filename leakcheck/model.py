@@ -66,6 +66,7 @@ class FileResult:
 @dataclass
 class Report:
     files: list[FileResult] = field(default_factory=list)
+    baselined: int = 0  # findings left out because the baseline records them
 
     @property
     def findings(self) -> list[Finding]:
