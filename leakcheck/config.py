@@ -98,7 +98,7 @@ def _table(path: Path) -> dict[str, Any] | None:
         if path.name == "pyproject.toml" and b"tool.leakcheck" not in raw:
             return None
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
-    if path.name == "leakcheck.toml":
+    if path.name != "pyproject.toml":  # leakcheck.toml, or any file given to --config
         return data
     tool = data.get("tool", {})
     table = tool.get("leakcheck") if isinstance(tool, dict) else None
