@@ -69,7 +69,7 @@ def progress_wanted(output_format: str, quiet: bool, stream: IO[str], files: int
 
 
 @contextmanager
-def _progress(output_format: str, quiet: bool) -> Iterator[Callable[[list[str]], None]]:
+def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list[str]], None]]:
     bar: Progress | None = None
     task = None
 
@@ -185,7 +185,7 @@ def check(
         baseline=Path(baseline_file) if baseline_file else None,
     )
     try:
-        with _progress(output_format, quiet or output_file is not None) as progress:
+        with progress_display(output_format, quiet or output_file is not None) as progress:
             report = run(list(paths) or ["."], options=options, progress=progress)
     except CatalogueError as error:
         click.echo(f"leakcheck: error: {error}", err=True)
