@@ -16,12 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
+    root = Path(argv[argv.index("--root") + 1]) if "--root" in argv else ROOT
     stale = []
-    for path, content in generated(ROOT).items():
+    for path, content in generated(root).items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == content:
             continue
-        stale.append(path.relative_to(ROOT))
+        stale.append(path.relative_to(root))
         if not check:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
