@@ -99,6 +99,12 @@ def _table(path: Path) -> dict[str, Any] | None:
             return None
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
     if path.name != "pyproject.toml":  # leakcheck.toml, or any file given to --config
+        tool = data.get("tool")
+        if isinstance(tool, dict) and "leakcheck" in tool:
+            raise ConfigError(
+                f"{path}: `[tool.leakcheck]` belongs in pyproject.toml; "
+                "in this file, write the keys at the top level"
+            )
         return data
     tool = data.get("tool", {})
     table = tool.get("leakcheck") if isinstance(tool, dict) else None

@@ -113,6 +113,13 @@ def test_explicit_config_and_isolated(here: Path) -> None:
     (here / "strict.toml").write_text('select = ["LC1"]\n')
     assert found("--config", "strict.toml", "app") == [("app/pool.py", 5, "LC102")]
     assert found("--isolated", "app") == BOTH
+    (here / "wrapped.toml").write_text('[tool.leakcheck]\nselect = ["LC1"]\n')
+    code, out = invoke("check", "--config", "wrapped.toml", "app")
+    assert code == 2
+    assert out == (
+        "leakcheck: error: wrapped.toml: `[tool.leakcheck]` belongs in pyproject.toml; "
+        "in this file, write the keys at the top level\n"
+    )
     code, out = invoke("check", "--isolated", "--config", "strict.toml", "app")
     assert code == 2
     assert "--config and --isolated exclude each other" in out
