@@ -78,6 +78,7 @@ class Rule:
     leak: str
     message: str
     doc: str
+    summary: str  # one line for tables: what the rule flags
 
 
 _KIND_KEYS = {
@@ -218,6 +219,7 @@ def rules() -> tuple[Rule, ...]:
                 leak=raw["leak"],
                 message=raw["message"],
                 doc=raw["doc"].strip(),
+                summary=raw["summary"],
             )
         )
     return tuple(out)

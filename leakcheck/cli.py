@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from leakcheck import __version__
-from leakcheck.catalogue import CatalogueError
-from leakcheck.output import print_text, to_json
-from leakcheck.runner import run
+from leakcheck import __version__, baseline
+from leakcheck.catalogue import CatalogueError, rules
+from leakcheck.config import check_codes
+from leakcheck.model import Report
+from leakcheck.output import print_text, statistics_json, statistics_text, to_github, to_json
+from leakcheck.ruledocs import find, render
+from leakcheck.runner import Options, run
+from leakcheck.sarif import to_sarif
+from leakcheck.selection import Overrides
 
 EPILOG = """\b
 Examples:
   leakcheck check                       every Python file under the current directory
   leakcheck check app/ scripts/run.py   a package and one script
   leakcheck check --format json .       one JSON document for CI scripts
+  leakcheck check --format sarif --output-file leakcheck.sarif .
+  leakcheck check --write-baseline .leakcheck-baseline.json .
+  leakcheck check --baseline .leakcheck-baseline.json .
+  leakcheck rule LC102                  what a rule flags, and what to write instead
 
 \b
 Exit codes: 0 no findings; 1 findings, or files that could not be analysed;
-2 usage error or internal failure.
+2 usage error, bad configuration or baseline, or internal failure.
 """
+# A progress display is worth its flicker only on longer runs.
+PROGRESS_MIN_FILES = 20
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,15 +47,72 @@ def main() -> None:
     """Find database connections that are not given back on every path."""
 
 
+def _codes(value: str | None, option: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    codes = tuple(c.strip() for c in value.split(",") if c.strip())
+    try:
+        return check_codes(codes, option)
+    except CatalogueError as error:
+        raise click.BadParameter(str(error).split(": ", 1)[1], param_hint=option) from error
+
+
+def progress_wanted(output_format: str, quiet: bool, stream: IO[str], files: int) -> bool:
+    """A progress display on stderr: text output, not quiet, a terminal, and many files."""
+    return (
+        output_format == "text"
+        and not quiet
+        and stream.isatty()
+        and files >= PROGRESS_MIN_FILES
+        and not os.environ.get("CI")
+    )
+
+
+@contextmanager
+def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list[str]], None]]:
+    bar: Progress | None = None
+    task = None
+
+    def advance(files: list[str]) -> None:
+        nonlocal bar, task
+        if files:
+            if progress_wanted(output_format, quiet, sys.stderr, len(files)):
+                bar = Progress(
+                    TextColumn("Checking"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("files"),
+                    console=Console(file=sys.stderr),
+                    transient=True,
+                )
+                bar.start()
+                task = bar.add_task("check", total=len(files))
+        elif bar is not None and task is not None:
+            bar.advance(task)
+
+    try:
+        yield advance
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
 @main.command(epilog=EPILOG, short_help="Check files and directories for leaks.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=True, file_okay=True))
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "sarif", "github"]),
     default="text",
     show_default=True,
-    help="Output format.",
+    help="Output format: text for people, json for scripts, sarif for code scanning, "
+    "github for workflow annotations.",
+)
+@click.option(
+    "-o",
+    "--output-file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the output to this file instead of standard output.",
 )
 @click.option(
     "--config",
@@ -47,17 +120,127 @@ def main() -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Use this pyproject.toml or leakcheck.toml instead of searching for one.",
 )
-def check(paths: tuple[str, ...], output_format: str, config_file: str | None) -> None:
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--select", help="Comma-separated codes or prefixes to check (replaces `select`).")
+@click.option("--extend-select", help="Codes or prefixes to check besides the selected ones.")
+@click.option("--ignore", help="Comma-separated codes or prefixes not to report.")
+@click.option(
+    "--force-exclude",
+    is_flag=True,
+    help="Apply `exclude` to files named on the command line too (for pre-commit).",
+)
+@click.option(
+    "--report-unused-noqa",
+    is_flag=True,
+    help="Report `# noqa` / `# leakcheck: ignore` comments that suppress nothing (LC001).",
+)
+@click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(dir_okay=False),
+    help="Report only findings this baseline file does not record.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(dir_okay=False),
+    help="Record the current findings in this file, then exit 0.",
+)
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule.")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary line.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+def check(
+    paths: tuple[str, ...],
+    output_format: str,
+    output_file: str | None,
+    config_file: str | None,
+    isolated: bool,
+    select: str | None,
+    extend_select: str | None,
+    ignore: str | None,
+    force_exclude: bool,
+    report_unused_noqa: bool,
+    baseline_file: str | None,
+    write_baseline: str | None,
+    statistics: bool,
+    quiet: bool,
+    exit_zero: bool,
+) -> None:
     """Check PATHS (files or directories; default: the current directory) for leaks."""
+    if config_file and isolated:
+        raise click.UsageError("--config and --isolated exclude each other")
+    if statistics and output_format not in ("text", "json"):
+        raise click.UsageError("--statistics prints text or json")
+    if baseline_file and not Path(baseline_file).is_file():
+        raise click.BadParameter(f"{baseline_file!r} does not exist", param_hint="--baseline")
+    options = Options(
+        config_file=Path(config_file) if config_file else None,
+        isolated=isolated,
+        overrides=Overrides(
+            select=_codes(select, "--select"),
+            extend_select=_codes(extend_select, "--extend-select") or (),
+            ignore=_codes(ignore, "--ignore") or (),
+        ),
+        report_unused_noqa=report_unused_noqa,
+        force_exclude=force_exclude,
+        baseline=Path(baseline_file) if baseline_file else None,
+    )
     try:
-        report = run(list(paths) or ["."], Path(config_file) if config_file else None)
+        with progress_display(output_format, quiet or output_file is not None) as progress:
+            report = run(list(paths) or ["."], options=options, progress=progress)
     except CatalogueError as error:
         click.echo(f"leakcheck: error: {error}", err=True)
         sys.exit(2)
-    if output_format == "json":
-        click.echo(to_json(report))
-    else:
-        print_text(report, Console(highlight=False, soft_wrap=True))
+    if write_baseline is not None:
+        baseline.write(Path(write_baseline), report.findings)
+        count = len(report.findings)
+        click.echo(
+            f"Wrote {count} finding{'s' if count != 1 else ''} to {write_baseline}", err=True
+        )
+        sys.exit(2 if any(e.internal for e in report.errors) else 0)
+    handle = open(output_file, "w", encoding="utf-8") if output_file else None  # noqa: SIM115
+    try:
+        _emit(report, output_format, statistics, quiet, handle)
+    finally:
+        if handle is not None:
+            handle.close()
     if any(e.internal for e in report.errors):
         sys.exit(2)
-    sys.exit(1 if report.findings or report.errors else 0)
+    failed = bool(report.findings or report.errors)
+    sys.exit(1 if failed and not exit_zero else 0)
+
+
+def _emit(
+    report: Report, output_format: str, statistics: bool, quiet: bool, handle: IO[str] | None
+) -> None:
+    if output_format == "text" and not statistics:
+        console = Console(highlight=False, soft_wrap=True, file=handle)
+        print_text(report, console, quiet)
+        return
+    if statistics:
+        text = statistics_json(report) if output_format == "json" else statistics_text(report)
+    elif output_format == "json":
+        text = to_json(report)
+    elif output_format == "sarif":
+        text = to_sarif(report)
+    else:
+        text = to_github(report)
+    if text:
+        click.echo(text, file=handle)
+
+
+@main.command(short_help="Show a rule's documentation.")
+@click.argument("code", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Show every rule's documentation.")
+def rule(code: str | None, show_all: bool) -> None:
+    """Print the documentation of rule CODE (`leakcheck rule LC101`), or of every rule (--all)."""
+    if show_all == (code is not None):
+        raise click.UsageError("give one rule code, or --all")
+    if show_all:
+        click.echo("\n".join(render(r) for r in rules()), nl=False)
+        return
+    assert code is not None
+    found = find(code)
+    if found is None:
+        known = ", ".join(r.code for r in rules())
+        raise click.BadParameter(f"unknown rule {code!r} (known: {known})", param_hint="CODE")
+    click.echo(render(found), nl=False)

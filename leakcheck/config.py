@@ -1,4 +1,5 @@
-"""`[tool.leakcheck]` in pyproject.toml (or a `leakcheck.toml`): user-defined resource kinds.
+"""`[tool.leakcheck]` in pyproject.toml (or a `leakcheck.toml`): rule selection, file
+exclusion, resource kinds and project names.
 
 Like ruff, each file uses the closest configuration found by walking up from its directory; a
 pyproject.toml without a `[tool.leakcheck]` table does not count.
@@ -6,6 +7,7 @@ pyproject.toml without a `[tool.leakcheck]` table does not count.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,35 @@ from leakcheck.catalogue import CatalogueError, Kind, builtin_kinds, parse_kind,
 from leakcheck.project import Names
 
 KNOWN_KEYS = frozenset(
-    {"kinds", "session-factories", "pools", "engines", "conventional-factory-names"}
+    {
+        "kinds",
+        "session-factories",
+        "pools",
+        "engines",
+        "conventional-factory-names",
+        "select",
+        "extend-select",
+        "ignore",
+        "per-file-ignores",
+        "exclude",
+        "extend-exclude",
+        "fix-helpers",
+    }
+)
+# Skipped when walking directories, unless `exclude` replaces them (a virtual environment, any
+# directory holding `pyvenv.cfg`, is always skipped).
+DEFAULT_EXCLUDE = (
+    ".*",
+    "__pycache__",
+    "__pypackages__",
+    "_build",
+    "buck-out",
+    "build",
+    "dist",
+    "node_modules",
+    "site-packages",
+    "venv",
+    "*.egg-info",
 )
 # Names that, imported from a module leakcheck cannot find, are taken for session factories.
 CONVENTIONAL_FACTORIES = frozenset(
@@ -39,6 +69,19 @@ class Config:
     path: Path | None
     kinds: tuple[Kind, ...]
     names: Names
+    select: tuple[str, ...] | None = None  # None: every rule
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, codes)
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    # Calls that give a connection back (`self.get_connection`): stored for the fixes to come.
+    fix_helpers: tuple[str, ...] = ()
+
+    @property
+    def root(self) -> Path:
+        """`per-file-ignores` and `exclude` globs are relative to the configuration's directory."""
+        return self.path.resolve().parent if self.path is not None else Path.cwd().resolve()
 
 
 DEFAULT_NAMES = Names(conventional=CONVENTIONAL_FACTORIES)
@@ -55,7 +98,13 @@ def _table(path: Path) -> dict[str, Any] | None:
         if path.name == "pyproject.toml" and b"tool.leakcheck" not in raw:
             return None
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
-    if path.name == "leakcheck.toml":
+    if path.name != "pyproject.toml":  # leakcheck.toml, or any file given to --config
+        tool = data.get("tool")
+        if isinstance(tool, dict) and "leakcheck" in tool:
+            raise ConfigError(
+                f"{path}: `[tool.leakcheck]` belongs in pyproject.toml; "
+                "in this file, write the keys at the top level"
+            )
         return data
     tool = data.get("tool", {})
     table = tool.get("leakcheck") if isinstance(tool, dict) else None
@@ -76,7 +125,7 @@ def load(path: Path) -> Config:
     raw_kinds = table.get("kinds", [])
     if not isinstance(raw_kinds, list) or not all(isinstance(k, dict) for k in raw_kinds):
         raise ConfigError(f"{path}: `kinds` must be an array of tables ([[tool.leakcheck.kinds]])")
-    families = {rule.family for rule in rules()}
+    families = {rule.family for rule in rules() if rule.family != "suppression"}
     kinds = []
     for raw in raw_kinds:
         kind = parse_kind(raw, str(path))
@@ -86,7 +135,67 @@ def load(path: Path) -> Config:
                 f"(known: {', '.join(sorted(families))})"
             )
         kinds.append(kind)
-    return Config(path, tuple(kinds), _names(table, path))
+    return Config(
+        path,
+        tuple(kinds),
+        _names(table, path),
+        select=_codes(table, "select", path) if "select" in table else None,
+        extend_select=_codes(table, "extend-select", path),
+        ignore=_codes(table, "ignore", path),
+        per_file_ignores=_per_file_ignores(table, path),
+        exclude=_string_list(table, "exclude", path) if "exclude" in table else DEFAULT_EXCLUDE,
+        extend_exclude=_string_list(table, "extend-exclude", path),
+        fix_helpers=_fix_helpers(table, path),
+    )
+
+
+def _string_list(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: `{key}` must be a list of strings")
+    return tuple(value)
+
+
+def check_codes(codes: list[str] | tuple[str, ...], where: str) -> tuple[str, ...]:
+    """Codes and prefixes (`LC101`, `LC1`, `LC`, `ALL`) that name at least one rule."""
+    known = [rule.code for rule in rules()]
+    for code in codes:
+        if code != "ALL" and not any(k.startswith(code) for k in known):
+            raise ConfigError(f"{where}: unknown rule code or prefix {code!r}")
+    return tuple(codes)
+
+
+def _codes(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    return check_codes(_string_list(table, key, path), f"{path}: `{key}`")
+
+
+def _per_file_ignores(table: dict[str, Any], path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    value = table.get("per-file-ignores", {})
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{path}: `per-file-ignores` must be a table of glob = [codes] "
+            '(`"tests/*" = ["LC101"]`)'
+        )
+    out = []
+    for glob, codes in value.items():
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise ConfigError(f"{path}: `per-file-ignores` {glob!r} must be a list of codes")
+        out.append((glob, check_codes(codes, f"{path}: `per-file-ignores` {glob!r}")))
+    return tuple(out)
+
+
+_HELPER = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+
+
+def _fix_helpers(table: dict[str, Any], path: Path) -> tuple[str, ...]:
+    helpers = _string_list(table, "fix-helpers", path)
+    for helper in helpers:
+        if not _HELPER.match(helper):
+            raise ConfigError(
+                f"{path}: `fix-helpers` entry {helper!r} is not a dotted name "
+                "such as `self.get_connection`"
+            )
+    return helpers
 
 
 def _names(table: dict[str, Any], path: Path) -> Names:
@@ -109,14 +218,20 @@ def _names(table: dict[str, Any], path: Path) -> Names:
 class ConfigFinder:
     """The configuration for each directory, found once and cached."""
 
-    def __init__(self, explicit: Path | None = None) -> None:
+    def __init__(self, explicit: Path | None = None, isolated: bool = False) -> None:
+        """`explicit`: one file for everything (`--config`); `isolated`: no file at all."""
         self._explicit = load(explicit) if explicit is not None else None
+        if isolated:
+            self._explicit = DEFAULT
         self._by_dir: dict[Path, Config] = {}
 
     def for_file(self, path: Path) -> Config:
+        return self.for_dir(path.resolve().parent)
+
+    def for_dir(self, directory: Path) -> Config:
         if self._explicit is not None:
             return self._explicit
-        return self._for_dir(path.resolve().parent)
+        return self._for_dir(directory)
 
     def _for_dir(self, directory: Path) -> Config:
         cached = self._by_dir.get(directory)

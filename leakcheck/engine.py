@@ -10,7 +10,7 @@ import warnings
 import libcst as cst
 
 from leakcheck.catalogue import Kind, rule_for
-from leakcheck.facts import ModuleFacts, Resolver
+from leakcheck.facts import ModuleFacts, Resolver, Site
 from leakcheck.model import FileError, FileResult, Finding
 from leakcheck.positions import Span, locate
 from leakcheck.streams import captured
@@ -103,7 +103,7 @@ def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | N
     what = verdict.what or f"{site.kind.resource} from `{call_text(site.call)}`"
     message = rule.message.format(what=what, released=site.kind.released, how=how)
     message = message[0].upper() + message[1:]
-    related = spans[id(verdict.node)].line if verdict.node is not None else None
+    related = spans[id(verdict.node)] if verdict.node is not None else None
     return Finding(
         path=path,
         line=span.line,
@@ -113,6 +113,16 @@ def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | N
         code=rule.code,
         rule=rule.name,
         message=message,
-        related_line=related,
+        related_line=related.line if related is not None else None,
         related_label=verdict.label,
+        related_column=related.column if related is not None else None,
+        function=_function_name(site),
+        acquisition=call_text(site.call),
     )
+
+
+def _function_name(site: Site) -> str:
+    if isinstance(site.scope, cst.Module):
+        return ""
+    name = site.scope.name.value
+    return f"{site.class_name}.{name}" if site.class_name else name

@@ -6,6 +6,26 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class Edit:
+    """Replace the text from (line, column) to (end_line, end_column), 1-based, end exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    content: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A change that resolves a finding; `applicability` as ruff says it: "safe" or "unsafe"."""
+
+    message: str
+    edits: tuple[Edit, ...]
+    applicability: str = "safe"
+
+
+@dataclass(frozen=True)
 class Finding:
     path: str
     line: int
@@ -17,7 +37,11 @@ class Finding:
     message: str
     related_line: int | None = None  # the statement through which the resource escapes
     related_label: str = ""
-    fix: None = None
+    related_column: int | None = None
+    # What a baseline fingerprint is made of, besides code and path (see leakcheck/baseline.py):
+    function: str = ""  # the enclosing function ("Class.method"), "" at module level
+    acquisition: str = ""  # the acquiring call, normalised ("pool.getconn()")
+    fix: Fix | None = None  # no rule fixes yet; output formats already carry one
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)
@@ -42,6 +66,7 @@ class FileResult:
 @dataclass
 class Report:
     files: list[FileResult] = field(default_factory=list)
+    baselined: int = 0  # findings left out because the baseline records them
 
     @property
     def findings(self) -> list[Finding]:

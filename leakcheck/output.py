@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from leakcheck import __version__
-from leakcheck.model import FileResult, Finding, Report
+from leakcheck.model import FileResult, Finding, Fix, Report
+from leakcheck.suppressions import UNUSED
 
 
 def to_json(report: Report) -> str:
@@ -28,7 +30,7 @@ def to_json(report: Report) -> str:
                 "code": f.code,
                 "rule": f.rule,
                 "message": f.message,
-                "fix": f.fix,
+                "fix": fix_json(f.fix),
             }
             for f in findings
         ],
@@ -38,7 +40,27 @@ def to_json(report: Report) -> str:
     return json.dumps(document, indent=2)
 
 
-def print_text(report: Report, console: Console) -> None:
+def fix_json(fix: Fix | None) -> dict[str, Any] | None:
+    if fix is None:
+        return None
+    return {
+        "message": fix.message,
+        "applicability": fix.applicability,
+        "edits": [
+            {
+                "line": e.line,
+                "column": e.column,
+                "end_line": e.end_line,
+                "end_column": e.end_column,
+                "content": e.content,
+            }
+            for e in fix.edits
+        ],
+    }
+
+
+def print_text(report: Report, console: Console, quiet: bool = False) -> None:
+    """Each finding with a code frame, then errors, then a summary line (not when `quiet`)."""
     sources = {r.path: r for r in report.files if r.findings}
     for finding in report.findings:
         console.print(
@@ -49,12 +71,64 @@ def print_text(report: Report, console: Console) -> None:
     for error in report.errors:
         where = f"{error.path}:{error.line}" if error.line is not None else error.path
         console.print(f"[bold]{escape(where)}:[/] [bold red]error:[/] {escape(error.message)}")
-    console.print(summary_line(report))
+    if not quiet:
+        console.print(summary_line(report))
+
+
+def statistics(report: Report) -> list[tuple[int, str, str]]:
+    """(count, code, name) per reported rule, most frequent first, as `ruff --statistics`."""
+    counts = Counter((f.code, f.rule) for f in report.findings)
+    return sorted(
+        ((n, code, name) for (code, name), n in counts.items()), key=lambda s: (-s[0], s[1])
+    )
+
+
+def statistics_text(report: Report) -> str:
+    rows = statistics(report)
+    width = max((len(str(n)) for n, _, _ in rows), default=1)
+    return "\n".join(f"{n:>{width}}\t{code}\t{name}" for n, code, name in rows)
+
+
+def statistics_json(report: Report) -> str:
+    rows = [{"code": code, "name": name, "count": n} for n, code, name in statistics(report)]
+    return json.dumps(rows, indent=2)
+
+
+def _github_property(value: str) -> str:
+    return (
+        value.replace("%", "%25")
+        .replace("\r", "%0D")
+        .replace("\n", "%0A")
+        .replace(":", "%3A")
+        .replace(",", "%2C")
+    )
+
+
+def _github_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def to_github(report: Report) -> str:
+    """GitHub Actions workflow commands: one `::error` annotation per finding and per error."""
+    lines = []
+    for f in report.findings:
+        props = (
+            f"title={_github_property(f'leakcheck ({f.code})')},file={_github_property(f.path)},"
+            f"line={f.line},col={f.column},endLine={f.end_line},endColumn={f.end_column}"
+        )
+        text = f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}"
+        lines.append(f"::error {props}::{_github_data(text)}")
+    for e in report.errors:
+        where = f",line={e.line}" if e.line is not None else ""
+        props = f"title=leakcheck,file={_github_property(e.path)}{where}"
+        lines.append(f"::error {props}::{_github_data(f'{e.path}: {e.message}')}")
+    return "\n".join(lines)
 
 
 def _frame(finding: Finding, result: FileResult, console: Console) -> None:
     lines = result.source.splitlines()
-    marks = [(finding.line, "acquired here")]
+    here = "unused suppression" if finding.code == UNUSED else "acquired here"
+    marks = [(finding.line, here)]
     if finding.related_line is not None and finding.related_line != finding.line:
         marks.append((finding.related_line, finding.related_label))
     width = len(str(max(line for line, _ in marks)))
@@ -96,6 +170,8 @@ def summary_line(report: Report) -> str:
         )
     if errors:
         parts.append(f"{len(errors)} file{'s' if len(errors) != 1 else ''} could not be analysed")
-    if not parts:
-        return f"All checks passed! ({checked})"
+    if report.baselined:
+        parts.append(f"{report.baselined} in the baseline not shown")
+    if not findings and not errors:
+        return f"All checks passed! ({checked}{'; ' + parts[-1] if parts else ''})"
     return "; ".join(parts) + f" ({checked})."

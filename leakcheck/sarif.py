@@ -1,0 +1,147 @@
+"""SARIF 2.1.0 for code-scanning services: one run, the rule catalogue as the driver's rules, a
+result per finding with its primary location, the statement through which the resource leaks as
+a related location, and a finding's fix as `fixes[].artifactChanges`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from leakcheck import __version__
+from leakcheck.baseline import fingerprints  # SARIF's partialFingerprints are the baseline's
+from leakcheck.catalogue import Rule, rules
+from leakcheck.model import Finding, Fix, Report
+
+SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+BASE = "%SRCROOT%"
+FINGERPRINT = "leakcheck/v1"
+
+
+def _artifact(path: str) -> dict[str, str]:
+    """Relative paths against %SRCROOT% (the working directory), others as file URIs."""
+    if Path(path).is_absolute():
+        return {"uri": Path(path).as_uri()}
+    return {"uri": quote(Path(path).as_posix()), "uriBaseId": BASE}
+
+
+def _rule(rule: Rule) -> dict[str, Any]:
+    what = rule.doc.split("## Why is this bad?")[0].replace("## What it does", "").strip()
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": " ".join(what.split())},
+        "help": {"text": rule.doc, "markdown": rule.doc},
+        "defaultConfiguration": {"level": "error"},
+    }
+
+
+def _fixes(fix: Fix, path: str) -> list[dict[str, Any]]:
+    replacements = [
+        {
+            "deletedRegion": {
+                "startLine": e.line,
+                "startColumn": e.column,
+                "endLine": e.end_line,
+                "endColumn": e.end_column,
+            },
+            "insertedContent": {"text": e.content},
+        }
+        for e in fix.edits
+    ]
+    return [
+        {
+            "description": {"text": fix.message},
+            "artifactChanges": [
+                {"artifactLocation": _artifact(path), "replacements": replacements}
+            ],
+        }
+    ]
+
+
+def _result(finding: Finding, index: dict[str, int], fingerprint: str) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": finding.code,
+        "ruleIndex": index[finding.code],
+        "level": "error",
+        "message": {"text": finding.message},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": _artifact(finding.path),
+                    "region": {
+                        "startLine": finding.line,
+                        "startColumn": finding.column,
+                        "endLine": finding.end_line,
+                        "endColumn": finding.end_column,
+                    },
+                }
+            }
+        ],
+        "partialFingerprints": {FINGERPRINT: fingerprint},
+    }
+    if finding.related_line is not None and finding.related_line != finding.line:
+        region: dict[str, int] = {"startLine": finding.related_line}
+        if finding.related_column is not None:
+            region["startColumn"] = finding.related_column
+        result["relatedLocations"] = [
+            {
+                "id": 1,
+                "physicalLocation": {"artifactLocation": _artifact(finding.path), "region": region},
+                "message": {"text": finding.related_label},
+            }
+        ]
+    if finding.fix is not None:
+        result["fixes"] = _fixes(finding.fix, finding.path)
+    return result
+
+
+def to_sarif(report: Report) -> str:
+    catalogue = rules()
+    index = {rule.code: i for i, rule in enumerate(catalogue)}
+    findings = fingerprints(report.findings, Path.cwd())
+    notifications = [
+        {
+            "level": "error",
+            "message": {"text": error.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": _artifact(error.path),
+                        **({"region": {"startLine": error.line}} if error.line else {}),
+                    }
+                }
+            ],
+        }
+        for error in report.errors
+    ]
+    document = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "leakcheck",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "rules": [_rule(rule) for rule in catalogue],
+                    }
+                },
+                "originalUriBaseIds": {BASE: {"uri": Path.cwd().as_uri() + "/"}},
+                "columnKind": "unicodeCodePoints",
+                "invocations": [
+                    {
+                        "executionSuccessful": not any(e.internal for e in report.errors),
+                        "toolExecutionNotifications": notifications,
+                    }
+                ],
+                "results": [_result(f, index, fp) for fp, f in findings],
+            }
+        ],
+    }
+    return json.dumps(document, indent=2)

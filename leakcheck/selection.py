@@ -1,0 +1,71 @@
+"""Which rules apply to a file: `select` / `extend-select` / `ignore`, then `per-file-ignores`.
+
+As in ruff, the most specific prefix wins (`select = ["LC"]`, `ignore = ["LC1"]` keeps LC2xx), and
+at equal specificity `ignore` wins. `--select` on the command line starts the selection afresh;
+`--ignore` and `--extend-select` add to the configuration's.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from leakcheck.config import Config
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Rule selection given on the command line."""
+
+    select: tuple[str, ...] | None = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+
+def _specificity(code: str, prefixes: tuple[str, ...]) -> int:
+    """Length of the longest prefix naming `code` (`ALL` is the least specific), -1 for none."""
+    best = -1
+    for prefix in prefixes:
+        if prefix == "ALL":
+            best = max(best, 0)
+        elif code.startswith(prefix):
+            best = max(best, len(prefix))
+    return best
+
+
+def enabled(code: str, config: Config, overrides: Overrides = Overrides()) -> bool:
+    if overrides.select is not None:
+        select = overrides.select + overrides.extend_select
+        ignore = overrides.ignore
+    else:
+        select = config.select if config.select is not None else ("ALL",)
+        select += config.extend_select + overrides.extend_select
+        ignore = config.ignore + overrides.ignore
+    return _specificity(code, select) > _specificity(code, ignore)
+
+
+def matches(path: Path, pattern: str, root: Path) -> bool:
+    """A glob against the path relative to `root`, or, without a `/`, against the name alone."""
+    absolute = path.resolve()
+    if "/" not in pattern and fnmatch.fnmatchcase(absolute.name, pattern):
+        return True
+    try:
+        relative = PurePath(absolute.relative_to(root)).as_posix()
+    except ValueError:
+        return False
+    return fnmatch.fnmatchcase(relative, pattern.rstrip("/"))
+
+
+def ignored_in_file(code: str, path: Path, config: Config) -> bool:
+    return any(
+        _specificity(code, codes) >= 0
+        for pattern, codes in config.per_file_ignores
+        if matches(path, pattern, config.root)
+    )
+
+
+def excluded(path: Path, config: Config) -> bool:
+    return any(
+        matches(path, pattern, config.root) for pattern in config.exclude + config.extend_exclude
+    )
