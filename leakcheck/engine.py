@@ -11,8 +11,10 @@ import libcst as cst
 
 from leakcheck.catalogue import Kind, rule_for
 from leakcheck.facts import ModuleFacts, Resolver, Site
-from leakcheck.model import FileError, FileResult, Finding
+from leakcheck.edits import edit_for
+from leakcheck.model import FileError, FileResult, Finding, Fix
 from leakcheck.positions import Span, locate
+from leakcheck.recipes import plan
 from leakcheck.streams import captured
 from leakcheck.syntax import call_text
 from leakcheck.unentered import unentered
@@ -79,7 +81,9 @@ def _check_module(module: cst.Module, path: str, facts: ModuleFacts) -> FileResu
     if not verdicts:
         return FileResult(path)
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
-    findings = tuple(f for f in (_finding(v, spans, path) for v in verdicts) if f is not None)
+    findings = tuple(
+        f for f in (_finding(v, spans, path, facts) for v in verdicts) if f is not None
+    )
     return FileResult(path, findings=findings, source=module.code)
 
 
@@ -90,7 +94,18 @@ def all_verdicts(facts: ModuleFacts) -> list[Verdict]:
     return verdicts + unentered(facts) + captured(facts, sites)
 
 
-def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | None:
+def _fix(verdict: Verdict, facts: ModuleFacts) -> Fix | None:
+    rewrite = plan(verdict, facts)
+    if rewrite is None:
+        return None
+    title = rewrite.title if not rewrite.reason else f"{rewrite.title} ({rewrite.reason})"
+    edit = edit_for(facts.module, rewrite.old, rewrite.new)
+    return Fix(title, (edit,), rewrite.applicability)
+
+
+def _finding(
+    verdict: Verdict, spans: dict[int, Span], path: str, facts: ModuleFacts
+) -> Finding | None:
     site = verdict.site
     rule = rule_for(site.kind.family, verdict.leak)
     if rule is None:
@@ -118,6 +133,7 @@ def _finding(verdict: Verdict, spans: dict[int, Span], path: str) -> Finding | N
         related_column=related.column if related is not None else None,
         function=_function_name(site),
         acquisition=call_text(site.call),
+        fix=_fix(verdict, facts),
     )
 
 

@@ -44,7 +44,7 @@ def fix_json(fix: Fix | None) -> dict[str, Any] | None:
     if fix is None:
         return None
     return {
-        "message": fix.message,
+        "title": fix.message,
         "applicability": fix.applicability,
         "edits": [
             {

@@ -80,7 +80,14 @@ def test_sarif_is_valid_and_carries_rules_locations_and_related_locations(here: 
             "message": {"text": "if this raises"},
         }
     ]
-    assert "fixes" not in first
+    # The finding's fix, as whole lines replaced (validated with the rest above).
+    [fix] = first["fixes"]
+    assert fix["description"] == {"text": "Release `conn` in `finally`"}
+    [change] = fix["artifactChanges"]
+    [replacement] = change["replacements"]
+    assert replacement["deletedRegion"]["startColumn"] == 1
+    assert replacement["deletedRegion"]["endColumn"] == 1
+    assert "finally:" in replacement["insertedContent"]["text"]
     assert sorted(first["partialFingerprints"]) == ["leakcheck/v1"]
     assert second["ruleId"] == "LC201"
     assert second["relatedLocations"][0]["physicalLocation"]["region"] == {

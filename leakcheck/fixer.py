@@ -1,0 +1,134 @@
+"""Apply fixes to one file's bytes, safely: every rewrite is re-parsed and re-checked.
+
+A plan (see recipes.py) replaces one block of the libcst tree. It is kept only if the new code
+parses, the finding it was for is gone, no new finding appears, and the text outside the block's
+lines is unchanged; otherwise it is dropped and reported as not applied. Plans are applied one at a
+time until none is left (a fix can reshape a block another fix would touch), with a cap.
+A file that libcst does not reprint byte for byte is refused: writing it back would change more than
+the fix.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from leakcheck.catalogue import Kind, rule_for
+from leakcheck.engine import all_verdicts
+from leakcheck.facts import ModuleFacts, Resolver
+from leakcheck.edits import changed_lines, replaced
+from leakcheck.positions import locate
+from leakcheck.recipes import Plan, plan
+from leakcheck.syntax import call_text
+from leakcheck.verdicts import Verdict
+
+MAX_ROUNDS = 32
+Key = tuple[str, str, str, int]
+
+
+@dataclass
+class Outcome:
+    source: bytes
+    applied: list[str] = field(default_factory=list)  # "LC102 at line 5: Release `conn` in ..."
+    dropped: list[str] = field(default_factory=list)  # the same, with why it was not applied
+    refused: str = ""  # why the file was not touched at all
+
+
+def verdict_keys(verdicts: list[Verdict]) -> list[Key]:
+    """Stable names for verdicts across rewrites (lines move): class, scope, call, occurrence."""
+    seen: Counter[tuple[str, str, str]] = Counter()
+    keys = []
+    for verdict in verdicts:
+        site = verdict.site
+        scope = "" if isinstance(site.scope, cst.Module) else site.scope.name.value
+        base = (verdict.leak, scope, call_text(site.call))
+        keys.append((*base, seen[base]))
+        seen[base] += 1
+    return keys
+
+
+def fix_source(
+    source: bytes,
+    kinds: tuple[Kind, ...],
+    package: str = "",
+    resolver: Resolver | None = None,
+    unsafe: bool = False,
+    wanted: Callable[[str, int], bool] = lambda code, line: True,
+) -> Outcome:
+    """The file's bytes with every applicable fix applied (safe ones, and unsafe ones if asked)."""
+    try:
+        module = cst.parse_module(source)
+    except Exception:
+        return Outcome(source, refused="it does not parse")
+    if module.bytes != source:
+        return Outcome(source, refused="libcst does not reprint this file byte for byte")
+    outcome = Outcome(source)
+    failed: set[Key] = set()
+    for _ in range(MAX_ROUNDS):
+        facts = ModuleFacts(module, kinds, package, resolver)
+        verdicts = all_verdicts(facts)
+        keys = verdict_keys(verdicts)
+        chosen = _next(verdicts, keys, facts, failed, unsafe, wanted)
+        if chosen is None:
+            break
+        verdict, key, fix = chosen
+        label = _label(verdict, module, fix)
+        result = _try(module, fix, key, keys, kinds, package, resolver)
+        if isinstance(result, str):
+            failed.add(key)
+            outcome.dropped.append(f"{label}: not applied ({result})")
+            continue
+        module = result
+        outcome.applied.append(label)
+    outcome.source = module.bytes
+    return outcome
+
+
+def _next(
+    verdicts: list[Verdict], keys: list[Key], facts: ModuleFacts, failed: set[Key],
+    unsafe: bool, wanted: Callable[[str, int], bool],
+) -> tuple[Verdict, Key, Plan] | None:
+    for verdict, key in zip(verdicts, keys, strict=True):
+        rule = rule_for(verdict.site.kind.family, verdict.leak)
+        if key in failed or rule is None:
+            continue
+        fix = plan(verdict, facts)
+        if fix is None or (fix.applicability != "safe" and not unsafe):
+            continue
+        anchor = verdict.anchor or verdict.site.call
+        if wanted(rule.code, locate(facts.module, [anchor])[id(anchor)].line):
+            return verdict, key, fix
+    return None
+
+
+def _label(verdict: Verdict, module: cst.Module, fix: Plan) -> str:
+    rule = rule_for(verdict.site.kind.family, verdict.leak)
+    line = locate(module, [verdict.site.call])[id(verdict.site.call)].line
+    return f"{rule.code if rule else '?'} at line {line}: {fix.title}"
+
+
+def _try(
+    module: cst.Module, fix: Plan, key: Key, before: list[Key], kinds: tuple[Kind, ...],
+    package: str, resolver: Resolver | None,
+) -> cst.Module | str:
+    """The module with `fix` applied, or why it cannot be."""
+    span = locate(module, [fix.old])[id(fix.old)]
+    new_code = replaced(module, fix.old, fix.new)
+    try:
+        reparsed = cst.parse_module(new_code.bytes)
+    except Exception:
+        return "the rewrite does not parse"
+    old_lines = module.code.splitlines(keepends=True)
+    new_lines = reparsed.code.splitlines(keepends=True)
+    first, last_old, _ = changed_lines(old_lines, new_lines)
+    if first < span.line or last_old > span.end_line:
+        return "the rewrite changes code outside its block"
+    after = verdict_keys(all_verdicts(ModuleFacts(reparsed, kinds, package, resolver)))
+    if key in after:
+        return "the finding remains after the rewrite"
+    if set(after) - set(before):
+        return "the rewrite would add a finding"
+    return reparsed

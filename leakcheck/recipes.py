@@ -1,0 +1,308 @@
+"""Fix recipes: how a leak is rewritten into a form that releases on every path.
+
+One mechanism covers most rules. The acquisition `name = <acquire>` and the statements after it in
+the same block, through the last one that uses the resource or anything derived from it (cursors,
+results, loaded objects), become either
+
+    with <acquire> as name:          (kinds whose `with` only releases: SQLAlchemy, asyncpg pools)
+        <range>
+
+or, where a `with` would do more than release (psycopg 3 commits) or does not exist,
+
+    name = <acquire>
+    try:
+        <range>
+    finally:
+        <the release>
+
+Top-level releases inside the range are removed (the new form releases); a release nested deeper
+in the range means the rewrite could release twice, so there is no fix. A release after a raising
+statement in `finally` (LC104/LC204) is nested in its own try/finally instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from leakcheck.facts import ModuleFacts, Site
+from leakcheck.syntax import dotted, receiver_text, unwrap_value, walk
+from leakcheck.verdicts import Verdict
+
+# Kinds whose `with` on the acquiring call only releases (no commit): the `with` form is safe.
+WITH_FORM = frozenset({"sqlalchemy-session", "sqlalchemy-connection", "asyncpg-pool"})
+WRAPPED = frozenset({"never", "exception", "early-exit", "yield"})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A rewrite of one block: `old` is replaced by `new` in the module."""
+
+    old: cst.CSTNode
+    new: cst.CSTNode
+    title: str
+    applicability: str  # "safe" | "unsafe"
+    reason: str = ""  # why it is unsafe
+
+
+def plan(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
+    """The rewrite that fixes `verdict`, or None when no rewrite is known to be right."""
+    if verdict.leak in WRAPPED and verdict.site.binding.how == "assign":
+        return _wrap(verdict.site, facts)
+    if verdict.leak == "finally-order" and verdict.node is not None:
+        return _nest_release(verdict, facts)
+    return None
+
+
+# -- the range of a resource ------------------------------------------------------------------
+
+
+def _enclosing_block(
+    site: Site, facts: ModuleFacts
+) -> tuple[cst.IndentedBlock | cst.Module, int] | None:
+    """The block holding the acquiring statement, and the statement's index in it."""
+    scope = site.scope
+    root: cst.CSTNode = scope if isinstance(scope, cst.Module) else scope.body
+    for node in walk(root):
+        if isinstance(node, (cst.IndentedBlock, cst.Module)):
+            for index, stmt in enumerate(node.body):
+                if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+                    small = stmt.body[0]
+                    if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None \
+                            and unwrap_value(small.value) is site.call:
+                        return node, index
+    return None
+
+
+def _names(node: cst.CSTNode) -> set[str]:
+    return {n.value for n in walk(node, into_scopes=True) if isinstance(n, cst.Name)}
+
+
+def _assigned(stmt: cst.CSTNode) -> set[str]:
+    out: set[str] = set()
+    for node in walk(stmt):
+        target: cst.CSTNode | None = None
+        if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
+            target = node.target
+        elif isinstance(node, (cst.AsName, cst.For)):
+            target = node.name if isinstance(node, cst.AsName) else node.target
+        elif isinstance(node, cst.NamedExpr):
+            target = node.target
+        if target is not None:
+            out |= {n.value for n in walk(target) if isinstance(n, cst.Name)}
+    return out
+
+
+def _handed_in(stmt: cst.CSTNode, tracked: set[str]) -> set[str]:
+    """Names given to the resource's methods: `db.add(item)` ties `item` to the session."""
+    out: set[str] = set()
+    for node in walk(stmt):
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and isinstance(node.func.value, cst.Name)
+            and node.func.value.value in tracked
+        ):
+            out |= {a.value.value for a in node.args if isinstance(a.value, cst.Name)}
+    return out
+
+
+def _range(body: tuple[cst.CSTNode, ...], start: int, name: str) -> tuple[int, set[str]]:
+    """Index after the last statement using `name` or anything derived from it, and the names
+    derived from it (results, cursors, loaded objects, objects added to the session)."""
+    tracked = {name}
+    end = start
+    for index in range(start, len(body)):
+        stmt = body[index]
+        if _names(stmt) & tracked:
+            tracked |= _assigned(stmt) | _handed_in(stmt, tracked)
+            end = index + 1
+    return end, tracked - {name}
+
+
+def _escapes_attached(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
+    """Does a value tied to the session leave the new block (returned, yielded, stored)? An ORM
+    object or a result used after the session closes is detached: the rewrite may change behaviour.
+    Attributes (`user.name`, `{"id": item.id}`) are read inside the block and are plain values."""
+    tied = derived | {name}
+
+    def attached(expr: cst.BaseExpression | None) -> bool:
+        if expr is None:
+            return False
+        expr = unwrap_value(expr)
+        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+            return any(attached(e.value) for e in expr.elements)
+        if isinstance(expr, cst.Dict):
+            return any(attached(e.value) for e in expr.elements if isinstance(e, cst.DictElement))
+        if isinstance(expr, cst.Name):
+            return expr.value in tied
+        if isinstance(expr, (cst.Call, cst.Subscript)):  # db.query(...).all(), rows[0]
+            root: cst.BaseExpression = expr
+            while isinstance(root, (cst.Call, cst.Attribute, cst.Subscript)):
+                root = root.func if isinstance(root, cst.Call) else root.value
+            return isinstance(root, cst.Name) and root.value in tied
+        return False
+
+    for stmt in stmts:
+        for node in walk(stmt):
+            if isinstance(node, (cst.Return, cst.Yield)) and attached(
+                    node.value if not isinstance(node.value, cst.From) else None):
+                return True
+            if isinstance(node, cst.Assign) and any(
+                    not isinstance(t.target, cst.Name) for t in node.targets) \
+                    and attached(node.value):
+                return True
+    return False
+
+
+def _is_release(stmt: cst.CSTNode, site: Site, facts: ModuleFacts, name: str) -> bool:
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return False
+    small = stmt.body[0]
+    if not isinstance(small, cst.Expr):
+        return False
+    call = unwrap_value(small.value)
+    if not isinstance(call, cst.Call):
+        return False
+    released = facts.released_args(call, site.class_name, site.kind)
+    return any(isinstance(a, cst.Name) and a.value == name for a in released)
+
+
+def _mentions_release(stmts: tuple[cst.CSTNode, ...], site: Site, facts: ModuleFacts,
+                      name: str) -> bool:
+    for stmt in stmts:
+        for node in walk(stmt, into_scopes=True):
+            if isinstance(node, cst.Call) and any(
+                isinstance(a, cst.Name) and a.value == name
+                for a in facts.released_args(node, site.class_name, site.kind)
+            ):
+                return True
+    return False
+
+
+# -- wrapping -----------------------------------------------------------------------------------
+
+
+def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
+    found = _enclosing_block(site, facts)
+    name = site.binding.name
+    if found is None or name is None:
+        return None
+    block, index = found
+    body = tuple(block.body)
+    end, derived = _range(body, index + 1, name)
+    inner = list(body[index + 1 : end])
+    releases = [s for s in inner if _is_release(s, site, facts, name)]
+    kept = [s for s in inner if not any(s is r for r in releases)]
+    if not kept or _mentions_release(tuple(kept), site, facts, name):
+        return None  # nothing to guard, or a nested release the new form would repeat
+    if any(isinstance(n, cst.Return) and n.value is not None and name in _names(n.value)
+           for s in kept for n in walk(s)):
+        return None  # handed to the caller on some path: releasing it would break the caller
+    acquiring = body[index]
+    assert isinstance(acquiring, cst.SimpleStatementLine)
+    small = acquiring.body[0]
+    assert isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None
+    awaited = isinstance(small.value, cst.Await)
+    if site.kind.name in WITH_FORM:
+        item = cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))
+        asynchronous = awaited or any(
+            isinstance(unwrap_first(r), cst.Await) for r in releases
+        ) or _in_async_def(site)
+        replacement: list[cst.BaseStatement] = [
+            cst.With(
+                items=[item],
+                body=cst.IndentedBlock(body=kept, header=acquiring.trailing_whitespace),
+                asynchronous=cst.Asynchronous() if asynchronous else None,
+                leading_lines=acquiring.leading_lines,
+            )
+        ]
+        title = f"Use `{'async ' if asynchronous else ''}with` for `{name}`"
+        if site.kind.family == "session" and _escapes_attached(kept, name, derived):
+            reason = ("objects or results of the session leave the block and are detached "
+                      "once it closes")
+            new_block = block.with_changes(body=[*body[:index], *replacement, *body[end:]])
+            return Plan(block, new_block, title, "unsafe", reason)
+    else:
+        release = releases[0] if releases else _release_statement(site, name, awaited)
+        if release is None:
+            return None
+        replacement = [
+            acquiring,
+            cst.Try(body=cst.IndentedBlock(body=kept),
+                    finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(release)]))),
+        ]
+        title = f"Release `{name}` in `finally`"
+    new_body = [*body[:index], *replacement, *body[end:]]
+    new_block = block.with_changes(body=new_body)
+    return Plan(block, new_block, title, "safe")
+
+
+def unwrap_first(stmt: cst.CSTNode) -> cst.CSTNode | None:
+    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr):
+        return stmt.body[0].value
+    return None
+
+
+def _bare(stmt: cst.BaseStatement) -> cst.BaseStatement:
+    """The statement without the comments and blank lines above it."""
+    if isinstance(stmt, cst.SimpleStatementLine):
+        return stmt.with_changes(leading_lines=[])
+    return stmt
+
+
+def _in_async_def(site: Site) -> bool:
+    return isinstance(site.scope, cst.FunctionDef) and site.scope.asynchronous is not None
+
+
+def _release_statement(site: Site, name: str, awaited: bool) -> cst.SimpleStatementLine | None:
+    """`pool.putconn(conn)` or `conn.close()`, built from the kind, when no release exists."""
+    kind = site.kind
+    call: cst.BaseExpression
+    func = site.call.func
+    if kind.release_methods and isinstance(func, cst.Attribute):
+        receiver = receiver_text(func.value)
+        if receiver is None or dotted(func.value) is None:
+            return None
+        method = sorted(kind.release_methods)[0]
+        call = cst.Call(func=cst.Attribute(func.value, cst.Name(method)),
+                        args=[cst.Arg(cst.Name(name))])
+    elif "close" in kind.self_release_methods:
+        call = cst.Call(func=cst.Attribute(cst.Name(name), cst.Name("close")))
+    else:
+        return None
+    if awaited:
+        call = cst.Await(call)
+    return cst.SimpleStatementLine(body=[cst.Expr(call)])
+
+
+# -- a release after a raising statement in `finally` ---------------------------------------------
+
+
+def _nest_release(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
+    """`finally: conn.autocommit = True; pool.putconn(conn)` ->
+    `finally: try: conn.autocommit = True finally: pool.putconn(conn)`."""
+    site = verdict.site
+    name = site.binding.name
+    scope = site.scope
+    if name is None:
+        return None
+    for node in walk(scope if isinstance(scope, cst.Module) else scope.body):
+        if not isinstance(node, cst.Finally) or not isinstance(node.body, cst.IndentedBlock):
+            continue
+        body = tuple(node.body.body)
+        if not any(verdict.node is n for s in body for n in walk(s)):
+            continue
+        position = next((i for i, s in enumerate(body) if _is_release(s, site, facts, name)),
+                        None)
+        if position is None or position == 0:
+            return None
+        guarded = cst.Try(
+            body=cst.IndentedBlock(body=list(body[:position])),
+            finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(body[position])])),
+        )
+        new = node.with_changes(body=node.body.with_changes(
+            body=[guarded, *body[position + 1 :]]))
+        return Plan(node, new, f"Release `{name}` even if the statements before it raise", "safe")
+    return None
