@@ -10,8 +10,8 @@ import warnings
 import libcst as cst
 
 from leakcheck.catalogue import Kind, rule_for
-from leakcheck.facts import ModuleFacts, Resolver, Site
 from leakcheck.edits import edit_for
+from leakcheck.facts import ModuleFacts, Resolver, Site
 from leakcheck.model import FileError, FileResult, Finding, Fix
 from leakcheck.positions import Span, locate
 from leakcheck.recipes import plan

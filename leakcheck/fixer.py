@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from leakcheck.catalogue import Kind, rule_for
+from leakcheck.edits import changed_lines, replaced
 from leakcheck.engine import all_verdicts
 from leakcheck.facts import ModuleFacts, Resolver
-from leakcheck.edits import changed_lines, replaced
 from leakcheck.positions import locate
 from leakcheck.recipes import Plan, plan
 from leakcheck.syntax import call_text
@@ -88,8 +88,12 @@ def fix_source(
 
 
 def _next(
-    verdicts: list[Verdict], keys: list[Key], facts: ModuleFacts, failed: set[Key],
-    unsafe: bool, wanted: Callable[[str, int], bool],
+    verdicts: list[Verdict],
+    keys: list[Key],
+    facts: ModuleFacts,
+    failed: set[Key],
+    unsafe: bool,
+    wanted: Callable[[str, int], bool],
 ) -> tuple[Verdict, Key, Plan] | None:
     for verdict, key in zip(verdicts, keys, strict=True):
         rule = rule_for(verdict.site.kind.family, verdict.leak)
@@ -111,8 +115,13 @@ def _label(verdict: Verdict, module: cst.Module, fix: Plan) -> str:
 
 
 def _try(
-    module: cst.Module, fix: Plan, key: Key, before: list[Key], kinds: tuple[Kind, ...],
-    package: str, resolver: Resolver | None,
+    module: cst.Module,
+    fix: Plan,
+    key: Key,
+    before: list[Key],
+    kinds: tuple[Kind, ...],
+    package: str,
+    resolver: Resolver | None,
 ) -> cst.Module | str:
     """The module with `fix` applied, or why it cannot be."""
     span = locate(module, [fix.old])[id(fix.old)]

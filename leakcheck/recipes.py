@@ -69,8 +69,11 @@ def _enclosing_block(
             for index, stmt in enumerate(node.body):
                 if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
                     small = stmt.body[0]
-                    if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None \
-                            and unwrap_value(small.value) is site.call:
+                    if (
+                        isinstance(small, (cst.Assign, cst.AnnAssign))
+                        and small.value is not None
+                        and unwrap_value(small.value) is site.call
+                    ):
                         return node, index
     return None
 
@@ -147,11 +150,14 @@ def _escapes_attached(stmts: list[cst.BaseStatement], name: str, derived: set[st
     for stmt in stmts:
         for node in walk(stmt):
             if isinstance(node, (cst.Return, cst.Yield)) and attached(
-                    node.value if not isinstance(node.value, cst.From) else None):
+                node.value if not isinstance(node.value, cst.From) else None
+            ):
                 return True
-            if isinstance(node, cst.Assign) and any(
-                    not isinstance(t.target, cst.Name) for t in node.targets) \
-                    and attached(node.value):
+            if (
+                isinstance(node, cst.Assign)
+                and any(not isinstance(t.target, cst.Name) for t in node.targets)
+                and attached(node.value)
+            ):
                 return True
     return False
 
@@ -169,8 +175,9 @@ def _is_release(stmt: cst.CSTNode, site: Site, facts: ModuleFacts, name: str) ->
     return any(isinstance(a, cst.Name) and a.value == name for a in released)
 
 
-def _mentions_release(stmts: tuple[cst.CSTNode, ...], site: Site, facts: ModuleFacts,
-                      name: str) -> bool:
+def _mentions_release(
+    stmts: tuple[cst.CSTNode, ...], site: Site, facts: ModuleFacts, name: str
+) -> bool:
     for stmt in stmts:
         for node in walk(stmt, into_scopes=True):
             if isinstance(node, cst.Call) and any(
@@ -197,8 +204,11 @@ def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
     kept = [s for s in inner if not any(s is r for r in releases)]
     if not kept or _mentions_release(tuple(kept), site, facts, name):
         return None  # nothing to guard, or a nested release the new form would repeat
-    if any(isinstance(n, cst.Return) and n.value is not None and name in _names(n.value)
-           for s in kept for n in walk(s)):
+    if any(
+        isinstance(n, cst.Return) and n.value is not None and name in _names(n.value)
+        for s in kept
+        for n in walk(s)
+    ):
         return None  # handed to the caller on some path: releasing it would break the caller
     acquiring = body[index]
     assert isinstance(acquiring, cst.SimpleStatementLine)
@@ -207,9 +217,11 @@ def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
     awaited = isinstance(small.value, cst.Await)
     if site.kind.name in WITH_FORM:
         item = cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))
-        asynchronous = awaited or any(
-            isinstance(unwrap_first(r), cst.Await) for r in releases
-        ) or _in_async_def(site)
+        asynchronous = (
+            awaited
+            or any(isinstance(unwrap_first(r), cst.Await) for r in releases)
+            or _in_async_def(site)
+        )
         replacement: list[cst.BaseStatement] = [
             cst.With(
                 items=[item],
@@ -220,8 +232,9 @@ def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
         ]
         title = f"Use `{'async ' if asynchronous else ''}with` for `{name}`"
         if site.kind.family == "session" and _escapes_attached(kept, name, derived):
-            reason = ("objects or results of the session leave the block and are detached "
-                      "once it closes")
+            reason = (
+                "objects or results of the session leave the block and are detached once it closes"
+            )
             new_block = block.with_changes(body=[*body[:index], *replacement, *body[end:]])
             return Plan(block, new_block, title, "unsafe", reason)
     else:
@@ -230,8 +243,10 @@ def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
             return None
         replacement = [
             acquiring,
-            cst.Try(body=cst.IndentedBlock(body=kept),
-                    finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(release)]))),
+            cst.Try(
+                body=cst.IndentedBlock(body=kept),
+                finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(release)])),
+            ),
         ]
         title = f"Release `{name}` in `finally`"
     new_body = [*body[:index], *replacement, *body[end:]]
@@ -266,8 +281,9 @@ def _release_statement(site: Site, name: str, awaited: bool) -> cst.SimpleStatem
         if receiver is None or dotted(func.value) is None:
             return None
         method = sorted(kind.release_methods)[0]
-        call = cst.Call(func=cst.Attribute(func.value, cst.Name(method)),
-                        args=[cst.Arg(cst.Name(name))])
+        call = cst.Call(
+            func=cst.Attribute(func.value, cst.Name(method)), args=[cst.Arg(cst.Name(name))]
+        )
     elif "close" in kind.self_release_methods:
         call = cst.Call(func=cst.Attribute(cst.Name(name), cst.Name("close")))
     else:
@@ -294,15 +310,13 @@ def _nest_release(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
         body = tuple(node.body.body)
         if not any(verdict.node is n for s in body for n in walk(s)):
             continue
-        position = next((i for i, s in enumerate(body) if _is_release(s, site, facts, name)),
-                        None)
+        position = next((i for i, s in enumerate(body) if _is_release(s, site, facts, name)), None)
         if position is None or position == 0:
             return None
         guarded = cst.Try(
             body=cst.IndentedBlock(body=list(body[:position])),
             finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(body[position])])),
         )
-        new = node.with_changes(body=node.body.with_changes(
-            body=[guarded, *body[position + 1 :]]))
+        new = node.with_changes(body=node.body.with_changes(body=[guarded, *body[position + 1 :]]))
         return Plan(node, new, f"Release `{name}` even if the statements before it raise", "safe")
     return None
