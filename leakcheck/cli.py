@@ -148,6 +148,11 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 @click.option("--statistics", is_flag=True, help="Print the number of findings per rule.")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary line.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
+@click.option(
+    "--diff", is_flag=True, help="Print the diff --fix would apply; write nothing (exit 1 if any)."
+)
 def check(
     paths: tuple[str, ...],
     output_format: str,
@@ -164,6 +169,9 @@ def check(
     statistics: bool,
     quiet: bool,
     exit_zero: bool,
+    fix: bool,
+    unsafe_fixes: bool,
+    diff: bool,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory) for leaks."""
     if config_file and isolated:
@@ -183,6 +191,8 @@ def check(
         report_unused_noqa=report_unused_noqa,
         force_exclude=force_exclude,
         baseline=Path(baseline_file) if baseline_file else None,
+        fix=("unsafe" if unsafe_fixes else "safe") if (fix or diff) else "",
+        diff=diff,
     )
     try:
         with progress_display(output_format, quiet or output_file is not None) as progress:
@@ -199,14 +209,31 @@ def check(
         sys.exit(2 if any(e.internal for e in report.errors) else 0)
     handle = open(output_file, "w", encoding="utf-8") if output_file else None  # noqa: SIM115
     try:
-        _emit(report, output_format, statistics, quiet, handle)
+        if diff:
+            _emit_diff(report, handle)
+        else:
+            _emit(report, output_format, statistics, quiet, handle)
     finally:
         if handle is not None:
             handle.close()
     if any(e.internal for e in report.errors):
         sys.exit(2)
+    if diff:  # as ruff: 1 when --fix would change something
+        sys.exit(1 if any(r.diff for r in report.files) and not exit_zero else 0)
     failed = bool(report.findings or report.errors)
     sys.exit(1 if failed and not exit_zero else 0)
+
+
+def _emit_diff(report: Report, handle: IO[str] | None) -> None:
+    """The diffs on standard output; what would be fixed, and what would not, on standard error."""
+    for result in report.files:
+        if result.diff:
+            click.echo(result.diff, file=handle, nl=False)
+    for result in report.files:
+        for line in result.not_fixed:
+            click.echo(f"{result.path}: {line}", err=True)
+    count = report.fixed
+    click.echo(f"Would fix {count} leak{'s' if count != 1 else ''}.", err=True)
 
 
 def _emit(

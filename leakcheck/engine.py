@@ -98,7 +98,7 @@ def _fix(verdict: Verdict, facts: ModuleFacts) -> Fix | None:
     rewrite = plan(verdict, facts)
     if rewrite is None:
         return None
-    title = rewrite.title if not rewrite.reason else f"{rewrite.title} ({rewrite.reason})"
+    title = rewrite.title if not rewrite.reason else f"{rewrite.title}; unsafe: {rewrite.reason}"
     edit = edit_for(facts.module, rewrite.old, rewrite.new)
     return Fix(title, (edit,), rewrite.applicability)
 

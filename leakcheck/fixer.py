@@ -67,11 +67,14 @@ def fix_source(
         return Outcome(source, refused="libcst does not reprint this file byte for byte")
     outcome = Outcome(source)
     failed: set[Key] = set()
+    allowed: set[Key] | None = None  # decided on the original lines; keys survive rewrites
     for _ in range(MAX_ROUNDS):
         facts = ModuleFacts(module, kinds, package, resolver)
         verdicts = all_verdicts(facts)
         keys = verdict_keys(verdicts)
-        chosen = _next(verdicts, keys, facts, failed, unsafe, wanted)
+        if allowed is None:
+            allowed = _allowed(verdicts, keys, facts, wanted)
+        chosen = _next(verdicts, keys, facts, failed | (set(keys) - allowed), unsafe)
         if chosen is None:
             break
         verdict, key, fix = chosen
@@ -87,23 +90,31 @@ def fix_source(
     return outcome
 
 
-def _next(
+def _allowed(
     verdicts: list[Verdict],
     keys: list[Key],
     facts: ModuleFacts,
-    failed: set[Key],
-    unsafe: bool,
     wanted: Callable[[str, int], bool],
+) -> set[Key]:
+    """The verdicts the caller wants fixed (selected, not suppressed), judged on original lines."""
+    anchors = [v.anchor or v.site.call for v in verdicts]
+    spans = locate(facts.module, anchors)
+    out = set()
+    for verdict, key, anchor in zip(verdicts, keys, anchors, strict=True):
+        rule = rule_for(verdict.site.kind.family, verdict.leak)
+        if rule is not None and wanted(rule.code, spans[id(anchor)].line):
+            out.add(key)
+    return out
+
+
+def _next(
+    verdicts: list[Verdict], keys: list[Key], facts: ModuleFacts, skip: set[Key], unsafe: bool
 ) -> tuple[Verdict, Key, Plan] | None:
     for verdict, key in zip(verdicts, keys, strict=True):
-        rule = rule_for(verdict.site.kind.family, verdict.leak)
-        if key in failed or rule is None:
+        if key in skip:
             continue
         fix = plan(verdict, facts)
-        if fix is None or (fix.applicability != "safe" and not unsafe):
-            continue
-        anchor = verdict.anchor or verdict.site.call
-        if wanted(rule.code, locate(facts.module, [anchor])[id(anchor)].line):
+        if fix is not None and (fix.applicability == "safe" or unsafe):
             return verdict, key, fix
     return None
 

@@ -61,6 +61,9 @@ class FileResult:
     findings: tuple[Finding, ...] = ()
     errors: tuple[FileError, ...] = ()
     source: str = ""
+    fixed: tuple[str, ...] = ()  # fixes applied (or, with --diff, that would be)
+    not_fixed: tuple[str, ...] = ()  # fixes dropped by the safety checks, with why
+    diff: str = ""  # with --diff: the unified diff of what --fix would write
 
 
 @dataclass
@@ -71,6 +74,10 @@ class Report:
     @property
     def findings(self) -> list[Finding]:
         return sorted((f for r in self.files for f in r.findings), key=Finding.sort_key)
+
+    @property
+    def fixed(self) -> int:
+        return sum(len(r.fixed) for r in self.files)
 
     @property
     def errors(self) -> list[FileError]:

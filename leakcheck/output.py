@@ -35,7 +35,13 @@ def to_json(report: Report) -> str:
             for f in findings
         ],
         "errors": [{"path": e.path, "line": e.line, "message": e.message} for e in errors],
-        "summary": {"files": len(report.files), "findings": len(findings), "errors": len(errors)},
+        "summary": {
+            "files": len(report.files),
+            "findings": len(findings),
+            "errors": len(errors),
+            "fixable": sum(1 for f in findings if f.fix is not None),
+            "fixed": report.fixed,
+        },
     }
     return json.dumps(document, indent=2)
 
@@ -68,6 +74,9 @@ def print_text(report: Report, console: Console, quiet: bool = False) -> None:
             f"[bold red]{finding.code}[/] {escape(finding.message)}"
         )
         _frame(finding, sources[finding.path], console)
+    for result in report.files:
+        for line in result.not_fixed:
+            console.print(f"[bold]{escape(result.path)}:[/] {escape(line)}")
     for error in report.errors:
         where = f"{error.path}:{error.line}" if error.line is not None else error.path
         console.print(f"[bold]{escape(where)}:[/] [bold red]error:[/] {escape(error.message)}")
@@ -153,6 +162,9 @@ def _frame(finding: Finding, result: FileResult, console: Console) -> None:
             underline = " " * start + "^" * max(1, len(text.rstrip()) - start)
         console.print(f"[blue]{gutter} |[/] [bold red]{underline}[/] {label}")
         previous = line
+    if finding.fix is not None:
+        kind = " (safe fix)" if finding.fix.applicability == "safe" else ""
+        console.print(f"[cyan]{gutter} = help:[/] {escape(finding.fix.message)}{kind}")
     console.print()
 
 
@@ -168,10 +180,19 @@ def summary_line(report: Report) -> str:
             f"Found {len(findings)} leak{'s' if len(findings) != 1 else ''} "
             f"in {affected} file{'s' if affected != 1 else ''}"
         )
+    if report.fixed:  # after --fix, what is found is what remains
+        fixed = f"fixed {report.fixed} leak{'s' if report.fixed != 1 else ''}"
+        parts = [f"{parts[0]} remaining, {fixed}" if parts else fixed.capitalize()]
     if errors:
         parts.append(f"{len(errors)} file{'s' if len(errors) != 1 else ''} could not be analysed")
     if report.baselined:
         parts.append(f"{report.baselined} in the baseline not shown")
+    safe = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "safe")
+    unsafe = sum(1 for f in findings if f.fix is not None and f.fix.applicability != "safe")
+    if safe:
+        parts.append(f"{safe} fixable with `--fix`")
+    if unsafe:
+        parts.append(f"{unsafe} more with `--fix --unsafe-fixes`")
     if not findings and not errors:
-        return f"All checks passed! ({checked}{'; ' + parts[-1] if parts else ''})"
+        return f"All checks passed! ({checked}{'; ' + '; '.join(parts) if parts else ''})"
     return "; ".join(parts) + f" ({checked})."

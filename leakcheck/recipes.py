@@ -205,7 +205,7 @@ def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
     if not kept or _mentions_release(tuple(kept), site, facts, name):
         return None  # nothing to guard, or a nested release the new form would repeat
     if any(
-        isinstance(n, cst.Return) and n.value is not None and name in _names(n.value)
+        isinstance(n, cst.Return) and n.value is not None and _hands_over(n.value, name)
         for s in kept
         for n in walk(s)
     ):
@@ -252,6 +252,22 @@ def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
     new_body = [*body[:index], *replacement, *body[end:]]
     new_block = block.with_changes(body=new_body)
     return Plan(block, new_block, title, "safe")
+
+
+def _hands_over(expr: cst.BaseExpression, name: str) -> bool:
+    """`return conn`, `return conn, cur`, `return Repo(conn)`: the resource itself leaves."""
+    expr = unwrap_value(expr)
+    if isinstance(expr, cst.Name):
+        return expr.value == name
+    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+        return any(_hands_over(e.value, name) for e in expr.elements)
+    if isinstance(expr, cst.Dict):
+        return any(
+            _hands_over(e.value, name) for e in expr.elements if isinstance(e, cst.DictElement)
+        )
+    if isinstance(expr, cst.Call):
+        return any(_hands_over(a.value, name) for a in expr.args)
+    return False
 
 
 def unwrap_first(stmt: cst.CSTNode) -> cst.CSTNode | None:

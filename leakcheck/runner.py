@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from leakcheck import baseline
-from leakcheck.config import ConfigFinder, kinds_for
+from leakcheck.catalogue import Kind
+from leakcheck.config import Config, ConfigFinder, kinds_for
 from leakcheck.discovery import display_path, iter_files
 from leakcheck.engine import check_source
+from leakcheck.fixer import fix_source
 from leakcheck.model import FileError, FileResult, Report
-from leakcheck.project import ProjectIndex, module_name
+from leakcheck.project import FileResolver, ProjectIndex, module_name
 from leakcheck.selection import Overrides, enabled, excluded, ignored_in_file
 from leakcheck.suppressions import directives, suppress, unused
+from leakcheck.writer import Changed, remove_stray_temporaries, write_atomically
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,8 @@ class Options:
     report_unused_noqa: bool = False
     force_exclude: bool = False  # apply `exclude` to files named on the command line too
     baseline: Path | None = None
+    fix: str = ""  # "" | "safe" | "unsafe": apply fixes of that applicability (and safer)
+    diff: bool = False  # with `fix`: show the diff instead of writing
 
 
 class Checker:
@@ -60,12 +66,78 @@ class Checker:
             return FileResult(shown, errors=(FileError(shown, None, f"cannot read: {error}"),))
         _, package, _ = module_name(Path(path))
         resolver = self.index.resolver_for(Path(path), kinds, config.names)
+        result = self._check(source, shown, Path(path), kinds, package, resolver, config)
+        if not self.options.fix or not any(
+            f.fix is not None and (f.fix.applicability == "safe" or self.options.fix == "unsafe")
+            for f in result.findings
+        ):
+            return result
+        return self._fix(result, source, Path(path), kinds, package, resolver, config)
+
+    def _fix(
+        self,
+        result: FileResult,
+        source: bytes,
+        path: Path,
+        kinds: tuple[Kind, ...],
+        package: str,
+        resolver: FileResolver,
+        config: Config,
+    ) -> FileResult:
+        reported = {(f.code, f.line) for f in result.findings}
+        outcome = fix_source(
+            source,
+            kinds,
+            package,
+            resolver,
+            self.options.fix == "unsafe",
+            lambda code, line: (code, line) in reported,
+        )
+        not_fixed = tuple(outcome.dropped) + (
+            (f"not fixed: {outcome.refused}",) if outcome.refused else ()
+        )
+        if outcome.source == source:
+            return replace(result, not_fixed=not_fixed)
+        shown = result.path
+        if self.options.diff:
+            diff = "".join(
+                difflib.unified_diff(
+                    source.decode(errors="replace").splitlines(keepends=True),
+                    outcome.source.decode(errors="replace").splitlines(keepends=True),
+                    shown,
+                    shown,
+                )
+            )
+            return replace(result, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=diff)
+        remove_stray_temporaries(path.parent)
+        try:
+            write_atomically(path, source, outcome.source)
+        except (Changed, OSError) as error:
+            why = "it changed on disk while being fixed"
+            if not isinstance(error, Changed):
+                why = str(error)
+            failure = FileError(shown, None, f"not written: {why}")
+            return replace(result, errors=(*result.errors, failure))
+        after = self._check(outcome.source, shown, path, kinds, package, resolver, config)
+        return replace(after, fixed=tuple(outcome.applied), not_fixed=not_fixed)
+
+    def _check(
+        self,
+        source: bytes,
+        shown: str,
+        path: Path,
+        kinds: tuple[Kind, ...],
+        package: str,
+        resolver: FileResolver,
+        config: Config,
+    ) -> FileResult:
+        """Findings for one file's bytes, with selection and suppressions applied."""
         result = check_source(source, shown, kinds, package, resolver)
         findings = tuple(
             f
             for f in result.findings
             if enabled(f.code, config, self.options.overrides)
-            and not ignored_in_file(f.code, Path(path), config)
+            and not ignored_in_file(f.code, path, config)
         )
         if not findings and not self.options.report_unused_noqa:
             return replace(result, findings=())

@@ -61,7 +61,7 @@ def test_text_output_names_path_line_column_code_and_the_escape(project: Path) -
     assert "5 |     conn = pool.getconn()" in out
     assert "^^^^^^^^^^^^^^ acquired here" in out
     assert "6 |     cur = conn.cursor()" in out
-    assert lines[-1] == "Found 1 leak in 1 file (2 files in all)."
+    assert lines[-1] == "Found 1 leak in 1 file; 1 fixable with `--fix` (2 files in all)."
     assert "\x1b[" not in out  # no colour when the output is not a terminal
 
 
@@ -110,7 +110,7 @@ def test_json_document_follows_the_schema(project: Path) -> None:
         }
     ]
     assert document["errors"] == []
-    assert document["summary"] == {"files": 2, "findings": 1, "errors": 0}
+    assert document["summary"] == {"files": 2, "findings": 1, "errors": 0, "fixable": 1, "fixed": 0}
 
 
 def test_syntax_error_is_reported_and_the_run_goes_on(project: Path) -> None:
@@ -123,7 +123,7 @@ def test_syntax_error_is_reported_and_the_run_goes_on(project: Path) -> None:
     ]
     assert document["errors"][0]["message"].startswith("syntax error")
     assert [f["path"] for f in document["findings"]] == ["app/leaky.py"]
-    assert document["summary"] == {"files": 3, "findings": 1, "errors": 1}
+    assert document["summary"] == {"files": 3, "findings": 1, "errors": 1, "fixable": 1, "fixed": 0}
 
 
 def test_unparseable_file_alone_exits_one(project: Path) -> None:
@@ -242,7 +242,13 @@ def test_installed_console_script(project: Path) -> None:
         [script, "check", "--format", "json", "app"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 1
-    assert json.loads(done.stdout)["summary"] == {"files": 2, "findings": 1, "errors": 0}
+    assert json.loads(done.stdout)["summary"] == {
+        "files": 2,
+        "findings": 1,
+        "errors": 0,
+        "fixable": 1,
+        "fixed": 0,
+    }
     clean = subprocess.run(
         [script, "check", "app/clean.py"], capture_output=True, text=True, check=False
     )
@@ -279,7 +285,13 @@ def test_a_broken_pyproject_of_another_tool_is_ignored(project: Path) -> None:
 def test_the_same_file_named_twice_is_checked_once(project: Path) -> None:
     code, out = invoke("check", "--format", "json", "app/leaky.py", "./app/../app/leaky.py")
     assert code == 1
-    assert json.loads(out)["summary"] == {"files": 1, "findings": 1, "errors": 0}
+    assert json.loads(out)["summary"] == {
+        "files": 1,
+        "findings": 1,
+        "errors": 0,
+        "fixable": 1,
+        "fixed": 0,
+    }
 
 
 def test_valid_python_that_libcst_cannot_read_is_not_called_a_syntax_error(

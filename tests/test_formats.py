@@ -193,6 +193,8 @@ def test_quiet_prints_findings_without_the_summary(here: Path) -> None:
         "  |          ^^^^^^^^^^^^^^ acquired here\n"
         '6 |     return db.execute("select 1").all()\n'
         "  |     ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ still held here\n"
+        "  = help: Use `with` for `db`; unsafe: objects or results of the session leave the"
+        " block and are detached once it closes\n"
         "\n"
     )
     assert invoke("check", "-q", "app/clean.py") == (0, "")
@@ -201,7 +203,13 @@ def test_quiet_prints_findings_without_the_summary(here: Path) -> None:
 def test_exit_zero_keeps_the_output_and_changes_only_the_status(here: Path) -> None:
     code, out = invoke("check", "--exit-zero", "--format", "json", "app")
     assert code == 0
-    assert json.loads(out)["summary"] == {"files": 3, "findings": 2, "errors": 0}
+    assert json.loads(out)["summary"] == {
+        "files": 3,
+        "findings": 2,
+        "errors": 0,
+        "fixable": 2,
+        "fixed": 0,
+    }
     (here / "pyproject.toml").write_text("[tool.leakcheck]\nbad = 1\n")
     assert invoke("check", "--exit-zero", "app")[0] == 2  # configuration errors still fail
 
