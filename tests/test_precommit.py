@@ -1,6 +1,7 @@
-"""The pre-commit hook, as a user's repository meets it: `pre-commit try-repo` installs this
-checkout's hook (from `.pre-commit-hooks.yaml`) into an isolated cache and runs it on a leak, then
-on the fixed file. Needs git and PyPI (for the hook's environment), nothing else."""
+"""The pre-commit hooks, as a user's repository meets them: `pre-commit try-repo` installs this
+checkout's hooks (from `.pre-commit-hooks.yaml`) into an isolated cache; the checking hook fails on
+a leak, the fixing hook rewrites it (and fails, as fixing hooks do when they change a file), then
+the checking hook passes. Needs git and PyPI (for the hooks' environment), nothing else."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_hook_fails_on_a_leak_and_passes_after_the_fix(tmp_path: Path) -> None:
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
-    def hook() -> subprocess.CompletedProcess[str]:
+    def hook(name: str = "leakcheck") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [
                 sys.executable,
@@ -52,7 +53,7 @@ def test_hook_fails_on_a_leak_and_passes_after_the_fix(tmp_path: Path) -> None:
                 "pre_commit",
                 "try-repo",
                 str(ROOT),
-                "leakcheck",
+                name,
                 "--files",
                 "db.py",
             ],
@@ -73,9 +74,12 @@ def test_hook_fails_on_a_leak_and_passes_after_the_fix(tmp_path: Path) -> None:
         "db.py:5:12: LC102 Connection from `pool.getconn()` is not returned to the pool if "
         "`conn.cursor()` on line 6 raises\n"
     ) in leaking.stdout
-    assert "Found 1 leak in 1 file (1 file in all)." in leaking.stdout
+    assert "Found 1 leak in 1 file; 1 fixable with `--fix` (1 file in all)." in leaking.stdout
 
-    (repo / "db.py").write_text(FIXED)
+    fixing = hook("leakcheck-fix")
+    assert fixing.returncode == 1, fixing.stdout + fixing.stderr
+    assert "files were modified by this hook" in fixing.stdout
+    assert (repo / "db.py").read_text() == FIXED
     git("add", "db.py")
     fixed = hook()
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
