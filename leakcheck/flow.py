@@ -26,7 +26,14 @@ from leakcheck.effects import (
     truth_when_held,
     unbounded_iteration,
 )
-from leakcheck.syntax import block_statements, dotted, source_of, unwrap_value, walk
+from leakcheck.syntax import (
+    block_statements,
+    bound_names,
+    dotted,
+    source_of,
+    unwrap_value,
+    walk,
+)
 
 MAX_STATES = 64
 
@@ -485,7 +492,7 @@ class Walker:
                 eff.moved |= part.moved
                 eff.escaped |= part.escaped
                 if item.asname is not None:
-                    eff.drop |= _bound_names(item.asname.name) & held
+                    eff.drop |= bound_names(item.asname.name) & held
                 if is_site_value(item.item, self.ctx.site):
                     eff.acquires = True
                     if self.ctx.kind.with_releases and self.ctx.site.binding.name:
@@ -551,17 +558,6 @@ def _acquired_name(stmt: cst.BaseSmallStatement, ctx: Context) -> str | None:
     ):
         return binding.name
     return None
-
-
-def _bound_names(target: cst.BaseExpression) -> set[str]:
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, (cst.Tuple, cst.List)):
-        out: set[str] = set()
-        for element in target.elements:
-            out |= _bound_names(element.value)
-        return out
-    return set()
 
 
 def _cause(ex: Exit) -> cst.CSTNode:

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 import libcst as cst
 
 from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import dotted, receiver_text, unwrap_value, walk
+from leakcheck.syntax import bound_names, dotted, receiver_text, unwrap_value, walk
 from leakcheck.verdicts import Verdict
 
 # Kinds whose `with` on the acquiring call only releases (no commit): the `with` form is safe.
 WITH_FORM = frozenset({"sqlalchemy-session", "sqlalchemy-connection", "asyncpg-pool"})
 WRAPPED = frozenset({"never", "exception", "early-exit", "yield"})
+# Session methods whose arguments become objects of the session.
+ATTACHING = frozenset({"add", "add_all", "merge", "refresh", "delete", "expunge"})
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def _assigned(stmt: cst.CSTNode) -> set[str]:
         elif isinstance(node, cst.NamedExpr):
             target = node.target
         if target is not None:
-            out |= {n.value for n in walk(target) if isinstance(n, cst.Name)}
+            out |= bound_names(target)
     return out
 
 
@@ -106,6 +108,7 @@ def _handed_in(stmt: cst.CSTNode, tracked: set[str]) -> set[str]:
             and isinstance(node.func, cst.Attribute)
             and isinstance(node.func.value, cst.Name)
             and node.func.value.value in tracked
+            and node.func.attr.value in ATTACHING
         ):
             out |= {a.value.value for a in node.args if isinstance(a.value, cst.Name)}
     return out
@@ -125,7 +128,7 @@ def _range(body: tuple[cst.CSTNode, ...], start: int, name: str) -> tuple[int, s
 
 
 def _escapes_attached(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
-    """Does a value tied to the session leave the new block (returned, yielded, stored)? An ORM
+    """Does a value tied to the session leave the new block (returned or stored)? An ORM
     object or a result used after the session closes is detached: the rewrite may change behaviour.
     Attributes (`user.name`, `{"id": item.id}`) are read inside the block and are plain values."""
     tied = derived | {name}
@@ -149,9 +152,9 @@ def _escapes_attached(stmts: list[cst.BaseStatement], name: str, derived: set[st
 
     for stmt in stmts:
         for node in walk(stmt):
-            if isinstance(node, (cst.Return, cst.Yield)) and attached(
-                node.value if not isinstance(node.value, cst.From) else None
-            ):
+            # A `yield` suspends the generator inside the block: what it yields is used while
+            # the session is still open. Only a `return` or a store lets a value out.
+            if isinstance(node, cst.Return) and attached(node.value):
                 return True
             if (
                 isinstance(node, cst.Assign)

@@ -13,7 +13,7 @@ import libcst as cst
 
 from leakcheck.effects import unbounded_wait
 from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import dotted, walk
+from leakcheck.syntax import bound_names, dotted, walk
 from leakcheck.verdicts import Verdict
 
 RESPONSE_SUFFIX = "Response"
@@ -78,7 +78,7 @@ def _locals(inner: cst.FunctionDef) -> set[str]:
         elif isinstance(node, cst.For):
             target = node.target
         if target is not None:
-            names |= {n.value for n in walk(target) if isinstance(n, cst.Name)}
+            names |= bound_names(target)
     return names
 
 

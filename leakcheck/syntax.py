@@ -178,3 +178,17 @@ def _callee(expr: cst.BaseExpression) -> str:
     if isinstance(expr, cst.Subscript):
         return f"{_callee(expr.value)}[...]"
     return source_of(expr, 40)
+
+
+def bound_names(target: cst.CSTNode) -> set[str]:
+    """The names an assignment target binds: `a`, `a, (b, *c)`; none for `obj.attr` or `d[k]`."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out: set[str] = set()
+        for element in target.elements:
+            out |= bound_names(element.value)
+        return out
+    if isinstance(target, cst.StarredElement):
+        return bound_names(target.value)
+    return set()

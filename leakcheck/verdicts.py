@@ -58,17 +58,19 @@ def judge(site: Site, facts: ModuleFacts) -> list[Verdict]:
         return []
     if info is facts.module_info and name in facts.used_in_functions:
         return []  # a module global used by the module's functions: long-lived by design
-    owner = facts.releases_any(info, facts.alias_closure(info, name), site.kind)
+    given = site.binding.how == "param"
+    managed = site.binding.how == "with" and site.kind.with_releases
+    # A session the function manages with `with`, or is given by its framework, is its own:
+    # passing it to a helper (`load(db)`) only lends it.
+    owner = given or managed or facts.releases_any(info, facts.alias_closure(info, name), site.kind)
     body = (
         tuple(site.scope.body)
         if isinstance(site.scope, cst.Module)
         else block_statements(site.scope.body)
     )
-    given = site.binding.how == "param"
     start = State(Status.HELD, frozenset({name})) if given else State(Status.NONE)
     trace = Walker(Context(site, facts), owner).run(body, start)
     found = []
-    managed = site.binding.how == "with" and site.kind.with_releases
     if not (given or managed):
         # Error paths are judged when the scope is known to own the resource until it releases
         # or explicitly hands it off (returns or stores it); not at module level, where an error

@@ -13,7 +13,7 @@ import pytest
 from leakcheck.runner import Checker
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = sorted((ROOT / "fixtures").rglob("*.py"))
+FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*.py") if not p.name.endswith(".fixed.py"))
 EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>LC\d{3}(?:\s*,\s*LC\d{3})*)\s*$")
 
 

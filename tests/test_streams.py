@@ -174,3 +174,14 @@ def export(db: Session = Depends(get_db)):
             yield row
     return StreamingResponse(rows())
 """) == []
+
+
+def test_a_managed_session_lent_to_a_helper_is_still_held_across_the_sleep() -> None:
+    assert held("""\
+async def gen(request):
+    async with SessionLocal() as db:
+        while True:
+            days = await load(db)
+            yield days
+            await asyncio.sleep(5)
+""") == [(2, "held-across-await", 6)]
