@@ -17,9 +17,7 @@ from leakcheck.fixes_api import fix_file
 from leakcheck.runner import Checker
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = sorted(
-    p for p in (ROOT / "fixtures").rglob("*.py") if not p.name.endswith(".fixed.py")
-)
+FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*.py") if not p.name.endswith(".fixed.py"))
 IDS = [str(p.relative_to(ROOT / "fixtures")) for p in FIXTURES]
 
 

@@ -1,0 +1,188 @@
+"""`--fix`, `--unsafe-fixes`, `--diff` as users meet them: exact rewrites, exit codes, and files
+that stay byte for byte intact outside the fix (line endings, BOM, permissions), even when
+interrupted or edited concurrently."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import leakcheck.runner
+import leakcheck.writer
+from leakcheck.cli import main
+
+LEAK = """\
+def count(pool, sql):
+    conn = pool.getconn()
+    conn.cursor().execute(sql)  # the query
+    pool.putconn(conn)
+"""
+FIXED = """\
+def count(pool, sql):
+    conn = pool.getconn()
+    try:
+        conn.cursor().execute(sql)  # the query
+    finally:
+        pool.putconn(conn)
+"""
+SESSION = """\
+from sqlalchemy.orm import sessionmaker
+SessionLocal = sessionmaker()
+
+def first_item():
+    db = SessionLocal()
+    return db.execute("select 1").first()
+"""
+SESSION_FIXED = """\
+from sqlalchemy.orm import sessionmaker
+SessionLocal = sessionmaker()
+
+def first_item():
+    with SessionLocal() as db:
+        return db.execute("select 1").first()
+"""
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture()
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_fix_rewrites_in_place_and_a_second_run_changes_nothing(here: Path) -> None:
+    (here / "db.py").write_text(LEAK)
+    code, out = invoke("check", "--fix", "db.py")
+    assert (code, out.strip()) == (0, "All checks passed! (1 file in all; Fixed 1 leak)")
+    assert (here / "db.py").read_text() == FIXED
+    assert invoke("check", "--fix", "db.py") == (0, "All checks passed! (1 file in all)\n")
+    assert (here / "db.py").read_text() == FIXED
+
+
+def test_fix_exits_one_while_leaks_remain(here: Path) -> None:
+    (here / "db.py").write_text(LEAK + "\ndef lost(pool):\n    pool.getconn()\n")
+    code, out = invoke("check", "--fix", "db.py")
+    assert code == 1
+    assert out.splitlines()[0].startswith("db.py:9:5: LC101")
+    assert out.splitlines()[-1] == "Found 1 leak in 1 file remaining, fixed 1 leak (1 file in all)."
+
+
+def test_diff_prints_the_change_writes_nothing_and_exits_one(here: Path) -> None:
+    (here / "db.py").write_text(LEAK)
+    result = CliRunner().invoke(main, ["check", "--diff", "db.py"])
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "--- db.py\n+++ db.py\n@@ -1,4 +1,6 @@\n def count(pool, sql):\n"
+        "     conn = pool.getconn()\n-    conn.cursor().execute(sql)  # the query\n"
+        "-    pool.putconn(conn)\n+    try:\n+        conn.cursor().execute(sql)  # the query\n"
+        "+    finally:\n+        pool.putconn(conn)\n"
+    )
+    assert result.stderr == "Would fix 1 leak.\n"
+    assert (here / "db.py").read_text() == LEAK
+    (here / "db.py").write_text(FIXED)
+    clean = CliRunner().invoke(main, ["check", "--diff", "db.py"])
+    assert (clean.exit_code, clean.stdout) == (0, "")
+
+
+def test_unsafe_fixes_only_when_asked(here: Path) -> None:
+    (here / "items.py").write_text(SESSION)
+    code, out = invoke("check", "--fix", "items.py")
+    assert code == 1
+    assert "1 more with `--fix --unsafe-fixes`" in out
+    assert (here / "items.py").read_text() == SESSION
+    code, out = invoke("check", "--fix", "--unsafe-fixes", "items.py")
+    assert code == 0
+    assert (here / "items.py").read_text() == SESSION_FIXED
+
+
+def test_json_reports_each_fix_title_and_applicability(here: Path) -> None:
+    (here / "items.py").write_text(SESSION)
+    _, out = invoke("check", "--format", "json", "items.py")
+    [finding] = json.loads(out)["findings"]
+    assert finding["fix"]["title"] == (
+        "Use `with` for `db`; unsafe: objects or results of the session leave the block and are "
+        "detached once it closes"
+    )
+    assert finding["fix"]["applicability"] == "unsafe"
+
+
+def test_a_suppressed_finding_is_not_fixed(here: Path) -> None:
+    source = LEAK.replace("conn = pool.getconn()", "conn = pool.getconn()  # noqa: LC102")
+    (here / "db.py").write_text(source)
+    assert invoke("check", "--fix", "db.py")[0] == 0
+    assert (here / "db.py").read_text() == source
+
+
+def test_line_endings_bom_and_permissions_are_kept(here: Path) -> None:
+    crlf = here / "crlf.py"
+    crlf.write_bytes(LEAK.replace("\n", "\r\n").encode())
+    bom = here / "bom.py"
+    bom.write_bytes(b"\xef\xbb\xbf" + LEAK.encode())
+    os.chmod(bom, 0o640)
+    assert invoke("check", "--fix", "crlf.py", "bom.py")[0] == 0
+    assert crlf.read_bytes() == FIXED.replace("\n", "\r\n").encode()
+    assert bom.read_bytes() == b"\xef\xbb\xbf" + FIXED.encode()
+    assert stat.S_IMODE(bom.stat().st_mode) == 0o640
+
+
+def test_a_file_libcst_does_not_reprint_exactly_is_refused(here: Path) -> None:
+    source = "try:\n    pass\nexcept ValueError :\n    pass\n" + LEAK
+    (here / "db.py").write_text(source)
+    code, out = invoke("check", "--fix", "db.py")
+    assert code == 1
+    assert "db.py: not fixed: libcst does not reprint this file byte for byte" in out
+    assert (here / "db.py").read_text() == source
+
+
+def test_a_file_changed_while_being_fixed_is_not_overwritten(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (here / "db.py").write_text(LEAK)
+    real = leakcheck.runner.fix_source
+
+    def concurrent_edit(*args: object, **kwargs: object) -> object:
+        outcome = real(*args, **kwargs)  # type: ignore[arg-type]
+        (here / "db.py").write_text(LEAK + "# edited meanwhile\n")
+        return outcome
+
+    monkeypatch.setattr(leakcheck.runner, "fix_source", concurrent_edit)
+    code, out = invoke("check", "--fix", "db.py")
+    assert code == 1
+    assert "db.py: error: not written: it changed on disk while being fixed" in out
+    assert (here / "db.py").read_text() == LEAK + "# edited meanwhile\n"
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (here / "db.py").write_text(LEAK)
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(leakcheck.writer.os, "replace", killed)
+    result = CliRunner().invoke(main, ["check", "--fix", "db.py"])
+    assert result.exit_code == 1  # click turns Ctrl-C into "Aborted!"
+    assert "Aborted!" in result.output
+    assert (here / "db.py").read_text() == LEAK
+    assert sorted(p.name for p in here.iterdir()) == ["db.py"]
+
+
+def test_a_later_run_removes_a_stray_temporary_of_a_killed_run(here: Path) -> None:
+    (here / "db.py").write_text(LEAK)
+    stray = here / ".db.py.leakcheck-tmp-999999999"
+    stray.write_text("half written")
+    mine = here / ".other.py.leakcheck-tmp-1"  # pid 1 is alive: not a stray of ours
+    mine.write_text("in use")
+    assert invoke("check", "--fix", "db.py")[0] == 0
+    assert not stray.exists()
+    assert mine.exists()
