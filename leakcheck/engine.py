@@ -99,7 +99,7 @@ def _fix(verdict: Verdict, facts: ModuleFacts) -> Fix | None:
     if rewrite is None:
         return None
     title = rewrite.title if not rewrite.reason else f"{rewrite.title}; unsafe: {rewrite.reason}"
-    edit = edit_for(facts.module, rewrite.old, rewrite.new)
+    edit = edit_for(facts.module, rewrite)
     return Fix(title, (edit,), rewrite.applicability)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from leakcheck.catalogue import Kind, rule_for
-from leakcheck.edits import changed_lines, replaced
+from leakcheck.edits import apply_plan, changed_lines
 from leakcheck.engine import all_verdicts
 from leakcheck.facts import ModuleFacts, Resolver
 from leakcheck.positions import locate
@@ -136,13 +136,15 @@ def _try(
 ) -> cst.Module | str:
     """The module with `fix` applied, or why it cannot be."""
     span = locate(module, [fix.old])[id(fix.old)]
-    new_code = replaced(module, fix.old, fix.new)
+    new_code, import_line = apply_plan(module, fix)
     try:
         reparsed = cst.parse_module(new_code.bytes)
     except Exception:
         return "the rewrite does not parse"
     old_lines = module.code.splitlines(keepends=True)
     new_lines = reparsed.code.splitlines(keepends=True)
+    if import_line is not None:  # the one line outside the block a fix may add
+        del new_lines[import_line - 1]
     first, last_old, _ = changed_lines(old_lines, new_lines)
     if first < span.line or last_old > span.end_line:
         return "the rewrite changes code outside its block"

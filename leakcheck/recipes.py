@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import bound_names, dotted, receiver_text, unwrap_value, walk
+from leakcheck.syntax import bound_names, call_text, dotted, receiver_text, unwrap_value, walk
 from leakcheck.verdicts import Verdict
 
 # Kinds whose `with` on the acquiring call only releases (no commit): the `with` form is safe.
@@ -46,12 +46,18 @@ class Plan:
     title: str
     applicability: str  # "safe" | "unsafe"
     reason: str = ""  # why it is unsafe
+    imports: tuple[tuple[str, str], ...] = ()  # (module, name) the new code needs imported
 
 
 def plan(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
     """The rewrite that fixes `verdict`, or None when no rewrite is known to be right."""
-    if verdict.leak in WRAPPED and verdict.site.binding.how == "assign":
-        return _wrap(verdict.site, facts)
+    site = verdict.site
+    if verdict.leak in WRAPPED and site.binding.how == "assign":
+        return _wrap(site, facts)
+    if verdict.leak == "never" and site.binding.how == "with":
+        return _with_that_releases(site, facts)
+    if verdict.leak == "unentered" and site.binding.how == "assign":
+        return _enter(site, facts)
     if verdict.leak == "finally-order" and verdict.node is not None:
         return _nest_release(verdict, facts)
     return None
@@ -194,7 +200,8 @@ def _mentions_release(
 # -- wrapping -----------------------------------------------------------------------------------
 
 
-def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
+def _wrap(site: Site, facts: ModuleFacts, enter: bool = False) -> Plan | None:
+    """`enter`: the call is a context manager used without `with` (LC301): wrap in `with`."""
     found = _enclosing_block(site, facts)
     name = site.binding.name
     if found is None or name is None:
@@ -203,9 +210,9 @@ def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
     body = tuple(block.body)
     end, derived = _range(body, index + 1, name)
     inner = list(body[index + 1 : end])
-    releases = [s for s in inner if _is_release(s, site, facts, name)]
+    releases = [] if enter else [s for s in inner if _is_release(s, site, facts, name)]
     kept = [s for s in inner if not any(s is r for r in releases)]
-    if not kept or _mentions_release(tuple(kept), site, facts, name):
+    if not kept or (not enter and _mentions_release(tuple(kept), site, facts, name)):
         return None  # nothing to guard, or a nested release the new form would repeat
     if any(
         isinstance(n, cst.Return) and n.value is not None and _hands_over(n.value, name)
@@ -218,6 +225,20 @@ def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
     small = acquiring.body[0]
     assert isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None
     awaited = isinstance(small.value, cst.Await)
+    if enter:
+        asynchronous = _async_manager(site, facts)
+        if asynchronous is None:
+            return None  # `with` or `async with`: not known for a helper of another module
+        with_ = cst.With(
+            items=[cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))],
+            body=cst.IndentedBlock(body=[*inner], header=acquiring.trailing_whitespace),
+            asynchronous=cst.Asynchronous() if asynchronous else None,
+            leading_lines=acquiring.leading_lines,
+        )
+        new_block = block.with_changes(body=[*body[:index], with_, *body[end:]])
+        title = f"Enter `{call_text(site.call)}` with `{'async ' if asynchronous else ''}with`"
+        reason = "the manager now runs: it acquires and releases what the code used without it"
+        return Plan(block, new_block, title, "unsafe", reason)
     if site.kind.name in WITH_FORM:
         item = cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))
         asynchronous = (
@@ -255,6 +276,68 @@ def _wrap(site: Site, facts: ModuleFacts) -> Plan | None:
     new_body = [*body[:index], *replacement, *body[end:]]
     new_block = block.with_changes(body=new_body)
     return Plan(block, new_block, title, "safe")
+
+
+def _enter(site: Site, facts: ModuleFacts) -> Plan | None:
+    return _wrap(site, facts, enter=True)
+
+
+def _async_manager(site: Site, facts: ModuleFacts) -> bool | None:
+    """Is the helper an `@asynccontextmanager`? None when it is not defined in this module."""
+    name = dotted(site.call.func) or ""
+    if name.startswith(("self.", "cls.")) and site.class_name is not None:
+        name = f"{site.class_name}.{name.split('.', 1)[1]}"
+    info = facts.by_key.get(name)
+    if info is None or not isinstance(info.node, cst.FunctionDef):
+        return None
+    decorators = {(dotted(d.decorator) or "").rsplit(".", 1)[-1] for d in info.node.decorators}
+    return "asynccontextmanager" in decorators
+
+
+def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
+    """`with psycopg2.connect() as conn:` only ends the transaction:
+    `with closing(psycopg2.connect()) as conn, conn:` closes it too and keeps the transaction.
+    `with pool.getconn() as conn:` likewise becomes try/finally around `with conn:`."""
+    name = site.binding.name
+    if name is None:
+        return None
+    root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
+    for node in walk(root):
+        if not isinstance(node, cst.With) or len(node.items) != 1:
+            continue
+        item = node.items[0]
+        if unwrap_value(item.item) is not site.call or isinstance(item.item, cst.Await):
+            continue
+        if "close" in site.kind.self_release_methods:
+            closing = cst.WithItem(
+                cst.Call(func=cst.Name("closing"), args=[cst.Arg(site.call)]),
+                asname=cst.AsName(cst.Name(name)),
+                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+            )
+            new = node.with_changes(items=[closing, cst.WithItem(cst.Name(name))])
+            title = f"Close `{name}` with `closing()`, keeping the transaction `with`"
+            return Plan(node, new, title, "safe", imports=(("contextlib", "closing"),))
+        release = _release_statement(site, name, False)
+        if release is None or node.asynchronous is not None:
+            return None
+        acquire = cst.SimpleStatementLine(
+            body=[cst.Assign([cst.AssignTarget(cst.Name(name))], site.call)],
+            leading_lines=node.leading_lines,
+        )
+        inner = node.with_changes(items=[cst.WithItem(cst.Name(name))], leading_lines=[])
+        guarded = cst.Try(
+            body=cst.IndentedBlock(body=[inner]),
+            finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
+        )
+        for block in walk(root):
+            if isinstance(block, (cst.IndentedBlock, cst.Module)) and any(
+                s is node for s in block.body
+            ):
+                body = [x for s in block.body for x in ([acquire, guarded] if s is node else [s])]
+                new_block = block.with_changes(body=body)
+                return Plan(block, new_block, f"Return `{name}` to the pool in `finally`", "safe")
+        return None
+    return None
 
 
 def _hands_over(expr: cst.BaseExpression, name: str) -> bool:

@@ -186,3 +186,22 @@ def test_a_later_run_removes_a_stray_temporary_of_a_killed_run(here: Path) -> No
     assert invoke("check", "--fix", "db.py")[0] == 0
     assert not stray.exists()
     assert mine.exists()
+
+
+def test_closing_is_imported_once_after_the_module_imports(here: Path) -> None:
+    (here / "export.py").write_text(
+        '"""Nightly export."""\nimport sqlite3\n\n\n'
+        "def export(path):\n    with sqlite3.connect(path) as conn:  # transactional\n"
+        '        conn.execute("select 1")\n\n\n'
+        "def purge(path):\n    with sqlite3.connect(path) as conn:\n"
+        '        conn.execute("delete from t")\n'
+    )
+    assert invoke("check", "--fix", "export.py")[0] == 0
+    assert (here / "export.py").read_text() == (
+        '"""Nightly export."""\nimport sqlite3\nfrom contextlib import closing\n\n\n'
+        "def export(path):\n"
+        "    with closing(sqlite3.connect(path)) as conn, conn:  # transactional\n"
+        '        conn.execute("select 1")\n\n\n'
+        "def purge(path):\n    with closing(sqlite3.connect(path)) as conn, conn:\n"
+        '        conn.execute("delete from t")\n'
+    )
