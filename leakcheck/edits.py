@@ -69,8 +69,10 @@ def _after_header(body: list[cst.BaseStatement]) -> int:
     index = 0
     for index, stmt in enumerate(body):
         small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and stmt.body else None
-        docstring = index == 0 and isinstance(small, cst.Expr) and isinstance(
-            small.value, (cst.SimpleString, cst.ConcatenatedString)
+        docstring = (
+            index == 0
+            and isinstance(small, cst.Expr)
+            and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString))
         )
         if not (docstring or isinstance(small, (cst.Import, cst.ImportFrom))):
             return index

@@ -27,6 +27,7 @@ def check_source(
     kinds: tuple[Kind, ...],
     package: str = "",
     resolver: Resolver | None = None,
+    helpers: tuple[str, ...] = (),
 ) -> FileResult:
     """Findings for one file's bytes. Never raises: problems become `errors` entries.
 
@@ -42,7 +43,8 @@ def check_source(
         reason = getattr(error, "msg", None) or str(error)
         return FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
     try:
-        return _check_module(module, path, ModuleFacts(module, kinds, package, resolver))
+        facts = ModuleFacts(module, kinds, package, resolver)
+        return _check_module(module, path, facts, helpers)
     except RecursionError:
         return FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
     except Exception as error:  # a bug in leakcheck: report it, keep checking other files
@@ -76,13 +78,15 @@ def _syntax_error(source: bytes, error: cst.ParserSyntaxError) -> tuple[int, str
     return error.raw_line, f"syntax error: {error.message}"
 
 
-def _check_module(module: cst.Module, path: str, facts: ModuleFacts) -> FileResult:
+def _check_module(
+    module: cst.Module, path: str, facts: ModuleFacts, helpers: tuple[str, ...] = ()
+) -> FileResult:
     verdicts = all_verdicts(facts)
     if not verdicts:
         return FileResult(path)
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
     findings = tuple(
-        f for f in (_finding(v, spans, path, facts) for v in verdicts) if f is not None
+        f for f in (_finding(v, spans, path, facts, helpers) for v in verdicts) if f is not None
     )
     return FileResult(path, findings=findings, source=module.code)
 
@@ -94,8 +98,8 @@ def all_verdicts(facts: ModuleFacts) -> list[Verdict]:
     return verdicts + unentered(facts) + captured(facts, sites)
 
 
-def _fix(verdict: Verdict, facts: ModuleFacts) -> Fix | None:
-    rewrite = plan(verdict, facts)
+def _fix(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...]) -> Fix | None:
+    rewrite = plan(verdict, facts, helpers)
     if rewrite is None:
         return None
     title = rewrite.title if not rewrite.reason else f"{rewrite.title}; unsafe: {rewrite.reason}"
@@ -104,7 +108,11 @@ def _fix(verdict: Verdict, facts: ModuleFacts) -> Fix | None:
 
 
 def _finding(
-    verdict: Verdict, spans: dict[int, Span], path: str, facts: ModuleFacts
+    verdict: Verdict,
+    spans: dict[int, Span],
+    path: str,
+    facts: ModuleFacts,
+    helpers: tuple[str, ...] = (),
 ) -> Finding | None:
     site = verdict.site
     rule = rule_for(site.kind.family, verdict.leak)
@@ -133,7 +141,7 @@ def _finding(
         related_column=related.column if related is not None else None,
         function=_function_name(site),
         acquisition=call_text(site.call),
-        fix=_fix(verdict, facts),
+        fix=_fix(verdict, facts, helpers),
     )
 
 

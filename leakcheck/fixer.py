@@ -57,6 +57,7 @@ def fix_source(
     resolver: Resolver | None = None,
     unsafe: bool = False,
     wanted: Callable[[str, int], bool] = lambda code, line: True,
+    helpers: tuple[str, ...] = (),
 ) -> Outcome:
     """The file's bytes with every applicable fix applied (safe ones, and unsafe ones if asked)."""
     try:
@@ -74,7 +75,7 @@ def fix_source(
         keys = verdict_keys(verdicts)
         if allowed is None:
             allowed = _allowed(verdicts, keys, facts, wanted)
-        chosen = _next(verdicts, keys, facts, failed | (set(keys) - allowed), unsafe)
+        chosen = _next(verdicts, keys, facts, failed | (set(keys) - allowed), unsafe, helpers)
         if chosen is None:
             break
         verdict, key, fix = chosen
@@ -108,12 +109,17 @@ def _allowed(
 
 
 def _next(
-    verdicts: list[Verdict], keys: list[Key], facts: ModuleFacts, skip: set[Key], unsafe: bool
+    verdicts: list[Verdict],
+    keys: list[Key],
+    facts: ModuleFacts,
+    skip: set[Key],
+    unsafe: bool,
+    helpers: tuple[str, ...] = (),
 ) -> tuple[Verdict, Key, Plan] | None:
     for verdict, key in zip(verdicts, keys, strict=True):
         if key in skip:
             continue
-        fix = plan(verdict, facts)
+        fix = plan(verdict, facts, helpers)
         if fix is not None and (fix.applicability == "safe" or unsafe):
             return verdict, key, fix
     return None

@@ -19,4 +19,4 @@ def fix_file(path: Path, unsafe: bool = False, source: bytes | None = None) -> O
     _, package, _ = module_name(path)
     resolver = checker.index.resolver_for(path, kinds, config.names)
     data = path.read_bytes() if source is None else source
-    return fix_source(data, kinds, package, resolver, unsafe)
+    return fix_source(data, kinds, package, resolver, unsafe, helpers=config.fix_helpers)

@@ -49,11 +49,15 @@ class Plan:
     imports: tuple[tuple[str, str], ...] = ()  # (module, name) the new code needs imported
 
 
-def plan(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
-    """The rewrite that fixes `verdict`, or None when no rewrite is known to be right."""
+def plan(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) -> Plan | None:
+    """The rewrite that fixes `verdict`, or None when no rewrite is known to be right.
+
+    `helpers` (`fix-helpers` in the configuration): context managers of the project that hand out
+    a pooled connection and give it back, used instead of try/finally for pool connections.
+    """
     site = verdict.site
     if verdict.leak in WRAPPED and site.binding.how == "assign":
-        return _wrap(site, facts)
+        return _wrap(site, facts, helper=_helper(site, helpers))
     if verdict.leak == "never" and site.binding.how == "with":
         return _with_that_releases(site, facts)
     if verdict.leak == "unentered" and site.binding.how == "assign":
@@ -200,8 +204,21 @@ def _mentions_release(
 # -- wrapping -----------------------------------------------------------------------------------
 
 
-def _wrap(site: Site, facts: ModuleFacts, enter: bool = False) -> Plan | None:
-    """`enter`: the call is a context manager used without `with` (LC301): wrap in `with`."""
+def _helper(site: Site, helpers: tuple[str, ...]) -> str | None:
+    """The configured helper that can stand for this acquisition: `self.x` only in a method."""
+    if site.kind.family != "pool":
+        return None
+    for helper in helpers:
+        if not helper.startswith(("self.", "cls.")) or site.class_name is not None:
+            return helper
+    return None
+
+
+def _wrap(
+    site: Site, facts: ModuleFacts, enter: bool = False, helper: str | None = None
+) -> Plan | None:
+    """`enter`: the call is a context manager used without `with` (LC301): wrap in `with`.
+    `helper`: the project's own context manager for this kind of connection."""
     found = _enclosing_block(site, facts)
     name = site.binding.name
     if found is None or name is None:
@@ -225,6 +242,17 @@ def _wrap(site: Site, facts: ModuleFacts, enter: bool = False) -> Plan | None:
     small = acquiring.body[0]
     assert isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None
     awaited = isinstance(small.value, cst.Await)
+    if helper is not None and not awaited:
+        with_ = cst.With(
+            items=[
+                cst.WithItem(cst.parse_expression(f"{helper}()"), asname=cst.AsName(cst.Name(name)))
+            ],
+            body=cst.IndentedBlock(body=kept, header=acquiring.trailing_whitespace),
+            leading_lines=acquiring.leading_lines,
+        )
+        new_block = block.with_changes(body=[*body[:index], with_, *body[end:]])
+        reason = "the project's helper may also commit or roll back"
+        return Plan(block, new_block, f"Use `with {helper}() as {name}:`", "unsafe", reason)
     if enter:
         asynchronous = _async_manager(site, facts)
         if asynchronous is None:

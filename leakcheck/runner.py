@@ -92,6 +92,7 @@ class Checker:
             resolver,
             self.options.fix == "unsafe",
             lambda code, line: (code, line) in reported,
+            config.fix_helpers,
         )
         not_fixed = tuple(outcome.dropped) + (
             (f"not fixed: {outcome.refused}",) if outcome.refused else ()
@@ -132,7 +133,7 @@ class Checker:
         config: Config,
     ) -> FileResult:
         """Findings for one file's bytes, with selection and suppressions applied."""
-        result = check_source(source, shown, kinds, package, resolver)
+        result = check_source(source, shown, kinds, package, resolver, config.fix_helpers)
         findings = tuple(
             f
             for f in result.findings

@@ -205,3 +205,34 @@ def test_closing_is_imported_once_after_the_module_imports(here: Path) -> None:
         "def purge(path):\n    with closing(sqlite3.connect(path)) as conn, conn:\n"
         '        conn.execute("delete from t")\n'
     )
+
+
+def test_a_configured_helper_replaces_try_finally_as_an_unsafe_fix(here: Path) -> None:
+    # Incident 1: the cure was the project's own `with self.get_connection() as conn:`.
+    (here / "pyproject.toml").write_text(
+        '[tool.leakcheck]\nfix-helpers = ["self.get_connection"]\n'
+    )
+    source = (
+        "class Bookings:\n"
+        "    def cancel(self, booking_id):\n"
+        "        conn = self.pool.getconn()\n"
+        '        conn.cursor().execute("delete from bookings where id = %s", (booking_id,))\n'
+        "        conn.commit()\n"
+        "        self.pool.putconn(conn)\n"
+    )
+    (here / "bot.py").write_text(source)
+    code, out = invoke("check", "--fix", "bot.py")
+    assert code == 1
+    assert (
+        "help: Use `with self.get_connection() as conn:`; unsafe: the project's helper may also "
+        "commit or roll back" in out
+    )
+    assert (here / "bot.py").read_text() == source
+    assert invoke("check", "--fix", "--unsafe-fixes", "bot.py")[0] == 0
+    assert (here / "bot.py").read_text() == (
+        "class Bookings:\n"
+        "    def cancel(self, booking_id):\n"
+        "        with self.get_connection() as conn:\n"
+        '            conn.cursor().execute("delete from bookings where id = %s", (booking_id,))\n'
+        "            conn.commit()\n"
+    )
