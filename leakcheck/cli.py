@@ -218,8 +218,9 @@ def check(
             handle.close()
     if any(e.internal for e in report.errors):
         sys.exit(2)
-    if diff:  # as ruff: 1 when --fix would change something
-        sys.exit(1 if any(r.diff for r in report.files) and not exit_zero else 0)
+    if diff:  # as ruff: 1 when --fix would change something, or a file could not be analysed
+        failed = any(r.diff for r in report.files) or bool(report.errors)
+        sys.exit(1 if failed and not exit_zero else 0)
     failed = bool(report.findings or report.errors)
     sys.exit(1 if failed and not exit_zero else 0)
 
@@ -232,6 +233,9 @@ def _emit_diff(report: Report, handle: IO[str] | None) -> None:
     for result in report.files:
         for line in result.not_fixed:
             click.echo(f"{result.path}: {line}", err=True)
+    for error in report.errors:
+        where = f"{error.path}:{error.line}" if error.line is not None else error.path
+        click.echo(f"{where}: error: {error.message}", err=True)
     count = report.fixed
     click.echo(f"Would fix {count} leak{'s' if count != 1 else ''}.", err=True)
 

@@ -27,6 +27,20 @@ CLOSING = {
 }
 
 
+def _async_constructor(constructor: str, call: cst.Call) -> bool:
+    """`async_sessionmaker(...)`, `create_async_engine(...)`, `sessionmaker(class_=AsyncSession)`,
+    `asyncpg.create_pool(...)`: sources whose resources need `async with`."""
+    last = constructor.rsplit(".", 1)[-1]
+    if "async" in last.lower() or constructor.startswith(("asyncpg.", "aiopg.", "aiomysql.")):
+        return True
+    return any(
+        arg.keyword is not None
+        and arg.keyword.value == "class_"
+        and (dotted(arg.value) or "").endswith("AsyncSession")
+        for arg in call.args
+    )
+
+
 @dataclass(frozen=True)
 class Export:
     """What a module offers other modules about one of its names.
@@ -108,6 +122,8 @@ class ModuleFacts:
         self.factories: dict[str, Kind] = {}  # function key -> kind of the resource it returns
         self.releasers: dict[str, int] = {}  # function key -> index of the released argument
         self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
+        # Sources built here: do they hand out async resources (`async_sessionmaker`, ...)?
+        self.asynchronous: dict[str, bool] = {}
         self.providers: dict[str, Kind] = {}  # generators that acquire and yield (`get_db`)
         self.used_in_functions: set[str] = set()
         self.bindings: dict[int, Binding] = {}
@@ -248,6 +264,7 @@ class ModuleFacts:
                         text = dotted(target)
                         if text is not None:
                             self.constructed[text] = kind
+                            self.asynchronous[text] = _async_constructor(constructor, inner)
             if len(targets) == 1 and isinstance(targets[0], cst.Name):
                 self.bindings[id(inner)] = Binding("assign", targets[0].value)
         for target in targets:

@@ -69,17 +69,21 @@ def fix_source(
     outcome = Outcome(source)
     failed: set[Key] = set()
     allowed: set[Key] | None = None  # decided on the original lines; keys survive rewrites
+    lines: dict[Key, int] = {}  # each verdict's line in the original, for messages
     for _ in range(MAX_ROUNDS):
         facts = ModuleFacts(module, kinds, package, resolver)
         verdicts = all_verdicts(facts)
         keys = verdict_keys(verdicts)
         if allowed is None:
             allowed = _allowed(verdicts, keys, facts, wanted)
+            anchors = [v.anchor or v.site.call for v in verdicts]
+            spans = locate(module, anchors)
+            lines = {k: spans[id(a)].line for k, a in zip(keys, anchors, strict=True)}
         chosen = _next(verdicts, keys, facts, failed | (set(keys) - allowed), unsafe, helpers)
         if chosen is None:
             break
         verdict, key, fix = chosen
-        label = _label(verdict, module, fix)
+        label = _label(verdict, lines.get(key, 0), fix)
         result = _try(module, fix, key, keys, kinds, package, resolver)
         if isinstance(result, str):
             failed.add(key)
@@ -125,9 +129,8 @@ def _next(
     return None
 
 
-def _label(verdict: Verdict, module: cst.Module, fix: Plan) -> str:
+def _label(verdict: Verdict, line: int, fix: Plan) -> str:
     rule = rule_for(verdict.site.kind.family, verdict.leak)
-    line = locate(module, [verdict.site.call])[id(verdict.site.call)].line
     return f"{rule.code if rule else '?'} at line {line}: {fix.title}"
 
 

@@ -154,8 +154,12 @@ def _escapes_attached(stmts: list[cst.BaseStatement], name: str, derived: set[st
         if isinstance(expr, cst.Name):
             return expr.value in tied
         if isinstance(expr, (cst.Call, cst.Subscript)):  # db.query(...).all(), rows[0]
+            if isinstance(expr, cst.Call) and any(attached(a.value) for a in expr.args):
+                return True  # list(session.scalars(q)), sorted(items): a wrapper of the objects
             root: cst.BaseExpression = expr
             while isinstance(root, (cst.Call, cst.Attribute, cst.Subscript)):
+                if isinstance(root, cst.Call) and any(attached(a.value) for a in root.args):
+                    return True
                 root = root.func if isinstance(root, cst.Call) else root.value
             return isinstance(root, cst.Name) and root.value in tied
         return False
@@ -267,13 +271,11 @@ def _wrap(
         title = f"Enter `{call_text(site.call)}` with `{'async ' if asynchronous else ''}with`"
         reason = "the manager now runs: it acquires and releases what the code used without it"
         return Plan(block, new_block, title, "unsafe", reason)
-    if site.kind.name in WITH_FORM:
+    if len(releases) > 1:
+        return None  # released twice in the original, which then fails: that would change
+    asynchronous = _with_form(site, facts, releases, awaited, small)
+    if asynchronous is not None and not any(_has_comment(r) for r in releases):
         item = cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))
-        asynchronous = (
-            awaited
-            or any(isinstance(unwrap_first(r), cst.Await) for r in releases)
-            or _in_async_def(site)
-        )
         replacement: list[cst.BaseStatement] = [
             cst.With(
                 items=[item],
@@ -283,13 +285,9 @@ def _wrap(
             )
         ]
         title = f"Use `{'async ' if asynchronous else ''}with` for `{name}`"
-        if site.kind.family == "session" and _escapes_attached(kept, name, derived):
-            reason = (
-                "objects or results of the session leave the block and are detached once it closes"
-            )
-            new_block = block.with_changes(body=[*body[:index], *replacement, *body[end:]])
-            return Plan(block, new_block, title, "unsafe", reason)
     else:
+        if not releases and site.kind.self_release_methods and _in_async_def(site) and not awaited:
+            return None  # `db.close()` or `await db.close()`: not known for this session
         release = releases[0] if releases else _release_statement(site, name, awaited)
         if release is None:
             return None
@@ -303,7 +301,36 @@ def _wrap(
         title = f"Release `{name}` in `finally`"
     new_body = [*body[:index], *replacement, *body[end:]]
     new_block = block.with_changes(body=new_body)
-    return Plan(block, new_block, title, "safe")
+    reason = _detaches(site, kept, name, derived)
+    return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
+
+
+def _detaches(site: Site, kept: list[cst.BaseStatement], name: str, derived: set[str]) -> str:
+    """Why releasing at the end of the block may change behaviour, or "" when it cannot."""
+    if site.kind.name == "sqlalchemy-session" and _escapes_attached(kept, name, derived):
+        return "objects of the session leave the block and are detached once it closes"
+    if site.kind.name == "sqlalchemy-connection" and _returns_result(kept, name, derived):
+        return "a result of the connection leaves the block and cannot be read once it closes"
+    return ""
+
+
+def _returns_result(kept: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
+    """`return result` or `return conn.execute(q)`: an unread Result (rows read inside the
+    block, `list(result)`, `result.all()`, are plain values)."""
+    for stmt in kept:
+        for node in walk(stmt):
+            if not isinstance(node, cst.Return) or node.value is None:
+                continue
+            value = unwrap_value(node.value)
+            if isinstance(value, cst.Name) and value.value in derived | {name}:
+                return True
+            if (
+                isinstance(value, cst.Call)
+                and isinstance(value.func, cst.Attribute)
+                and value.func.attr.value in ("execute", "exec_driver_sql", "stream")
+            ):
+                return True
+    return False
 
 
 def _enter(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -336,23 +363,37 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
         item = node.items[0]
         if unwrap_value(item.item) is not site.call or isinstance(item.item, cst.Await):
             continue
+        if _used_after(node, root, name):
+            return None  # the code goes on using the connection after the `with`
         if "close" in site.kind.self_release_methods:
+            closer = _closing_name(facts)
+            if closer is None:
+                return None  # `closing` means something else here
             closing = cst.WithItem(
-                cst.Call(func=cst.Name("closing"), args=[cst.Arg(site.call)]),
+                cst.Call(func=cst.parse_expression(closer), args=[cst.Arg(site.call)]),
                 asname=cst.AsName(cst.Name(name)),
                 comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
             )
             new = node.with_changes(items=[closing, cst.WithItem(cst.Name(name))])
             title = f"Close `{name}` with `closing()`, keeping the transaction `with`"
-            return Plan(node, new, title, "safe", imports=(("contextlib", "closing"),))
+            needs = (("contextlib", "closing"),) if closer == "closing" else ()
+            return Plan(node, new, title, "safe", imports=needs)
         release = _release_statement(site, name, False)
         if release is None or node.asynchronous is not None:
             return None
-        acquire = cst.SimpleStatementLine(
+        body_block = node.body
+        if not isinstance(body_block, cst.IndentedBlock):
+            return None
+        acquire = cst.SimpleStatementLine(  # the `with` line's comment stays with the acquisition
             body=[cst.Assign([cst.AssignTarget(cst.Name(name))], site.call)],
             leading_lines=node.leading_lines,
+            trailing_whitespace=body_block.header,
         )
-        inner = node.with_changes(items=[cst.WithItem(cst.Name(name))], leading_lines=[])
+        inner = node.with_changes(
+            items=[cst.WithItem(cst.Name(name))],
+            leading_lines=[],
+            body=body_block.with_changes(header=cst.TrailingWhitespace()),
+        )
         guarded = cst.Try(
             body=cst.IndentedBlock(body=[inner]),
             finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
@@ -366,6 +407,45 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
                 return Plan(block, new_block, f"Return `{name}` to the pool in `finally`", "safe")
         return None
     return None
+
+
+def _used_after(node: cst.CSTNode, root: cst.CSTNode, name: str) -> bool:
+    """Is `name` used in a statement after `node` in its block (or an enclosing one)?"""
+    seen = False
+    for other in walk(root):
+        if other is node:
+            seen = True
+            continue
+        if (
+            seen
+            and isinstance(other, cst.Name)
+            and other.value == name
+            and not _inside(other, node)
+        ):
+            return True
+    return False
+
+
+def _inside(inner: cst.CSTNode, outer: cst.CSTNode) -> bool:
+    return any(n is inner for n in walk(outer, into_scopes=True))
+
+
+def _closing_name(facts: ModuleFacts) -> str | None:
+    """How to call `contextlib.closing` here: `closing` (imported, or free to import) or
+    `contextlib.closing`; None when `closing` is the module's own name and contextlib is not
+    imported."""
+    imported = facts.imports.get("closing")
+    if imported == "contextlib.closing":
+        return "closing"
+    defined = any(
+        isinstance(n, (cst.FunctionDef, cst.ClassDef)) and n.name.value == "closing"
+        for n in walk(facts.module, into_scopes=True)
+    )
+    assigned = any("closing" in info.assigned for info in facts.scopes.values())
+    bound = imported is not None or defined or assigned
+    if not bound:
+        return "closing"
+    return "contextlib.closing" if facts.imports.get("contextlib") == "contextlib" else None
 
 
 def _hands_over(expr: cst.BaseExpression, name: str) -> bool:
@@ -391,10 +471,52 @@ def unwrap_first(stmt: cst.CSTNode) -> cst.CSTNode | None:
 
 
 def _bare(stmt: cst.BaseStatement) -> cst.BaseStatement:
-    """The statement without the comments and blank lines above it."""
+    """The statement without the blank lines above it (its comments stay with it)."""
     if isinstance(stmt, cst.SimpleStatementLine):
-        return stmt.with_changes(leading_lines=[])
+        return stmt.with_changes(
+            leading_lines=[line for line in stmt.leading_lines if line.comment]
+        )
     return stmt
+
+
+def _has_comment(stmt: cst.BaseStatement) -> bool:
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return False
+    return stmt.trailing_whitespace.comment is not None or any(
+        line.comment for line in stmt.leading_lines
+    )
+
+
+def _with_form(
+    site: Site,
+    facts: ModuleFacts,
+    releases: list[cst.BaseStatement],
+    awaited: bool,
+    acquiring: cst.BaseSmallStatement,
+) -> bool | None:
+    """Whether the `with` form applies, and then whether it must be `async with`; None when the
+    resource's context-manager protocol is not known for sure (try/finally is used instead)."""
+    kind = site.kind
+    if kind.name not in WITH_FORM or isinstance(acquiring, cst.AnnAssign):
+        return None  # an annotated name (`db: Session = ...`) keeps its annotation
+    func = site.call.func
+    if kind.name == "asyncpg-pool":
+        return True if awaited else None
+    if isinstance(func, cst.Attribute) and func.attr.value == "raw_connection":
+        return None  # no context manager before SQLAlchemy 2.0
+    qualified = facts.qualify(func)
+    if qualified in kind.acquire_callables:
+        return qualified.endswith("AsyncSession")
+    if isinstance(func, cst.Attribute) and func.attr.value in kind.acquire_methods:
+        source = dotted(func.value)
+    else:
+        source = dotted(func)
+    if source is not None and source in facts.asynchronous:
+        return facts.asynchronous[source]  # built here: `async_sessionmaker`, `create_engine`
+    if kind.acquire_by_calling_source and releases:
+        # A session factory of another module: how the code closes it says sync or async.
+        return isinstance(unwrap_first(releases[0]), cst.Await)
+    return None
 
 
 def _in_async_def(site: Site) -> bool:

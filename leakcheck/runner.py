@@ -110,9 +110,10 @@ class Checker:
                 )
             )
             return replace(result, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=diff)
-        remove_stray_temporaries(path.parent)
+        target = path.resolve()  # through a symlink: the link stays, its target is fixed
+        remove_stray_temporaries(target.parent)
         try:
-            write_atomically(path, source, outcome.source)
+            write_atomically(target, source, outcome.source)
         except (Changed, OSError) as error:
             why = "it changed on disk while being fixed"
             if not isinstance(error, Changed):

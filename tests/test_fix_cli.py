@@ -109,7 +109,7 @@ def test_json_reports_each_fix_title_and_applicability(here: Path) -> None:
     _, out = invoke("check", "--format", "json", "items.py")
     [finding] = json.loads(out)["findings"]
     assert finding["fix"]["title"] == (
-        "Use `with` for `db`; unsafe: objects or results of the session leave the block and are "
+        "Use `with` for `db`; unsafe: objects of the session leave the block and are "
         "detached once it closes"
     )
     assert finding["fix"]["applicability"] == "unsafe"
@@ -236,3 +236,100 @@ def test_a_configured_helper_replaces_try_finally_as_an_unsafe_fix(here: Path) -
         '            conn.cursor().execute("delete from bookings where id = %s", (booking_id,))\n'
         "            conn.commit()\n"
     )
+
+
+# Cases from a review of the fixes: each was wrong once.
+
+
+def fix(here: Path, name: str, source: str, *flags: str) -> str:
+    (here / name).write_text(source)
+    invoke("check", "--fix", *flags, name)
+    return (here / name).read_text()
+
+
+def test_a_sync_session_in_an_async_endpoint_gets_a_plain_with(here: Path) -> None:
+    source = (
+        "from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n\n"
+        "async def record(event):\n    db = SessionLocal()\n"
+        "    db.add(event)\n    db.commit()\n    db.close()\n"
+    )
+    assert fix(here, "a.py", source) == (
+        "from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n\n"
+        "async def record(event):\n    with SessionLocal() as db:\n"
+        "        db.add(event)\n        db.commit()\n"
+    )
+
+
+def test_an_async_session_factory_gets_async_with(here: Path) -> None:
+    source = (
+        "from sqlalchemy.orm import sessionmaker\nfrom sqlalchemy.ext.asyncio import AsyncSession\n"
+        "SessionLocal = sessionmaker(class_=AsyncSession)\n\n"
+        "async def record(event):\n    db = SessionLocal()\n"
+        "    db.add(event)\n    await db.commit()\n    await db.close()\n"
+    )
+    assert "    async with SessionLocal() as db:\n" in fix(here, "a.py", source)
+
+
+def test_no_closing_fix_when_the_connection_is_used_after_the_with(here: Path) -> None:
+    source = (
+        "import sqlite3\n\ndef f(p):\n    with sqlite3.connect(p) as conn:\n"
+        '        conn.execute("insert into t values (1)")\n    conn.execute("select 1")\n'
+    )
+    assert fix(here, "a.py", source) == source
+
+
+def test_closing_that_means_something_else_is_not_used(here: Path) -> None:
+    source = (
+        "import sqlite3\n\ndef closing(x):\n    return x\n\n"
+        "def f(p):\n    with sqlite3.connect(p) as conn:\n"
+        '        conn.execute("select 1")\n'
+    )
+    assert fix(here, "a.py", source) == source
+    qualified = "import contextlib\n" + source
+    assert "    with contextlib.closing(sqlite3.connect(p)) as conn, conn:\n" in fix(
+        here, "b.py", qualified
+    )
+
+
+def test_comments_on_a_removed_release_are_kept(here: Path) -> None:
+    source = (
+        "def f(pool):\n    conn = pool.getconn()\n    conn.cursor().execute('x')\n"
+        "    # give it back before notifying\n    pool.putconn(conn)  # early\n"
+    )
+    assert fix(here, "a.py", source) == (
+        "def f(pool):\n    conn = pool.getconn()\n    try:\n        conn.cursor().execute('x')\n"
+        "    finally:\n        # give it back before notifying\n"
+        "        pool.putconn(conn)  # early\n"
+    )
+
+
+def test_a_double_release_in_the_original_is_not_rewritten(here: Path) -> None:
+    source = (
+        "def f(pool):\n    conn = pool.getconn()\n    conn.cursor().execute('x')\n"
+        "    pool.putconn(conn)\n    x = 1\n    pool.putconn(conn)\n"
+    )
+    assert fix(here, "a.py", source) == source
+
+
+def test_returning_orm_objects_through_list_is_unsafe(here: Path) -> None:
+    source = (
+        "from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n\n"
+        "def due():\n    db = SessionLocal()\n    return list(db.scalars('q'))\n"
+    )
+    assert fix(here, "a.py", source) == source
+    assert "with SessionLocal() as db:" in fix(here, "a.py", source, "--unsafe-fixes")
+
+
+def test_fix_through_a_symlink_keeps_the_link(here: Path) -> None:
+    (here / "real.py").write_text(LEAK)
+    (here / "link.py").symlink_to(here / "real.py")
+    assert invoke("check", "--fix", "link.py")[0] == 0
+    assert (here / "link.py").is_symlink()
+    assert (here / "real.py").read_text() == FIXED
+
+
+def test_diff_reports_files_it_cannot_analyse(here: Path) -> None:
+    (here / "broken.py").write_text("def f(:\n")
+    result = CliRunner().invoke(main, ["check", "--diff", "broken.py"])
+    assert result.exit_code == 1
+    assert result.stderr == "broken.py:1: error: syntax error: invalid syntax\nWould fix 0 leaks.\n"

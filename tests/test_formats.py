@@ -193,7 +193,7 @@ def test_quiet_prints_findings_without_the_summary(here: Path) -> None:
         "  |          ^^^^^^^^^^^^^^ acquired here\n"
         '6 |     return db.execute("select 1").all()\n'
         "  |     ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ still held here\n"
-        "  = help: Use `with` for `db`; unsafe: objects or results of the session leave the"
+        "  = help: Use `with` for `db`; unsafe: objects of the session leave the"
         " block and are detached once it closes\n"
         "\n"
     )
