@@ -12,7 +12,7 @@ from leakcheck.catalogue import Kind
 from leakcheck.config import Config, ConfigFinder, kinds_for
 from leakcheck.discovery import display_path, iter_files
 from leakcheck.engine import check_source
-from leakcheck.fixer import fix_source
+from leakcheck.fixer import Outcome, fix_source
 from leakcheck.model import FileError, FileResult, Report
 from leakcheck.project import FileResolver, ProjectIndex, module_name
 from leakcheck.selection import Overrides, enabled, excluded, ignored_in_file
@@ -30,6 +30,35 @@ class Options:
     baseline: Path | None = None
     fix: str = ""  # "" | "safe" | "unsafe": apply fixes of that applicability (and safer)
     diff: bool = False  # with `fix`: show the diff instead of writing
+
+
+@dataclass(frozen=True)
+class FileContext:
+    """One file as the engine sees it: where it is, how it is shown, and what applies to it."""
+
+    path: Path
+    shown: str
+    config: Config
+    kinds: tuple[Kind, ...]
+    package: str
+    resolver: FileResolver
+
+    def fix(
+        self,
+        source: bytes,
+        unsafe: bool = False,
+        wanted: Callable[[str, int], bool] = lambda code, line: True,
+    ) -> Outcome:
+        """`source` (this file's bytes, or what they would be) with its fixes applied."""
+        return fix_source(
+            source,
+            self.kinds,
+            self.package,
+            self.resolver,
+            unsafe,
+            wanted,
+            self.config.fix_helpers,
+        )
 
 
 class Checker:
@@ -55,51 +84,39 @@ class Checker:
                     return True
         return False
 
-    def check_file(self, path: str) -> FileResult:
-        shown = display_path(path)
-        config = self.finder.for_file(Path(path))
+    def context(self, path: Path) -> FileContext:
+        """What checking or fixing `path` needs: its configuration, kinds and imports."""
+        config = self.finder.for_file(path)
         kinds = kinds_for(config)
+        _, package, _ = module_name(path)
+        resolver = self.index.resolver_for(path, kinds, config.names)
+        return FileContext(path, display_path(str(path)), config, kinds, package, resolver)
+
+    def check_file(self, path: str) -> FileResult:
+        ctx = self.context(Path(path))
         try:
             with open(path, "rb") as handle:
                 source = handle.read()
         except OSError as error:
+            shown = ctx.shown
             return FileResult(shown, errors=(FileError(shown, None, f"cannot read: {error}"),))
-        _, package, _ = module_name(Path(path))
-        resolver = self.index.resolver_for(Path(path), kinds, config.names)
-        result = self._check(source, shown, Path(path), kinds, package, resolver, config)
+        result = self._check(source, ctx)
         if not self.options.fix or not any(
             f.fix is not None and (f.fix.applicability == "safe" or self.options.fix == "unsafe")
             for f in result.findings
         ):
             return result
-        return self._fix(result, source, Path(path), kinds, package, resolver, config)
+        return self._fix(result, source, ctx)
 
-    def _fix(
-        self,
-        result: FileResult,
-        source: bytes,
-        path: Path,
-        kinds: tuple[Kind, ...],
-        package: str,
-        resolver: FileResolver,
-        config: Config,
-    ) -> FileResult:
+    def _fix(self, result: FileResult, source: bytes, ctx: FileContext) -> FileResult:
         reported = {(f.code, f.line) for f in result.findings}
-        outcome = fix_source(
-            source,
-            kinds,
-            package,
-            resolver,
-            self.options.fix == "unsafe",
-            lambda code, line: (code, line) in reported,
-            config.fix_helpers,
-        )
+        outcome = ctx.fix(source, self.options.fix == "unsafe", lambda c, n: (c, n) in reported)
         not_fixed = tuple(outcome.dropped) + (
             (f"not fixed: {outcome.refused}",) if outcome.refused else ()
         )
         if outcome.source == source:
             return replace(result, not_fixed=not_fixed)
-        shown = result.path
+        shown = ctx.shown
         if self.options.diff:
             diff = "".join(
                 difflib.unified_diff(
@@ -110,7 +127,7 @@ class Checker:
                 )
             )
             return replace(result, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=diff)
-        target = path.resolve()  # through a symlink: the link stays, its target is fixed
+        target = ctx.path.resolve()  # through a symlink: the link stays, its target is fixed
         remove_stray_temporaries(target.parent)
         try:
             write_atomically(target, source, outcome.source)
@@ -120,21 +137,15 @@ class Checker:
                 why = str(error)
             failure = FileError(shown, None, f"not written: {why}")
             return replace(result, errors=(*result.errors, failure))
-        after = self._check(outcome.source, shown, path, kinds, package, resolver, config)
+        after = self._check(outcome.source, ctx)
         return replace(after, fixed=tuple(outcome.applied), not_fixed=not_fixed)
 
-    def _check(
-        self,
-        source: bytes,
-        shown: str,
-        path: Path,
-        kinds: tuple[Kind, ...],
-        package: str,
-        resolver: FileResolver,
-        config: Config,
-    ) -> FileResult:
+    def _check(self, source: bytes, ctx: FileContext) -> FileResult:
         """Findings for one file's bytes, with selection and suppressions applied."""
-        result = check_source(source, shown, kinds, package, resolver, config.fix_helpers)
+        config, path, shown = ctx.config, ctx.path, ctx.shown
+        result = check_source(
+            source, shown, ctx.kinds, ctx.package, ctx.resolver, config.fix_helpers
+        )
         findings = tuple(
             f
             for f in result.findings

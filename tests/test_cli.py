@@ -10,22 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import POOL
 from click.testing import CliRunner
 
 import leakcheck.engine
 from leakcheck import __version__
 from leakcheck.cli import main
 
-LEAK = """\
-from psycopg2.pool import ThreadedConnectionPool
-pool = ThreadedConnectionPool(1, 5)
+LEAK = POOL  # a pool leak: LC102 on line 5
 
-def count(sql):
-    conn = pool.getconn()
-    cur = conn.cursor()
-    cur.execute(sql)
-    pool.putconn(conn)
-"""
 CLEAN = """\
 def count(pool, sql):
     conn = pool.getconn()
