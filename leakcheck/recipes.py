@@ -27,14 +27,21 @@ from dataclasses import dataclass
 import libcst as cst
 
 from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import bound_names, call_text, dotted, receiver_text, unwrap_value, walk
+from leakcheck.ranges import (
+    detaches,
+    enclosing_block,
+    hands_over,
+    is_release,
+    mentions_release,
+    range_of,
+    used_after,
+)
+from leakcheck.syntax import call_text, dotted, receiver_text, unwrap_value, walk
 from leakcheck.verdicts import Verdict
 
 # Kinds whose `with` on the acquiring call only releases (no commit): the `with` form is safe.
 WITH_FORM = frozenset({"sqlalchemy-session", "sqlalchemy-connection", "asyncpg-pool"})
 WRAPPED = frozenset({"never", "exception", "early-exit", "yield"})
-# Session methods whose arguments become objects of the session.
-ATTACHING = frozenset({"add", "add_all", "merge", "refresh", "delete", "expunge"})
 
 
 @dataclass(frozen=True)
@@ -70,144 +77,6 @@ def plan(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) ->
 # -- the range of a resource ------------------------------------------------------------------
 
 
-def _enclosing_block(
-    site: Site, facts: ModuleFacts
-) -> tuple[cst.IndentedBlock | cst.Module, int] | None:
-    """The block holding the acquiring statement, and the statement's index in it."""
-    scope = site.scope
-    root: cst.CSTNode = scope if isinstance(scope, cst.Module) else scope.body
-    for node in walk(root):
-        if isinstance(node, (cst.IndentedBlock, cst.Module)):
-            for index, stmt in enumerate(node.body):
-                if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
-                    small = stmt.body[0]
-                    if (
-                        isinstance(small, (cst.Assign, cst.AnnAssign))
-                        and small.value is not None
-                        and unwrap_value(small.value) is site.call
-                    ):
-                        return node, index
-    return None
-
-
-def _names(node: cst.CSTNode) -> set[str]:
-    return {n.value for n in walk(node, into_scopes=True) if isinstance(n, cst.Name)}
-
-
-def _assigned(stmt: cst.CSTNode) -> set[str]:
-    out: set[str] = set()
-    for node in walk(stmt):
-        target: cst.CSTNode | None = None
-        if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
-            target = node.target
-        elif isinstance(node, (cst.AsName, cst.For)):
-            target = node.name if isinstance(node, cst.AsName) else node.target
-        elif isinstance(node, cst.NamedExpr):
-            target = node.target
-        if target is not None:
-            out |= bound_names(target)
-    return out
-
-
-def _handed_in(stmt: cst.CSTNode, tracked: set[str]) -> set[str]:
-    """Names given to the resource's methods: `db.add(item)` ties `item` to the session."""
-    out: set[str] = set()
-    for node in walk(stmt):
-        if (
-            isinstance(node, cst.Call)
-            and isinstance(node.func, cst.Attribute)
-            and isinstance(node.func.value, cst.Name)
-            and node.func.value.value in tracked
-            and node.func.attr.value in ATTACHING
-        ):
-            out |= {a.value.value for a in node.args if isinstance(a.value, cst.Name)}
-    return out
-
-
-def _range(body: tuple[cst.CSTNode, ...], start: int, name: str) -> tuple[int, set[str]]:
-    """Index after the last statement using `name` or anything derived from it, and the names
-    derived from it (results, cursors, loaded objects, objects added to the session)."""
-    tracked = {name}
-    end = start
-    for index in range(start, len(body)):
-        stmt = body[index]
-        if _names(stmt) & tracked:
-            tracked |= _assigned(stmt) | _handed_in(stmt, tracked)
-            end = index + 1
-    return end, tracked - {name}
-
-
-def _escapes_attached(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
-    """Does a value tied to the session leave the new block (returned or stored)? An ORM
-    object or a result used after the session closes is detached: the rewrite may change behaviour.
-    Attributes (`user.name`, `{"id": item.id}`) are read inside the block and are plain values."""
-    tied = derived | {name}
-
-    def attached(expr: cst.BaseExpression | None) -> bool:
-        if expr is None:
-            return False
-        expr = unwrap_value(expr)
-        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
-            return any(attached(e.value) for e in expr.elements)
-        if isinstance(expr, cst.Dict):
-            return any(attached(e.value) for e in expr.elements if isinstance(e, cst.DictElement))
-        if isinstance(expr, cst.Name):
-            return expr.value in tied
-        if isinstance(expr, (cst.Call, cst.Subscript)):  # db.query(...).all(), rows[0]
-            if isinstance(expr, cst.Call) and any(attached(a.value) for a in expr.args):
-                return True  # list(session.scalars(q)), sorted(items): a wrapper of the objects
-            root: cst.BaseExpression = expr
-            while isinstance(root, (cst.Call, cst.Attribute, cst.Subscript)):
-                if isinstance(root, cst.Call) and any(attached(a.value) for a in root.args):
-                    return True
-                root = root.func if isinstance(root, cst.Call) else root.value
-            return isinstance(root, cst.Name) and root.value in tied
-        return False
-
-    for stmt in stmts:
-        for node in walk(stmt):
-            # A `yield` suspends the generator inside the block: what it yields is used while
-            # the session is still open. Only a `return` or a store lets a value out.
-            if isinstance(node, cst.Return) and attached(node.value):
-                return True
-            if (
-                isinstance(node, cst.Assign)
-                and any(not isinstance(t.target, cst.Name) for t in node.targets)
-                and attached(node.value)
-            ):
-                return True
-    return False
-
-
-def _is_release(stmt: cst.CSTNode, site: Site, facts: ModuleFacts, name: str) -> bool:
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
-        return False
-    small = stmt.body[0]
-    if not isinstance(small, cst.Expr):
-        return False
-    call = unwrap_value(small.value)
-    if not isinstance(call, cst.Call):
-        return False
-    released = facts.released_args(call, site.class_name, site.kind)
-    return any(isinstance(a, cst.Name) and a.value == name for a in released)
-
-
-def _mentions_release(
-    stmts: tuple[cst.CSTNode, ...], site: Site, facts: ModuleFacts, name: str
-) -> bool:
-    for stmt in stmts:
-        for node in walk(stmt, into_scopes=True):
-            if isinstance(node, cst.Call) and any(
-                isinstance(a, cst.Name) and a.value == name
-                for a in facts.released_args(node, site.class_name, site.kind)
-            ):
-                return True
-    return False
-
-
-# -- wrapping -----------------------------------------------------------------------------------
-
-
 def _helper(site: Site, helpers: tuple[str, ...]) -> str | None:
     """The configured helper that can stand for this acquisition: `self.x` only in a method."""
     if site.kind.family != "pool":
@@ -223,20 +92,20 @@ def _wrap(
 ) -> Plan | None:
     """`enter`: the call is a context manager used without `with` (LC301): wrap in `with`.
     `helper`: the project's own context manager for this kind of connection."""
-    found = _enclosing_block(site, facts)
+    found = enclosing_block(site, facts)
     name = site.binding.name
     if found is None or name is None:
         return None
     block, index = found
     body = tuple(block.body)
-    end, derived = _range(body, index + 1, name)
+    end, derived = range_of(body, index + 1, name)
     inner = list(body[index + 1 : end])
-    releases = [] if enter else [s for s in inner if _is_release(s, site, facts, name)]
+    releases = [] if enter else [s for s in inner if is_release(s, site, facts, name)]
     kept = [s for s in inner if not any(s is r for r in releases)]
-    if not kept or (not enter and _mentions_release(tuple(kept), site, facts, name)):
+    if not kept or (not enter and mentions_release(tuple(kept), site, facts, name)):
         return None  # nothing to guard, or a nested release the new form would repeat
     if any(
-        isinstance(n, cst.Return) and n.value is not None and _hands_over(n.value, name)
+        isinstance(n, cst.Return) and n.value is not None and hands_over(n.value, name)
         for s in kept
         for n in walk(s)
     ):
@@ -301,36 +170,8 @@ def _wrap(
         title = f"Release `{name}` in `finally`"
     new_body = [*body[:index], *replacement, *body[end:]]
     new_block = block.with_changes(body=new_body)
-    reason = _detaches(site, kept, name, derived)
+    reason = detaches(site, kept, name, derived)
     return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
-
-
-def _detaches(site: Site, kept: list[cst.BaseStatement], name: str, derived: set[str]) -> str:
-    """Why releasing at the end of the block may change behaviour, or "" when it cannot."""
-    if site.kind.name == "sqlalchemy-session" and _escapes_attached(kept, name, derived):
-        return "objects of the session leave the block and are detached once it closes"
-    if site.kind.name == "sqlalchemy-connection" and _returns_result(kept, name, derived):
-        return "a result of the connection leaves the block and cannot be read once it closes"
-    return ""
-
-
-def _returns_result(kept: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
-    """`return result` or `return conn.execute(q)`: an unread Result (rows read inside the
-    block, `list(result)`, `result.all()`, are plain values)."""
-    for stmt in kept:
-        for node in walk(stmt):
-            if not isinstance(node, cst.Return) or node.value is None:
-                continue
-            value = unwrap_value(node.value)
-            if isinstance(value, cst.Name) and value.value in derived | {name}:
-                return True
-            if (
-                isinstance(value, cst.Call)
-                and isinstance(value.func, cst.Attribute)
-                and value.func.attr.value in ("execute", "exec_driver_sql", "stream")
-            ):
-                return True
-    return False
 
 
 def _enter(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -363,7 +204,7 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
         item = node.items[0]
         if unwrap_value(item.item) is not site.call or isinstance(item.item, cst.Await):
             continue
-        if _used_after(node, root, name):
+        if used_after(node, root, name):
             return None  # the code goes on using the connection after the `with`
         if "close" in site.kind.self_release_methods:
             closer = _closing_name(facts)
@@ -409,27 +250,6 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
     return None
 
 
-def _used_after(node: cst.CSTNode, root: cst.CSTNode, name: str) -> bool:
-    """Is `name` used in a statement after `node` in its block (or an enclosing one)?"""
-    seen = False
-    for other in walk(root):
-        if other is node:
-            seen = True
-            continue
-        if (
-            seen
-            and isinstance(other, cst.Name)
-            and other.value == name
-            and not _inside(other, node)
-        ):
-            return True
-    return False
-
-
-def _inside(inner: cst.CSTNode, outer: cst.CSTNode) -> bool:
-    return any(n is inner for n in walk(outer, into_scopes=True))
-
-
 def _closing_name(facts: ModuleFacts) -> str | None:
     """How to call `contextlib.closing` here: `closing` (imported, or free to import) or
     `contextlib.closing`; None when `closing` is the module's own name and contextlib is not
@@ -446,22 +266,6 @@ def _closing_name(facts: ModuleFacts) -> str | None:
     if not bound:
         return "closing"
     return "contextlib.closing" if facts.imports.get("contextlib") == "contextlib" else None
-
-
-def _hands_over(expr: cst.BaseExpression, name: str) -> bool:
-    """`return conn`, `return conn, cur`, `return Repo(conn)`: the resource itself leaves."""
-    expr = unwrap_value(expr)
-    if isinstance(expr, cst.Name):
-        return expr.value == name
-    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
-        return any(_hands_over(e.value, name) for e in expr.elements)
-    if isinstance(expr, cst.Dict):
-        return any(
-            _hands_over(e.value, name) for e in expr.elements if isinstance(e, cst.DictElement)
-        )
-    if isinstance(expr, cst.Call):
-        return any(_hands_over(a.value, name) for a in expr.args)
-    return False
 
 
 def unwrap_first(stmt: cst.CSTNode) -> cst.CSTNode | None:
@@ -562,7 +366,7 @@ def _nest_release(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
         body = tuple(node.body.body)
         if not any(verdict.node is n for s in body for n in walk(s)):
             continue
-        position = next((i for i, s in enumerate(body) if _is_release(s, site, facts, name)), None)
+        position = next((i for i, s in enumerate(body) if is_release(s, site, facts, name)), None)
         if position is None or position == 0:
             return None
         guarded = cst.Try(

@@ -1,0 +1,215 @@
+"""What a fix may wrap: the statements a resource's range covers, and what leaves that range.
+
+The range of `name = <acquire>` runs through the last statement of its block that uses the
+resource or a name derived from it: results, cursors, loaded objects, objects added to a session.
+A rewrite that releases at the end of the range is unsafe when something tied to a SQLAlchemy
+session (an ORM object, an unread result) is returned or stored beyond it.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from leakcheck.facts import ModuleFacts, Site
+from leakcheck.syntax import bound_names, unwrap_value, walk
+
+# Session methods whose arguments become objects of the session.
+ATTACHING = frozenset({"add", "add_all", "merge", "refresh", "delete", "expunge"})
+
+
+def enclosing_block(
+    site: Site, facts: ModuleFacts
+) -> tuple[cst.IndentedBlock | cst.Module, int] | None:
+    """The block holding the acquiring statement, and the statement's index in it."""
+    scope = site.scope
+    root: cst.CSTNode = scope if isinstance(scope, cst.Module) else scope.body
+    for node in walk(root):
+        if isinstance(node, (cst.IndentedBlock, cst.Module)):
+            for index, stmt in enumerate(node.body):
+                if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+                    small = stmt.body[0]
+                    if (
+                        isinstance(small, (cst.Assign, cst.AnnAssign))
+                        and small.value is not None
+                        and unwrap_value(small.value) is site.call
+                    ):
+                        return node, index
+    return None
+
+
+def names(node: cst.CSTNode) -> set[str]:
+    return {n.value for n in walk(node, into_scopes=True) if isinstance(n, cst.Name)}
+
+
+def assigned(stmt: cst.CSTNode) -> set[str]:
+    out: set[str] = set()
+    for node in walk(stmt):
+        target: cst.CSTNode | None = None
+        if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
+            target = node.target
+        elif isinstance(node, (cst.AsName, cst.For)):
+            target = node.name if isinstance(node, cst.AsName) else node.target
+        elif isinstance(node, cst.NamedExpr):
+            target = node.target
+        if target is not None:
+            out |= bound_names(target)
+    return out
+
+
+def handed_in(stmt: cst.CSTNode, tracked: set[str]) -> set[str]:
+    """Names given to the resource's methods: `db.add(item)` ties `item` to the session."""
+    out: set[str] = set()
+    for node in walk(stmt):
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and isinstance(node.func.value, cst.Name)
+            and node.func.value.value in tracked
+            and node.func.attr.value in ATTACHING
+        ):
+            out |= {a.value.value for a in node.args if isinstance(a.value, cst.Name)}
+    return out
+
+
+def range_of(body: tuple[cst.CSTNode, ...], start: int, name: str) -> tuple[int, set[str]]:
+    """Index after the last statement using `name` or anything derived from it, and the names
+    derived from it (results, cursors, loaded objects, objects added to the session)."""
+    tracked = {name}
+    end = start
+    for index in range(start, len(body)):
+        stmt = body[index]
+        if names(stmt) & tracked:
+            tracked |= assigned(stmt) | handed_in(stmt, tracked)
+            end = index + 1
+    return end, tracked - {name}
+
+
+def escapes_attached(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
+    """Does a value tied to the session leave the new block (returned or stored)? An ORM
+    object or a result used after the session closes is detached: the rewrite may change behaviour.
+    Attributes (`user.name`, `{"id": item.id}`) are read inside the block and are plain values."""
+    tied = derived | {name}
+
+    def attached(expr: cst.BaseExpression | None) -> bool:
+        if expr is None:
+            return False
+        expr = unwrap_value(expr)
+        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+            return any(attached(e.value) for e in expr.elements)
+        if isinstance(expr, cst.Dict):
+            return any(attached(e.value) for e in expr.elements if isinstance(e, cst.DictElement))
+        if isinstance(expr, cst.Name):
+            return expr.value in tied
+        if isinstance(expr, (cst.Call, cst.Subscript)):  # db.query(...).all(), rows[0]
+            if isinstance(expr, cst.Call) and any(attached(a.value) for a in expr.args):
+                return True  # list(session.scalars(q)), sorted(items): a wrapper of the objects
+            root: cst.BaseExpression = expr
+            while isinstance(root, (cst.Call, cst.Attribute, cst.Subscript)):
+                if isinstance(root, cst.Call) and any(attached(a.value) for a in root.args):
+                    return True
+                root = root.func if isinstance(root, cst.Call) else root.value
+            return isinstance(root, cst.Name) and root.value in tied
+        return False
+
+    for stmt in stmts:
+        for node in walk(stmt):
+            # A `yield` suspends the generator inside the block: what it yields is used while
+            # the session is still open. Only a `return` or a store lets a value out.
+            if isinstance(node, cst.Return) and attached(node.value):
+                return True
+            if (
+                isinstance(node, cst.Assign)
+                and any(not isinstance(t.target, cst.Name) for t in node.targets)
+                and attached(node.value)
+            ):
+                return True
+    return False
+
+
+def is_release(stmt: cst.CSTNode, site: Site, facts: ModuleFacts, name: str) -> bool:
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return False
+    small = stmt.body[0]
+    if not isinstance(small, cst.Expr):
+        return False
+    call = unwrap_value(small.value)
+    if not isinstance(call, cst.Call):
+        return False
+    released = facts.released_args(call, site.class_name, site.kind)
+    return any(isinstance(a, cst.Name) and a.value == name for a in released)
+
+
+def mentions_release(
+    stmts: tuple[cst.CSTNode, ...], site: Site, facts: ModuleFacts, name: str
+) -> bool:
+    for stmt in stmts:
+        for node in walk(stmt, into_scopes=True):
+            if isinstance(node, cst.Call) and any(
+                isinstance(a, cst.Name) and a.value == name
+                for a in facts.released_args(node, site.class_name, site.kind)
+            ):
+                return True
+    return False
+
+
+# -- wrapping -----------------------------------------------------------------------------------
+
+
+def detaches(site: Site, kept: list[cst.BaseStatement], name: str, derived: set[str]) -> str:
+    """Why releasing at the end of the block may change behaviour, or "" when it cannot."""
+    if site.kind.name == "sqlalchemy-session" and escapes_attached(kept, name, derived):
+        return "objects of the session leave the block and are detached once it closes"
+    if site.kind.name == "sqlalchemy-connection" and returns_result(kept, name, derived):
+        return "a result of the connection leaves the block and cannot be read once it closes"
+    return ""
+
+
+def returns_result(kept: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
+    """`return result` or `return conn.execute(q)`: an unread Result (rows read inside the
+    block, `list(result)`, `result.all()`, are plain values)."""
+    for stmt in kept:
+        for node in walk(stmt):
+            if not isinstance(node, cst.Return) or node.value is None:
+                continue
+            value = unwrap_value(node.value)
+            if isinstance(value, cst.Name) and value.value in derived | {name}:
+                return True
+            if (
+                isinstance(value, cst.Call)
+                and isinstance(value.func, cst.Attribute)
+                and value.func.attr.value in ("execute", "exec_driver_sql", "stream")
+            ):
+                return True
+    return False
+
+
+def used_after(node: cst.CSTNode, root: cst.CSTNode, name: str) -> bool:
+    """Is `name` used in a statement after `node` in its block (or an enclosing one)?"""
+    seen = False
+    for other in walk(root):
+        if other is node:
+            seen = True
+            continue
+        if seen and isinstance(other, cst.Name) and other.value == name and not inside(other, node):
+            return True
+    return False
+
+
+def inside(inner: cst.CSTNode, outer: cst.CSTNode) -> bool:
+    return any(n is inner for n in walk(outer, into_scopes=True))
+
+
+def hands_over(expr: cst.BaseExpression, name: str) -> bool:
+    """`return conn`, `return conn, cur`, `return Repo(conn)`: the resource itself leaves."""
+    expr = unwrap_value(expr)
+    if isinstance(expr, cst.Name):
+        return expr.value == name
+    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+        return any(hands_over(e.value, name) for e in expr.elements)
+    if isinstance(expr, cst.Dict):
+        return any(
+            hands_over(e.value, name) for e in expr.elements if isinstance(e, cst.DictElement)
+        )
+    if isinstance(expr, cst.Call):
+        return any(hands_over(a.value, name) for a in expr.args)
+    return False
