@@ -96,6 +96,7 @@ class FunctionInfo:
     is_context_manager: bool = False
     attribute_uses: dict[str, list[cst.Attribute]] = field(default_factory=dict)  # `name.attr`
     param_nodes: tuple[cst.Param, ...] = ()
+    stored: set[str] = field(default_factory=set)  # names stored on an object: `self.c = conn`
     yields: bool = False  # a generator
     entered: set[str] = field(default_factory=set)  # names used as `with` items or handed on
 
@@ -270,6 +271,8 @@ class ModuleFacts:
         for target in targets:
             if isinstance(target, cst.Name):
                 info.assigned.setdefault(target.value, []).append(value)
+            elif isinstance(target, (cst.Attribute, cst.Subscript)) and isinstance(value, cst.Name):
+                info.stored.add(value.value)
 
     def _with(self, node: cst.With, info: FunctionInfo) -> None:
         for item in node.items:
@@ -559,6 +562,8 @@ class ModuleFacts:
             return None
         for value in info.returns:
             inner = unwrap_value(value)
+            if isinstance(inner, cst.Name) and inner.value in info.stored:
+                return None  # a cache (`self._local.conn = conn; return conn`), not a factory
             if isinstance(inner, cst.Name):
                 for assigned in info.assigned.get(inner.value, []):
                     candidate = unwrap_value(assigned)

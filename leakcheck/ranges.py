@@ -11,7 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import bound_names, unwrap_value, walk
+from leakcheck.syntax import bound_names, dotted, unwrap_value, walk
 
 # Session methods whose arguments become objects of the session.
 ATTACHING = frozenset({"add", "add_all", "merge", "refresh", "delete", "expunge"})
@@ -212,4 +212,83 @@ def hands_over(expr: cst.BaseExpression, name: str) -> bool:
         )
     if isinstance(expr, cst.Call):
         return any(hands_over(a.value, name) for a in expr.args)
+    return False
+
+
+# Calls that consume what they are given before returning (so a result passed to them is read
+# inside the range); anything else may keep it and read it later (`ResultIter(conn.execute(q))`).
+EAGER = frozenset(
+    {
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "frozenset",
+        "sorted",
+        "len",
+        "sum",
+        "any",
+        "all",
+        "max",
+        "min",
+        "str",
+        "repr",
+        "bool",
+        "int",
+        "float",
+    }
+)
+READS = frozenset(
+    {
+        "fetchone",
+        "fetchall",
+        "fetchmany",
+        "scalar",
+        "all",
+        "first",
+        "one",
+        "one_or_none",
+        "scalar_one",
+        "scalar_one_or_none",
+        "read",
+        "getvalue",
+    }
+)
+
+
+def leaves(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
+    """Is the resource, or something still reading from it, handed on inside the range: stored
+    (`self.conn = conn`), or given unread to code that may keep it (`return Iter(conn.execute(q))`)?
+    Releasing at the end of the range would then break whoever holds it."""
+    tied = derived | {name}
+
+    def live(expr: cst.BaseExpression) -> bool:
+        # The resource itself passed to a helper is lent (the function releases it after);
+        # an unread result of it may be kept by whoever receives it.
+        expr = unwrap_value(expr)
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+            root: cst.BaseExpression = expr.func.value
+            while isinstance(root, (cst.Call, cst.Attribute, cst.Subscript)):
+                root = root.func if isinstance(root, cst.Call) else root.value
+            return (
+                isinstance(root, cst.Name)
+                and root.value in tied
+                and expr.func.attr.value not in READS
+            )
+        return False
+
+    for stmt in stmts:
+        for node in walk(stmt):
+            if isinstance(node, cst.Assign) and any(
+                isinstance(t.target, (cst.Attribute, cst.Subscript)) for t in node.targets
+            ):
+                value = unwrap_value(node.value)
+                if isinstance(value, cst.Name) and value.value in tied:
+                    return True
+            if (
+                isinstance(node, cst.Call)
+                and (dotted(node.func) or "") not in EAGER
+                and any(live(arg.value) for arg in node.args)
+            ):
+                return True
     return False

@@ -32,6 +32,7 @@ from leakcheck.ranges import (
     enclosing_block,
     hands_over,
     is_release,
+    leaves,
     mentions_release,
     range_of,
     used_after,
@@ -110,6 +111,8 @@ def _wrap(
         for n in walk(s)
     ):
         return None  # handed to the caller on some path: releasing it would break the caller
+    if leaves(kept, name, derived):
+        return None  # stored or handed on inside the range: its holder would find it released
     acquiring = body[index]
     assert isinstance(acquiring, cst.SimpleStatementLine)
     small = acquiring.body[0]

@@ -333,3 +333,37 @@ def test_diff_reports_files_it_cannot_analyse(here: Path) -> None:
     result = CliRunner().invoke(main, ["check", "--diff", "broken.py"])
     assert result.exit_code == 1
     assert result.stderr == "broken.py:1: error: syntax error: invalid syntax\nWould fix 0 leaks.\n"
+
+
+# Shapes from real packages where a rewrite once broke the code (a review on PyPI projects).
+
+
+def test_no_fix_when_a_live_result_is_handed_to_a_wrapper(here: Path) -> None:
+    # dataset's streamed find(): the result is read after the function returns.
+    source = (
+        "def find(self, query):\n    stream_conn = self.engine.connect()\n"
+        "    conn = stream_conn.execution_options(stream_results=True)\n"
+        "    return ResultIter(conn.execute(query))\n"
+    )
+    assert fix(here, "a.py", source, "--unsafe-fixes") == source
+
+
+def test_no_fix_when_the_connection_is_stored_for_later(here: Path) -> None:
+    # huey's LISTEN connection: configured, cached on a thread-local, returned.
+    source = (
+        "import psycopg\n\nclass Storage:\n    def listen_conn(self):\n"
+        "        conn = psycopg.connect(self.dsn)\n        conn.autocommit = True\n"
+        "        self._local.conn = conn\n        return conn\n"
+    )
+    assert fix(here, "a.py", source, "--unsafe-fixes") == source
+
+
+def test_a_getter_that_caches_its_connection_is_not_a_factory(here: Path) -> None:
+    (here / "a.py").write_text(
+        "import psycopg\n\nclass Storage:\n    def _listen_conn(self):\n"
+        '        conn = getattr(self._local, "conn", None)\n        if conn is None:\n'
+        "            conn = psycopg.connect(self.dsn)\n            self._local.conn = conn\n"
+        "        return conn\n\n    def wait(self):\n        conn = self._listen_conn()\n"
+        "        return list(conn.notifies(timeout=1))\n"
+    )
+    assert invoke("check", "a.py") == (0, "All checks passed! (1 file in all)\n")
