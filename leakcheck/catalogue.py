@@ -64,6 +64,7 @@ class Kind:
     source_names: tuple[str, ...]
     context_manager_methods: frozenset[str]  # `<source>.M()` is meant for `with` only
     context_manager: str
+    acquire_awaited: bool = False  # acquisitions are awaited (or `async with`): sync ones are not
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -95,6 +96,7 @@ _KIND_KEYS = {
     "source-names",
     "context-managers",
     "context-manager",
+    "acquire-awaited",
 }
 _FAMILY_RELEASED = {"pool": "returned to the pool", "session": "closed"}
 
@@ -109,6 +111,13 @@ def _text(raw: dict[str, Any], key: str, default: str, where: str) -> str:
     value = raw.get(key, default)
     if not isinstance(value, str):
         raise CatalogueError(f"{where}: `{key}` must be a string")
+    return value
+
+
+def _flag(raw: dict[str, Any], key: str, where: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise CatalogueError(f"{where}: `{key}` must be true or false")
     return value
 
 
@@ -183,6 +192,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         source_names=tuple(_strings(raw.get("source-names", []), "source-names", where)),
         context_manager_methods=frozenset(managers),
         context_manager=_text(raw, "context-manager", "", where),
+        acquire_awaited=_flag(raw, "acquire-awaited", where),
     )
 
 

@@ -135,6 +135,9 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
             if aliases and _mentions(node, aliases):
                 eff.escaped = True
             continue
+        if _entering(node, aliases):
+            stack.extend((child, node, parent) for child in children(node))
+            continue  # `await conn.__aenter__()`: opening it; if that fails there is none to close
         if isinstance(node, (cst.Await, cst.Subscript, cst.Yield)) or (
             isinstance(node, cst.Call) and ctx.facts.qualify(node.func) not in NON_RAISING
         ):
@@ -156,6 +159,18 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
                 eff.resets = True
         for child in children(node):
             stack.append((child, node, parent))
+
+
+def _entering(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
+    if isinstance(node, cst.Await):
+        node = node.expression
+    return (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and isinstance(node.func.value, cst.Name)
+        and node.func.value.value in aliases
+        and node.func.attr.value in ("__aenter__", "__enter__")
+    )
 
 
 def _classify_use(
@@ -312,6 +327,17 @@ def for_target_effect(
     return eff
 
 
+def _closed_check(test: cst.BaseExpression, aliases: frozenset[str]) -> bool:
+    if isinstance(test, cst.Call) and not test.args:
+        test = test.func
+    return (
+        isinstance(test, cst.Attribute)
+        and isinstance(test.value, cst.Name)
+        and test.value.value in aliases
+        and test.attr.value in ("closed", "is_closed")
+    )
+
+
 def _conjuncts(test: cst.BaseExpression) -> list[cst.BaseExpression]:
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
         return [*_conjuncts(test.left), *_conjuncts(test.right)]
@@ -346,15 +372,20 @@ def catches_everything(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bo
     return False
 
 
-def truth_when_held(test: cst.BaseExpression, aliases: frozenset[str]) -> bool | None:
+def truth_when_held(
+    test: cst.BaseExpression, aliases: frozenset[str], closes: bool = False
+) -> bool | None:
     """The value of `test` when the aliases hold a live resource (never None), if it is known.
+
+    `closes`: the resource is released by `close()`, so `conn.closed` is false while it is held
+    (for a pool connection it may be true: broken, yet still checked out of the pool).
 
     `if conn and self.pool:` guards a release against a missing pool; such plain checks (no
     calls, not about the resource) beside a check of the resource are taken to hold.
     """
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
         parts = _conjuncts(test)
-        checks = [truth_when_held(p, aliases) for p in parts]
+        checks = [truth_when_held(p, aliases, closes) for p in parts]
         if any(c is False for c in checks):
             return False
         if any(c is True for c in checks) and all(
@@ -369,6 +400,8 @@ def truth_when_held(test: cst.BaseExpression, aliases: frozenset[str]) -> bool |
     truth: bool | None = None
     if isinstance(test, cst.Name) and test.value in aliases:
         truth = True
+    elif closes and _closed_check(test, aliases):
+        truth = False  # `conn.closed`, `conn.is_closed()`: a held connection is open
     elif (
         isinstance(test, cst.Comparison)
         and len(test.comparisons) == 1

@@ -17,6 +17,7 @@ from leakcheck.syntax import children, dotted, receiver_text, unwrap_value
 
 Scope = cst.FunctionDef | cst.Module
 CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})
+SESSION_CLASSES = frozenset({"Session", "AsyncSession"})
 ENTERING = frozenset({"enter_context", "enter_async_context", "__enter__", "__aenter__"})
 # `closing(x)` calls `x.close()` on exit: a release only for kinds that `close()` releases.
 CLOSING = {
@@ -128,6 +129,7 @@ class ModuleFacts:
         self.providers: dict[str, Kind] = {}  # generators that acquire and yield (`get_db`)
         self.used_in_functions: set[str] = set()
         self.bindings: dict[int, Binding] = {}
+        self.awaited: set[int] = set()  # calls under an `await`
         self.module_info = FunctionInfo(node=module, class_name=None, key="<module>", params=())
         self.scopes: dict[Scope, FunctionInfo] = {module: self.module_info}
         self.calls: list[tuple[cst.Call, Scope, str | None]] = []
@@ -179,6 +181,8 @@ class ModuleFacts:
                 info.declared_global.update(n.name.value for n in node.names)  # type: ignore[attr-defined]
             elif kind is cst.Yield:
                 info.yields = True
+            elif kind is cst.Await:
+                self.awaited.add(id(node.expression))  # type: ignore[attr-defined]
             elif kind is cst.Lambda:
                 # A release inside a lambda runs later, if ever: it is not the scope releasing.
                 info = FunctionInfo(info.node, class_name, "<lambda>", ())
@@ -368,12 +372,30 @@ class ModuleFacts:
         full = self.imports[head]
         return self.resolver.lookup(f"{full}.{rest}" if rest else full)
 
+    def _bound_to_engine(self, call: cst.Call) -> bool:
+        """`Session(engine)`, `Session(bind=self.engine)`: a session that checks connections out
+        of an engine's pool (not one bound to an existing connection, nor an unbound one)."""
+        for arg in call.args:
+            if arg.keyword is None or arg.keyword.value == "bind":
+                text = receiver_text(arg.value)
+                if text is not None and self.source_kind(
+                    text, lambda k: "connect" in k.acquire_methods
+                ):
+                    return True
+                if arg.keyword is not None or arg is call.args[0]:
+                    return False
+        return False
+
     def acquisition(self, call: cst.Call, class_name: str | None) -> Kind | None:
         """The kind of resource `call` hands out fresh, if any."""
         func = call.func
         qualified = self.qualify(func)
         for kind in self.kinds:
             if qualified in kind.acquire_callables:
+                if qualified.rsplit(".", 1)[-1] in SESSION_CLASSES and not self._bound_to_engine(
+                    call
+                ):
+                    return None  # `Session()`, `Session(bind=op.get_bind())`: no pool checkout
                 return kind
         whole = dotted(func)
         if isinstance(func, cst.Attribute):
@@ -462,7 +484,12 @@ class ModuleFacts:
         if isinstance(annotation, cst.Subscript) and annotation.slice:  # Annotated[Session, ...]
             first = annotation.slice[0].slice
             annotation = first.value if isinstance(first, cst.Index) else None
-        name = (dotted(annotation) or "").rsplit(".", 1)[-1] if annotation is not None else ""
+        qualified = self.qualify(annotation) if annotation is not None else ""
+        name = (
+            qualified.rsplit(".", 1)[-1]
+            if qualified.startswith(("sqlalchemy.", "sqlmodel."))
+            else ""
+        )
         wanted = {
             "Session": "sqlalchemy-session",
             "AsyncSession": "sqlalchemy-session",
@@ -499,6 +526,8 @@ class ModuleFacts:
             kind = self.acquisition(call, class_name)
             if kind is None:
                 continue
+            if kind.acquire_awaited and binding.how != "with" and id(call) not in self.awaited:
+                continue  # `sem.acquire()` without await: not an asyncpg-style pool
             if binding.how == "with" and (
                 binding.name is None or (kind.with_releases and not managed)
             ):

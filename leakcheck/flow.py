@@ -114,6 +114,7 @@ class Walker:
         self.released = False
         self.moved = False
         self.handed: cst.CSTNode | None = None
+        self._closes = "close" in ctx.kind.self_release_methods
         self.waits: list[cst.CSTNode] = []
         self._loops: list[cst.CSTNode] = []
         self._finally_releases: list[bool] = []
@@ -271,7 +272,9 @@ class Walker:
         else_in: set[State] = set()
         for state in normal:
             truth = (
-                truth_when_held(node.test, state.aliases) if state.status is Status.HELD else None
+                truth_when_held(node.test, state.aliases, self._closes)
+                if state.status is Status.HELD
+                else None
             )
             if truth is not False:
                 then_in.add(state)

@@ -690,10 +690,79 @@ def test_any_receiver_of_getconn_is_a_pool_and_cast_is_seen_through() -> None:
 
 
 def test_a_semaphore_is_not_a_pool() -> None:
-    assert verdicts("""\
+    assert (
+        verdicts("""\
         import threading
         def f():
             sem = threading.Semaphore(2)
             sem.acquire()
             sem.release(2)
-        """) == []
+        """)
+        == []
+    )
+
+
+# False alarms found on real packages (huey, jupyterhub, mlflow, advanced-alchemy, databases).
+
+
+def test_a_session_bound_to_an_existing_connection_or_to_nothing_is_not_tracked() -> None:
+    assert verdicts("""\
+        from alembic import op
+        from sqlalchemy.orm import Session
+        from sqlalchemy import create_engine
+        engine = create_engine("sqlite://")
+        def upgrade():
+            session = Session(bind=op.get_bind())
+            session.execute("x")
+            session.commit()
+        def pending(obj):
+            s = Session()
+            s.add(obj)
+            return list(s.new)
+        def leaky():
+            s = Session(engine)
+            s.execute("x")
+        """) == [(14, "never", 15)]
+
+
+def test_a_sync_acquire_release_pair_is_not_an_asyncpg_pool() -> None:
+    assert verdicts("""\
+        def run(sem, fn):
+            tid = sem.acquire()
+            try:
+                return fn()
+            finally:
+                sem.release(tid)
+        async def fetch(db_pool):
+            conn = await db_pool.acquire()
+            await conn.fetch("x")
+        """) == [(8, "never", 9)]
+
+
+def test_a_closed_guard_before_close_holds_for_an_open_connection() -> None:
+    assert (
+        verdicts("""\
+        import sqlite3
+        def f(path):
+            conn = sqlite3.connect(path)
+            try:
+                conn.execute("x")
+            finally:
+                if not conn.closed:
+                    conn.close()
+        """)
+        == []
+    )
+
+
+def test_entering_a_fresh_connection_is_part_of_opening_it() -> None:
+    assert (
+        verdicts("""\
+        import aiosqlite
+        async def open_db(path):
+            c = aiosqlite.connect(path)
+            await c.__aenter__()
+            return c
+        """)
+        == []
+    )

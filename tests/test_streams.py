@@ -151,7 +151,8 @@ def report(db: Session = Depends(get_db)):
 
 
 def test_a_session_opened_inside_the_generator_shadows_the_handlers() -> None:
-    assert held("""\
+    assert (
+        held("""\
 from sse_starlette.sse import EventSourceResponse
 async def stream(db: Session = Depends(get_db)):
     async def event_gen():
@@ -161,11 +162,14 @@ async def stream(db: Session = Depends(get_db)):
             yield days
             await asyncio.sleep(5)
     return EventSourceResponse(event_gen())
-""") == []
+""")
+        == []
+    )
 
 
 def test_a_count_before_a_yield_per_loop_is_still_a_finite_read() -> None:
-    assert held("""\
+    assert (
+        held("""\
 from fastapi.responses import StreamingResponse
 def export(db: Session = Depends(get_db)):
     def rows():
@@ -173,7 +177,9 @@ def export(db: Session = Depends(get_db)):
         for row in db.execute("select 1").yield_per(1000):
             yield row
     return StreamingResponse(rows())
-""") == []
+""")
+        == []
+    )
 
 
 def test_a_managed_session_lent_to_a_helper_is_still_held_across_the_sleep() -> None:
@@ -185,3 +191,17 @@ async def gen(request):
             yield days
             await asyncio.sleep(5)
 """) == [(2, "held-across-await", 6)]
+
+
+def test_a_connection_parameter_that_is_not_sqlalchemys_is_not_followed() -> None:
+    # prefect's LISTEN generator: an asyncpg connection owned by the caller.
+    assert (
+        held("""\
+from asyncpg import Connection
+async def pg_listen(connection: Connection, channel, queue):
+    await connection.add_listener(channel, queue.put_nowait)
+    while True:
+        yield await asyncio.wait_for(queue.get(), 5)
+""")
+        == []
+    )
