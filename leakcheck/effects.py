@@ -12,7 +12,7 @@ import libcst as cst
 
 from leakcheck.catalogue import Kind
 from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import children, dotted, unwrap_value
+from leakcheck.syntax import children, dotted, unwrap_value, walk
 
 # Calls that take over a resource for the rest of a scope (ExitStack and friends).
 MANAGING_METHODS = frozenset(
@@ -210,8 +210,6 @@ def _hands_over_release(call: cst.Call, aliases: frozenset[str], ctx: Context) -
 
 
 def _mentions(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
-    from leakcheck.syntax import walk
-
     return any(isinstance(n, cst.Name) and n.value in aliases for n in walk(node, into_scopes=True))
 
 
@@ -346,8 +344,6 @@ def _conjuncts(test: cst.BaseExpression) -> list[cst.BaseExpression]:
 
 def _plain_guard(test: cst.BaseExpression, aliases: frozenset[str]) -> bool:
     """A test of names and attributes only (`self.pool`, `not pool.closed`), not of the resource."""
-    from leakcheck.syntax import walk
-
     for node in walk(test):
         if isinstance(node, (cst.Call, cst.Await, cst.Subscript)):
             return False
