@@ -1,4 +1,4 @@
-"""The `leakcheck` command line: a thin shell over `leakcheck.runner`."""
+"""The `leakcheck` command line: a thin shell over `leakcheck.project.runner`."""
 
 from __future__ import annotations
 
@@ -13,22 +13,23 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from leakcheck import __version__, baseline
-from leakcheck.catalogue import CatalogueError, rules
-from leakcheck.config import check_codes
+from leakcheck import __version__
+from leakcheck.config.catalogue import CatalogueError, rules
+from leakcheck.config.selection import Overrides
+from leakcheck.config.settings import check_codes
 from leakcheck.model import Report
-from leakcheck.output import print_text, statistics_json, statistics_text, to_github, to_json
-from leakcheck.ruledocs import find, render
-from leakcheck.runner import Options, run
-from leakcheck.sarif import to_sarif
-from leakcheck.selection import Overrides
+from leakcheck.project import baseline
+from leakcheck.project.runner import Options, run
+from leakcheck.report.output import print_text, statistics_json, statistics_text, to_github, to_json
+from leakcheck.report.ruledocs import find, render
+from leakcheck.report.sarif import to_sarif
 
 EPILOG = """\b
 Examples:
   leakcheck check                       every Python file under the current directory
   leakcheck check app/ scripts/run.py   a package and one script
   leakcheck check --format json .       one JSON document for CI scripts
-  leakcheck check --format sarif --output-file leakcheck.sarif .
+  leakcheck check --format sarif --output-file leakcheck.report.sarif .
   leakcheck check --write-baseline .leakcheck-baseline.json .
   leakcheck check --baseline .leakcheck-baseline.json .
   leakcheck rule LC102                  what a rule flags, and what to write instead

@@ -9,16 +9,15 @@ import warnings
 
 import libcst as cst
 
-from leakcheck.catalogue import Kind, rule_for
-from leakcheck.edits import edit_for
-from leakcheck.facts import ModuleFacts, Resolver, Site
+from leakcheck.analysis.facts import ModuleFacts, Resolver, Site
+from leakcheck.analysis.judge import all_verdicts
+from leakcheck.analysis.positions import Span, locate
+from leakcheck.analysis.syntax import call_text
+from leakcheck.analysis.verdicts import Verdict
+from leakcheck.config.catalogue import Kind, rule_for
+from leakcheck.fix.edits import edit_for
+from leakcheck.fix.recipes import plan
 from leakcheck.model import FileError, FileResult, Finding, Fix
-from leakcheck.positions import Span, locate
-from leakcheck.recipes import plan
-from leakcheck.streams import captured
-from leakcheck.syntax import call_text
-from leakcheck.unentered import unentered
-from leakcheck.verdicts import Verdict, judge
 
 
 def check_source(
@@ -89,13 +88,6 @@ def _check_module(
         f for f in (_finding(v, spans, path, facts, helpers) for v in verdicts) if f is not None
     )
     return FileResult(path, findings=findings, source=module.code)
-
-
-def all_verdicts(facts: ModuleFacts) -> list[Verdict]:
-    """Every rule's verdicts for one module: leaks, LC402, LC301 and LC401."""
-    sites = facts.sites(managed=True) + facts.param_sites()
-    verdicts = [verdict for site in sites for verdict in judge(site, facts)]
-    return verdicts + unentered(facts) + captured(facts, sites)
 
 
 def _fix(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...]) -> Fix | None:

@@ -22,10 +22,10 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from leakcheck.catalogue import builtin_kinds
-from leakcheck.discovery import iter_files
+from leakcheck.config.catalogue import builtin_kinds
 from leakcheck.engine import check_source
-from leakcheck.runner import Checker
+from leakcheck.project.discovery import iter_files
+from leakcheck.project.runner import Checker
 
 
 def _sources(paths: list[str], limit: int) -> list[tuple[str, bytes]]:

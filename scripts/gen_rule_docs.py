@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from leakcheck.ruledocs import generated
+from leakcheck.report.ruledocs import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 

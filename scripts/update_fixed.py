@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from leakcheck.fixes_api import fix_file
+from leakcheck.project.api import fix_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

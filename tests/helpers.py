@@ -6,11 +6,11 @@ import textwrap
 
 import libcst as cst
 
-from leakcheck.catalogue import Kind, builtin_kinds
-from leakcheck.engine import all_verdicts
-from leakcheck.facts import ModuleFacts
-from leakcheck.positions import Span, locate
-from leakcheck.verdicts import Verdict
+from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.judge import all_verdicts
+from leakcheck.analysis.positions import Span, locate
+from leakcheck.analysis.verdicts import Verdict
+from leakcheck.config.catalogue import Kind, builtin_kinds
 
 HEADER = "from psycopg2.pool import ThreadedConnectionPool\npool = ThreadedConnectionPool(1, 5)\n"
 OFFSET = HEADER.count("\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import POOL, SESSION, found, invoke, invoke_split, script, write
 
-from leakcheck.config import load
+from leakcheck.config.settings import load
 
 
 @pytest.fixture()

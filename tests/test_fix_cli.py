@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import leakcheck.runner
-import leakcheck.writer
+import leakcheck.fix.writer
+import leakcheck.project.runner
 from leakcheck.cli import main
 
 LEAK = """\
@@ -147,14 +147,14 @@ def test_a_file_changed_while_being_fixed_is_not_overwritten(
     here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (here / "db.py").write_text(LEAK)
-    real = leakcheck.runner.fix_source
+    real = leakcheck.project.runner.fix_source
 
     def concurrent_edit(*args: object, **kwargs: object) -> object:
         outcome = real(*args, **kwargs)  # type: ignore[arg-type]
         (here / "db.py").write_text(LEAK + "# edited meanwhile\n")
         return outcome
 
-    monkeypatch.setattr(leakcheck.runner, "fix_source", concurrent_edit)
+    monkeypatch.setattr(leakcheck.project.runner, "fix_source", concurrent_edit)
     code, out = invoke("check", "--fix", "db.py")
     assert code == 1
     assert "db.py: error: not written: it changed on disk while being fixed" in out
@@ -169,7 +169,7 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(
     def killed(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(leakcheck.writer.os, "replace", killed)
+    monkeypatch.setattr(leakcheck.fix.writer.os, "replace", killed)
     result = CliRunner().invoke(main, ["check", "--fix", "db.py"])
     assert result.exit_code == 1  # click turns Ctrl-C into "Aborted!"
     assert "Aborted!" in result.output

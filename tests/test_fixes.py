@@ -13,8 +13,8 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from leakcheck.fixes_api import fix_file
-from leakcheck.runner import Checker
+from leakcheck.project.api import fix_file
+from leakcheck.project.runner import Checker
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*.py") if not p.name.endswith(".fixed.py"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from leakcheck.runner import Checker
+from leakcheck.project.runner import Checker
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*.py") if not p.name.endswith(".fixed.py"))

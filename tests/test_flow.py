@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from helpers import messages, verdicts
 
-from leakcheck.catalogue import parse_kind
+from leakcheck.config.catalogue import parse_kind
 
 
 def test_sequence_release_after_raising_call_leaks_on_exception() -> None:

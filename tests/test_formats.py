@@ -14,10 +14,10 @@ import pytest
 from cli_helpers import POOL, SESSION, invoke, invoke_split, script, write
 
 from leakcheck import __version__
-from leakcheck.catalogue import rules
 from leakcheck.cli import PROGRESS_MIN_FILES, progress_display, progress_wanted
+from leakcheck.config.catalogue import rules
 from leakcheck.model import Edit, FileResult, Finding, Fix, Report
-from leakcheck.sarif import to_sarif
+from leakcheck.report.sarif import to_sarif
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import invoke, script
 
-from leakcheck.catalogue import rules
-from leakcheck.ruledocs import HEADINGS, generated, headings, render
+from leakcheck.config.catalogue import rules
+from leakcheck.report.ruledocs import HEADINGS, generated, headings, render
 
 ROOT = Path(__file__).resolve().parent.parent
 

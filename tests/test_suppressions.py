@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import POOL, found, invoke, script, write
 
-from leakcheck.suppressions import directives
+from leakcheck.project.suppressions import directives
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ from enum import Enum
 
 import libcst as cst
 
-from leakcheck.effects import (
+from leakcheck.analysis.effects import (
     SUPPRESS,
     Context,
     Effect,
@@ -26,7 +26,7 @@ from leakcheck.effects import (
     truth_when_held,
     unbounded_iteration,
 )
-from leakcheck.syntax import (
+from leakcheck.analysis.syntax import (
     block_statements,
     bound_names,
     dotted,

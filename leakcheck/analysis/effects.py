@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from leakcheck.catalogue import Kind
-from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import children, dotted, unwrap_value, walk
+from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.syntax import children, dotted, unwrap_value, walk
+from leakcheck.config.catalogue import Kind
 
 # Calls that take over a resource for the rest of a scope (ExitStack and friends).
 MANAGING_METHODS = frozenset(

@@ -11,7 +11,7 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from leakcheck.config import Config
+from leakcheck.config.settings import Config
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leakcheck.fixer import Outcome
-from leakcheck.runner import Checker
+from leakcheck.fix.fixer import Outcome
+from leakcheck.project.runner import Checker
 
 
 def fix_file(path: Path, unsafe: bool = False, source: bytes | None = None) -> Outcome:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from leakcheck.effects import Context
-from leakcheck.facts import ModuleFacts, Site
-from leakcheck.flow import Exit, Note, State, Status, Trace, Walker, header
-from leakcheck.syntax import block_statements, call_text, source_of, walk
+from leakcheck.analysis.effects import Context
+from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.flow import Exit, Note, State, Status, Trace, Walker, header
+from leakcheck.analysis.syntax import block_statements, call_text, source_of, walk
 
 # A piece of explanation: text with an optional `{line}` filled from the node's position.
 Part = tuple[str, cst.CSTNode | None]

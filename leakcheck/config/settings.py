@@ -12,8 +12,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leakcheck.catalogue import CatalogueError, Kind, builtin_kinds, parse_kind, rules, tomllib
-from leakcheck.project import Names
+from leakcheck.config.catalogue import (
+    CatalogueError,
+    Kind,
+    builtin_kinds,
+    parse_kind,
+    rules,
+    tomllib,
+)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names the user declares in `[tool.leakcheck]`, and the conventional factory names."""
+
+    session_factories: frozenset[str] = frozenset()
+    pools: frozenset[str] = frozenset()
+    engines: frozenset[str] = frozenset()
+    conventional: frozenset[str] = frozenset()
+
 
 KNOWN_KEYS = frozenset(
     {

@@ -19,21 +19,12 @@ from pathlib import Path
 
 import libcst as cst
 
-from leakcheck.catalogue import Kind
-from leakcheck.facts import Export, ModuleFacts
+from leakcheck.analysis.facts import Export, ModuleFacts
+from leakcheck.config.catalogue import Kind
+from leakcheck.config.settings import Names
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 MAX_REEXPORTS = 8
-
-
-@dataclass(frozen=True)
-class Names:
-    """Names the user declares in `[tool.leakcheck]`, and the conventional factory names."""
-
-    session_factories: frozenset[str] = frozenset()
-    pools: frozenset[str] = frozenset()
-    engines: frozenset[str] = frozenset()
-    conventional: frozenset[str] = frozenset()
 
 
 @dataclass

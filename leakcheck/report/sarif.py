@@ -10,9 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 from leakcheck import __version__
-from leakcheck.baseline import fingerprints  # SARIF's partialFingerprints are the baseline's
-from leakcheck.catalogue import Rule, rules
+from leakcheck.config.catalogue import Rule, rules
 from leakcheck.model import Finding, Fix, Report
+from leakcheck.project.baseline import (
+    fingerprints,  # SARIF's partialFingerprints are the baseline's
+)
 
 SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

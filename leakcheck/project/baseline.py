@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from leakcheck import __version__
-from leakcheck.catalogue import CatalogueError
+from leakcheck.config.catalogue import CatalogueError
 from leakcheck.model import Finding
 
 FORMAT = 1

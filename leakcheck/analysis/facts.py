@@ -12,8 +12,8 @@ from typing import Protocol
 
 import libcst as cst
 
-from leakcheck.catalogue import Kind
-from leakcheck.syntax import children, dotted, receiver_text, unwrap_value
+from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value
+from leakcheck.config.catalogue import Kind
 
 Scope = cst.FunctionDef | cst.Module
 CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})

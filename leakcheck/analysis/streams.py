@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leakcheck.effects import unbounded_wait
-from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import bound_names, dotted, walk
-from leakcheck.verdicts import Verdict
+from leakcheck.analysis.effects import unbounded_wait
+from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.syntax import bound_names, dotted, walk
+from leakcheck.analysis.verdicts import Verdict
 
 RESPONSE_SUFFIX = "Response"
 

@@ -6,8 +6,8 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from leakcheck.config import DEFAULT_EXCLUDE
-from leakcheck.selection import matches
+from leakcheck.config.selection import matches
+from leakcheck.config.settings import DEFAULT_EXCLUDE
 
 Excluded = Callable[[str], bool]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import call_text
-from leakcheck.verdicts import Verdict
+from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.syntax import call_text
+from leakcheck.analysis.verdicts import Verdict
 
 DUNDERS = frozenset({"__enter__", "__exit__", "__aenter__", "__aexit__"})
 

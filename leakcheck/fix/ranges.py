@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leakcheck.facts import ModuleFacts, Site
-from leakcheck.syntax import bound_names, dotted, unwrap_value, walk
+from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.syntax import bound_names, dotted, unwrap_value, walk
 
 # Session methods whose arguments become objects of the session.
 ATTACHING = frozenset({"add", "add_all", "merge", "refresh", "delete", "expunge"})

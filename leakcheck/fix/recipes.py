@@ -26,8 +26,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from leakcheck.facts import ModuleFacts, Site
-from leakcheck.ranges import (
+from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.syntax import call_text, dotted, receiver_text, unwrap_value, walk
+from leakcheck.analysis.verdicts import Verdict
+from leakcheck.fix.ranges import (
     detaches,
     enclosing_block,
     hands_over,
@@ -37,8 +39,6 @@ from leakcheck.ranges import (
     range_of,
     used_after,
 )
-from leakcheck.syntax import call_text, dotted, receiver_text, unwrap_value, walk
-from leakcheck.verdicts import Verdict
 
 # Kinds whose `with` on the acquiring call only releases (no commit): the `with` form is safe.
 WITH_FORM = frozenset({"sqlalchemy-session", "sqlalchemy-connection", "asyncpg-pool"})

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from leakcheck import __version__
 from leakcheck.model import FileResult, Finding, Fix, Report
-from leakcheck.suppressions import UNUSED
+from leakcheck.project.suppressions import UNUSED
 
 
 def to_json(report: Report) -> str:

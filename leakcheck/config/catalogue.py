@@ -199,7 +199,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
 def rules_dir() -> Path:
     """The `rules/` data: inside the installed package, or beside it in a source checkout."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "rules", here.parent / "rules"):
+    for candidate in (here.parent / "rules", here.parent.parent / "rules"):
         if (candidate / "kinds.toml").is_file():
             return candidate
     raise CatalogueError(f"leakcheck's rule data is missing (looked in {here})")

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from leakcheck.analysis.positions import locate
+from leakcheck.analysis.syntax import dotted
 from leakcheck.model import Edit
-from leakcheck.positions import locate
-from leakcheck.syntax import dotted
 
 if TYPE_CHECKING:
-    from leakcheck.recipes import Plan
+    from leakcheck.fix.recipes import Plan
 
 
 def changed_lines(old: list[str], new: list[str]) -> tuple[int, int, int]:

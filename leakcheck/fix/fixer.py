@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from leakcheck.catalogue import Kind, rule_for
-from leakcheck.edits import apply_plan, changed_lines
-from leakcheck.engine import all_verdicts
-from leakcheck.facts import ModuleFacts, Resolver
-from leakcheck.positions import locate
-from leakcheck.recipes import Plan, plan
-from leakcheck.syntax import call_text
-from leakcheck.verdicts import Verdict
+from leakcheck.analysis.facts import ModuleFacts, Resolver
+from leakcheck.analysis.judge import all_verdicts
+from leakcheck.analysis.positions import locate
+from leakcheck.analysis.syntax import call_text
+from leakcheck.analysis.verdicts import Verdict
+from leakcheck.config.catalogue import Kind, rule_for
+from leakcheck.fix.edits import apply_plan, changed_lines
+from leakcheck.fix.recipes import Plan, plan
 
 MAX_ROUNDS = 32
 Key = tuple[str, str, str, int]

@@ -7,17 +7,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from leakcheck import baseline
-from leakcheck.catalogue import Kind
-from leakcheck.config import Config, ConfigFinder, kinds_for
-from leakcheck.discovery import display_path, iter_files
+from leakcheck.config.catalogue import Kind
+from leakcheck.config.selection import Overrides, enabled, excluded, ignored_in_file
+from leakcheck.config.settings import Config, ConfigFinder, kinds_for
 from leakcheck.engine import check_source
-from leakcheck.fixer import Outcome, fix_source
+from leakcheck.fix.fixer import Outcome, fix_source
+from leakcheck.fix.writer import Changed, remove_stray_temporaries, write_atomically
 from leakcheck.model import FileError, FileResult, Report
-from leakcheck.project import FileResolver, ProjectIndex, module_name
-from leakcheck.selection import Overrides, enabled, excluded, ignored_in_file
-from leakcheck.suppressions import directives, suppress, unused
-from leakcheck.writer import Changed, remove_stray_temporaries, write_atomically
+from leakcheck.project import baseline
+from leakcheck.project.discovery import display_path, iter_files
+from leakcheck.project.names import FileResolver, ProjectIndex, module_name
+from leakcheck.project.suppressions import directives, suppress, unused
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Analysis: parse one module, collect its facts, walk each resource's paths, judge the leaks."""

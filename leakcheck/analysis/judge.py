@@ -1,0 +1,15 @@
+"""Every rule family's verdicts for one module, from its facts: the analysis stage's one entry."""
+
+from __future__ import annotations
+
+from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.streams import captured
+from leakcheck.analysis.unentered import unentered
+from leakcheck.analysis.verdicts import Verdict, judge
+
+
+def all_verdicts(facts: ModuleFacts) -> list[Verdict]:
+    """Every rule's verdicts for one module: leaks, LC402, LC301 and LC401."""
+    sites = facts.sites(managed=True) + facts.param_sites()
+    verdicts = [verdict for site in sites for verdict in judge(site, facts)]
+    return verdicts + unentered(facts) + captured(facts, sites)

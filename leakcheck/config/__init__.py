@@ -1,0 +1,2 @@
+"""Configuration: the rule catalogue and resource kinds (`rules/`), `[tool.leakcheck]`,
+selection."""

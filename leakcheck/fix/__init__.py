@@ -1,0 +1,1 @@
+"""Fixes: what a rewrite may wrap, the recipes, applying and verifying them, atomic writes."""

@@ -1,0 +1,1 @@
+"""Reports: text, JSON, GitHub annotations, SARIF and rule documentation."""
