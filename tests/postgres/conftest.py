@@ -26,7 +26,7 @@ import pytest
 # The fixture harness's `# expect:` reader lives in tests/test_fixtures.py, imported by proof.py.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from proof import Activity  # noqa: E402
+from proof import Activity
 
 SCHEMA = """
 CREATE TABLE clinics (id int PRIMARY KEY, name text NOT NULL);
@@ -51,7 +51,9 @@ INSERT INTO invoices (customer_id, amount) SELECT 7, n FROM generate_series(1, 5
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Any]:
-    """The session's server (a `pgserver.PostgresServer`), schema loaded; skipped without pgserver."""
+    """The session's server (a `pgserver.PostgresServer`) with the cases' schema loaded.
+
+    Skipped when pgserver is not installed (it is in the `test` extra)."""
     pgserver = pytest.importorskip("pgserver")
     parent = Path(tempfile.mkdtemp(prefix="leakcheck-pg-"))
     server = None
@@ -63,6 +65,7 @@ def postgres() -> Iterator[Any]:
         if server is not None:
             server.cleanup()
         shutil.rmtree(parent, ignore_errors=True)
+
 
 PROOF_APP = "leakcheck-proof"
 
