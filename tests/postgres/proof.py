@@ -3,6 +3,7 @@ a copy of a case as a module, and counting the case's server connections in `pg_
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import shutil
@@ -17,7 +18,7 @@ from test_fixtures import expected
 
 CASES = Path(__file__).resolve().parent / "cases"
 # `path:line:col: LC102 message`, the first line of each finding in the text output.
-FINDING = re.compile(r"^.+?:(?P<line>\d+):\d+: (?P<code>LC\d{3}) ", re.MULTILINE)
+FINDING = re.compile(r"^(?P<path>.+?):(?P<line>\d+):\d+: (?P<code>LC\d{3}) ", re.MULTILINE)
 
 
 def leakcheck(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -30,11 +31,20 @@ def leakcheck(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def findings(path: Path) -> set[tuple[str, int]]:
-    """(code, line) of each finding leakcheck's CLI reports on `path`."""
-    done = leakcheck(path)
+def findings(output: str) -> set[tuple[str, int]]:
+    """(code, line) of each finding in the CLI's text output (one file's)."""
+    return {(m["code"], int(m["line"])) for m in FINDING.finditer(output)}
+
+
+@functools.cache
+def reported() -> dict[str, set[tuple[str, int]]]:
+    """What the CLI reports on the cases folder, per file name; run once per test session."""
+    done = leakcheck(CASES)
     assert done.returncode in (0, 1), done.stderr
-    return {(m["code"], int(m["line"])) for m in FINDING.finditer(done.stdout)}
+    found: dict[str, set[tuple[str, int]]] = {p.name: set() for p in CASES.glob("*.py")}
+    for m in FINDING.finditer(done.stdout):
+        found[Path(m["path"]).name].add((m["code"], int(m["line"])))
+    return found
 
 
 def expectations(case: str) -> set[tuple[str, int]]:
@@ -51,15 +61,15 @@ def copy_case(case: str, where: Path) -> Path:
 def fix(path: Path, unsafe: bool = False) -> Path:
     """`leakcheck check --fix [--unsafe-fixes] path` in a subprocess; returns `path`, rewritten.
 
-    Checks first that the CLI reports exactly the case's `# expect:` findings, and after the fix
-    that the file changed and none of them is reported any more."""
+    Checks first that the CLI reports exactly the case's `# expect:` findings (on the original, the
+    same text), and after the fix that the file changed and nothing is reported any more."""
     before = path.read_text()
-    assert findings(path) == expected(before), "leakcheck did not report what the case expects"
+    assert before == (CASES / path.name).read_text()
+    assert reported()[path.name] == expected(before), "not what the case expects"
     done = leakcheck("--fix", *(["--unsafe-fixes"] if unsafe else []), path)
     assert done.returncode in (0, 1), done.stderr
     assert path.read_text() != before, "--fix changed nothing"
-    left = {(m["code"], int(m["line"])) for m in FINDING.finditer(done.stdout)}
-    assert left == set(), "--fix reports findings it left"
+    assert findings(done.stdout) == set(), "--fix reports findings it left"
     return path
 
 

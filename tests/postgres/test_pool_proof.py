@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -56,4 +57,81 @@ def test_bot_bookings_pool_exhausted_then_fixed(
         assert not storage.pool._used  # the pool's own books: nothing checked out
     finally:
         storage.close()
+    assert activity.settles_at(0) == 0
+
+
+def test_psycopg3_pool_times_out_then_fixed(
+    tmp_path: Path, activity: Activity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    psycopg_pool = pytest.importorskip("psycopg_pool")
+    monkeypatch.setenv("DB_POOL_MAX", "2")
+    monkeypatch.setenv("DB_POOL_TIMEOUT", "0.3")
+
+    def workload(module: object) -> int:
+        failed = 0
+        for _ in range(4):
+            try:
+                module.take_seats(1, 100)  # type: ignore[attr-defined]
+            except psycopg.errors.CheckViolation:  # more seats than the slot has
+                failed += 1
+        assert module.free_seats(1) > 0  # type: ignore[attr-defined]
+        return failed
+
+    leaky = load(copy_case("slots_psycopg3.py", tmp_path / "leaky"), "slots_psycopg3_leaky")
+    try:
+        with pytest.raises(psycopg_pool.PoolTimeout, match="couldn't get a connection after"):
+            workload(leaky)
+        # Both connections count as taken, though psycopg closed each one when its last reference
+        # went: the pool keeps no reference to what it lends, only the count.
+        stats = leaky.pool.get_stats()
+        assert stats["pool_size"] - stats.get("pool_available", 0) == 2
+    finally:
+        leaky.pool.close()
+    assert activity.settles_at(0) == 0
+
+    fixed = load(fix(copy_case("slots_psycopg3.py", tmp_path / "fixed")), "slots_psycopg3_fixed")
+    try:
+        assert workload(fixed) == 4
+        stats = fixed.pool.get_stats()
+        assert stats["pool_size"] - stats.get("pool_available", 0) == 0
+        assert activity.count("idle in transaction") == 0
+    finally:
+        fixed.pool.close()
+    assert activity.settles_at(0) == 0
+
+
+def test_asyncpg_pool_times_out_then_fixed(
+    tmp_path: Path, activity: Activity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asyncpg = pytest.importorskip("asyncpg")
+    monkeypatch.setenv("DB_POOL_MAX", "2")
+    monkeypatch.setenv("DB_POOL_TIMEOUT", "0.3")
+
+    async def workload(module: object, graceful: bool) -> int:
+        pool = await module.open_pool()  # type: ignore[attr-defined]
+        try:
+            failed = 0
+            for _ in range(4):
+                try:
+                    await module.revenue(2**70)  # type: ignore[attr-defined]
+                except asyncpg.DataError:  # value out of int64 range
+                    failed += 1
+            assert await module.revenue(42) >= 0  # type: ignore[attr-defined]
+            assert activity.count("idle in transaction") == 0
+        finally:
+            if not graceful:
+                pool.terminate()
+        # close() waits until every connection is released: it returns only if none leaked.
+        await asyncio.wait_for(pool.close(), 5)
+        return failed
+
+    leaky = load(copy_case("reports_asyncpg.py", tmp_path / "leaky"), "reports_asyncpg_leaky")
+    with pytest.raises(TimeoutError) as raised:
+        asyncio.run(workload(leaky, graceful=False))
+    assert "revenue" in [entry.name for entry in raised.traceback]  # its acquire, not close()
+    assert activity.settles_at(0) == 0
+
+    fixed = load(fix(copy_case("reports_asyncpg.py", tmp_path / "fixed")), "reports_asyncpg_fixed")
+    assert asyncio.run(workload(fixed, graceful=True)) == 4
     assert activity.settles_at(0) == 0
