@@ -135,3 +135,60 @@ def test_asyncpg_pool_times_out_then_fixed(
     fixed = load(fix(copy_case("reports_asyncpg.py", tmp_path / "fixed")), "reports_asyncpg_fixed")
     assert asyncio.run(workload(fixed, graceful=True)) == 4
     assert activity.settles_at(0) == 0
+
+
+def test_cursor_helper_without_with_then_unsafe_fix(
+    tmp_path: Path, activity: Activity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_POOL_MAX", "2")
+
+    def workload(module: object) -> dict | None:
+        for member in (1001, 1002, 1001):
+            module.record_visit(member, 3)  # type: ignore[attr-defined]
+        return module.get_member(1002)  # type: ignore[attr-defined]
+
+    leaky = load(copy_case("fitness_cursor.py", tmp_path / "leaky"), "fitness_cursor_leaky")
+    try:
+        # The manager is never entered, so no connection is even taken: the call fails outright.
+        with pytest.raises(AttributeError, match="has no attribute 'execute'"):
+            workload(leaky)
+    finally:
+        leaky.connection_pool.closeall()
+    assert activity.settles_at(0) == 0
+
+    fixed_path = fix(copy_case("fitness_cursor.py", tmp_path / "fixed"), unsafe=True)
+    fixed = load(fixed_path, "fitness_cursor_fixed")
+    try:
+        assert workload(fixed) == {"telegram_id": 1002, "name": "Bo"}
+        assert not fixed.connection_pool._used
+        assert activity.count("idle in transaction") == 0
+        with activity.conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM visits WHERE club_id = 3")
+            assert cur.fetchone()[0] == 3  # committed: the manager was entered with commit=True
+    finally:
+        fixed.connection_pool.closeall()
+    assert activity.settles_at(0) == 0
+
+
+def test_psycopg2_with_keeps_connections_open_then_fixed(
+    tmp_path: Path, activity: Activity
+) -> None:
+    rows = [{"id": n, "email": f"user{n % 3}@example.org"} for n in range(1, 10)]
+
+    leaky = load(copy_case("account_import.py", tmp_path / "leaky"), "account_import_leaky")
+    job = leaky.AccountImport()
+    job.run(rows)
+    assert (job.imported, len(job.failures)) == (3, 6)  # duplicate e-mails
+    # Each kept failure's traceback holds a connection `with` did not close.
+    assert activity.settles_at(6) == 6
+    assert activity.count("idle") == 6
+    job.failures.clear()
+    assert activity.settles_at(0) == 0
+
+    with activity.conn.cursor() as cur:
+        cur.execute("DELETE FROM accounts")
+    fixed = load(fix(copy_case("account_import.py", tmp_path / "fixed")), "account_import_fixed")
+    job = fixed.AccountImport()
+    job.run(rows)
+    assert (job.imported, len(job.failures)) == (3, 6)
+    assert activity.settles_at(0) == 0  # failures still kept, connections closed
