@@ -57,7 +57,9 @@ def test_bare_sessions_exhaust_queuepool_then_fixed(tmp_path: Path, activity: Ac
         leaky.engine.dispose()
     assert activity.settles_at(0) == 0
 
-    fixed = load(fix(copy_case("billing_sessions.py", tmp_path / "fixed")), "billing_sessions_fixed")
+    fixed = load(
+        fix(copy_case("billing_sessions.py", tmp_path / "fixed")), "billing_sessions_fixed"
+    )
     try:
         assert billing_workload(fixed) == 3
         assert fixed.engine.pool.checkedout() == 0
@@ -76,9 +78,7 @@ def booking_workload(app: object) -> list[int]:
             client.post(f"/slots/{slot}/bookings", json={"user_id": 42, "seats": seats}).status_code
             for slot, seats in [(1, 100), (999, 1), (2, 100), (3, 100)]
         ]
-        codes.append(
-            client.post("/slots/4/bookings", json={"user_id": 42, "seats": 1}).status_code
-        )
+        codes.append(client.post("/slots/4/bookings", json={"user_id": 42, "seats": 1}).status_code)
     return codes
 
 
