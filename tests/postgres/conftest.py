@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,18 +55,31 @@ INSERT INTO invoices (customer_id, amount) SELECT 7, n FROM generate_series(1, 5
 def postgres() -> Iterator[Any]:
     """The session's server (a `pgserver.PostgresServer`) with the cases' schema loaded.
 
-    Skipped when pgserver is not installed (it is in the `test` extra)."""
+    Skipped when pgserver is not installed (it is in the `test` extra). A SIGTERM (a CI timeout)
+    is turned into KeyboardInterrupt while the server runs, so pytest's teardown still stops it;
+    only a SIGKILL leaves it running."""
     pgserver = pytest.importorskip("pgserver")
     parent = Path(tempfile.mkdtemp(prefix="leakcheck-pg-"))
     server = None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         server = pgserver.get_server(parent / "data", cleanup_mode="delete")
         server.psql(SCHEMA)
         yield server
     finally:
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(parent, ignore_errors=True)
+        try:
+            if server is not None:
+                server.cleanup()
+            shutil.rmtree(parent, ignore_errors=True)
+        finally:
+            if signal.getsignal(signal.SIGTERM) is _interrupt:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 PROOF_APP = "leakcheck-proof"
