@@ -4,10 +4,10 @@ pgserver ships PostgreSQL's binaries in its wheel: nothing is installed on the s
 refuses to run as root; pgserver handles that itself (pgserver 0.1.4, `PostgresServer.__init__`):
 when the effective uid is 0 it creates a system user `pgserver` with `useradd`, opens read and
 traverse permissions on the data directory's parents and on its binaries, and runs `initdb` and
-`pg_ctl` as that user. The server listens on a Unix socket inside its data directory only, so
-concurrent sessions on one machine do not collide. It is stopped and its directory deleted at the
-end of the session, also when a test fails (fixture finalizer) or the run is interrupted (the
-atexit hook pgserver registers).
+`pg_ctl` as that user. The server listens on a Unix socket of its own (no TCP port), so concurrent
+sessions on one machine do not collide. It is stopped and its directory deleted at the end of the
+session, also when a test fails (fixture finalizer), on Ctrl-C or SIGTERM (pytest's teardown, see
+`postgres`), and at interpreter exit (the atexit hook pgserver registers); only a SIGKILL leaves it.
 """
 
 from __future__ import annotations
