@@ -77,7 +77,7 @@ def consumer_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
                 if decorator is not None and id(decorator) not in reported and orm.uses(node, name):
                     reported.add(id(decorator))
                     drafts.append(
-                        _draft(decorator.decorator, f"{name}.{node.name.value}", "@sync_to_async")
+                        _draft(decorator.decorator, name, f"{name}.{node.name.value}")
                     )
             if not isinstance(node, cst.Call):
                 continue
@@ -94,7 +94,7 @@ def consumer_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
             decorator = _decorator(callee, orm)
             if decorator is not None and id(decorator) not in reported and orm.uses(callee):
                 reported.add(id(decorator))
-                drafts.append(_draft(decorator.decorator, callee.name.value, "@sync_to_async"))
+                drafts.append(_draft(decorator.decorator, name, f"{callee.name.value}()"))
     return drafts
 
 
