@@ -61,7 +61,11 @@ def apply_edit(text: str, edit: Edit) -> str:
     def offset(line: int, column: int) -> int:
         return sum(len(row) for row in lines[: line - 1]) + column - 1
 
-    return text[: offset(edit.line, edit.column)] + edit.content + text[offset(edit.end_line, edit.end_column) :]
+    return (
+        text[: offset(edit.line, edit.column)]
+        + edit.content
+        + text[offset(edit.end_line, edit.end_column) :]
+    )
 
 
 def fix_settings(

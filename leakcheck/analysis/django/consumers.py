@@ -21,7 +21,9 @@ from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.django.orm import Orm
 from leakcheck.analysis.syntax import source_of, walk
 
-CONSUMER_BASES = frozenset({"AsyncConsumer", "AsyncWebsocketConsumer", "AsyncJsonWebsocketConsumer"})
+CONSUMER_BASES = frozenset(
+    {"AsyncConsumer", "AsyncWebsocketConsumer", "AsyncJsonWebsocketConsumer"}
+)
 SYNC_TO_ASYNC = frozenset({"asgiref.sync.sync_to_async", "asgiref.sync.SyncToAsync"})
 
 
@@ -66,7 +68,7 @@ def _decorator(function: cst.FunctionDef, orm: Orm) -> cst.Decorator | None:
 
 
 def consumer_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
-    """LC507 at each `sync_to_async(...)` (or `@sync_to_async`) that runs ORM work for a consumer."""
+    """LC507 at each `sync_to_async(...)` or `@sync_to_async` running ORM work for a consumer."""
     drafts: list[Draft] = []
     reported: set[int] = set()
     for cls in _consumers(module, orm):
@@ -76,9 +78,7 @@ def consumer_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
                 decorator = _decorator(node, orm)
                 if decorator is not None and id(decorator) not in reported and orm.uses(node, name):
                     reported.add(id(decorator))
-                    drafts.append(
-                        _draft(decorator.decorator, name, f"{name}.{node.name.value}")
-                    )
+                    drafts.append(_draft(decorator.decorator, name, f"{name}.{node.name.value}"))
             if not isinstance(node, cst.Call):
                 continue
             positional = [a.value for a in node.args if a.keyword is None and not a.star]

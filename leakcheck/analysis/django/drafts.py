@@ -114,7 +114,9 @@ def _fix_nodes(change: InsertKey | Replace) -> list[cst.CSTNode]:
     elements = [e for e in change.dict_node.elements]
     if elements:
         nodes.append(elements[-1])
-        nodes.append(elements[-1].value if isinstance(elements[-1], cst.DictElement) else elements[-1])
+        nodes.append(
+            elements[-1].value if isinstance(elements[-1], cst.DictElement) else elements[-1]
+        )
     return nodes
 
 
@@ -150,7 +152,13 @@ def _insert_key(change: InsertKey, spans: dict[int, Span], lines: list[str]) -> 
             brace = whole.end_column - 1  # 1-based column of `}`
             before = line[: brace - 1].rstrip()
             return Edit(closing_line, len(before) + 1, closing_line, brace, text)
-        return Edit(value_span.end_line, value_span.end_column, value_span.end_line, value_span.end_column, text)
+        return Edit(
+            value_span.end_line,
+            value_span.end_column,
+            value_span.end_line,
+            value_span.end_column,
+            text,
+        )
     indent_line = lines[last_span.line - 1]
     indent = indent_line[: len(indent_line) - len(indent_line.lstrip())]
     newline = "\r\n" if indent_line.endswith("\r\n") else "\n"
@@ -164,7 +172,7 @@ def _insert_key(change: InsertKey, spans: dict[int, Span], lines: list[str]) -> 
         text_line = lines[row - 1]
         cut = value_span.end_column - 1
         rebuilt = text_line[:cut] + "," + text_line[cut:]
-        following = "".join(lines[row:closing_line - 1])
+        following = "".join(lines[row : closing_line - 1])
         return Edit(row, 1, closing_line, 1, rebuilt + following + new_line)
     return Edit(closing_line, 1, closing_line, 1, new_line)
 

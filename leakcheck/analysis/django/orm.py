@@ -96,7 +96,10 @@ class Scope:
         return out
 
     def resolve(
-        self, expr: cst.BaseExpression, class_name: str = "", local: dict[str, cst.FunctionDef] | None = None
+        self,
+        expr: cst.BaseExpression,
+        class_name: str = "",
+        local: dict[str, cst.FunctionDef] | None = None,
     ) -> cst.FunctionDef | None:
         """The function `expr` names: a local def, a module function, or `self.method`."""
         if isinstance(expr, cst.Name):
@@ -130,12 +133,18 @@ class Orm:
             return dotted(node.value) is not None and not (
                 isinstance(node.value, cst.Name) and node.value.value == "self"
             )
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-            if node.func.attr.value == "cursor":
-                receiver = node.func.value
-                if isinstance(receiver, cst.Subscript):
-                    receiver = receiver.value
-                return self.imports.qualify(receiver) in ("django.db.connection", "django.db.connections")
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "cursor"
+        ):
+            receiver = node.func.value
+            if isinstance(receiver, cst.Subscript):
+                receiver = receiver.value
+            return self.imports.qualify(receiver) in (
+                "django.db.connection",
+                "django.db.connections",
+            )
         if isinstance(node, (cst.Attribute, cst.Name)):
             return self.imports.qualify(node) == "django.db.transaction.atomic"
         return False
@@ -145,7 +154,9 @@ class Orm:
         that use the ORM count, at the call."""
         return self._uses_of(function, class_name, set())
 
-    def _uses_of(self, function: Function, class_name: str, visiting: set[int]) -> list[cst.CSTNode]:
+    def _uses_of(
+        self, function: Function, class_name: str, visiting: set[int]
+    ) -> list[cst.CSTNode]:
         key = id(function)
         if key in self._uses:
             return self._uses[key]
@@ -160,9 +171,12 @@ class Orm:
                 found.append(node)
             elif isinstance(node, cst.Call):
                 callee = self.scope.resolve(node.func, class_name)
-                if callee is not None and callee is not function:
-                    if self._uses_of(callee, class_name, visiting):
-                        found.append(node)
+                if (
+                    callee is not None
+                    and callee is not function
+                    and self._uses_of(callee, class_name, visiting)
+                ):
+                    found.append(node)
         visiting.discard(key)
         self._uses[key] = found
         return found

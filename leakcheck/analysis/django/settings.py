@@ -19,14 +19,21 @@ Facts relied on (Django documentation, "Databases", and the PostgreSQL backend's
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import libcst as cst
 
 from leakcheck.analysis.django.drafts import Draft, FixDraft, InsertKey, Replace
-from leakcheck.analysis.django.values import UNKNOWN, Entry, Value, dict_entries, evaluate, string_value
+from leakcheck.analysis.django.values import (
+    UNKNOWN,
+    Entry,
+    Value,
+    dict_entries,
+    evaluate,
+    string_value,
+)
 from leakcheck.analysis.syntax import dotted
 
 PGBOUNCER_PORT = 6432
@@ -74,7 +81,9 @@ def read_settings(module: cst.Module) -> SettingsModule:
     return out
 
 
-def _module_level(body: Iterator[cst.BaseStatement] | list[cst.BaseStatement] | tuple[cst.BaseStatement, ...]) -> Iterator[cst.BaseSmallStatement]:
+def _module_level(
+    body: Sequence[cst.BaseStatement],
+) -> Iterator[cst.BaseSmallStatement]:
     for stmt in body:
         if isinstance(stmt, cst.SimpleStatementLine):
             yield from stmt.body
@@ -106,7 +115,7 @@ def _suite(body: cst.BaseSuite) -> list[cst.BaseStatement]:
 
 
 def _subscript_keys(node: cst.BaseExpression) -> tuple[str | None, list[tuple[str, cst.CSTNode]]]:
-    """`DATABASES["default"]["OPTIONS"]` -> ("DATABASES", [("default", node), ("OPTIONS", node)])."""
+    """`DATABASES["default"]["OPTIONS"]` -> `DATABASES`, [("default", node), ("OPTIONS", node)]."""
     keys: list[tuple[str, cst.CSTNode]] = []
     while isinstance(node, cst.Subscript):
         if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
@@ -123,7 +132,9 @@ def _subscript_keys(node: cst.BaseExpression) -> tuple[str | None, list[tuple[st
 
 def _statement(small: cst.BaseSmallStatement, out: SettingsModule) -> None:
     if isinstance(small, (cst.Assign, cst.AnnAssign)):
-        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+        targets = (
+            [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+        )
         value = small.value
         if value is None:
             return
@@ -141,7 +152,9 @@ def _assign(target: cst.BaseExpression, value: cst.BaseExpression, out: Settings
         name = target.value
         if name == "DATABASES":
             out.assigns_databases = True
-            _databases(out.names.get(value.value, value) if isinstance(value, cst.Name) else value, out)
+            _databases(
+                out.names.get(value.value, value) if isinstance(value, cst.Name) else value, out
+            )
         elif name == "ASGI_APPLICATION":
             if evaluate(value, out.names) is not None and not out.asgi:
                 out.asgi, out.asgi_node = "`ASGI_APPLICATION` is set", target
@@ -248,8 +261,14 @@ def _alias(name: str, anchor: cst.CSTNode, value: cst.BaseExpression, out: Setti
 def _url_call(call: cst.Call, alias: Alias) -> None:
     callee = dotted(call.func) or ""
     last = callee.rsplit(".", 1)[-1]
-    environ_db = "." in callee and last in ("db", "db_url") and not callee.startswith("dj_database_url")
-    if callee not in _URL_CALLS and not callee.endswith(("dj_database_url.config", "dj_database_url.parse")) and not environ_db:
+    environ_db = (
+        "." in callee and last in ("db", "db_url") and not callee.startswith("dj_database_url")
+    )
+    if (
+        callee not in _URL_CALLS
+        and not callee.endswith(("dj_database_url.config", "dj_database_url.parse"))
+        and not environ_db
+    ):
         return
     alias.from_url_call = True
     positional = [a.value for a in call.args if a.keyword is None and not a.star]
@@ -390,18 +409,31 @@ def judge(
                 fix = None
                 if alias.dict_node is not None and cursors is None:
                     fix = FixDraft(
-                        "Add `\"DISABLE_SERVER_SIDE_CURSORS\": True`",
+                        'Add `"DISABLE_SERVER_SIDE_CURSORS": True`',
                         "safe",
                         InsertKey(alias.dict_node, "DISABLE_SERVER_SIDE_CURSORS", "True"),
                     )
                 drafts.append(
-                    Draft("LC501", alias.anchor, {"alias": alias.name, "why": behind}, label, "DISABLE_SERVER_SIDE_CURSORS", fix=fix)
+                    Draft(
+                        "LC501",
+                        alias.anchor,
+                        {"alias": alias.name, "why": behind},
+                        label,
+                        "DISABLE_SERVER_SIDE_CURSORS",
+                        fix=fix,
+                    )
                 )
             options = alias.options.get("options")
             text = evaluate(options.value, names) if options is not None else UNKNOWN
             if options is not None and isinstance(text, str) and _has_switches(text):
                 drafts.append(
-                    Draft("LC502", options.key, {"alias": alias.name, "why": behind, "options": text}, label, "OPTIONS.options")
+                    Draft(
+                        "LC502",
+                        options.key,
+                        {"alias": alias.name, "why": behind, "options": text},
+                        label,
+                        "OPTIONS.options",
+                    )
                 )
         if keeps and max_age_entry is not None:
             if asgi and not is_sqlite(where):
@@ -439,7 +471,13 @@ def judge(
                 )
             if behind:
                 drafts.append(
-                    Draft("LC505", max_age_entry.key, {"alias": alias.name, "value": shown, "why": behind}, label, "CONN_MAX_AGE.pooler")
+                    Draft(
+                        "LC505",
+                        max_age_entry.key,
+                        {"alias": alias.name, "value": shown, "why": behind},
+                        label,
+                        "CONN_MAX_AGE.pooler",
+                    )
                 )
     return drafts
 
@@ -452,4 +490,6 @@ def _has_switches(text: str) -> bool:
 def _literal(node: cst.BaseExpression) -> bool:
     if isinstance(node, cst.UnaryOperation):
         node = node.expression
-    return isinstance(node, (cst.Integer, cst.Float)) or (isinstance(node, cst.Name) and node.value == "None")
+    return isinstance(node, (cst.Integer, cst.Float)) or (
+        isinstance(node, cst.Name) and node.value == "None"
+    )

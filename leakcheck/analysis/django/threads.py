@@ -13,6 +13,7 @@ the project's own and are not judged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -23,7 +24,9 @@ from leakcheck.analysis.syntax import dotted, source_of, walk
 
 THREAD_CLASSES = frozenset({"threading.Thread"})
 TIMER_CLASSES = frozenset({"threading.Timer"})
-EXECUTORS = frozenset({"concurrent.futures.ThreadPoolExecutor", "concurrent.futures.thread.ThreadPoolExecutor"})
+EXECUTORS = frozenset(
+    {"concurrent.futures.ThreadPoolExecutor", "concurrent.futures.thread.ThreadPoolExecutor"}
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,10 @@ def _argument(call: cst.Call, position: int, keyword: str) -> cst.BaseExpression
 
 
 def _unwrap_partial(expr: cst.BaseExpression, orm: Orm) -> cst.BaseExpression:
-    if isinstance(expr, cst.Call) and orm.imports.qualify(expr.func) in ("functools.partial", "partial"):
+    if isinstance(expr, cst.Call) and orm.imports.qualify(expr.func) in (
+        "functools.partial",
+        "partial",
+    ):
         first = _argument(expr, 0, "func")
         if first is not None:
             return first
@@ -63,11 +69,18 @@ class _Finder:
                     text = dotted(target.target)
                     if text:
                         self.executors.add(text)
-            elif isinstance(node, cst.WithItem) and self._is_executor(node.item):
-                if node.asname is not None:
-                    text = dotted(node.asname.name) if isinstance(node.asname.name, cst.BaseExpression) else None
-                    if text:
-                        self.executors.add(text)
+            elif (
+                isinstance(node, cst.WithItem)
+                and self._is_executor(node.item)
+                and node.asname is not None
+            ):
+                text = (
+                    dotted(node.asname.name)
+                    if isinstance(node.asname.name, cst.BaseExpression)
+                    else None
+                )
+                if text:
+                    self.executors.add(text)
         self._visit(self.module.body, "", {})
         return self.started
 
@@ -77,17 +90,24 @@ class _Finder:
         name = self.orm.imports.qualify(expr.func)
         return name in EXECUTORS or name.rsplit(".", 1)[-1] == "ThreadPoolExecutor"
 
-    def _visit(self, body: object, class_name: str, local: dict[str, cst.FunctionDef]) -> None:
-        statements = body if isinstance(body, (list, tuple)) else [body]
-        for stmt in statements:
+    def _visit(
+        self, body: Sequence[cst.CSTNode], class_name: str, local: dict[str, cst.FunctionDef]
+    ) -> None:
+        for stmt in body:
             self._statement(stmt, class_name, local)
 
-    def _statement(self, stmt: cst.CSTNode, class_name: str, local: dict[str, cst.FunctionDef]) -> None:
+    def _statement(
+        self, stmt: cst.CSTNode, class_name: str, local: dict[str, cst.FunctionDef]
+    ) -> None:
         if isinstance(stmt, cst.ClassDef):
             bases = {self.orm.imports.qualify(b.value) for b in stmt.bases}
             body = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else ()
             for item in body:
-                if isinstance(item, cst.FunctionDef) and item.name.value == "run" and bases & THREAD_CLASSES:
+                if (
+                    isinstance(item, cst.FunctionDef)
+                    and item.name.value == "run"
+                    and bases & THREAD_CLASSES
+                ):
                     self.started.append(Started(item, stmt.name.value, stmt.bases[0].value))
                 self._statement(item, stmt.name.value, {})
             return
@@ -130,7 +150,9 @@ class _Finder:
         elif isinstance(call.func, cst.Attribute):
             method = call.func.attr.value
             receiver = dotted(call.func.value) or ""
-            on_executor = receiver in self.executors or "executor" in receiver.rsplit(".", 1)[-1].lower()
+            on_executor = (
+                receiver in self.executors or "executor" in receiver.rsplit(".", 1)[-1].lower()
+            )
             if method in ("submit", "map") and on_executor:
                 target = _argument(call, 0, "fn")
             elif method == "add_job":

@@ -85,7 +85,9 @@ def evaluate(node: cst.BaseExpression, names: Mapping[str, cst.BaseExpression]) 
     return _evaluate(node, names, 0)
 
 
-def _evaluate(node: cst.BaseExpression, names: Mapping[str, cst.BaseExpression], depth: int) -> Value:
+def _evaluate(
+    node: cst.BaseExpression, names: Mapping[str, cst.BaseExpression], depth: int
+) -> Value:
     if depth > 20:
         return UNKNOWN
     if isinstance(node, cst.Integer):
@@ -147,6 +149,6 @@ def _cast(value: Value, cast: str | None) -> Value:
     if convert is None or value is UNKNOWN or value is None:
         return value
     try:
-        return convert(value)  # type: ignore[operator]
+        return convert(value)
     except (TypeError, ValueError):
         return UNKNOWN
