@@ -6,7 +6,8 @@ through `database_sync_to_async`, which cleans up database connections on exit (
 `close_old_connections()` around the call, channels/db.py). Plain `sync_to_async` does not: the
 connection its worker thread opened is never closed by the consumer, which has no request cycle.
 
-A consumer is a class deriving from `AsyncConsumer`, `AsyncWebsocketConsumer` or
+`X.save`, `X.delete` and `X.refresh_from_db` wrapped directly count as ORM work (model instance
+methods). A consumer is a class deriving from `AsyncConsumer`, `AsyncWebsocketConsumer` or
 `AsyncJsonWebsocketConsumer` (or from such a class of the same module). Reported: a
 `sync_to_async(f)` call in a consumer whose `f` is ORM work (`Model.objects.get`, a lambda or a
 function of the module that uses the ORM), and `@sync_to_async` on such a function that a consumer
@@ -49,7 +50,13 @@ def _is_sync_to_async(expr: cst.BaseExpression, orm: Orm) -> bool:
     return orm.imports.qualify(expr) in SYNC_TO_ASYNC
 
 
+# Model instance methods that query: `sync_to_async(order.save)()`.
+INSTANCE_QUERIES = frozenset({"save", "delete", "refresh_from_db"})
+
+
 def _orm_work(expr: cst.BaseExpression, orm: Orm, class_name: str) -> bool:
+    if isinstance(expr, cst.Attribute) and expr.attr.value in INSTANCE_QUERIES:
+        return True
     if isinstance(expr, cst.Lambda):
         return bool(orm.uses(expr, class_name))
     if any(orm.direct_use(node) for node in walk(expr)):
