@@ -230,3 +230,20 @@ def test_tokens_a_prefilter_may_rely_on() -> None:
     assert relevant(b"sync_to_async(Room.objects.get)")
     assert not relevant(b"Thread(target=f)\nprint(1)")
     assert not relevant(b"import os\nconn = pool.getconn()\n")
+
+
+def test_alias_names_from_module_constants() -> None:
+    # saleor's settings name their aliases through constants.
+    source = (
+        'DEFAULT_NAME = "default"\n'
+        "DATABASES = {\n"
+        '    DEFAULT_NAME: dj_database_url.config(default="postgres://u@pgbouncer:6432/db"),\n'
+        "}\n"
+    )
+    here = Path("settings.py")
+    assert codes(source, here, DjangoContext(file=here)) == [("LC501", 3)]
+
+
+def test_executor_methods_need_an_executor_in_the_file() -> None:
+    assert not relevant(b"rows = map(str, Lead.objects.all())\nform.submit()")
+    assert relevant(b"executor.submit(job)\nLead.objects.all()")

@@ -25,13 +25,15 @@ ORM_TOKENS: tuple[bytes, ...] = (b"objects", b"cursor", b"atomic", b"_manager")
 THREAD_TOKENS: tuple[bytes, ...] = (  # LC506 (threads) and LC507 (sync_to_async)
     b"Thread",
     b"Timer",
-    b"submit",
-    b"map",
     b"add_job",
     b"scheduled_job",
     b"sync_to_async",
     b"SyncToAsync",
 )
+EXECUTOR_TOKEN = (
+    b"xecutor"  # `executor.submit(f)` / `.map(f, ...)`: a ThreadPoolExecutor, *executor*
+)
+EXECUTOR_METHODS: tuple[bytes, ...] = (b"submit", b"map")
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,11 @@ def relevant(source: bytes) -> bool:
 
 
 def _orm_candidate(source: bytes) -> bool:
-    return any(t in source for t in ORM_TOKENS) and any(t in source for t in THREAD_TOKENS)
+    if not any(t in source for t in ORM_TOKENS):
+        return False
+    if any(t in source for t in THREAD_TOKENS):
+        return True
+    return EXECUTOR_TOKEN in source and any(t in source for t in EXECUTOR_METHODS)
 
 
 def django_findings(

@@ -239,8 +239,8 @@ def _databases(value: cst.BaseExpression, out: SettingsModule) -> None:
         return
     for element in value.elements:
         if isinstance(element, cst.DictElement):
-            name = string_value(element.key)
-            if name is not None:
+            name = evaluate(element.key, out.names)  # a literal, or a module constant
+            if isinstance(name, str):
                 out.aliases.append(_alias(name, element.key, element.value, out))
 
 
