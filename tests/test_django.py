@@ -247,3 +247,18 @@ def test_alias_names_from_module_constants() -> None:
 def test_executor_methods_need_an_executor_in_the_file() -> None:
     assert not relevant(b"rows = map(str, Lead.objects.all())\nform.submit()")
     assert relevant(b"executor.submit(job)\nLead.objects.all()")
+
+
+@pytest.mark.parametrize(
+    ("options", "names"),
+    [
+        ("-c statement_timeout=30000 -c lock_timeout=5000", ["statement_timeout", "lock_timeout"]),
+        ("-cstatement_timeout=1 --search-path=app", ["statement_timeout", "search_path"]),
+        ("-c TimeZone=UTC -c application_name=crm", []),
+        ("", []),
+    ],
+)
+def test_lc502_leaves_out_what_pgbouncer_tracks(options: str, names: list[str]) -> None:
+    from leakcheck.analysis.django.settings import untracked_switches
+
+    assert untracked_switches(options) == names

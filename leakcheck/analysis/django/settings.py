@@ -425,16 +425,10 @@ def judge(
                 )
             options = alias.options.get("options")
             text = evaluate(options.value, names) if options is not None else UNKNOWN
-            if options is not None and isinstance(text, str) and _has_switches(text):
-                drafts.append(
-                    Draft(
-                        "LC502",
-                        options.key,
-                        {"alias": alias.name, "why": behind, "options": text},
-                        label,
-                        "OPTIONS.options",
-                    )
-                )
+            untracked = untracked_switches(text) if isinstance(text, str) else []
+            if options is not None and untracked:
+                fields = {"alias": alias.name, "why": behind, "names": ", ".join(untracked)}
+                drafts.append(Draft("LC502", options.key, fields, label, "OPTIONS.options"))
         if keeps and max_age_entry is not None:
             if asgi and not is_sqlite(where):
                 fix = None
@@ -482,9 +476,35 @@ def judge(
     return drafts
 
 
-def _has_switches(text: str) -> bool:
-    """`-c statement_timeout=5000` or `--search_path=x`: command-line switches for the server."""
-    return any(part.startswith("-") for part in text.split())
+# What PgBouncer tracks per client by default (its `track_extra_parameters` documentation): since
+# 1.20 it accepts these in `-c` switches of the `options` startup parameter.
+TRACKED = frozenset(
+    {"client_encoding", "datestyle", "timezone", "standard_conforming_strings", "application_name"}
+)
+
+
+def untracked_switches(text: str) -> list[str]:
+    """The settings `-c name=value` / `-cname=value` / `--name=value` switches of `text` set that
+    PgBouncer does not track by default; a switch it cannot parse counts by its text."""
+    words = text.split()
+    out: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        setting = ""
+        if word == "-c" and index + 1 < len(words):
+            index += 1
+            setting = words[index]
+        elif word.startswith("--") or word.startswith("-c"):
+            setting = word[2:]
+        elif word.startswith("-"):
+            setting = word
+        index += 1
+        if setting:
+            name = setting.split("=", 1)[0].replace("-", "_").lower()
+            if name not in TRACKED:
+                out.append(name)
+    return out
 
 
 def _literal(node: cst.BaseExpression) -> bool:
