@@ -262,3 +262,10 @@ def test_lc502_leaves_out_what_pgbouncer_tracks(options: str, names: list[str]) 
     from leakcheck.analysis.django.settings import untracked_switches
 
     assert untracked_switches(options) == names
+
+
+def test_orm_rules_need_django_or_models_in_the_file() -> None:
+    # boto3's `bucket.objects` on a thread is not the ORM.
+    boto = b"import boto3, threading\nthreading.Thread(target=lambda: bucket.objects.all())\n"
+    assert not relevant(boto)
+    assert relevant(b"from shop.models import Order\nthreading.Thread(target=f)\nOrder.objects")

@@ -52,7 +52,11 @@ def relevant(source: bytes) -> bool:
 
 
 def _orm_candidate(source: bytes) -> bool:
+    """ORM work (and a Django import, or models imported from somewhere: boto3's
+    `bucket.objects` is not the ORM) next to something that runs it on another thread."""
     if not any(t in source for t in ORM_TOKENS):
+        return False
+    if not any(t in source for t in DJANGO_TOKENS):
         return False
     if any(t in source for t in THREAD_TOKENS):
         return True
