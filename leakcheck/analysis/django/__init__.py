@@ -22,6 +22,7 @@ from leakcheck.model import Finding
 # A prefilter may skip a file that `relevant` rejects: it cannot get an LC5xx finding.
 SETTINGS_TOKENS: tuple[bytes, ...] = (b"DATABASES",)  # LC501-LC505
 ORM_TOKENS: tuple[bytes, ...] = (b"objects", b"cursor", b"atomic", b"_manager")
+DJANGO_TOKENS: tuple[bytes, ...] = (b"django", b"models", b"channels")
 THREAD_TOKENS: tuple[bytes, ...] = (  # LC506 (threads) and LC507 (sync_to_async)
     b"Thread",
     b"Timer",
