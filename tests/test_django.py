@@ -226,8 +226,8 @@ def test_lc503_unsafe_fix_only_for_literals(tmp_path: Path) -> None:
 
 def test_tokens_a_prefilter_may_rely_on() -> None:
     assert relevant(b"DATABASES = {}")
-    assert relevant(b"Thread(target=f)\nLead.objects.all()")
-    assert relevant(b"sync_to_async(Room.objects.get)")
+    assert relevant(b"from django.db import models\nThread(target=f)\nLead.objects.all()")
+    assert relevant(b"from chat.models import Room\nsync_to_async(Room.objects.get)")
     assert not relevant(b"Thread(target=f)\nprint(1)")
     assert not relevant(b"import os\nconn = pool.getconn()\n")
 
@@ -246,7 +246,7 @@ def test_alias_names_from_module_constants() -> None:
 
 def test_executor_methods_need_an_executor_in_the_file() -> None:
     assert not relevant(b"rows = map(str, Lead.objects.all())\nform.submit()")
-    assert relevant(b"executor.submit(job)\nLead.objects.all()")
+    assert relevant(b"from crm.models import Lead\nexecutor.submit(job)\nLead.objects.all()")
 
 
 @pytest.mark.parametrize(
