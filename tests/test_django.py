@@ -269,3 +269,31 @@ def test_orm_rules_need_django_or_models_in_the_file() -> None:
     boto = b"import boto3, threading\nthreading.Thread(target=lambda: bucket.objects.all())\n"
     assert not relevant(boto)
     assert relevant(b"from shop.models import Order\nthreading.Thread(target=f)\nOrder.objects")
+
+
+INCIDENT_BEFORE = """\
+INSTALLED_APPS = ["daphne", "django.contrib.admin", "channels"]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "pgbouncer",
+        "PORT": 6432,
+        "CONN_MAX_AGE": 60,  # keep connections
+    },
+}
+"""
+
+
+def test_check_fix_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli_helpers import invoke
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "settings.py").write_text(INCIDENT_BEFORE)
+    code, out = invoke("check", "--fix", "--unsafe-fixes", "settings.py")
+    assert code == 0, out
+    assert (tmp_path / "settings.py").read_text() == INCIDENT_BEFORE.replace(
+        '"CONN_MAX_AGE": 60,  # keep connections\n',
+        '"CONN_MAX_AGE": 0,  # keep connections\n        "DISABLE_SERVER_SIDE_CURSORS": True,\n',
+    )
+    code, out = invoke("check", "settings.py")
+    assert code == 0 and "All checks passed" in out
