@@ -64,8 +64,8 @@ class FileContext:
             unsafe,
             wanted,
             self.config.fix_helpers,
-            self.django,
-            self.shown,
+            django=self.django,
+            path=self.shown,
         )
 
 
@@ -152,7 +152,13 @@ class Checker:
         """Findings for one file's bytes, with selection and suppressions applied."""
         config, path, shown = ctx.config, ctx.path, ctx.shown
         result = check_source(
-            source, shown, ctx.kinds, ctx.package, ctx.resolver, config.fix_helpers, ctx.django
+            source,
+            shown,
+            ctx.kinds,
+            ctx.package,
+            ctx.resolver,
+            config.fix_helpers,
+            django=ctx.django,
         )
         findings = tuple(
             f
