@@ -92,12 +92,8 @@ def _check_module(
     if not verdicts:
         return FileResult(path, findings=extra, source=module.code if extra else "")
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
-    findings = (
-        tuple(
-            f for f in (_finding(v, spans, path, facts, helpers) for v in verdicts) if f is not None
-        )
-        + extra
-    )
+    judged = (_finding(v, spans, path, facts, helpers) for v in verdicts)
+    findings = tuple(f for f in judged if f is not None) + extra
     return FileResult(path, findings=findings, source=module.code)
 
 
