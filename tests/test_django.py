@@ -297,3 +297,32 @@ def test_check_fix_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     )
     code, out = invoke("check", "settings.py")
     assert code == 0 and "All checks passed" in out
+
+
+CONSUMER = """\
+import json
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from chat.models import Message
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def receive(self, text_data):
+        await sync_to_async(Message.objects.create)(text=json.loads(text_data)["text"])
+"""
+
+
+def test_lc507_unsafe_fix_renames_and_imports_once(tmp_path: Path) -> None:
+    path = tmp_path / "consumers.py"
+    source = CONSUMER + "        await sync_to_async(Message.objects.count)()\n"
+    path.write_text(source)
+    assert fix_file(path).source.decode() == source  # unsafe only
+    fixed = fix_file(path, unsafe=True).source.decode()
+    assert fixed == source.replace(
+        "from chat.models import Message\n",
+        "from chat.models import Message\nfrom channels.db import database_sync_to_async\n",
+    ).replace("await sync_to_async(", "await database_sync_to_async(")
+    path.write_text(fixed)
+    assert Checker().check_file(str(path)).findings == ()

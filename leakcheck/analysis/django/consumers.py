@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leakcheck.analysis.django.drafts import Draft
+from leakcheck.analysis.django.drafts import Draft, FixDraft, InsertLineAfter, Replace
 from leakcheck.analysis.django.orm import Orm
 from leakcheck.analysis.syntax import source_of, walk
 
@@ -85,7 +85,9 @@ def consumer_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
                 decorator = _decorator(node, orm)
                 if decorator is not None and id(decorator) not in reported and orm.uses(node, name):
                     reported.add(id(decorator))
-                    drafts.append(_draft(decorator.decorator, name, f"{name}.{node.name.value}"))
+                    fix = _fix(module, orm, decorator.decorator)
+                    label = f"{name}.{node.name.value}"
+                    drafts.append(_draft(decorator.decorator, name, label, fix))
             if not isinstance(node, cst.Call):
                 continue
             positional = [a.value for a in node.args if a.keyword is None and not a.star]
@@ -93,7 +95,8 @@ def consumer_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
                 wrapped = positional[0]
                 if _orm_work(wrapped, orm, name) and id(node) not in reported:
                     reported.add(id(node))
-                    drafts.append(_draft(node, name, source_of(wrapped, 40)))
+                    fix = _fix(module, orm, node)
+                    drafts.append(_draft(node, name, source_of(wrapped, 40), fix))
                 continue
             callee = orm.scope.resolve(node.func, name)
             if callee is None:
@@ -101,9 +104,40 @@ def consumer_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
             decorator = _decorator(callee, orm)
             if decorator is not None and id(decorator) not in reported and orm.uses(callee):
                 reported.add(id(decorator))
-                drafts.append(_draft(decorator.decorator, name, f"{callee.name.value}()"))
+                fix = _fix(module, orm, decorator.decorator)
+                label = f"{callee.name.value}()"
+                drafts.append(_draft(decorator.decorator, name, label, fix))
     return drafts
 
 
-def _draft(node: cst.CSTNode, where: str, wrapped: str) -> Draft:
-    return Draft("LC507", node, {"where": where, "wrapped": wrapped}, where, wrapped)
+def _draft(node: cst.CSTNode, where: str, wrapped: str, fix: FixDraft | None = None) -> Draft:
+    return Draft("LC507", node, {"where": where, "wrapped": wrapped}, where, wrapped, fix=fix)
+
+
+def _fix(module: cst.Module, orm: Orm, node: cst.CSTNode) -> FixDraft | None:
+    """`database_sync_to_async` for a bare `sync_to_async` name, with its import added once after
+    the module's leading imports."""
+    callee = node.func if isinstance(node, cst.Call) else node
+    if not isinstance(callee, cst.Name) or callee.value != "sync_to_async":
+        return None
+    title = "Use `channels.db.database_sync_to_async`; unsafe: it also closes old connections"
+    if orm.imports.names.get("database_sync_to_async") == "channels.db.database_sync_to_async":
+        return FixDraft(title, "unsafe", Replace(callee, "database_sync_to_async"))
+    if "database_sync_to_async" in orm.imports.names:
+        return None  # the name means something else here
+    last_import: cst.CSTNode | None = None
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(small, (cst.Import, cst.ImportFrom)) for small in stmt.body
+        ):
+            last_import = stmt
+        elif last_import is not None:
+            break
+    if last_import is None:
+        return None
+    return FixDraft(
+        title,
+        "unsafe",
+        Replace(callee, "database_sync_to_async"),
+        (InsertLineAfter(last_import, "from channels.db import database_sync_to_async"),),
+    )

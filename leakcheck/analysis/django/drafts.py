@@ -34,10 +34,25 @@ class Replace:
 
 
 @dataclass(frozen=True)
+class InsertLineAfter:
+    """A new line after the statement `node` (an import after the module's imports)."""
+
+    node: cst.CSTNode
+    text: str
+
+
+Change = InsertKey | Replace | InsertLineAfter
+
+
+@dataclass(frozen=True)
 class FixDraft:
     title: str
     applicability: str  # "safe" | "unsafe"
-    change: InsertKey | Replace
+    change: Change
+    more: tuple[Change, ...] = ()  # further edits of the same fix
+
+    def changes(self) -> tuple[Change, ...]:
+        return (self.change, *self.more)
 
 
 @dataclass(frozen=True)
@@ -73,7 +88,8 @@ def findings(module: cst.Module, drafts: Sequence[Draft], path: str) -> list[Fin
         if draft.related is not None:
             nodes.append(draft.related)
         if draft.fix is not None:
-            nodes.extend(_fix_nodes(draft.fix.change))
+            for change in draft.fix.changes():
+                nodes.extend(_fix_nodes(change))
     spans = locate(module, nodes)
     lines = module.code.splitlines(keepends=True)
     out = []
@@ -83,9 +99,13 @@ def findings(module: cst.Module, drafts: Sequence[Draft], path: str) -> list[Fin
         related = spans[id(draft.related)] if draft.related is not None else None
         fix = None
         if draft.fix is not None:
-            edit = _edit(draft.fix.change, spans, lines)
-            if edit is not None:
-                fix = Fix(draft.fix.title, (edit,), draft.fix.applicability)
+            edits = [_edit(change, spans, lines) for change in draft.fix.changes()]
+            if all(edit is not None for edit in edits):
+                fix = Fix(
+                    draft.fix.title,
+                    tuple(edit for edit in edits if edit is not None),
+                    draft.fix.applicability,
+                )
         out.append(
             Finding(
                 path=path,
@@ -107,8 +127,8 @@ def findings(module: cst.Module, drafts: Sequence[Draft], path: str) -> list[Fin
     return out
 
 
-def _fix_nodes(change: InsertKey | Replace) -> list[cst.CSTNode]:
-    if isinstance(change, Replace):
+def _fix_nodes(change: Change) -> list[cst.CSTNode]:
+    if isinstance(change, (Replace, InsertLineAfter)):
         return [change.node]
     nodes: list[cst.CSTNode] = [change.dict_node]
     elements = [e for e in change.dict_node.elements]
@@ -120,10 +140,18 @@ def _fix_nodes(change: InsertKey | Replace) -> list[cst.CSTNode]:
     return nodes
 
 
-def _edit(change: InsertKey | Replace, spans: dict[int, Span], lines: list[str]) -> Edit | None:
+def _edit(change: Change, spans: dict[int, Span], lines: list[str]) -> Edit | None:
     if isinstance(change, Replace):
         span = spans[id(change.node)]
         return Edit(span.line, span.column, span.end_line, span.end_column, change.text)
+    if isinstance(change, InsertLineAfter):
+        span = spans[id(change.node)]
+        # A statement's span ends after its newline (column 1 of the next line).
+        row = span.end_line - 1 if span.end_column == 1 else span.end_line
+        if row >= len(lines) or not lines[row - 1].endswith("\n"):
+            return None  # the statement ends the file: no line after it to insert before
+        newline = "\r\n" if lines[row - 1].endswith("\r\n") else "\n"
+        return Edit(row + 1, 1, row + 1, 1, change.text + newline)
     return _insert_key(change, spans, lines)
 
 
