@@ -34,6 +34,8 @@ def value(expr: str, prelude: str = "") -> object:
     ("expr", "expected"),
     [
         ("60", 60),
+        ("60.5", 60.5),
+        ("-1", -1),
         ("None", None),
         ('os.environ.get("AGE", "60")', "60"),
         ('int(os.environ.get("AGE", "60"))', 60),

@@ -95,6 +95,11 @@ def _evaluate(
             return int(node.value.replace("_", ""), 0)
         except ValueError:
             return UNKNOWN
+    if isinstance(node, cst.Float):
+        try:
+            return float(node.value.replace("_", ""))
+        except ValueError:
+            return UNKNOWN
     if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
         text = string_value(node)
         return UNKNOWN if text is None else text
@@ -107,7 +112,9 @@ def _evaluate(
         return _evaluate(bound, names, depth + 1) if bound is not None else UNKNOWN
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
         inner = _evaluate(node.expression, names, depth + 1)
-        return -inner if isinstance(inner, int) and not isinstance(inner, bool) else UNKNOWN
+        if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+            return -inner
+        return UNKNOWN
     if isinstance(node, cst.BooleanOperation) and isinstance(node.operator, cst.Or):
         left = _evaluate(node.left, names, depth + 1)
         if left is UNKNOWN or not left:
