@@ -23,12 +23,15 @@ Key = tuple[str, str, str]
 
 @dataclass
 class SettingsOutcome:
+    """The source after the Django fixes, and what was applied or dropped (as fixer.Outcome)."""
+
     source: bytes
     applied: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
 
 
 def key(finding: Finding) -> Key:
+    """What names a finding across edits: code, alias or function, and what it is about."""
     return (finding.code, finding.function, finding.acquisition)
 
 

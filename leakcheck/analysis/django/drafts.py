@@ -46,12 +46,15 @@ Change = InsertKey | Replace | InsertLineAfter
 
 @dataclass(frozen=True)
 class FixDraft:
+    """A fix before positions: its title, applicability and text changes."""
+
     title: str
     applicability: str  # "safe" | "unsafe"
     change: Change
     more: tuple[Change, ...] = ()  # further edits of the same fix
 
     def changes(self) -> tuple[Change, ...]:
+        """Every change of the fix, in order."""
         return (self.change, *self.more)
 
 

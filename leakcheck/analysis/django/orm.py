@@ -38,6 +38,7 @@ class Imports:
 
     @classmethod
     def of(cls, module: cst.Module) -> Imports:
+        """The import table of `module`, imports inside functions included."""
         out = cls()
         for node in walk(module, into_scopes=True):
             if isinstance(node, cst.Import):
@@ -82,6 +83,7 @@ class Scope:
 
     @classmethod
     def of(cls, module: cst.Module) -> Scope:
+        """Module-level functions and classes of `module` (nested ones: see `resolve`)."""
         out = cls()
         for stmt in module.body:
             if isinstance(stmt, cst.FunctionDef):
@@ -182,6 +184,8 @@ class Orm:
         return found
 
     def is_close(self, node: cst.CSTNode) -> bool:
+        """`connection.close()`, `connections.close_all()`, `connections[a].close()`,
+        `close_old_connections()` (django.db)."""
         if not isinstance(node, cst.Call):
             return False
         name = self.imports.qualify(node.func)
@@ -196,6 +200,7 @@ class Orm:
         )
 
     def closes_in_finally(self, node: cst.Try) -> bool:
+        """Whether the `finally` of `node` closes a connection (anywhere in it)."""
         return node.finalbody is not None and any(
             self.is_close(n) for n in walk(node.finalbody, into_scopes=False)
         )
@@ -212,6 +217,8 @@ class Orm:
         return [use for use in uses if id(use) not in protected]
 
     def decorated_closing(self, function: Function) -> bool:
+        """Whether a decorator of `function` closes its connection: a known one, or a module
+        function holding a `try` whose `finally` closes."""
         if not isinstance(function, cst.FunctionDef):
             return False
         for decorator in function.decorators:

@@ -298,6 +298,9 @@ class Target:
 
 
 def target(alias: Alias, names: dict[str, cst.BaseExpression]) -> Target:
+    """Engine, host and port of `alias` (UNKNOWN where the module does not say); a URL fills
+    in what the keys leave unknown."""
+
     def read(key: str) -> Value:
         entry = alias.entries.get(key)
         return evaluate(entry.value, names) if entry is not None else UNKNOWN
@@ -327,6 +330,7 @@ def is_postgres(where: Target) -> bool | None:
 
 
 def is_sqlite(where: Target) -> bool:
+    """Whether the engine or URL scheme is SQLite: a file, no server connections to exhaust."""
     return (isinstance(where.engine, str) and "sqlite" in where.engine) or where.scheme.startswith(
         "sqlite"
     )

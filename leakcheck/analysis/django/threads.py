@@ -31,6 +31,8 @@ EXECUTORS = frozenset(
 
 @dataclass(frozen=True)
 class Started:
+    """A function put on a thread, its class (or ""), and the call or decorator doing it."""
+
     function: Function
     class_name: str
     start: cst.CSTNode  # the call or decorator that puts it on a thread
@@ -63,6 +65,7 @@ class _Finder:
         self.started: list[Started] = []
 
     def run(self) -> list[Started]:
+        """Every function the module starts on a thread (executors first, then the calls)."""
         for node in walk(self.module, into_scopes=True):
             if isinstance(node, cst.Assign) and self._is_executor(node.value):
                 for target in node.targets:
