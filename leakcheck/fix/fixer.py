@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Resolver
+from leakcheck.analysis.gate import cpython_rejects
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.positions import locate
 from leakcheck.analysis.syntax import call_text
@@ -60,6 +61,8 @@ def fix_source(
     helpers: tuple[str, ...] = (),
 ) -> Outcome:
     """The file's bytes with every applicable fix applied (safe ones, and unsafe ones if asked)."""
+    if cpython_rejects(source) is not None:
+        return Outcome(source, refused="it does not parse")
     try:
         module = cst.parse_module(source)
     except Exception:
@@ -146,6 +149,8 @@ def _try(
     """The module with `fix` applied, or why it cannot be."""
     span = locate(module, [fix.old])[id(fix.old)]
     new_code, import_line = apply_plan(module, fix)
+    if cpython_rejects(new_code.bytes) is not None:  # the reference, as for every input
+        return "the rewrite does not parse"
     try:
         reparsed = cst.parse_module(new_code.bytes)
     except Exception:
