@@ -139,7 +139,7 @@ def test_a_file_cpython_rejects_is_never_fixed(here: Path) -> None:
     source = LEAK.replace("    pool.putconn(conn)\n", "    pool.putconn(conn)\nexcept_ = 1\n")
     source = "try:\n    pass\nexcept ValueError, e:\n    pass\n" + source
     (here / "odd.py").write_text(source)
-    code, out, err = invoke("check", "--fix", "--format", "json", "odd.py")
+    code, out, _err = invoke("check", "--fix", "--format", "json", "odd.py")
     assert code == 1
     assert (here / "odd.py").read_text() == source
     assert json.loads(out)["errors"][0]["message"] == (
@@ -211,7 +211,7 @@ def test_a_disk_error_while_writing_the_output_is_one_line_and_exit_2(
         raise OSError(28, "No space left on device", "out.txt")
 
     monkeypatch.setattr(leakcheck.cli, "replace_text", full)
-    code, out, err = invoke("check", "-o", "out.txt", ".")
+    code, _out, err = invoke("check", "-o", "out.txt", ".")
     assert code == 2
     assert err == "leakcheck: error: [Errno 28] No space left on device: 'out.txt'\n"
 
@@ -225,7 +225,7 @@ def test_a_click_exception_that_click_exits_1_with_exits_2(
         raise click.FileError("out.txt", "disk on fire")
 
     monkeypatch.setattr(leakcheck.cli, "run", refuse)
-    code, out, err = invoke("check", ".")
+    code, _out, err = invoke("check", ".")
     assert code == 2
     assert "out.txt" in err and "disk on fire" in err
     assert "Traceback" not in err
@@ -268,7 +268,7 @@ def test_an_unexpected_exception_in_the_real_console_script_has_no_traceback(
 
 def test_output_file_in_a_missing_folder_creates_the_folder(here: Path) -> None:
     (here / "a.py").write_text(LEAK)
-    code, out, err = invoke("check", "--format", "json", "-o", "missing/dir/out.json", "a.py")
+    code, out, _err = invoke("check", "--format", "json", "-o", "missing/dir/out.json", "a.py")
     assert code == 1
     assert out == ""
     written = json.loads((here / "missing" / "dir" / "out.json").read_text())
@@ -278,7 +278,7 @@ def test_output_file_in_a_missing_folder_creates_the_folder(here: Path) -> None:
 
 def test_write_baseline_in_a_missing_folder_creates_the_folder(here: Path) -> None:
     (here / "a.py").write_text(LEAK)
-    code, out, err = invoke("check", "--write-baseline", "missing/dir/b.json", "a.py")
+    code, _out, err = invoke("check", "--write-baseline", "missing/dir/b.json", "a.py")
     assert code == 0
     assert err == "Wrote 1 finding to missing/dir/b.json\n"
     assert len(json.loads((here / "missing/dir/b.json").read_text())["findings"]) == 1
@@ -306,7 +306,7 @@ def test_an_impossible_output_path_fails_before_fix_rewrites_anything(
 ) -> None:
     (here / "a.py").write_text(LEAK)
     (here / "sub").mkdir()
-    code, out, err = invoke("check", "--fix", option, path, "a.py")
+    code, _out, err = invoke("check", "--fix", option, path, "a.py")
     assert code == 2
     assert err == message.format(here=here.resolve())
     assert (here / "a.py").read_text() == LEAK  # not rewritten first
@@ -319,7 +319,7 @@ def test_a_folder_given_for_an_output_file_is_a_usage_error_before_fix(
 ) -> None:
     (here / "a.py").write_text(LEAK)
     (here / "sub").mkdir()
-    code, out, err = invoke("check", "--fix", option, "sub", "a.py")
+    code, _out, err = invoke("check", "--fix", option, "sub", "a.py")
     assert code == 2
     assert "'sub' is a directory" in err
     assert (here / "a.py").read_text() == LEAK
@@ -327,7 +327,7 @@ def test_a_folder_given_for_an_output_file_is_a_usage_error_before_fix(
 
 def test_output_to_a_device_is_written_in_place(here: Path) -> None:
     (here / "a.py").write_text(LEAK)
-    code, out, err = invoke("check", "-o", os.devnull, "a.py")
+    code, _out, _err = invoke("check", "-o", os.devnull, "a.py")
     assert code == 1
     assert Path(os.devnull).is_char_device()  # never replaced by a regular file
 
@@ -380,7 +380,7 @@ def test_a_bad_configuration_is_one_line_naming_the_file_and_exit_2(
 def test_select_with_extend_select_is_not_empty(here: Path) -> None:
     (here / "pyproject.toml").write_text('[tool.leakcheck]\nselect = []\nextend-select = ["LC1"]\n')
     (here / "a.py").write_text(LEAK)
-    code, out, err = invoke("check", "--format", "json", ".")
+    code, out, _err = invoke("check", "--format", "json", ".")
     assert code == 1
     assert [f["code"] for f in json.loads(out)["findings"]] == ["LC102"]
 
@@ -388,16 +388,17 @@ def test_select_with_extend_select_is_not_empty(here: Path) -> None:
 def test_select_nothing_on_the_command_line_is_a_usage_error(here: Path) -> None:
     (here / "a.py").write_text(LEAK)
     code, out, err = invoke("check", "--select", "", ".")
+    assert out == ""
     assert code == 2
     assert "Invalid value for --select: no rule code given (every rule: ALL)" in err
-    code, out, err = invoke("check", "--select", " , ", ".")
+    code, _out, err = invoke("check", "--select", " , ", ".")
     assert code == 2
 
 
 def test_a_baseline_of_100000_brackets_is_one_line_and_exit_2(here: Path) -> None:
     (here / "a.py").write_text(LEAK)
     (here / "b.json").write_text("[" * 100_000)
-    code, out, err = invoke("check", "--baseline", "b.json", ".")
+    code, _out, err = invoke("check", "--baseline", "b.json", ".")
     assert code == 2
     assert err == "leakcheck: error: b.json: cannot read the baseline: nested too deeply\n"
 
@@ -405,7 +406,7 @@ def test_a_baseline_of_100000_brackets_is_one_line_and_exit_2(here: Path) -> Non
 def test_a_broken_pyproject_of_another_tool_nested_too_deep_is_not_ours(here: Path) -> None:
     (here / "pyproject.toml").write_text("[tool.other]\nx = " + "[" * 600 + "]" * 600 + "\n")
     (here / "a.py").write_text(LEAK)
-    code, out, err = invoke("check", ".")
+    code, _out, err = invoke("check", ".")
     assert code == 1, err
 
 
