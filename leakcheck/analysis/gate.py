@@ -49,6 +49,9 @@ def cpython_rejects(source: bytes) -> Rejection | None:
         return Rejection(None, f"too deeply nested for Python's parser ({detail})")
     except ValueError as error:  # older versions: "source code string cannot contain null bytes"
         return Rejection(_null_byte_line(source), f"syntax error: {_one_line(str(error))}")
+    except Exception as error:  # SystemError and the like: CPython's own bugs on odd input
+        detail = _one_line(f"{type(error).__name__}: {error}")
+        return Rejection(None, f"Python's parser failed on this file ({detail})")
     return None
 
 
