@@ -616,3 +616,18 @@ def test_a_signal_mid_fix_leaves_each_file_old_or_new(
         assert all(path.read_text() == new for path in files)
         left = sorted(p.name for p in root.iterdir() if p.name not in {f.name for f in files})
     assert left == []
+
+
+def test_the_output_file_replaces_an_old_one_whole_keeping_its_mode_and_links(here: Path) -> None:
+    (here / "a.py").write_text(LEAK)
+    (here / "reports").mkdir()
+    real = here / "reports" / "out.json"
+    real.write_text("old report, longer than the new one will be" * 1000)
+    real.chmod(0o640)
+    (here / "out.json").symlink_to(real)
+    code, _out, _err = invoke("check", "--format", "json", "-o", "out.json", "a.py")
+    assert code == 1
+    assert (here / "out.json").is_symlink()
+    assert json.loads(real.read_text())["summary"]["findings"] == 1
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (here / "reports").iterdir()) == ["out.json"]
