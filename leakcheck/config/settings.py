@@ -114,13 +114,18 @@ DEFAULT = Config(None, (), DEFAULT_NAMES)
 def _table(path: Path) -> dict[str, Any] | None:
     try:
         raw = path.read_bytes()
+    except OSError as error:  # unreadable: whether it configures leakcheck cannot be known
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from error
+    try:
         data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as error:
         # A broken pyproject.toml of some other tool's test data is none of our business; one
         # that tries to configure leakcheck is.
-        if path.name == "pyproject.toml" and b"tool.leakcheck" not in raw:
+        if path.name == "pyproject.toml" and b"leakcheck" not in raw:
             return None
-        raise ConfigError(f"{path}: invalid TOML: {error}") from error
+        # tomllib recurses once per nested array or table: 600 levels exhaust the stack.
+        why = "nested too deeply to read" if isinstance(error, RecursionError) else error
+        raise ConfigError(f"{path}: invalid TOML: {why}") from error
     if path.name != "pyproject.toml":  # leakcheck.toml, or any file given to --config
         tool = data.get("tool")
         if isinstance(tool, dict) and "leakcheck" in tool:
@@ -131,8 +136,13 @@ def _table(path: Path) -> dict[str, Any] | None:
         return data
     tool = data.get("tool", {})
     table = tool.get("leakcheck") if isinstance(tool, dict) else None
-    if not isinstance(table, dict):
+    if table is None:
         return None
+    if not isinstance(table, dict):  # `[tool] leakcheck = 1`: meant for us, and not a table
+        raise ConfigError(
+            f"{path}: `tool.leakcheck` must be a table ([tool.leakcheck]), "
+            f"not {type(table).__name__} {table!r}"
+        )
     found: dict[str, Any] = table
     return found
 
@@ -162,7 +172,7 @@ def load(path: Path) -> Config:
         path,
         tuple(kinds),
         _names(table, path),
-        select=_codes(table, "select", path) if "select" in table else None,
+        select=_select(table, path),
         extend_select=_codes(table, "extend-select", path),
         ignore=_codes(table, "ignore", path),
         per_file_ignores=_per_file_ignores(table, path),
@@ -200,9 +210,22 @@ def check_codes(codes: list[str] | tuple[str, ...], where: str) -> tuple[str, ..
     """Codes and prefixes (`LC101`, `LC1`, `LC`, `ALL`) that name at least one rule."""
     known = [rule.code for rule in rules()]
     for code in codes:
+        if not code.strip():  # "" would be a prefix of every code
+            raise ConfigError(f"{where}: empty rule code {code!r}")
         if code != "ALL" and not any(k.startswith(code) for k in known):
             raise ConfigError(f"{where}: unknown rule code or prefix {code!r}")
     return tuple(codes)
+
+
+def _select(table: dict[str, Any], path: Path) -> tuple[str, ...] | None:
+    if "select" not in table:
+        return None
+    select = _codes(table, "select", path)
+    if not select and not table.get("extend-select"):  # never a run that silently checks nothing
+        raise ConfigError(
+            f'{path}: `select` is empty: no rule would be checked (every rule: ["ALL"])'
+        )
+    return select
 
 
 def _codes(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import libcst as cst
 
 from leakcheck.analysis.django import DjangoContext
 from leakcheck.analysis.facts import ModuleFacts, Resolver
+from leakcheck.analysis.gate import cpython_rejects
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.positions import locate
 from leakcheck.analysis.syntax import call_text
@@ -67,6 +68,8 @@ def fix_source(
 
     The Django rules' fixes (settings_fixes.py) run last, on the findings chosen on the original.
     """
+    if cpython_rejects(source) is not None:
+        return Outcome(source, refused="it does not parse")
     try:
         module = cst.parse_module(source)
     except Exception:
@@ -159,6 +162,8 @@ def _try(
     """The module with `fix` applied, or why it cannot be."""
     span = locate(module, [fix.old])[id(fix.old)]
     new_code, import_line = apply_plan(module, fix)
+    if cpython_rejects(new_code.bytes) is not None:  # the reference, as for every input
+        return "the rewrite does not parse"
     try:
         reparsed = cst.parse_module(new_code.bytes)
     except Exception:

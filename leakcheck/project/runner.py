@@ -17,6 +17,7 @@ from leakcheck.fix.writer import Changed, remove_stray_temporaries, write_atomic
 from leakcheck.model import FileError, FileResult, Report
 from leakcheck.project import baseline
 from leakcheck.project.discovery import display_path, iter_files
+from leakcheck.project.guard import guarded
 from leakcheck.project.names import FileResolver, ProjectIndex, module_name
 from leakcheck.project.suppressions import directives, suppress, unused
 
@@ -203,7 +204,7 @@ def run(
     if progress is not None:
         progress(files)
     for path in files:
-        results.append(checker.check_file(path))
+        results.append(guarded(path, checker.check_file))
         if progress is not None:
             progress([])
     report = Report(results)
