@@ -312,6 +312,24 @@ def _emit(
         click.echo(text, file=handle)
 
 
+@main.command(short_help="Run the language server (for editors) on stdin/stdout.")
+def server() -> None:
+    """Run leakcheck's language server over standard input and output, for an editor's LSP
+    client: diagnostics as you type, quick fixes, and `source.fixAll.leakcheck`. Needs the
+    `server` extra: pip install 'leakcheck-db[server]'."""
+    try:
+        from leakcheck.server import serve  # pygls is imported only here, never by `check`
+    except ModuleNotFoundError as error:
+        if error.name not in ("pygls", "lsprotocol") and not str(error.name).startswith("pygls."):
+            raise
+        click.echo(
+            "leakcheck: error: the language server needs pygls: pip install 'leakcheck-db[server]'",
+            err=True,
+        )
+        sys.exit(2)
+    serve()
+
+
 @main.command(short_help="Show a rule's documentation.")
 @click.argument("code", required=False, metavar="CODE|NAME")
 @click.option("--all", "show_all", is_flag=True, help="Show every rule's documentation.")
