@@ -113,10 +113,10 @@ class Client:
     def diagnostics(self, uri: str) -> list[dict[str, Any]]:
         while True:
             message = self.wait()
-            if message.get("method") == "textDocument/publishDiagnostics":
-                if message["params"]["uri"] == uri:
-                    found: list[dict[str, Any]] = message["params"]["diagnostics"]
-                    return found
+            method = message.get("method")
+            if method == "textDocument/publishDiagnostics" and message["params"]["uri"] == uri:
+                found: list[dict[str, Any]] = message["params"]["diagnostics"]
+                return found
 
 
 @pytest.fixture

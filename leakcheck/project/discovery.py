@@ -40,6 +40,7 @@ from leakcheck.model import FileError
 
 IGNORE_FILES = (".gitignore", ".ignore")  # `.ignore` after `.gitignore`: it wins, as in ripgrep
 ConfigFor = Callable[[Path], Config]
+NOT_REGULAR = "cannot read: not a regular file (a FIFO, socket or device)"
 
 
 @cache
@@ -56,9 +57,10 @@ def _relative(absolute: str, root: str) -> str | None:
     return absolute[len(prefix) :].replace(os.sep, "/")
 
 
-def _excluded_by_config(absolute: str, config: Config) -> bool:
+def _excluded_by_config(absolute: str, config: Config, root: str) -> bool:
+    """`exclude` / `extend-exclude` match `absolute`; `root` is `config.root` as a string."""
     name = os.path.basename(absolute)
-    relative = _relative(absolute, str(config.root))
+    relative = _relative(absolute, root)
     for pattern in config.exclude + config.extend_exclude:
         if "/" not in pattern and _compiled(pattern).match(name):
             return True
@@ -133,6 +135,14 @@ class Discovery:
     force_exclude: bool = False
     errors: list[FileError] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
+    _roots: dict[int, tuple[Config, str]] = field(default_factory=dict)
+
+    def _root(self, config: Config) -> str:
+        """`config.root` (which resolves a path each time) once per configuration."""
+        known = self._roots.get(id(config))
+        if known is None:
+            known = self._roots[id(config)] = (config, str(config.root))
+        return known[1]
 
     def files(self, paths: list[str]) -> list[str]:
         """Files to check, in a stable order (each directory's files sorted, then its
@@ -158,7 +168,7 @@ class Discovery:
             chain = _ancestors(os.path.dirname(absolute), top) if top is not None else []
             self._walk(given, absolute, chain, found)
         elif not stat.S_ISREG(info.st_mode):
-            self._error(given, "cannot read: not a regular file (a FIFO, socket or device)")
+            self._error(given, NOT_REGULAR)
         elif not (self.force_exclude and self.named_excluded(absolute)):
             self._add(os.path.normpath(given), absolute, found)
 
@@ -177,10 +187,10 @@ class Discovery:
         configuration's directory), or an ignore file ignores it."""
         directory = os.path.dirname(absolute)
         config = self.config_for(Path(directory))
-        root = str(config.root)
+        root = self._root(config)
         candidate = absolute
         while True:
-            if _excluded_by_config(candidate, config):
+            if _excluded_by_config(candidate, config, root):
                 return True
             parent = os.path.dirname(candidate)
             if parent == candidate or _relative(parent, root) in (None, "."):
@@ -199,23 +209,24 @@ class Discovery:
     def _walk(self, shown: str, absolute: str, chain: list[str], found: list[str]) -> None:
         """Walk the directory `shown` (whose real path is `absolute`); `chain` lists the
         directories above it whose ignore files apply."""
-        config = self.config_for(Path(absolute))
-        respects = self._respects(config)
-        if respects:
-            chain = [*chain, absolute]
-        try:
+        try:  # listing first: in a folder that cannot be read, looking for its config fails too
             with os.scandir(shown) as entries:
                 listing = sorted((entry.name, entry) for entry in entries)
+            config = self.config_for(Path(absolute))
         except OSError as error:
             self._error(shown, _problem(error))
             return
+        root = self._root(config)
+        respects = self._respects(config)
+        if respects:
+            chain = [*chain, absolute]
         files: list[tuple[str, str]] = []
         dirs: list[tuple[str, str]] = []
         for name, entry in listing:
             path = os.path.join(absolute, name)
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if _excluded_by_config(path, config):
+                    if _excluded_by_config(path, config, root):
                         continue
                     if respects and _ignored_by_files(path, True, chain):
                         continue
@@ -225,17 +236,22 @@ class Discovery:
                     continue
                 if not name.endswith(".py"):
                     continue
-                if _excluded_by_config(path, config):
+                if _excluded_by_config(path, config, root):
                     continue
                 if respects and _ignored_by_files(path, False, chain):
                     continue
                 if entry.is_symlink():
                     info = os.stat(entry.path)  # a loop or a dangling link fails here
+                    if stat.S_ISDIR(info.st_mode):
+                        continue  # a link to a directory named `*.py` is not followed
                     if not stat.S_ISREG(info.st_mode):
-                        continue  # a link to a directory or a device is not a module
+                        self._error(entry.path, NOT_REGULAR)
+                        continue
                     files.append((entry.path, os.path.realpath(entry.path)))
                 elif entry.is_file(follow_symlinks=False):
                     files.append((entry.path, path))
+                else:  # a FIFO or socket named `*.py`: never opened
+                    self._error(entry.path, NOT_REGULAR)
             except OSError as error:
                 if error.errno in (errno.ENOENT,) and not entry.is_symlink():
                     continue  # removed while we walked
