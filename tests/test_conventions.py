@@ -361,7 +361,7 @@ def test_no_color_and_the_color_option(project: Path, monkeypatch: pytest.Monkey
     assert invoke("check", "--color", "sometimes", ".")[0] == 2
 
 
-# --- leakcheck rule NAME ---------------------------------------------------------------------------
+# --- leakcheck rule NAME ---------------------------------------------------------------------
 
 
 def test_rule_by_code_or_name_and_as_json() -> None:
