@@ -30,14 +30,16 @@ EPILOG = """\b
 Examples:
   leakcheck check                       every Python file under the current directory
   leakcheck check app/ scripts/run.py   a package and one script
-  leakcheck check --format json .       one JSON document for CI scripts
-  leakcheck check --format sarif --output-file leakcheck.report.sarif .
+  leakcheck check --output-format json .   one JSON document for CI scripts
+  leakcheck check --output-format sarif --output-file leakcheck.report.sarif .
+  leakcheck check - --stdin-filename app/db.py < app/db.py   a buffer, as if at that path
   leakcheck check --write-baseline .leakcheck-baseline.json .
   leakcheck check --baseline .leakcheck-baseline.json .
   leakcheck rule LC102                  what a rule flags, and what to write instead
+  leakcheck server                      the language server, for editors
 
 \b
-Exit codes: 0 no findings; 1 findings, or files that could not be analysed;
+Exit codes: 0 no findings; 1 findings, or paths that could not be checked;
 2 usage error, bad configuration or baseline, or internal failure.
 """
 # A progress display is worth its flicker only on longer runs.

@@ -6,7 +6,7 @@ parent's plus its name (symlinked directories are not followed, so that is its r
 `exclude` globs and ignore files are matched against paths relative to the configuration's
 directory and to the ignore file's directory, as strings. Per directory the walk makes one
 `scandir`, one `stat` for `pyvenv.cfg` and, for ignore files and configuration, the look-ups
-`ConfigFinder` and `_ignore_spec` cache. (Before: every entry was resolved once per `exclude`
+`ConfigFinder` and `Discovery` cache. (Before: every entry was resolved once per `exclude`
 pattern, 92k resolves and 437k `lstat` calls on a 1,205-file tree.)
 
 A path that cannot be checked (missing, a symlink loop, a directory that cannot be read, a FIFO or
@@ -69,8 +69,7 @@ def _excluded_by_config(absolute: str, config: Config, root: str) -> bool:
     return False
 
 
-@cache
-def _ignore_spec(directory: str) -> pathspec.GitIgnoreSpec | None:
+def _read_ignore_files(directory: str) -> pathspec.GitIgnoreSpec | None:
     """The patterns of `directory`'s ignore files, or None when it has none (or cannot read
     them: an unreadable `.gitignore` ignores nothing, as in git)."""
     lines: list[str] = []
@@ -83,14 +82,6 @@ def _ignore_spec(directory: str) -> pathspec.GitIgnoreSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
 
 
-@cache
-def _repository_root(directory: str) -> str | None:
-    if os.path.exists(os.path.join(directory, ".git")):
-        return directory
-    parent = os.path.dirname(directory)
-    return None if parent == directory else _repository_root(parent)
-
-
 def _ancestors(directory: str, top: str) -> list[str]:
     """`top`, ..., `directory` (which is at or below `top`)."""
     chain = [directory]
@@ -101,21 +92,6 @@ def _ancestors(directory: str, top: str) -> list[str]:
         directory = parent
         chain.append(directory)
     return chain[::-1]
-
-
-def _ignored_by_files(absolute: str, is_dir: bool, directories: list[str]) -> bool:
-    """Git's verdict for `absolute` from the ignore files of `directories` (shallowest first)."""
-    for directory in reversed(directories):  # the deepest decisive file wins
-        spec = _ignore_spec(directory)
-        if spec is None:
-            continue
-        relative = _relative(absolute, directory)
-        if relative is None or relative == ".":
-            continue
-        verdict = spec.check_file(relative + "/" if is_dir else relative).include
-        if verdict is not None:
-            return verdict
-    return False
 
 
 def _problem(error: OSError) -> str:
@@ -136,6 +112,41 @@ class Discovery:
     errors: list[FileError] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
     _roots: dict[int, tuple[Config, str]] = field(default_factory=dict)
+    # Per run, not per process: a language server or a test may see the files change.
+    _specs: dict[str, pathspec.GitIgnoreSpec | None] = field(default_factory=dict)
+    _repositories: dict[str, str | None] = field(default_factory=dict)
+    _failed: set[str] = field(default_factory=set)
+
+    def _spec(self, directory: str) -> pathspec.GitIgnoreSpec | None:
+        if directory not in self._specs:
+            self._specs[directory] = _read_ignore_files(directory)
+        return self._specs[directory]
+
+    def _repository_root(self, directory: str) -> str | None:
+        """The nearest directory at or above `directory` holding `.git`."""
+        if directory not in self._repositories:
+            if os.path.exists(os.path.join(directory, ".git")):
+                found: str | None = directory
+            else:
+                parent = os.path.dirname(directory)
+                found = None if parent == directory else self._repository_root(parent)
+            self._repositories[directory] = found
+        return self._repositories[directory]
+
+    def _ignored_by_files(self, absolute: str, is_dir: bool, directories: list[str]) -> bool:
+        """Git's verdict for `absolute` from the ignore files of `directories` (shallowest
+        first): the deepest file with a matching pattern decides."""
+        for directory in reversed(directories):  # the deepest decisive file wins
+            spec = self._spec(directory)
+            if spec is None:
+                continue
+            relative = _relative(absolute, directory)
+            if relative is None or relative == ".":
+                continue
+            verdict = spec.check_file(relative + "/" if is_dir else relative).include
+            if verdict is not None:
+                return verdict
+        return False
 
     def _root(self, config: Config) -> str:
         """`config.root` (which resolves a path each time) once per configuration."""
@@ -154,7 +165,10 @@ class Discovery:
         return found
 
     def _error(self, path: str, message: str) -> None:
-        self.errors.append(FileError(os.path.normpath(path), None, message))
+        shown = os.path.normpath(path)
+        if shown not in self._failed:  # a loop met while walking and named again: once
+            self._failed.add(shown)
+            self.errors.append(FileError(shown, None, message))
 
     def _given(self, given: str, found: list[str]) -> None:
         try:
@@ -164,7 +178,7 @@ class Discovery:
             return
         absolute = os.path.realpath(given)  # once per given path
         if stat.S_ISDIR(info.st_mode):
-            top = _repository_root(absolute)
+            top = self._repository_root(absolute)
             chain = _ancestors(os.path.dirname(absolute), top) if top is not None else []
             self._walk(given, absolute, chain, found)
         elif not stat.S_ISREG(info.st_mode):
@@ -198,13 +212,13 @@ class Discovery:
             candidate = parent
         if not self._respects(config):
             return False
-        top = _repository_root(directory) or directory
+        top = self._repository_root(directory) or directory
         chain = _ancestors(directory, top)
         # An ignored directory above the file ignores it too.
         for upper in chain[1:]:
-            if _ignored_by_files(upper, True, chain):
+            if self._ignored_by_files(upper, True, chain):
                 return True
-        return _ignored_by_files(absolute, False, chain)
+        return self._ignored_by_files(absolute, False, chain)
 
     def _walk(self, shown: str, absolute: str, chain: list[str], found: list[str]) -> None:
         """Walk the directory `shown` (whose real path is `absolute`); `chain` lists the
@@ -228,7 +242,7 @@ class Discovery:
                 if entry.is_dir(follow_symlinks=False):
                     if _excluded_by_config(path, config, root):
                         continue
-                    if respects and _ignored_by_files(path, True, chain):
+                    if respects and self._ignored_by_files(path, True, chain):
                         continue
                     if os.path.exists(os.path.join(path, "pyvenv.cfg")):  # any environment
                         continue
@@ -238,7 +252,7 @@ class Discovery:
                     continue
                 if _excluded_by_config(path, config, root):
                     continue
-                if respects and _ignored_by_files(path, False, chain):
+                if respects and self._ignored_by_files(path, False, chain):
                     continue
                 if entry.is_symlink():
                     info = os.stat(entry.path)  # a loop or a dangling link fails here
