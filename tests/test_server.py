@@ -224,6 +224,40 @@ def test_diagnostics_quick_fixes_and_fix_all_over_stdio(session: tuple[Client, P
     client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
     assert client.diagnostics(uri) == []
     assert (root / "app" / "items.py").read_text() == ON_DISK
+    # Reopened with the leaks, then closed: the editor's list is emptied.
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": BUFFER}]},
+    )
+    assert len(client.diagnostics(uri)) == 2
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    assert client.diagnostics(uri) == []
+
+
+def test_a_syntax_error_is_one_error_diagnostic(session: tuple[Client, Path]) -> None:
+    client, root = session
+    uri = (root / "app" / "broken.py").as_uri()
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": "def (:\n"}},
+    )
+    (error,) = client.diagnostics(uri)
+    assert error["severity"] == 1 and error["message"].startswith("syntax error")
+    assert error["range"]["start"]["line"] == 0
+
+
+def test_without_pygls_the_server_says_what_to_install(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['pygls'] = None  # as if the `server` extra were not installed\n"
+        "from leakcheck.cli import main\n"
+        "main(['server'])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert run.returncode == 2
+    assert "pip install 'leakcheck-db[server]'" in run.stderr
 
 
 def test_the_check_path_does_not_import_pygls(tmp_path: Path) -> None:
