@@ -151,7 +151,7 @@ def test_version_and_help() -> None:
     assert (code, out.strip()) == (0, f"leakcheck, version {__version__}")
     code, out = invoke("check", "--help")
     assert code == 0
-    assert "Examples:" in out and "leakcheck check --format json ." in out
+    assert "Examples:" in out and "leakcheck check --output-format json ." in out
     assert "Exit codes:" in out
 
 
