@@ -275,3 +275,19 @@ def test_the_check_path_does_not_import_pygls(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert run.stdout.strip().splitlines()[-1] == "[]", run.stderr
+
+
+def test_columns_are_sent_in_utf16_units() -> None:
+    """Findings count characters; LSP counts UTF-16 code units unless negotiated otherwise: an
+    emoji before the call is one character but two units."""
+    from pygls.workspace import TextDocument
+
+    from leakcheck.model import Finding
+    from leakcheck.server import diagnostic
+
+    text = "s = '😀'; conn = pool.getconn()\n"
+    column = text.index("pool") + 1  # 1-based, in characters
+    document = TextDocument("file:///tmp/x.py", text)
+    finding = Finding("x.py", 1, column, 1, column + 14, "LC101", "r", "m")
+    start = diagnostic(document, finding).range.start
+    assert (start.line, start.character) == (0, column)  # column - 1 characters + 1 surrogate
