@@ -282,10 +282,15 @@ def iter_files(paths: list[str]) -> list[str]:
     return Discovery().files(paths)
 
 
+@cache
+def _resolved(directory: str) -> Path:
+    return Path(directory).resolve()
+
+
 def display_path(path: str) -> str:
     """Relative to the working directory when the file is under it, else as given."""
     absolute = Path(path).resolve()
     try:
-        return str(absolute.relative_to(Path.cwd().resolve()))
+        return str(absolute.relative_to(_resolved(os.getcwd())))
     except ValueError:
         return path
