@@ -110,6 +110,8 @@ def test_gitignore_and_ignore_files_are_respected(project: Path) -> None:
         project,
         {
             ".git/HEAD": "ref: refs/heads/main\n",
+            ".git/info/exclude": "scratch.py\n",
+            "scratch.py": POOL,  # the repository's own exclude file
             ".gitignore": "generated/\n/top_only.py\n*_pb2.py\n!keep_pb2.py\n",
             "top_only.py": POOL,  # anchored: ignored here ...
             "pkg/top_only.py": POOL,  # ... but not in a subdirectory
@@ -135,6 +137,7 @@ def test_gitignore_and_ignore_files_are_respected(project: Path) -> None:
     }
     everything = {
         "app.py",
+        "scratch.py",
         "top_only.py",
         "pkg/top_only.py",
         "generated/a.py",
@@ -433,9 +436,11 @@ def test_the_readme_json_example_has_the_shape_of_a_real_run(project: Path) -> N
 
 
 def test_error_entries_do_not_stop_a_fifo_inside_a_walk(project: Path) -> None:
-    """A FIFO named `*.py` met while walking is an error entry too, never opened."""
+    """A FIFO named `*.py` met while walking is an error entry too, never opened; a FIFO named
+    `.gitignore` is not read."""
     write(project, {"app.py": POOL})
     os.mkfifo(project / "pipe.py")
+    os.mkfifo(project / ".gitignore")
     run = subprocess.run(
         [sys.executable, "-m", "leakcheck", "check", "--output-format", "json", "."],
         capture_output=True,

@@ -69,16 +69,29 @@ def _excluded_by_config(absolute: str, config: Config, root: str) -> bool:
     return False
 
 
-def _read_ignore_files(directory: str) -> pathspec.GitIgnoreSpec | None:
-    """The patterns of `directory`'s ignore files, or None when it has none (or cannot read
-    them: an unreadable `.gitignore` ignores nothing, as in git)."""
+def _read_text(path: str) -> str | None:
+    """A regular file's text, or None (missing, unreadable, or a FIFO or device: opened without
+    blocking and never read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read().decode("utf-8", "replace")
+
+
+def _read_ignore_files(directory: str, repository_root: bool) -> pathspec.GitIgnoreSpec | None:
+    """The patterns of `directory`'s ignore files, or None when it has none (an unreadable one
+    ignores nothing, as in git). At a repository's root, `.git/info/exclude` comes first, so
+    that the `.gitignore` beside it wins, as git ranks them (gitignore(5))."""
     lines: list[str] = []
-    for name in IGNORE_FILES:
-        try:
-            with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as f:
-                lines += f.read().splitlines()
-        except OSError:
-            continue
+    names = ((os.path.join(".git", "info", "exclude"),) if repository_root else ()) + IGNORE_FILES
+    for name in names:
+        text = _read_text(os.path.join(directory, name))
+        if text is not None:
+            lines += text.splitlines()
     return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
 
 
@@ -119,7 +132,8 @@ class Discovery:
 
     def _spec(self, directory: str) -> pathspec.GitIgnoreSpec | None:
         if directory not in self._specs:
-            self._specs[directory] = _read_ignore_files(directory)
+            root = self._repository_root(directory) == directory
+            self._specs[directory] = _read_ignore_files(directory, root)
         return self._specs[directory]
 
     def _repository_root(self, directory: str) -> str | None:
