@@ -17,8 +17,9 @@ Ignore files follow git's rules through `pathspec.GitIgnoreSpec` (negations, anc
 directory-only patterns, the last matching pattern wins); a deeper file's decision overrides a
 shallower one's, as in git. Ignore files are read from the given path's directory upwards to the
 repository root (the nearest directory holding `.git`), and in every directory walked; outside a
-repository, only those in the walked directories. `.git/info/exclude` and git's global excludes
-file are not read.
+repository, only those in the walked directories. The repository's `.git/info/exclude` is read
+too (below its root `.gitignore` in precedence); git's global excludes file (`core.excludesFile`)
+is not.
 """
 
 from __future__ import annotations
