@@ -239,12 +239,16 @@ def check(
     if stdin_filename is not None or STDIN in paths:
         if paths not in ((), (STDIN,)):
             raise click.UsageError("standard input (`-`, --stdin-filename) is checked alone")
-        check_stdin(
-            options,
-            stdin_filename,
-            exit_zero,
-            lambda report: _emit(report, output_format, statistics, quiet, None, color),
-        )
+
+        def emit(report: Report) -> None:
+            handle = open(output_file, "w", encoding="utf-8") if output_file else None  # noqa: SIM115
+            try:
+                _emit(report, output_format, statistics, quiet, handle, color)
+            finally:
+                if handle is not None:
+                    handle.close()
+
+        check_stdin(options, stdin_filename, exit_zero, emit)
     try:
         with progress_display(output_format, quiet or output_file is not None) as progress:
             report = run(list(paths) or ["."], options=options, progress=progress)

@@ -74,6 +74,8 @@ def test_stdin_is_checked_as_the_file_at_stdin_filename(project: Path) -> None:
     assert (tests.returncode, tests.stdout) == (0, "")
     app = _stdin(["check", "-", "--stdin-filename", "app/pool.py", "-q"], POOL, project)
     assert app.returncode == 1 and "app/pool.py:5:12: LC102" in app.stdout
+    to_file = _stdin(["check", "-", "--output-format", "json", "-o", "out.json"], POOL, project)
+    assert to_file.stdout == "" and json.loads((project / "out.json").read_text())["findings"]
     bare = _stdin(["check", "-", "-q"], POOL, project)  # no filename: shown as `-`
     assert bare.returncode == 1 and "-:5:12: LC102" in bare.stdout
     # As ruff: with --force-exclude, an excluded --stdin-filename is not checked (and --fix
