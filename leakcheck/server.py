@@ -29,7 +29,7 @@ from leakcheck import __version__
 from leakcheck.config.catalogue import CatalogueError, rules
 from leakcheck.model import FileError, FileResult, Finding, Fix
 from leakcheck.project.buffers import check_buffer, fix_buffer
-from leakcheck.project.runner import Checker
+from leakcheck.project.runner import Checker, Options
 from leakcheck.report.ruledocs import url
 
 SOURCE = "leakcheck"
@@ -69,10 +69,16 @@ def _path(document: TextDocument) -> str:
     return path if path is not None else document.uri
 
 
+def _checker() -> Checker:
+    """A fresh Checker per check (configuration and other modules may have changed on disk).
+    As `ruff server` does for open files, what `exclude` or an ignore file skips is not checked:
+    `--force-exclude` semantics."""
+    return Checker(options=Options(force_exclude=True))
+
+
 def _check_text(document: TextDocument) -> FileResult:
-    # A fresh Checker per check: configuration and other modules may have changed on disk.
     try:
-        return check_buffer(Checker(), document.source.encode("utf-8"), _path(document))
+        return check_buffer(_checker(), document.source.encode("utf-8"), _path(document))
     except CatalogueError as error:  # a bad configuration: say so on the first line
         return FileResult(document.uri, errors=(FileError(document.uri, 1, str(error)),))
 
@@ -173,7 +179,7 @@ def fix_all(document: TextDocument) -> types.CodeAction | None:
     """Every safe fix, as one edit replacing the document; None when nothing changes."""
     source = document.source.encode("utf-8")
     try:
-        fixed = fix_buffer(Checker(), source, _path(document))
+        fixed = fix_buffer(_checker(), source, _path(document))
     except CatalogueError:
         return None
     if fixed.source == source:

@@ -246,6 +246,24 @@ def test_a_syntax_error_is_one_error_diagnostic(session: tuple[Client, Path]) ->
     assert error["range"]["start"]["line"] == 0
 
 
+def test_excluded_and_gitignored_files_are_not_checked(session: tuple[Client, Path]) -> None:
+    client, root = session
+    (root / ".gitignore").write_text("generated/\n")
+    for relative in ("build/x.py", "generated/y.py"):
+        uri = (root / relative).as_uri()
+        client.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": BUFFER}},
+        )
+        assert client.diagnostics(uri) == []
+    uri = (root / "app" / "other.py").as_uri()  # the same text where nothing skips it
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": BUFFER}},
+    )
+    assert len(client.diagnostics(uri)) == 2
+
+
 def test_without_pygls_the_server_says_what_to_install(tmp_path: Path) -> None:
     code = (
         "import sys\n"

@@ -17,7 +17,8 @@ Ignore files follow git's rules through `pathspec.GitIgnoreSpec` (negations, anc
 directory-only patterns, the last matching pattern wins); a deeper file's decision overrides a
 shallower one's, as in git. Ignore files are read from the given path's directory upwards to the
 repository root (the nearest directory holding `.git`), and in every directory walked; outside a
-repository, only those in the walked directories. The repository's `.git/info/exclude` is read
+repository, from the directory of the configuration in force (a `pyproject.toml` with
+`[tool.leakcheck]`, or `leakcheck.toml`) down. The repository's `.git/info/exclude` is read
 too (below its root `.gitignore` in precedence); git's global excludes file (`core.excludesFile`)
 is not.
 """
@@ -148,6 +149,19 @@ class Discovery:
             self._repositories[directory] = found
         return self._repositories[directory]
 
+    def _top(self, directory: str) -> str:
+        """The highest directory whose ignore files apply to `directory`: the repository's root;
+        outside a repository, the directory of the configuration in force (the project's
+        root), if `directory` is below it; else `directory` itself."""
+        repository = self._repository_root(directory)
+        if repository is not None:
+            return repository
+        try:
+            root = self._root(self.config_for(Path(directory)))
+        except OSError:
+            return directory
+        return root if _relative(directory, root) is not None else directory
+
     def _ignored_by_files(self, absolute: str, is_dir: bool, directories: list[str]) -> bool:
         """Git's verdict for `absolute` from the ignore files of `directories` (shallowest
         first): the deepest file with a matching pattern decides."""
@@ -193,8 +207,8 @@ class Discovery:
             return
         absolute = os.path.realpath(given)  # once per given path
         if stat.S_ISDIR(info.st_mode):
-            top = self._repository_root(absolute)
-            chain = _ancestors(os.path.dirname(absolute), top) if top is not None else []
+            top = self._top(absolute)
+            chain = _ancestors(os.path.dirname(absolute), top) if top != absolute else []
             self._walk(given, absolute, chain, found)
         elif not stat.S_ISREG(info.st_mode):
             self._error(given, NOT_REGULAR)
@@ -227,8 +241,7 @@ class Discovery:
             candidate = parent
         if not self._respects(config):
             return False
-        top = self._repository_root(directory) or directory
-        chain = _ancestors(directory, top)
+        chain = _ancestors(directory, self._top(directory))
         # An ignored directory above the file ignores it too.
         for upper in chain[1:]:
             if self._ignored_by_files(upper, True, chain):
