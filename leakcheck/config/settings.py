@@ -42,7 +42,9 @@ KNOWN_KEYS = frozenset(
         "select",
         "extend-select",
         "ignore",
+        "extend-ignore",
         "per-file-ignores",
+        "respect-gitignore",
         "exclude",
         "extend-exclude",
         "fix-helpers",
@@ -91,6 +93,7 @@ class Config:
     select: tuple[str, ...] | None = None  # None: every rule
     extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    extend_ignore: tuple[str, ...] = ()  # added to `ignore` (ruff's key of the same name)
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, codes)
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
@@ -100,6 +103,7 @@ class Config:
     # whether the project is ASGI (None: detect it from settings and asgi.py).
     django_poolers: tuple[str, ...] = ()
     django_asgi: bool | None = None
+    respect_gitignore: bool = True  # skip what `.gitignore` / `.ignore` files ignore
 
     @property
     def root(self) -> Path:
@@ -175,12 +179,21 @@ def load(path: Path) -> Config:
         select=_select(table, path),
         extend_select=_codes(table, "extend-select", path),
         ignore=_codes(table, "ignore", path),
+        extend_ignore=_codes(table, "extend-ignore", path),
         per_file_ignores=_per_file_ignores(table, path),
         exclude=_string_list(table, "exclude", path) if "exclude" in table else DEFAULT_EXCLUDE,
         extend_exclude=_string_list(table, "extend-exclude", path),
         fix_helpers=_fix_helpers(table, path),
+        respect_gitignore=_boolean(table, "respect-gitignore", path, True),
         **_django(table, path),
     )
+
+
+def _boolean(table: dict[str, Any], key: str, path: Path, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: `{key}` must be true or false")
+    return value
 
 
 def _django(table: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from leakcheck.analysis.django import DjangoContext
 from leakcheck.config.catalogue import Kind
-from leakcheck.config.selection import Overrides, enabled, excluded, ignored_in_file
+from leakcheck.config.selection import Overrides, enabled, ignored_in_file
 from leakcheck.config.settings import Config, ConfigFinder, kinds_for
 from leakcheck.engine import check_source
 from leakcheck.fix.fixer import Outcome, fix_source
 from leakcheck.fix.writer import Changed, remove_stray_temporaries, write_atomically
 from leakcheck.model import FileError, FileResult, Report
 from leakcheck.project import baseline
-from leakcheck.project.discovery import display_path, iter_files
+from leakcheck.project.discovery import Discovery, display_path
 from leakcheck.project.guard import guarded
 from leakcheck.project.names import FileResolver, ProjectIndex, module_name
 from leakcheck.project.suppressions import directives, suppress, unused
@@ -32,6 +32,7 @@ class Options:
     baseline: Path | None = None
     fix: str = ""  # "" | "safe" | "unsafe": apply fixes of that applicability (and safer)
     diff: bool = False  # with `fix`: show the diff instead of writing
+    respect_gitignore: bool | None = None  # None: each configuration's `respect-gitignore`
 
 
 @dataclass(frozen=True)
@@ -77,21 +78,6 @@ class Checker:
         self.options = options or Options(config_file)
         self.finder = ConfigFinder(self.options.config_file, self.options.isolated)
         self.index = ProjectIndex()
-
-    def excluded(self, path: str, named: bool = False) -> bool:
-        """Whether `exclude` skips `path`; for a file named on the command line (`named`), also
-        whether it skips a directory above it, below the configuration's own directory."""
-        target = Path(path).resolve()
-        config = self.finder.for_dir(target.parent)
-        if excluded(target, config):
-            return True
-        if named:
-            for parent in target.parents:
-                if parent == config.root or config.root not in parent.parents:
-                    break
-                if excluded(parent, config):
-                    return True
-        return False
 
     def context(self, path: Path) -> FileContext:
         """What checking or fixing `path` needs: its configuration, kinds and imports."""
@@ -165,7 +151,7 @@ class Checker:
             f
             for f in result.findings
             if enabled(f.code, config, self.options.overrides)
-            and not ignored_in_file(f.code, path, config)
+            and not ignored_in_file(f.code, path, config, self.options.overrides)
         )
         if not findings and not self.options.report_unused_noqa:
             return replace(result, findings=())
@@ -176,12 +162,13 @@ class Checker:
         text = result.source or (source.decode("utf-8", "replace") if findings else "")
         return replace(result, findings=findings, source=text)
 
-    def files(self, paths: list[str]) -> list[str]:
-        """The files to check, `exclude` applied while walking (and to named files if forced)."""
-        found = iter_files(paths, self.excluded)
-        if self.options.force_exclude:
-            return [path for path in found if not self.excluded(path, named=True)]
-        return list(found)
+    def files(self, paths: list[str]) -> tuple[list[str], list[FileError]]:
+        """The files to check (`exclude` and ignore files applied while walking, and to named
+        files if forced), and the paths that cannot be checked (missing, unreadable, a FIFO)."""
+        discovery = Discovery(
+            self.finder.for_dir, self.options.respect_gitignore, self.options.force_exclude
+        )
+        return discovery.files(paths), discovery.errors
 
 
 def run(
@@ -199,8 +186,8 @@ def run(
     known = (
         baseline.read(checker.options.baseline) if checker.options.baseline is not None else None
     )
-    files = checker.files(paths)
-    results = []
+    files, unreadable = checker.files(paths)
+    results = [FileResult(error.path, errors=(error,)) for error in unreadable]
     if progress is not None:
         progress(files)
     for path in files:
