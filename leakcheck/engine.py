@@ -7,6 +7,7 @@ import traceback
 
 import libcst as cst
 
+from leakcheck.analysis.django import DjangoContext, django_findings
 from leakcheck.analysis.facts import ModuleFacts, Resolver, Site
 from leakcheck.analysis.gate import cpython_rejects
 from leakcheck.analysis.judge import all_verdicts
@@ -26,10 +27,12 @@ def check_source(
     package: str = "",
     resolver: Resolver | None = None,
     helpers: tuple[str, ...] = (),
+    django: DjangoContext | None = None,
 ) -> FileResult:
     """Findings for one file's bytes. Never raises: problems become `errors` entries.
 
-    `package` (`app.routers`) resolves relative imports; `resolver` answers for imported names.
+    `package` (`app.routers`) resolves relative imports; `resolver` answers for imported names;
+    `django` configures the LC5xx rules (poolers, ASGI, where the file is on disk).
     """
     rejected = cpython_rejects(source)  # the reference; libcst never sees what it refuses
     if rejected is not None:
@@ -49,7 +52,8 @@ def check_source(
         return FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
     try:
         facts = ModuleFacts(module, kinds, package, resolver)
-        return _check_module(module, path, facts, helpers)
+        django_found = django_findings(module, source, path, django)
+        return _check_module(module, path, facts, helpers, tuple(django_found))
     except RecursionError:
         return FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
     except Exception as error:  # a bug in leakcheck: report it, keep checking other files
@@ -63,15 +67,18 @@ def check_source(
 
 
 def _check_module(
-    module: cst.Module, path: str, facts: ModuleFacts, helpers: tuple[str, ...] = ()
+    module: cst.Module,
+    path: str,
+    facts: ModuleFacts,
+    helpers: tuple[str, ...] = (),
+    extra: tuple[Finding, ...] = (),
 ) -> FileResult:
     verdicts = all_verdicts(facts)
     if not verdicts:
-        return FileResult(path)
+        return FileResult(path, findings=extra, source=module.code if extra else "")
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
-    findings = tuple(
-        f for f in (_finding(v, spans, path, facts, helpers) for v in verdicts) if f is not None
-    )
+    judged = (_finding(v, spans, path, facts, helpers) for v in verdicts)
+    findings = tuple(f for f in judged if f is not None) + extra
     return FileResult(path, findings=findings, source=module.code)
 
 

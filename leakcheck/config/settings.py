@@ -46,8 +46,10 @@ KNOWN_KEYS = frozenset(
         "exclude",
         "extend-exclude",
         "fix-helpers",
+        "django",
     }
 )
+DJANGO_KEYS = frozenset({"poolers", "asgi"})
 # Skipped when walking directories, unless `exclude` replaces them (a virtual environment, any
 # directory holding `pyvenv.cfg`, is always skipped).
 DEFAULT_EXCLUDE = (
@@ -94,6 +96,10 @@ class Config:
     extend_exclude: tuple[str, ...] = ()
     # Calls that give a connection back (`self.get_connection`): stored for the fixes to come.
     fix_helpers: tuple[str, ...] = ()
+    # `[tool.leakcheck.django]`: hosts (shell patterns) or ports of transaction-mode poolers, and
+    # whether the project is ASGI (None: detect it from settings and asgi.py).
+    django_poolers: tuple[str, ...] = ()
+    django_asgi: bool | None = None
 
     @property
     def root(self) -> Path:
@@ -152,7 +158,7 @@ def load(path: Path) -> Config:
     raw_kinds = table.get("kinds", [])
     if not isinstance(raw_kinds, list) or not all(isinstance(k, dict) for k in raw_kinds):
         raise ConfigError(f"{path}: `kinds` must be an array of tables ([[tool.leakcheck.kinds]])")
-    families = {rule.family for rule in rules() if rule.family != "suppression"}
+    families = {rule.family for rule in rules() if rule.family not in ("suppression", "django")}
     kinds = []
     for raw in raw_kinds:
         kind = parse_kind(raw, str(path))
@@ -173,7 +179,24 @@ def load(path: Path) -> Config:
         exclude=_string_list(table, "exclude", path) if "exclude" in table else DEFAULT_EXCLUDE,
         extend_exclude=_string_list(table, "extend-exclude", path),
         fix_helpers=_fix_helpers(table, path),
+        **_django(table, path),
     )
+
+
+def _django(table: dict[str, Any], path: Path) -> dict[str, Any]:
+    """`[tool.leakcheck.django]`: `poolers = ["pgbouncer.internal", "*.pooler.example", "6543"]`
+    and `asgi = true | false`."""
+    raw = table.get("django", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: `django` must be a table ([tool.leakcheck.django])")
+    unknown = sorted(set(raw) - DJANGO_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key `{unknown[0]}` in [tool.leakcheck.django]")
+    poolers = _string_list(raw, "poolers", path)
+    asgi = raw.get("asgi")
+    if asgi is not None and not isinstance(asgi, bool):
+        raise ConfigError(f"{path}: `django.asgi` must be true or false")
+    return {"django_poolers": poolers, "django_asgi": asgi}
 
 
 def _string_list(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from leakcheck.analysis.django import DjangoContext
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.selection import Overrides, enabled, excluded, ignored_in_file
 from leakcheck.config.settings import Config, ConfigFinder, kinds_for
@@ -44,6 +45,11 @@ class FileContext:
     package: str
     resolver: FileResolver
 
+    @property
+    def django(self) -> DjangoContext:
+        """The Django rules' view of this file: configured poolers and server, its real path."""
+        return DjangoContext(self.config.django_poolers, self.config.django_asgi, self.path)
+
     def fix(
         self,
         source: bytes,
@@ -59,6 +65,8 @@ class FileContext:
             unsafe,
             wanted,
             self.config.fix_helpers,
+            django=self.django,
+            path=self.shown,
         )
 
 
@@ -145,7 +153,13 @@ class Checker:
         """Findings for one file's bytes, with selection and suppressions applied."""
         config, path, shown = ctx.config, ctx.path, ctx.shown
         result = check_source(
-            source, shown, ctx.kinds, ctx.package, ctx.resolver, config.fix_helpers
+            source,
+            shown,
+            ctx.kinds,
+            ctx.package,
+            ctx.resolver,
+            config.fix_helpers,
+            django=ctx.django,
         )
         findings = tuple(
             f
