@@ -251,8 +251,8 @@ def check(
         if paths not in ((), (STDIN,)):
             raise click.UsageError("standard input (`-`, --stdin-filename) is checked alone")
 
-        def emit(report: Report) -> None:
-            handle = io.StringIO() if output is not None else None  # written whole, once complete
+        def emit(report: Report) -> None:  # as below for files: -o written whole, once
+            handle = io.StringIO() if output is not None else None
             _emit(report, output_format, statistics, quiet, handle, color)
             if output is not None and handle is not None:
                 replace_text(output, handle.getvalue())

@@ -99,11 +99,11 @@ class Config:
     extend_exclude: tuple[str, ...] = ()
     # Calls that give a connection back (`self.get_connection`): stored for the fixes to come.
     fix_helpers: tuple[str, ...] = ()
+    respect_gitignore: bool = True  # skip what `.gitignore` / `.ignore` files ignore
     # `[tool.leakcheck.django]`: hosts (shell patterns) or ports of transaction-mode poolers, and
     # whether the project is ASGI (None: detect it from settings and asgi.py).
     django_poolers: tuple[str, ...] = ()
     django_asgi: bool | None = None
-    respect_gitignore: bool = True  # skip what `.gitignore` / `.ignore` files ignore
 
     @property
     def root(self) -> Path:
@@ -189,13 +189,6 @@ def load(path: Path) -> Config:
     )
 
 
-def _boolean(table: dict[str, Any], key: str, path: Path, default: bool) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{path}: `{key}` must be true or false")
-    return value
-
-
 def _django(table: dict[str, Any], path: Path) -> dict[str, Any]:
     """`[tool.leakcheck.django]`: `poolers = ["pgbouncer.internal", "*.pooler.example", "6543"]`
     and `asgi = true | false`."""
@@ -210,6 +203,13 @@ def _django(table: dict[str, Any], path: Path) -> dict[str, Any]:
     if asgi is not None and not isinstance(asgi, bool):
         raise ConfigError(f"{path}: `django.asgi` must be true or false")
     return {"django_poolers": poolers, "django_asgi": asgi}
+
+
+def _boolean(table: dict[str, Any], key: str, path: Path, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: `{key}` must be true or false")
+    return value
 
 
 def _string_list(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
