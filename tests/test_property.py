@@ -48,13 +48,7 @@ TEMPLATES = (
         "    db.close()\n"
         "    return user\n"
     ),
-    (
-        "def get_db():\n"
-        "    db = SessionLocal()\n"
-        "{body}"
-        "    yield db\n"
-        "    db.close()\n"
-    ),
+    ("def get_db():\n    db = SessionLocal()\n{body}    yield db\n    db.close()\n"),
 )
 
 
