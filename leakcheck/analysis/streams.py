@@ -36,7 +36,7 @@ def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
             use = _first_outer_use(inner, held)
             if use is None or not _outlives(inner.name.value, outer, inner):
                 continue
-            if not _loops_or_waits(inner) or _finite_read(inner):
+            if not loops_or_waits(inner) or finite_read(inner):
                 continue
             site = held[use.value]
             how = (
@@ -123,11 +123,11 @@ def _mentions(expr: cst.CSTNode, name: str) -> bool:
     return any(isinstance(n, cst.Name) and n.value == name for n in walk(expr))
 
 
-def _loops_or_waits(inner: cst.FunctionDef) -> bool:
+def loops_or_waits(inner: cst.FunctionDef) -> bool:
     return any(isinstance(n, (cst.For, cst.While, cst.Await)) for n in walk(inner.body))
 
 
-def _finite_read(inner: cst.FunctionDef) -> bool:
+def finite_read(inner: cst.FunctionDef) -> bool:
     """A deliberate streaming read that ends with its results: `for row in
     db.execute(q).yield_per(500): yield row`, perhaps after a count. No `while` loop, no sleep,
     no wait on the outside world: it runs as long as the query's rows last."""

@@ -1,0 +1,309 @@
+"""Ownership across calls: what a function does with a resource passed to one of its parameters.
+
+Each parameter of each function gets one effect, the strongest of its uses:
+  borrow   it is only used (methods called on it, attributes read, passed on to borrowers)
+  unknown  something we cannot judge (passed to unknown code, `with param:`, awaited...)
+  take     it outlives the call: returned, stored on an object or in a container, captured by a
+           nested function, handed to a thread / task / callback, or held by a generator
+  stream   a generator holds it across an open-ended loop or await (a stream, LC401)
+  release  it is given back (closed, returned to its pool)
+A caller that passes its resource to a borrowing parameter still owns it; to any other, the
+resource is handed off (or, for `unknown`, perhaps handed off: nothing is reported).
+
+The effects of a module's functions depend on each other (`nightly()` passes its session to
+`refresh(db)`, which passes it to `count(db)`): they are computed together, starting from
+`borrow` and raising each to what its uses need until nothing changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from leakcheck.analysis.syntax import children, dotted, scope_locals, walk
+from leakcheck.config.ownership import ownership
+
+if TYPE_CHECKING:
+    from leakcheck.analysis.facts import FunctionInfo, ModuleFacts
+
+BORROW = "borrow"
+UNKNOWN = "unknown"
+TAKE = "take"
+STREAM = "stream"
+RELEASE = "release"
+_RANK = {BORROW: 0, UNKNOWN: 1, TAKE: 2, STREAM: 3, RELEASE: 4}
+MAX_ROUNDS = 8
+_NEUTRAL = (
+    cst.Comparison,
+    cst.ComparisonTarget,
+    cst.If,
+    cst.While,
+    cst.IfExp,
+    cst.BooleanOperation,
+    cst.UnaryOperation,
+    cst.Assert,
+    cst.FormattedStringExpression,
+)
+_CONTAINERS = (cst.Element, cst.DictElement, cst.StarredElement, cst.StarredDictElement)
+
+
+@dataclass(frozen=True)
+class ParamEffects:
+    """A callable's parameters (self/cls left out) and what it does to each; plain data.
+
+    `names` in order (positional first, then keyword-only); `effects` beside them. `rest` is the
+    effect for arguments matching no name (a class without `__init__`: a dataclass stores them).
+    """
+
+    names: tuple[str, ...]
+    effects: tuple[str, ...]
+    asynchronous: bool = False
+    rest: str = UNKNOWN
+    positional: int = -1  # how many of `names` may be passed by position (-1: all)
+
+    def for_argument(self, call: cst.Call, arg: cst.Arg) -> str:
+        """The effect on the parameter that `arg` of `call` binds."""
+        if arg.star:
+            return UNKNOWN
+        if arg.keyword is not None:
+            name = arg.keyword.value
+            return self.effects[self.names.index(name)] if name in self.names else self.rest
+        positional = [a for a in call.args if a.keyword is None]
+        if any(a.star for a in positional):
+            return UNKNOWN
+        index = next(i for i, a in enumerate(positional) if a is arg)
+        limit = len(self.names) if self.positional < 0 else self.positional
+        return self.effects[index] if index < limit else self.rest
+
+
+def stronger(a: str, b: str) -> str:
+    return a if _RANK[a] >= _RANK[b] else b
+
+
+def compute(facts: ModuleFacts, current: dict[str, ParamEffects]) -> None:
+    """Fill `current` with effects for every function of the module (keys as in `facts.by_key`)
+    and every class (key: the class name, from its `__init__`). `current` is the dict that
+    `facts.param_effects` answers from meanwhile, so recursive calls see the latest round."""
+    infos = [i for i in facts.functions.values() if facts.by_key[i.key] is i]
+    for info in infos:
+        names = _param_names(info)
+        current[info.key] = ParamEffects(
+            names, (BORROW,) * len(names), _is_async(info), positional=_positional(info)
+        )
+    _classes(facts, current)
+    for _ in range(MAX_ROUNDS):
+        changed = False
+        for info in infos:
+            old = current[info.key]
+            new = _effects(facts, info, old)
+            if new != old:
+                current[info.key] = new
+                changed = True
+        _classes(facts, current)
+        if not changed:
+            return
+    # Did not settle (deep recursion): whatever is not a plain borrow yet is not trusted either.
+    for key, value in current.items():
+        current[key] = ParamEffects(
+            value.names,
+            tuple(UNKNOWN if e == BORROW else e for e in value.effects),
+            value.asynchronous,
+            value.rest,
+            value.positional,
+        )
+
+
+def _classes(facts: ModuleFacts, current: dict[str, ParamEffects]) -> None:
+    for name in facts.classes:
+        init = current.get(f"{name}.__init__")
+        if init is not None:
+            current[name] = ParamEffects(init.names, init.effects, False, UNKNOWN, init.positional)
+        else:
+            current[name] = ParamEffects((), (), False, TAKE)  # a dataclass keeps its fields
+
+
+def _offset(info: FunctionInfo) -> int:
+    params = info.params
+    return 1 if info.class_name is not None and params[:1] in (("self",), ("cls",)) else 0
+
+
+def _param_names(info: FunctionInfo) -> tuple[str, ...]:
+    node = info.node
+    assert isinstance(node, cst.FunctionDef)
+    kwonly = tuple(p.name.value for p in node.params.kwonly_params)
+    return (*info.params[_offset(info) :], *kwonly)
+
+
+def _positional(info: FunctionInfo) -> int:
+    return len(info.params) - _offset(info)
+
+
+def _is_async(info: FunctionInfo) -> bool:
+    node = info.node
+    return isinstance(node, cst.FunctionDef) and node.asynchronous is not None
+
+
+def _effects(facts: ModuleFacts, info: FunctionInfo, old: ParamEffects) -> ParamEffects:
+    node = info.node
+    assert isinstance(node, cst.FunctionDef)
+    out = []
+    for name in old.names:
+        aliases = facts.alias_closure(info, name)
+        effect = _param_effect(facts, info, node, aliases)
+        if info.yields and (effect != BORROW or _mentions_any(node.body, aliases)):
+            # A generator runs after the call returns: it holds what it was given.
+            effect = stronger(effect, STREAM if _streams(node, aliases) else TAKE)
+        out.append(effect)
+    return ParamEffects(old.names, tuple(out), old.asynchronous, old.rest, old.positional)
+
+
+def _mentions_any(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
+    return any(isinstance(n, cst.Name) and n.value in aliases for n in walk(node))
+
+
+def _param_effect(
+    facts: ModuleFacts, info: FunctionInfo, node: cst.FunctionDef, aliases: frozenset[str]
+) -> str:
+    effect = BORROW
+    if aliases & info.declared_global:
+        return TAKE
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [
+        (node.body, None, None)
+    ]
+    while stack:
+        current, parent, grand = stack.pop()
+        if isinstance(current, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            if free_mentions(current, aliases):
+                effect = stronger(effect, TAKE)  # captured: it may run after the call
+            continue
+        if isinstance(current, cst.Name):
+            if current.value in aliases:
+                effect = stronger(effect, _use(facts, info, current, parent, grand))
+                if effect == RELEASE:
+                    return RELEASE
+            continue
+        if isinstance(current, cst.Call):
+            released = facts.released_args(current, info.class_name, None, external=False)
+            if any(isinstance(a, cst.Name) and a.value in aliases for a in released):
+                return RELEASE
+        stack.extend((child, current, parent) for child in children(current))
+    return effect
+
+
+def _use(
+    facts: ModuleFacts,
+    info: FunctionInfo,
+    name: cst.Name,
+    parent: cst.CSTNode | None,
+    grand: cst.CSTNode | None,
+) -> str:
+    """What one mention of the parameter (or an alias of it) does to it."""
+    if isinstance(parent, cst.Attribute) and parent.value is name:
+        if isinstance(grand, cst.Call) and grand.func is parent:
+            return BORROW  # `db.query(...)`, `db.commit()`; releases are found by the caller
+        if isinstance(grand, cst.Arg):
+            return TAKE  # `stack.callback(db.close)`: its bound method outlives the call
+        return BORROW
+    if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
+        return argument_effect(facts, grand, parent, info.class_name)
+    if isinstance(parent, (cst.Return, cst.Yield, *_CONTAINERS)):
+        return TAKE
+    if isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is name:
+        targets = (
+            [t.target for t in parent.targets]
+            if isinstance(parent, cst.Assign)
+            else [parent.target]
+        )
+        return BORROW if all(isinstance(t, cst.Name) for t in targets) else TAKE  # aliases
+    if isinstance(parent, (cst.AssignTarget, cst.Param)):
+        return BORROW  # rebound: not a use of what was passed
+    if isinstance(parent, _NEUTRAL):
+        return BORROW
+    return UNKNOWN
+
+
+def argument_effect(
+    facts: ModuleFacts, call: cst.Call, arg: cst.Arg, class_name: str | None
+) -> str:
+    """What `call` does to the resource passed as `arg`: borrow, take, release, or unknown.
+
+    Resolved from the callee's function facts (same module, `self.method`, a class of the module,
+    or an imported project function through its export), else from `rules/ownership.toml` for
+    external APIs. A callee that cannot be resolved at all is `unknown`.
+    """
+    data = ownership()
+    func = call.func
+    qualified = facts.qualify(func)
+    whole = dotted(func)
+    if qualified in data.takes_callables or (whole or "") in data.takes_callables:
+        return TAKE
+    if isinstance(func, cst.Attribute) and func.attr.value in data.takes_methods:
+        return TAKE
+    effects = callee_effects(facts, call, class_name)
+    if effects is not None:
+        if effects.asynchronous and id(call) not in facts.awaited:
+            return UNKNOWN  # a coroutine not awaited here: it may run later
+        return effects.for_argument(call, arg)
+    if whole is None:
+        return UNKNOWN
+    head = whole.split(".", 1)[0]
+    if head in facts.imports:
+        if facts.imported(whole) is not None:
+            return UNKNOWN  # a project name that is not a function (a pool, a factory object)
+        return BORROW if data.borrows_module(qualified) else UNKNOWN
+    if "." not in whole and whole in data.borrowing_builtins and whole not in facts.defined:
+        return BORROW
+    return UNKNOWN
+
+
+def callee_effects(
+    facts: ModuleFacts, call: cst.Call, class_name: str | None
+) -> ParamEffects | None:
+    """The parameter effects of the function or class that `call` calls, when it is known."""
+    func = call.func
+    known = facts.param_effects
+    if isinstance(func, cst.Name):
+        if func.value in known and func.value not in facts.imports:
+            return known[func.value]
+    elif (
+        isinstance(func, cst.Attribute)
+        and class_name is not None
+        and dotted(func.value) in ("self", "cls")
+    ):
+        return known.get(f"{class_name}.{func.attr.value}")
+    whole = dotted(func)
+    if whole is None:
+        return None
+    export = facts.imported(whole)
+    if export is not None and export.params is not None:
+        return export.params
+    return None
+
+
+def free_mentions(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
+    """Does a nested function, lambda or class use one of `aliases` of the enclosing scope? A
+    name it binds itself (a parameter, `x = ...`, `for x in`, `with ... as x`) is its own."""
+    own = scope_locals(node) if isinstance(node, (cst.FunctionDef, cst.Lambda)) else set()
+    free = aliases - own
+    if not free:
+        return False
+    stack = children(node)
+    while stack:
+        sub = stack.pop()
+        if isinstance(sub, (cst.FunctionDef, cst.Lambda)):
+            if free_mentions(sub, free):
+                return True
+            continue
+        if isinstance(sub, cst.Name) and sub.value in free:
+            return True
+        stack.extend(children(sub))
+    return False
+
+
+def _streams(node: cst.FunctionDef, aliases: frozenset[str]) -> bool:
+    """A generator using the parameter inside an open-ended loop or wait (see streams.py)."""
+    from leakcheck.analysis.streams import finite_read, loops_or_waits
+
+    return _mentions_any(node.body, aliases) and loops_or_waits(node) and not finite_read(node)
