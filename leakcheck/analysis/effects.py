@@ -220,9 +220,13 @@ def _classify_use(
 
 
 def _hands_over_release(call: cst.Call, aliases: frozenset[str], ctx: Context) -> bool:
-    """`stack.callback(db.close)`: the bound release method is handed to a manager."""
+    """`stack.callback(db.close)`: the bound release method is handed to a manager (or to a
+    call that keeps it for later, `atexit.register(db.close)`)."""
     func = call.func
-    if not (isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS):
+    if not (
+        (isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS)
+        or _takes_calls(call, ctx)  # `atexit.register(db.close)`, `weakref.finalize(o, db.close)`
+    ):
         return False
     for arg in call.args:
         value = arg.value

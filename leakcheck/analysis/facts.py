@@ -155,6 +155,7 @@ class ModuleFacts:
         self.defined: set[str] = set()  # names the module binds at top level
         self.module_aliases: set[str] = set()  # names bound by `import x` / `import x as y`
         self.chained: dict[int, cst.Call] = {}  # `pool.getconn()` -> `pool.getconn().cursor()`
+        self.passed: dict[int, tuple[cst.Call, cst.Arg]] = {}  # `f(SessionLocal())`: f, the arg
         self.annotated: dict[int, Kind] = {}  # `s: AsyncSession = unknown()` -> the kind named
         self._effects: dict[str, ParamEffects] | None = None
         self.releasers: dict[str, int] = {}  # function key -> index of the released argument
@@ -259,6 +260,10 @@ class ModuleFacts:
         func = call.func
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
             self.chained[id(func.value)] = call
+        for arg in call.args:
+            value = unwrap_value(arg.value)
+            if isinstance(value, cst.Call):
+                self.passed[id(value)] = (call, arg)
         if isinstance(func, cst.Attribute) and func.attr.value in ENTERING:
             info.entered.update(a.value.value for a in call.args if isinstance(a.value, cst.Name))
         # The pair: `pool.putconn(conn)` gives a resource back, so it takes a variable holding
@@ -670,7 +675,7 @@ class ModuleFacts:
         for call, scope, class_name in self.calls:
             binding = self.bindings.get(id(call))
             if binding is None:
-                binding = self._chained_binding(call)
+                binding = self._chained_binding(call) or self._passed_binding(call, class_name)
                 if binding is None:
                     continue
             if binding.how == "tuple":
@@ -683,8 +688,10 @@ class ModuleFacts:
                 kind = self._annotated_kind(call, class_name)
                 if kind is None:
                     continue
-            if binding.how == "lost" and kind.family != "pool":
-                continue  # a session or driver connection is closed when its object dies
+            if binding.how == "lost" and self._ends_with_chain(call, kind):
+                continue
+            if kind.registry and isinstance(scope, cst.Module):
+                continue  # `Session = scoped_session(...)` at import: one registry per process
             if kind.acquire_awaited and binding.how != "with" and id(call) not in self.awaited:
                 continue  # `sem.acquire()` without await: not an asyncpg-style pool
             if binding.how == "with" and (
@@ -693,6 +700,28 @@ class ModuleFacts:
                 continue
             found.append(Site(call, kind, scope, class_name, binding))
         return found
+
+    def _ends_with_chain(self, call: cst.Call, kind: Kind) -> bool:
+        """`Session(engine).begin()`: a method meant for `with` that gives the connection back
+        when its block ends; not a lost resource."""
+        outer = self.chained.get(id(call))
+        return (
+            outer is not None
+            and isinstance(outer.func, cst.Attribute)
+            and outer.func.attr.value in kind.context_manager_methods
+        )
+
+    def _passed_binding(self, call: cst.Call, class_name: str | None) -> Binding | None:
+        """`rebuild_index(SessionLocal())`: passed straight to a function that only borrows it."""
+        found = self.passed.get(id(call))
+        if found is None:
+            return None
+        from leakcheck.analysis.ownership import BORROW, argument_effect
+
+        outer, arg = found
+        if argument_effect(self, outer, arg, class_name) != BORROW:
+            return None
+        return Binding("passed", dotted(outer.func) or "")
 
     def _chained_binding(self, call: cst.Call) -> Binding | None:
         """`pool.getconn().cursor()`: only the cursor is kept; the connection is lost."""
