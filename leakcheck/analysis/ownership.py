@@ -141,8 +141,9 @@ def _positional(info: FunctionInfo) -> int:
 
 
 def _is_async(info: FunctionInfo) -> bool:
+    """A coroutine function (an async generator's call returns a generator, not a coroutine)."""
     node = info.node
-    return isinstance(node, cst.FunctionDef) and node.asynchronous is not None
+    return isinstance(node, cst.FunctionDef) and node.asynchronous is not None and not info.yields
 
 
 def _effects(facts: ModuleFacts, info: FunctionInfo, old: ParamEffects) -> ParamEffects:
