@@ -157,6 +157,8 @@ class ModuleFacts:
         self.chained: dict[int, cst.Call] = {}  # `pool.getconn()` -> `pool.getconn().cursor()`
         self.passed: dict[int, tuple[cst.Call, cst.Arg]] = {}  # `f(SessionLocal())`: f, the arg
         self.annotated: dict[int, Kind] = {}  # `s: AsyncSession = unknown()` -> the kind named
+        # `context["db"] = make_session()`, `g.db = connect()`: stored on a context object.
+        self.stored_calls: dict[int, tuple[str, str, str]] = {}  # call -> (target, holder, key)
         self._effects: dict[str, ParamEffects] | None = None
         self.releasers: dict[str, int] = {}  # function key -> index of the released argument
         self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
@@ -330,7 +332,9 @@ class ModuleFacts:
                 self.bindings[id(inner)] = Binding("assign", targets[0].value)
                 if isinstance(node, cst.AnnAssign):
                     self._annotated(node.annotation.annotation, inner)
-            elif len(targets) == 1 and isinstance(targets[0], (cst.Tuple, cst.List)):
+            elif len(targets) == 1 and info is not self.module_info:
+                self._stored_call(targets[0], inner)
+            if len(targets) == 1 and isinstance(targets[0], (cst.Tuple, cst.List)):
                 names = tuple(
                     e.value.value if isinstance(e.value, cst.Name) else None
                     for e in targets[0].elements
@@ -351,6 +355,25 @@ class ModuleFacts:
                     self.defined.add(target.value)
             elif isinstance(target, (cst.Attribute, cst.Subscript)) and isinstance(value, cst.Name):
                 info.stored.add(value.value)
+
+    def _stored_call(self, target: cst.BaseExpression, call: cst.Call) -> None:
+        """`context["db"] = make_session()` / `g.db = connect()` (not on `self`/`cls`)."""
+        key = None
+        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
+            index = target.slice[0].slice
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+                value = index.value.evaluated_value
+                key = value if isinstance(value, str) else None
+        elif isinstance(target, cst.Attribute) and dotted(target.value) not in ("self", "cls"):
+            key = target.attr.value
+        text = receiver_text(target)
+        holder = (
+            receiver_text(target.value)
+            if isinstance(target, (cst.Subscript, cst.Attribute))
+            else None
+        )
+        if key and text is not None and holder is not None:
+            self.stored_calls[id(call)] = (text, holder, key)
 
     def _appended(self, call: cst.Call) -> None:
         """`conns.append(pool.getconn())`: one more resource kept in the list `conns`."""

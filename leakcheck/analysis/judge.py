@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from leakcheck.analysis.cmclass import context_manager_classes
+from leakcheck.analysis.contexts import stored_on_context
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.streams import captured
 from leakcheck.analysis.unentered import unentered
@@ -15,5 +16,9 @@ def all_verdicts(facts: ModuleFacts) -> list[Verdict]:
     sites = facts.sites(managed=True) + facts.param_sites()
     verdicts = [verdict for site in sites for verdict in judge(site, facts)]
     judged = {id(v.site.call) for v in verdicts}
-    classes = [v for v in context_manager_classes(facts) if id(v.site.call) not in judged]
+    classes = [
+        v
+        for v in context_manager_classes(facts) + stored_on_context(facts)
+        if id(v.site.call) not in judged
+    ]
     return verdicts + classes + unentered(facts) + captured(facts, sites)
