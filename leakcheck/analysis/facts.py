@@ -33,6 +33,8 @@ CLOSING = {
 # execution_options()`: "returns this Connection" since 2.0, a branch sharing the same DBAPI
 # connection before): `engine.connect().execution_options(...)` acquires the connection.
 RETURNS_SAME = frozenset({"execution_options"})
+# Callees that look a value up rather than make one (`kwargs.get("session")`).
+GETTERS = frozenset({"get", "pop", "setdefault", "getattr", "get_nowait", "lookup", "find"})
 # Modules of drivers that a `from X import Y` may bind (`from psycopg2 import pool`).
 LIBRARY_MODULES = frozenset(
     {"psycopg2.pool", "psycopg2.extras", "psycopg2.extensions", "mysql.connector.pooling"}
@@ -797,8 +799,10 @@ class ModuleFacts:
         func = call.func
         whole = dotted(func) or ""
         last = whole.rsplit(".", 1)[-1].lower()
-        if not whole or "current" in last or "scoped" in last:
+        if not whole or any(word in last for word in ("current", "scoped")):
             return None
+        if last in GETTERS or last.startswith("get_"):
+            return None  # `kwargs.get("session")`, `get_session()`: an existing one, perhaps
         if isinstance(func, cst.Name):
             if func.value in self.by_key or func.value in self.defined:
                 return None
