@@ -715,8 +715,13 @@ class ModuleFacts:
                     continue
             if binding.how == "lost" and self._ends_with_chain(call, kind):
                 continue
-            if kind.registry and isinstance(scope, cst.Module):
-                continue  # `Session = scoped_session(...)` at import: one registry per process
+            if kind.registry and (
+                isinstance(scope, cst.Module) or self._registry_called(scope, binding.name)
+            ):
+                # `Session = scoped_session(...)` at import: one registry per process; or a
+                # registry whose sessions the scope takes (`db = Session()`): those are judged
+                # as sessions of their own.
+                continue
             if kind.acquire_awaited and binding.how != "with" and id(call) not in self.awaited:
                 continue  # `sem.acquire()` without await: not an asyncpg-style pool
             if binding.how == "with" and (
@@ -747,6 +752,10 @@ class ModuleFacts:
         if argument_effect(self, outer, arg, class_name) != BORROW:
             return None
         return Binding("passed", dotted(outer.func) or "")
+
+    def _registry_called(self, scope: Scope, name: str | None) -> bool:
+        info = self.scopes[scope]
+        return any(isinstance(c.func, cst.Name) and c.func.value == name for c in info.calls)
 
     def _chained_binding(self, call: cst.Call) -> Binding | None:
         """`pool.getconn().cursor()`: only the cursor is kept; the connection is lost."""
