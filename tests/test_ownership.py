@@ -65,6 +65,10 @@ async def polls(db):
 def ping(db):
     ping(db)
 
+@retry(times=3)
+def retried(db):
+    return db.query(1).count()
+
 class Repo:
     def __init__(self, session, *, readonly=False):
         self.session = session
@@ -91,6 +95,7 @@ class Plain:
         ("polls", (STREAM,)),
         ("ping", (BORROW,)),
         ("Repo", (TAKE, BORROW)),
+        ("retried", (UNKNOWN,)),
     ],
 )
 def test_parameter_effects(function: str, expected: tuple[str, ...]) -> None:

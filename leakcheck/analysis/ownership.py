@@ -35,6 +35,11 @@ STREAM = "stream"
 RELEASE = "release"
 _RANK = {BORROW: 0, UNKNOWN: 1, TAKE: 2, STREAM: 3, RELEASE: 4}
 MAX_ROUNDS = 8
+# Decorators that leave a call of the function a plain call; any other (`@app.task`,
+# `@run_in_thread`, `@retry`) may run the body later or elsewhere: its parameters are unknown.
+PLAIN_DECORATORS = frozenset(
+    {"staticmethod", "classmethod", "property", "abstractmethod", "override", "overload", "wraps"}
+)
 _NEUTRAL = (
     cst.Comparison,
     cst.ComparisonTarget,
@@ -149,6 +154,14 @@ def _is_async(info: FunctionInfo) -> bool:
 def _effects(facts: ModuleFacts, info: FunctionInfo, old: ParamEffects) -> ParamEffects:
     node = info.node
     assert isinstance(node, cst.FunctionDef)
+    if any(
+        (
+            dotted(d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator) or ""
+        ).rsplit(".", 1)[-1]
+        not in PLAIN_DECORATORS
+        for d in node.decorators
+    ):
+        return ParamEffects(old.names, (UNKNOWN,) * len(old.names), old.asynchronous, old.rest)
     out = []
     for name in old.names:
         aliases = facts.alias_closure(info, name)
