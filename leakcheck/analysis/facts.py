@@ -700,6 +700,10 @@ class ModuleFacts:
         for call, scope, class_name in self.calls:
             binding = self.bindings.get(id(call))
             if binding is None:
+                if id(call) not in self.chained and id(call) not in self.passed:
+                    continue
+                if self.acquisition(call, class_name) is None:
+                    continue  # cheap test first: ownership is computed only when needed
                 binding = self._chained_binding(call) or self._passed_binding(call, class_name)
                 if binding is None:
                     continue

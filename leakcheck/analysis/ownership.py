@@ -90,21 +90,29 @@ def stronger(a: str, b: str) -> str:
 def compute(facts: ModuleFacts, current: dict[str, ParamEffects]) -> None:
     """Fill `current` with effects for every function of the module (keys as in `facts.by_key`)
     and every class (key: the class name, from its `__init__`). `current` is the dict that
-    `facts.param_effects` answers from meanwhile, so recursive calls see the latest round."""
+    `facts.param_effects` answers from meanwhile, so recursive calls see the latest round.
+
+    Each function's body is read once: what does not depend on other functions is fixed then;
+    only the calls that receive a parameter are asked again each round.
+    """
     infos = [i for i in facts.functions.values() if facts.by_key[i.key] is i]
+    scans: dict[str, list[_Scan]] = {}
     for info in infos:
         names = _param_names(info)
         current[info.key] = ParamEffects(
             names, (BORROW,) * len(names), _is_async(info), positional=_positional(info)
         )
+        scans[info.key] = _scan(facts, info, names)
     _classes(facts, current)
     for _ in range(MAX_ROUNDS):
         changed = False
         for info in infos:
             old = current[info.key]
-            new = _effects(facts, info, old)
-            if new != old:
-                current[info.key] = new
+            effects = tuple(_settle(facts, info, scan) for scan in scans[info.key])
+            if effects != old.effects:
+                current[info.key] = ParamEffects(
+                    old.names, effects, old.asynchronous, old.rest, old.positional
+                )
                 changed = True
         _classes(facts, current)
         if not changed:
@@ -118,6 +126,23 @@ def compute(facts: ModuleFacts, current: dict[str, ParamEffects]) -> None:
             value.rest,
             value.positional,
         )
+
+
+@dataclass
+class _Scan:
+    """One parameter's uses: the effect fixed by the body alone, and the calls it is passed to."""
+
+    fixed: str
+    calls: list[tuple[cst.Call, cst.Arg]]
+
+
+def _settle(facts: ModuleFacts, info: FunctionInfo, scan: _Scan) -> str:
+    effect = scan.fixed
+    for call, arg in scan.calls:
+        if effect == RELEASE:
+            break
+        effect = stronger(effect, argument_effect(facts, call, arg, info.class_name))
+    return effect
 
 
 def _classes(facts: ModuleFacts, current: dict[str, ParamEffects]) -> None:
@@ -151,7 +176,7 @@ def _is_async(info: FunctionInfo) -> bool:
     return isinstance(node, cst.FunctionDef) and node.asynchronous is not None and not info.yields
 
 
-def _effects(facts: ModuleFacts, info: FunctionInfo, old: ParamEffects) -> ParamEffects:
+def _scan(facts: ModuleFacts, info: FunctionInfo, names: tuple[str, ...]) -> list[_Scan]:
     node = info.node
     assert isinstance(node, cst.FunctionDef)
     if any(
@@ -161,58 +186,57 @@ def _effects(facts: ModuleFacts, info: FunctionInfo, old: ParamEffects) -> Param
         not in PLAIN_DECORATORS
         for d in node.decorators
     ):
-        return ParamEffects(old.names, (UNKNOWN,) * len(old.names), old.asynchronous, old.rest)
-    out = []
-    for name in old.names:
-        aliases = facts.alias_closure(info, name)
-        effect = _param_effect(facts, info, node, aliases)
-        if info.yields and (effect != BORROW or _mentions_any(node.body, aliases)):
-            # A generator runs after the call returns: it holds what it was given.
-            effect = stronger(effect, STREAM if _streams(node, aliases) else TAKE)
-        out.append(effect)
-    return ParamEffects(old.names, tuple(out), old.asynchronous, old.rest, old.positional)
-
-
-def _mentions_any(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
-    return any(isinstance(n, cst.Name) and n.value in aliases for n in walk(node))
-
-
-def _param_effect(
-    facts: ModuleFacts, info: FunctionInfo, node: cst.FunctionDef, aliases: frozenset[str]
-) -> str:
-    effect = BORROW
-    if aliases & info.declared_global:
-        return TAKE
+        return [_Scan(UNKNOWN, []) for _ in names]
+    aliases = {name: facts.alias_closure(info, name) for name in names}
+    scans = {
+        name: _Scan(TAKE if aliases[name] & info.declared_global else BORROW, []) for name in names
+    }
+    every = frozenset().union(*aliases.values()) if aliases else frozenset()
+    if not every:
+        return [scans[name] for name in names]
+    owners: dict[str, list[str]] = {}
+    for name, group in aliases.items():
+        for alias in group:
+            owners.setdefault(alias, []).append(name)
     stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [
         (node.body, None, None)
     ]
     while stack:
         current, parent, grand = stack.pop()
         if isinstance(current, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-            if free_mentions(current, aliases):
-                effect = stronger(effect, TAKE)  # captured: it may run after the call
+            for name in names:
+                if free_mentions(current, aliases[name]):
+                    scans[name].fixed = stronger(scans[name].fixed, TAKE)  # may run later
             continue
         if isinstance(current, cst.Name):
-            if current.value in aliases:
-                effect = stronger(effect, _use(facts, info, current, parent, grand))
-                if effect == RELEASE:
-                    return RELEASE
+            for name in owners.get(current.value, ()):
+                scan = scans[name]
+                if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
+                    scan.calls.append((grand, parent))
+                else:
+                    scan.fixed = stronger(scan.fixed, _use(current, parent, grand))
             continue
         if isinstance(current, cst.Call):
-            released = facts.released_args(current, info.class_name, None, external=False)
-            if any(isinstance(a, cst.Name) and a.value in aliases for a in released):
-                return RELEASE
+            for arg in facts.released_args(current, info.class_name, None, external=False):
+                if isinstance(arg, cst.Name):
+                    for name in owners.get(arg.value, ()):
+                        scans[name].fixed = RELEASE
         stack.extend((child, current, parent) for child in children(current))
-    return effect
+    if info.yields:
+        for name in names:
+            scan = scans[name]
+            if scan.fixed != BORROW or scan.calls or _mentions_any(node.body, aliases[name]):
+                # A generator runs after the call returns: it holds what it was given.
+                held = STREAM if _streams(node, aliases[name]) else TAKE
+                scan.fixed = stronger(scan.fixed, held)
+    return [scans[name] for name in names]
 
 
-def _use(
-    facts: ModuleFacts,
-    info: FunctionInfo,
-    name: cst.Name,
-    parent: cst.CSTNode | None,
-    grand: cst.CSTNode | None,
-) -> str:
+def _mentions_any(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
+    return any(isinstance(n, cst.Name) and n.value in aliases for n in walk(node))
+
+
+def _use(name: cst.Name, parent: cst.CSTNode | None, grand: cst.CSTNode | None) -> str:
     """What one mention of the parameter (or an alias of it) does to it."""
     if isinstance(parent, cst.Attribute) and parent.value is name:
         if isinstance(grand, cst.Call) and grand.func is parent:
@@ -220,8 +244,6 @@ def _use(
         if isinstance(grand, cst.Arg):
             return TAKE  # `stack.callback(db.close)`: its bound method outlives the call
         return BORROW
-    if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
-        return argument_effect(facts, grand, parent, info.class_name)
     if isinstance(parent, (cst.Return, cst.Yield, *_CONTAINERS)):
         return TAKE
     if isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is name:

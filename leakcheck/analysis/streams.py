@@ -58,11 +58,11 @@ def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
             )
             what = f"{site.kind.resource} `{use.value}` of `{outer.name.value}()`"
             found.append(Verdict(site, "captured-by-stream", None, how, what=what, anchor=use))
+        nodes = list(walk(outer.body))  # read once for the rules below
         found += _closed_at_stream_end(facts, outer, held)
-        streamed = _passed_to_streams(facts, info.class_name, outer, held)
-        found += streamed
-        found += _handed_to_later(facts, outer, held)
-        found += _pinned_dependencies(outer, held, {id(v.site.call) for v in found})
+        found += _passed_to_streams(facts, info.class_name, outer, held, nodes)
+        found += _handed_to_later(facts, outer, held, nodes)
+        found += _pinned_dependencies(outer, held, {id(v.site.call) for v in found}, nodes)
     return found
 
 
@@ -71,7 +71,9 @@ def _closed_at_stream_end(
 ) -> list[Verdict]:
     """`def gen(): ...; yield row; db.close()` streamed: a client disconnect (GeneratorExit at
     the `yield`) or an error skips the close at the generator's end (LC107/LC207)."""
-    found = []
+    found: list[Verdict] = []
+    if not any(site.binding.how in ("assign", "tuple") for site in held.values()):
+        return found
     for inner in _inner_generators(outer):
         if not _outlives(inner.name.value, outer, inner):
             continue
@@ -109,10 +111,10 @@ def _release_outside_finally(
     return None
 
 
-def _outliving_calls(outer: cst.FunctionDef) -> list[cst.Call]:
+def _outliving_calls(nodes: list[cst.CSTNode]) -> list[cst.Call]:
     """Calls whose result outlives the handler: in a `return`, or passed to a response."""
     out: list[cst.Call] = []
-    for node in walk(outer.body):
+    for node in nodes:
         if isinstance(node, cst.Return) and node.value is not None:
             out += [n for n in walk(node.value) if isinstance(n, cst.Call)]
         elif isinstance(node, cst.Call) and (dotted(node.func) or "").endswith(RESPONSE_SUFFIX):
@@ -121,13 +123,17 @@ def _outliving_calls(outer: cst.FunctionDef) -> list[cst.Call]:
 
 
 def _passed_to_streams(
-    facts: ModuleFacts, class_name: str | None, outer: cst.FunctionDef, held: dict[str, Site]
+    facts: ModuleFacts,
+    class_name: str | None,
+    outer: cst.FunctionDef,
+    held: dict[str, Site],
+    nodes: list[cst.CSTNode],
 ) -> list[Verdict]:
     """`return StreamingResponse(export_rows(db))` where `export_rows` (here or in another module
     of the project) is a generator that streams from its parameter: LC401 at the argument."""
     found = []
     seen: set[int] = set()
-    for call in _outliving_calls(outer):
+    for call in _outliving_calls(nodes):
         if id(call) in seen:
             continue
         seen.add(id(call))
@@ -178,13 +184,15 @@ def _dependency(site: Site) -> str | None:
 
 
 def _handed_to_later(
-    facts: ModuleFacts, outer: cst.FunctionDef, held: dict[str, Site]
+    facts: ModuleFacts, outer: cst.FunctionDef, held: dict[str, Site], nodes: list[cst.CSTNode]
 ) -> list[Verdict]:
     """A request's dependency session given to `background_tasks.add_task(...)` or to
     `asyncio.create_task(work(db))`: it runs after the response, when the dependency has closed
     the session (FastAPI >= 0.106) or keeps it open for the task's whole life (LC404)."""
-    found = []
-    for node in walk(outer.body):
+    found: list[Verdict] = []
+    if not any(_dependency(site) for site in held.values()):
+        return found
+    for node in nodes:
         if not isinstance(node, cst.Call):
             continue
         func = node.func
@@ -215,16 +223,18 @@ def _handed_to_later(
 
 
 def _pinned_dependencies(
-    outer: cst.FunctionDef, held: dict[str, Site], reported: set[int]
+    outer: cst.FunctionDef, held: dict[str, Site], reported: set[int], nodes: list[cst.CSTNode]
 ) -> list[Verdict]:
     """A yield-dependency session used by a handler that returns a streaming response: since
     FastAPI 0.118 the dependency's exit code runs after the response is sent (as before 0.106),
     so the session, and the pooled connection its last query checked out, stay pinned while the
     stream lasts (LC403)."""
+    if not any(_dependency(site) for site in held.values()):
+        return []
     streaming = next(
         (
             node
-            for node in walk(outer.body)
+            for node in nodes
             if isinstance(node, cst.Call)
             and (dotted(node.func) or "").rsplit(".", 1)[-1] in STREAMING
         ),
@@ -237,7 +247,7 @@ def _pinned_dependencies(
         provider = _dependency(site)
         if provider is None or id(site.call) in reported:
             continue
-        last = _last_use(outer, name)
+        last = _last_use(nodes, name)
         if last is None or last.attr.value in ENDS:
             continue  # unused, or its transaction ended: no connection is checked out
         how = (
@@ -256,10 +266,10 @@ def _pinned_dependencies(
     return found
 
 
-def _last_use(outer: cst.FunctionDef, name: str) -> cst.Attribute | None:
+def _last_use(nodes: list[cst.CSTNode], name: str) -> cst.Attribute | None:
     """The last `name.method` the handler itself (not a nested function) reaches, in order."""
     last = None
-    for node in walk(outer.body):
+    for node in nodes:
         if (
             isinstance(node, cst.Attribute)
             and isinstance(node.value, cst.Name)
