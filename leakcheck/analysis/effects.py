@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.ownership import BORROW, UNKNOWN, argument_effect, free_mentions
 from leakcheck.analysis.syntax import children, dotted, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
+from leakcheck.config.ownership import ownership
 
 # Calls that take over a resource for the rest of a scope (ExitStack and friends).
 MANAGING_METHODS = frozenset(
@@ -118,13 +120,14 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
         return
     stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [(expr, None, None)]
     released_ids: set[int] = set()
+    deferred: set[int] = set()  # calls handed to a task, thread or callback: they run later
     while stack:
         node, parent, grand = stack.pop()
         if isinstance(node, cst.Name):
             if node.value in aliases:
                 eff.uses = True
                 if id(node) not in released_ids:
-                    _classify_use(node, parent, grand, ctx, eff)
+                    _classify_use(node, parent, grand, ctx, eff, deferred)
             continue
         if isinstance(node, cst.Await) and eff.waits is None:
             wait = unbounded_wait(node.expression)
@@ -132,9 +135,11 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
                 eff.waits = node
                 eff.waits_in_loop_only = wait == "sleep"
         if isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
-            if aliases and _mentions(node, aliases):
+            if aliases and free_mentions(node, aliases):
                 eff.escaped = True
             continue
+        if isinstance(node, cst.Call) and _takes_calls(node, ctx):
+            deferred.update(id(a.value) for a in node.args if isinstance(a.value, cst.Call))
         if _entering(node, aliases):
             stack.extend((child, node, parent) for child in children(node))
             continue  # `await conn.__aenter__()`: opening it; if that fails there is none to close
@@ -173,8 +178,22 @@ def _entering(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
     )
 
 
+def _takes_calls(call: cst.Call, ctx: Context) -> bool:
+    """`asyncio.create_task(work(conn))`, `executor.submit(...)`: calls given to it run later."""
+    data = ownership()
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value in data.takes_methods:
+        return True
+    return ctx.facts.qualify(func) in data.takes_callables
+
+
 def _classify_use(
-    name: cst.Name, parent: cst.CSTNode | None, grand: cst.CSTNode | None, ctx: Context, eff: Effect
+    name: cst.Name,
+    parent: cst.CSTNode | None,
+    grand: cst.CSTNode | None,
+    ctx: Context,
+    eff: Effect,
+    deferred: set[int] | frozenset[int] = frozenset(),
 ) -> None:
     if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
         func = grand.func
@@ -183,8 +202,16 @@ def _classify_use(
             eff.moved = True
         elif ctx.facts.closing_method(grand) is not None:
             pass  # `closing()` of a resource that `close()` does not give back: only a use
+        elif id(grand) in deferred:
+            eff.moved = True  # `create_task(work(conn))`: the task owns it now
         else:
-            eff.escaped = True
+            # A borrow leaves the caller the owner; a callee that takes it over (stores it,
+            # hands it to a thread, returns it) moves it; an unknown callee may have.
+            effect = argument_effect(ctx.facts, grand, parent, ctx.site.class_name)
+            if effect == UNKNOWN:
+                eff.escaped = True
+            elif effect != BORROW:
+                eff.moved = True
     elif isinstance(
         parent, (cst.Element, cst.DictElement, cst.StarredElement, cst.StarredDictElement)
     ):
@@ -193,9 +220,13 @@ def _classify_use(
 
 
 def _hands_over_release(call: cst.Call, aliases: frozenset[str], ctx: Context) -> bool:
-    """`stack.callback(db.close)`: the bound release method is handed to a manager."""
+    """`stack.callback(db.close)`: the bound release method is handed to a manager (or to a
+    call that keeps it for later, `atexit.register(db.close)`)."""
     func = call.func
-    if not (isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS):
+    if not (
+        (isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS)
+        or _takes_calls(call, ctx)  # `atexit.register(db.close)`, `weakref.finalize(o, db.close)`
+    ):
         return False
     for arg in call.args:
         value = arg.value
@@ -207,10 +238,6 @@ def _hands_over_release(call: cst.Call, aliases: frozenset[str], ctx: Context) -
         ):
             return True
     return False
-
-
-def _mentions(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
-    return any(isinstance(n, cst.Name) and n.value in aliases for n in walk(node, into_scopes=True))
 
 
 def _target_effect(
@@ -251,7 +278,22 @@ def _target_effect(
 
 
 def is_site_value(value: cst.BaseExpression | None, site: Site) -> bool:
-    return value is not None and unwrap_value(value) is site.call
+    """Is `value` the site's acquiring call (under `await`, `cast`, `wait_for`), or, for a list of
+    resources, the comprehension or `append` that acquires each one?"""
+    if value is None:
+        return False
+    inner = unwrap_value(value)
+    if inner is site.call:
+        return True
+    if site.binding.how != "collection":
+        return False
+    if isinstance(inner, (cst.ListComp, cst.SetComp)):
+        return unwrap_value(inner.elt) is site.call
+    return (
+        isinstance(inner, cst.Call)
+        and len(inner.args) == 1
+        and unwrap_value(inner.args[0].value) is site.call
+    )
 
 
 def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Context) -> Effect:
@@ -272,6 +314,8 @@ def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Con
             _target_effect(target, value_is_alias, aliases, ctx, eff)
     elif isinstance(stmt, cst.Expr):
         scan(stmt.value, aliases, ctx, eff)
+        if is_site_value(stmt.value, ctx.site):
+            eff.acquires = True  # `conns.append(pool.getconn())`
     elif isinstance(stmt, cst.AugAssign):
         scan(stmt.value, aliases, ctx, eff)
         scan(stmt.target, aliases, ctx, eff)

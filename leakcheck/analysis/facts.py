@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import libcst as cst
 
-from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value
+from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
+
+if TYPE_CHECKING:
+    from leakcheck.analysis.ownership import ParamEffects
 
 Scope = cst.FunctionDef | cst.Module
 CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})
@@ -25,6 +28,23 @@ CLOSING = {
     "contextlib.closing": "close",
     "aclosing": "aclose",
     "contextlib.aclosing": "aclose",
+}
+# Methods that return the resource they are called on (SQLAlchemy docs, `Connection.
+# execution_options()`: "returns this Connection" since 2.0, a branch sharing the same DBAPI
+# connection before): `engine.connect().execution_options(...)` acquires the connection.
+RETURNS_SAME = frozenset({"execution_options"})
+# Callees that look a value up rather than make one (`kwargs.get("session")`).
+GETTERS = frozenset({"get", "pop", "setdefault", "getattr", "get_nowait", "lookup", "find"})
+# Modules of drivers that a `from X import Y` may bind (`from psycopg2 import pool`).
+LIBRARY_MODULES = frozenset(
+    {"psycopg2.pool", "psycopg2.extras", "psycopg2.extensions", "mysql.connector.pooling"}
+)
+# Annotations that name a pooled SQLAlchemy session or connection (`s: AsyncSession = make()`).
+ANNOTATED_KINDS = {
+    "Session": "sqlalchemy-session",
+    "AsyncSession": "sqlalchemy-session",
+    "Connection": "sqlalchemy-connection",
+    "AsyncConnection": "sqlalchemy-connection",
 }
 
 
@@ -47,13 +67,18 @@ class Export:
     """What a module offers other modules about one of its names.
 
     role: "source" (a pool, session factory or engine), "factory" (a function returning a fresh
-    resource), "releaser" (a function releasing its argument number `index`), or "context-manager"
-    (a function meant for `with` that wraps an acquisition).
+    resource; with `slot`, inside the tuple it returns), "releaser" (a function releasing its
+    argument number `index`), "context-manager" (a function meant for `with` that wraps an
+    acquisition), "provider" (a generator yielding a fresh resource) or "function" (none of these).
+    `params`: what the function (or a class's `__init__`) does to each parameter, for callers that
+    pass it a resource (see ownership.py). Plain data: picklable, no syntax nodes.
     """
 
     role: str
     kind: Kind | None = None
     index: int = 0
+    params: ParamEffects | None = None
+    slot: int | None = None
 
 
 class Resolver(Protocol):
@@ -66,8 +91,9 @@ class Resolver(Protocol):
 class Binding:
     """How an acquiring call's result is kept: `name = call`, `with call as name`, or dropped."""
 
-    how: str  # "assign" | "with" | "discarded"
+    how: str  # "assign" | "with" | "discarded" | "tuple" | "collection" | "lost" | "param"
     name: str | None
+    names: tuple[str | None, ...] = ()  # "tuple": the names unpacked, in order
 
 
 @dataclass(frozen=True)
@@ -78,7 +104,11 @@ class Site:
     kind: Kind
     scope: Scope
     class_name: str | None
-    binding: Binding  # how "param": a session the function is given (`Depends(get_db)`)
+    # how "param": a session the function is given (`Depends(get_db)`); "tuple": one element of
+    # `conn, cur = open_pair()`; "collection": a list of them (`[eng.connect() for ...]`,
+    # `conns.append(pool.getconn())`); "lost": only a chained call's result is kept
+    # (`pool.getconn().cursor()`).
+    binding: Binding
     anchor: cst.CSTNode | None = None  # where to report, when not at `call` (a parameter)
 
 
@@ -122,6 +152,16 @@ class ModuleFacts:
         self.functions: dict[cst.FunctionDef, FunctionInfo] = {}
         self.by_key: dict[str, FunctionInfo] = {}
         self.factories: dict[str, Kind] = {}  # function key -> kind of the resource it returns
+        self.tuple_factories: dict[str, tuple[Kind, int]] = {}  # `return conn, cur`: kind, slot
+        self.classes: set[str] = set()
+        self.defined: set[str] = set()  # names the module binds at top level
+        self.module_aliases: set[str] = set()  # names bound by `import x` / `import x as y`
+        self.chained: dict[int, cst.Call] = {}  # `pool.getconn()` -> `pool.getconn().cursor()`
+        self.passed: dict[int, tuple[cst.Call, cst.Arg]] = {}  # `f(SessionLocal())`: f, the arg
+        self.annotated: dict[int, Kind] = {}  # `s: AsyncSession = unknown()` -> the kind named
+        # `context["db"] = make_session()`, `g.db = connect()`: stored on a context object.
+        self.stored_calls: dict[int, tuple[str, str, str]] = {}  # call -> (target, holder, key)
+        self._effects: dict[str, ParamEffects] | None = None
         self.releasers: dict[str, int] = {}  # function key -> index of the released argument
         self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
         # Sources built here: do they hand out async resources (`async_sessionmaker`, ...)?
@@ -160,10 +200,16 @@ class ModuleFacts:
             elif kind is cst.Call:
                 self._call(node, scope, class_name, info)  # type: ignore[arg-type]
             elif kind is cst.FunctionDef:
-                info = self._function(node, class_name)  # type: ignore[arg-type]
+                nested = not isinstance(scope, cst.Module)
+                info = self._function(node, class_name, nested)  # type: ignore[arg-type]
+                if scope is module:
+                    self.defined.add(info.key)
                 scope = node  # type: ignore[assignment]
             elif kind is cst.ClassDef:
                 class_name = node.name.value  # type: ignore[attr-defined]
+                self.classes.add(class_name)
+                if scope is module:
+                    self.defined.add(class_name)
             elif kind is cst.Import or kind is cst.ImportFrom:
                 self._import(node)  # type: ignore[arg-type]
             elif kind is cst.Assign or kind is cst.AnnAssign:
@@ -174,6 +220,7 @@ class ModuleFacts:
                 value = unwrap_value(node.value)  # type: ignore[attr-defined]
                 if type(value) is cst.Call:
                     self.bindings[id(value)] = Binding("discarded", None)
+                    self._appended(value)
             elif kind is cst.Return:
                 if node.value is not None:  # type: ignore[attr-defined]
                     info.returns.append(node.value)  # type: ignore[attr-defined]
@@ -183,6 +230,7 @@ class ModuleFacts:
                 info.yields = True
             elif kind is cst.Await:
                 self.awaited.add(id(node.expression))  # type: ignore[attr-defined]
+                self.awaited.add(id(unwrap_value(node.expression)))  # type: ignore[attr-defined]
             elif kind is cst.Lambda:
                 # A release inside a lambda runs later, if ever: it is not the scope releasing.
                 info = FunctionInfo(info.node, class_name, "<lambda>", ())
@@ -190,9 +238,12 @@ class ModuleFacts:
             kids.reverse()
             stack.extend((kid, scope, class_name, info) for kid in kids)
 
-    def _function(self, node: cst.FunctionDef, class_name: str | None) -> FunctionInfo:
+    def _function(
+        self, node: cst.FunctionDef, class_name: str | None, nested: bool = False
+    ) -> FunctionInfo:
         params = tuple(p.name.value for p in (*node.params.posonly_params, *node.params.params))
-        key = f"{class_name}.{node.name.value}" if class_name else node.name.value
+        # A closure is called by its plain name, also when it is defined inside a method.
+        key = f"{class_name}.{node.name.value}" if class_name and not nested else node.name.value
         decorators = {dotted(d.decorator) or "" for d in node.decorators}
         info = FunctionInfo(node=node, class_name=class_name, key=key, params=params)
         p = node.params
@@ -211,6 +262,12 @@ class ModuleFacts:
         self.calls.append((call, scope, class_name))
         info.calls.append(call)
         func = call.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
+            self.chained[id(func.value)] = call
+        for arg in call.args:
+            value = unwrap_value(arg.value)
+            if isinstance(value, cst.Call):
+                self.passed[id(value)] = (call, arg)
         if isinstance(func, cst.Attribute) and func.attr.value in ENTERING:
             info.entered.update(a.value.value for a in call.args if isinstance(a.value, cst.Name))
         # The pair: `pool.putconn(conn)` gives a resource back, so it takes a variable holding
@@ -231,9 +288,11 @@ class ModuleFacts:
                 full = dotted(alias.name) or ""
                 if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                     self.imports[alias.asname.name.value] = full
+                    self.module_aliases.add(alias.asname.name.value)
                 else:
                     head = full.split(".", 1)[0]
                     self.imports[head] = head
+                    self.module_aliases.add(head)
             return
         if isinstance(node.names, cst.ImportStar):
             return
@@ -242,16 +301,17 @@ class ModuleFacts:
             # `from ..db import X` in package `app.routers` means `app.db`.
             package = self.package.split(".") if self.package else []
             up = len(node.relative) - 1
-            if not package or up >= len(package):
-                return
-            anchor = package[: len(package) - up]
-            base = ".".join([*anchor, base] if base else anchor)
+            if package and up < len(package):
+                anchor = package[: len(package) - up]
+                base = ".".join([*anchor, base] if base else anchor)
+            # Else the package is unknown (a single file): read it as the absolute import it
+            # names, so that conventional names (`SessionLocal`) still apply.
         for alias in node.names:
             name = dotted(alias.name) or ""
             local = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
-            self.imports[local] = f"{base}.{name}"
+            self.imports[local] = f"{base}.{name}" if base else name
 
     def _assign(self, node: cst.Assign | cst.AnnAssign, info: FunctionInfo) -> None:
         value = node.value
@@ -272,11 +332,74 @@ class ModuleFacts:
                             self.asynchronous[text] = _async_constructor(constructor, inner)
             if len(targets) == 1 and isinstance(targets[0], cst.Name):
                 self.bindings[id(inner)] = Binding("assign", targets[0].value)
+                if isinstance(node, cst.AnnAssign):
+                    self._annotated(node.annotation.annotation, inner)
+            elif len(targets) == 1 and info is not self.module_info:
+                self._stored_call(targets[0], inner)
+            if len(targets) == 1 and isinstance(targets[0], (cst.Tuple, cst.List)):
+                names = tuple(
+                    e.value.value if isinstance(e.value, cst.Name) else None
+                    for e in targets[0].elements
+                )
+                self.bindings[id(inner)] = Binding("tuple", None, names)
+        elif (
+            isinstance(inner, (cst.ListComp, cst.SetComp))
+            and len(targets) == 1
+            and isinstance(targets[0], cst.Name)
+        ):
+            element = unwrap_value(inner.elt)
+            if isinstance(element, cst.Call):
+                self.bindings[id(element)] = Binding("collection", targets[0].value)
         for target in targets:
             if isinstance(target, cst.Name):
                 info.assigned.setdefault(target.value, []).append(value)
+                if info is self.module_info:
+                    self.defined.add(target.value)
             elif isinstance(target, (cst.Attribute, cst.Subscript)) and isinstance(value, cst.Name):
                 info.stored.add(value.value)
+
+    def _stored_call(self, target: cst.BaseExpression, call: cst.Call) -> None:
+        """`context["db"] = make_session()` / `g.db = connect()` (not on `self`/`cls`)."""
+        key = None
+        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
+            index = target.slice[0].slice
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+                value = index.value.evaluated_value
+                key = value if isinstance(value, str) else None
+        elif isinstance(target, cst.Attribute) and dotted(target.value) not in ("self", "cls"):
+            key = target.attr.value
+        text = receiver_text(target)
+        holder = (
+            receiver_text(target.value)
+            if isinstance(target, (cst.Subscript, cst.Attribute))
+            else None
+        )
+        if key and text is not None and holder is not None:
+            self.stored_calls[id(call)] = (text, holder, key)
+
+    def _appended(self, call: cst.Call) -> None:
+        """`conns.append(pool.getconn())`: one more resource kept in the list `conns`."""
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in ("append", "add")
+            and isinstance(func.value, cst.Name)
+            and len(call.args) == 1
+        ):
+            element = unwrap_value(call.args[0].value)
+            if isinstance(element, cst.Call):
+                self.bindings[id(element)] = Binding("collection", func.value.value)
+
+    def _annotated(self, annotation: cst.BaseExpression, call: cst.Call) -> None:
+        """`s: AsyncSession = request.app.state.make()`: the annotation names the kind (used only
+        when the callee is unknown; `sites()` decides)."""
+        qualified = self.qualify(annotation)
+        if not qualified.startswith(("sqlalchemy.", "sqlmodel.")):
+            return
+        wanted = ANNOTATED_KINDS.get(qualified.rsplit(".", 1)[-1])
+        kind = next((k for k in self.kinds if k.name == wanted), None)
+        if kind is not None:
+            self.annotated[id(call)] = kind
 
     def _with(self, node: cst.With, info: FunctionInfo) -> None:
         for item in node.items:
@@ -318,7 +441,41 @@ class ModuleFacts:
                 released = [a.value for a in call.args]
             if any(isinstance(arg, cst.Name) and arg.value in names for arg in released):
                 return True
+        node = info.node
+        if isinstance(node, cst.FunctionDef):
+            for loop in walk(node.body):
+                if isinstance(loop, cst.For) and self.releases_elements(loop, names, info, kind):
+                    return True
         return False
+
+    def releases_elements(
+        self, loop: cst.For, names: frozenset[str], info: FunctionInfo, kind: Kind
+    ) -> bool:
+        """`for conn in conns: pool.putconn(conn)`: a loop over a list held in `names` that
+        releases each element."""
+        if not (isinstance(loop.iter, cst.Name) and loop.iter.value in names):
+            return False
+        if not isinstance(loop.target, cst.Name):
+            return False
+        element = loop.target.value
+        for node in walk(loop.body):
+            if isinstance(node, cst.Call):
+                released = self.released_args(node, info.class_name, kind)
+                if self.is_closing(node, kind):
+                    released = [a.value for a in node.args]
+                if any(isinstance(a, cst.Name) and a.value == element for a in released):
+                    return True
+        return False
+
+    @property
+    def param_effects(self) -> dict[str, ParamEffects]:
+        """What each function and class of the module does to each parameter (ownership.py)."""
+        if self._effects is None:
+            from leakcheck.analysis.ownership import compute  # it reads these facts
+
+            self._effects = {}
+            compute(self, self._effects)
+        return self._effects
 
     def closing_method(self, call: cst.Call) -> str | None:
         """`close` for `closing(x)` however imported; `aclose` for `aclosing(x)`."""
@@ -364,6 +521,10 @@ class ModuleFacts:
                 return kind
         return None
 
+    def imported(self, text: str) -> Export | None:
+        """What another module of the project says about an imported name, if anything."""
+        return self._imported(text)
+
     def _imported(self, text: str) -> Export | None:
         """What another module says about an imported name (`SessionLocal`, `db.pool`)."""
         if self.resolver is None or text.partition(".")[0] not in self.imports:
@@ -398,12 +559,29 @@ class ModuleFacts:
                     return None  # `Session()`, `Session(bind=op.get_bind())`: no pool checkout
                 return kind
         whole = dotted(func)
+        if isinstance(func, cst.Call):
+            # `sessionmaker(bind=engine)()`: a factory built and called in one expression.
+            maker = self.qualify(func.func)
+            for kind in self.kinds:
+                if kind.acquire_by_calling_source and maker in kind.source_constructors:
+                    return kind
+            return None
         if isinstance(func, cst.Attribute):
             receiver, method = receiver_text(func.value), func.attr.value
             if receiver in ("self", "cls") and class_name is not None:
                 found = self.factories.get(f"{class_name}.{method}")
                 if found is not None:
                     return found
+            inner = func.value
+            if isinstance(inner, cst.Call):
+                # `Connector(dsn).open()`: a factory method on a fresh instance of a class here.
+                if isinstance(inner.func, cst.Name) and inner.func.value in self.classes:
+                    found = self.factories.get(f"{inner.func.value}.{method}")
+                    if found is not None:
+                        return found
+                # `engine.connect().execution_options(...)` is still the connection.
+                if method in RETURNS_SAME:
+                    return self.acquisition(inner, class_name)
             if receiver is not None and method in self._acquire_methods:
                 source = self.source_kind(receiver, lambda k: method in k.acquire_methods)
                 if source is not None:
@@ -522,9 +700,31 @@ class ModuleFacts:
         for call, scope, class_name in self.calls:
             binding = self.bindings.get(id(call))
             if binding is None:
+                if id(call) not in self.chained and id(call) not in self.passed:
+                    continue
+                if self.acquisition(call, class_name) is None:
+                    continue  # cheap test first: ownership is computed only when needed
+                binding = self._chained_binding(call) or self._passed_binding(call, class_name)
+                if binding is None:
+                    continue
+            if binding.how == "tuple":
+                site = self._tuple_site(call, scope, class_name, binding)
+                if site is not None:
+                    found.append(site)
                 continue
             kind = self.acquisition(call, class_name)
             if kind is None:
+                kind = self._annotated_kind(call, class_name)
+                if kind is None:
+                    continue
+            if binding.how == "lost" and self._ends_with_chain(call, kind):
+                continue
+            if kind.registry and (
+                isinstance(scope, cst.Module) or self._registry_called(scope, binding.name)
+            ):
+                # `Session = scoped_session(...)` at import: one registry per process; or a
+                # registry whose sessions the scope takes (`db = Session()`): those are judged
+                # as sessions of their own.
                 continue
             if kind.acquire_awaited and binding.how != "with" and id(call) not in self.awaited:
                 continue  # `sem.acquire()` without await: not an asyncpg-style pool
@@ -534,6 +734,102 @@ class ModuleFacts:
                 continue
             found.append(Site(call, kind, scope, class_name, binding))
         return found
+
+    def _ends_with_chain(self, call: cst.Call, kind: Kind) -> bool:
+        """`Session(engine).begin()`: a method meant for `with` that gives the connection back
+        when its block ends; not a lost resource."""
+        outer = self.chained.get(id(call))
+        return (
+            outer is not None
+            and isinstance(outer.func, cst.Attribute)
+            and outer.func.attr.value in kind.context_manager_methods
+        )
+
+    def _passed_binding(self, call: cst.Call, class_name: str | None) -> Binding | None:
+        """`rebuild_index(SessionLocal())`: passed straight to a function that only borrows it."""
+        found = self.passed.get(id(call))
+        if found is None:
+            return None
+        from leakcheck.analysis.ownership import BORROW, argument_effect
+
+        outer, arg = found
+        if argument_effect(self, outer, arg, class_name) != BORROW:
+            return None
+        return Binding("passed", dotted(outer.func) or "")
+
+    def _registry_called(self, scope: Scope, name: str | None) -> bool:
+        info = self.scopes[scope]
+        return any(isinstance(c.func, cst.Name) and c.func.value == name for c in info.calls)
+
+    def _chained_binding(self, call: cst.Call) -> Binding | None:
+        """`pool.getconn().cursor()`: only the cursor is kept; the connection is lost."""
+        outer = self.chained.get(id(call))
+        if outer is None or not isinstance(outer.func, cst.Attribute):
+            return None
+        if outer.func.attr.value in RETURNS_SAME:
+            return None  # the chain's result is the resource itself: judged there
+        return Binding("lost", None)
+
+    def _tuple_site(
+        self, call: cst.Call, scope: Scope, class_name: str | None, binding: Binding
+    ) -> Site | None:
+        """`conn, cur = open_pair()` for a factory returning a fresh resource in a tuple."""
+        found = self.tuple_factory(call, class_name)
+        if found is None:
+            return None
+        kind, slot = found
+        if slot >= len(binding.names) or binding.names[slot] is None:
+            return None
+        return Site(call, kind, scope, class_name, Binding("tuple", binding.names[slot]))
+
+    def tuple_factory(self, call: cst.Call, class_name: str | None) -> tuple[Kind, int] | None:
+        """The kind and tuple slot of a fresh resource that `call` returns inside a tuple."""
+        func = call.func
+        whole = dotted(func)
+        if whole is None:
+            return None
+        if whole in self.tuple_factories:
+            return self.tuple_factories[whole]
+        if (
+            isinstance(func, cst.Attribute)
+            and class_name is not None
+            and dotted(func.value) in ("self", "cls")
+        ):
+            return self.tuple_factories.get(f"{class_name}.{func.attr.value}")
+        export = self._imported(whole)
+        if export is not None and export.role == "factory" and export.slot is not None:
+            assert export.kind is not None
+            return export.kind, export.slot
+        return None
+
+    def _annotated_kind(self, call: cst.Call, class_name: str | None) -> Kind | None:
+        """`s: AsyncSession = request.app.state.make()`: an unknown callable whose result the
+        annotation names. Not for callees we know (a function of the module, an imported project
+        name, a builtin such as `next`), nor for getters of a current session."""
+        kind = self.annotated.get(id(call))
+        if kind is None:
+            return None
+        func = call.func
+        whole = dotted(func) or ""
+        last = whole.rsplit(".", 1)[-1].lower()
+        if not whole or any(word in last for word in ("current", "scoped")):
+            return None
+        if last in GETTERS or last.startswith("get_"):
+            return None  # `kwargs.get("session")`, `get_session()`: an existing one, perhaps
+        if isinstance(func, cst.Name):
+            if func.value in self.by_key or func.value in self.defined:
+                return None
+            if func.value not in self.imports:
+                return None  # a builtin (`next(get_db())`) or a name of unknown origin
+        if (
+            isinstance(func, cst.Attribute)
+            and dotted(func.value) in ("self", "cls")
+            and f"{class_name}.{func.attr.value}" in self.by_key
+        ):
+            return None
+        if self._imported(whole) is not None:
+            return None
+        return kind
 
     # -- summaries ----------------------------------------------------------------------------
 
@@ -550,6 +846,11 @@ class ModuleFacts:
                     if kind is not None:
                         self.factories[info.key] = kind
                         changed = True
+                    elif info.key not in self.tuple_factories:
+                        pair = self._returns_fresh_in_tuple(info)
+                        if pair is not None:
+                            self.tuple_factories[info.key] = pair
+                            changed = True
                 if info.key not in self.releasers:
                     index = self._released_param(info)
                     if index is not None:
@@ -567,31 +868,71 @@ class ModuleFacts:
                         break
 
     def exports(self) -> dict[str, Export]:
-        """What this module offers importers: module-level sources and function summaries."""
+        """What this module offers importers: module-level sources and function summaries.
+
+        Every module-level function and class carries its parameter effects (`params`), so that
+        a caller knows whether passing it a resource lends or hands it over.
+        """
         out: dict[str, Export] = {}
+        effects = self.param_effects
+        top = {key for key in self.defined if "." not in key}
+
+        def params(key: str) -> ParamEffects | None:
+            return effects.get(key)
+
+        for key in sorted(top & (set(effects) | self.classes)):
+            out[key] = Export("function", params=params(key))
         for name, kind in self.constructed.items():
             if "." not in name:
                 out[name] = Export("source", kind)
         for key, kind in self.factories.items():
-            if "." not in key:
-                out[key] = Export("factory", kind)
+            if key in top:
+                out[key] = Export("factory", kind, params=params(key))
+        for key, (kind, slot) in self.tuple_factories.items():
+            if key in top:
+                out[key] = Export("factory", kind, params=params(key), slot=slot)
         for key, index in self.releasers.items():
-            if "." not in key:
-                out[key] = Export("releaser", None, index)
+            if key in top:
+                out[key] = Export("releaser", None, index, params=params(key))
         for key, kind in self.context_managers.items():
-            if "." not in key:
-                out[key] = Export("context-manager", kind)
+            if key in top:
+                out[key] = Export("context-manager", kind, params=params(key))
         for key, kind in self.providers.items():
-            if "." not in key:
-                out[key] = Export("provider", kind)
+            if key in top:
+                out[key] = Export("provider", kind, params=params(key))
         return out
+
+    def _returns_fresh_in_tuple(self, info: FunctionInfo) -> tuple[Kind, int] | None:
+        """`return conn, conn.cursor()`: a fresh resource at a fixed place in a returned tuple."""
+        if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
+            return None
+        for value in info.returns:
+            inner = unwrap_value(value)
+            if not isinstance(inner, cst.Tuple):
+                continue
+            for slot, element in enumerate(inner.elements):
+                item = unwrap_value(element.value)
+                candidates: list[cst.BaseExpression] = [item]
+                if isinstance(item, cst.Name):
+                    if item.value in info.stored or item.value in info.declared_global:
+                        return None
+                    candidates = info.assigned.get(item.value, [])
+                for candidate in candidates:
+                    candidate = unwrap_value(candidate)
+                    if isinstance(candidate, cst.Call):
+                        kind = self.acquisition(candidate, info.class_name)
+                        if kind is not None:
+                            return kind, slot
+        return None
 
     def _returns_fresh(self, info: FunctionInfo) -> Kind | None:
         if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
             return None
         for value in info.returns:
             inner = unwrap_value(value)
-            if isinstance(inner, cst.Name) and inner.value in info.stored:
+            if isinstance(inner, cst.Name) and (
+                inner.value in info.stored or inner.value in info.declared_global
+            ):
                 return None  # a cache (`self._local.conn = conn; return conn`), not a factory
             if isinstance(inner, cst.Name):
                 for assigned in info.assigned.get(inner.value, []):
@@ -624,6 +965,14 @@ class ModuleFacts:
                     return params.index(arg.value) - offset
         return None
 
+    def _library_module(self, receiver: cst.BaseExpression) -> bool:
+        """Is `receiver` a module (`import psycopg2`, `from psycopg2 import pool`) rather than an
+        object such as a pool? A module-level `putconn` does not exist: it releases nothing."""
+        text = dotted(receiver)
+        if text is None or text.split(".", 1)[0] not in self.imports:
+            return False
+        return text in self.module_aliases or self.qualify(receiver) in LIBRARY_MODULES
+
     def released_args(
         self, call: cst.Call, class_name: str | None, kind: Kind | None, external: bool = True
     ) -> list[cst.BaseExpression]:
@@ -633,6 +982,8 @@ class ModuleFacts:
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             methods = kind.release_methods if kind is not None else self._release_methods
+            if method in methods and self._library_module(func.value):
+                return out  # `psycopg2.putconn(conn)`: a module, not a pool; nothing released
             if method in methods:
                 keyword = kind.release_keyword if kind is not None else None
                 positional = [a.value for a in call.args if a.keyword is None and not a.star]

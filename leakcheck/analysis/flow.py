@@ -199,6 +199,8 @@ class Walker:
                 elif aliases != state.aliases:
                     state = replace(state, aliases=aliases)
         if eff.acquires and target is not None:
+            if state.status is Status.HELD and self.ctx.site.binding.how == "collection":
+                return state  # one more in the same list
             if state.status is Status.HELD:
                 # Acquiring into a name that still holds it (other aliases keep the old one alive).
                 aliases = state.aliases - {target}
@@ -323,6 +325,7 @@ class Walker:
         infinite = False
         if isinstance(node, cst.For):
             head, exits = self._header(node, node.iter, states)
+            head = {self._releases_each(node, s) for s in head}
         else:
             head = set(states)
             infinite = _always_true(node.test)
@@ -366,6 +369,19 @@ class Walker:
                 state = replace(state, note=Note("break", ex.node))
             out.add(state)
         return Flow(out, exits)
+
+    def _releases_each(self, node: cst.For, state: State) -> State:
+        """`for conn in conns: pool.putconn(conn)` gives back a list of resources (ownership.py)."""
+        if (
+            state.status is Status.HELD
+            and self.ctx.site.binding.how == "collection"
+            and self.ctx.facts.releases_elements(
+                node, state.aliases, self.ctx.facts.scopes[self.ctx.site.scope], self.ctx.kind
+            )
+        ):
+            self.released = True
+            return DONE
+        return state
 
     def _for_target(self, node: cst.For, states: set[State]) -> set[State]:
         out = set()
@@ -555,8 +571,8 @@ def before_or_done(before: State, after: State, eff: Effect) -> State:
 def _acquired_name(stmt: cst.BaseSmallStatement, ctx: Context) -> str | None:
     binding = ctx.site.binding
     if (
-        binding.how == "assign"
-        and isinstance(stmt, (cst.Assign, cst.AnnAssign))
+        binding.how in ("assign", "tuple", "collection")
+        and isinstance(stmt, (cst.Assign, cst.AnnAssign, cst.Expr))
         and is_site_value(stmt.value, ctx.site)
     ):
         return binding.name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from leakcheck.analysis.cmclass import context_manager_classes
+from leakcheck.analysis.contexts import stored_on_context
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.streams import captured
 from leakcheck.analysis.unentered import unentered
@@ -9,7 +11,14 @@ from leakcheck.analysis.verdicts import Verdict, judge
 
 
 def all_verdicts(facts: ModuleFacts) -> list[Verdict]:
-    """Every rule's verdicts for one module: leaks, LC402, LC301 and LC401."""
+    """Every rule's verdicts for one module: leaks, LC402, LC301 and LC401, and resources that
+    context-manager classes keep on `self` (one verdict per acquiring call)."""
     sites = facts.sites(managed=True) + facts.param_sites()
     verdicts = [verdict for site in sites for verdict in judge(site, facts)]
-    return verdicts + unentered(facts) + captured(facts, sites)
+    judged = {id(v.site.call) for v in verdicts}
+    classes = [
+        v
+        for v in context_manager_classes(facts) + stored_on_context(facts)
+        if id(v.site.call) not in judged
+    ]
+    return verdicts + classes + unentered(facts) + captured(facts, sites)

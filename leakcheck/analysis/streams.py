@@ -13,10 +13,18 @@ import libcst as cst
 
 from leakcheck.analysis.effects import unbounded_wait
 from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.ownership import STREAM, argument_effect
 from leakcheck.analysis.syntax import bound_names, dotted, walk
-from leakcheck.analysis.verdicts import Verdict
+from leakcheck.analysis.verdicts import Part, Verdict
 
 RESPONSE_SUFFIX = "Response"
+# Responses whose body is sent after the handler returns, for as long as the stream lasts.
+STREAMING = frozenset({"StreamingResponse", "EventSourceResponse"})
+# Hand a request's session to work that runs after the response (FastAPI/Starlette
+# BackgroundTasks, asyncio tasks).
+LATER_METHODS = frozenset({"add_task", "create_task", "start_soon"})
+LATER_CALLABLES = frozenset({"asyncio.create_task", "asyncio.ensure_future"})
+ENDS = frozenset({"commit", "rollback", "close"})
 
 
 def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
@@ -36,7 +44,7 @@ def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
             use = _first_outer_use(inner, held)
             if use is None or not _outlives(inner.name.value, outer, inner):
                 continue
-            if not _loops_or_waits(inner) or _finite_read(inner):
+            if not loops_or_waits(inner) or finite_read(inner):
                 continue
             site = held[use.value]
             how = (
@@ -50,7 +58,225 @@ def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
             )
             what = f"{site.kind.resource} `{use.value}` of `{outer.name.value}()`"
             found.append(Verdict(site, "captured-by-stream", None, how, what=what, anchor=use))
+        nodes = list(walk(outer.body))  # read once for the rules below
+        found += _closed_at_stream_end(facts, outer, held)
+        found += _passed_to_streams(facts, info.class_name, outer, held, nodes)
+        found += _handed_to_later(facts, outer, held, nodes)
+        found += _pinned_dependencies(outer, held, {id(v.site.call) for v in found}, nodes)
     return found
+
+
+def _closed_at_stream_end(
+    facts: ModuleFacts, outer: cst.FunctionDef, held: dict[str, Site]
+) -> list[Verdict]:
+    """`def gen(): ...; yield row; db.close()` streamed: a client disconnect (GeneratorExit at
+    the `yield`) or an error skips the close at the generator's end (LC107/LC207)."""
+    found: list[Verdict] = []
+    if not any(site.binding.how in ("assign", "tuple") for site in held.values()):
+        return found
+    for inner in _inner_generators(outer):
+        if not _outlives(inner.name.value, outer, inner):
+            continue
+        shadowed = _locals(inner)
+        for name, site in held.items():
+            if name in shadowed or site.binding.how not in ("assign", "tuple"):
+                continue
+            release = _release_outside_finally(facts, inner, name, site)
+            if release is None:
+                continue
+            how: tuple[Part, ...] = (
+                (
+                    f" if the client disconnects or an error is raised at a `yield` of the "
+                    f"streaming generator `{inner.name.value}()`: it is closed on line {{line}}, "
+                    "at the generator's end, not in `finally`",
+                    release,
+                ),
+            )
+            found.append(Verdict(site, "yield", release, how, "skipped at a disconnect"))
+    return found
+
+
+def _release_outside_finally(
+    facts: ModuleFacts, inner: cst.FunctionDef, name: str, site: Site
+) -> cst.Call | None:
+    protected: set[int] = set()
+    for node in walk(inner.body):
+        if isinstance(node, (cst.Try, cst.TryStar)) and node.finalbody is not None:
+            protected |= {id(n) for n in walk(node.finalbody)}
+    for node in walk(inner.body):
+        if isinstance(node, cst.Call) and id(node) not in protected:
+            released = facts.released_args(node, site.class_name, site.kind)
+            if any(isinstance(a, cst.Name) and a.value == name for a in released):
+                return node
+    return None
+
+
+def _outliving_calls(nodes: list[cst.CSTNode]) -> list[cst.Call]:
+    """Calls whose result outlives the handler: in a `return`, or passed to a response."""
+    out: list[cst.Call] = []
+    for node in nodes:
+        if isinstance(node, cst.Return) and node.value is not None:
+            out += [n for n in walk(node.value) if isinstance(n, cst.Call)]
+        elif isinstance(node, cst.Call) and (dotted(node.func) or "").endswith(RESPONSE_SUFFIX):
+            out += [n for a in node.args for n in walk(a.value) if isinstance(n, cst.Call)]
+    return out
+
+
+def _passed_to_streams(
+    facts: ModuleFacts,
+    class_name: str | None,
+    outer: cst.FunctionDef,
+    held: dict[str, Site],
+    nodes: list[cst.CSTNode],
+) -> list[Verdict]:
+    """`return StreamingResponse(export_rows(db))` where `export_rows` (here or in another module
+    of the project) is a generator that streams from its parameter: LC401 at the argument."""
+    found = []
+    seen: set[int] = set()
+    for call in _outliving_calls(nodes):
+        if id(call) in seen:
+            continue
+        seen.add(id(call))
+        for arg in call.args:
+            value = arg.value
+            if not (isinstance(value, cst.Name) and value.value in held):
+                continue
+            if argument_effect(facts, call, arg, class_name) != STREAM:
+                continue
+            site = held[value.value]
+            callee = dotted(call.func) or "the generator"
+            how = (
+                (
+                    f" is passed to the streaming generator `{callee}()`, which outlives the "
+                    "request: every open stream pins a pooled connection for as long as the "
+                    "client stays connected",
+                    None,
+                ),
+            )
+            what = f"{site.kind.resource} `{value.value}` of `{outer.name.value}()`"
+            found.append(Verdict(site, "captured-by-stream", None, how, what=what, anchor=value))
+    return found
+
+
+def _dependency(site: Site) -> str | None:
+    """For `db: Session = Depends(get_db)` (also inside `Annotated[...]`): `get_db`, unless the
+    dependency is scoped to the function (`Depends(get_db, scope="function")`, FastAPI >= 0.121,
+    exits before the response is sent)."""
+    param = site.anchor
+    if site.binding.how != "param" or not isinstance(param, cst.Param):
+        return None
+    for node in walk(param):
+        if (
+            isinstance(node, cst.Call)
+            and (dotted(node.func) or "").rsplit(".", 1)[-1] in ("Depends", "Security")
+            and node.args
+        ):
+            for arg in node.args:
+                if (
+                    arg.keyword is not None
+                    and arg.keyword.value == "scope"
+                    and isinstance(arg.value, cst.SimpleString)
+                    and arg.value.evaluated_value == "function"
+                ):
+                    return None
+            return dotted(node.args[0].value)
+    return None
+
+
+def _handed_to_later(
+    facts: ModuleFacts, outer: cst.FunctionDef, held: dict[str, Site], nodes: list[cst.CSTNode]
+) -> list[Verdict]:
+    """A request's dependency session given to `background_tasks.add_task(...)` or to
+    `asyncio.create_task(work(db))`: it runs after the response, when the dependency has closed
+    the session (FastAPI >= 0.106) or keeps it open for the task's whole life (LC404)."""
+    found: list[Verdict] = []
+    if not any(_dependency(site) for site in held.values()):
+        return found
+    for node in nodes:
+        if not isinstance(node, cst.Call):
+            continue
+        func = node.func
+        later = (isinstance(func, cst.Attribute) and func.attr.value in LATER_METHODS) or (
+            facts.qualify(func) in LATER_CALLABLES
+        )
+        if not later:
+            continue
+        for sub in walk(node):
+            if isinstance(sub, cst.Name) and sub.value in held:
+                site = held[sub.value]
+                provider = _dependency(site)
+                if provider is None:
+                    continue
+                how = (
+                    (
+                        f" is handed to `{dotted(func) or 'a task'}()`, which runs after the "
+                        f"response: `{provider}` closes it when the request ends (FastAPI >= "
+                        "0.106), or the task keeps its pooled connection for its whole life; "
+                        "open a session inside the task instead",
+                        None,
+                    ),
+                )
+                what = f"request {site.kind.resource} `{sub.value}` of `{outer.name.value}()`"
+                found.append(Verdict(site, "handed-to-task", None, how, what=what, anchor=sub))
+                break
+    return found
+
+
+def _pinned_dependencies(
+    outer: cst.FunctionDef, held: dict[str, Site], reported: set[int], nodes: list[cst.CSTNode]
+) -> list[Verdict]:
+    """A yield-dependency session used by a handler that returns a streaming response: since
+    FastAPI 0.118 the dependency's exit code runs after the response is sent (as before 0.106),
+    so the session, and the pooled connection its last query checked out, stay pinned while the
+    stream lasts (LC403)."""
+    if not any(_dependency(site) for site in held.values()):
+        return []
+    streaming = next(
+        (
+            node
+            for node in nodes
+            if isinstance(node, cst.Call)
+            and (dotted(node.func) or "").rsplit(".", 1)[-1] in STREAMING
+        ),
+        None,
+    )
+    if streaming is None:
+        return []
+    found = []
+    for name, site in held.items():
+        provider = _dependency(site)
+        if provider is None or id(site.call) in reported:
+            continue
+        last = _last_use(nodes, name)
+        if last is None or last.attr.value in ENDS:
+            continue  # unused, or its transaction ended: no connection is checked out
+        how = (
+            (
+                f" stays checked out while the `{dotted(streaming.func)}` on line {{line}} "
+                f"streams: `{provider}` closes it only after the response is sent (FastAPI >= "
+                "0.118, and before 0.106); use `Depends("
+                f'{provider}, scope="function")` (FastAPI >= 0.121) or commit before returning',
+                streaming,
+            ),
+        )
+        what = f"{site.kind.resource} `{name}` of `{outer.name.value}()`"
+        found.append(
+            Verdict(site, "pinned-by-stream", streaming, how, "streams here", what, site.anchor)
+        )
+    return found
+
+
+def _last_use(nodes: list[cst.CSTNode], name: str) -> cst.Attribute | None:
+    """The last `name.method` the handler itself (not a nested function) reaches, in order."""
+    last = None
+    for node in nodes:
+        if (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Name)
+            and node.value.value == name
+        ):
+            last = node
+    return last
 
 
 def _inner_generators(outer: cst.FunctionDef) -> list[cst.FunctionDef]:
@@ -123,11 +349,11 @@ def _mentions(expr: cst.CSTNode, name: str) -> bool:
     return any(isinstance(n, cst.Name) and n.value == name for n in walk(expr))
 
 
-def _loops_or_waits(inner: cst.FunctionDef) -> bool:
+def loops_or_waits(inner: cst.FunctionDef) -> bool:
     return any(isinstance(n, (cst.For, cst.While, cst.Await)) for n in walk(inner.body))
 
 
-def _finite_read(inner: cst.FunctionDef) -> bool:
+def finite_read(inner: cst.FunctionDef) -> bool:
     """A deliberate streaming read that ends with its results: `for row in
     db.execute(q).yield_per(500): yield row`, perhaps after a count. No `while` loop, no sleep,
     no wait on the outside world: it runs as long as the query's rows last."""

@@ -105,11 +105,25 @@ def dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
+# `await asyncio.wait_for(pool.acquire(), 5)`, `await asyncio.shield(...)`: the awaited value is
+# the wrapped one's (Python docs, asyncio "Timeouts" and "Shielding From Cancellation").
+PASS_THROUGH = frozenset({"wait_for", "shield"})
+
+
 def unwrap_value(node: cst.BaseExpression) -> cst.BaseExpression:
-    """The value under any `await` and `typing.cast(T, value)`: what a name is really bound to."""
+    """The value under any `await`, `typing.cast(T, value)` and `asyncio.wait_for(value, t)` /
+    `asyncio.shield(value)`: what a name is really bound to."""
     while True:
         if isinstance(node, cst.Await):
             node = node.expression
+        elif (
+            isinstance(node, cst.Call)
+            and (dotted(node.func) or "").rsplit(".", 1)[-1] in PASS_THROUGH
+            and node.args
+            and node.args[0].keyword is None
+            and not node.args[0].star
+        ):
+            node = node.args[0].value
         elif (
             isinstance(node, cst.Call)
             and (dotted(node.func) or "").rsplit(".", 1)[-1] == "cast"
@@ -192,3 +206,32 @@ def bound_names(target: cst.CSTNode) -> set[str]:
     if isinstance(target, cst.StarredElement):
         return bound_names(target.value)
     return set()
+
+
+def scope_locals(node: cst.FunctionDef | cst.Lambda) -> set[str]:
+    """The names a function or lambda binds itself: its parameters and, for a function, every
+    name bound anywhere in its body (`x = ...`, `with ... as x`, `for x in ...`, `except E as x`,
+    `x: T = ...`), which Python makes local to the whole function. Nested scopes not included."""
+    params = node.params
+    names = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            names.add(star.name.value)
+    if isinstance(node, cst.Lambda):
+        return names
+    declared: set[str] = set()
+    for sub in walk(node.body):
+        if isinstance(sub, (cst.Global, cst.Nonlocal)):
+            declared |= {n.name.value for n in sub.names}
+        target: cst.CSTNode | None = None
+        if isinstance(sub, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
+            target = sub.target
+        elif isinstance(sub, cst.AsName):
+            target = sub.name
+        elif isinstance(sub, cst.For):
+            target = sub.target
+        elif isinstance(sub, (cst.FunctionDef, cst.ClassDef)) and sub is not node:
+            names.add(sub.name.value)
+        if target is not None:
+            names |= bound_names(target)
+    return names - declared

@@ -51,6 +51,12 @@ def judge(site: Site, facts: ModuleFacts) -> list[Verdict]:
     across an await on the outside world. Empty when every path gives it back in time."""
     if site.binding.how == "discarded":
         return [Verdict(site, "never", None, ((" (the result of the call is discarded)", None),))]
+    if site.binding.how == "passed":
+        text = f" (passed straight to `{site.binding.name}()`, which only uses it)"
+        return [Verdict(site, "never", None, ((text, None),))]
+    if site.binding.how == "lost":
+        text = " (only the result of a method called on it is kept: nothing refers to it)"
+        return [Verdict(site, "never", None, ((text, None),))]
     info = facts.scopes[site.scope]
     name = site.binding.name
     assert name is not None

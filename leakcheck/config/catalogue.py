@@ -66,6 +66,7 @@ class Kind:
     context_manager_methods: frozenset[str]  # `<source>.M()` is meant for `with` only
     context_manager: str
     acquire_awaited: bool = False  # acquisitions are awaited (or `async with`): sync ones are not
+    registry: bool = False  # a per-process registry at module level; tracked inside functions only
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -99,6 +100,7 @@ _KIND_KEYS = {
     "context-managers",
     "context-manager",
     "acquire-awaited",
+    "registry",
 }
 _FAMILY_RELEASED = {"pool": "returned to the pool", "session": "closed"}
 
@@ -195,6 +197,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         context_manager_methods=frozenset(managers),
         context_manager=_text(raw, "context-manager", "", where),
         acquire_awaited=_flag(raw, "acquire-awaited", where),
+        registry=_flag(raw, "registry", where),
     )
 
 

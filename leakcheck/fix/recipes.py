@@ -118,6 +118,10 @@ def _wrap(
     small = acquiring.body[0]
     assert isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None
     awaited = isinstance(small.value, cst.Await)
+    if (small.value.expression if isinstance(small.value, cst.Await) else small.value) is not (
+        site.call
+    ):
+        return None  # `await asyncio.wait_for(pool.acquire(), 5)`: the rewrite would drop it
     if helper is not None and not awaited:
         with_ = cst.With(
             items=[

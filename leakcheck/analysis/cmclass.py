@@ -1,0 +1,233 @@
+"""Context-manager classes: a resource acquired onto `self` in `__enter__` / `__aenter__`.
+
+`with Tx(pool) as tx:` runs `__enter__`, the block, then `__exit__`. A resource stored on `self`
+in `__enter__` (`self.conn = pool.getconn()`, or a local stored there) must be given back by
+`__exit__` on every path: a `commit()` or `rollback()` before the release, outside `finally`, loses
+it when it raises. And `__exit__` does not run when `__enter__` itself raises (Python language
+reference, "The with statement"), so a statement after the acquisition in `__enter__` that may
+raise (`await conn.transaction().start()`) loses it too. Verdicts are reported at the acquisition
+in `__enter__`: "never" (no release in `__exit__`) or "exception" (a raising statement before it).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from leakcheck.analysis.facts import Binding, FunctionInfo, ModuleFacts, Site
+from leakcheck.analysis.syntax import block_statements, dotted, unwrap_value, walk
+from leakcheck.analysis.verdicts import Part, Verdict, raising_text
+from leakcheck.config.catalogue import Kind
+
+ENTERS = {"__enter__": "__exit__", "__aenter__": "__aexit__"}
+
+
+def context_manager_classes(facts: ModuleFacts) -> list[Verdict]:
+    """Verdicts for resources that context-manager classes of the module keep on `self`."""
+    found = []
+    bases = _bases(facts.module)
+    for info in facts.functions.values():
+        node = info.node
+        if info.class_name is None or not isinstance(node, cst.FunctionDef):
+            continue
+        exit_name = ENTERS.get(node.name.value)
+        if exit_name is None:
+            continue
+        exit_info, known = _method(facts, info.class_name, exit_name, bases)
+        if not known:
+            continue  # inherited from a class we cannot see: it may release
+        for index, call, kind, attribute in _acquisitions(facts, info):
+            binding = Binding("attribute", attribute)
+            site = Site(call, kind, node, info.class_name, binding)
+            verdict = _exit_verdict(facts, site, exit_info, attribute, exit_name)
+            if verdict is None:
+                verdict = _setup_verdict(site, node, index, exit_name)
+            if verdict is not None:
+                found.append(verdict)
+    return found
+
+
+def _bases(module: cst.Module) -> dict[str, list[str]]:
+    """Each class of the module and the names of its base classes."""
+    return {
+        node.name.value: [dotted(b.value) or "?" for b in node.bases if b.keyword is None]
+        for node in walk(module, into_scopes=True)
+        if isinstance(node, cst.ClassDef)
+    }
+
+
+def _method(
+    facts: ModuleFacts, class_name: str, method: str, bases: dict[str, list[str]], depth: int = 0
+) -> tuple[FunctionInfo | None, bool]:
+    """The method as the class resolves it (its own, or a base class's of this module), and
+    whether that answer is known (False when a base class is defined elsewhere)."""
+    own = facts.by_key.get(f"{class_name}.{method}")
+    if own is not None:
+        return own, True
+    parents = [b for b in bases.get(class_name, []) if b != "object"]
+    if depth > 8:
+        return None, False
+    for parent in parents:
+        if parent not in bases:
+            return None, False
+        found, known = _method(facts, parent, method, bases, depth + 1)
+        if found is not None or not known:
+            return found, known
+    return None, True
+
+
+def _acquisitions(facts: ModuleFacts, info: FunctionInfo) -> list[tuple[int, cst.Call, Kind, str]]:
+    """(index of the statement storing it on `self`, acquiring call, kind, `self.x`), for each
+    resource `__enter__` stores on `self`, directly or from a local it acquired into."""
+    node = info.node
+    assert isinstance(node, cst.FunctionDef)
+    body = block_statements(node.body)
+    locals_: dict[str, tuple[cst.Call, Kind]] = {}
+    out = []
+    for index, stmt in enumerate(body):
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if not isinstance(small, (cst.Assign, cst.AnnAssign)) or small.value is None:
+                continue
+            targets = (
+                [t.target for t in small.targets]
+                if isinstance(small, cst.Assign)
+                else [small.target]
+            )
+            value = unwrap_value(small.value)
+            acquired: tuple[cst.Call, Kind] | None = None
+            if isinstance(value, cst.Call):
+                kind = facts.acquisition(value, info.class_name)
+                acquired = (value, kind) if kind is not None else None
+            elif isinstance(value, cst.Name):
+                acquired = locals_.get(value.value)
+            if acquired is None:
+                continue
+            for target in targets:
+                text = dotted(target)
+                if isinstance(target, cst.Name):
+                    locals_[target.value] = acquired
+                elif text is not None and text.startswith("self.") and text.count(".") == 1:
+                    out.append((index, acquired[0], acquired[1], text))
+    return out
+
+
+def _releases(
+    facts: ModuleFacts, site: Site, node: cst.CSTNode, attribute: str, names: frozenset[str]
+) -> bool:
+    """Does `node` release `self.x` (or a local holding it, one of `names`)?"""
+    for sub in walk(node):
+        if isinstance(sub, cst.Call):
+            released = facts.released_args(sub, site.class_name, site.kind)
+            if facts.is_closing(sub, site.kind):
+                released = [a.value for a in sub.args]
+            if any(dotted(arg) == attribute or dotted(arg) in names for arg in released):
+                return True
+    return False
+
+
+def _holders(body: cst.CSTNode, attribute: str) -> frozenset[str]:
+    """Locals that `__exit__` moves `self.x` into: `conn = self.conn`,
+    `conn, self.conn = self.conn, None`."""
+    names: set[str] = set()
+    for node in walk(body):
+        if not isinstance(node, cst.Assign):
+            continue
+        for target in node.targets:
+            pairs: list[tuple[cst.BaseExpression, cst.BaseExpression]] = [
+                (target.target, node.value)
+            ]
+            if isinstance(target.target, cst.Tuple) and isinstance(node.value, cst.Tuple):
+                pairs = [
+                    (t.value, v.value)
+                    for t, v in zip(target.target.elements, node.value.elements, strict=False)
+                ]
+            for left, right in pairs:
+                if isinstance(left, cst.Name) and dotted(right) == attribute:
+                    names.add(left.value)
+    return frozenset(names)
+
+
+def _may_raise(node: cst.CSTNode) -> bool:
+    return any(isinstance(n, (cst.Call, cst.Await, cst.Subscript, cst.Raise)) for n in walk(node))
+
+
+def _unprotected(
+    facts: ModuleFacts,
+    site: Site,
+    stmts: tuple[cst.CSTNode, ...],
+    attribute: str,
+    names: frozenset[str],
+) -> tuple[bool, cst.CSTNode | None]:
+    """(found the release, the first statement before it that may raise, outside `finally`)."""
+    for stmt in stmts:
+        if not _releases(facts, site, stmt, attribute, names):
+            if _may_raise(stmt):
+                return True, stmt  # whether or not a release follows, it is skipped
+            continue
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
+            if stmt.finalbody is not None and _releases(
+                facts, site, stmt.finalbody, attribute, names
+            ):
+                return True, None
+            return _unprotected(facts, site, block_statements(stmt.body), attribute, names)
+        if isinstance(stmt, (cst.If, cst.With, cst.For, cst.While)):
+            if isinstance(stmt, cst.If) and _may_raise(stmt.test):
+                return True, stmt
+            return _unprotected(facts, site, block_statements(stmt.body), attribute, names)
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if _releases(facts, site, small, attribute, names):
+                    return True, None
+                if _may_raise(small):
+                    return True, small
+        return True, None
+    return False, None
+
+
+def _exit_verdict(
+    facts: ModuleFacts, site: Site, exit_info: FunctionInfo | None, attribute: str, name: str
+) -> Verdict | None:
+    exit_node = exit_info.node if exit_info is not None else None
+    names = (
+        _holders(exit_node.body, attribute)
+        if isinstance(exit_node, cst.FunctionDef)
+        else frozenset()
+    )
+    if not isinstance(exit_node, cst.FunctionDef) or not _releases(
+        facts, site, exit_node.body, attribute, names
+    ):
+        how: tuple[Part, ...] = (
+            (f" (it is kept on `{attribute}` and `{name}` never gives it back)", None),
+        )
+        return Verdict(site, "never", None, how, "still held here")
+    _, before = _unprotected(facts, site, block_statements(exit_node.body), attribute, names)
+    if before is None:
+        return None
+    how = (
+        (
+            f" if `{raising_text(before)}` on line {{line}} in `{name}` raises (the release of "
+            f"`{attribute}` after it is not in `finally`)",
+            before,
+        ),
+    )
+    return Verdict(site, "exception", before, how, "if this raises")
+
+
+def _setup_verdict(
+    site: Site, enter: cst.FunctionDef, index: int, exit_name: str
+) -> Verdict | None:
+    """A statement after the acquisition in `__enter__` that may raise: `__exit__` will not run."""
+    for stmt in block_statements(enter.body)[index + 1 :]:
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
+            return None  # handled there, we assume
+        if _may_raise(stmt):
+            how = (
+                (
+                    f" if `{raising_text(stmt)}` on line {{line}} raises: `{exit_name}` does not "
+                    f"run when `{enter.name.value}` fails",
+                    stmt,
+                ),
+            )
+            return Verdict(site, "exception", stmt, how, "if this raises")
+    return None

@@ -1,0 +1,67 @@
+"""A resource stored on a per-request context object that nothing in the module ever closes.
+
+`context["db"] = make_session()` (a GraphQL context, a Starlette `request.state`, Flask's `g`)
+hands the session to whoever reads the context; someone must close it when the request ends
+(a teardown hook, middleware, `finally`). When no code of the module releases anything stored
+under that key (`context["db"].close()`, `g.pop("db")`, `request.state.db.close()`), it is
+reported as never released, at the acquisition. Only the module is searched: a teardown in
+another module of the project is not seen (see docs/semantics.md).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from leakcheck.analysis.facts import Binding, ModuleFacts, Site
+from leakcheck.analysis.syntax import receiver_text
+from leakcheck.analysis.verdicts import Verdict
+
+TAKERS = frozenset({"pop", "get", "setdefault"})
+
+
+def stored_on_context(facts: ModuleFacts) -> list[Verdict]:
+    """Verdicts for acquisitions stored under a key that the module never releases."""
+    found = []
+    for call, scope, class_name in facts.calls:
+        stored = facts.stored_calls.get(id(call))
+        if stored is None or isinstance(scope, cst.Module):
+            continue
+        kind = facts.acquisition(call, class_name)
+        if kind is None:
+            continue
+        text, holder, key = stored
+        site = Site(call, kind, scope, class_name, Binding("stored", text))
+        if _released_somewhere(facts, holder, key, site):
+            continue
+        how = ((f" (stored in `{text}`, and nothing in this module closes it)", None),)
+        found.append(Verdict(site, "never", None, how))
+    return found
+
+
+def _last(text: str) -> str:
+    return text.rsplit(".", 1)[-1]
+
+
+def _released_somewhere(facts: ModuleFacts, holder: str, key: str, site: Site) -> bool:
+    """Does the module take `key` out of a context like `holder` (same last name: `context`,
+    `info.context`) to close it, or release what is stored there?"""
+    stored = {f"{_last(holder)}.{key}", f"{_last(holder)}['{key}']", f'{_last(holder)}["{key}"]'}
+    for call, _, class_name in facts.calls:
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in TAKERS
+            and _last(receiver_text(func.value) or "") == _last(holder)
+            and call.args
+            and isinstance(call.args[0].value, cst.SimpleString)
+            and call.args[0].value.evaluated_value == key
+        ):
+            return True  # `db = g.pop("db", None)` ... `db.close()`
+        released = facts.released_args(call, class_name, site.kind)
+        if facts.is_closing(call, site.kind):
+            released = [a.value for a in call.args]
+        for arg in released:
+            text = receiver_text(arg) or ""
+            if any(text == s or text.endswith(f".{s}") for s in stored):
+                return True
+    return False

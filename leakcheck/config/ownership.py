@@ -1,0 +1,53 @@
+"""Which external calls take over a resource passed to them, and which only borrow it.
+
+Data from `rules/ownership.toml` (see docs/semantics.md, "Ownership across calls"). The facts come
+from each library's documented behaviour: `threading.Thread(args=...)` and `executor.submit(fn,
+*args)` keep their arguments for a later run (Python docs, `threading`, `concurrent.futures`);
+`BackgroundTasks.add_task(func, *args)` runs after the response is sent (Starlette docs,
+"Background Tasks"); `ExitStack.enter_context/callback` and `weakref.finalize` keep a reference
+until the stack closes or the object dies (Python docs, `contextlib`, `weakref`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from functools import cache
+
+from leakcheck.config.catalogue import CatalogueError, rules_dir, tomllib
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """The ownership data: callables and methods that take a resource, and what borrows."""
+
+    takes_callables: frozenset[str]
+    takes_methods: frozenset[str]
+    borrowing_packages: frozenset[str]
+    borrowing_builtins: frozenset[str]
+
+    def borrows_module(self, qualified: str) -> bool:
+        """Is `qualified` (`pandas.read_sql`) a function of the standard library or of a package
+        listed as borrowing? `sys.stdlib_module_names` (Python >= 3.10) names the former."""
+        root = qualified.split(".", 1)[0]
+        return root in self.borrowing_packages or root in sys.stdlib_module_names
+
+
+def _strings(data: dict[str, object], key: str) -> frozenset[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CatalogueError(f"rules/ownership.toml: `{key}` must be a list of strings")
+    return frozenset(value)
+
+
+@cache
+def ownership() -> Ownership:
+    """The built-in ownership data. Raises CatalogueError when the file is malformed."""
+    with (rules_dir() / "ownership.toml").open("rb") as handle:
+        data = tomllib.load(handle)
+    return Ownership(
+        takes_callables=_strings(data, "takes-callables"),
+        takes_methods=_strings(data, "takes-methods"),
+        borrowing_packages=_strings(data, "borrowing-packages"),
+        borrowing_builtins=_strings(data, "borrowing-builtins"),
+    )

@@ -1,0 +1,187 @@
+"""Ownership across calls: per-parameter effects, the cross-module seam, external API data."""
+
+from __future__ import annotations
+
+import pickle
+import textwrap
+
+import libcst as cst
+import pytest
+from helpers import verdicts
+
+from leakcheck.analysis.facts import Export, ModuleFacts
+from leakcheck.analysis.ownership import BORROW, RELEASE, STREAM, TAKE, UNKNOWN
+from leakcheck.config.catalogue import builtin_kinds
+from leakcheck.config.ownership import ownership
+
+
+def facts_of(source: str) -> ModuleFacts:
+    return ModuleFacts(cst.parse_module(textwrap.dedent(source)), builtin_kinds())
+
+
+EFFECTS = """\
+import threading
+
+def reads(db):
+    return db.query(1).count()
+
+def closes(db):
+    db.close()
+
+def keeps(db):
+    global CACHE
+    CACHE = db
+
+def stores(holder, db):
+    holder.db = db
+
+def returns(db):
+    return db
+
+def threads(db):
+    threading.Thread(target=reads, args=(db,)).start()
+
+def via_reads(db, n):
+    if db is not None and n:
+        return reads(db)
+
+def plugin(db, sink):
+    sink.write(db)
+
+def captured(db):
+    return lambda: db.query(1)
+
+def own_lambda(rows):
+    return sorted(rows, key=lambda db: db.name)
+
+def rows(db):
+    for row in db.execute("q"):
+        yield row
+
+async def polls(db):
+    while True:
+        yield db.execute("q")
+
+def ping(db):
+    ping(db)
+
+@retry(times=3)
+def retried(db):
+    return db.query(1).count()
+
+class Repo:
+    def __init__(self, session, *, readonly=False):
+        self.session = session
+
+class Plain:
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        ("reads", (BORROW,)),
+        ("closes", (RELEASE,)),
+        ("keeps", (TAKE,)),
+        ("stores", (BORROW, TAKE)),
+        ("returns", (TAKE,)),
+        ("threads", (TAKE,)),
+        ("via_reads", (BORROW, BORROW)),
+        ("plugin", (UNKNOWN, BORROW)),
+        ("captured", (TAKE,)),
+        ("own_lambda", (BORROW,)),
+        ("rows", (TAKE,)),
+        ("polls", (STREAM,)),
+        ("ping", (BORROW,)),
+        ("Repo", (TAKE, BORROW)),
+        ("retried", (UNKNOWN,)),
+    ],
+)
+def test_parameter_effects(function: str, expected: tuple[str, ...]) -> None:
+    assert facts_of(EFFECTS).param_effects[function].effects == expected
+
+
+def test_a_class_without_init_takes_its_arguments() -> None:
+    effects = facts_of(EFFECTS).param_effects["Plain"]
+    assert effects.names == () and effects.rest == TAKE
+
+
+def test_exports_carry_parameter_effects_and_survive_pickling() -> None:
+    exports = facts_of(EFFECTS).exports()
+    assert exports["reads"] == Export("function", params=exports["reads"].params)
+    assert exports["closes"].role == "releaser"
+    assert exports["closes"].params is not None
+    assert exports["closes"].params.effects == (RELEASE,)
+    again = pickle.loads(pickle.dumps(exports))
+    assert again == exports
+
+
+def test_nested_closures_are_not_exported() -> None:
+    exports = facts_of("""\
+def outer():
+    def inner(db):
+        return db
+    return inner
+""").exports()
+    assert set(exports) == {"outer"}
+
+
+def test_ownership_data_loads() -> None:
+    data = ownership()
+    assert "threading.Thread" in data.takes_callables
+    assert "add_task" in data.takes_methods
+    assert data.borrows_module("pandas.read_sql")
+    assert data.borrows_module("json.dumps")  # the standard library
+    assert not data.borrows_module("app.services.search.rebuild_index")
+
+
+SESSION = """\
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+import pandas as pd
+from app.plugins import process
+engine = create_engine("postgresql://")
+SessionLocal = sessionmaker(bind=engine)
+
+def load(db):
+    return db.query(1).all()
+"""
+
+
+def leaks(body: str) -> list[str]:
+    return [leak for _, leak, _ in verdicts(SESSION + textwrap.dedent(body))]
+
+
+def test_borrowing_callee_leaves_the_caller_the_owner() -> None:
+    assert leaks("def job():\n    db = SessionLocal()\n    load(db)\n") == ["never"]
+
+
+def test_unresolved_import_keeps_silence() -> None:
+    assert leaks("def job():\n    db = SessionLocal()\n    process(db)\n") == []
+
+
+def test_external_library_function_borrows() -> None:
+    body = "def job():\n    conn = engine.connect()\n    pd.read_sql('q', conn)\n"
+    assert leaks(body) == ["never"]
+
+
+def test_coroutine_not_awaited_may_run_later() -> None:
+    body = """\
+async def audit(db):
+    db.query(1)
+
+async def job():
+    db = SessionLocal()
+    pending = audit(db)
+    await pending
+"""
+    assert leaks(body) == []
+
+
+def test_session_passed_straight_to_a_borrower_is_never_closed() -> None:
+    assert leaks("def job():\n    load(SessionLocal())\n") == ["never"]
+
+
+def test_session_passed_straight_to_unknown_code_is_not_tracked() -> None:
+    assert leaks("def job():\n    process(SessionLocal())\n") == []
