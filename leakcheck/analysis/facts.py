@@ -12,6 +12,7 @@ from typing import Protocol
 
 import libcst as cst
 
+from leakcheck.analysis.raising import quiet_functions
 from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value
 from leakcheck.config.catalogue import Kind
 
@@ -48,12 +49,14 @@ class Export:
 
     role: "source" (a pool, session factory or engine), "factory" (a function returning a fresh
     resource), "releaser" (a function releasing its argument number `index`), or "context-manager"
-    (a function meant for `with` that wraps an acquisition).
+    (a function meant for `with` that wraps an acquisition), or "helper" (a plain function whose
+    body cannot raise, `quiet`).
     """
 
     role: str
     kind: Kind | None = None
     index: int = 0
+    quiet: bool = False  # role "helper": its body cannot raise (see `analysis/raising.py`)
 
 
 class Resolver(Protocol):
@@ -364,6 +367,10 @@ class ModuleFacts:
                 return kind
         return None
 
+    def imported(self, text: str) -> Export | None:
+        """What another module of the project says about an imported name, if anything."""
+        return self._imported(text)
+
     def _imported(self, text: str) -> Export | None:
         """What another module says about an imported name (`SessionLocal`, `db.pool`)."""
         if self.resolver is None or text.partition(".")[0] not in self.imports:
@@ -584,6 +591,9 @@ class ModuleFacts:
         for key, kind in self.providers.items():
             if "." not in key:
                 out[key] = Export("provider", kind)
+        for key in quiet_functions(self):
+            if "." not in key and key not in out:
+                out[key] = Export("helper", quiet=True)
         return out
 
     def _returns_fresh(self, info: FunctionInfo) -> Kind | None:

@@ -26,6 +26,7 @@ from leakcheck.analysis.effects import (
     truth_when_held,
     unbounded_iteration,
 )
+from leakcheck.analysis.raising import starts_fresh
 from leakcheck.analysis.syntax import (
     block_statements,
     bound_names,
@@ -59,6 +60,11 @@ class State:
     aliases: frozenset[str] = frozenset()
     note: Note | None = None
     dirty: bool = False  # used since its transaction last ended (commit, rollback, acquire)
+    fresh: bool = False  # a direct connection that has done no I/O yet (see raising.py)
+
+    @property
+    def fresh_names(self) -> frozenset[str]:
+        return self.aliases if self.fresh else frozenset()
 
 
 NONE = State(Status.NONE)
@@ -171,7 +177,7 @@ class Walker:
     def small(self, stmt: cst.BaseSmallStatement, states: set[State]) -> Flow:
         out = Flow(set())
         for state in states:
-            eff = small_effect(stmt, state.aliases, self.ctx)
+            eff = small_effect(stmt, state.aliases, self.ctx, state.fresh_names)
             after = self.apply(stmt, state, eff, _acquired_name(stmt, self.ctx))
             self._emit(out, stmt, state, after, eff)
         return out
@@ -183,6 +189,8 @@ class Walker:
             dirty = (state.dirty or eff.uses) and not eff.resets
             if dirty != state.dirty:
                 state = replace(state, dirty=dirty)
+            if state.fresh and eff.io:
+                state = replace(state, fresh=False)
             if eff.released:
                 self.released = True
                 state = DONE
@@ -204,7 +212,7 @@ class Walker:
                 aliases = state.aliases - {target}
                 if not aliases:
                     self._lost(node, state, eff)
-            return State(Status.HELD, frozenset({target}))
+            return State(Status.HELD, frozenset({target}), fresh=starts_fresh(self.ctx.kind))
         return state
 
     def _wait(self, state: State, wait: cst.CSTNode | None, in_loop_only: bool) -> None:
@@ -257,7 +265,7 @@ class Walker:
         normal: set[State] = set()
         exits: list[Exit] = []
         for state in states:
-            eff = header_effect(expr, state.aliases, self.ctx)
+            eff = header_effect(expr, state.aliases, self.ctx, state.fresh_names)
             after = self.apply(node, state, eff, None)
             if eff.raises:
                 exits.append(self._raise(node, before_or_done(state, after, eff)))

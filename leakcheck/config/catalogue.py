@@ -65,6 +65,7 @@ class Kind:
     context_manager_methods: frozenset[str]  # `<source>.M()` is meant for `with` only
     context_manager: str
     acquire_awaited: bool = False  # acquisitions are awaited (or `async with`): sync ones are not
+    direct: bool = False  # a connection opened straight to the server: no pool, fresh when made
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -97,6 +98,7 @@ _KIND_KEYS = {
     "context-managers",
     "context-manager",
     "acquire-awaited",
+    "direct",
 }
 _FAMILY_RELEASED = {"pool": "returned to the pool", "session": "closed"}
 
@@ -193,6 +195,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         context_manager_methods=frozenset(managers),
         context_manager=_text(raw, "context-manager", "", where),
         acquire_awaited=_flag(raw, "acquire-awaited", where),
+        direct=_flag(raw, "direct", where),
     )
 
 
