@@ -26,6 +26,7 @@ from leakcheck.analysis.effects import (
     truth_when_held,
     unbounded_iteration,
 )
+from leakcheck.analysis.guards import Known, assign, flag_truth, learn, tested_flags
 from leakcheck.analysis.raising import starts_fresh
 from leakcheck.analysis.syntax import (
     block_statements,
@@ -61,6 +62,7 @@ class State:
     note: Note | None = None
     dirty: bool = False  # used since its transaction last ended (commit, rollback, acquire)
     fresh: bool = False  # a direct connection that has done no I/O yet (see raising.py)
+    known: Known = frozenset()  # flags whose value this path knows (see guards.py)
 
     @property
     def fresh_names(self) -> frozenset[str]:
@@ -125,6 +127,7 @@ class Walker:
         self._loops: list[cst.CSTNode] = []
         self._finally_releases: list[bool] = []
         self._seen_rebound: set[int] = set()
+        self._flags = tested_flags(ctx.site.scope)
 
     def run(self, body: tuple[cst.CSTNode, ...], start: State = NONE) -> Trace:
         flow = self.block(body, {start})
@@ -179,6 +182,10 @@ class Walker:
         for state in states:
             eff = small_effect(stmt, state.aliases, self.ctx, state.fresh_names)
             after = self.apply(stmt, state, eff, _acquired_name(stmt, self.ctx))
+            if self._flags and after.status is not Status.DONE:
+                known = assign(stmt, after.known, self._flags)
+                if known != after.known:
+                    after = replace(after, known=known)
             self._emit(out, stmt, state, after, eff)
         return out
 
@@ -212,7 +219,12 @@ class Walker:
                 aliases = state.aliases - {target}
                 if not aliases:
                     self._lost(node, state, eff)
-            return State(Status.HELD, frozenset({target}), fresh=starts_fresh(self.ctx.kind))
+            return State(
+                Status.HELD,
+                frozenset({target}),
+                fresh=starts_fresh(self.ctx.kind),
+                known=state.known,
+            )
         return state
 
     def _wait(self, state: State, wait: cst.CSTNode | None, in_loop_only: bool) -> None:
@@ -284,10 +296,12 @@ class Walker:
                 if state.status is Status.HELD
                 else None
             )
+            if truth is None:
+                truth = flag_truth(node.test, state.known)
             if truth is not False:
-                then_in.add(state)
+                then_in.add(self._learn(node.test, state, True))
             if truth is not True:
-                else_in.add(state)
+                else_in.add(self._learn(node.test, state, False))
         then = self.block(block_statements(node.body), then_in) if then_in else Flow(set())
         if isinstance(node.orelse, cst.If):
             other = self.if_(node.orelse, else_in) if else_in else Flow(set())
@@ -301,6 +315,12 @@ class Walker:
         if _releases(then_normal):
             other_normal = _tag(other_normal, Note("if-false", node))
         return Flow(then_normal | other_normal, exits + then.exits + other.exits)
+
+    def _learn(self, test: cst.BaseExpression, state: State, taken: bool) -> State:
+        if not self._flags or state.status is Status.DONE:
+            return state
+        known = learn(test, state.known, taken, self._flags)
+        return state if known == state.known else replace(state, known=known)
 
     def match(self, node: cst.Match, states: set[State]) -> Flow:
         normal, exits = self._header(node, node.subject, states)

@@ -51,8 +51,10 @@ NON_RAISING = frozenset(
         "datetime.utcnow",
     }
 )
+CONTAINER_CALLS = frozenset({"dict", "list", "set"})
 PURE_BUILTINS = frozenset(
     {"len", "str", "repr", "isinstance", "issubclass", "id", "type", "bool", "callable", "print"}
+    | CONTAINER_CALLS
 )
 LOG_METHODS = frozenset(
     {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log"}
@@ -75,7 +77,6 @@ CONTAINER_METHODS = frozenset(
         "clear",
     }
 )
-CONTAINER_CALLS = frozenset({"dict", "list", "set"})
 # On a connection opened directly and not used since: configuration, no I/O.
 FRESH_METHODS = frozenset({"cursor", "thread_id"})
 FRESH_ATTRIBUTES = frozenset(
