@@ -408,6 +408,23 @@ def catches_everything(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bo
     return False
 
 
+def catches_cancellation(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
+    """`except:`, `except BaseException`, `except asyncio.CancelledError` (also in a tuple):
+    handlers that catch a task's cancellation, a `BaseException` since Python 3.8 (asyncio docs,
+    "asyncio.CancelledError")."""
+    if handler.type is None:
+        return True
+    types = (
+        handler.type.elements
+        if isinstance(handler.type, cst.Tuple)
+        else [cst.Element(handler.type)]
+    )
+    return any(
+        (dotted(e.value) or "").rsplit(".", 1)[-1] in ("BaseException", "CancelledError")
+        for e in types
+    )
+
+
 def truth_when_held(
     test: cst.BaseExpression, aliases: frozenset[str], closes: bool = False
 ) -> bool | None:

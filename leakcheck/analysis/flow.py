@@ -18,6 +18,7 @@ from leakcheck.analysis.effects import (
     SUPPRESS,
     Context,
     Effect,
+    catches_cancellation,
     catches_everything,
     for_target_effect,
     header_effect,
@@ -84,6 +85,7 @@ class Exit:
     in_finally: bool = False  # raised by a statement in a `finally` that releases the resource
     uncaught: tuple[str, ...] = ()  # handler types it got past (`except ValueError:`)
     at_yield: bool = False  # thrown into a generator at a `yield`
+    cancelled: bool = False  # `asyncio.CancelledError` at an await, past `except Exception`
 
 
 @dataclass
@@ -128,6 +130,8 @@ class Walker:
         self._finally_releases: list[bool] = []
         self._seen_rebound: set[int] = set()
         self._flags = tested_flags(ctx.site.scope)
+        scope = ctx.site.scope
+        self._asynchronous = isinstance(scope, cst.FunctionDef) and scope.asynchronous is not None
 
     def run(self, body: tuple[cst.CSTNode, ...], start: State = NONE) -> Trace:
         flow = self.block(body, {start})
@@ -412,8 +416,16 @@ class Walker:
 
     def try_(self, node: cst.Try | cst.TryStar, states: set[State]) -> Flow:
         body = self.block(block_statements(node.body), states)
-        raised = [ex for ex in body.exits if ex.kind == "raise"]
+        raised = [ex for ex in body.exits if ex.kind == "raise" and not ex.cancelled]
         exits = [ex for ex in body.exits if ex.kind != "raise"]
+        # Cancellation (a BaseException since Python 3.8) passes `except Exception:`.
+        cancelled = [ex for ex in body.exits if ex.cancelled]
+        if any(catches_cancellation(h) for h in node.handlers):
+            raised += [replace(ex, cancelled=False) for ex in cancelled]
+        else:
+            exits += cancelled
+            if self._asynchronous and node.handlers:
+                exits += [replace(ex, cancelled=True) for ex in raised if awaits(ex.node)]
         caught: set[State] = set()
         for ex in raised:
             state = ex.state
@@ -568,6 +580,14 @@ def header(node: cst.CSTNode) -> cst.CSTNode | None:
     return node
 
 
+def awaits(node: cst.CSTNode) -> bool:
+    """Can the task be cancelled while it runs this statement (an `await`, `async for/with`)?"""
+    if isinstance(node, (cst.For, cst.With)) and node.asynchronous is not None:
+        return True
+    part = header(node)
+    return part is not None and any(isinstance(n, cst.Await) for n in walk(part))
+
+
 def yields(node: cst.CSTNode) -> bool:
     """Does the statement (its header, for a compound one) suspend at a `yield`?"""
     part = header(node)
@@ -633,7 +653,7 @@ def _always_true(test: cst.BaseExpression) -> bool:
 def _add_exit(exits: list[Exit], seen: set[tuple[object, ...]], ex: Exit) -> None:
     """Keep one exit per (kind, state), and per statement for returns and explicit raises."""
     node_key = id(ex.node) if ex.kind != "raise" or ex.explicit else None
-    key = (ex.kind, ex.state, node_key, ex.in_finally, ex.at_yield)
+    key = (ex.kind, ex.state, node_key, ex.in_finally, ex.at_yield, ex.cancelled)
     if key not in seen:
         seen.add(key)
         exits.append(ex)

@@ -76,9 +76,7 @@ def assign(stmt: cst.BaseSmallStatement, known: Known, flags: frozenset[str]) ->
     """What a path knows after `stmt`: `owned = True` sets a flag, other bindings forget it."""
     if not isinstance(stmt, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
         return known
-    targets = (
-        [t.target for t in stmt.targets] if isinstance(stmt, cst.Assign) else [stmt.target]
-    )
+    targets = [t.target for t in stmt.targets] if isinstance(stmt, cst.Assign) else [stmt.target]
     value = stmt.value if not isinstance(stmt, cst.AugAssign) else None
     for target in targets:
         if not (isinstance(target, cst.Name) and target.value in flags):

@@ -151,6 +151,8 @@ def _classify(
         }.get(leak, "leaves here")
         if ex.explicit:
             label = "leaves here"
+        elif ex.cancelled:
+            label = "if the task is cancelled here"
         how = (*_exit(ex), *_note(note))
         if leak == "exception" and not owner and trace.handed is not None:
             how = (*how, (", before line {line} hands it over", trace.handed))
@@ -239,6 +241,15 @@ def _exit(ex: Exit, prefix: str = " ") -> tuple[Part, ...]:
             ),
         )
     verb = "if" if prefix else "when"
+    if ex.cancelled:
+        return (
+            (
+                f"{prefix}{verb} the task is cancelled at `{raising_text(node)}` on line {{line}} "
+                "(`asyncio.CancelledError` is a `BaseException`: `except Exception` does not "
+                "catch it)",
+                node,
+            ),
+        )
     what = "raises"
     if ex.uncaught:
         what = "raises an error other than " + " or ".join(f"`{t}`" for t in ex.uncaught)
