@@ -45,7 +45,7 @@ def flag_truth(test: cst.BaseExpression, known: Known) -> bool | None:
         return None
     values = dict(known)
     parts = _conjuncts(test)
-    results = []
+    results: list[bool | None] = []
     for part in parts:
         name, positive = _flag(part)
         if name is None or name not in values:
