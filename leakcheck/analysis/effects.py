@@ -89,6 +89,7 @@ class Effect:
     waits: cst.Await | None = None  # an await on the outside world (see `unbounded_wait`)
     waits_in_loop_only: bool = False  # `asyncio.sleep`: unbounded only when repeated
     io: bool = False  # the resource is used other than configured while fresh (see raising.py)
+    to_module: bool = False  # stored in a `global` or a module attribute: the module owns it
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,10 @@ def _target_effect(
 ) -> None:
     """An assignment target: a name (re)bound, or a store into an object or container."""
     if isinstance(target, cst.Name):
-        if value_is_alias:
+        info = ctx.info
+        if value_is_alias and info is not None and target.value in info.declared_global:
+            eff.moved = eff.to_module = True  # `global DB; DB = conn`: the module's now
+        elif value_is_alias:
             eff.add.add(target.value)
         elif target.value in aliases:
             eff.drop.add(target.value)
@@ -276,6 +280,12 @@ def _target_effect(
         scan(target.slice[0] if len(target.slice) == 1 else None, aliases, ctx, eff, fresh)
     if value_is_alias:
         eff.moved = True
+        if (
+            isinstance(target, cst.Attribute)
+            and isinstance(target.value, cst.Name)
+            and target.value.value in ctx.facts.imports
+        ):
+            eff.to_module = True  # `state.conn = conn` on an imported module
 
 
 def is_site_value(value: cst.BaseExpression | None, site: Site) -> bool:

@@ -207,7 +207,7 @@ class Walker:
                 state = DONE
             elif eff.moved or (eff.escaped and not self.owner):
                 self.moved = True
-                if eff.moved and self.handed is None:
+                if eff.moved and self.handed is None and not eff.to_module:
                     self.handed = node
                 state = DONE
             else:
