@@ -660,7 +660,9 @@ def _add_exit(exits: list[Exit], seen: set[tuple[object, ...]], ex: Exit) -> Non
 
 
 def _cap(states: set[State]) -> set[State]:
-    """Bound the state set: beyond MAX_STATES, forget path notes (they only shape messages)."""
+    """Bound the state set: beyond MAX_STATES, forget path notes (they only shape messages) and
+    the flags known on each path."""
     if len(states) <= MAX_STATES:
         return states
-    return {replace(s, note=None) for s in states}
+    # Forgetting flag values only widens the paths (both branches of `if owned:` again).
+    return {replace(s, note=None, known=frozenset()) for s in states}
