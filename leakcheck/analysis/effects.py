@@ -10,8 +10,14 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.facts import FunctionInfo, ModuleFacts, Site
 from leakcheck.analysis.ownership import BORROW, UNKNOWN, argument_effect, free_mentions
+from leakcheck.analysis.raising import (
+    FRESH_ATTRIBUTES,
+    FRESH_METHODS,
+    call_may_raise,
+    store_may_raise,
+)
 from leakcheck.analysis.syntax import children, dotted, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.ownership import ownership
@@ -70,19 +76,6 @@ def unbounded_iteration(expr: cst.BaseExpression) -> bool:
     return any(word in text for word in ("websocket", "pubsub", "queue"))
 
 
-# Constructors that cannot fail in practice: counting them as "may raise" would only add noise.
-NON_RAISING = frozenset(
-    {
-        "contextlib.closing",
-        "contextlib.aclosing",
-        "contextlib.suppress",
-        "contextlib.nullcontext",
-        "contextlib.ExitStack",
-        "contextlib.AsyncExitStack",
-    }
-)
-
-
 @dataclass
 class Effect:
     raises: bool = False
@@ -97,6 +90,8 @@ class Effect:
     resets: bool = False  # its transaction ends: commit(), rollback(), close()
     waits: cst.Await | None = None  # an await on the outside world (see `unbounded_wait`)
     waits_in_loop_only: bool = False  # `asyncio.sleep`: unbounded only when repeated
+    io: bool = False  # the resource is used other than configured while fresh (see raising.py)
+    to_module: bool = False  # stored in a `global` or a module attribute: the module owns it
 
 
 @dataclass(frozen=True)
@@ -113,19 +108,35 @@ class Context:
     def is_closing(self, call: cst.Call) -> bool:
         return self.facts.is_closing(call, self.kind)
 
+    @property
+    def info(self) -> FunctionInfo | None:
+        return self.facts.scopes.get(self.site.scope)
 
-def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: Effect) -> None:
-    """Record what evaluating `expr` does: may it raise, and how does it use the aliases."""
+
+def scan(
+    expr: cst.CSTNode | None,
+    aliases: frozenset[str],
+    ctx: Context,
+    eff: Effect,
+    fresh: frozenset[str] = frozenset(),
+) -> None:
+    """Record what evaluating `expr` does: may it raise, and how does it use the aliases.
+
+    `fresh`: the aliases of a directly opened connection that has done no I/O yet.
+    """
     if expr is None:
         return
     stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [(expr, None, None)]
     released_ids: set[int] = set()
     deferred: set[int] = set()  # calls handed to a task, thread or callback: they run later
+    configured: set[int] = set()  # `conn.cursor()` on a fresh connection: not I/O
     while stack:
         node, parent, grand = stack.pop()
         if isinstance(node, cst.Name):
             if node.value in aliases:
                 eff.uses = True
+                if id(node) not in configured:
+                    eff.io = True
                 if id(node) not in released_ids:
                     _classify_use(node, parent, grand, ctx, eff, deferred)
             continue
@@ -143,8 +154,17 @@ def scan(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context, eff: E
         if _entering(node, aliases):
             stack.extend((child, node, parent) for child in children(node))
             continue  # `await conn.__aenter__()`: opening it; if that fails there is none to close
+        if isinstance(node, cst.Call) and fresh:
+            func = node.func
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.value.value in fresh
+                and func.attr.value in FRESH_METHODS
+            ):
+                configured.add(id(func.value))
         if isinstance(node, (cst.Await, cst.Subscript, cst.Yield)) or (
-            isinstance(node, cst.Call) and ctx.facts.qualify(node.func) not in NON_RAISING
+            isinstance(node, cst.Call) and call_may_raise(node, ctx.facts, ctx.info, fresh)
         ):
             eff.raises = True
         if isinstance(node, cst.Call) and aliases:
@@ -246,35 +266,53 @@ def _target_effect(
     aliases: frozenset[str],
     ctx: Context,
     eff: Effect,
+    fresh: frozenset[str] = frozenset(),
 ) -> None:
     """An assignment target: a name (re)bound, or a store into an object or container."""
     if isinstance(target, cst.Name):
-        if value_is_alias:
+        info = ctx.info
+        if value_is_alias and info is not None and target.value in info.declared_global:
+            eff.moved = eff.to_module = True  # `global DB; DB = conn`: the module's now
+        elif value_is_alias:
             eff.add.add(target.value)
         elif target.value in aliases:
             eff.drop.add(target.value)
         return
     if isinstance(target, (cst.Tuple, cst.List)):
         for element in target.elements:
-            _target_effect(element.value, False, aliases, ctx, eff)
+            _target_effect(element.value, False, aliases, ctx, eff, fresh)
         if value_is_alias:
             eff.moved = True
         return
     if isinstance(target, cst.StarredElement):
-        _target_effect(target.value, False, aliases, ctx, eff)
+        _target_effect(target.value, False, aliases, ctx, eff, fresh)
         return
     # An attribute or subscript store: may raise when it is on the resource, and stores it if it
     # is the value.
     base = target.value if isinstance(target, (cst.Attribute, cst.Subscript)) else None
     if isinstance(base, cst.Name) and base.value in aliases:
-        eff.raises = True
+        configures = (
+            base.value in fresh
+            and isinstance(target, cst.Attribute)
+            and target.attr.value in FRESH_ATTRIBUTES
+        )
+        if not configures:  # `conn.row_factory = Row` on a fresh connection cannot raise
+            eff.raises = True
+            eff.io = True
     elif base is not None:
-        scan(base, aliases, ctx, eff)
+        scan(base, aliases, ctx, eff, fresh)
     if isinstance(target, cst.Subscript):
-        eff.raises = True
-        scan(target.slice[0] if len(target.slice) == 1 else None, aliases, ctx, eff)
+        if store_may_raise(target, ctx.info):
+            eff.raises = True
+        scan(target.slice[0] if len(target.slice) == 1 else None, aliases, ctx, eff, fresh)
     if value_is_alias:
         eff.moved = True
+        if (
+            isinstance(target, cst.Attribute)
+            and isinstance(target.value, cst.Name)
+            and target.value.value in ctx.facts.imports
+        ):
+            eff.to_module = True  # `state.conn = conn` on an imported module
 
 
 def is_site_value(value: cst.BaseExpression | None, site: Site) -> bool:
@@ -296,12 +334,19 @@ def is_site_value(value: cst.BaseExpression | None, site: Site) -> bool:
     )
 
 
-def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Context) -> Effect:
-    """The effect of one small statement (`x = ...`, `return ...`, `del x`, an expression...)."""
+def small_effect(
+    stmt: cst.BaseSmallStatement,
+    aliases: frozenset[str],
+    ctx: Context,
+    fresh: frozenset[str] = frozenset(),
+) -> Effect:
+    """The effect of one small statement (`x = ...`, `return ...`, `del x`, an expression...).
+
+    `fresh`: the aliases of a directly opened connection that has done no I/O yet."""
     eff = Effect()
     if isinstance(stmt, (cst.Assign, cst.AnnAssign)):
         value = stmt.value
-        scan(value, aliases, ctx, eff)
+        scan(value, aliases, ctx, eff, fresh)
         if value is None:
             return eff
         if is_site_value(value, ctx.site):
@@ -311,9 +356,9 @@ def small_effect(stmt: cst.BaseSmallStatement, aliases: frozenset[str], ctx: Con
             [t.target for t in stmt.targets] if isinstance(stmt, cst.Assign) else [stmt.target]
         )
         for target in targets:
-            _target_effect(target, value_is_alias, aliases, ctx, eff)
+            _target_effect(target, value_is_alias, aliases, ctx, eff, fresh)
     elif isinstance(stmt, cst.Expr):
-        scan(stmt.value, aliases, ctx, eff)
+        scan(stmt.value, aliases, ctx, eff, fresh)
         if is_site_value(stmt.value, ctx.site):
             eff.acquires = True  # `conns.append(pool.getconn())`
     elif isinstance(stmt, cst.AugAssign):
@@ -354,10 +399,15 @@ def _del_targets(target: cst.BaseDelTargetExpression, aliases: frozenset[str], e
         eff.raises = True
 
 
-def header_effect(expr: cst.CSTNode | None, aliases: frozenset[str], ctx: Context) -> Effect:
+def header_effect(
+    expr: cst.CSTNode | None,
+    aliases: frozenset[str],
+    ctx: Context,
+    fresh: frozenset[str] = frozenset(),
+) -> Effect:
     """The effect of evaluating a compound statement's header (an `if` test, a `for` iterable)."""
     eff = Effect()
-    scan(expr, aliases, ctx, eff)
+    scan(expr, aliases, ctx, eff, fresh)
     return eff
 
 
@@ -410,6 +460,23 @@ def catches_everything(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bo
         if name.rsplit(".", 1)[-1] in ("Exception", "BaseException"):
             return True
     return False
+
+
+def catches_cancellation(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
+    """`except:`, `except BaseException`, `except asyncio.CancelledError` (also in a tuple):
+    handlers that catch a task's cancellation, a `BaseException` since Python 3.8 (asyncio docs,
+    "asyncio.CancelledError")."""
+    if handler.type is None:
+        return True
+    types = (
+        handler.type.elements
+        if isinstance(handler.type, cst.Tuple)
+        else [cst.Element(handler.type)]
+    )
+    return any(
+        (dotted(e.value) or "").rsplit(".", 1)[-1] in ("BaseException", "CancelledError")
+        for e in types
+    )
 
 
 def truth_when_held(

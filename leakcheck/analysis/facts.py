@@ -7,11 +7,12 @@ which release a parameter) are then closed under each other in a few cheap round
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 import libcst as cst
 
+from leakcheck.analysis.raising import quiet_functions
 from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
 
@@ -69,9 +70,11 @@ class Export:
     role: "source" (a pool, session factory or engine), "factory" (a function returning a fresh
     resource; with `slot`, inside the tuple it returns), "releaser" (a function releasing its
     argument number `index`), "context-manager" (a function meant for `with` that wraps an
-    acquisition), "provider" (a generator yielding a fresh resource) or "function" (none of these).
+    acquisition), "provider" (a generator yielding a fresh resource), "function" (none of these)
+    or "helper" (a plain function whose body cannot raise).
     `params`: what the function (or a class's `__init__`) does to each parameter, for callers that
-    pass it a resource (see ownership.py). Plain data: picklable, no syntax nodes.
+    pass it a resource (see ownership.py). `quiet`: its body cannot raise (see raising.py).
+    Plain data: picklable, no syntax nodes.
     """
 
     role: str
@@ -79,6 +82,7 @@ class Export:
     index: int = 0
     params: ParamEffects | None = None
     slot: int | None = None
+    quiet: bool = False  # its body cannot raise (see `analysis/raising.py`)
 
 
 class Resolver(Protocol):
@@ -900,6 +904,13 @@ class ModuleFacts:
         for key, kind in self.providers.items():
             if key in top:
                 out[key] = Export("provider", kind, params=params(key))
+        for key in quiet_functions(self):
+            if key not in top:
+                continue
+            if key not in out:
+                out[key] = Export("helper", quiet=True)
+            elif out[key].role == "function":
+                out[key] = replace(out[key], quiet=True)
         return out
 
     def _returns_fresh_in_tuple(self, info: FunctionInfo) -> tuple[Kind, int] | None:

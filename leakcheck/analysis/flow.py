@@ -18,6 +18,7 @@ from leakcheck.analysis.effects import (
     SUPPRESS,
     Context,
     Effect,
+    catches_cancellation,
     catches_everything,
     for_target_effect,
     header_effect,
@@ -26,6 +27,8 @@ from leakcheck.analysis.effects import (
     truth_when_held,
     unbounded_iteration,
 )
+from leakcheck.analysis.guards import Known, assign, flag_truth, learn, tested_flags
+from leakcheck.analysis.raising import starts_fresh
 from leakcheck.analysis.syntax import (
     block_statements,
     bound_names,
@@ -59,6 +62,12 @@ class State:
     aliases: frozenset[str] = frozenset()
     note: Note | None = None
     dirty: bool = False  # used since its transaction last ended (commit, rollback, acquire)
+    fresh: bool = False  # a direct connection that has done no I/O yet (see raising.py)
+    known: Known = frozenset()  # flags whose value this path knows (see guards.py)
+
+    @property
+    def fresh_names(self) -> frozenset[str]:
+        return self.aliases if self.fresh else frozenset()
 
 
 NONE = State(Status.NONE)
@@ -76,6 +85,7 @@ class Exit:
     in_finally: bool = False  # raised by a statement in a `finally` that releases the resource
     uncaught: tuple[str, ...] = ()  # handler types it got past (`except ValueError:`)
     at_yield: bool = False  # thrown into a generator at a `yield`
+    cancelled: bool = False  # `asyncio.CancelledError` at an await, past `except Exception`
 
 
 @dataclass
@@ -119,6 +129,9 @@ class Walker:
         self._loops: list[cst.CSTNode] = []
         self._finally_releases: list[bool] = []
         self._seen_rebound: set[int] = set()
+        self._flags = tested_flags(ctx.site.scope)
+        scope = ctx.site.scope
+        self._asynchronous = isinstance(scope, cst.FunctionDef) and scope.asynchronous is not None
 
     def run(self, body: tuple[cst.CSTNode, ...], start: State = NONE) -> Trace:
         flow = self.block(body, {start})
@@ -171,8 +184,12 @@ class Walker:
     def small(self, stmt: cst.BaseSmallStatement, states: set[State]) -> Flow:
         out = Flow(set())
         for state in states:
-            eff = small_effect(stmt, state.aliases, self.ctx)
+            eff = small_effect(stmt, state.aliases, self.ctx, state.fresh_names)
             after = self.apply(stmt, state, eff, _acquired_name(stmt, self.ctx))
+            if self._flags and after.status is not Status.DONE:
+                known = assign(stmt, after.known, self._flags)
+                if known != after.known:
+                    after = replace(after, known=known)
             self._emit(out, stmt, state, after, eff)
         return out
 
@@ -183,12 +200,14 @@ class Walker:
             dirty = (state.dirty or eff.uses) and not eff.resets
             if dirty != state.dirty:
                 state = replace(state, dirty=dirty)
+            if state.fresh and eff.io:
+                state = replace(state, fresh=False)
             if eff.released:
                 self.released = True
                 state = DONE
             elif eff.moved or (eff.escaped and not self.owner):
                 self.moved = True
-                if eff.moved and self.handed is None:
+                if eff.moved and self.handed is None and not eff.to_module:
                     self.handed = node
                 state = DONE
             else:
@@ -206,7 +225,12 @@ class Walker:
                 aliases = state.aliases - {target}
                 if not aliases:
                     self._lost(node, state, eff)
-            return State(Status.HELD, frozenset({target}))
+            return State(
+                Status.HELD,
+                frozenset({target}),
+                fresh=starts_fresh(self.ctx.kind),
+                known=state.known,
+            )
         return state
 
     def _wait(self, state: State, wait: cst.CSTNode | None, in_loop_only: bool) -> None:
@@ -259,7 +283,7 @@ class Walker:
         normal: set[State] = set()
         exits: list[Exit] = []
         for state in states:
-            eff = header_effect(expr, state.aliases, self.ctx)
+            eff = header_effect(expr, state.aliases, self.ctx, state.fresh_names)
             after = self.apply(node, state, eff, None)
             if eff.raises:
                 exits.append(self._raise(node, before_or_done(state, after, eff)))
@@ -278,10 +302,12 @@ class Walker:
                 if state.status is Status.HELD
                 else None
             )
+            if truth is None:
+                truth = flag_truth(node.test, state.known)
             if truth is not False:
-                then_in.add(state)
+                then_in.add(self._learn(node.test, state, True))
             if truth is not True:
-                else_in.add(state)
+                else_in.add(self._learn(node.test, state, False))
         then = self.block(block_statements(node.body), then_in) if then_in else Flow(set())
         if isinstance(node.orelse, cst.If):
             other = self.if_(node.orelse, else_in) if else_in else Flow(set())
@@ -295,6 +321,12 @@ class Walker:
         if _releases(then_normal):
             other_normal = _tag(other_normal, Note("if-false", node))
         return Flow(then_normal | other_normal, exits + then.exits + other.exits)
+
+    def _learn(self, test: cst.BaseExpression, state: State, taken: bool) -> State:
+        if not self._flags or state.status is Status.DONE:
+            return state
+        known = learn(test, state.known, taken, self._flags)
+        return state if known == state.known else replace(state, known=known)
 
     def match(self, node: cst.Match, states: set[State]) -> Flow:
         normal, exits = self._header(node, node.subject, states)
@@ -400,8 +432,16 @@ class Walker:
 
     def try_(self, node: cst.Try | cst.TryStar, states: set[State]) -> Flow:
         body = self.block(block_statements(node.body), states)
-        raised = [ex for ex in body.exits if ex.kind == "raise"]
+        raised = [ex for ex in body.exits if ex.kind == "raise" and not ex.cancelled]
         exits = [ex for ex in body.exits if ex.kind != "raise"]
+        # Cancellation (a BaseException since Python 3.8) passes `except Exception:`.
+        cancelled = [ex for ex in body.exits if ex.cancelled]
+        if any(catches_cancellation(h) for h in node.handlers):
+            raised += [replace(ex, cancelled=False) for ex in cancelled]
+        else:
+            exits += cancelled
+            if self._asynchronous and node.handlers:
+                exits += [replace(ex, cancelled=True) for ex in raised if awaits(ex.node)]
         caught: set[State] = set()
         for ex in raised:
             state = ex.state
@@ -556,6 +596,14 @@ def header(node: cst.CSTNode) -> cst.CSTNode | None:
     return node
 
 
+def awaits(node: cst.CSTNode) -> bool:
+    """Can the task be cancelled while it runs this statement (an `await`, `async for/with`)?"""
+    if isinstance(node, (cst.For, cst.With)) and node.asynchronous is not None:
+        return True
+    part = header(node)
+    return part is not None and any(isinstance(n, cst.Await) for n in walk(part))
+
+
 def yields(node: cst.CSTNode) -> bool:
     """Does the statement (its header, for a compound one) suspend at a `yield`?"""
     part = header(node)
@@ -621,14 +669,16 @@ def _always_true(test: cst.BaseExpression) -> bool:
 def _add_exit(exits: list[Exit], seen: set[tuple[object, ...]], ex: Exit) -> None:
     """Keep one exit per (kind, state), and per statement for returns and explicit raises."""
     node_key = id(ex.node) if ex.kind != "raise" or ex.explicit else None
-    key = (ex.kind, ex.state, node_key, ex.in_finally, ex.at_yield)
+    key = (ex.kind, ex.state, node_key, ex.in_finally, ex.at_yield, ex.cancelled)
     if key not in seen:
         seen.add(key)
         exits.append(ex)
 
 
 def _cap(states: set[State]) -> set[State]:
-    """Bound the state set: beyond MAX_STATES, forget path notes (they only shape messages)."""
+    """Bound the state set: beyond MAX_STATES, forget path notes (they only shape messages) and
+    the flags known on each path."""
     if len(states) <= MAX_STATES:
         return states
-    return {replace(s, note=None) for s in states}
+    # Forgetting flag values only widens the paths (both branches of `if owned:` again).
+    return {replace(s, note=None, known=frozenset()) for s in states}

@@ -20,7 +20,7 @@ import libcst as cst
 from leakcheck.analysis.effects import Context
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.flow import Exit, Note, State, Status, Trace, Walker, header
-from leakcheck.analysis.syntax import block_statements, call_text, source_of, walk
+from leakcheck.analysis.syntax import block_statements, call_text, dotted, source_of, walk
 
 # A piece of explanation: text with an optional `{line}` filled from the node's position.
 Part = tuple[str, cst.CSTNode | None]
@@ -80,17 +80,22 @@ def judge(site: Site, facts: ModuleFacts) -> list[Verdict]:
     if not (given or managed):
         # Error paths are judged when the scope is known to own the resource until it releases
         # or explicitly hands it off (returns or stores it); not at module level, where an error
-        # ends the script or the import anyway.
-        errors = (owner or trace.handed is not None) and info is not facts.module_info
-        leak = _classify(site, trace, owner, errors, body)
+        # ends the script or the import anyway, nor in a pytest test, where it ends the test.
+        fixture = pytest_fixture(site.scope, facts)
+        errors = (
+            (owner or trace.handed is not None)
+            and info is not facts.module_info
+            and not (fixture or pytest_test(site.scope, site.class_name))
+        )
+        leak = _classify(site, trace, owner, errors, body, fixture)
         if leak is not None:
             found.append(leak)
     if trace.waits:
-        found.append(_held_across_await(site, trace.waits[0]))
+        found.append(_held_across_await(site, trace.waits[0], facts))
     return found
 
 
-def _held_across_await(site: Site, wait: cst.CSTNode) -> Verdict:
+def _held_across_await(site: Site, wait: cst.CSTNode, facts: ModuleFacts) -> Verdict:
     shown = wait.iter if isinstance(wait, cst.For) else wait
     text = (
         f"async for ... in {source_of(shown, 40)}"
@@ -100,8 +105,8 @@ def _held_across_await(site: Site, wait: cst.CSTNode) -> Verdict:
     what = f"{site.kind.resource} `{site.binding.name}`" if site.binding.how == "param" else ""
     how = (
         (
-            f" is kept open across `{text}` on line {{line}} after being used: its transaction "
-            "and pooled connection stay checked out while it waits",
+            f" is kept open across `{text}` on line {{line}} after being used: "
+            f"{what_it_holds(site, facts)} while it waits",
             wait,
         ),
     )
@@ -110,8 +115,109 @@ def _held_across_await(site: Site, wait: cst.CSTNode) -> Verdict:
     )
 
 
+def what_it_holds(site: Site, facts: ModuleFacts) -> str:
+    """What a used resource keeps while it waits: the words depend on the kind.
+
+    A session checks a pooled connection out with its transaction (SQLAlchemy autobegin); a pool
+    connection holds a pool slot; a direct connection holds one of the server's connections
+    (`max_connections`), or for SQLite the database file and any transaction's locks; one in
+    autocommit mode (asyncpg and aiopg always, psycopg2 after `autocommit = True`, sqlite3 with
+    `isolation_level=None`) holds no transaction.
+    """
+    kind = site.kind
+    autocommit = _autocommit(site, facts)
+    if kind.family == "pool":
+        if autocommit:
+            return "its pooled connection stays checked out (a pool slot, though no transaction)"
+        return "its pooled connection (and any transaction it began) stays checked out"
+    if not kind.direct:
+        return "its transaction and pooled connection stay checked out"
+    if "sqlite" in facts.qualify(site.call.func):
+        if autocommit:
+            return "it keeps the database file open (autocommit: no transaction, no pool slot)"
+        return "it keeps the database file open (and any transaction it began, with its locks)"
+    if autocommit:
+        return (
+            "it holds no transaction and no pool slot (autocommit, not pooled), but keeps one of "
+            "the server's connections (`max_connections`) open"
+        )
+    return (
+        "its open transaction and its own server connection (not pooled: one of the server's "
+        "`max_connections`) stay held"
+    )
+
+
+AUTOCOMMIT_DRIVERS = frozenset({"asyncpg.connect", "aiopg.connect", "aiopg.create_pool"})
+
+
+def _autocommit(site: Site, facts: ModuleFacts) -> bool:
+    """Is the resource in autocommit mode: by its driver, a keyword, or `x.autocommit = True`?"""
+    if site.binding.how == "param":
+        return False
+    if facts.qualify(site.call.func) in AUTOCOMMIT_DRIVERS:
+        return True
+    drivers = {v.split(".", 1)[0] for v in facts.imports.values()}
+    if (
+        site.kind.name == "asyncpg-pool"
+        and drivers & {"asyncpg", "aiopg"}
+        and "aiomysql" not in drivers
+    ):
+        return True  # asyncpg and aiopg run each statement in its own transaction
+    for arg in site.call.args:
+        keyword = arg.keyword.value if arg.keyword is not None else None
+        value = dotted(arg.value)
+        if (keyword == "autocommit" and value == "True") or (
+            keyword == "isolation_level" and value == "None"
+        ):
+            return True
+    name = site.binding.name
+    for node in walk(site.scope):
+        if isinstance(node, cst.Assign) and dotted(node.value) == "True":
+            for target in node.targets:
+                if dotted(target.target) == f"{name}.autocommit":
+                    return True
+    return False
+
+
+def pytest_fixture(scope: cst.CSTNode, facts: ModuleFacts) -> bool:
+    """`@pytest.fixture` / `@pytest_asyncio.fixture` (also called: `@pytest.fixture(scope=...)`).
+
+    pytest resumes a yield fixture with `next()` after the test, whatever its outcome: a test's
+    error is never thrown in at the `yield` (pytest docs, "Yield fixtures"), so a release after
+    the `yield` outside `finally` still runs.
+    """
+    if not isinstance(scope, cst.FunctionDef):
+        return False
+    for decorator in scope.decorators:
+        expr = decorator.decorator
+        if isinstance(expr, cst.Call):
+            expr = expr.func
+        if facts.qualify(expr) in PYTEST_FIXTURES:
+            return True
+    return False
+
+
+def pytest_test(scope: cst.CSTNode, class_name: str | None) -> bool:
+    """A test pytest collects by name (a function `test_*`, a method `test_*` of a class `Test*`)
+    or a hook (`pytest_*`); a `test_connection()` method of an ordinary class is not one."""
+    if not isinstance(scope, cst.FunctionDef):
+        return False
+    name = scope.name.value
+    if class_name is None:
+        return name.startswith(("test_", "pytest_"))
+    return class_name.startswith("Test") and name.startswith("test_")
+
+
+PYTEST_FIXTURES = frozenset({"pytest.fixture", "pytest_asyncio.fixture"})
+
+
 def _classify(
-    site: Site, trace: Trace, owner: bool, errors: bool, body: tuple[cst.CSTNode, ...]
+    site: Site,
+    trace: Trace,
+    owner: bool,
+    errors: bool,
+    body: tuple[cst.CSTNode, ...],
+    fixture: bool = False,
 ) -> Verdict | None:
     held = [ex for ex in trace.exits if ex.state.status is Status.HELD and ex.kind != "break"]
     end = [s for s in trace.end if s.status is Status.HELD]
@@ -147,6 +253,8 @@ def _classify(
         leak = _exit_class(ex)
         if leak in ("exception", "finally-order", "yield") and not errors:
             continue
+        if fixture and ex.at_yield:
+            continue  # pytest never throws a test's error into a fixture
         note = ex.state.note
         if leak != "early-exit" and note is not None and note.kind == "caught":
             note = None  # the exit already names the error
@@ -157,10 +265,14 @@ def _classify(
         }.get(leak, "leaves here")
         if ex.explicit:
             label = "leaves here"
+        elif ex.cancelled:
+            label = "if the task is cancelled here"
         how = (*_exit(ex), *_note(note))
         if leak == "exception" and not owner and trace.handed is not None:
             how = (*how, (", before line {line} hands it over", trace.handed))
-        candidates.setdefault(leak, Verdict(site, leak, ex.node, how, label))
+        # The frame points at the statement the message names (the error's cause when a
+        # handler passed it on), not at the handler's statement.
+        candidates.setdefault(leak, Verdict(site, leak, named(how, ex.node), how, label))
     for leak in PRIORITY:
         if leak in candidates:
             return candidates[leak]
@@ -213,8 +325,14 @@ def _first_escape(
     if end:
         return _end(site, last, prefix=""), last
     if held:
-        return _exit(held[0], prefix=""), held[0].node
+        parts = _exit(held[0], prefix="")
+        return parts, named(parts, held[0].node)
     return (), None
+
+
+def named(how: tuple[Part, ...], default: cst.CSTNode) -> cst.CSTNode:
+    """The statement the first `on line N` of an explanation names, else `default`."""
+    return next((node for text, node in how if node is not None and "{line}" in text), default)
 
 
 def _end(site: Site, last: cst.CSTNode, prefix: str = " ") -> tuple[Part, ...]:
@@ -245,6 +363,15 @@ def _exit(ex: Exit, prefix: str = " ") -> tuple[Part, ...]:
             ),
         )
     verb = "if" if prefix else "when"
+    if ex.cancelled:
+        return (
+            (
+                f"{prefix}{verb} the task is cancelled at `{raising_text(node)}` on line {{line}} "
+                "(`asyncio.CancelledError` is a `BaseException`: `except Exception` does not "
+                "catch it)",
+                node,
+            ),
+        )
     what = "raises"
     if ex.uncaught:
         what = "raises an error other than " + " or ".join(f"`{t}`" for t in ex.uncaught)

@@ -67,6 +67,7 @@ class Kind:
     context_manager: str
     acquire_awaited: bool = False  # acquisitions are awaited (or `async with`): sync ones are not
     registry: bool = False  # a per-process registry at module level; tracked inside functions only
+    direct: bool = False  # a connection opened straight to the server: no pool, fresh when made
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -101,6 +102,7 @@ _KIND_KEYS = {
     "context-manager",
     "acquire-awaited",
     "registry",
+    "direct",
 }
 _FAMILY_RELEASED = {"pool": "returned to the pool", "session": "closed"}
 
@@ -198,6 +200,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         context_manager=_text(raw, "context-manager", "", where),
         acquire_awaited=_flag(raw, "acquire-awaited", where),
         registry=_flag(raw, "registry", where),
+        direct=_flag(raw, "direct", where),
     )
 
 

@@ -1,0 +1,265 @@
+"""The raise model: which calls and stores can realistically raise while a resource is held.
+
+Everything not listed here may raise (an unknown call, an `await`, a subscript read, anything on a
+pooled connection, anything on a connection after it has done I/O). What cannot, in practice:
+
+- configuring a connection that was just opened directly and has done no I/O since
+  (`conn.cursor()`, `conn.thread_id()`, `conn.row_factory = ...`, `conn.autocommit = True` right
+  after `sqlite3.connect()` / `psycopg2.connect()`): psycopg2 and sqlite3 raise there only for a
+  connection that is closed or inside a transaction, and a fresh one is neither (psycopg2 docs,
+  "connection.autocommit"; sqlite3 docs, "Connection.cursor");
+- logging calls (`logger.info(...)`, `logging.warning(...)`, `print(...)`): the logging module
+  reports handler errors instead of raising them (logging docs, "Handler.handleError");
+- a few pure builtins and clocks (`len`, `isinstance`, `time.monotonic()`), `contextlib` wrappers;
+- dict/list/set operations on a local container built in the function (`rows.append(x)`,
+  `seen.add(k)`, `out[k] = v`); reads by key (`d[k]`, `d.pop(k)`) may raise and are not exempt;
+- `ContextVar.set/get/reset` on a module-level `ContextVar`;
+- a helper of the module (or, through `Export.quiet`, of the project) whose body does only such
+  things (`quiet` functions).
+
+Assignments of names and constants, arithmetic and comparisons are never counted as raising.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from leakcheck.analysis.syntax import dotted, walk
+
+if TYPE_CHECKING:
+    from leakcheck.analysis.facts import FunctionInfo, ModuleFacts
+    from leakcheck.config.catalogue import Kind
+
+# Constructors that cannot fail in practice.
+NON_RAISING = frozenset(
+    {
+        "contextlib.closing",
+        "contextlib.aclosing",
+        "contextlib.suppress",
+        "contextlib.nullcontext",
+        "contextlib.ExitStack",
+        "contextlib.AsyncExitStack",
+        "logging.getLogger",
+        "time.time",
+        "time.monotonic",
+        "time.perf_counter",
+        "datetime.datetime.now",
+        "datetime.datetime.utcnow",
+        "datetime.now",
+        "datetime.utcnow",
+    }
+)
+CONTAINER_CALLS = frozenset({"dict", "list", "set"})
+PURE_BUILTINS = frozenset(
+    {"len", "str", "repr", "isinstance", "issubclass", "id", "type", "bool", "callable", "print"}
+    | CONTAINER_CALLS
+)
+LOG_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log"}
+)
+# Methods of a local list/dict/set that cannot raise (`pop`, `remove`, `index` can).
+CONTAINER_METHODS = frozenset(
+    {
+        "append",
+        "extend",
+        "insert",
+        "add",
+        "update",
+        "setdefault",
+        "get",
+        "items",
+        "keys",
+        "values",
+        "copy",
+        "discard",
+        "clear",
+    }
+)
+# On a connection opened directly and not used since: configuration, no I/O.
+FRESH_METHODS = frozenset({"cursor", "thread_id"})
+FRESH_ATTRIBUTES = frozenset(
+    {"row_factory", "text_factory", "autocommit", "isolation_level", "readonly", "deferrable"}
+)
+CONTEXT_VAR_METHODS = frozenset({"get", "set", "reset"})
+QUIET_DECORATORS = frozenset({"classmethod", "staticmethod"})
+
+
+def starts_fresh(kind: Kind) -> bool:
+    """Is a just-acquired resource of `kind` a direct connection that has done no I/O yet?
+
+    Pool connections never are: a pool may hand out a connection the server already closed.
+    """
+    return kind.direct
+
+
+def is_logger(receiver: str) -> bool:
+    """`logger`, `self.logger`, `log`, `LOGGER`, `logging`, `app.logger`, `_log`."""
+    last = receiver.rsplit(".", 1)[-1].lower().lstrip("_")
+    return last in ("log", "logging") or last.endswith("logger")
+
+
+def local_containers(info: FunctionInfo) -> frozenset[str]:
+    """Names the scope binds only to a new list, dict or set (`rows = []`, `seen = set()`)."""
+    found = set()
+    for name, values in info.assigned.items():
+        if values and all(_is_container(v) for v in values):
+            found.add(name)
+    return frozenset(found)
+
+
+def _is_container(value: cst.BaseExpression) -> bool:
+    if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)):
+        return True
+    return (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Name)
+        and value.func.value in CONTAINER_CALLS
+    )
+
+
+def call_may_raise(
+    call: cst.Call,
+    facts: ModuleFacts,
+    info: FunctionInfo | None,
+    fresh: frozenset[str] = frozenset(),
+) -> bool:
+    """Can `call` itself raise (its arguments are judged separately)?
+
+    `info`: the scope the call is in (for its local containers and `self.helper()` calls);
+    `fresh`: names of a directly opened connection that has done no I/O yet.
+    """
+    func = call.func
+    qualified = facts.qualify(func)
+    if qualified in NON_RAISING:
+        return False
+    if isinstance(func, cst.Name):
+        if func.value in PURE_BUILTINS and func.value not in facts.imports:
+            return False
+        return not (quiet(facts, func.value) or _imported_quiet(facts, func.value))
+    if not isinstance(func, cst.Attribute):
+        return True
+    method = func.attr.value
+    receiver = dotted(func.value)
+    if receiver is None:
+        return True
+    if method in LOG_METHODS and is_logger(receiver):
+        return False
+    if isinstance(func.value, cst.Name):
+        name = func.value.value
+        if name in fresh and method in FRESH_METHODS:
+            return False
+        if info is not None and method in CONTAINER_METHODS and name in local_containers(info):
+            return False
+        if method in CONTEXT_VAR_METHODS and name in context_vars(facts):
+            return False
+    class_name = info.class_name if info is not None else None
+    if receiver in ("self", "cls") and class_name is not None:
+        return not quiet(facts, f"{class_name}.{method}")
+    if quiet(facts, f"{receiver}.{method}"):  # `Tracker.untrack(...)`, a class of the module
+        return False
+    return not _imported_quiet(facts, f"{receiver}.{method}")
+
+
+def _imported_quiet(facts: ModuleFacts, text: str) -> bool:
+    export = facts.imported(text)
+    return export is not None and export.quiet
+
+
+def context_vars(facts: ModuleFacts) -> frozenset[str]:
+    """Module-level names bound to `contextvars.ContextVar(...)`."""
+    cached = _CONTEXT_VARS.get(id(facts))
+    if cached is not None and cached[0] is facts:
+        return cached[1]
+    names = frozenset(
+        name
+        for name, values in facts.module_info.assigned.items()
+        if any(
+            isinstance(v, cst.Call) and facts.qualify(v.func).rsplit(".", 1)[-1] == "ContextVar"
+            for v in values
+        )
+    )
+    _CONTEXT_VARS[id(facts)] = (facts, names)
+    return names
+
+
+def store_may_raise(target: cst.BaseExpression, info: FunctionInfo | None) -> bool:
+    """Can storing into `target` raise? `out[k] = v` into a local container cannot."""
+    if isinstance(target, cst.Subscript):
+        base = target.value
+        return not (
+            info is not None and isinstance(base, cst.Name) and base.value in local_containers(info)
+        )
+    return False
+
+
+# -- quiet helpers ------------------------------------------------------------------------------
+
+_QUIET: dict[int, tuple[ModuleFacts, frozenset[str]]] = {}
+_CONTEXT_VARS: dict[int, tuple[ModuleFacts, frozenset[str]]] = {}
+
+
+def quiet(facts: ModuleFacts, key: str) -> bool:
+    """Is `key` (`helper`, `Class.method`) a function of the module that cannot raise?"""
+    return key in quiet_functions(facts)
+
+
+def quiet_functions(facts: ModuleFacts) -> frozenset[str]:
+    """Keys of the module's functions whose bodies cannot raise under this model.
+
+    Computed once per module, as a fixpoint: a helper calling only quiet helpers is quiet.
+    """
+    cached = _QUIET.get(id(facts))
+    if cached is not None and cached[0] is facts:
+        return cached[1]
+    _QUIET[id(facts)] = (facts, frozenset())  # while computing: nothing is quiet yet
+    found: set[str] = set()
+    candidates = [i for i in facts.functions.values() if _may_be_quiet(i)]
+    grew = True
+    while grew:
+        grew = False
+        for info in candidates:
+            if info.key not in found and _body_quiet(info, facts):
+                found.add(info.key)
+                grew = True
+                _QUIET[id(facts)] = (facts, frozenset(found))
+    result = frozenset(found)
+    _QUIET[id(facts)] = (facts, result)
+    if len(_QUIET) > 256:  # one run checks many modules; keep the cache small
+        _QUIET.clear()
+        _CONTEXT_VARS.clear()
+        _QUIET[id(facts)] = (facts, result)
+    return result
+
+
+def _may_be_quiet(info: FunctionInfo) -> bool:
+    node = info.node
+    if not isinstance(node, cst.FunctionDef) or node.asynchronous is not None or info.yields:
+        return False
+    return all((dotted(d.decorator) or "") in QUIET_DECORATORS for d in node.decorators)
+
+
+def _body_quiet(info: FunctionInfo, facts: ModuleFacts) -> bool:
+    node = info.node
+    assert isinstance(node, cst.FunctionDef)
+    stores: set[int] = set()
+    for sub in walk(node.body):
+        if isinstance(sub, (cst.Await, cst.Yield, cst.Raise, cst.Assert, cst.With, cst.Del)):
+            return False
+        if isinstance(sub, (cst.For, cst.While, cst.Try, cst.TryStar, cst.Match)):
+            return False  # keep the model small: straight-line code and `if` only
+        if isinstance(sub, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            targets = (
+                [t.target for t in sub.targets] if isinstance(sub, cst.Assign) else [sub.target]
+            )
+            for target in targets:
+                if store_may_raise(target, info):
+                    return False
+                if isinstance(target, cst.Subscript):
+                    stores.add(id(target))
+        if isinstance(sub, cst.Subscript) and id(sub) not in stores:
+            return False
+        if isinstance(sub, cst.Call) and call_may_raise(sub, facts, info):
+            return False
+    return True
