@@ -348,14 +348,31 @@ def test_no_fix_when_a_live_result_is_handed_to_a_wrapper(here: Path) -> None:
     assert fix(here, "a.py", source, "--unsafe-fixes") == source
 
 
-def test_no_fix_when_the_connection_is_stored_for_later(here: Path) -> None:
-    # huey's LISTEN connection: configured, cached on a thread-local, returned.
+def test_a_connection_stored_for_later_is_closed_only_before_the_hand_off(here: Path) -> None:
+    # huey's LISTEN connection: configured, cached on a thread-local, returned. Closing it in a
+    # `finally` would close it under its holders; only an error before the store may close it.
     source = (
         "import psycopg\n\nclass Storage:\n    def listen_conn(self):\n"
         "        conn = psycopg.connect(self.dsn)\n        conn.autocommit = True\n"
         "        self._local.conn = conn\n        return conn\n"
     )
+    assert fix(here, "a.py", source) == source.replace(
+        "        conn.autocommit = True\n",
+        "        try:\n            conn.autocommit = True\n        except BaseException:\n"
+        "            conn.close()\n            raise\n",
+    )
+
+
+def test_no_fix_around_a_hand_off_to_a_thread(here: Path) -> None:
+    # The incident: a fix that closed the connection in `finally` while the thread still used it.
+    source = (
+        "import threading\nimport psycopg2\n\ndef run(dsn):\n    conn = psycopg2.connect(dsn)\n"
+        "    cur = conn.cursor()\n    cur.execute('SET search_path TO jobs')\n"
+        "    threading.Thread(target=consume, args=(conn,)).start()\n"
+        "    cur.execute('SELECT 1')\n    conn.close()\n"
+    )
     assert fix(here, "a.py", source, "--unsafe-fixes") == source
+    assert "LC202" in invoke("check", "a.py")[1]  # the leak is reported, with no fix
 
 
 def test_a_getter_that_caches_its_connection_is_not_a_factory(here: Path) -> None:
