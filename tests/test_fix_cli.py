@@ -384,3 +384,37 @@ def test_a_getter_that_caches_its_connection_is_not_a_factory(here: Path) -> Non
         "        return list(conn.notifies(timeout=1))\n"
     )
     assert invoke("check", "a.py") == (0, "All checks passed! (1 file in all)\n")
+
+
+CONNECT = (
+    '\n\ndef f():\n    with psycopg2.connect("") as conn:\n        conn.cursor().execute("x")\n'
+)
+CLOSING = CONNECT.replace(
+    'psycopg2.connect("") as conn', 'closing(psycopg2.connect("")) as conn, conn'
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "fixed_header"),
+    [
+        (  # in the standard-library section, in isort's order (`from` lines after `import` ones)
+            '"""Doc."""\nimport os\nfrom typing import Any\n\nimport psycopg2\n',
+            '"""Doc."""\nimport os\nfrom contextlib import closing\nfrom typing import Any\n\n'
+            "import psycopg2\n",
+        ),
+        (  # merged into the existing `from contextlib import ...`, names sorted
+            "from contextlib import contextmanager\n\nimport psycopg2\n",
+            "from contextlib import closing, contextmanager\n\nimport psycopg2\n",
+        ),
+        (  # a new standard-library section above the third-party one, after `__future__`
+            "from __future__ import annotations\n\nimport psycopg2\n",
+            "from __future__ import annotations\n\nfrom contextlib import closing\n\n"
+            "import psycopg2\n",
+        ),
+    ],
+    ids=["stdlib-section", "merged", "new-section"],
+)
+def test_the_import_goes_where_isort_would_put_it(
+    here: Path, header: str, fixed_header: str
+) -> None:
+    assert fix(here, "a.py", header + CONNECT) == fixed_header + CLOSING

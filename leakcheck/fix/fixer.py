@@ -22,7 +22,7 @@ from leakcheck.analysis.positions import locate
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
-from leakcheck.fix.edits import apply_plan, changed_lines
+from leakcheck.fix.edits import apply_plan, changed_lines, header_lines
 from leakcheck.fix.recipes import Plan, plan
 
 MAX_ROUNDS = 32
@@ -145,17 +145,21 @@ def _try(
 ) -> cst.Module | str:
     """The module with `fix` applied, or why it cannot be."""
     span = locate(module, [fix.old])[id(fix.old)]
-    new_code, import_line = apply_plan(module, fix)
+    new_code, _ = apply_plan(module, fix)
     try:
         reparsed = cst.parse_module(new_code.bytes)
     except Exception:
         return "the rewrite does not parse"
-    old_lines = module.code.splitlines(keepends=True)
-    new_lines = reparsed.code.splitlines(keepends=True)
-    if import_line is not None:  # the one line outside the block a fix may add
-        del new_lines[import_line - 1]
+    # Outside the block, only the opening imports may change (the import a fix needs).
+    skip_old, skip_new = header_lines(module), header_lines(reparsed)
+    if isinstance(fix.old, cst.Module):
+        skip_old = skip_new = 0
+    old_lines = module.code.splitlines(keepends=True)[skip_old:]
+    new_lines = reparsed.code.splitlines(keepends=True)[skip_new:]
     first, last_old, _ = changed_lines(old_lines, new_lines)
-    if first < span.line or last_old > span.end_line:
+    if first <= len(old_lines) and (
+        first + skip_old < span.line or last_old + skip_old > span.end_line
+    ):
         return "the rewrite changes code outside its block"
     after = verdict_keys(all_verdicts(ModuleFacts(reparsed, kinds, package, resolver)))
     if key in after:
