@@ -20,7 +20,14 @@ from leakcheck.config.settings import check_codes
 from leakcheck.model import Report
 from leakcheck.project import baseline
 from leakcheck.project.runner import Options, run
-from leakcheck.report.output import print_text, statistics_json, statistics_text, to_github, to_json
+from leakcheck.report.output import (
+    fixes_text,
+    print_text,
+    statistics_json,
+    statistics_text,
+    to_github,
+    to_json,
+)
 from leakcheck.report.ruledocs import find, render
 from leakcheck.report.sarif import to_sarif
 
@@ -154,6 +161,12 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 @click.option(
     "--diff", is_flag=True, help="Print the diff --fix would apply; write nothing (exit 1 if any)."
 )
+@click.option("--show-fixes", is_flag=True, help="With --fix, list the fixes applied.")
+@click.option(
+    "--exit-non-zero-on-fix",
+    is_flag=True,
+    help="With --fix, exit 1 when something was fixed, even if no leak remains.",
+)
 def check(
     paths: tuple[str, ...],
     output_format: str,
@@ -173,6 +186,8 @@ def check(
     fix: bool,
     unsafe_fixes: bool,
     diff: bool,
+    show_fixes: bool,
+    exit_non_zero_on_fix: bool,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory) for leaks."""
     if config_file and isolated:
@@ -214,6 +229,8 @@ def check(
             _emit_diff(report, handle)
         else:
             _emit(report, output_format, statistics, quiet, handle)
+            if show_fixes and fix and output_format == "text":
+                click.echo(fixes_text(report), file=handle, nl=False)
     finally:
         if handle is not None:
             handle.close()
@@ -223,6 +240,8 @@ def check(
         failed = any(r.diff for r in report.files) or bool(report.errors)
         sys.exit(1 if failed and not exit_zero else 0)
     failed = bool(report.findings or report.errors)
+    if exit_non_zero_on_fix and fix and report.fixed:  # as ruff: a fixed file fails the hook
+        sys.exit(1)
     sys.exit(1 if failed and not exit_zero else 0)
 
 

@@ -16,6 +16,7 @@ from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
 from leakcheck.fix.edits import edits_for
+from leakcheck.fix.fixer import applicable
 from leakcheck.fix.recipes import plan
 from leakcheck.model import FileError, FileResult, Finding, Fix
 
@@ -101,6 +102,9 @@ def _fixes(
     """Each verdict's fix; the edits from one position pass over the module (linear in the file,
     whatever the number of findings)."""
     plans = [plan(v, facts, helpers) for v in verdicts]
+    # Only what `--fix` would apply is offered (and counted as fixable).
+    kept = applicable(facts, verdicts, plans)
+    plans = [p if keep else None for p, keep in zip(plans, kept, strict=True)]
     found = [p for p in plans if p is not None]
     edits = iter(edits_for(facts.module, found, facts.module.code.splitlines(keepends=True)))
     out: list[Fix | None] = []

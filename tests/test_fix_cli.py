@@ -418,3 +418,15 @@ def test_the_import_goes_where_isort_would_put_it(
     here: Path, header: str, fixed_header: str
 ) -> None:
     assert fix(here, "a.py", header + CONNECT) == fixed_header + CLOSING
+
+
+def test_show_fixes_lists_what_was_fixed_and_exit_non_zero_on_fix(here: Path) -> None:
+    (here / "db.py").write_text(LEAK)
+    code, output = invoke("check", "--fix", "--show-fixes", "db.py")
+    assert code == 0  # everything was fixed: nothing remains
+    assert output.endswith(
+        "Fixed 1 leak:\n- db.py:\n    LC102 at line 2: Release `conn` in `finally`\n"
+    )
+    (here / "db.py").write_text(LEAK)
+    assert invoke("check", "--fix", "--exit-non-zero-on-fix", "db.py")[0] == 1
+    assert invoke("check", "--fix", "--exit-non-zero-on-fix", "db.py")[0] == 0  # nothing to fix

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
@@ -44,6 +44,25 @@ def apply_plan(module: cst.Module, plan: Plan) -> tuple[cst.Module, int | None]:
     if inserted is None:
         return result, None
     return result, locate(result, [inserted])[id(inserted)].line
+
+
+class _Replace(cst.CSTTransformer):
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        super().__init__()
+        self.new = {id(p.old): p.new for p in plans}
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        return self.new.get(id(original_node), updated_node)
+
+
+def apply_plans(module: cst.Module, plans: Sequence[Plan]) -> cst.Module:
+    """The module with several plans on disjoint blocks applied at once, imports added once."""
+    result = module.visit(_Replace(plans))
+    assert isinstance(result, cst.Module)
+    for source, name in dict.fromkeys(i for p in plans for i in p.imports):
+        if not _imports(result, source, name):
+            result = add_import(result, source, name)[0]
+    return result
 
 
 def _header(body: Sequence[cst.BaseStatement]) -> int:

@@ -22,7 +22,7 @@ from leakcheck.analysis.positions import locate
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
-from leakcheck.fix.edits import apply_plan, changed_lines, header_lines
+from leakcheck.fix.edits import apply_plan, apply_plans, changed_lines, header_lines
 from leakcheck.fix.recipes import Plan, plan
 
 MAX_ROUNDS = 32
@@ -167,3 +167,56 @@ def _try(
     if set(after) - set(before):
         return "the rewrite would add a finding"
     return reparsed
+
+
+def applicable(facts: ModuleFacts, verdicts: list[Verdict], plans: list[Plan | None]) -> list[bool]:
+    """Which plans `--fix` would apply: the same checks as `_try` (parses, clears its finding,
+    adds none), so that "fixable" counts only fixes the fixer keeps.
+
+    Plans on disjoint blocks are applied together and the module analysed once (linear); only
+    when that result cannot be attributed (a new finding, or plans sharing a block) is each plan
+    checked alone.
+    """
+    module, keys = facts.module, verdict_keys(verdicts)
+    ok = [False] * len(plans)
+    indices = [i for i, p in enumerate(plans) if p is not None]
+    if not indices:
+        return ok
+    spans = locate(module, [plans[i].old for i in indices])  # type: ignore[union-attr]
+    together: list[int] = []
+    alone: list[int] = []
+    taken: list[tuple[int, int]] = []
+    for i in indices:
+        old = plans[i].old  # type: ignore[union-attr]
+        span = spans[id(old)]
+        if isinstance(old, cst.Module) or any(
+            span.line <= end and start <= span.end_line for start, end in taken
+        ):
+            alone.append(i)
+        else:
+            taken.append((span.line, span.end_line))
+            together.append(i)
+    if together:
+        chosen = [p for i in together if (p := plans[i]) is not None]
+        after = _keys_after(apply_plans(module, chosen), facts)
+        if after is not None and not set(after) - set(keys):
+            for i in together:
+                ok[i] = keys[i] not in after
+        else:
+            alone += together
+    for i in alone:
+        plan_ = plans[i]
+        assert plan_ is not None
+        after = _keys_after(apply_plan(module, plan_)[0], facts)
+        ok[i] = after is not None and keys[i] not in after and not set(after) - set(keys)
+    return ok
+
+
+def _keys_after(module: cst.Module, facts: ModuleFacts) -> list[Key] | None:
+    try:
+        reparsed = cst.parse_module(module.bytes)
+    except Exception:
+        return None
+    return verdict_keys(
+        all_verdicts(ModuleFacts(reparsed, facts.kinds, facts.package, facts.resolver))
+    )
