@@ -430,3 +430,57 @@ def test_show_fixes_lists_what_was_fixed_and_exit_non_zero_on_fix(here: Path) ->
     (here / "db.py").write_text(LEAK)
     assert invoke("check", "--fix", "--exit-non-zero-on-fix", "db.py")[0] == 1
     assert invoke("check", "--fix", "--exit-non-zero-on-fix", "db.py")[0] == 0  # nothing to fix
+
+
+EXIT_STACK = """\
+from contextlib import ExitStack
+
+from psycopg2.pool import ThreadedConnectionPool
+
+pool = ThreadedConnectionPool(1, 5)
+
+
+def copy(n):
+    with ExitStack() as stack:
+        src = pool.getconn()
+        dst = pool.getconn()
+        src.cursor().execute("SELECT 1")
+        stack.callback(pool.putconn, src)
+        stack.callback(pool.putconn, dst)
+        dst.cursor().execute("SELECT 2")
+"""
+
+
+def test_connections_registered_late_on_an_exit_stack(here: Path) -> None:
+    # Issue 14: the release the stack will make is never added again (no double putconn); only
+    # an error before the registration gives the connection back; a second --fix changes nothing.
+    once = fix(here, "a.py", EXIT_STACK, "--unsafe-fixes")
+    assert once == EXIT_STACK.replace(
+        '        src.cursor().execute("SELECT 1")\n        stack.callback(pool.putconn, src)\n',
+        "        try:\n"
+        '            src.cursor().execute("SELECT 1")\n'
+        "            stack.callback(pool.putconn, src)\n"
+        "        except BaseException:\n"
+        "            pool.putconn(dst)\n"
+        "            raise\n",
+    )
+    assert fix(here, "a.py", once, "--unsafe-fixes") == once
+
+
+def test_a_cached_connection_is_closed_only_on_an_error_before_it_is_cached(here: Path) -> None:
+    # huey's `_listen_conn`: opened in an `if`, cached in a tuple assignment, returned after the
+    # `if`; a `finally` there would close the cached connection. `dequeue` gets the cached one:
+    # not its to close.
+    source = (
+        "import psycopg\n\nclass Storage:\n    def _listen_conn(self):\n"
+        "        conn = getattr(self.local, 'conn', None)\n        if conn is None:\n"
+        "            conn = psycopg.connect(self.dsn)\n            conn.execute('listen x')\n"
+        "            self.local.conn, self.local.pid = conn, 1\n        return conn\n"
+        "\n    def dequeue(self):\n        conn = self._listen_conn()\n"
+        "        return list(conn.notifies(timeout=1))\n"
+    )
+    assert fix(here, "a.py", source, "--unsafe-fixes") == source.replace(
+        "            conn.execute('listen x')\n",
+        "            try:\n                conn.execute('listen x')\n"
+        "            except BaseException:\n                conn.close()\n                raise\n",
+    )

@@ -184,14 +184,21 @@ def returns_result(kept: list[cst.BaseStatement], name: str, derived: set[str]) 
 
 
 def used_after(node: cst.CSTNode, root: cst.CSTNode, name: str) -> bool:
-    """Is `name` used in a statement after `node` in its block (or an enclosing one)?"""
+    """Is `name` used in a statement after `node` in its block (or an enclosing one), before it
+    is bound again (`with other() as cur:` is another `cur`)?"""
+    # Only `as` names: in `x = f(x)` and `for x in x.rows()` the old value is read first.
+    bound = {
+        id(other.name)
+        for other in walk(root)
+        if isinstance(other, cst.AsName) and isinstance(other.name, cst.Name)
+    }
     seen = False
     for other in walk(root):
         if other is node:
             seen = True
             continue
         if seen and isinstance(other, cst.Name) and other.value == name and not inside(other, node):
-            return True
+            return id(other) not in bound
     return False
 
 
@@ -256,6 +263,43 @@ READS = frozenset(
 )
 
 
+def _stores_in_tuple(node: cst.Assign, tied: set[str]) -> bool:
+    value = unwrap_value(node.value)
+    if not isinstance(value, (cst.Tuple, cst.List)):
+        return False
+    for target in node.targets:
+        elements = target.target
+        if isinstance(elements, (cst.Tuple, cst.List)):
+            for left, right in zip(elements.elements, value.elements, strict=False):
+                if (
+                    isinstance(left.value, (cst.Attribute, cst.Subscript))
+                    and isinstance(right.value, cst.Name)
+                    and right.value.value in tied
+                ):
+                    return True
+    return False
+
+
+def caching_factory(site: Site, facts: ModuleFacts) -> bool:
+    """Is the acquiring call this module's own function that also keeps what it returns
+    (`local.conn = conn; return conn`)? Its callers share that object: not theirs to release."""
+    name = dotted(site.call.func) or ""
+    if name.startswith(("self.", "cls.")) and site.class_name is not None:
+        name = f"{site.class_name}.{name.split('.', 1)[1]}"
+    info = facts.by_key.get(name)
+    if info is None or not isinstance(info.node, cst.FunctionDef):
+        return False
+    returned = {
+        n.value.value
+        for n in walk(info.node.body)
+        if isinstance(n, cst.Return) and isinstance(n.value, cst.Name)
+    }
+    body = info.node.body
+    if not isinstance(body, cst.IndentedBlock):
+        return False
+    return any(leaves(list(body.body), var, set()) for var in returned)
+
+
 def leaves(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
     """Is the resource, or something still reading from it, handed on inside the range: stored
     (`self.conn = conn`), or given unread to code that may keep it (`return Iter(conn.execute(q))`)?
@@ -285,6 +329,8 @@ def leaves(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool
                 value = unwrap_value(node.value)
                 if isinstance(value, cst.Name) and value.value in tied:
                     return True
+            if isinstance(node, cst.Assign) and _stores_in_tuple(node, tied):
+                return True  # `local.conn, local.pid = conn, os.getpid()`
             if (
                 isinstance(node, cst.Call)
                 and (dotted(node.func) or "") not in EAGER

@@ -30,6 +30,7 @@ from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import call_text, dotted, receiver_text, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.ranges import (
+    caching_factory,
     deferred_use,
     detaches,
     enclosing_block,
@@ -37,6 +38,7 @@ from leakcheck.fix.ranges import (
     is_release,
     leaves,
     lets_out,
+    live_names,
     mentions_release,
     range_of,
     used_after,
@@ -120,6 +122,11 @@ def _wrap(
         return None  # stored or handed on inside the range: its holder would find it released
     if deferred_use(kept, derived | {name}) is not None:
         return None  # a thread, task or callback may use it after the release
+    root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
+    if any(used_after(body[end - 1], root, n) for n in {name} | live_names(kept, name)):
+        return None  # used after the block that holds the range: it would be released by then
+    if caching_factory(site, facts):
+        return None  # the factory keeps what it hands out: other callers share it
     acquiring = body[index]
     assert isinstance(acquiring, cst.SimpleStatementLine)
     small = acquiring.body[0]
