@@ -484,3 +484,14 @@ def test_a_cached_connection_is_closed_only_on_an_error_before_it_is_cached(here
         "            try:\n                conn.execute('listen x')\n"
         "            except BaseException:\n                conn.close()\n                raise\n",
     )
+
+
+def test_no_fix_when_a_cursor_of_the_connection_is_returned(here: Path) -> None:
+    # patroni's `get_cursor`: the caller reads through the returned cursor, which holds the
+    # connection; closing it in `finally` would hand the caller a dead cursor.
+    source = (
+        "import psycopg\n\ndef get_cursor(params, role):\n    conn = psycopg.connect(**params)\n"
+        "    cursor = conn.cursor()\n    if role == 'any':\n        return cursor\n"
+        "    cursor.execute('SELECT 1')\n    conn.close()\n    return None\n"
+    )
+    assert fix(here, "a.py", source, "--unsafe-fixes") == source

@@ -433,6 +433,20 @@ def live_names(stmts: list[cst.BaseStatement], name: str) -> set[str]:
     return live - {name}
 
 
+def returns_live(stmts: list[cst.BaseStatement], name: str) -> bool:
+    """`return cur` with `cur = conn.cursor()`: the caller gets the connection through its cursor
+    (a hand-off: closing it here would leave the caller a dead cursor)."""
+    live = live_names(stmts, name)
+    return any(
+        isinstance(node, cst.Return)
+        and node.value is not None
+        and isinstance(unwrap_value(node.value), cst.Name)
+        and unwrap_value(node.value).value in live  # type: ignore[attr-defined]
+        for stmt in stmts
+        for node in walk(stmt)
+    )
+
+
 def lets_out(stmts: list[cst.BaseStatement], name: str, releases: bool) -> str:
     """Why a release at the end of the range may break code that still holds something of the
     resource, or "": a cursor or result returned (read by the caller after the release), or, when

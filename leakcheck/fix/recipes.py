@@ -41,6 +41,7 @@ from leakcheck.fix.ranges import (
     live_names,
     mentions_release,
     range_of,
+    returns_live,
     used_after,
 )
 
@@ -125,6 +126,8 @@ def _wrap(
     root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
     if any(used_after(body[end - 1], root, n) for n in {name} | live_names(kept, name)):
         return None  # used after the block that holds the range: it would be released by then
+    if returns_live(kept, name):
+        return None  # a cursor of it is returned: the caller holds the connection through it
     if caching_factory(site, facts):
         return None  # the factory keeps what it hands out: other callers share it
     acquiring = body[index]
