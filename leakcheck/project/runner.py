@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from leakcheck.analysis.django import DjangoContext
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.selection import Overrides, enabled, excluded, ignored_in_file
 from leakcheck.config.settings import Config, ConfigFinder, kinds_for
@@ -16,6 +17,7 @@ from leakcheck.fix.writer import Changed, remove_stray_temporaries, write_atomic
 from leakcheck.model import FileError, FileResult, Report
 from leakcheck.project import baseline
 from leakcheck.project.discovery import display_path, iter_files
+from leakcheck.project.guard import guarded
 from leakcheck.project.names import FileResolver, ProjectIndex, module_name
 from leakcheck.project.suppressions import directives, suppress, unused
 
@@ -43,6 +45,11 @@ class FileContext:
     package: str
     resolver: FileResolver
 
+    @property
+    def django(self) -> DjangoContext:
+        """The Django rules' view of this file: configured poolers and server, its real path."""
+        return DjangoContext(self.config.django_poolers, self.config.django_asgi, self.path)
+
     def fix(
         self,
         source: bytes,
@@ -58,6 +65,8 @@ class FileContext:
             unsafe,
             wanted,
             self.config.fix_helpers,
+            django=self.django,
+            path=self.shown,
         )
 
 
@@ -144,7 +153,13 @@ class Checker:
         """Findings for one file's bytes, with selection and suppressions applied."""
         config, path, shown = ctx.config, ctx.path, ctx.shown
         result = check_source(
-            source, shown, ctx.kinds, ctx.package, ctx.resolver, config.fix_helpers
+            source,
+            shown,
+            ctx.kinds,
+            ctx.package,
+            ctx.resolver,
+            config.fix_helpers,
+            django=ctx.django,
         )
         findings = tuple(
             f
@@ -189,7 +204,7 @@ def run(
     if progress is not None:
         progress(files)
     for path in files:
-        results.append(checker.check_file(path))
+        results.append(guarded(path, checker.check_file))
         if progress is not None:
             progress([])
     report = Report(results)
