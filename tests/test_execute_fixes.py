@@ -219,11 +219,18 @@ def compare(original: Run, fixed: Run, where: str) -> int:
     return len(original.open) - len(fixed.open)
 
 
+def settings_only(applied: list[str]) -> bool:
+    """Only Django fixes (LC5xx): a `DATABASES` option, or `database_sync_to_async` in place of
+    `sync_to_async`. The release they bring is Django's or Channels' own (closing old connections
+    around the call), not code of the fixture the fake drivers could watch."""
+    return all(label.startswith("LC5") for label in applied)
+
+
 def cases() -> Iterator[Any]:
     for path in FIXTURES:
         for unsafe in (False, True):
             outcome = fix_file(path, unsafe=unsafe)
-            if not outcome.applied:
+            if not outcome.applied or settings_only(outcome.applied):
                 continue
             if unsafe and outcome.source == fix_file(path).source:
                 continue  # no unsafe fix besides the safe ones
@@ -235,7 +242,11 @@ CASES = list(cases())
 
 
 def test_every_fixture_with_a_fix_is_executed() -> None:
-    snapshots = list((ROOT / "fixtures").rglob("*.fixed.py"))
+    snapshots = [
+        p
+        for p in (ROOT / "fixtures").rglob("*.fixed.py")
+        if not settings_only(fix_file(p.with_name(p.name.replace(".fixed", ""))).applied)
+    ]
     safe = [c for c in CASES if c.id.endswith("-safe")]
     assert len(safe) == len(snapshots)
 
