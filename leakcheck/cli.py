@@ -25,7 +25,14 @@ from leakcheck.model import Report
 from leakcheck.project import baseline
 from leakcheck.project.runner import Options, run
 from leakcheck.report.destinations import prepare_file
-from leakcheck.report.output import print_text, statistics_json, statistics_text, to_github, to_json
+from leakcheck.report.output import (
+    fixes_text,
+    print_text,
+    statistics_json,
+    statistics_text,
+    to_github,
+    to_json,
+)
 from leakcheck.report.ruledocs import find, render, rule_json
 from leakcheck.report.sarif import to_sarif
 from leakcheck.shell import STDIN, check_stdin, parse_per_file_ignores, text_console
@@ -195,6 +202,12 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 @click.option(
     "--diff", is_flag=True, help="Print the diff --fix would apply; write nothing (exit 1 if any)."
 )
+@click.option("--show-fixes", is_flag=True, help="With --fix, list the fixes applied.")
+@click.option(
+    "--exit-non-zero-on-fix",
+    is_flag=True,
+    help="With --fix, exit 1 when something was fixed, even if no leak remains.",
+)
 def check(
     paths: tuple[str, ...],
     output_format: str,
@@ -219,6 +232,8 @@ def check(
     fix: bool,
     unsafe_fixes: bool,
     diff: bool,
+    show_fixes: bool,
+    exit_non_zero_on_fix: bool,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory) for leaks."""
     if config_file and isolated:
@@ -276,6 +291,8 @@ def check(
         _emit_diff(report, handle)
     else:
         _emit(report, output_format, statistics, quiet, handle, color)
+        if show_fixes and fix and output_format == "text":
+            click.echo(fixes_text(report), file=handle, nl=False)
     if output is not None and handle is not None:
         replace_text(output, handle.getvalue())
     if any(e.internal for e in report.errors):
@@ -284,6 +301,8 @@ def check(
         failed = any(r.diff for r in report.files) or bool(report.errors)
         sys.exit(1 if failed and not exit_zero else 0)
     failed = bool(report.findings or report.errors)
+    if exit_non_zero_on_fix and fix and report.fixed:  # as ruff: a fixed file fails the hook
+        sys.exit(1)
     sys.exit(1 if failed and not exit_zero else 0)
 
 

@@ -15,7 +15,8 @@ from leakcheck.analysis.positions import Span, locate
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
-from leakcheck.fix.edits import edit_for
+from leakcheck.fix.edits import edits_for
+from leakcheck.fix.fixer import applicable
 from leakcheck.fix.recipes import plan
 from leakcheck.model import FileError, FileResult, Finding, Fix
 
@@ -77,18 +78,33 @@ def _check_module(
     if not verdicts:
         return FileResult(path, findings=extra, source=module.code if extra else "")
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
-    judged = (_finding(v, spans, path, facts, helpers) for v in verdicts)
+    fixes = _fixes(verdicts, facts, helpers)
+    judged = (_finding(v, spans, path, facts, fix) for v, fix in zip(verdicts, fixes, strict=True))
     findings = tuple(f for f in judged if f is not None) + extra
     return FileResult(path, findings=findings, source=module.code)
 
 
-def _fix(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...]) -> Fix | None:
-    rewrite = plan(verdict, facts, helpers)
-    if rewrite is None:
-        return None
-    title = rewrite.title if not rewrite.reason else f"{rewrite.title}; unsafe: {rewrite.reason}"
-    edit = edit_for(facts.module, rewrite)
-    return Fix(title, (edit,), rewrite.applicability)
+def _fixes(
+    verdicts: list[Verdict], facts: ModuleFacts, helpers: tuple[str, ...]
+) -> list[Fix | None]:
+    """Each verdict's fix; the edits from one position pass over the module (linear in the file,
+    whatever the number of findings)."""
+    plans = [plan(v, facts, helpers) for v in verdicts]
+    # Only what `--fix` would apply is offered (and counted as fixable).
+    kept = applicable(facts, verdicts, plans)
+    plans = [p if keep else None for p, keep in zip(plans, kept, strict=True)]
+    found = [p for p in plans if p is not None]
+    edits = iter(edits_for(facts.module, found, facts.module.code.splitlines(keepends=True)))
+    out: list[Fix | None] = []
+    for rewrite in plans:
+        if rewrite is None:
+            out.append(None)
+            continue
+        title = (
+            rewrite.title if not rewrite.reason else f"{rewrite.title}; unsafe: {rewrite.reason}"
+        )
+        out.append(Fix(title, next(edits), rewrite.applicability))
+    return out
 
 
 def _finding(
@@ -96,7 +112,7 @@ def _finding(
     spans: dict[int, Span],
     path: str,
     facts: ModuleFacts,
-    helpers: tuple[str, ...] = (),
+    fix: Fix | None,
 ) -> Finding | None:
     site = verdict.site
     rule = rule_for(site.kind.family, verdict.leak)
@@ -125,7 +141,7 @@ def _finding(
         related_column=related.column if related is not None else None,
         function=_function_name(site),
         acquisition=call_text(site.call),
-        fix=_fix(verdict, facts, helpers),
+        fix=fix,
     )
 
 

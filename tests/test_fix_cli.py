@@ -348,14 +348,31 @@ def test_no_fix_when_a_live_result_is_handed_to_a_wrapper(here: Path) -> None:
     assert fix(here, "a.py", source, "--unsafe-fixes") == source
 
 
-def test_no_fix_when_the_connection_is_stored_for_later(here: Path) -> None:
-    # huey's LISTEN connection: configured, cached on a thread-local, returned.
+def test_a_connection_stored_for_later_is_closed_only_before_the_hand_off(here: Path) -> None:
+    # huey's LISTEN connection: configured, cached on a thread-local, returned. Closing it in a
+    # `finally` would close it under its holders; only an error before the store may close it.
     source = (
         "import psycopg\n\nclass Storage:\n    def listen_conn(self):\n"
         "        conn = psycopg.connect(self.dsn)\n        conn.autocommit = True\n"
         "        self._local.conn = conn\n        return conn\n"
     )
+    assert fix(here, "a.py", source) == source.replace(
+        "        conn.autocommit = True\n",
+        "        try:\n            conn.autocommit = True\n        except BaseException:\n"
+        "            conn.close()\n            raise\n",
+    )
+
+
+def test_no_fix_around_a_hand_off_to_a_thread(here: Path) -> None:
+    # The incident: a fix that closed the connection in `finally` while the thread still used it.
+    source = (
+        "import threading\nimport psycopg2\n\ndef run(dsn):\n    conn = psycopg2.connect(dsn)\n"
+        "    cur = conn.cursor()\n    cur.execute('SET search_path TO jobs')\n"
+        "    threading.Thread(target=consume, args=(conn,)).start()\n"
+        "    cur.execute('SELECT 1')\n    conn.close()\n"
+    )
     assert fix(here, "a.py", source, "--unsafe-fixes") == source
+    assert "LC202" in invoke("check", "a.py")[1]  # the leak is reported, with no fix
 
 
 def test_a_getter_that_caches_its_connection_is_not_a_factory(here: Path) -> None:
@@ -367,3 +384,114 @@ def test_a_getter_that_caches_its_connection_is_not_a_factory(here: Path) -> Non
         "        return list(conn.notifies(timeout=1))\n"
     )
     assert invoke("check", "a.py") == (0, "All checks passed! (1 file in all)\n")
+
+
+CONNECT = (
+    '\n\ndef f():\n    with psycopg2.connect("") as conn:\n        conn.cursor().execute("x")\n'
+)
+CLOSING = CONNECT.replace(
+    'psycopg2.connect("") as conn', 'closing(psycopg2.connect("")) as conn, conn'
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "fixed_header"),
+    [
+        (  # in the standard-library section, in isort's order (`from` lines after `import` ones)
+            '"""Doc."""\nimport os\nfrom typing import Any\n\nimport psycopg2\n',
+            '"""Doc."""\nimport os\nfrom contextlib import closing\nfrom typing import Any\n\n'
+            "import psycopg2\n",
+        ),
+        (  # merged into the existing `from contextlib import ...`, names sorted
+            "from contextlib import contextmanager\n\nimport psycopg2\n",
+            "from contextlib import closing, contextmanager\n\nimport psycopg2\n",
+        ),
+        (  # a new standard-library section above the third-party one, after `__future__`
+            "from __future__ import annotations\n\nimport psycopg2\n",
+            "from __future__ import annotations\n\nfrom contextlib import closing\n\n"
+            "import psycopg2\n",
+        ),
+    ],
+    ids=["stdlib-section", "merged", "new-section"],
+)
+def test_the_import_goes_where_isort_would_put_it(
+    here: Path, header: str, fixed_header: str
+) -> None:
+    assert fix(here, "a.py", header + CONNECT) == fixed_header + CLOSING
+
+
+def test_show_fixes_lists_what_was_fixed_and_exit_non_zero_on_fix(here: Path) -> None:
+    (here / "db.py").write_text(LEAK)
+    code, output = invoke("check", "--fix", "--show-fixes", "db.py")
+    assert code == 0  # everything was fixed: nothing remains
+    assert output.endswith(
+        "Fixed 1 leak:\n- db.py:\n    LC102 at line 2: Release `conn` in `finally`\n"
+    )
+    (here / "db.py").write_text(LEAK)
+    assert invoke("check", "--fix", "--exit-non-zero-on-fix", "db.py")[0] == 1
+    assert invoke("check", "--fix", "--exit-non-zero-on-fix", "db.py")[0] == 0  # nothing to fix
+
+
+EXIT_STACK = """\
+from contextlib import ExitStack
+
+from psycopg2.pool import ThreadedConnectionPool
+
+pool = ThreadedConnectionPool(1, 5)
+
+
+def copy(n):
+    with ExitStack() as stack:
+        src = pool.getconn()
+        dst = pool.getconn()
+        src.cursor().execute("SELECT 1")
+        stack.callback(pool.putconn, src)
+        stack.callback(pool.putconn, dst)
+        dst.cursor().execute("SELECT 2")
+"""
+
+
+def test_connections_registered_late_on_an_exit_stack(here: Path) -> None:
+    # Issue 14: the release the stack will make is never added again (no double putconn); only
+    # an error before the registration gives the connection back; a second --fix changes nothing.
+    once = fix(here, "a.py", EXIT_STACK, "--unsafe-fixes")
+    assert once == EXIT_STACK.replace(
+        '        src.cursor().execute("SELECT 1")\n        stack.callback(pool.putconn, src)\n',
+        "        try:\n"
+        '            src.cursor().execute("SELECT 1")\n'
+        "            stack.callback(pool.putconn, src)\n"
+        "        except BaseException:\n"
+        "            pool.putconn(dst)\n"
+        "            raise\n",
+    )
+    assert fix(here, "a.py", once, "--unsafe-fixes") == once
+
+
+def test_a_cached_connection_is_closed_only_on_an_error_before_it_is_cached(here: Path) -> None:
+    # huey's `_listen_conn`: opened in an `if`, cached in a tuple assignment, returned after the
+    # `if`; a `finally` there would close the cached connection. `dequeue` gets the cached one:
+    # not its to close.
+    source = (
+        "import psycopg\n\nclass Storage:\n    def _listen_conn(self):\n"
+        "        conn = getattr(self.local, 'conn', None)\n        if conn is None:\n"
+        "            conn = psycopg.connect(self.dsn)\n            conn.execute('listen x')\n"
+        "            self.local.conn, self.local.pid = conn, 1\n        return conn\n"
+        "\n    def dequeue(self):\n        conn = self._listen_conn()\n"
+        "        return list(conn.notifies(timeout=1))\n"
+    )
+    assert fix(here, "a.py", source, "--unsafe-fixes") == source.replace(
+        "            conn.execute('listen x')\n",
+        "            try:\n                conn.execute('listen x')\n"
+        "            except BaseException:\n                conn.close()\n                raise\n",
+    )
+
+
+def test_no_fix_when_a_cursor_of_the_connection_is_returned(here: Path) -> None:
+    # patroni's `get_cursor`: the caller reads through the returned cursor, which holds the
+    # connection; closing it in `finally` would hand the caller a dead cursor.
+    source = (
+        "import psycopg\n\ndef get_cursor(params, role):\n    conn = psycopg.connect(**params)\n"
+        "    cursor = conn.cursor()\n    if role == 'any':\n        return cursor\n"
+        "    cursor.execute('SELECT 1')\n    conn.close()\n    return None\n"
+    )
+    assert fix(here, "a.py", source, "--unsafe-fixes") == source

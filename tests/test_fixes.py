@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
 import pytest
 
+from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.judge import all_verdicts
+from leakcheck.config.catalogue import builtin_kinds
+from leakcheck.engine import check_source
+from leakcheck.fix import edits
+from leakcheck.fix.recipes import Plan, plan
+from leakcheck.model import Edit
 from leakcheck.project.api import fix_file
 from leakcheck.project.runner import Checker
 
@@ -61,3 +69,76 @@ def test_fix_invariants(path: Path, unsafe: bool) -> None:
     before, after = findings(path, source), findings(path, outcome.source)
     assert after - before == Counter(), "a fix added a finding"
     assert sum((before - after).values()) == len(outcome.applied), "each fix clears its finding"
+
+
+def apply_edits(source: str, edits: tuple[Edit, ...]) -> str:
+    """Whole-line edits (end exclusive) applied bottom-up."""
+    lines = source.splitlines(keepends=True)
+    for edit in sorted(edits, key=lambda e: e.line, reverse=True):
+        lines[edit.line - 1 : edit.end_line - 1] = edit.content.splitlines(keepends=True)
+    return "".join(lines)
+
+
+def plans_of(path: Path) -> tuple[cst.Module, list[Plan]]:
+    ctx = Checker().context(path)
+    module = cst.parse_module(path.read_bytes())
+    facts = ModuleFacts(module, ctx.kinds, ctx.package, ctx.resolver)
+    found = [plan(v, facts, ctx.config.fix_helpers) for v in all_verdicts(facts)]
+    return module, [p for p in found if p is not None]
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=IDS)
+def test_each_edit_is_the_whole_module_rewrite(path: Path) -> None:
+    # The edits come from each fix's own block; rendering the module is the reference.
+    module, found = plans_of(path)
+    before = edits.RENDERS[0]
+    computed = edits.edits_for(module, found, module.code.splitlines(keepends=True))
+    assert edits.RENDERS[0] == before, "fell back to rendering the module"
+    for rewrite, its_edits in zip(found, computed, strict=True):
+        assert apply_edits(module.code, its_edits) == edits.apply_plan(module, rewrite)[0].code
+
+
+def test_a_hundred_findings_render_the_module_a_constant_number_of_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Linear time: each fix's edit comes from its block; the module is rendered a fixed number of
+    # times (parsing, one position pass), not once per finding.
+    body = (
+        "\ndef f{i}(pool):\n    conn = pool.getconn()\n    cur = conn.cursor()\n"
+        '    cur.execute("SELECT {i}")\n    pool.putconn(conn)\n'
+    )
+    header = (
+        "from psycopg2.pool import ThreadedConnectionPool\npool = ThreadedConnectionPool(1, 5)\n"
+    )
+    renders = [0]
+    real = cst.Module._codegen
+
+    def counting(self: cst.Module, state: Any) -> None:
+        renders[0] += 1
+        real(self, state)
+
+    monkeypatch.setattr(cst.Module, "_codegen", counting)
+    seen = []
+    for count in (10, 100):
+        renders[0] = 0
+        source = header + "".join(body.format(i=i) for i in range(count))
+        result = check_source(source.encode(), "many.py", builtin_kinds())
+        assert len([f for f in result.findings if f.fix is not None]) == count
+        seen.append(renders[0])
+    # Checking, placing the findings, computing the edits, verifying the fixes all together.
+    assert seen[0] == seen[1] <= 8, f"renders of the module for 10 and 100 findings: {seen}"
+
+
+def test_a_fix_the_fixer_would_refuse_is_not_offered(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "fixable" counts only what --fix applies: a rewrite that leaves its finding is dropped.
+    import leakcheck.engine
+
+    def no_op(verdict: Any, facts: Any, helpers: Any = ()) -> Plan | None:
+        found = plan(verdict, facts, helpers)
+        return None if found is None else Plan(found.old, found.old, "no-op", "safe")
+
+    source = b"def f(pool):\n    conn = pool.getconn()\n    conn.cursor()\n    pool.putconn(conn)\n"
+    assert check_source(source, "a.py", builtin_kinds()).findings[0].fix is not None
+    monkeypatch.setattr(leakcheck.engine, "plan", no_op)
+    [finding] = check_source(source, "a.py", builtin_kinds()).findings
+    assert finding.fix is None

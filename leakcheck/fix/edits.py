@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
-from leakcheck.analysis.positions import locate
+from leakcheck.analysis.positions import Span, locate
 from leakcheck.analysis.syntax import dotted
 from leakcheck.model import Edit
 
@@ -29,24 +31,146 @@ def changed_lines(old: list[str], new: list[str]) -> tuple[int, int, int]:
 
 
 def apply_plan(module: cst.Module, plan: Plan) -> tuple[cst.Module, int | None]:
-    """The module with the plan's block replaced and its import added once; and the 1-based line
-    of that import in the new code, if one was inserted (the only line outside the block a fix
-    may add)."""
+    """The module with the plan's block replaced and its imports added once; and the 1-based line
+    of the import in the new code, if a line was inserted (the only line outside the block a fix
+    may add; a name added to an existing `from contextlib import ...` changes that line)."""
     result = module.deep_replace(plan.old, plan.new)
     assert isinstance(result, cst.Module)
-    inserted: cst.SimpleStatementLine | None = None
+    inserted: cst.CSTNode | None = None
     for source, name in plan.imports:
         if _imports(result, source, name):
             continue
-        inserted = cst.SimpleStatementLine(
-            body=[cst.ImportFrom(module=cst.Name(source), names=[cst.ImportAlias(cst.Name(name))])]
-        )
-        body: list[cst.BaseStatement] = list(result.body)
-        body.insert(_after_header(body), inserted)
-        result = result.with_changes(body=body)
+        result, inserted = add_import(result, source, name)
     if inserted is None:
         return result, None
     return result, locate(result, [inserted])[id(inserted)].line
+
+
+class _Replace(cst.CSTTransformer):
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        super().__init__()
+        self.new = {id(p.old): p.new for p in plans}
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        return self.new.get(id(original_node), updated_node)
+
+
+def apply_plans(module: cst.Module, plans: Sequence[Plan]) -> cst.Module:
+    """The module with several plans on disjoint blocks applied at once, imports added once."""
+    result = module.visit(_Replace(plans))
+    assert isinstance(result, cst.Module)
+    for source, name in dict.fromkeys(i for p in plans for i in p.imports):
+        if not _imports(result, source, name):
+            result = add_import(result, source, name)[0]
+    return result
+
+
+def _header(body: Sequence[cst.BaseStatement]) -> int:
+    """How many statements open the module: its docstring and imports."""
+    return _after_header(list(body))
+
+
+def _from_import(stmt: cst.BaseStatement) -> cst.ImportFrom | None:
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        small = stmt.body[0]
+        if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None:
+            return small
+    return None
+
+
+def _top_module(stmt: cst.BaseStatement) -> tuple[str, bool] | None:
+    """(module, is a `from` import) of an import statement; None for anything else."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if isinstance(small, cst.Import):
+        return dotted(small.names[0].name) or "", False
+    if isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative:
+        return dotted(small.module) or "", True
+    return None
+
+
+def add_import(module: cst.Module, source: str, name: str) -> tuple[cst.Module, cst.CSTNode]:
+    """`from <source> import <name>` where an isort-ordered file has it (isort's and ruff's
+    default order: within the standard-library section, `import x` lines first, then `from x
+    import y` lines, each sorted by module): merged into an existing unparenthesised
+    `from <source> import ...` line (names kept sorted if they were), or a new line in the
+    standard-library section, or a new section before the third-party imports."""
+    body = list(module.body)
+    header = _header(body)
+    for index in range(header):
+        found = _from_import(body[index])
+        if (
+            found is not None
+            and dotted(found.module or cst.Name("_")) == source
+            and not isinstance(found.names, cst.ImportStar)
+            and found.lpar is None
+        ):
+            names = [a for a in found.names]
+            plain = [dotted(a.name) or "" for a in names]
+            alias = cst.ImportAlias(cst.Name(name))
+            position = len(names)
+            if plain == sorted(plain, key=str.lower):
+                position = sum(1 for n in plain if n.lower() < name.lower())
+            names.insert(position, alias)
+            comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            names = [a.with_changes(comma=comma) for a in names[:-1]] + [
+                names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            ]
+            new_stmt = body[index].with_changes(body=[found.with_changes(names=names)])
+            body[index] = new_stmt
+            return module.with_changes(body=body), new_stmt
+    line = cst.SimpleStatementLine(
+        body=[cst.ImportFrom(module=cst.Name(source), names=[cst.ImportAlias(cst.Name(name))])]
+    )
+    stdlib = [
+        (i, top)
+        for i in range(header)
+        if (top := _top_module(body[i])) is not None
+        and top[0].split(".")[0] in sys.stdlib_module_names
+        and top[0] != "__future__"
+    ]
+    if stdlib:
+        position = stdlib[-1][0] + 1
+        for i, (module_name, is_from) in stdlib:
+            if is_from and module_name.lower() > source.lower():
+                position = i
+                break
+        if position <= stdlib[-1][0]:  # before an existing line: it takes that line's place
+            line = line.with_changes(leading_lines=body[position].leading_lines)
+            body[position] = body[position].with_changes(leading_lines=[])
+        body.insert(position, line)
+        return module.with_changes(body=body), line
+    imports = [i for i in range(header) if _top_module(body[i]) is not None]
+    after_future = [i for i in imports if _top_module(body[i]) == ("__future__", True)]
+    rest = [i for i in imports if i not in after_future]
+    if rest:  # a new standard-library section above the first other import
+        position = rest[0]
+        line = line.with_changes(leading_lines=body[position].leading_lines)
+        body[position] = body[position].with_changes(leading_lines=[cst.EmptyLine()])
+    else:
+        position = header
+        if position < len(body):
+            line = line.with_changes(leading_lines=[cst.EmptyLine()] if header else [])
+    body.insert(position, line)
+    return module.with_changes(body=body), line
+
+
+def header_lines(module: cst.Module) -> int:
+    """How many lines the module's docstring and imports take (rendered alone)."""
+    header = _header(module.body)
+    return len(module.with_changes(body=list(module.body)[:header], footer=[]).code.splitlines())
+
+
+def import_edit(module: cst.Module, source: str, name: str) -> Edit:
+    """`add_import` as a text edit of the module's opening lines (rendered alone: cheap)."""
+    header = _header(module.body)
+    before = module.with_changes(body=list(module.body)[:header], footer=[])
+    after, _ = add_import(before, source, name)
+    old = before.code.splitlines(keepends=True)
+    new = after.code.splitlines(keepends=True)
+    first, last_old, last_new = changed_lines(old, new)
+    return Edit(first, 1, last_old + 1, 1, "".join(new[first - 1 : last_new]))
 
 
 def _imports(module: cst.Module, source: str, name: str) -> bool:
@@ -80,8 +204,70 @@ def _after_header(body: list[cst.BaseStatement]) -> int:
 
 
 def edit_for(module: cst.Module, plan: Plan) -> Edit:
-    """Whole lines of the original replaced by the rewritten ones (end exclusive)."""
+    """Whole lines of the original replaced by the rewritten ones (end exclusive), from rendering
+    the whole module: the reference `edits_for` is checked against."""
     old_lines = module.code.splitlines(keepends=True)
     new_lines = apply_plan(module, plan)[0].code.splitlines(keepends=True)
     first, last_old, last_new = changed_lines(old_lines, new_lines)
     return Edit(first, 1, last_old + 1, 1, "".join(new_lines[first - 1 : last_new]))
+
+
+RENDERS = [0]  # how many times a whole module was rendered for an edit (a test counts them)
+
+
+def edits_for(module: cst.Module, plans: list[Plan], lines: list[str]) -> list[tuple[Edit, ...]]:
+    """The text edits of each plan, computed from the plan's own block, not by rendering the
+    module once per plan: linear in the size of the file for any number of findings.
+
+    `lines`: the module's code split into lines (with their endings). One position pass finds
+    every block; each block is rendered before and after the rewrite, and the changed lines get
+    the indentation the block has in the file. A plan whose block cannot be mapped back this way
+    (never seen in practice) falls back to `edit_for`.
+    """
+    spans = locate(module, [p.old for p in plans])
+    out: list[tuple[Edit, ...]] = []
+    for plan in plans:
+        edit = _block_edit(module, plan, spans[id(plan.old)], lines)
+        if edit is None:
+            RENDERS[0] += 1
+            edit = edit_for(module, plan)
+            out.append((edit,))
+            continue
+        extra = _import_edit(module, plan)
+        out.append((edit,) if extra is None else (extra, edit))
+    return out
+
+
+def _block_edit(module: cst.Module, plan: Plan, span: Span, lines: list[str]) -> Edit | None:
+    old = module.code_for_node(plan.old).splitlines(keepends=True)
+    new = module.code_for_node(plan.new).splitlines(keepends=True)
+    first, last_old, last_new = changed_lines(old, new)
+    last_line = span.end_line - 1 if span.end_column == 1 else span.end_line
+    offset = last_line - len(old)  # the file line of old[k] is offset + k + 1
+    if offset < 0 or last_line > len(lines):
+        return None
+    for k in range(first - 1, last_old):
+        if not lines[offset + k].endswith(old[k]):
+            return None
+    # The indentation of the enclosing blocks, which rendering the block alone leaves out (the
+    # first rendered line may be the tail of a `def ...:` line: not used).
+    prefix = next(
+        (
+            lines[offset + k][: len(lines[offset + k]) - len(old[k])]
+            for k in range(1, len(old))
+            if old[k].strip() and lines[offset + k].endswith(old[k])
+        ),
+        "",
+    )
+    if prefix.strip():
+        return None
+    body = "".join(prefix + line if line.strip() else line for line in new[first - 1 : last_new])
+    return Edit(offset + first, 1, offset + last_old + 1, 1, body)
+
+
+def _import_edit(module: cst.Module, plan: Plan) -> Edit | None:
+    """The import the plan needs, as a person would add it (see `import_line`)."""
+    for source, name in plan.imports:
+        if not _imports(module, source, name):
+            return import_edit(module, source, name)
+    return None

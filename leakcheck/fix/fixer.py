@@ -24,7 +24,7 @@ from leakcheck.analysis.positions import locate
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
-from leakcheck.fix.edits import apply_plan, changed_lines
+from leakcheck.fix.edits import apply_plan, apply_plans, changed_lines, header_lines
 from leakcheck.fix.recipes import Plan, plan
 from leakcheck.fix.settings_fixes import fix_settings, wanted_keys
 
@@ -161,19 +161,23 @@ def _try(
 ) -> cst.Module | str:
     """The module with `fix` applied, or why it cannot be."""
     span = locate(module, [fix.old])[id(fix.old)]
-    new_code, import_line = apply_plan(module, fix)
+    new_code, _ = apply_plan(module, fix)
     if cpython_rejects(new_code.bytes) is not None:  # the reference, as for every input
         return "the rewrite does not parse"
     try:
         reparsed = cst.parse_module(new_code.bytes)
     except Exception:
         return "the rewrite does not parse"
-    old_lines = module.code.splitlines(keepends=True)
-    new_lines = reparsed.code.splitlines(keepends=True)
-    if import_line is not None:  # the one line outside the block a fix may add
-        del new_lines[import_line - 1]
+    # Outside the block, only the opening imports may change (the import a fix needs).
+    skip_old, skip_new = header_lines(module), header_lines(reparsed)
+    if isinstance(fix.old, cst.Module):
+        skip_old = skip_new = 0
+    old_lines = module.code.splitlines(keepends=True)[skip_old:]
+    new_lines = reparsed.code.splitlines(keepends=True)[skip_new:]
     first, last_old, _ = changed_lines(old_lines, new_lines)
-    if first < span.line or last_old > span.end_line:
+    if first <= len(old_lines) and (
+        first + skip_old < span.line or last_old + skip_old > span.end_line
+    ):
         return "the rewrite changes code outside its block"
     after = verdict_keys(all_verdicts(ModuleFacts(reparsed, kinds, package, resolver)))
     if key in after:
@@ -181,3 +185,56 @@ def _try(
     if set(after) - set(before):
         return "the rewrite would add a finding"
     return reparsed
+
+
+def applicable(facts: ModuleFacts, verdicts: list[Verdict], plans: list[Plan | None]) -> list[bool]:
+    """Which plans `--fix` would apply: the same checks as `_try` (parses, clears its finding,
+    adds none), so that "fixable" counts only fixes the fixer keeps.
+
+    Plans on disjoint blocks are applied together and the module analysed once (linear); only
+    when that result cannot be attributed (a new finding, or plans sharing a block) is each plan
+    checked alone.
+    """
+    module, keys = facts.module, verdict_keys(verdicts)
+    ok = [False] * len(plans)
+    indices = [i for i, p in enumerate(plans) if p is not None]
+    if not indices:
+        return ok
+    spans = locate(module, [plans[i].old for i in indices])  # type: ignore[union-attr]
+    together: list[int] = []
+    alone: list[int] = []
+    taken: list[tuple[int, int]] = []
+    for i in indices:
+        old = plans[i].old  # type: ignore[union-attr]
+        span = spans[id(old)]
+        if isinstance(old, cst.Module) or any(
+            span.line <= end and start <= span.end_line for start, end in taken
+        ):
+            alone.append(i)
+        else:
+            taken.append((span.line, span.end_line))
+            together.append(i)
+    if together:
+        chosen = [p for i in together if (p := plans[i]) is not None]
+        after = _keys_after(apply_plans(module, chosen), facts)
+        if after is not None and not set(after) - set(keys):
+            for i in together:
+                ok[i] = keys[i] not in after
+        else:
+            alone += together
+    for i in alone:
+        plan_ = plans[i]
+        assert plan_ is not None
+        after = _keys_after(apply_plan(module, plan_)[0], facts)
+        ok[i] = after is not None and keys[i] not in after and not set(after) - set(keys)
+    return ok
+
+
+def _keys_after(module: cst.Module, facts: ModuleFacts) -> list[Key] | None:
+    try:
+        reparsed = cst.parse_module(module.bytes)
+    except Exception:
+        return None
+    return verdict_keys(
+        all_verdicts(ModuleFacts(reparsed, facts.kinds, facts.package, facts.resolver))
+    )

@@ -184,14 +184,21 @@ def returns_result(kept: list[cst.BaseStatement], name: str, derived: set[str]) 
 
 
 def used_after(node: cst.CSTNode, root: cst.CSTNode, name: str) -> bool:
-    """Is `name` used in a statement after `node` in its block (or an enclosing one)?"""
+    """Is `name` used in a statement after `node` in its block (or an enclosing one), before it
+    is bound again (`with other() as cur:` is another `cur`)?"""
+    # Only `as` names: in `x = f(x)` and `for x in x.rows()` the old value is read first.
+    bound = {
+        id(other.name)
+        for other in walk(root)
+        if isinstance(other, cst.AsName) and isinstance(other.name, cst.Name)
+    }
     seen = False
     for other in walk(root):
         if other is node:
             seen = True
             continue
         if seen and isinstance(other, cst.Name) and other.value == name and not inside(other, node):
-            return True
+            return id(other) not in bound
     return False
 
 
@@ -256,6 +263,43 @@ READS = frozenset(
 )
 
 
+def _stores_in_tuple(node: cst.Assign, tied: set[str]) -> bool:
+    value = unwrap_value(node.value)
+    if not isinstance(value, (cst.Tuple, cst.List)):
+        return False
+    for target in node.targets:
+        elements = target.target
+        if isinstance(elements, (cst.Tuple, cst.List)):
+            for left, right in zip(elements.elements, value.elements, strict=False):
+                if (
+                    isinstance(left.value, (cst.Attribute, cst.Subscript))
+                    and isinstance(right.value, cst.Name)
+                    and right.value.value in tied
+                ):
+                    return True
+    return False
+
+
+def caching_factory(site: Site, facts: ModuleFacts) -> bool:
+    """Is the acquiring call this module's own function that also keeps what it returns
+    (`local.conn = conn; return conn`)? Its callers share that object: not theirs to release."""
+    name = dotted(site.call.func) or ""
+    if name.startswith(("self.", "cls.")) and site.class_name is not None:
+        name = f"{site.class_name}.{name.split('.', 1)[1]}"
+    info = facts.by_key.get(name)
+    if info is None or not isinstance(info.node, cst.FunctionDef):
+        return False
+    returned = {
+        n.value.value
+        for n in walk(info.node.body)
+        if isinstance(n, cst.Return) and isinstance(n.value, cst.Name)
+    }
+    body = info.node.body
+    if not isinstance(body, cst.IndentedBlock):
+        return False
+    return any(leaves(list(body.body), var, set()) for var in returned)
+
+
 def leaves(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
     """Is the resource, or something still reading from it, handed on inside the range: stored
     (`self.conn = conn`), or given unread to code that may keep it (`return Iter(conn.execute(q))`)?
@@ -285,6 +329,8 @@ def leaves(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool
                 value = unwrap_value(node.value)
                 if isinstance(value, cst.Name) and value.value in tied:
                     return True
+            if isinstance(node, cst.Assign) and _stores_in_tuple(node, tied):
+                return True  # `local.conn, local.pid = conn, os.getpid()`
             if (
                 isinstance(node, cst.Call)
                 and (dotted(node.func) or "") not in EAGER
@@ -292,3 +338,129 @@ def leaves(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool
             ):
                 return True
     return False
+
+
+# -- what may still use the resource after the release a rewrite adds -----------------------------
+
+# Calls that run what they are given later, or on another thread or task: the resource handed to
+# them (as an argument, inside a tuple of arguments, or through a closure) outlives the call.
+# threading.Thread/Timer, multiprocessing.Process, asyncio create_task/ensure_future/call_soon*,
+# loop.run_in_executor, concurrent.futures Executor.submit, functools.partial, atexit.register,
+# Starlette/FastAPI BackgroundTasks.add_task, anyio start_soon, gevent spawn.
+DEFERRING = frozenset(
+    {
+        "Thread",
+        "Timer",
+        "Process",
+        "start_new_thread",
+        "create_task",
+        "ensure_future",
+        "run_coroutine_threadsafe",
+        "call_soon",
+        "call_soon_threadsafe",
+        "call_later",
+        "call_at",
+        "run_in_executor",
+        "to_thread",
+        "submit",
+        "apply_async",
+        "map_async",
+        "partial",
+        "register",
+        "add_task",
+        "add_job",
+        "add_done_callback",
+        "add_event_handler",
+        "start_soon",
+        "spawn",
+        "callback",
+        "push",
+        "push_async_callback",
+    }
+)
+
+
+def _mentions_any(node: cst.CSTNode, tied: set[str]) -> bool:
+    return any(isinstance(n, cst.Name) and n.value in tied for n in walk(node, into_scopes=True))
+
+
+def deferred_use(stmts: list[cst.BaseStatement], tied: set[str]) -> cst.CSTNode | None:
+    """The first node through which code that runs later may use the resource: a thread, task,
+    executor job or callback given it (`Thread(target=consume, args=(conn,))`), or a function,
+    lambda or generator expression over it that is not consumed on the spot. None when there is
+    none. A release added after such a node would close the resource under that code."""
+    for stmt in stmts:
+        for node in walk(stmt):
+            if isinstance(node, cst.Call):
+                last = (dotted(node.func) or "").rsplit(".", 1)[-1]
+                if last in DEFERRING and any(_mentions_any(a.value, tied) for a in node.args):
+                    return node
+            elif isinstance(node, (cst.FunctionDef, cst.Lambda)) and _mentions_any(node, tied):
+                return node  # a closure over the resource, called who knows when
+            elif isinstance(node, (cst.Return, cst.Assign)) and node.value is not None:
+                value = unwrap_value(node.value)
+                if isinstance(value, cst.GeneratorExp) and _mentions_any(value, tied):
+                    return node  # `return (row for row in cur)`: read after the release
+    return None
+
+
+# Methods returning an object that still reads from the connection: a DB-API cursor (psycopg 3
+# and sqlite3 `execute()` return one), an unread SQLAlchemy `Result`/`ScalarResult`.
+LAZY = frozenset({"cursor", "execute", "exec_driver_sql", "stream", "scalars", "stream_scalars"})
+
+
+def live_names(stmts: list[cst.BaseStatement], name: str) -> set[str]:
+    """Names bound in the range to objects still reading from the resource: `cur = conn.cursor()`,
+    `result = conn.execute(q)` and what is made from them (not `rows = cur.fetchall()`, a plain
+    value)."""
+    live = {name}
+    for stmt in stmts:
+        for node in walk(stmt):
+            if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+                continue
+            target = node.targets[0].target
+            value = unwrap_value(node.value)
+            if not isinstance(target, cst.Name) or not isinstance(value, cst.Call):
+                continue
+            root: cst.BaseExpression = value
+            last = ""
+            while isinstance(root, (cst.Call, cst.Attribute, cst.Subscript)):
+                if isinstance(root, cst.Attribute) and not last:
+                    last = root.attr.value
+                root = root.func if isinstance(root, cst.Call) else root.value
+            if isinstance(root, cst.Name) and root.value in live and last in LAZY:
+                live.add(target.value)
+    return live - {name}
+
+
+def returns_live(stmts: list[cst.BaseStatement], name: str) -> bool:
+    """`return cur` with `cur = conn.cursor()`: the caller gets the connection through its cursor
+    (a hand-off: closing it here would leave the caller a dead cursor)."""
+    live = live_names(stmts, name)
+    return any(
+        isinstance(node, cst.Return)
+        and node.value is not None
+        and isinstance(unwrap_value(node.value), cst.Name)
+        and unwrap_value(node.value).value in live  # type: ignore[attr-defined]
+        for stmt in stmts
+        for node in walk(stmt)
+    )
+
+
+def lets_out(stmts: list[cst.BaseStatement], name: str, releases: bool) -> str:
+    """Why a release at the end of the range may break code that still holds something of the
+    resource, or "": a cursor or result returned (read by the caller after the release), or, when
+    the original never releases, one yielded (the consumer may keep it past the generator)."""
+    live = live_names(stmts, name)
+    for stmt in stmts:
+        for node in walk(stmt):
+            value = node.value if isinstance(node, (cst.Return, cst.Yield)) else None
+            if not isinstance(value, cst.BaseExpression):
+                continue
+            value = unwrap_value(value)
+            if isinstance(value, cst.Name) and value.value in live:
+                if isinstance(node, cst.Return):
+                    return f"`{value.value}` is returned and reads from `{name}` once released"
+                if not releases:
+                    return f"`{value.value}` is yielded and may be read after `{name}` is released"
+    return ""

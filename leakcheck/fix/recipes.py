@@ -30,13 +30,18 @@ from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import call_text, dotted, receiver_text, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.ranges import (
+    caching_factory,
+    deferred_use,
     detaches,
     enclosing_block,
     hands_over,
     is_release,
     leaves,
+    lets_out,
+    live_names,
     mentions_release,
     range_of,
+    returns_live,
     used_after,
 )
 
@@ -64,6 +69,9 @@ def plan(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) ->
     a pooled connection and give it back, used instead of try/finally for pool connections.
     """
     site = verdict.site
+    handed = _handed(verdict)
+    if verdict.leak == "exception" and handed is not None and site.binding.how == "assign":
+        return _release_before_handoff(site, facts, handed)
     if verdict.leak in WRAPPED and site.binding.how == "assign":
         return _wrap(site, facts, helper=_helper(site, helpers))
     if verdict.leak == "never" and site.binding.how == "with":
@@ -113,6 +121,15 @@ def _wrap(
         return None  # handed to the caller on some path: releasing it would break the caller
     if leaves(kept, name, derived):
         return None  # stored or handed on inside the range: its holder would find it released
+    if deferred_use(kept, derived | {name}) is not None:
+        return None  # a thread, task or callback may use it after the release
+    root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
+    if any(used_after(body[end - 1], root, n) for n in {name} | live_names(kept, name)):
+        return None  # used after the block that holds the range: it would be released by then
+    if returns_live(kept, name):
+        return None  # a cursor of it is returned: the caller holds the connection through it
+    if caching_factory(site, facts):
+        return None  # the factory keeps what it hands out: other callers share it
     acquiring = body[index]
     assert isinstance(acquiring, cst.SimpleStatementLine)
     small = acquiring.body[0]
@@ -177,7 +194,7 @@ def _wrap(
         title = f"Release `{name}` in `finally`"
     new_body = [*body[:index], *replacement, *body[end:]]
     new_block = block.with_changes(body=new_body)
-    reason = detaches(site, kept, name, derived)
+    reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
     return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
 
 
@@ -354,6 +371,66 @@ def _release_statement(site: Site, name: str, awaited: bool) -> cst.SimpleStatem
     if awaited:
         call = cst.Await(call)
     return cst.SimpleStatementLine(body=[cst.Expr(call)])
+
+
+# -- an error before the resource is handed over --------------------------------------------------
+
+
+def _handed(verdict: Verdict) -> cst.CSTNode | None:
+    """Where the scope hands the resource over (returns it, stores it, gives it to a thread), when
+    the verdict is about an error before that: the scope never releases it on the normal path."""
+    for text, node in verdict.how:
+        if node is not None and "hands it over" in text:
+            return node
+    return None
+
+
+def _release_before_handoff(site: Site, facts: ModuleFacts, handed: cst.CSTNode) -> Plan | None:
+    """`conn = connect(); conn.autocommit = True; Thread(args=(conn,)).start()` ->
+    `try: conn.autocommit = True` / `except BaseException: conn.close(); raise` before the
+    hand-off. Only the statements before the one that hands it over are guarded: after it, the new
+    owner (the caller, a thread, an object) releases it, and a release here would close it under
+    them. `BaseException`, so that KeyboardInterrupt and task cancellation release it too."""
+    found = enclosing_block(site, facts)
+    name = site.binding.name
+    if found is None or name is None:
+        return None
+    block, index = found
+    body = tuple(block.body)
+    position = next(
+        (i for i in range(index + 1, len(body)) if any(n is handed for n in walk(body[i]))), None
+    )
+    if position is None or position == index + 1:
+        return None  # handed over elsewhere (a branch), or right away: nothing to guard
+    guarded = list(body[index + 1 : position])
+    if mentions_release(tuple(guarded), site, facts, name):
+        return None
+    if any(
+        isinstance(n, (cst.Return, cst.Raise, cst.Break, cst.Continue, cst.Yield))
+        for s in guarded
+        for n in walk(s)
+    ):
+        return None  # an exit before the hand-off is another leak; this form would not cover it
+    acquiring = body[index]
+    assert isinstance(acquiring, cst.SimpleStatementLine)
+    small = acquiring.body[0]
+    assert isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None
+    awaited = isinstance(small.value, cst.Await)
+    if site.kind.self_release_methods and _in_async_def(site) and not awaited:
+        return None  # `db.close()` or `await db.close()`: not known for this session
+    release = _release_statement(site, name, awaited)
+    if release is None:
+        return None
+    handler = cst.ExceptHandler(
+        body=cst.IndentedBlock(body=[release, cst.SimpleStatementLine(body=[cst.Raise()])]),
+        type=cst.Name("BaseException"),
+    )
+    new_try = cst.Try(body=cst.IndentedBlock(body=guarded), handlers=[handler])
+    new_block = block.with_changes(body=[*body[: index + 1], new_try, *body[position:]])
+    verb = "Return" if site.kind.release_methods else "Close"
+    where = "to the pool " if site.kind.release_methods else ""
+    title = f"{verb} `{name}` {where}if an error comes before it is handed over"
+    return Plan(block, new_block, title, "safe")
 
 
 # -- a release after a raising statement in `finally` ---------------------------------------------

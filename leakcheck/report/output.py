@@ -84,6 +84,19 @@ def print_text(report: Report, console: Console, quiet: bool = False) -> None:
         console.print(summary_line(report))
 
 
+def fixes_text(report: Report) -> str:
+    """What `--fix` applied (or, with `--diff`, would), per file, as ruff's `--show-fixes`."""
+    count = report.fixed
+    if not count:
+        return "No leaks fixed.\n"
+    out = [f"Fixed {count} leak{'s' if count != 1 else ''}:"]
+    for result in report.files:
+        if result.fixed:
+            out.append(f"- {result.path}:")
+            out += [f"    {line}" for line in result.fixed]
+    return "\n".join(out) + "\n"
+
+
 def statistics(report: Report) -> list[tuple[int, str, str]]:
     """(count, code, name) per reported rule, most frequent first, as `ruff --statistics`."""
     counts = Counter((f.code, f.rule) for f in report.findings)

@@ -1,0 +1,468 @@
+"""Fake database drivers, and a loader that runs a fixture's code against them.
+
+A fixture is executed with its own imports resolved by `FakeImporter`: standard-library modules
+that only compute (contextlib, functools, logging, ...) are the real ones; every other module
+(psycopg2, psycopg, psycopg_pool, sqlite3, asyncpg, sqlalchemy, fastapi, the fixture's own
+package, ...) is a `Fake`, so `psycopg2.pool.ThreadedConnectionPool(...)` builds a fake pool,
+`SessionLocal()` a fake session, and `@app.get("/")` leaves the function as it is.
+
+What a fake does is decided by the call that made it, following the drivers' documented behaviour:
+
+- `pool.getconn()` (psycopg2), `psycopg2.connect()`, `sqlite3.connect()`: a connection whose
+  `with` block only ends the transaction (commit or rollback), it does not close it;
+- `psycopg.connect()`, `engine.connect()`, `engine.begin()`, `pymysql.connect()`, a SQLAlchemy
+  session (`Session(...)`, `SessionLocal()`, any `sessionmaker()()`): `with` closes it;
+- `pool.connection()` (psycopg_pool): a context manager that gets a connection and puts it back;
+- `pool.acquire()` (asyncpg): awaitable (a connection to release) and an async context manager.
+
+Every resource records what is done to it in `World.events`; a call on a released resource (or
+on anything made from it, a cursor, a result) raises `UseAfterRelease`. `World.fail_at` makes the
+n-th use of a resource raise `InjectedError`, to walk the error paths.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import itertools
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Modules that only compute: the fixture gets the real ones.
+REAL = frozenset(
+    {
+        "__future__",
+        "abc",
+        "collections",
+        "contextlib",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "enum",
+        "functools",
+        "itertools",
+        "re",
+        "types",
+        "typing",
+        "typing_extensions",
+    }
+)
+# Calls that give a resource back when handed one: psycopg2 `putconn`, asyncpg `release`.
+RELEASING = frozenset({"putconn", "release"})
+# Calls whose result is plain data (DB-API/asyncpg rows, SQLAlchemy `Result.all()` and friends).
+READS = frozenset(
+    {"fetchone", "fetchall", "fetchmany", "fetchrow", "fetchval", "fetch", "scalar", "all"}
+    | {"first", "one", "one_or_none", "scalar_one", "scalar_one_or_none", "count", "get"}
+)
+# Methods a subclass of a faked driver class may reach through `super()`.
+BASE_METHODS = ("getconn", "putconn", "closeall", "connection", "acquire", "release", "close")
+RUNNABLE = (types.GeneratorType, types.AsyncGeneratorType, types.CoroutineType)
+MANAGERS = frozenset({"pool-cm", "acquire"})  # hand out a resource; not one themselves
+SESSION_FACTORIES = frozenset({"sessionmaker", "async_sessionmaker", "scoped_session"})
+
+
+class UseAfterRelease(BaseException):
+    """The code used a resource (or a cursor/result of it) after giving it back."""
+
+
+class InjectedError(Exception):
+    """The failure injected at a chosen use of a resource."""
+
+
+class Exhausted(BaseException):
+    """The run made more calls than the budget allows (a polling loop): stopped there."""
+
+
+@dataclass
+class World:
+    """One run: the events of every resource, and where to inject a failure."""
+
+    fail_at: int | None = None  # fail the n-th call once a resource is open (1-based)
+    fail_after: bool = False  # and every call after it (an error handler that fails too)
+    acquiring: frozenset[str] = frozenset()  # methods of a project's own pool (its `kinds`)
+    releasing: frozenset[str] = frozenset()
+    truth: bool = True  # how fakes answer tests: `if rows`, `x in y`, `n == 0`, `a < b`
+    equal_at: int | None = None  # else only the n-th `fake == value` is true (a `match` case)
+    comparisons: int = 0
+    budget: int = 400
+    events: list[tuple[str, str]] = field(default_factory=list)
+    resources: list[Fake] = field(default_factory=list)
+    uses: int = 0
+    # Generators and coroutines given to a fake (`StreamingResponse(gen())`, `create_task(c)`):
+    # run after the call returns, as the framework or the event loop would.
+    pending: list[Any] = field(default_factory=list)
+    counter: Iterator[int] = field(default_factory=itertools.count)
+
+    def record(self, fake: Fake, what: str) -> None:
+        if len(self.events) >= self.budget:
+            raise Exhausted
+        self.events.append((fake.label, what))
+
+    def use(self, fake: Fake, what: str) -> None:
+        """A call on a resource or something made from it, or on any fake while one is open: the
+        n-th such call fails when `fail_at` is n."""
+        root = fake.root
+        if root is not None and root.released:
+            self.events.append((fake.label, f"{what} after release"))
+            raise UseAfterRelease(f"{fake.label}.{what}")
+        self.record(fake, what)
+        if not what.startswith(("release: ", "__enter__")) and self.open():
+            self.uses += 1
+            at = self.fail_at
+            if at is not None and (self.uses == at or (self.fail_after and self.uses > at)):
+                self.events.append((fake.label, f"{what} fails"))
+                raise InjectedError(f"{fake.label}.{what}")
+
+    def open(self) -> list[str]:
+        """Labels of the resources acquired and not given back."""
+        return [r.label for r in self.resources if not r.released]
+
+
+class Fake:
+    """Any object of a faked module: attributes and calls make more fakes.
+
+    `kind` is set on resources: "transaction" (`with` ends the transaction only), "closes" (`with`
+    closes it), "pool-cm" (a context manager lending a pooled connection), "acquire" (asyncpg's
+    awaitable/async context manager). `root` is the resource a fake was made from, if any.
+    """
+
+    def __init__(
+        self, world: World, path: str, root: Fake | None = None, kind: str = "", owner: Any = None
+    ) -> None:
+        self._world = world
+        self._path = path
+        self.root = root
+        self.kind = kind
+        self.released = False
+        self._owner = owner  # the pool a pooled connection or context manager comes from
+        self._children: dict[str, Fake] = {}
+        if kind in MANAGERS:
+            self.label = f"{kind}#{next(world.counter)}"
+        elif kind:
+            self.label = f"{kind}#{next(world.counter)}"
+            self.root = self
+            world.resources.append(self)
+            source = path  # the same for `await p.acquire()` and `async with p.acquire()`
+            for suffix in (".await", ".__aenter__()", ".__enter__()"):
+                source = source.removesuffix(suffix)
+            world.record(self, f"acquired by {source}")
+        else:
+            self.label = path if root is None else f"{root.label}:{path.rsplit('.', 1)[-1]}"
+
+    # -- attributes and calls -------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name.endswith(("Error", "Exception", "Warning", "Timeout")) and name[0].isupper():
+            return _exception_class(f"{self._path}.{name}")
+        if name not in self._children:
+            self._children[name] = Fake(self._world, f"{self._path}.{name}", self.root)
+        return self._children[name]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        own = name.startswith("_") or name in ("root", "kind", "released", "label")
+        if not own and self.root is not None:
+            self._world.use(self, f"{name} =")
+        object.__setattr__(self, name, value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and not isinstance(args[0], Fake) and callable(args[0]):
+            return args[0]  # a decorator: `@app.get("/")`, `@router.post(...)`
+        name = self._path.rsplit(".", 1)[-1]
+        parent = self._path.rsplit(".", 1)[0] if "." in self._path else ""
+        for arg in (*args, *kwargs.values()):
+            if isinstance(arg, RUNNABLE):
+                self._world.pending.append(arg)
+        if self.root is not None:
+            closing = name == "close" and self.root is self._parent_resource()
+            self._world.use(self, f"release: {name}()" if closing else f"{name}()")
+            if closing:
+                self.root.released = True
+            if name in READS:  # rows and records are values, readable after the release
+                return Fake(self._world, f"{self.label}()")
+            return Fake(self._world, f"{self._path}()", self.root)
+        for arg in args:
+            if isinstance(arg, Fake) and arg.kind and name in RELEASING | self._world.releasing:
+                self._world.use(arg, f"release: {name}")
+                arg.released = True
+                return Fake(self._world, f"{self._path}()")  # awaitable: `await pool.release(c)`
+        self._world.use(self, f"{name}()")
+        top = self._path.split(".", 1)[0]
+        kind = "pooled" if name in self._world.acquiring else _kind_of(top, parent, name)
+        return Fake(self._world, f"{self._path}()", kind=kind, owner=self)
+
+    def _parent_resource(self) -> Fake | None:
+        """`conn.close()`: the resource whose `close` this is (not a cursor's)."""
+        owner = self._path.rsplit(".", 1)[0]
+        return self.root if self.root is not None and owner == self.root._path else None
+
+    # -- protocols --------------------------------------------------------------------------------
+
+    def __enter__(self) -> Any:
+        if self.kind == "pool-cm":
+            return Fake(self._world, f"{self._path}.__enter__()", kind="pooled", owner=self)
+        if self.root is not None:
+            self._world.use(self, "__enter__")
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._exit(exc_type)
+
+    def _exit(self, exc_type: Any) -> None:
+        if self.kind in ("pool-cm", "acquire"):
+            for resource in self._world.resources:
+                if resource._owner is self and not resource.released:
+                    self._world.record(resource, "release: with")
+                    resource.released = True
+            return
+        if self.root is None:
+            return
+        if self.kind == "closes":
+            self._world.record(self, "release: with")
+            self.released = True
+        elif self.kind:
+            self._world.record(self, "commit" if exc_type is None else "rollback")
+
+    async def __aenter__(self) -> Any:
+        if self.kind == "acquire":
+            return Fake(self._world, f"{self._path}.__aenter__()", kind="pooled", owner=self)
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._exit(exc_type)
+
+    def __await__(self) -> Iterator[Any]:
+        if self.kind == "acquire":
+            return Fake(self._world, f"{self._path}.await", kind="pooled")
+        yield from ()
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.root is not None:
+            self._world.use(self, "__iter__")
+        if self._world.truth:
+            yield Fake(self._world, f"{self._path}[0]", self.root)
+
+    def __aiter__(self) -> Any:
+        return _AsyncOnce(self)
+
+    def __getitem__(self, key: Any) -> Any:
+        if self.root is not None:
+            self._world.use(self, "[]")
+        return Fake(self._world, f"{self._path}[]", self.root)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if self.root is not None:
+            self._world.use(self, "[] =")
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
+        """`class Pool(ThreadedConnectionPool):`, `class User(Base):` with a fake base: a real
+        class taking any arguments, whose missing attributes are fakes."""
+        world, path = self._world, self._path
+        delegate = Fake(world, f"{path}()")  # what the base's own methods act on
+
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def missing(self: Any, name: str) -> Any:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return getattr(delegate, name)
+
+        def forward(name: str) -> Any:
+            return lambda self, *args, **kwargs: getattr(delegate, name)(*args, **kwargs)
+
+        members: dict[str, Any] = {"__init__": init, "__getattr__": missing}
+        members |= {name: forward(name) for name in BASE_METHODS}  # for `super().getconn()`
+        return (type(path.rsplit(".", 1)[-1], (), members),)
+
+    def __bool__(self) -> bool:
+        return self._world.truth
+
+    def __len__(self) -> int:
+        return int(self._world.truth)
+
+    def __contains__(self, item: Any) -> bool:
+        return self._world.truth
+
+    def __int__(self) -> int:
+        return 1
+
+    def __float__(self) -> float:
+        return 1.0
+
+    def __index__(self) -> int:
+        return 1
+
+    def __str__(self) -> str:
+        return self.label
+
+    def __repr__(self) -> str:
+        return f"<{self.label}>"
+
+    def __format__(self, spec: str) -> str:
+        return self.label
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        if self is other or isinstance(other, Fake):
+            return self is other
+        world = self._world
+        if world.equal_at is None:
+            return world.truth
+        world.comparisons += 1
+        return world.comparisons == world.equal_at
+
+    def __lt__(self, other: object) -> bool:
+        return self._world.truth
+
+    __gt__ = __le__ = __ge__ = __lt__
+
+    def __or__(self, other: Any) -> Any:
+        return self
+
+    __ror__ = __add__ = __radd__ = __sub__ = __mul__ = __truediv__ = __mod__ = __or__
+
+
+class _AsyncOnce:
+    def __init__(self, fake: Fake) -> None:
+        self._items = iter(fake)
+
+    def __aiter__(self) -> _AsyncOnce:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return next(self._items)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+_EXCEPTIONS: dict[str, type[Exception]] = {}
+
+
+def _exception_class(path: str) -> type[Exception]:
+    """`psycopg2.OperationalError`, `HTTPException`: a real exception class per name."""
+    if path not in _EXCEPTIONS:
+        _EXCEPTIONS[path] = type(path.rsplit(".", 1)[-1], (Exception,), {})
+    return _EXCEPTIONS[path]
+
+
+def _kind_of(top: str, parent: str, name: str) -> str:
+    """What calling `<parent>.<name>` of module `top` makes (see the module docstring)."""
+    if name == "getconn":
+        return "pooled"
+    if name == "connect":
+        if top in ("psycopg2", "sqlite3"):
+            return "transaction"
+        return "closes"  # psycopg 3, pymysql, mysql.connector, SQLAlchemy engines, asyncpg
+    if name in ("begin", "raw_connection"):
+        return "closes" if "engine" in parent.lower() else ""
+    if name == "connection" and "pool" in parent.lower():
+        return "pool-cm"
+    if name == "acquire" and top not in ("threading", "asyncio", "multiprocessing"):
+        return "acquire"
+    if name.endswith(tuple(f"{f}()" for f in SESSION_FACTORIES)):
+        return "closes"
+    if "session" in name.lower() and name not in SESSION_FACTORIES and name[0].isupper():
+        return "closes"  # `Session(engine)`, `SessionLocal()`, `AsyncSession(engine)`
+    return ""
+
+
+class FakeImporter:
+    """`__import__` for a fixture: real computing modules; the fixture's own project's modules
+    (files under `root`, loaded with this importer, once); fakes for the rest (one per name)."""
+
+    def __init__(self, world: World, root: Path | None) -> None:
+        self.world = world
+        self.root = root
+        self.modules: dict[str, Any] = {}
+
+    def __call__(
+        self,
+        name: str,
+        globals: Any = None,
+        locals: Any = None,
+        fromlist: Any = (),
+        level: int = 0,
+    ) -> Any:
+        if level == 0 and name.split(".", 1)[0] in REAL:
+            return builtins.__import__(name, globals, locals, fromlist, level)
+        if level:
+            package = (globals or {}).get("__package__") or ""
+            base = package.rsplit(".", level - 1)[0] if level > 1 else package
+            name = f"{base}.{name}" if name else base
+        module = self._project(name)
+        if module is not None:
+            if fromlist:
+                return module
+            return self._project(name.split(".", 1)[0])
+        path = name if fromlist else name.split(".", 1)[0]
+        if path not in self.modules:
+            self.modules[path] = Fake(self.world, path)
+        return self.modules[path]
+
+    def _project(self, name: str) -> types.ModuleType | None:
+        """The project's module `name` (`app.deps`), run with fake imports; None if not ours."""
+        if self.root is None or not name:
+            return None
+        if name in self.modules:
+            module = self.modules[name]
+            return module if isinstance(module, types.ModuleType) else None
+        base = self.root.joinpath(*name.split("."))
+        for file, package in ((base / "__init__.py", name), (base.with_suffix(".py"), None)):
+            if file.is_file():
+                module = types.ModuleType(name)
+                module.__package__ = package or name.rpartition(".")[0]
+                self.modules[name] = module
+                load(file.read_text(), self.world, str(file), self, vars(module))
+                parent, _, last = name.rpartition(".")
+                if parent and self._project(parent) is not None:
+                    setattr(self.modules[parent], last, module)
+                return module
+        return None
+
+
+def project_root(path: Path) -> tuple[Path | None, str]:
+    """The directory above the fixture's top package, and the fixture's package name."""
+    if not (path.parent / "__init__.py").is_file():
+        return None, ""
+    top = path.parent
+    while (top.parent / "__init__.py").is_file():
+        top = top.parent
+    package = ".".join(path.parent.relative_to(top.parent).parts)
+    return top.parent, package
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, filename: str) -> types.CodeType:
+    return compile(source, filename, "exec")
+
+
+def load(
+    source: str,
+    world: World,
+    filename: str,
+    importer: FakeImporter | None = None,
+    namespace: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run a fixture's module code with faked imports; its namespace."""
+    if importer is None:
+        root, package = project_root(Path(filename))
+        importer = FakeImporter(world, root)
+        namespace = {"__name__": "fixture", "__package__": package}
+    assert namespace is not None
+    namespace["__builtins__"] = {
+        **vars(builtins),
+        "__import__": importer,
+        "open": Fake(world, "open"),  # never touch files
+        "input": Fake(world, "input"),
+    }
+    exec(_compiled(source, filename), namespace)
+    return namespace
