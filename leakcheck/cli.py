@@ -7,11 +7,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from leakcheck import __version__
 from leakcheck.config.catalogue import CatalogueError, rules
@@ -19,10 +17,10 @@ from leakcheck.config.selection import Overrides
 from leakcheck.config.settings import check_codes
 from leakcheck.model import Report
 from leakcheck.project import baseline
-from leakcheck.project.runner import Options, run
-from leakcheck.report.output import print_text, statistics_json, statistics_text, to_github, to_json
-from leakcheck.report.ruledocs import find, render
-from leakcheck.report.sarif import to_sarif
+from leakcheck.project.runner import Options, default_jobs, run
+
+if TYPE_CHECKING:  # rich and the report formats are imported when used: start-up stays short
+    from rich.progress import Progress
 
 EPILOG = """\b
 Examples:
@@ -78,6 +76,9 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
         nonlocal bar, task
         if files:
             if progress_wanted(output_format, quiet, sys.stderr, len(files)):
+                from rich.console import Console
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
                 bar = Progress(
                     TextColumn("Checking"),
                     BarColumn(),
@@ -154,6 +155,19 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 @click.option(
     "--diff", is_flag=True, help="Print the diff --fix would apply; write nothing (exit 1 if any)."
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: the number of CPUs; 1 checks in this process).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    envvar="LEAKCHECK_CACHE_DIR",
+    help="Where the cache lives (default: .leakcheck_cache at the project root).",
+)
 def check(
     paths: tuple[str, ...],
     output_format: str,
@@ -173,6 +187,9 @@ def check(
     fix: bool,
     unsafe_fixes: bool,
     diff: bool,
+    jobs: int | None,
+    no_cache: bool,
+    cache_dir: str | None,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory) for leaks."""
     if config_file and isolated:
@@ -194,6 +211,9 @@ def check(
         baseline=Path(baseline_file) if baseline_file else None,
         fix=("unsafe" if unsafe_fixes else "safe") if (fix or diff) else "",
         diff=diff,
+        jobs=jobs or default_jobs(),
+        cache=not no_cache,
+        cache_dir=Path(cache_dir) if cache_dir else None,
     )
     try:
         with progress_display(output_format, quiet or output_file is not None) as progress:
@@ -244,7 +264,18 @@ def _emit_diff(report: Report, handle: IO[str] | None) -> None:
 def _emit(
     report: Report, output_format: str, statistics: bool, quiet: bool, handle: IO[str] | None
 ) -> None:
+    from leakcheck.report.output import (
+        print_text,
+        statistics_json,
+        statistics_text,
+        to_github,
+        to_json,
+    )
+    from leakcheck.report.sarif import to_sarif
+
     if output_format == "text" and not statistics:
+        from rich.console import Console
+
         console = Console(highlight=False, soft_wrap=True, file=handle)
         print_text(report, console, quiet)
         return
@@ -265,6 +296,8 @@ def _emit(
 @click.option("--all", "show_all", is_flag=True, help="Show every rule's documentation.")
 def rule(code: str | None, show_all: bool) -> None:
     """Print the documentation of rule CODE (`leakcheck rule LC101`), or of every rule (--all)."""
+    from leakcheck.report.ruledocs import find, render
+
     if show_all == (code is not None):
         raise click.UsageError("give one rule code, or --all")
     if show_all:

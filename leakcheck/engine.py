@@ -6,10 +6,11 @@ import ast
 import re
 import traceback
 import warnings
+from dataclasses import dataclass
 
 import libcst as cst
 
-from leakcheck.analysis.facts import ModuleFacts, Resolver, Site
+from leakcheck.analysis.facts import Export, ModuleFacts, Resolver, Site
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.positions import Span, locate
 from leakcheck.analysis.syntax import call_text
@@ -18,6 +19,16 @@ from leakcheck.config.catalogue import Kind, rule_for
 from leakcheck.fix.edits import edit_for
 from leakcheck.fix.recipes import plan
 from leakcheck.model import FileError, FileResult, Finding, Fix
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One parse's products: the file's findings (empty when not judged) and, when the file
+    parsed, what it offers importers (`ModuleFacts.exports()`) and its import table."""
+
+    result: FileResult
+    exports: dict[str, Export] | None = None  # None: the file did not parse
+    imports: dict[str, str] | None = None
 
 
 def check_source(
@@ -32,28 +43,47 @@ def check_source(
 
     `package` (`app.routers`) resolves relative imports; `resolver` answers for imported names.
     """
+    return analyse(source, path, kinds, package, resolver, helpers).result
+
+
+def analyse(
+    source: bytes,
+    path: str,
+    kinds: tuple[Kind, ...],
+    package: str = "",
+    resolver: Resolver | None = None,
+    helpers: tuple[str, ...] = (),
+    judge: bool = True,
+) -> Analysis:
+    """Parse once; summarise the module, and judge it too unless `judge` is false. Never raises.
+
+    The tree is dropped before returning: only the summary and the findings survive.
+    """
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
         line, message = _syntax_error(source, error)
-        return FileResult(path, errors=(FileError(path, line, message),))
+        return Analysis(FileResult(path, errors=(FileError(path, line, message),)))
     except (SyntaxError, UnicodeError, LookupError) as error:  # encoding cookie or bad bytes
         lineno: int | None = getattr(error, "lineno", None)
         reason = getattr(error, "msg", None) or str(error)
-        return FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
+        return Analysis(
+            FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
+        )
+    exports: dict[str, Export] | None = None
+    imports: dict[str, str] | None = None
     try:
         facts = ModuleFacts(module, kinds, package, resolver)
-        return _check_module(module, path, facts, helpers)
+        exports, imports = facts.exports(), facts.imports
+        result = _check_module(module, path, facts, helpers) if judge else FileResult(path)
+        return Analysis(result, exports, imports)
     except RecursionError:
-        return FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
+        error_entry = FileError(path, None, "too deeply nested to analyse")
+        return Analysis(FileResult(path, errors=(error_entry,)), exports, imports)
     except Exception as error:  # a bug in leakcheck: report it, keep checking other files
         detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-        return FileResult(
-            path,
-            errors=(
-                FileError(path, None, f"internal error in leakcheck: {detail}", internal=True),
-            ),
-        )
+        internal = FileError(path, None, f"internal error in leakcheck: {detail}", internal=True)
+        return Analysis(FileResult(path, errors=(internal,)), exports, imports)
 
 
 def _syntax_error(source: bytes, error: cst.ParserSyntaxError) -> tuple[int, str]:
