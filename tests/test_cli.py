@@ -125,8 +125,10 @@ def test_a_broken_file_without_acquisition_tokens_is_skipped_unless_named(projec
     # so its syntax error is not leakcheck's to report; named on the command line, it is parsed.
     (project / "app" / "broken.py").write_text("def f(:\n    pass\n")
     code, out = invoke("check", "--format", "json", "app")
+    assert code == 1  # app/leaky.py
     assert json.loads(out)["errors"] == []
     code, out = invoke("check", "--format", "json", "app/broken.py")
+    assert code == 1
     assert [e["path"] for e in json.loads(out)["errors"]] == ["app/broken.py"]
 
 

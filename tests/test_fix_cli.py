@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import leakcheck.fix.writer
 import leakcheck.fix.fixer
+import leakcheck.fix.writer
 from leakcheck.cli import main
 
 LEAK = """\

@@ -2,7 +2,7 @@
 
 Like `.ruff_cache`, the directory holds its own `.gitignore` (`*`) and a `CACHEDIR.TAG` (the
 Cache Directory Tagging Specification, https://bford.info/cachedir/), so that git and backup tools
-leave it alone. An entry is found by a key made of the file's real path, how it is shown, and the
+leave it alone. An entry is found by a key made of the file's real path and the
 digest of everything that can change its result (leakcheck's version, the effective configuration
 and the options that select or suppress findings); inside, the file's size and mtime are the quick
 check and a hash of its bytes the truth. Whether the entry's result may be reused also depends on
@@ -60,6 +60,7 @@ class Entry:
     answers: dict[str, Any] = field(default_factory=dict)
     tokens: str = ""
     parsed: bool = False  # `result` comes from parsing the file (not from the prefilter)
+    shown: str = ""  # how `result` names the file
 
 
 def content_hash(source: bytes) -> str:

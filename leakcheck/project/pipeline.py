@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from leakcheck import __version__
@@ -120,6 +120,7 @@ class Project:
         self._pool: WorkerPool | None = None
         self.overrides: dict[str, bytes] = {}  # real path -> bytes to use instead of the file's
         self.parsed = 0  # files parsed in this run (for the benchmark)
+        self.on_judged: Callable[[], None] | None = None  # called as each checked file is done
 
     # -- units ---------------------------------------------------------------------------------
 
@@ -159,7 +160,7 @@ class Project:
             digest_ = self.settings_digest(unit.config)
             self._digests[id(unit.config)] = digest_
         if self.cache is not None:
-            unit.key = self.cache.key(unit.real, unit.shown, digest_)
+            unit.key = self.cache.key(unit.real, digest_)
 
     def _load(self, unit: Unit) -> None:
         """Find out whether the file changed; read it only if it may have."""
@@ -268,6 +269,11 @@ class Project:
         unit.parsed = True
         unit.result = self.finish(done.result, self._bytes(unit), unit) if unit.judged else None
         unit.done = unit.dirty = True
+        self._judged(unit)
+
+    def _judged(self, unit: Unit) -> None:
+        if unit.judged and self.on_judged is not None:
+            self.on_judged()
 
     def _run_inline(self, unit: Unit) -> None:
         self._complete(unit, perform(self._task(unit), _View(self, unit)))
@@ -296,8 +302,12 @@ class Project:
         entry = unit.entry
         assert entry is not None
         unit.summary, unit.result, unit.answers = entry.summary, entry.result, entry.answers
+        if unit.result is not None and entry.shown != unit.shown:
+            unit.result = _renamed(unit.result, unit.shown)  # `cd` elsewhere, same file
+            unit.dirty = True
         unit.parsed = entry.parsed
         unit.done = True
+        self._judged(unit)
 
     def _execute(self, ready: Iterable[Unit], advance: Callable[[Unit], list[Unit]]) -> None:
         """Process units as they become ready: reuse, or parse here or in a worker."""
@@ -344,6 +354,7 @@ class Project:
             if unit.unreadable and unit.judged:
                 error = FileError(unit.shown, None, unit.unreadable)
                 unit.result, unit.done = FileResult(unit.shown, errors=(error,)), True
+                self._judged(unit)
         work = sum(1 for u in markers + judged_rest if u.entry is None)
         try:
             self._start_pool(work)
@@ -438,6 +449,7 @@ class Project:
             unit.entry = None  # skipped: no token, so no finding (see project.prefilter)
             unit.result = self.finish(FileResult(unit.shown), source, unit)
             unit.done = unit.dirty = True
+            self._judged(unit)
         self._execute(to_parse, lambda unit: [])
 
     def _settle(self) -> None:
@@ -475,8 +487,18 @@ class Project:
                     unit.answers,
                     unit.tokens if unit.judged and not unit.marker and not unit.named else "",
                     unit.parsed,
+                    unit.shown,
                 ),
             )
+
+
+def _renamed(result: FileResult, shown: str) -> FileResult:
+    return replace(
+        result,
+        path=shown,
+        findings=tuple(replace(f, path=shown) for f in result.findings),
+        errors=tuple(replace(e, path=shown) for e in result.errors),
+    )
 
 
 def _tarjan(nodes: list[Unit], edges: dict[int, list[Unit]]) -> list[list[Unit]]:

@@ -172,14 +172,11 @@ class Checker:
             project.add(path, display_path(path), judged=True, named=path in named)
             for path in files
         ]
+        if progress is not None:
+            project.on_judged = lambda: progress([])
         project.run()
         self.summaries = _Final(project)
-        results = []
-        for unit in units:
-            results.append(self._fixed(unit))
-            if progress is not None:
-                progress([])
-        return results
+        return [self._fixed(unit) for unit in units]
 
     def check_file(self, path: str) -> FileResult:
         """The result for one file, checked as if named on the command line (in this process)."""
