@@ -15,7 +15,7 @@ environment (never into leakcheck's). Then, in one run, each measurement `--repe
               leakcheck cold on the same part
   x10         leakcheck cold on the corpus copied 10 times (cpu ratio to the corpus)
 Prints wall-clock medians, cpu time (this process's children), peak memory (the largest sum of
-RSS over the process tree, sampled every 20 ms), and each target's ratio. Numbers are for the
+RSS over the process tree, sampled every 100 ms), and each target's ratio. Numbers are for the
 README and notes, never for tests.
 
     python scripts/bench.py                 # everything (long: x10 parses 10 corpora)
@@ -121,7 +121,7 @@ def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) ->
         nonlocal peak
         while not done.is_set():
             peak = max(peak, _tree_rss(process.pid))
-            done.wait(0.02)
+            done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -179,6 +179,14 @@ def tools(work: Path) -> Path:
     return env / "bin"
 
 
+class _Results(dict[str, Sample]):
+    """Prints each measurement as it is made (a long run shows its progress)."""
+
+    def __setitem__(self, name: str, sample: Sample) -> None:
+        super().__setitem__(name, sample)
+        print(f"  {name}: {sample.wall:.2f} s wall, {sample.cpu:.2f} s cpu", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -214,7 +222,7 @@ def run(work: Path, args: argparse.Namespace) -> None:
         str(args.jobs),
     ]
     env = {k: v for k, v in os.environ.items() if k != "LEAKCHECK_CACHE_DIR"}
-    results: dict[str, Sample] = {}
+    results: dict[str, Sample] = _Results()
 
     def cold(target: Path, name: str) -> Sample:
         samples = []

@@ -69,20 +69,50 @@ def _package_of(directory: str) -> tuple[tuple[str, ...], str]:
 
 def project_root(path: Path) -> Path | None:
     """The nearest directory above `path` holding a project marker (pyproject.toml, .git, ...)."""
-    for directory in Path(os.path.realpath(path)).parents:
-        if any((directory / marker).exists() for marker in ROOT_MARKERS):
-            return directory
-    return None
+    found = _root_of(os.path.dirname(os.path.realpath(path)))
+    return Path(found) if found is not None else None
+
+
+_ROOTS: dict[str, str | None] = {}
+
+
+def _root_of(directory: str) -> str | None:
+    """`directory` itself or the nearest directory above it with a marker (remembered)."""
+    if directory in _ROOTS:
+        return _ROOTS[directory]
+    if any(os.path.exists(os.path.join(directory, marker)) for marker in ROOT_MARKERS):
+        found: str | None = directory
+    else:
+        parent = os.path.dirname(directory)
+        found = None if parent == directory else _root_of(parent)
+    _ROOTS[directory] = found
+    return found
+
+
+_IMPORT_ROOTS: dict[str, tuple[Path, ...]] = {}
 
 
 def import_roots(path: Path) -> tuple[Path, ...]:
     """Where imports in `path` are looked for: its package root, the project root and its src/."""
+    directory = os.path.dirname(os.path.realpath(path))
+    cached = _IMPORT_ROOTS.get(directory)
+    if cached is not None:
+        return cached
     _, _, import_root = module_name(path)
     roots = [import_root]
     root = project_root(path)
     if root is not None:
         roots += [r for r in (root, root / "src") if r not in roots and r.is_dir()]
+    _IMPORT_ROOTS[directory] = tuple(roots)
     return tuple(roots)
+
+
+def forget() -> None:
+    """Drop what this process remembers about directories (packages, project roots): a
+    long-lived process (a language server) calls it when files may have moved."""
+    _PACKAGES.clear()
+    _ROOTS.clear()
+    _IMPORT_ROOTS.clear()
 
 
 class ModuleFinder:

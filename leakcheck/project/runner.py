@@ -28,6 +28,7 @@ from leakcheck.project.names import (
     ModuleFinder,
     NameResolver,
     SummarySource,
+    forget,
     import_roots,
     module_name,
 )
@@ -109,6 +110,7 @@ class Checker:
 
     def __init__(self, config_file: Path | None = None, options: Options | None = None) -> None:
         self.options = options or Options(config_file)
+        forget()  # a new run looks at the tree afresh
         self.finder = ConfigFinder(self.options.config_file, self.options.isolated)
         self.modules = ModuleFinder()
         self.cache: Cache | None = None
