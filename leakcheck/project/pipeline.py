@@ -411,19 +411,23 @@ class Project:
 
         self._execute([c[0] for c in components if waiting[c[0].component] == 0], advance)
 
-    def exported_names(self) -> set[str]:
-        """Every name a summary exports, and every local name a summary imports one under."""
-        names: set[str] = set()
-        summaries = [u.summary for u in self.units if u.summary is not None]
-        for summary in summaries:
-            names.update(summary.digests)
-        for summary in summaries:
-            names.update(
-                local
+    def exported_names(self) -> set[tuple[str, str]]:
+        """(name, module) for every name a summary exports, and for every local name a summary
+        imports one under (a re-export)."""
+        found: set[tuple[str, str]] = set()
+        modules = [
+            (module_name(Path(u.real))[0], u.summary) for u in self.units if u.summary is not None
+        ]
+        for module, summary in modules:
+            found.update((name, module) for name in summary.digests)
+        names = {name for name, _ in found}
+        for module, summary in modules:
+            found.update(
+                (local, module)
                 for local, target in summary.imports.items()
                 if target.rsplit(".", 1)[-1] in names
             )
-        return names
+        return found
 
     def _phase_rest(self, units: list[Unit]) -> None:
         exported = sorted(self.exported_names())

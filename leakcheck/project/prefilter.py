@@ -76,6 +76,8 @@ class Words:
     plain: tuple[Literal, ...]
     qualified: tuple[tuple[str, Literal, tuple[Literal, ...]], ...]
     methods: tuple[_Method, ...]
+    # Names project modules export: (the module's top package, its last name, the names).
+    exported: tuple[tuple[str, Literal, tuple[Literal, ...]], ...] = ()
 
     def matches(self, source: bytes, package: str = "") -> bool:
         """Whether `source` (a module in `package`) can hold what this test looks for."""
@@ -84,6 +86,16 @@ class Words:
         top = package.split(".", 1)[0]
         for head, (head_data, head_pattern), names in self.qualified:
             if head != top and not (head_data in source and head_pattern.search(source)):
+                continue
+            if any(data in source and pattern.search(source) for data, pattern in names):
+                return True
+        relative = b"from ." in source or b"from\t." in source
+        for module_top, (last, last_pattern), names in self.exported:
+            # An imported name is reached through its module's name (`from app.db import X`,
+            # `db.X`), or through a relative import inside the same top package.
+            if not (
+                (relative and module_top == top) or (last in source and last_pattern.search(source))
+            ):
                 continue
             if any(data in source and pattern.search(source) for data, pattern in names):
                 return True
@@ -106,8 +118,13 @@ def _calls(method: _Method, source: bytes) -> bool:
     return False
 
 
-def _build(kinds: tuple[Kind, ...], names: Names, extra: frozenset[str], markers: bool) -> Words:
-    plain: set[str] = set(_DECORATORS) | set(extra)
+def _build(
+    kinds: tuple[Kind, ...],
+    names: Names,
+    extra: frozenset[tuple[str, str]],
+    markers: bool,
+) -> Words:
+    plain: set[str] = set(_DECORATORS)
     for group in (names.session_factories, names.pools, names.engines, names.conventional):
         plain |= {n.rsplit(".", 1)[-1] for n in group}
     qualified: dict[str, set[str]] = {}
@@ -126,7 +143,11 @@ def _build(kinds: tuple[Kind, ...], names: Names, extra: frozenset[str], markers
         for method in methods:
             receivers.setdefault(method, set()).update(p.lower() for p in kind.source_names)
             releases.setdefault(method, set()).update(kind.release_methods)
+    by_module: dict[str, set[str]] = {}
+    for name, module in extra:
+        by_module.setdefault(module, set()).add(name)
     spec = (
+        tuple(sorted((m, tuple(sorted(n))) for m, n in by_module.items())),
         tuple(sorted(plain)),
         tuple(sorted((h, tuple(sorted(n))) for h, n in qualified.items())),
         tuple(
@@ -141,6 +162,15 @@ def _build(kinds: tuple[Kind, ...], names: Names, extra: frozenset[str], markers
             for head, last in sorted(qualified.items())
         ),
         tuple(_method(m, receivers[m], releases[m]) for m in sorted(receivers)),
+        tuple(
+            (
+                module.split(".", 1)[0],
+                _word(module.rsplit(".", 1)[-1]),
+                tuple(_word(n) for n in sorted(n)),
+            )
+            for module, n in sorted(by_module.items())
+            if module
+        ),
     )
 
 
@@ -167,15 +197,16 @@ def export_markers(kinds: tuple[Kind, ...], names: Names) -> Words:
 
 
 def acquisition_tokens(
-    kinds: tuple[Kind, ...], names: Names, exported: Iterable[str] = ()
+    kinds: tuple[Kind, ...], names: Names, exported: Iterable[tuple[str, str]] = ()
 ) -> Words:
     """The test for modules that can hold an acquisition or a session parameter.
 
-    `exported`: the names project modules export (and re-export) as sources, factories, etc.
+    `exported`: (name, module) for each name a project module exports (or re-exports) as a
+    source, factory, etc.: `("get_conn", "app.db")`.
     """
     return _tokens(kinds, names, frozenset(exported))
 
 
 @cache
-def _tokens(kinds: tuple[Kind, ...], names: Names, exported: frozenset[str]) -> Words:
+def _tokens(kinds: tuple[Kind, ...], names: Names, exported: frozenset[tuple[str, str]]) -> Words:
     return _build(kinds, names, exported, markers=False)
