@@ -199,6 +199,8 @@ class Project:
         unit.marker, unit.imports = entry.marker, entry.imports
 
     def _bytes(self, unit: Unit) -> bytes:
+        if unit.source is None and unit.real in self.overrides:
+            return self.overrides[unit.real]
         if unit.source is None:
             try:
                 with open(unit.real, "rb") as handle:
@@ -269,6 +271,7 @@ class Project:
         unit.parsed = True
         unit.result = self.finish(done.result, self._bytes(unit), unit) if unit.judged else None
         unit.done = unit.dirty = True
+        unit.source = None  # memory stays flat in the number of files (re-read if ever needed)
         self._judged(unit)
 
     def _judged(self, unit: Unit) -> None:
@@ -453,6 +456,7 @@ class Project:
             unit.entry = None  # skipped: no token, so no finding (see project.prefilter)
             unit.result = self.finish(FileResult(unit.shown), source, unit)
             unit.done = unit.dirty = True
+            unit.source = None
             self._judged(unit)
         self._execute(to_parse, lambda unit: [])
 
