@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -15,9 +16,12 @@ from leakcheck import __version__
 from leakcheck.config.catalogue import CatalogueError, rules
 from leakcheck.config.selection import Overrides
 from leakcheck.config.settings import check_codes
+from leakcheck.exits import GuardedGroup
+from leakcheck.fix.writer import replace_text
 from leakcheck.model import Report
 from leakcheck.project import baseline
 from leakcheck.project.runner import Options, default_jobs, run
+from leakcheck.report.destinations import prepare_file
 
 if TYPE_CHECKING:  # rich and the report formats are imported when used: start-up stays short
     from rich.progress import Progress
@@ -40,7 +44,9 @@ Exit codes: 0 no findings; 1 findings, or files that could not be analysed;
 PROGRESS_MIN_FILES = 20
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=GuardedGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, "-V", "--version", prog_name="leakcheck")
 def main() -> None:
     """Find database connections that are not given back on every path."""
@@ -50,6 +56,8 @@ def _codes(value: str | None, option: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     codes = tuple(c.strip() for c in value.split(",") if c.strip())
+    if not codes and option == "--select":  # never a run that silently checks nothing
+        raise click.BadParameter("no rule code given (every rule: ALL)", param_hint=option)
     try:
         return check_codes(codes, option)
     except CatalogueError as error:
@@ -198,6 +206,9 @@ def check(
         raise click.UsageError("--statistics prints text or json")
     if baseline_file and not Path(baseline_file).is_file():
         raise click.BadParameter(f"{baseline_file!r} does not exist", param_hint="--baseline")
+    # Before anything is written (with --fix, before any file is rewritten):
+    output = prepare_file(output_file, "--output-file") if output_file else None
+    baseline_out = prepare_file(write_baseline, "--write-baseline") if write_baseline else None
     options = Options(
         config_file=Path(config_file) if config_file else None,
         isolated=isolated,
@@ -221,22 +232,20 @@ def check(
     except CatalogueError as error:
         click.echo(f"leakcheck: error: {error}", err=True)
         sys.exit(2)
-    if write_baseline is not None:
-        baseline.write(Path(write_baseline), report.findings)
+    if write_baseline is not None and baseline_out is not None:
+        baseline.write(baseline_out, report.findings)
         count = len(report.findings)
         click.echo(
             f"Wrote {count} finding{'s' if count != 1 else ''} to {write_baseline}", err=True
         )
         sys.exit(2 if any(e.internal for e in report.errors) else 0)
-    handle = open(output_file, "w", encoding="utf-8") if output_file else None  # noqa: SIM115
-    try:
-        if diff:
-            _emit_diff(report, handle)
-        else:
-            _emit(report, output_format, statistics, quiet, handle)
-    finally:
-        if handle is not None:
-            handle.close()
+    handle = io.StringIO() if output is not None else None  # written whole, once complete
+    if diff:
+        _emit_diff(report, handle)
+    else:
+        _emit(report, output_format, statistics, quiet, handle)
+    if output is not None and handle is not None:
+        replace_text(output, handle.getvalue())
     if any(e.internal for e in report.errors):
         sys.exit(2)
     if diff:  # as ruff: 1 when --fix would change something, or a file could not be analysed

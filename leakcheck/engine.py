@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import ast
 import re
 import traceback
-import warnings
 from dataclasses import dataclass
 
 import libcst as cst
 
+from leakcheck.analysis.django import DjangoContext, django_findings
 from leakcheck.analysis.facts import Export, ModuleFacts, Resolver, Site
+from leakcheck.analysis.gate import cpython_rejects
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.positions import Span, locate
 from leakcheck.analysis.syntax import call_text
@@ -38,12 +38,14 @@ def check_source(
     package: str = "",
     resolver: Resolver | None = None,
     helpers: tuple[str, ...] = (),
+    django: DjangoContext | None = None,
 ) -> FileResult:
     """Findings for one file's bytes. Never raises: problems become `errors` entries.
 
-    `package` (`app.routers`) resolves relative imports; `resolver` answers for imported names.
+    `package` (`app.routers`) resolves relative imports; `resolver` answers for imported names;
+    `django` configures the LC5xx rules (poolers, ASGI, where the file is on disk).
     """
-    return analyse(source, path, kinds, package, resolver, helpers).result
+    return analyse(source, path, kinds, package, resolver, helpers, django=django).result
 
 
 def analyse(
@@ -54,69 +56,64 @@ def analyse(
     resolver: Resolver | None = None,
     helpers: tuple[str, ...] = (),
     judge: bool = True,
+    django: DjangoContext | None = None,
 ) -> Analysis:
     """Parse once; summarise the module, and judge it too unless `judge` is false. Never raises.
 
     The tree is dropped before returning: only the summary and the findings survive.
     """
+    rejected = cpython_rejects(source)  # the reference; libcst never sees what it refuses
+    if rejected is not None:
+        return Analysis(FileResult(path, errors=(FileError(path, rejected.line, rejected.reason),)))
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        line, message = _syntax_error(source, error)
-        return Analysis(FileResult(path, errors=(FileError(path, line, message),)))
+        where = re.search(r"error at (\d+):", error.message)
+        line = int(where[1]) if where else error.raw_line
+        reason = "valid Python that leakcheck's parser (libcst) cannot read; skipped"
+        return Analysis(FileResult(path, errors=(FileError(path, line, reason),)))
     except (SyntaxError, UnicodeError, LookupError) as error:  # encoding cookie or bad bytes
         lineno: int | None = getattr(error, "lineno", None)
         reason = getattr(error, "msg", None) or str(error)
         return Analysis(
             FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
         )
+    except RecursionError:
+        return Analysis(
+            FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
+        )
     exports: dict[str, Export] | None = None
     imports: dict[str, str] | None = None
     try:
         facts = ModuleFacts(module, kinds, package, resolver)
         exports, imports = facts.exports(), facts.imports
-        result = _check_module(module, path, facts, helpers) if judge else FileResult(path)
+        if not judge:
+            return Analysis(FileResult(path), exports, imports)
+        django_found = django_findings(module, source, path, django)
+        result = _check_module(module, path, facts, helpers, tuple(django_found))
         return Analysis(result, exports, imports)
     except RecursionError:
         error_entry = FileError(path, None, "too deeply nested to analyse")
         return Analysis(FileResult(path, errors=(error_entry,)), exports, imports)
     except Exception as error:  # a bug in leakcheck: report it, keep checking other files
-        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        detail = " ".join("".join(traceback.format_exception_only(type(error), error)).split())
         internal = FileError(path, None, f"internal error in leakcheck: {detail}", internal=True)
         return Analysis(FileResult(path, errors=(internal,)), exports, imports)
 
 
-def _syntax_error(source: bytes, error: cst.ParserSyntaxError) -> tuple[int, str]:
-    """Where and why the file does not parse, in CPython's words when it agrees it does not.
-
-    libcst's messages can point past the real error (`def f(:` is reported on line 2); CPython's
-    parser, used only to compile to an AST, never to run anything, knows better.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ast.parse(source)
-    except SyntaxError as py_error:
-        return py_error.lineno or error.raw_line, f"syntax error: {py_error.msg}"
-    except ValueError:  # e.g. null bytes
-        pass
-    else:  # valid Python that libcst's grammar does not cover
-        where = re.search(r"error at (\d+):", error.message)
-        line = int(where[1]) if where else error.raw_line
-        return line, "valid Python that leakcheck's parser (libcst) cannot read; skipped"
-    return error.raw_line, f"syntax error: {error.message}"
-
-
 def _check_module(
-    module: cst.Module, path: str, facts: ModuleFacts, helpers: tuple[str, ...] = ()
+    module: cst.Module,
+    path: str,
+    facts: ModuleFacts,
+    helpers: tuple[str, ...] = (),
+    extra: tuple[Finding, ...] = (),
 ) -> FileResult:
     verdicts = all_verdicts(facts)
     if not verdicts:
-        return FileResult(path)
+        return FileResult(path, findings=extra, source=module.code if extra else "")
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
-    findings = tuple(
-        f for f in (_finding(v, spans, path, facts, helpers) for v in verdicts) if f is not None
-    )
+    judged = (_finding(v, spans, path, facts, helpers) for v in verdicts)
+    findings = tuple(f for f in judged if f is not None) + extra
     return FileResult(path, findings=findings, source=module.code)
 
 

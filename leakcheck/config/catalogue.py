@@ -20,6 +20,7 @@ __all__ = [
     "Kind",
     "Rule",
     "builtin_kinds",
+    "opt_in_codes",
     "parse_kind",
     "rule_for",
     "rules",
@@ -80,6 +81,7 @@ class Rule:
     message: str
     doc: str
     summary: str  # one line for tables: what the rule flags
+    opt_in: bool = False  # not in the default selection: enabled only when named by its full code
 
 
 _KIND_KEYS = {
@@ -230,9 +232,15 @@ def rules() -> tuple[Rule, ...]:
                 message=raw["message"],
                 doc=raw["doc"].strip(),
                 summary=raw["summary"],
+                opt_in=bool(raw.get("opt-in", False)),
             )
         )
     return tuple(out)
+
+
+def opt_in_codes() -> frozenset[str]:
+    """Rules `select = ["ALL"]` or a prefix does not enable (`opt-in = true` in rules.toml)."""
+    return frozenset(rule.code for rule in rules() if rule.opt_in)
 
 
 def rule_for(family: str, leak: str) -> Rule | None:

@@ -2,7 +2,9 @@
 
 As in ruff, the most specific prefix wins (`select = ["LC"]`, `ignore = ["LC1"]` keeps LC2xx), and
 at equal specificity `ignore` wins. `--select` on the command line starts the selection afresh;
-`--ignore` and `--extend-select` add to the configuration's.
+`--ignore` and `--extend-select` add to the configuration's. An opt-in rule (`opt-in = true` in
+rules.toml, as ruff's preview rules under `explicit-preview-rules`) is enabled only when its full
+code is selected: `ALL` and prefixes leave it out.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from leakcheck.config.catalogue import opt_in_codes
 from leakcheck.config.settings import Config
 
 
@@ -42,6 +45,8 @@ def enabled(code: str, config: Config, overrides: Overrides = Overrides()) -> bo
         select = config.select if config.select is not None else ("ALL",)
         select += config.extend_select + overrides.extend_select
         ignore = config.ignore + overrides.ignore
+    if code in opt_in_codes() and code not in select:
+        return False
     return _specificity(code, select) > _specificity(code, ignore)
 
 

@@ -46,8 +46,10 @@ KNOWN_KEYS = frozenset(
         "exclude",
         "extend-exclude",
         "fix-helpers",
+        "django",
     }
 )
+DJANGO_KEYS = frozenset({"poolers", "asgi"})
 # Skipped when walking directories, unless `exclude` replaces them (a virtual environment, any
 # directory holding `pyvenv.cfg`, is always skipped).
 DEFAULT_EXCLUDE = (
@@ -94,6 +96,10 @@ class Config:
     extend_exclude: tuple[str, ...] = ()
     # Calls that give a connection back (`self.get_connection`): stored for the fixes to come.
     fix_helpers: tuple[str, ...] = ()
+    # `[tool.leakcheck.django]`: hosts (shell patterns) or ports of transaction-mode poolers, and
+    # whether the project is ASGI (None: detect it from settings and asgi.py).
+    django_poolers: tuple[str, ...] = ()
+    django_asgi: bool | None = None
 
     @property
     def root(self) -> Path:
@@ -108,13 +114,18 @@ DEFAULT = Config(None, (), DEFAULT_NAMES)
 def _table(path: Path) -> dict[str, Any] | None:
     try:
         raw = path.read_bytes()
+    except OSError as error:  # unreadable: whether it configures leakcheck cannot be known
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from error
+    try:
         data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as error:
         # A broken pyproject.toml of some other tool's test data is none of our business; one
         # that tries to configure leakcheck is.
-        if path.name == "pyproject.toml" and b"tool.leakcheck" not in raw:
+        if path.name == "pyproject.toml" and b"leakcheck" not in raw:
             return None
-        raise ConfigError(f"{path}: invalid TOML: {error}") from error
+        # tomllib recurses once per nested array or table: 600 levels exhaust the stack.
+        why = "nested too deeply to read" if isinstance(error, RecursionError) else error
+        raise ConfigError(f"{path}: invalid TOML: {why}") from error
     if path.name != "pyproject.toml":  # leakcheck.toml, or any file given to --config
         tool = data.get("tool")
         if isinstance(tool, dict) and "leakcheck" in tool:
@@ -125,8 +136,13 @@ def _table(path: Path) -> dict[str, Any] | None:
         return data
     tool = data.get("tool", {})
     table = tool.get("leakcheck") if isinstance(tool, dict) else None
-    if not isinstance(table, dict):
+    if table is None:
         return None
+    if not isinstance(table, dict):  # `[tool] leakcheck = 1`: meant for us, and not a table
+        raise ConfigError(
+            f"{path}: `tool.leakcheck` must be a table ([tool.leakcheck]), "
+            f"not {type(table).__name__} {table!r}"
+        )
     found: dict[str, Any] = table
     return found
 
@@ -142,7 +158,7 @@ def load(path: Path) -> Config:
     raw_kinds = table.get("kinds", [])
     if not isinstance(raw_kinds, list) or not all(isinstance(k, dict) for k in raw_kinds):
         raise ConfigError(f"{path}: `kinds` must be an array of tables ([[tool.leakcheck.kinds]])")
-    families = {rule.family for rule in rules() if rule.family != "suppression"}
+    families = {rule.family for rule in rules() if rule.family not in ("suppression", "django")}
     kinds = []
     for raw in raw_kinds:
         kind = parse_kind(raw, str(path))
@@ -156,14 +172,31 @@ def load(path: Path) -> Config:
         path,
         tuple(kinds),
         _names(table, path),
-        select=_codes(table, "select", path) if "select" in table else None,
+        select=_select(table, path),
         extend_select=_codes(table, "extend-select", path),
         ignore=_codes(table, "ignore", path),
         per_file_ignores=_per_file_ignores(table, path),
         exclude=_string_list(table, "exclude", path) if "exclude" in table else DEFAULT_EXCLUDE,
         extend_exclude=_string_list(table, "extend-exclude", path),
         fix_helpers=_fix_helpers(table, path),
+        **_django(table, path),
     )
+
+
+def _django(table: dict[str, Any], path: Path) -> dict[str, Any]:
+    """`[tool.leakcheck.django]`: `poolers = ["pgbouncer.internal", "*.pooler.example", "6543"]`
+    and `asgi = true | false`."""
+    raw = table.get("django", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: `django` must be a table ([tool.leakcheck.django])")
+    unknown = sorted(set(raw) - DJANGO_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key `{unknown[0]}` in [tool.leakcheck.django]")
+    poolers = _string_list(raw, "poolers", path)
+    asgi = raw.get("asgi")
+    if asgi is not None and not isinstance(asgi, bool):
+        raise ConfigError(f"{path}: `django.asgi` must be true or false")
+    return {"django_poolers": poolers, "django_asgi": asgi}
 
 
 def _string_list(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
@@ -177,9 +210,22 @@ def check_codes(codes: list[str] | tuple[str, ...], where: str) -> tuple[str, ..
     """Codes and prefixes (`LC101`, `LC1`, `LC`, `ALL`) that name at least one rule."""
     known = [rule.code for rule in rules()]
     for code in codes:
+        if not code.strip():  # "" would be a prefix of every code
+            raise ConfigError(f"{where}: empty rule code {code!r}")
         if code != "ALL" and not any(k.startswith(code) for k in known):
             raise ConfigError(f"{where}: unknown rule code or prefix {code!r}")
     return tuple(codes)
+
+
+def _select(table: dict[str, Any], path: Path) -> tuple[str, ...] | None:
+    if "select" not in table:
+        return None
+    select = _codes(table, "select", path)
+    if not select and not table.get("extend-select"):  # never a run that silently checks nothing
+        raise ConfigError(
+            f'{path}: `select` is empty: no rule would be checked (every rule: ["ALL"])'
+        )
+    return select
 
 
 def _codes(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from leakcheck.analysis.django import DjangoContext
 from leakcheck.analysis.facts import ModuleFacts, Resolver
+from leakcheck.analysis.gate import cpython_rejects
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.positions import locate
 from leakcheck.analysis.syntax import call_text
@@ -24,6 +26,7 @@ from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
 from leakcheck.fix.edits import apply_plan, changed_lines
 from leakcheck.fix.recipes import Plan, plan
+from leakcheck.fix.settings_fixes import fix_settings, wanted_keys
 
 MAX_ROUNDS = 32
 Key = tuple[str, str, str, int]
@@ -58,8 +61,15 @@ def fix_source(
     unsafe: bool = False,
     wanted: Callable[[str, int], bool] = lambda code, line: True,
     helpers: tuple[str, ...] = (),
+    django: DjangoContext | None = None,
+    path: str = "",
 ) -> Outcome:
-    """The file's bytes with every applicable fix applied (safe ones, and unsafe ones if asked)."""
+    """The file's bytes with every applicable fix applied (safe ones, and unsafe ones if asked).
+
+    The Django rules' fixes (settings_fixes.py) run last, on the findings chosen on the original.
+    """
+    if cpython_rejects(source) is not None:
+        return Outcome(source, refused="it does not parse")
     try:
         module = cst.parse_module(source)
     except Exception:
@@ -92,6 +102,12 @@ def fix_source(
         module = result
         outcome.applied.append(label)
     outcome.source = module.bytes
+    django_keys = wanted_keys(source, path, django, unsafe, wanted)
+    if django_keys:
+        settings = fix_settings(outcome.source, path, django, django_keys)
+        outcome.source = settings.source
+        outcome.applied += settings.applied
+        outcome.dropped += settings.dropped
     return outcome
 
 
@@ -146,6 +162,8 @@ def _try(
     """The module with `fix` applied, or why it cannot be."""
     span = locate(module, [fix.old])[id(fix.old)]
     new_code, import_line = apply_plan(module, fix)
+    if cpython_rejects(new_code.bytes) is not None:  # the reference, as for every input
+        return "the rewrite does not parse"
     try:
         reparsed = cst.parse_module(new_code.bytes)
     except Exception:

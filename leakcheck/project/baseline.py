@@ -18,6 +18,7 @@ from typing import Any
 
 from leakcheck import __version__
 from leakcheck.config.catalogue import CatalogueError
+from leakcheck.fix.writer import replace_text
 from leakcheck.model import Finding
 
 FORMAT = 1
@@ -62,7 +63,7 @@ def write(path: Path, findings: list[Finding]) -> None:
         for fingerprint, f in fingerprints(findings, base)
     ]
     document = {"leakcheck": __version__, "format": FORMAT, "findings": entries}
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    replace_text(path, json.dumps(document, indent=2) + "\n")  # whole or not at all
 
 
 def read(path: Path) -> frozenset[str]:
@@ -71,6 +72,8 @@ def read(path: Path) -> frozenset[str]:
         document: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BaselineError(f"{path}: cannot read the baseline: {error}") from error
+    except RecursionError as error:  # `[[[[...`: the json module recurses per level
+        raise BaselineError(f"{path}: cannot read the baseline: nested too deeply") from error
     entries = document.get("findings") if isinstance(document, dict) else None
     if (
         not isinstance(document, dict)

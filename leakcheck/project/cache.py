@@ -61,6 +61,7 @@ class Entry:
     tokens: str = ""
     parsed: bool = False  # `result` comes from parsing the file (not from the prefilter)
     shown: str = ""  # how `result` names the file
+    volatile: bool = False  # the result depends on files besides summaries: never reused
 
 
 def content_hash(source: bytes) -> str:

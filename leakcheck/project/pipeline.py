@@ -24,13 +24,14 @@ finished first, so output is the same for any number of jobs.
 from __future__ import annotations
 
 import os
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from leakcheck import __version__
-from leakcheck.config.catalogue import Kind
+from leakcheck.config.catalogue import CatalogueError, Kind
 from leakcheck.config.settings import Config, ConfigFinder, kinds_for
 from leakcheck.model import FileError, FileResult
 from leakcheck.project.cache import Cache, Entry, content_hash
@@ -53,6 +54,7 @@ class Unit:
     """One module of the run: a checked file (`judged`) or a module a checked file imports."""
 
     index: int
+    path: str  # as given
     real: str
     shown: str
     judged: bool
@@ -75,6 +77,7 @@ class Unit:
     answers: dict[str, Answer] = field(default_factory=dict)
     tokens: str = ""
     parsed: bool = False
+    volatile: bool = False  # the result depends on files the cache does not track
     done: bool = False
     dirty: bool = False  # to be written to the cache
     component: int = -1  # strongly connected component of the import graph (-1: none)
@@ -139,6 +142,7 @@ class Project:
         _, package, _ = module_name(Path(real))
         unit = Unit(
             len(self.units),
+            path,
             real,
             shown,
             judged,
@@ -250,6 +254,12 @@ class Project:
     # -- processing ------------------------------------------------------------------------------
 
     def _task(self, unit: Unit) -> Task:
+        django = None
+        if unit.judged:
+            from leakcheck.analysis.django import DjangoContext
+
+            config = unit.config
+            django = DjangoContext(config.django_poolers, config.django_asgi, Path(unit.path))
         return Task(
             unit.index,
             unit.real,
@@ -262,6 +272,7 @@ class Project:
             unit.config.fix_helpers,
             judge=unit.judged,
             summarise=unit.marker,
+            django=django,
         )
 
     def _complete(self, unit: Unit, done: Done) -> None:
@@ -269,7 +280,11 @@ class Project:
         unit.summary = done.summary if unit.marker else None
         unit.answers = done.answers
         unit.parsed = True
-        unit.result = self.finish(done.result, self._bytes(unit), unit) if unit.judged else None
+        source = self._bytes(unit)
+        unit.result = self.finish(done.result, source, unit) if unit.judged else None
+        # A Django settings module's findings also depend on an asgi.py/wsgi.py beside it, which
+        # no summary tracks: its result is never reused.
+        unit.volatile = b"DATABASES" in source
         unit.done = unit.dirty = True
         unit.source = None  # memory stays flat in the number of files (re-read if ever needed)
         self._judged(unit)
@@ -279,11 +294,21 @@ class Project:
             self.on_judged()
 
     def _run_inline(self, unit: Unit) -> None:
-        self._complete(unit, perform(self._task(unit), _View(self, unit)))
+        task = self._task(unit)
+        try:
+            done = perform(task, _View(self, unit))
+        except CatalogueError:
+            raise
+        except Exception as error:  # a bug in leakcheck: this file's error, not the run's end
+            detail = " ".join("".join(traceback.format_exception_only(type(error), error)).split())
+            message = f"internal error in leakcheck: {detail}"
+            failure = FileError(unit.shown, None, message, internal=True)
+            done = Done(unit.index, FileResult(unit.shown, errors=(failure,)), None)
+        self._complete(unit, done)
 
     def _reusable(self, unit: Unit) -> bool:
         entry = unit.entry
-        if entry is None or (unit.judged and entry.result is None):
+        if entry is None or (unit.judged and (entry.result is None or entry.volatile)):
             return False
         if unit.judged and not unit.marker:
             if unit.named or not self.prefilter:
@@ -440,7 +465,7 @@ class Project:
             key = (id(unit.kinds), id(unit.config.names))
             if key not in tokens_by_settings:
                 pattern = acquisition_tokens(unit.kinds, unit.config.names, exported)
-                tokens_by_settings[key] = (digest(pattern.spec), pattern)
+                tokens_by_settings[key] = (digest((pattern.spec, "django-relevant")), pattern)
             unit.tokens, pattern = tokens_by_settings[key]
             if unit.named or not self.prefilter:
                 to_parse.append(unit)
@@ -450,7 +475,7 @@ class Project:
                 self._reuse(unit)
                 continue
             source = self._bytes(unit)
-            if pattern.matches(source, unit.package):
+            if pattern.matches(source, unit.package) or _django_relevant(source):
                 to_parse.append(unit)
                 continue
             unit.entry = None  # skipped: no token, so no finding (see project.prefilter)
@@ -496,8 +521,16 @@ class Project:
                     unit.tokens if unit.judged and not unit.marker and not unit.named else "",
                     unit.parsed,
                     unit.shown,
+                    unit.volatile,
                 ),
             )
+
+
+def _django_relevant(source: bytes) -> bool:
+    """Whether the Django rules (LC5xx) look at `source` (their own prefilter)."""
+    from leakcheck.analysis.django import relevant
+
+    return relevant(source)
 
 
 def _renamed(result: FileResult, shown: str) -> FileResult:

@@ -22,6 +22,7 @@ from leakcheck.model import FileError, FileResult, Report
 from leakcheck.project import baseline
 from leakcheck.project.cache import Cache, cache_dir_for
 from leakcheck.project.discovery import display_path, iter_files
+from leakcheck.project.guard import guarded
 from leakcheck.project.names import (
     ROOT_MARKERS,
     LazySummaries,
@@ -38,6 +39,7 @@ from leakcheck.project.suppressions import directives, suppress, unused
 from leakcheck.project.workers import Limits
 
 if TYPE_CHECKING:
+    from leakcheck.analysis.django import DjangoContext
     from leakcheck.fix.fixer import Outcome
 
 
@@ -85,6 +87,13 @@ class FileContext:
     package: str
     resolver: NameResolver
 
+    @property
+    def django(self) -> DjangoContext:
+        """The Django rules' view of this file: configured poolers and server, its real path."""
+        from leakcheck.analysis.django import DjangoContext
+
+        return DjangoContext(self.config.django_poolers, self.config.django_asgi, self.path)
+
     def fix(
         self,
         source: bytes,
@@ -102,6 +111,8 @@ class FileContext:
             unsafe,
             wanted,
             self.config.fix_helpers,
+            django=self.django,
+            path=self.shown,
         )
 
 
@@ -178,7 +189,12 @@ class Checker:
             project.on_judged = lambda: progress([])
         project.run()
         self.summaries = _Final(project)
-        return [self._fixed(unit) for unit in units]
+        by_path = {unit.path: unit for unit in units}
+
+        def finished(path: str) -> FileResult:
+            return self._fixed(by_path[path])
+
+        return [guarded(unit.path, finished) for unit in units]
 
     def check_file(self, path: str) -> FileResult:
         """The result for one file, checked as if named on the command line (in this process)."""

@@ -31,8 +31,10 @@ from leakcheck.model import FileError, FileResult
 from leakcheck.project.names import Answer, ModuleFinder, NameResolver, SummarySource
 from leakcheck.project.summaries import Summary, summarise
 
-if TYPE_CHECKING:  # multiprocessing is imported only when workers start
+if TYPE_CHECKING:  # multiprocessing (and the analysis) are imported only when workers start
     from multiprocessing.connection import Connection
+
+    from leakcheck.analysis.django import DjangoContext
 
 FILE_TIMEOUT = 120.0  # seconds for one file in a worker
 WORKER_MEMORY = 2048  # megabytes of address space for one worker
@@ -72,6 +74,7 @@ class Task:
     helpers: tuple[str, ...]
     judge: bool
     summarise: bool
+    django: DjangoContext | None = None  # for the Django rules (LC5xx)
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,14 @@ def perform(task: Task, source: SummarySource) -> Done:
 
     resolver = NameResolver(_FINDER, task.roots, task.kinds, task.names, source)
     done = analyse(
-        task.source, task.shown, task.kinds, task.package, resolver, task.helpers, task.judge
+        task.source,
+        task.shown,
+        task.kinds,
+        task.package,
+        resolver,
+        task.helpers,
+        task.judge,
+        task.django,
     )
     summary = None
     if task.summarise and done.exports is not None and done.imports is not None:
@@ -156,6 +166,10 @@ def _worker(connection: Connection, megabytes: int) -> None:
             done = perform(task, _Remote(connection))
         except MemoryError:
             done = failed(task, f"it needs more than the memory limit ({megabytes} MB)")
+        except Exception as error:  # a bug in leakcheck: this file's error, not the worker's end
+            detail = " ".join(f"{type(error).__name__}: {error}".split())
+            internal = FileError(task.shown, None, f"internal error in leakcheck: {detail}", True)
+            done = Done(task.key, FileResult(task.shown, errors=(internal,)), None)
         connection.send(("done", done))
 
 

@@ -137,6 +137,8 @@ def to_github(report: Report) -> str:
 def _frame(finding: Finding, result: FileResult, console: Console) -> None:
     lines = result.source.splitlines()
     here = "unused suppression" if finding.code == UNUSED else "acquired here"
+    if finding.code.startswith("LC5"):  # settings and ORM rules: nothing is acquired there
+        here = "here"
     marks = [(finding.line, here)]
     if finding.related_line is not None and finding.related_line != finding.line:
         marks.append((finding.related_line, finding.related_label))

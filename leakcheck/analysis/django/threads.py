@@ -1,0 +1,202 @@
+"""LC506: a function run on a thread outside the request cycle that uses the ORM and does not
+close its connection on every path.
+
+Django opens one connection per thread and closes it only at the end of a request (the
+`request_started`/`request_finished` signals); a thread of the project's own keeps its connection
+until the thread dies, and a thread pool's workers never die. Started on a thread means:
+`threading.Thread(target=f)`, a `threading.Thread` subclass's `run`, `threading.Timer(t, f)`,
+`executor.submit(f, ...)` and `executor.map(f, ...)` on a `ThreadPoolExecutor` (bound in the
+module, or a receiver named `*executor*`), APScheduler's `scheduler.add_job(f, ...)` and
+`@scheduler.scheduled_job(...)`. Views, management commands and Celery tasks are not threads of
+the project's own and are not judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+
+from leakcheck.analysis.django.drafts import Draft
+from leakcheck.analysis.django.orm import Function, Orm
+from leakcheck.analysis.syntax import dotted, source_of, walk
+
+THREAD_CLASSES = frozenset({"threading.Thread"})
+TIMER_CLASSES = frozenset({"threading.Timer"})
+EXECUTORS = frozenset(
+    {"concurrent.futures.ThreadPoolExecutor", "concurrent.futures.thread.ThreadPoolExecutor"}
+)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A function put on a thread, its class (or ""), and the call or decorator doing it."""
+
+    function: Function
+    class_name: str
+    start: cst.CSTNode  # the call or decorator that puts it on a thread
+
+
+def _argument(call: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    return positional[position].value if len(positional) > position else None
+
+
+def _unwrap_partial(expr: cst.BaseExpression, orm: Orm) -> cst.BaseExpression:
+    if isinstance(expr, cst.Call) and orm.imports.qualify(expr.func) in (
+        "functools.partial",
+        "partial",
+    ):
+        first = _argument(expr, 0, "func")
+        if first is not None:
+            return first
+    return expr
+
+
+class _Finder:
+    def __init__(self, module: cst.Module, orm: Orm) -> None:
+        self.module = module
+        self.orm = orm
+        self.executors: set[str] = set()
+        self.started: list[Started] = []
+
+    def run(self) -> list[Started]:
+        """Every function the module starts on a thread (executors first, then the calls)."""
+        for node in walk(self.module, into_scopes=True):
+            if isinstance(node, cst.Assign) and self._is_executor(node.value):
+                for target in node.targets:
+                    text = dotted(target.target)
+                    if text:
+                        self.executors.add(text)
+            elif (
+                isinstance(node, cst.WithItem)
+                and self._is_executor(node.item)
+                and node.asname is not None
+            ):
+                text = (
+                    dotted(node.asname.name)
+                    if isinstance(node.asname.name, cst.BaseExpression)
+                    else None
+                )
+                if text:
+                    self.executors.add(text)
+        self._visit(self.module.body, "", {})
+        return self.started
+
+    def _is_executor(self, expr: cst.BaseExpression) -> bool:
+        if not isinstance(expr, cst.Call):
+            return False
+        name = self.orm.imports.qualify(expr.func)
+        return name in EXECUTORS or name.rsplit(".", 1)[-1] == "ThreadPoolExecutor"
+
+    def _visit(
+        self, body: Sequence[cst.CSTNode], class_name: str, local: dict[str, cst.FunctionDef]
+    ) -> None:
+        for stmt in body:
+            self._statement(stmt, class_name, local)
+
+    def _statement(
+        self, stmt: cst.CSTNode, class_name: str, local: dict[str, cst.FunctionDef]
+    ) -> None:
+        if isinstance(stmt, cst.ClassDef):
+            bases = {self.orm.imports.qualify(b.value) for b in stmt.bases}
+            body = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else ()
+            for item in body:
+                if (
+                    isinstance(item, cst.FunctionDef)
+                    and item.name.value == "run"
+                    and bases & THREAD_CLASSES
+                ):
+                    self.started.append(Started(item, stmt.name.value, stmt.bases[0].value))
+                self._statement(item, stmt.name.value, {})
+            return
+        if isinstance(stmt, cst.FunctionDef):
+            for decorator in stmt.decorators:
+                expr = decorator.decorator
+                func = expr.func if isinstance(expr, cst.Call) else expr
+                if isinstance(func, cst.Attribute) and func.attr.value == "scheduled_job":
+                    self.started.append(Started(stmt, class_name, decorator))
+            inner = {
+                item.name.value: item
+                for item in walk(stmt.body)
+                if isinstance(item, cst.FunctionDef)
+            }
+            nested = dict(local)
+            nested.update(inner)
+            for node in walk(stmt.body):
+                if isinstance(node, cst.Call):
+                    self._call(node, class_name, nested)
+                elif isinstance(node, cst.FunctionDef) and node is not stmt:
+                    self._statement(node, class_name, nested)
+            for decorator in stmt.decorators:
+                for node in walk(decorator):
+                    if isinstance(node, cst.Call):
+                        self._call(node, class_name, local)
+            return
+        for node in walk(stmt):
+            if isinstance(node, cst.Call):
+                self._call(node, class_name, local)
+            elif isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not stmt:
+                self._statement(node, class_name, local)
+
+    def _call(self, call: cst.Call, class_name: str, local: dict[str, cst.FunctionDef]) -> None:
+        name = self.orm.imports.qualify(call.func)
+        target: cst.BaseExpression | None = None
+        if name in THREAD_CLASSES:
+            target = _argument(call, 1, "target")
+        elif name in TIMER_CLASSES:
+            target = _argument(call, 1, "function")
+        elif isinstance(call.func, cst.Attribute):
+            method = call.func.attr.value
+            receiver = dotted(call.func.value) or ""
+            on_executor = (
+                receiver in self.executors or "executor" in receiver.rsplit(".", 1)[-1].lower()
+            )
+            if method in ("submit", "map") and on_executor:
+                target = _argument(call, 0, "fn")
+            elif method == "add_job":
+                target = _argument(call, 0, "func")
+        if target is None:
+            return
+        target = _unwrap_partial(target, self.orm)
+        if isinstance(target, cst.Lambda):
+            self.started.append(Started(target, class_name, call))
+            return
+        function = self.orm.scope.resolve(target, class_name, local)
+        if function is not None:
+            is_local = isinstance(target, cst.Name) and local.get(target.value) is function
+            owner = self.orm.scope.class_of.get(id(function), class_name if is_local else "")
+            self.started.append(Started(function, owner, call))
+
+
+def thread_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
+    """LC506 at the first unclosed ORM use of each function started on a thread."""
+    drafts: list[Draft] = []
+    seen: set[int] = set()
+    for started in _Finder(module, orm).run():
+        function = started.function
+        if id(function) in seen:
+            continue
+        seen.add(id(function))
+        unclosed = orm.unclosed_uses(function, started.class_name)
+        if not unclosed:
+            continue
+        first = unclosed[0]
+        name = function.name.value if isinstance(function, cst.FunctionDef) else "lambda"
+        qualified = f"{started.class_name}.{name}" if started.class_name else name
+        drafts.append(
+            Draft(
+                "LC506",
+                first,
+                {"function": qualified, "use": source_of(first, 50)},
+                qualified,
+                source_of(first, 50),
+                related=started.start,
+                related_label="started on a thread here",
+            )
+        )
+    return drafts

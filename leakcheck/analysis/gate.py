@@ -1,0 +1,69 @@
+"""CPython's own parser as the gate every file passes before libcst sees it.
+
+The running interpreter's parser is the reference for what is Python: a file it rejects is
+reported with its message and line, and is never handed to libcst, whose native parser accepts
+some programs CPython rejects (`except X, e:`, a NUL byte inside a string, 1,000 nested brackets)
+and crashes the whole process on others (a 2,000-deep `((((1))))` overflows its stack). CPython's
+parser never crashes: it refuses more than 200 nested brackets ("too many nested parentheses") and
+raises RecursionError or MemoryError on expressions too deep for it.
+
+The file is only compiled to an abstract syntax tree (`ast.PyCF_ONLY_AST`): nothing in it is ever
+executed, imported or turned into bytecode.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why CPython refuses a file: `line` is 1-based, None when not tied to a line."""
+
+    line: int | None
+    reason: str  # one line, in CPython's words
+
+
+def cpython_rejects(source: bytes) -> Rejection | None:
+    """None when the running interpreter's parser accepts `source`, else where and why not.
+
+    `source` is the file's bytes: CPython applies the encoding declaration and BOM rules itself
+    (PEP 263, PEP 3120), so a file it cannot decode is rejected here too. Never raises (short of
+    KeyboardInterrupt). Messages are CPython's own (`SyntaxError.msg`, e.g. "too many nested
+    parentheses", "multiple exception types must be parenthesized", "source code string cannot
+    contain null bytes"); they vary between Python versions, as CPython's grammar does.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning: invalid escape sequences and the like
+            compile(source, "<leakcheck>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as error:  # IndentationError and TabError included
+        line = error.lineno if error.lineno else _null_byte_line(source)
+        message = _one_line(error.msg or str(error))
+        kind = "cannot decode" if message.startswith(_DECODING) else "syntax error"
+        return Rejection(line, f"{kind}: {message}")
+    except (RecursionError, MemoryError) as error:
+        detail = _one_line(str(error)) or type(error).__name__
+        return Rejection(None, f"too deeply nested for Python's parser ({detail})")
+    except ValueError as error:  # older versions: "source code string cannot contain null bytes"
+        return Rejection(_null_byte_line(source), f"syntax error: {_one_line(str(error))}")
+    except Exception as error:  # SystemError and the like: CPython's own bugs on odd input
+        detail = _one_line(f"{type(error).__name__}: {error}")
+        return Rejection(None, f"Python's parser failed on this file ({detail})")
+    return None
+
+
+# How CPython's messages begin when the bytes, not the grammar, are at fault (Parser/tokenizer.c).
+_DECODING = ("unknown encoding", "(unicode error)", "encoding problem")
+
+
+def _null_byte_line(source: bytes) -> int | None:
+    """CPython 3.11 names no line for a NUL byte; the first one's line is where the file breaks."""
+    at = source.find(b"\0")
+    return source.count(b"\n", 0, at) + 1 if at >= 0 else None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
