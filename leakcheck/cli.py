@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -22,22 +23,28 @@ from leakcheck.model import Report
 from leakcheck.project import baseline
 from leakcheck.project.runner import Options, default_jobs, run
 from leakcheck.report.destinations import prepare_file
+from leakcheck.report.output import print_text, statistics_json, statistics_text, to_github, to_json
+from leakcheck.report.ruledocs import find, render, rule_json
+from leakcheck.report.sarif import to_sarif
+from leakcheck.shell import STDIN, check_stdin, parse_per_file_ignores, text_console
 
-if TYPE_CHECKING:  # rich and the report formats are imported when used: start-up stays short
+if TYPE_CHECKING:
     from rich.progress import Progress
 
 EPILOG = """\b
 Examples:
   leakcheck check                       every Python file under the current directory
   leakcheck check app/ scripts/run.py   a package and one script
-  leakcheck check --format json .       one JSON document for CI scripts
-  leakcheck check --format sarif --output-file leakcheck.report.sarif .
+  leakcheck check --output-format json .   one JSON document for CI scripts
+  leakcheck check --output-format sarif --output-file leakcheck.sarif .
+  leakcheck check - --stdin-filename app/db.py < app/db.py   a buffer, as if at that path
   leakcheck check --write-baseline .leakcheck-baseline.json .
   leakcheck check --baseline .leakcheck-baseline.json .
   leakcheck rule LC102                  what a rule flags, and what to write instead
+  leakcheck server                      the language server, for editors
 
 \b
-Exit codes: 0 no findings; 1 findings, or files that could not be analysed;
+Exit codes: 0 no findings; 1 findings, or paths that could not be checked;
 2 usage error, bad configuration or baseline, or internal failure.
 """
 # A progress display is worth its flicker only on longer runs.
@@ -108,8 +115,9 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 
 
 @main.command(epilog=EPILOG, short_help="Check files and directories for leaks.")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=True, file_okay=True))
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
+    "--output-format",
     "--format",
     "output_format",
     type=click.Choice(["text", "json", "sarif", "github"]),
@@ -134,6 +142,34 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 @click.option("--select", help="Comma-separated codes or prefixes to check (replaces `select`).")
 @click.option("--extend-select", help="Codes or prefixes to check besides the selected ones.")
 @click.option("--ignore", help="Comma-separated codes or prefixes not to report.")
+@click.option("--extend-ignore", help="Codes or prefixes not to report, besides `--ignore`.")
+@click.option(
+    "--per-file-ignores",
+    "per_file_ignores",
+    multiple=True,
+    metavar="GLOB:CODES",
+    help="Codes not to report in files matching GLOB (relative to the working directory), "
+    "e.g. 'tests/*:LC101,LC2'. Repeatable; added to the configuration's.",
+)
+@click.option(
+    "--respect-gitignore/--no-respect-gitignore",
+    default=None,
+    help="Skip files that .gitignore and .ignore files ignore (default: yes, or the "
+    "configuration's `respect-gitignore`).",
+)
+@click.option(
+    "--stdin-filename",
+    metavar="PATH",
+    help="Check standard input (PATHS `-` or none) as if it were the file at PATH: its "
+    "configuration, per-file-ignores and project. With --fix, print the fixed source.",
+)
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour the text output: auto means on a terminal, unless NO_COLOR is set.",
+)
 @click.option(
     "--force-exclude",
     is_flag=True,
@@ -185,6 +221,11 @@ def check(
     select: str | None,
     extend_select: str | None,
     ignore: str | None,
+    extend_ignore: str | None,
+    per_file_ignores: tuple[str, ...],
+    respect_gitignore: bool | None,
+    stdin_filename: str | None,
+    color: str,
     force_exclude: bool,
     report_unused_noqa: bool,
     baseline_file: str | None,
@@ -215,8 +256,11 @@ def check(
         overrides=Overrides(
             select=_codes(select, "--select"),
             extend_select=_codes(extend_select, "--extend-select") or (),
-            ignore=_codes(ignore, "--ignore") or (),
+            ignore=(_codes(ignore, "--ignore") or ())
+            + (_codes(extend_ignore, "--extend-ignore") or ()),
+            per_file_ignores=parse_per_file_ignores(per_file_ignores),
         ),
+        respect_gitignore=respect_gitignore,
         report_unused_noqa=report_unused_noqa,
         force_exclude=force_exclude,
         baseline=Path(baseline_file) if baseline_file else None,
@@ -226,6 +270,17 @@ def check(
         cache=not no_cache,
         cache_dir=Path(cache_dir) if cache_dir else None,
     )
+    if stdin_filename is not None or STDIN in paths:
+        if paths not in ((), (STDIN,)):
+            raise click.UsageError("standard input (`-`, --stdin-filename) is checked alone")
+
+        def emit(report: Report) -> None:  # as below for files: -o written whole, once
+            handle = io.StringIO() if output is not None else None
+            _emit(report, output_format, statistics, quiet, handle, color)
+            if output is not None and handle is not None:
+                replace_text(output, handle.getvalue())
+
+        check_stdin(options, stdin_filename, exit_zero, emit)
     try:
         with progress_display(output_format, quiet or output_file is not None) as progress:
             report = run(list(paths) or ["."], options=options, progress=progress)
@@ -243,7 +298,7 @@ def check(
     if diff:
         _emit_diff(report, handle)
     else:
-        _emit(report, output_format, statistics, quiet, handle)
+        _emit(report, output_format, statistics, quiet, handle, color)
     if output is not None and handle is not None:
         replace_text(output, handle.getvalue())
     if any(e.internal for e in report.errors):
@@ -271,22 +326,16 @@ def _emit_diff(report: Report, handle: IO[str] | None) -> None:
 
 
 def _emit(
-    report: Report, output_format: str, statistics: bool, quiet: bool, handle: IO[str] | None
+    report: Report,
+    output_format: str,
+    statistics: bool,
+    quiet: bool,
+    handle: IO[str] | None,
+    color: str = "auto",
 ) -> None:
-    from leakcheck.report.output import (
-        print_text,
-        statistics_json,
-        statistics_text,
-        to_github,
-        to_json,
-    )
-    from leakcheck.report.sarif import to_sarif
 
     if output_format == "text" and not statistics:
-        from rich.console import Console
-
-        console = Console(highlight=False, soft_wrap=True, file=handle)
-        print_text(report, console, quiet)
+        print_text(report, text_console(color, handle), quiet)
         return
     if statistics:
         text = statistics_json(report) if output_format == "json" else statistics_text(report)
@@ -300,21 +349,48 @@ def _emit(
         click.echo(text, file=handle)
 
 
-@main.command(short_help="Show a rule's documentation.")
-@click.argument("code", required=False)
-@click.option("--all", "show_all", is_flag=True, help="Show every rule's documentation.")
-def rule(code: str | None, show_all: bool) -> None:
-    """Print the documentation of rule CODE (`leakcheck rule LC101`), or of every rule (--all)."""
-    from leakcheck.report.ruledocs import find, render
+@main.command(short_help="Run the language server (for editors) on stdin/stdout.")
+def server() -> None:
+    """Run leakcheck's language server over standard input and output, for an editor's LSP
+    client: diagnostics as you type, quick fixes, and `source.fixAll.leakcheck`. Needs the
+    `server` extra: pip install 'leakcheck-db[server]'."""
+    try:
+        from leakcheck.server import serve  # pygls is imported only here, never by `check`
+    except ModuleNotFoundError as error:
+        if error.name not in ("pygls", "lsprotocol") and not str(error.name).startswith("pygls."):
+            raise
+        click.echo(
+            "leakcheck: error: the language server needs pygls: pip install 'leakcheck-db[server]'",
+            err=True,
+        )
+        sys.exit(2)
+    serve()
 
+
+@main.command(short_help="Show a rule's documentation.")
+@click.argument("code", required=False, metavar="CODE|NAME")
+@click.option("--all", "show_all", is_flag=True, help="Show every rule's documentation.")
+@click.option(
+    "--output-format",
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: the rule's page; json: its fields, for scripts.",
+)
+def rule(code: str | None, show_all: bool, output_format: str) -> None:
+    """Print the documentation of a rule, by code or name (`leakcheck rule LC101`,
+    `leakcheck rule pool-connection-never-returned`), or of every rule (--all)."""
     if show_all == (code is not None):
-        raise click.UsageError("give one rule code, or --all")
-    if show_all:
-        click.echo("\n".join(render(r) for r in rules()), nl=False)
-        return
-    assert code is not None
-    found = find(code)
-    if found is None:
+        raise click.UsageError("give one rule code or name, or --all")
+    chosen = list(rules()) if show_all else [find(code or "")]
+    if chosen[0] is None:
         known = ", ".join(r.code for r in rules())
-        raise click.BadParameter(f"unknown rule {code!r} (known: {known})", param_hint="CODE")
-    click.echo(render(found), nl=False)
+        raise click.BadParameter(f"unknown rule {code!r} (known: {known})", param_hint="CODE|NAME")
+    found = [r for r in chosen if r is not None]
+    if output_format == "json":
+        data = [rule_json(r) for r in found]
+        click.echo(json.dumps(data if show_all else data[0], indent=2))
+        return
+    click.echo("\n".join(render(r) for r in found), nl=False)

@@ -139,10 +139,10 @@ def test_unparseable_file_alone_exits_one(project: Path) -> None:
     assert "broken.py:" in out and "error: syntax error" in out
 
 
-def test_missing_path_is_a_usage_error(project: Path) -> None:
+def test_a_missing_path_alone_is_an_error_entry(project: Path) -> None:
     code, out = invoke("check", "no/such/dir")
-    assert code == 2
-    assert "does not exist" in out
+    assert code == 1  # as ruff's E902: a file that could not be analysed, not a usage error
+    assert "no/such/dir: error: cannot read: No such file or directory" in out
 
 
 def test_unknown_format_is_a_usage_error(project: Path) -> None:
@@ -164,7 +164,7 @@ def test_version_and_help() -> None:
     assert (code, out.strip()) == (0, f"leakcheck, version {__version__}")
     code, out = invoke("check", "--help")
     assert code == 0
-    assert "Examples:" in out and "leakcheck check --format json ." in out
+    assert "Examples:" in out and "leakcheck check --output-format json ." in out
     assert "Exit codes:" in out
 
 

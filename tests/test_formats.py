@@ -17,6 +17,7 @@ from leakcheck import __version__
 from leakcheck.cli import PROGRESS_MIN_FILES, progress_display, progress_wanted
 from leakcheck.config.catalogue import rules
 from leakcheck.model import Edit, FileResult, Finding, Fix, Report
+from leakcheck.report.ruledocs import RULES_URL
 from leakcheck.report.sarif import to_sarif
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
@@ -51,6 +52,7 @@ def test_sarif_is_valid_and_carries_rules_locations_and_related_locations(here: 
     assert (driver["name"], driver["version"]) == ("leakcheck", __version__)
     assert [r["id"] for r in driver["rules"]] == [r.code for r in rules()]
     lc102 = next(r for r in driver["rules"] if r["id"] == "LC102")
+    assert lc102["helpUri"] == f"{RULES_URL}LC102.md"
     assert lc102["name"] == "pool-connection-not-returned-on-exception"
     assert lc102["help"]["markdown"].startswith("## What it does\n")
     assert run["originalUriBaseIds"] == {"%SRCROOT%": {"uri": here.resolve().as_uri() + "/"}}

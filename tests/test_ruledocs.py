@@ -85,8 +85,8 @@ def test_rule_all_prints_every_rule_in_catalogue_order() -> None:
     ("args", "complaint"),
     [
         (("rule", "LC999"), "unknown rule 'LC999'"),
-        (("rule",), "give one rule code, or --all"),
-        (("rule", "--all", "LC101"), "give one rule code, or --all"),
+        (("rule",), "give one rule code or name, or --all"),
+        (("rule", "--all", "LC101"), "give one rule code or name, or --all"),
     ],
 )
 def test_rule_usage_errors(args: tuple[str, ...], complaint: str) -> None:

@@ -24,6 +24,8 @@ class Overrides:
     select: tuple[str, ...] | None = None
     extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    # `--per-file-ignores GLOB:CODES`: globs relative to the working directory.
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def _specificity(code: str, prefixes: tuple[str, ...]) -> int:
@@ -44,7 +46,7 @@ def enabled(code: str, config: Config, overrides: Overrides = Overrides()) -> bo
     else:
         select = config.select if config.select is not None else ("ALL",)
         select += config.extend_select + overrides.extend_select
-        ignore = config.ignore + overrides.ignore
+        ignore = config.ignore + config.extend_ignore + overrides.ignore
     if code in opt_in_codes() and code not in select:
         return False
     return _specificity(code, select) > _specificity(code, ignore)
@@ -62,11 +64,24 @@ def matches(path: Path, pattern: str, root: Path) -> bool:
     return fnmatch.fnmatchcase(relative, pattern.rstrip("/"))
 
 
-def ignored_in_file(code: str, path: Path, config: Config) -> bool:
-    return any(
+def ignored_in_file(
+    code: str, path: Path, config: Config, overrides: Overrides = Overrides()
+) -> bool:
+    """`per-file-ignores` of the configuration (globs relative to its directory) and of the
+    command line (relative to the working directory) silence `code` in `path`."""
+    if any(
         _specificity(code, codes) >= 0
         for pattern, codes in config.per_file_ignores
         if matches(path, pattern, config.root)
+    ):
+        return True
+    if not overrides.per_file_ignores:
+        return False
+    cwd = Path.cwd().resolve()
+    return any(
+        _specificity(code, codes) >= 0
+        for pattern, codes in overrides.per_file_ignores
+        if matches(path, pattern, cwd)
     )
 
 

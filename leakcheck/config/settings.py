@@ -42,7 +42,9 @@ KNOWN_KEYS = frozenset(
         "select",
         "extend-select",
         "ignore",
+        "extend-ignore",
         "per-file-ignores",
+        "respect-gitignore",
         "exclude",
         "extend-exclude",
         "fix-helpers",
@@ -91,11 +93,13 @@ class Config:
     select: tuple[str, ...] | None = None  # None: every rule
     extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    extend_ignore: tuple[str, ...] = ()  # added to `ignore` (ruff's key of the same name)
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, codes)
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
     # Calls that give a connection back (`self.get_connection`): stored for the fixes to come.
     fix_helpers: tuple[str, ...] = ()
+    respect_gitignore: bool = True  # skip what `.gitignore` / `.ignore` files ignore
     # `[tool.leakcheck.django]`: hosts (shell patterns) or ports of transaction-mode poolers, and
     # whether the project is ASGI (None: detect it from settings and asgi.py).
     django_poolers: tuple[str, ...] = ()
@@ -175,10 +179,12 @@ def load(path: Path) -> Config:
         select=_select(table, path),
         extend_select=_codes(table, "extend-select", path),
         ignore=_codes(table, "ignore", path),
+        extend_ignore=_codes(table, "extend-ignore", path),
         per_file_ignores=_per_file_ignores(table, path),
         exclude=_string_list(table, "exclude", path) if "exclude" in table else DEFAULT_EXCLUDE,
         extend_exclude=_string_list(table, "extend-exclude", path),
         fix_helpers=_fix_helpers(table, path),
+        respect_gitignore=_boolean(table, "respect-gitignore", path, True),
         **_django(table, path),
     )
 
@@ -197,6 +203,13 @@ def _django(table: dict[str, Any], path: Path) -> dict[str, Any]:
     if asgi is not None and not isinstance(asgi, bool):
         raise ConfigError(f"{path}: `django.asgi` must be true or false")
     return {"django_poolers": poolers, "django_asgi": asgi}
+
+
+def _boolean(table: dict[str, Any], key: str, path: Path, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: `{key}` must be true or false")
+    return value
 
 
 def _string_list(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:

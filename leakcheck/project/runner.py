@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from leakcheck import __version__
 from leakcheck.config.catalogue import Kind
-from leakcheck.config.selection import Overrides, enabled, excluded, ignored_in_file
+from leakcheck.config.selection import Overrides, enabled, ignored_in_file
 from leakcheck.config.settings import Config, ConfigFinder, Names, kinds_for
 from leakcheck.model import FileError, FileResult, Report
 from leakcheck.project import baseline
 from leakcheck.project.cache import Cache, cache_dir_for
-from leakcheck.project.discovery import display_path, iter_files
+from leakcheck.project.discovery import Discovery, display_path
 from leakcheck.project.guard import guarded
 from leakcheck.project.names import (
     ROOT_MARKERS,
@@ -53,6 +53,7 @@ class Options:
     baseline: Path | None = None
     fix: str = ""  # "" | "safe" | "unsafe": apply fixes of that applicability (and safer)
     diff: bool = False  # with `fix`: show the diff instead of writing
+    respect_gitignore: bool | None = None  # None: each configuration's `respect-gitignore`
     jobs: int = 1  # worker processes; 1: everything in this process
     cache: bool = False  # read and write the result cache
     cache_dir: Path | None = None  # where (default: LEAKCHECK_CACHE_DIR, else the project root's)
@@ -134,21 +135,6 @@ class Checker:
         config = self.finder.for_file(path)
         return kinds_for(config), config.names
 
-    def excluded(self, path: str, named: bool = False) -> bool:
-        """Whether `exclude` skips `path`; for a file named on the command line (`named`), also
-        whether it skips a directory above it, below the configuration's own directory."""
-        target = Path(path).resolve()
-        config = self.finder.for_dir(target.parent)
-        if excluded(target, config):
-            return True
-        if named:
-            for parent in target.parents:
-                if parent == config.root or config.root not in parent.parents:
-                    break
-                if excluded(parent, config):
-                    return True
-        return False
-
     def context(self, path: Path) -> FileContext:
         """What checking or fixing `path` needs: its configuration, kinds and imports."""
         config = self.finder.for_file(path)
@@ -199,6 +185,10 @@ class Checker:
     def check_file(self, path: str) -> FileResult:
         """The result for one file, checked as if named on the command line (in this process)."""
         return self.check_files([path], frozenset({path}))[0]
+
+    def _check(self, source: bytes, ctx: FileContext) -> FileResult:
+        """Findings for `source` as if it were `ctx.path`'s content (`project.buffers`)."""
+        return self.check_buffer(source, ctx.path)
 
     def check_buffer(self, source: bytes, path: Path) -> FileResult:
         """Findings for `source` as if it were the content of `path` (see `project.api`)."""
@@ -263,7 +253,7 @@ class Checker:
             f
             for f in result.findings
             if enabled(f.code, config, self.options.overrides)
-            and not ignored_in_file(f.code, path, config)
+            and not ignored_in_file(f.code, path, config, self.options.overrides)
         )
         if not findings and not self.options.report_unused_noqa:
             return replace(result, findings=())
@@ -274,12 +264,13 @@ class Checker:
         text = result.source or (source.decode("utf-8", "replace") if findings else "")
         return replace(result, findings=findings, source=text)
 
-    def files(self, paths: list[str]) -> list[str]:
-        """The files to check, `exclude` applied while walking (and to named files if forced)."""
-        found = iter_files(paths, self.excluded)
-        if self.options.force_exclude:
-            return [path for path in found if not self.excluded(path, named=True)]
-        return list(found)
+    def files(self, paths: list[str]) -> tuple[list[str], list[FileError]]:
+        """The files to check (`exclude` and ignore files applied while walking, and to named
+        files if forced), and the paths that cannot be checked (missing, unreadable, a FIFO)."""
+        discovery = Discovery(
+            self.finder.for_dir, self.options.respect_gitignore, self.options.force_exclude
+        )
+        return discovery.files(paths), discovery.errors
 
 
 class _Final:
@@ -307,11 +298,13 @@ def run(
     known = (
         baseline.read(checker.options.baseline) if checker.options.baseline is not None else None
     )
-    files = checker.files(paths)
+    files, unreadable = checker.files(paths)
+    results = [FileResult(error.path, errors=(error,)) for error in unreadable]
     if progress is not None:
         progress(files)
     named = frozenset(os.path.normpath(p) for p in paths if os.path.isfile(p))
-    report = Report(checker.check_files(files, named, progress))
+    results += checker.check_files(files, named, progress)
+    report = Report(results)
     if known is not None and checker.options.baseline is not None:
         report = _apply_baseline(report, checker.options.baseline, known)
     return report

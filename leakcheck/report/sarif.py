@@ -15,6 +15,7 @@ from leakcheck.model import Finding, Fix, Report
 from leakcheck.project.baseline import (
     fingerprints,  # SARIF's partialFingerprints are the baseline's
 )
+from leakcheck.report.ruledocs import url
 
 SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -38,6 +39,7 @@ def _rule(rule: Rule) -> dict[str, Any]:
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": " ".join(what.split())},
         "help": {"text": rule.doc, "markdown": rule.doc},
+        "helpUri": url(rule),  # the rule's published page (ruledocs.RULES_URL)
         "defaultConfiguration": {"level": "error"},
     }
 

@@ -1,0 +1,79 @@
+"""Check or fix one in-memory buffer (standard input, an editor's unsaved text) as if it were
+the file at a path: that path's configuration, `per-file-ignores`, project-wide names.
+
+This is the one call site of the runner's machinery for buffers (`leakcheck check -` and
+`leakcheck server` both come through here), so that it can be switched to the project model's own
+buffer entry point when that exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from leakcheck.model import FileResult
+from leakcheck.project.discovery import Discovery
+from leakcheck.project.runner import Checker, FileContext
+
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A buffer after `--fix`: its new text and what is still found in it."""
+
+    source: bytes
+    result: FileResult  # findings left, with `fixed` / `not_fixed` / (if asked) `diff` filled
+
+
+def _context(checker: Checker, path: str) -> FileContext:
+    return checker.context(Path(path))
+
+
+def skipped(checker: Checker, path: str) -> bool:
+    """With `--force-exclude`, whether `exclude` or an ignore file skips `path` (as ruff skips
+    an excluded `--stdin-filename`)."""
+    if not checker.options.force_exclude or path == STDIN:
+        return False
+    discovery = Discovery(checker.finder.for_dir, checker.options.respect_gitignore, True)
+    return discovery.named_excluded(os.path.realpath(path))
+
+
+def check_buffer(checker: Checker, source: bytes, path: str) -> FileResult:
+    """Findings for `source` as if it were the file at `path` (which need not exist), with
+    selection and suppressions applied. Raises CatalogueError for a bad configuration."""
+    ctx = _context(checker, path)
+    if skipped(checker, path):
+        return FileResult(ctx.shown)
+    return checker._check(source, ctx)
+
+
+def fix_buffer(
+    checker: Checker, source: bytes, path: str, unsafe: bool = False, diff: bool = False
+) -> Fixed:
+    """`source` with the fixes of the findings `check_buffer` reports applied (safe ones, or
+    also unsafe ones), and what remains; with `diff`, the unified diff in `result.diff`."""
+    ctx = _context(checker, path)
+    if skipped(checker, path):
+        return Fixed(source, FileResult(ctx.shown))
+    before = checker._check(source, ctx)
+    reported = {(f.code, f.line) for f in before.findings}
+    outcome = ctx.fix(source, unsafe, lambda code, line: (code, line) in reported)
+    not_fixed = tuple(outcome.dropped) + (
+        (f"not fixed: {outcome.refused}",) if outcome.refused else ()
+    )
+    after = checker._check(outcome.source, ctx) if outcome.source != source else before
+    text = ""
+    if diff and outcome.source != source:
+        text = "".join(
+            difflib.unified_diff(
+                source.decode(errors="replace").splitlines(keepends=True),
+                outcome.source.decode(errors="replace").splitlines(keepends=True),
+                ctx.shown,
+                ctx.shown,
+            )
+        )
+    result = replace(after, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=text)
+    return Fixed(outcome.source, result)
