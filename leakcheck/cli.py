@@ -9,11 +9,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from leakcheck import __version__
 from leakcheck.config.catalogue import CatalogueError, rules
@@ -23,7 +21,7 @@ from leakcheck.exits import GuardedGroup
 from leakcheck.fix.writer import replace_text
 from leakcheck.model import Report
 from leakcheck.project import baseline
-from leakcheck.project.runner import Options, run
+from leakcheck.project.runner import Options, default_jobs, run
 from leakcheck.report.destinations import prepare_file
 from leakcheck.report.output import (
     fixes_text,
@@ -36,6 +34,9 @@ from leakcheck.report.output import (
 from leakcheck.report.ruledocs import find, render, rule_json
 from leakcheck.report.sarif import to_sarif
 from leakcheck.shell import STDIN, check_stdin, parse_per_file_ignores, text_console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 EPILOG = """\b
 Examples:
@@ -97,6 +98,9 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
         nonlocal bar, task
         if files:
             if progress_wanted(output_format, quiet, sys.stderr, len(files)):
+                from rich.console import Console
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
                 bar = Progress(
                     TextColumn("Checking"),
                     BarColumn(),
@@ -208,6 +212,19 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
     is_flag=True,
     help="With --fix, exit 1 when something was fixed, even if no leak remains.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: the number of CPUs; 1 checks in this process).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    envvar="LEAKCHECK_CACHE_DIR",
+    help="Where the cache lives (default: .leakcheck_cache at the project root).",
+)
 def check(
     paths: tuple[str, ...],
     output_format: str,
@@ -234,6 +251,9 @@ def check(
     diff: bool,
     show_fixes: bool,
     exit_non_zero_on_fix: bool,
+    jobs: int | None,
+    no_cache: bool,
+    cache_dir: str | None,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory) for leaks."""
     if config_file and isolated:
@@ -261,6 +281,9 @@ def check(
         baseline=Path(baseline_file) if baseline_file else None,
         fix=("unsafe" if unsafe_fixes else "safe") if (fix or diff) else "",
         diff=diff,
+        jobs=jobs or default_jobs(),
+        cache=not no_cache,
+        cache_dir=Path(cache_dir) if cache_dir else None,
     )
     if stdin_filename is not None or STDIN in paths:
         if paths not in ((), (STDIN,)):
@@ -329,6 +352,7 @@ def _emit(
     handle: IO[str] | None,
     color: str = "auto",
 ) -> None:
+
     if output_format == "text" and not statistics:
         print_text(report, text_console(color, handle), quiet)
         return

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import traceback
+from dataclasses import dataclass
 
 import libcst as cst
 
 from leakcheck.analysis.django import DjangoContext, django_findings
-from leakcheck.analysis.facts import ModuleFacts, Resolver, Site
+from leakcheck.analysis.facts import Export, ModuleFacts, Resolver, Site
 from leakcheck.analysis.gate import cpython_rejects
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.positions import Span, locate
@@ -19,6 +20,16 @@ from leakcheck.fix.edits import edits_for
 from leakcheck.fix.fixer import applicable
 from leakcheck.fix.recipes import plan
 from leakcheck.model import FileError, FileResult, Finding, Fix
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One parse's products: the file's findings (empty when not judged) and, when the file
+    parsed, what it offers importers (`ModuleFacts.exports()`) and its import table."""
+
+    result: FileResult
+    exports: dict[str, Export] | None = None  # None: the file did not parse
+    imports: dict[str, str] | None = None
 
 
 def check_source(
@@ -35,36 +46,60 @@ def check_source(
     `package` (`app.routers`) resolves relative imports; `resolver` answers for imported names;
     `django` configures the LC5xx rules (poolers, ASGI, where the file is on disk).
     """
+    return analyse(source, path, kinds, package, resolver, helpers, django=django).result
+
+
+def analyse(
+    source: bytes,
+    path: str,
+    kinds: tuple[Kind, ...],
+    package: str = "",
+    resolver: Resolver | None = None,
+    helpers: tuple[str, ...] = (),
+    judge: bool = True,
+    django: DjangoContext | None = None,
+) -> Analysis:
+    """Parse once; summarise the module, and judge it too unless `judge` is false. Never raises.
+
+    The tree is dropped before returning: only the summary and the findings survive.
+    """
     rejected = cpython_rejects(source)  # the reference; libcst never sees what it refuses
     if rejected is not None:
-        return FileResult(path, errors=(FileError(path, rejected.line, rejected.reason),))
+        return Analysis(FileResult(path, errors=(FileError(path, rejected.line, rejected.reason),)))
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
         where = re.search(r"error at (\d+):", error.message)
         line = int(where[1]) if where else error.raw_line
         reason = "valid Python that leakcheck's parser (libcst) cannot read; skipped"
-        return FileResult(path, errors=(FileError(path, line, reason),))
+        return Analysis(FileResult(path, errors=(FileError(path, line, reason),)))
     except (SyntaxError, UnicodeError, LookupError) as error:  # encoding cookie or bad bytes
         lineno: int | None = getattr(error, "lineno", None)
         reason = getattr(error, "msg", None) or str(error)
-        return FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
+        return Analysis(
+            FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
+        )
     except RecursionError:
-        return FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
+        return Analysis(
+            FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
+        )
+    exports: dict[str, Export] | None = None
+    imports: dict[str, str] | None = None
     try:
         facts = ModuleFacts(module, kinds, package, resolver)
+        exports, imports = facts.exports(), facts.imports
+        if not judge:
+            return Analysis(FileResult(path), exports, imports)
         django_found = django_findings(module, source, path, django)
-        return _check_module(module, path, facts, helpers, tuple(django_found))
+        result = _check_module(module, path, facts, helpers, tuple(django_found))
+        return Analysis(result, exports, imports)
     except RecursionError:
-        return FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
+        error_entry = FileError(path, None, "too deeply nested to analyse")
+        return Analysis(FileResult(path, errors=(error_entry,)), exports, imports)
     except Exception as error:  # a bug in leakcheck: report it, keep checking other files
         detail = " ".join("".join(traceback.format_exception_only(type(error), error)).split())
-        return FileResult(
-            path,
-            errors=(
-                FileError(path, None, f"internal error in leakcheck: {detail}", internal=True),
-            ),
-        )
+        internal = FileError(path, None, f"internal error in leakcheck: {detail}", internal=True)
+        return Analysis(FileResult(path, errors=(internal,)), exports, imports)
 
 
 def _check_module(

@@ -1,98 +1,328 @@
-"""Benchmark: leakcheck's cost against the libcst parse it cannot avoid.
+"""Benchmark: leakcheck on a real corpus, side by side with the limit, ruff and pylint.
 
-Runs side by side, in one process, over the same files (by default the standard library, which
-every machine has; pass directories to use your own tree):
-  parse      libcst.parse_module only
-  check      leakcheck.engine.check_source (parse + facts + paths + positions where needed)
-  project    the CLI's path: check plus resolving imported names through the project index
-             (a fresh index each round, so imported modules are read again)
-  metadata   parse + MetadataWrapper + PositionProvider (what a generic design would pay)
-Prints seconds per pass and the ratios to `parse`. Figures are for notes, never for tests.
+Builds the corpus of issue 9 in a temporary directory: `pip install --target` Django 5.2.x and
+SQLAlchemy 2.1.x (no dependencies) and copies their package folders plus the standard library's
+`asyncio` and `email`. ruff and pylint, only needed here, are installed into a temporary virtual
+environment (never into leakcheck's). Then, in one run, each measurement `--repeat` times:
+
+  cold        leakcheck check on the corpus, empty cache (--jobs default: the CPU count)
+  warm        the same again, nothing changed (reads the cache; must not import libcst)
+  one changed one file edited, then `leakcheck check FILE` as pre-commit runs it, warm cache
+  the limit   read every file, keep those whose bytes hold an acquisition token, libcst-parse
+              those in --jobs processes: what a run that must parse cannot beat
+  ruff        ruff check --select SIM115 --no-cache on the corpus
+  pylint      pylint --disable=all --enable=consider-using-with -j2 on the Django part, and
+              leakcheck cold on the same part
+  x10         leakcheck cold on the corpus copied 10 times (cpu ratio to the corpus)
+Prints wall-clock medians, cpu time (this process's children), peak memory (the largest sum of
+RSS over the process tree, sampled every 100 ms), and each target's ratio. Numbers are for the
+README and notes, never for tests.
+
+    python scripts/bench.py                 # everything (long: x10 parses 10 corpora)
+    python scripts/bench.py --repeat 1 --no-x10
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
 import sys
 import sysconfig
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+import venv
+from dataclasses import dataclass
 from pathlib import Path
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+PACKAGES = ("Django>=5.2,<5.3", "SQLAlchemy>=2.1.0b1,<2.2")
+LIMIT = """
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from leakcheck.config.catalogue import builtin_kinds
-from leakcheck.engine import check_source
-from leakcheck.project.discovery import iter_files
-from leakcheck.project.runner import Checker
+from leakcheck.config.settings import DEFAULT
+from leakcheck.project.names import module_name
+from leakcheck.project.prefilter import acquisition_tokens, export_markers
+
+def parse(path):
+    import libcst
+    try:
+        libcst.parse_module(Path(path).read_bytes())
+    except Exception:
+        pass
+    return path
+
+if __name__ == "__main__":
+    kinds = builtin_kinds()
+    tokens = acquisition_tokens(kinds, DEFAULT.names)
+    markers = export_markers(kinds, DEFAULT.names)
+    keep = []
+    for path in sorted(Path(sys.argv[1]).rglob("*.py")):
+        data = path.read_bytes()
+        package = module_name(path)[1]
+        if tokens.matches(data, package) or markers.matches(data, package):
+            keep.append(str(path))
+    with ProcessPoolExecutor(int(sys.argv[2])) as pool:
+        list(pool.map(parse, keep, chunksize=1))
+    print(len(keep), file=sys.stderr)
+"""
 
 
-def _sources(paths: list[str], limit: int) -> list[tuple[str, bytes]]:
-    out = []
-    for path in iter_files(paths):
-        data = Path(path).read_bytes()
-        try:
-            cst.parse_module(data)
-        except Exception:  # skip files libcst cannot parse (test data)
+@dataclass
+class Sample:
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+def _tree_rss(root: int) -> int:
+    """Sum of VmRSS (kB) of `root` and its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
-        out.append((path, data))
-        if len(out) >= limit:
-            break
-    return out
+        try:
+            with open(f"/proc/{entry}/status") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        except OSError:
+            continue
+        pid = int(entry)
+        parents[pid] = int(fields.get("PPid", "0").strip() or 0)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+    total, stack = 0, [root]
+    seen = set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += rss.get(pid, 0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
 
 
-def _time(
-    label: str, func: Callable[[str, bytes], object], sources: list[tuple[str, bytes]], rounds: int
-) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for path, data in sources:
-            func(path, data)
-        best = min(best, time.perf_counter() - start)
-    return best
+def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Sample:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(process.pid))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    process.wait()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Sample(wall, cpu, peak / 1024)
+
+
+def median(samples: list[Sample]) -> Sample:
+    return Sample(
+        statistics.median(s.wall for s in samples),
+        statistics.median(s.cpu for s in samples),
+        max(s.rss_mb for s in samples),
+    )
+
+
+def build_corpus(work: Path) -> tuple[Path, str]:
+    target = work / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            *PACKAGES,
+        ],
+        check=True,
+    )
+    corpus = work / "corpus"
+    corpus.mkdir()
+    for name in ("django", "sqlalchemy"):
+        shutil.copytree(target / name, corpus / name, ignore=shutil.ignore_patterns("*.pyc"))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in ("asyncio", "email"):
+        shutil.copytree(stdlib / name, corpus / name, ignore=shutil.ignore_patterns("__pycache__"))
+    versions = sorted(p.name for p in target.glob("*.dist-info"))
+    return corpus, ", ".join(v.removesuffix(".dist-info") for v in versions)
+
+
+def tools(work: Path) -> Path:
+    """A virtual environment with ruff and pylint, apart from leakcheck's."""
+    env = work / "tools"
+    venv.create(env, with_pip=True)
+    subprocess.run(
+        [env / "bin" / "python", "-m", "pip", "install", "-q", "ruff", "pylint"], check=True
+    )
+    return env / "bin"
+
+
+class _Results(dict[str, Sample]):
+    """Prints each measurement as it is made (a long run shows its progress)."""
+
+    def __setitem__(self, name: str, sample: Sample) -> None:
+        super().__setitem__(name, sample)
+        print(f"  {name}: {sample.wall:.2f} s wall, {sample.cpu:.2f} s cpu", flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="*", default=[sysconfig.get_paths()["stdlib"]])
-    parser.add_argument("--files", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--metadata", action="store_true", help="also time PositionProvider")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--no-x10", action="store_true", help="skip the corpus copied 10 times")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
-    sources = _sources(args.paths, args.files)
-    kinds = builtin_kinds()
-    lines = sum(data.count(b"\n") for _, data in sources)
-    findings = sum(len(check_source(d, p, kinds).findings) for p, d in sources)
-    print(f"{len(sources)} files, {lines} lines, {findings} findings; best of {args.rounds}")
+    work = Path(tempfile.mkdtemp(prefix="leakcheck-bench-"))
+    try:
+        run(work, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
 
-    def meta(path: str, data: bytes) -> object:
-        return MetadataWrapper(cst.parse_module(data)).resolve(PositionProvider)
 
-    checker = [Checker()]
-
-    def project(path: str, data: bytes) -> object:
-        if path == sources[0][0]:
-            checker[0] = Checker()  # a new run: nothing cached from the previous round
-        return checker[0].check_file(path)
-
-    passes: list[tuple[str, Callable[[str, bytes], object]]] = [
-        ("parse", lambda p, d: cst.parse_module(d)),
-        ("check", lambda p, d: check_source(d, p, kinds)),
-        ("project", project),
+def run(work: Path, args: argparse.Namespace) -> None:
+    corpus, versions = build_corpus(work)
+    files = list(corpus.rglob("*.py"))
+    lines = sum(p.read_bytes().count(b"\n") for p in files)
+    print(f"corpus: {len(files)} files, {lines} lines ({versions}, stdlib asyncio and email)")
+    print(f"jobs: {args.jobs}, repeat: {args.repeat}, python {sys.version.split()[0]}")
+    binaries = tools(work)
+    leakcheck = [
+        sys.executable,
+        "-m",
+        "leakcheck",
+        "check",
+        "-q",
+        "--exit-zero",
+        "-j",
+        str(args.jobs),
     ]
-    if args.metadata:
-        passes.append(("metadata", meta))
-    base = None
-    for label, func in passes:
-        seconds = _time(label, func, sources, args.rounds)
-        base = base or seconds
-        print(
-            f"{label:>9}: {seconds:7.3f} s  {seconds / base:5.2f}x parse  "
-            f"{lines / seconds:9.0f} lines/s"
-        )
-    sys.stdout.flush()
+    env = {k: v for k, v in os.environ.items() if k != "LEAKCHECK_CACHE_DIR"}
+    results: dict[str, Sample] = _Results()
+
+    def cold(target: Path, name: str) -> Sample:
+        samples = []
+        for number in range(args.repeat):
+            cache = work / f"cache-{name}-{number}"
+            samples.append(measure([*leakcheck, "--cache-dir", str(cache), "."], target, env))
+        return median(samples)
+
+    results["cold"] = cold(corpus, "corpus")
+    cache = work / "cache-corpus-0"
+    results["warm"] = median(
+        [
+            measure([*leakcheck, "--cache-dir", str(cache), "."], corpus, env)
+            for _ in range(args.repeat)
+        ]
+    )
+    changed = corpus / "django" / "db" / "backends" / "postgresql" / "base.py"
+    samples = []
+    for number in range(args.repeat):
+        with changed.open("a") as handle:
+            handle.write(f"\n# edit {number}\n")
+        relative = str(changed.relative_to(corpus))
+        samples.append(measure([*leakcheck, "--cache-dir", str(cache), relative], corpus, env))
+    results["one changed file (pre-commit)"] = median(samples)
+    script = work / "limit.py"
+    script.write_text(LIMIT)
+    results["the limit"] = median(
+        [
+            measure([sys.executable, str(script), str(corpus), str(args.jobs)], corpus)
+            for _ in range(args.repeat)
+        ]
+    )
+    results["ruff SIM115 --no-cache"] = median(
+        [
+            measure(
+                [
+                    str(binaries / "ruff"),
+                    "check",
+                    "--select",
+                    "SIM115",
+                    "--no-cache",
+                    "--exit-zero",
+                    "-q",
+                    ".",
+                ],
+                corpus,
+            )
+            for _ in range(args.repeat)
+        ]
+    )
+    results["pylint consider-using-with -j2 (django)"] = median(
+        [
+            measure(
+                [
+                    str(binaries / "pylint"),
+                    "--disable=all",
+                    "--enable=consider-using-with",
+                    "-j2",
+                    "--exit-zero",
+                    "django",
+                ],
+                corpus,
+            )
+            for _ in range(args.repeat)
+        ]
+    )
+    results["leakcheck cold (django)"] = cold(corpus / "django", "django")
+    if not args.no_x10:
+        big = work / "corpus-x10"
+        for copy in range(10):
+            shutil.copytree(corpus, big / f"copy{copy}")
+        results["leakcheck cold (corpus x10)"] = cold(big, "x10")
+
+    print()
+    print("| run | wall (s) | cpu (s) | peak RSS (MB) |")
+    print("|---|---|---|---|")
+    for name, sample in results.items():
+        print(f"| {name} | {sample.wall:.2f} | {sample.cpu:.2f} | {sample.rss_mb:.0f} |")
+    print()
+    c, w, limit = results["cold"], results["warm"], results["the limit"]
+    ruff, pylint = (
+        results["ruff SIM115 --no-cache"],
+        results["pylint consider-using-with -j2 (django)"],
+    )
+    django = results["leakcheck cold (django)"]
+    rows = [
+        ("cold / the limit (wall)", c.wall / limit.wall, "<= 1.3x"),
+        ("pylint / leakcheck cold, django (wall)", pylint.wall / django.wall, ">= 20x"),
+        ("warm / ruff no-cache (wall)", w.wall / ruff.wall, "<= 1.0x"),
+        ("one changed file, warm (s)", results["one changed file (pre-commit)"].wall, "<= 0.5 s"),
+        ("peak RSS, cold (MB)", c.rss_mb, "<= 150 MB"),
+    ]
+    if "leakcheck cold (corpus x10)" in results:
+        big_sample = results["leakcheck cold (corpus x10)"]
+        rows.append(("corpus x10 / corpus (cpu)", big_sample.cpu / c.cpu, "<= 10.5x"))
+        rows.append(("peak RSS, corpus x10 (MB)", big_sample.rss_mb, "flat"))
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    for name, value, target in rows:
+        print(f"| {name} | {value:.2f} | {target} |")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def test_json_document_follows_the_schema(project: Path) -> None:
 
 
 def test_syntax_error_is_reported_and_the_run_goes_on(project: Path) -> None:
-    (project / "app" / "broken.py").write_text("def f(:\n    pass\n")
+    # The file mentions `getconn`: the prefilter sends it to the parser, which fails.
+    (project / "app" / "broken.py").write_text("def f(:\n    conn = pool.getconn()\n")
     code, out = invoke("check", "--format", "json", "app")
     assert code == 1
     document = json.loads(out)
@@ -117,6 +118,18 @@ def test_syntax_error_is_reported_and_the_run_goes_on(project: Path) -> None:
     assert document["errors"][0]["message"].startswith("syntax error")
     assert [f["path"] for f in document["findings"]] == ["app/leaky.py"]
     assert document["summary"] == {"files": 3, "findings": 1, "errors": 1, "fixable": 1, "fixed": 0}
+
+
+def test_a_broken_file_without_acquisition_tokens_is_skipped_unless_named(project: Path) -> None:
+    # Found by walking, a file whose bytes name no acquisition is never parsed (it cannot leak),
+    # so its syntax error is not leakcheck's to report; named on the command line, it is parsed.
+    (project / "app" / "broken.py").write_text("def f(:\n    pass\n")
+    code, out = invoke("check", "--format", "json", "app")
+    assert code == 1  # app/leaky.py
+    assert json.loads(out)["errors"] == []
+    code, out = invoke("check", "--format", "json", "app/broken.py")
+    assert code == 1
+    assert [e["path"] for e in json.loads(out)["errors"]] == ["app/broken.py"]
 
 
 def test_unparseable_file_alone_exits_one(project: Path) -> None:

@@ -20,7 +20,7 @@ import libcst as cst
 from leakcheck.analysis.effects import Context
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.flow import Exit, Note, State, Status, Trace, Walker, header
-from leakcheck.analysis.syntax import block_statements, call_text, dotted, source_of, walk
+from leakcheck.analysis.syntax import block_statements, call_text, children, dotted, source_of, walk
 
 # A piece of explanation: text with an optional `{line}` filled from the node's position.
 Part = tuple[str, cst.CSTNode | None]
@@ -221,6 +221,12 @@ def _classify(
 ) -> Verdict | None:
     held = [ex for ex in trace.exits if ex.state.status is Status.HELD and ex.kind != "break"]
     end = [s for s in trace.end if s.status is Status.HELD]
+    if len(held) > 1 or len(end) > 1:
+        # States travel in sets hashed by node identity: put them in source order, so that the
+        # path a message names does not depend on where the nodes happen to sit in memory.
+        order = _source_order(site.scope)
+        held.sort(key=lambda ex: (order.get(id(ex.node), -1), _note_order(ex.state, order)))
+        end.sort(key=lambda state: _note_order(state, order))
     last = last_statement(body) or site.call
     if not (owner or trace.moved) and not trace.released:
         if held or end or trace.rebound:
@@ -277,6 +283,27 @@ def _classify(
         if leak in candidates:
             return candidates[leak]
     return None
+
+
+def _source_order(scope: cst.CSTNode) -> dict[int, int]:
+    """Each node of `scope` (by identity) -> its rank in a preorder walk (source order)."""
+    order: dict[int, int] = {}
+    stack = [scope]
+    while stack:
+        node = stack.pop()
+        order[id(node)] = len(order)
+        kids = children(node)
+        kids.reverse()
+        stack.extend(kids)
+    return order
+
+
+def _note_order(state: State, order: dict[int, int]) -> tuple[int, int]:
+    note = state.note
+    if note is None:
+        return (-1, -1)
+    cause = note.cause if note.cause is not None else note.node
+    return (order.get(id(cause), -1), order.get(id(note.node), -1))
 
 
 def _rebound_verdict(site: Site, trace: Trace) -> Verdict:

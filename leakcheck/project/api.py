@@ -1,11 +1,19 @@
-"""Fix one file on disk as the CLI would (its configuration, its project), without writing it."""
+"""Entry points for tools that embed leakcheck (the language server, editors, scripts).
+
+Both read the project's configuration for the file and resolve its imports through the project's
+module summaries (from the cache when one is given, else computed on demand), as the CLI does.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from leakcheck.fix.fixer import Outcome
-from leakcheck.project.runner import Checker
+from leakcheck.model import FileResult
+from leakcheck.project.runner import Checker, Options
+
+if TYPE_CHECKING:
+    from leakcheck.fix.fixer import Outcome
 
 
 def fix_file(path: Path, unsafe: bool = False, source: bytes | None = None) -> Outcome:
@@ -13,3 +21,18 @@ def fix_file(path: Path, unsafe: bool = False, source: bytes | None = None) -> O
     were that file's content)."""
     data = path.read_bytes() if source is None else source
     return Checker().context(path).fix(data, unsafe)
+
+
+def check_buffer(
+    source: bytes, path: Path, options: Options | None = None, checker: Checker | None = None
+) -> FileResult:
+    """Findings for `source` (an editor's unsaved buffer) as if it were the content of `path`.
+
+    Inputs: the buffer's bytes; the path it stands for (it need not exist; its directory decides
+    the configuration, package and import roots); `options` as the CLI builds them (give
+    `Options(cache=True)` to reuse and fill the result cache of the project's other modules); or a
+    long-lived `checker` to keep configurations and summaries between calls. Output: the
+    `FileResult` the CLI would report for that content, selection and suppressions applied, in
+    this process. Raises CatalogueError for a bad configuration, like the CLI.
+    """
+    return (checker or Checker(options=options)).check_buffer(source, path)

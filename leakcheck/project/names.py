@@ -1,161 +1,272 @@
-"""Project-wide names: what other modules of the project define, for names a module imports.
+"""Project-wide names: what other modules of the project define, answered from their summaries.
 
 Real services define `SessionLocal`, the pool or `get_db` in one module and use them in twenty. When
 a checked module calls a name it imported (`from app.database import SessionLocal`, relative
-imports, `import app.db as db; db.SessionLocal()`), the index finds the defining module on disk
-(from the project root: the nearest directory holding pyproject.toml, setup.cfg, setup.py or .git,
-also under `src/`, and from the importing file's own package root), reads its module-level facts
-with the same single pass the checker uses, and caches them: each module is read at most once per
-run, whether or not it is among the checked paths, so the cost stays linear in the number of files.
+imports, `import app.db as db; db.SessionLocal()`), `NameResolver` finds the defining module on
+disk (from the importing file's own package root, and from the project root: the nearest directory
+holding pyproject.toml, setup.cfg, setup.py or .git, also its `src/`) and answers from that module's
+summary (`project.summaries`), following re-exports through the summaries' import tables. Summaries
+come from a `SummarySource`: the run's store (`project.pipeline`), or `LazySummaries`, which
+computes each one on first use, in this process, and keeps only the summary, never the tree.
 Names from modules that cannot be found (installed packages, missing files) fall back to the
 configured names and to the conventional factory names.
+
+Every answer a resolver gives is also recorded as a plain tuple (`Answer`), so that the cache can
+tell, without importing the analysis, whether a file would now get a different answer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cache
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-import libcst as cst
-
-from leakcheck.analysis.facts import Export, ModuleFacts
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.settings import Names
+from leakcheck.project.summaries import Summary
+
+if TYPE_CHECKING:
+    from leakcheck.analysis.facts import Export
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 MAX_REEXPORTS = 8
+# What a lookup answered: ("config", kind name), ("conventional", kind name), ("export", module
+# path, name, digest of the Export), or None.
+Answer = tuple[str, ...] | None
 
-
-@dataclass
-class _Module:
-    facts: ModuleFacts | None  # None when the file does not parse
-    exports: dict[str, Export] = field(default_factory=dict)
+_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {}
 
 
 def module_name(path: Path) -> tuple[str, str, Path]:
     """(`app.routers.items`, its package `app.routers`, the directory imports start from)."""
-    path = path.resolve()
-    parts = [path.stem]
-    directory = path.parent
-    while (directory / "__init__.py").is_file() and directory.parent != directory:
-        parts.insert(0, directory.name)
-        directory = directory.parent
-    is_package = parts[-1] == "__init__"
+    real = os.path.realpath(path)
+    directory, stem = os.path.dirname(real), os.path.splitext(os.path.basename(real))[0]
+    parents, import_root = _package_of(directory)
+    parts = [*parents, stem]
+    is_package = stem == "__init__"
     if is_package:
         parts.pop()
     name = ".".join(parts)
     package = name if is_package else ".".join(parts[:-1])
-    return name, package, directory
+    return name, package, Path(import_root)
+
+
+def _package_of(directory: str) -> tuple[tuple[str, ...], str]:
+    """The package names leading to `directory` and the directory above the topmost package."""
+    cached = _PACKAGES.get(directory)
+    if cached is not None:
+        return cached
+    parent = os.path.dirname(directory)
+    if parent != directory and os.path.isfile(os.path.join(directory, "__init__.py")):
+        above, root = _package_of(parent)
+        found = ((*above, os.path.basename(directory)), root)
+    else:
+        found = ((), directory)
+    _PACKAGES[directory] = found
+    return found
 
 
 def project_root(path: Path) -> Path | None:
-    for directory in path.resolve().parents:
-        if any((directory / marker).exists() for marker in ROOT_MARKERS):
-            return directory
-    return None
+    """The nearest directory above `path` holding a project marker (pyproject.toml, .git, ...)."""
+    found = _root_of(os.path.dirname(os.path.realpath(path)))
+    return Path(found) if found is not None else None
 
 
-class ProjectIndex:
-    """Module facts of the project, read on demand and cached, for one run."""
+_ROOTS: dict[str, str | None] = {}
+
+
+def _root_of(directory: str) -> str | None:
+    """`directory` itself or the nearest directory above it with a marker (remembered)."""
+    if directory in _ROOTS:
+        return _ROOTS[directory]
+    if any(os.path.exists(os.path.join(directory, marker)) for marker in ROOT_MARKERS):
+        found: str | None = directory
+    else:
+        parent = os.path.dirname(directory)
+        found = None if parent == directory else _root_of(parent)
+    _ROOTS[directory] = found
+    return found
+
+
+_IMPORT_ROOTS: dict[str, tuple[Path, ...]] = {}
+
+
+def import_roots(path: Path) -> tuple[Path, ...]:
+    """Where imports in `path` are looked for: its package root, the project root and its src/."""
+    directory = os.path.dirname(os.path.realpath(path))
+    cached = _IMPORT_ROOTS.get(directory)
+    if cached is not None:
+        return cached
+    _, _, import_root = module_name(path)
+    roots = [import_root]
+    root = project_root(path)
+    if root is not None:
+        roots += [r for r in (root, root / "src") if r not in roots and r.is_dir()]
+    _IMPORT_ROOTS[directory] = tuple(roots)
+    return tuple(roots)
+
+
+def forget() -> None:
+    """Drop what this process remembers about directories (packages, project roots): a
+    long-lived process (a language server) calls it when files may have moved."""
+    _PACKAGES.clear()
+    _ROOTS.clear()
+    _IMPORT_ROOTS.clear()
+
+
+class ModuleFinder:
+    """Module name -> file, through a list of roots; every answer remembered for the run."""
 
     def __init__(self) -> None:
-        self._modules: dict[tuple[Path, tuple[Kind, ...]], _Module] = {}
-        self._files: dict[tuple[Path, str], Path | None] = {}
+        self._files: dict[tuple[Path, str], str | None] = {}
 
-    def resolver_for(self, path: Path, kinds: tuple[Kind, ...], names: Names) -> FileResolver:
-        _, _, import_root = module_name(path)
-        roots = [import_root]
-        root = project_root(path)
-        if root is not None:
-            roots += [r for r in (root, root / "src") if r not in roots and r.is_dir()]
-        return FileResolver(self, tuple(roots), kinds, names)
-
-    def find(self, roots: tuple[Path, ...], module: str) -> Path | None:
+    def find(self, roots: tuple[Path, ...], module: str) -> str | None:
+        """The real path of `module`'s file (`a/b.py` or `a/b/__init__.py`) under the first root
+        that has it, or None."""
         for root in roots:
             key = (root, module)
             if key not in self._files:
-                base = root.joinpath(*module.split("."))
-                candidates = (base.with_suffix(".py"), base / "__init__.py")
-                self._files[key] = next((c for c in candidates if c.is_file()), None)
-            if self._files[key] is not None:
-                return self._files[key]
+                base = os.path.join(root, *module.split("."))
+                found = None
+                for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+                    if os.path.isfile(candidate):
+                        found = os.path.realpath(candidate)
+                        break
+                self._files[key] = found
+            hit = self._files[key]
+            if hit is not None:
+                return hit
         return None
 
-    def module(self, path: Path, kinds: tuple[Kind, ...], names: Names) -> _Module:
-        key = (path, kinds)
-        if key not in self._modules:
-            self._modules[key] = _Module(None)  # guards against import cycles
-            try:
-                source = path.read_bytes()
-                if not _may_export(source, kinds, names):
-                    return self._modules[key]
-                tree = cst.parse_module(source)
-            except Exception:  # unreadable or unparsable: it simply offers nothing
-                return self._modules[key]
-            _, package, _ = module_name(path)
-            resolver = self.resolver_for(path, kinds, names)
-            facts = ModuleFacts(tree, kinds, package, resolver)
-            self._modules[key] = _Module(facts, facts.exports())
-        return self._modules[key]
+
+class SummarySource(Protocol):
+    """Gives the summary of the module at a real path, or None when it offers nothing (not a
+    module that can export, unreadable, unparsable, or not visible from the asking module)."""
+
+    def summary(self, path: str) -> Summary | None: ...
 
 
-@cache
-def _markers(kinds: tuple[Kind, ...], names: Names) -> tuple[bytes, ...]:
-    words: set[str] = {"contextmanager"}
-    for kind in kinds:
-        words |= {c.rsplit(".", 1)[-1] for c in kind.source_constructors | kind.acquire_callables}
-        words |= kind.acquire_methods
-    for group in (names.session_factories, names.pools, names.engines, names.conventional):
-        words |= {n.rsplit(".", 1)[-1] for n in group}
-    return tuple(sorted(w.encode() for w in words))
+class NameResolver:
+    """Answers `lookup` (the analysis's `Resolver`) for the modules one file imports."""
 
+    def __init__(
+        self,
+        finder: ModuleFinder,
+        roots: tuple[Path, ...],
+        kinds: tuple[Kind, ...],
+        names: Names,
+        source: SummarySource,
+    ) -> None:
+        self.finder = finder
+        self.roots = roots
+        self.kinds = kinds
+        self.names = names
+        self.source = source
+        self.queries: dict[str, Answer] = {}  # every lookup made through this resolver
 
-def _may_export(source: bytes, kinds: tuple[Kind, ...], names: Names) -> bool:
-    """Can this module define a source, factory, releaser or helper? A substring test, so that
-    modules that mention no pool, factory, engine or context manager are never parsed here.
-    (A helper built only on a source imported under another name is missed: see README.)"""
-    return any(word in source for word in _markers(kinds, names))
+    def lookup(self, qualified: str) -> Export | None:
+        """What the project says about `qualified` (`app.database.SessionLocal`), or None."""
+        answer, export = self._resolve(qualified, 0, materialise=True)
+        self.queries[qualified] = answer
+        return export
 
+    def answer(self, qualified: str) -> Answer:
+        """What `lookup` would record for `qualified`, without building any `Export`."""
+        return self._resolve(qualified, 0, materialise=False)[0]
 
-@dataclass
-class FileResolver:
-    """Answers `lookup` for the modules one file imports (it knows where to look)."""
-
-    index: ProjectIndex
-    roots: tuple[Path, ...]
-    kinds: tuple[Kind, ...]
-    names: Names
-
-    def lookup(self, qualified: str, depth: int = 0) -> Export | None:
+    def _resolve(
+        self, qualified: str, depth: int, materialise: bool
+    ) -> tuple[Answer, Export | None]:
         configured = self._configured(qualified)
         if configured is not None:
-            return configured
+            return ("config", configured), self._export(configured, materialise)
         parts = qualified.split(".")
-        path = self.index.find(self.roots, ".".join(parts[:-1])) if len(parts) > 1 else None
+        path = self.finder.find(self.roots, ".".join(parts[:-1])) if len(parts) > 1 else None
         if path is not None:
-            module = self.index.module(path, self.kinds, self.names)
+            summary = self.source.summary(path)
+            if summary is None:
+                return None, None
             name = parts[-1]
-            if name in module.exports:
-                return module.exports[name]
-            target = module.facts.imports.get(name) if module.facts is not None else None
+            if name in summary.digests:
+                answer: Answer = ("export", path, name, summary.digests[name])
+                return answer, summary.exports()[name] if materialise else None
+            target = summary.imports.get(name)
             if target is not None and depth < MAX_REEXPORTS:
-                return self.lookup(target, depth + 1)  # re-exported: `from .database import X`
-            return None
-        if parts[-1] in self.names.conventional:
-            return self._source("sqlalchemy-session")
-        return None
+                return self._resolve(target, depth + 1, materialise)  # `from .db import X`
+            return None, None
+        if parts[-1] in self.names.conventional and self._kind("sqlalchemy-session"):
+            return ("conventional", "sqlalchemy-session"), self._export(
+                "sqlalchemy-session", materialise
+            )
+        return None, None
 
-    def _configured(self, qualified: str) -> Export | None:
+    def _configured(self, qualified: str) -> str | None:
         names = self.names
         if qualified in names.session_factories:
-            return self._source("sqlalchemy-session")
+            return "sqlalchemy-session" if self._kind("sqlalchemy-session") else None
         if qualified in names.engines:
-            return self._source("sqlalchemy-connection")
+            return "sqlalchemy-connection" if self._kind("sqlalchemy-connection") else None
         if qualified in names.pools:
-            return Export("source", None)  # any pool kind whose acquire method is called on it
+            return "<any pool>"  # any pool kind whose acquire method is called on it
         return None
 
-    def _source(self, kind_name: str) -> Export | None:
-        kind = next((k for k in self.kinds if k.name == kind_name), None)
-        return Export("source", kind) if kind is not None else None
+    def _kind(self, name: str) -> Kind | None:
+        return next((k for k in self.kinds if k.name == name), None)
+
+    def _export(self, kind_name: str, materialise: bool) -> Export | None:
+        if not materialise:
+            return None
+        from leakcheck.analysis.facts import Export  # only when the analysis runs
+
+        return Export("source", self._kind(kind_name))
+
+
+class LazySummaries:
+    """Summaries computed on first use, in this process (for one file checked alone: the
+    language server, `project.api`, tests). Each module is parsed at most once; an import cycle
+    answers None for the module still being summarised."""
+
+    def __init__(
+        self,
+        finder: ModuleFinder,
+        settings: Callable[[Path], tuple[tuple[Kind, ...], Names]],
+        known: Callable[[str], Summary | None] | None = None,
+    ) -> None:
+        """`settings(path)`: the kinds and names that apply to the file at `path`; `known`: a
+        summary already at hand (the cache's), tried first."""
+        self.finder = finder
+        self.settings = settings
+        self.known = known
+        self._summaries: dict[str, Summary | None] = {}
+
+    def summary(self, path: str) -> Summary | None:
+        if path in self._summaries:
+            return self._summaries[path]
+        self._summaries[path] = None  # guards against import cycles
+        found = self.known(path) if self.known is not None else None
+        if found is None:
+            found = self._compute(path)
+        self._summaries[path] = found
+        return found
+
+    def _compute(self, path: str) -> Summary | None:
+        from leakcheck.project.prefilter import export_markers
+
+        kinds, names = self.settings(Path(path))
+        try:
+            with open(path, "rb") as handle:
+                source = handle.read()
+        except OSError:
+            return None
+        _, package, _ = module_name(Path(path))
+        if not export_markers(kinds, names).matches(source, package):
+            return None
+        from leakcheck.engine import analyse
+        from leakcheck.project.summaries import summarise
+
+        resolver = NameResolver(self.finder, import_roots(Path(path)), kinds, names, self)
+        done = analyse(source, path, kinds, package, resolver, judge=False)
+        if done.exports is None or done.imports is None:
+            return None
+        return summarise(done.exports, done.imports)

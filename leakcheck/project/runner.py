@@ -1,25 +1,46 @@
-"""Check a set of paths: find the files, the configuration of each, and collect the results."""
+"""Check a set of paths: find the files, the configuration of each, and collect the results.
+
+The work itself (summaries, prefilter, workers, cache) is `project.pipeline`'s; this module turns
+options into a run, applies rule selection and suppressions to each file's findings, and applies
+fixes.
+"""
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from leakcheck.analysis.django import DjangoContext
+from leakcheck import __version__
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.selection import Overrides, enabled, ignored_in_file
-from leakcheck.config.settings import Config, ConfigFinder, kinds_for
-from leakcheck.engine import check_source
-from leakcheck.fix.fixer import Outcome, fix_source
-from leakcheck.fix.writer import Changed, remove_stray_temporaries, write_atomically
+from leakcheck.config.settings import Config, ConfigFinder, Names, kinds_for
 from leakcheck.model import FileError, FileResult, Report
 from leakcheck.project import baseline
+from leakcheck.project.cache import Cache, cache_dir_for
 from leakcheck.project.discovery import Discovery, display_path
 from leakcheck.project.guard import guarded
-from leakcheck.project.names import FileResolver, ProjectIndex, module_name
+from leakcheck.project.names import (
+    ROOT_MARKERS,
+    LazySummaries,
+    ModuleFinder,
+    NameResolver,
+    SummarySource,
+    forget,
+    import_roots,
+    module_name,
+)
+from leakcheck.project.pipeline import Project, Unit, settings_digest
+from leakcheck.project.summaries import Summary
 from leakcheck.project.suppressions import directives, suppress, unused
+from leakcheck.project.workers import Limits
+
+if TYPE_CHECKING:
+    from leakcheck.analysis.django import DjangoContext
+    from leakcheck.fix.fixer import Outcome
 
 
 @dataclass(frozen=True)
@@ -33,6 +54,27 @@ class Options:
     fix: str = ""  # "" | "safe" | "unsafe": apply fixes of that applicability (and safer)
     diff: bool = False  # with `fix`: show the diff instead of writing
     respect_gitignore: bool | None = None  # None: each configuration's `respect-gitignore`
+    jobs: int = 1  # worker processes; 1: everything in this process
+    cache: bool = False  # read and write the result cache
+    cache_dir: Path | None = None  # where (default: LEAKCHECK_CACHE_DIR, else the project root's)
+    prefilter: bool = True  # parse only files whose bytes hold an acquisition token
+
+
+def default_jobs() -> int:
+    """The number of CPUs this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def cache_root(start: Path) -> Path:
+    """The project root for the cache: the nearest directory at or above `start` holding
+    pyproject.toml, setup.cfg, setup.py or .git; `start` itself when there is none."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if any((directory / marker).exists() for marker in ROOT_MARKERS):
+            return directory
+    return start
 
 
 @dataclass(frozen=True)
@@ -44,11 +86,13 @@ class FileContext:
     config: Config
     kinds: tuple[Kind, ...]
     package: str
-    resolver: FileResolver
+    resolver: NameResolver
 
     @property
     def django(self) -> DjangoContext:
         """The Django rules' view of this file: configured poolers and server, its real path."""
+        from leakcheck.analysis.django import DjangoContext
+
         return DjangoContext(self.config.django_poolers, self.config.django_asgi, self.path)
 
     def fix(
@@ -58,6 +102,8 @@ class FileContext:
         wanted: Callable[[str, int], bool] = lambda code, line: True,
     ) -> Outcome:
         """`source` (this file's bytes, or what they would be) with its fixes applied."""
+        from leakcheck.fix.fixer import fix_source
+
         return fix_source(
             source,
             self.kinds,
@@ -72,36 +118,99 @@ class FileContext:
 
 
 class Checker:
-    """One run's shared state: configurations found so far and the project-wide name index."""
+    """One run's shared state: configurations found so far, module summaries, the cache."""
 
     def __init__(self, config_file: Path | None = None, options: Options | None = None) -> None:
         self.options = options or Options(config_file)
+        forget()  # a new run looks at the tree afresh
         self.finder = ConfigFinder(self.options.config_file, self.options.isolated)
-        self.index = ProjectIndex()
+        self.modules = ModuleFinder()
+        self.cache: Cache | None = None
+        if self.options.cache:
+            directory = cache_dir_for(cache_root(Path.cwd()), self.options.cache_dir)
+            self.cache = Cache(directory, __version__)
+        self.summaries: SummarySource = LazySummaries(self.modules, self._settings)
+
+    def _settings(self, path: Path) -> tuple[tuple[Kind, ...], Names]:
+        config = self.finder.for_file(path)
+        return kinds_for(config), config.names
 
     def context(self, path: Path) -> FileContext:
         """What checking or fixing `path` needs: its configuration, kinds and imports."""
         config = self.finder.for_file(path)
         kinds = kinds_for(config)
         _, package, _ = module_name(path)
-        resolver = self.index.resolver_for(path, kinds, config.names)
+        resolver = NameResolver(
+            self.modules, import_roots(path), kinds, config.names, self.summaries
+        )
         return FileContext(path, display_path(str(path)), config, kinds, package, resolver)
 
+    def project(self, jobs: int | None = None) -> Project:
+        """A new run over this checker's configuration, options and cache."""
+        options = self.options
+        extra = (options.overrides, options.report_unused_noqa)
+        return Project(
+            self.finder,
+            lambda config: settings_digest(config, extra),
+            self._finish,
+            self.cache,
+            options.jobs if jobs is None else jobs,
+            Limits.from_environment(),
+            options.prefilter,
+        )
+
+    def check_files(
+        self,
+        files: list[str],
+        named: frozenset[str] = frozenset(),
+        progress: Callable[[list[str]], None] | None = None,
+    ) -> list[FileResult]:
+        """Results for `files`, in their order; `named`: files given explicitly (always parsed)."""
+        project = self.project()
+        units = [
+            project.add(path, display_path(path), judged=True, named=path in named)
+            for path in files
+        ]
+        if progress is not None:
+            project.on_judged = lambda: progress([])
+        project.run()
+        self.summaries = _Final(project)
+        by_path = {unit.path: unit for unit in units}
+
+        def finished(path: str) -> FileResult:
+            return self._fixed(by_path[path])
+
+        return [guarded(unit.path, finished) for unit in units]
+
     def check_file(self, path: str) -> FileResult:
-        ctx = self.context(Path(path))
-        try:
-            with open(path, "rb") as handle:
-                source = handle.read()
-        except OSError as error:
-            shown = ctx.shown
-            return FileResult(shown, errors=(FileError(shown, None, f"cannot read: {error}"),))
-        result = self._check(source, ctx)
+        """The result for one file, checked as if named on the command line (in this process)."""
+        return self.check_files([path], frozenset({path}))[0]
+
+    def _check(self, source: bytes, ctx: FileContext) -> FileResult:
+        """Findings for `source` as if it were `ctx.path`'s content (`project.buffers`)."""
+        return self.check_buffer(source, ctx.path)
+
+    def check_buffer(self, source: bytes, path: Path) -> FileResult:
+        """Findings for `source` as if it were the content of `path` (see `project.api`)."""
+        project = self.project(jobs=1)
+        real = os.path.realpath(path)
+        project.overrides[real] = source
+        unit = project.add(str(path), display_path(str(path)), judged=True, named=True)
+        project.run()
+        assert unit.result is not None
+        return unit.result
+
+    def _fixed(self, unit: Unit) -> FileResult:
+        result = unit.result
+        assert result is not None
         if not self.options.fix or not any(
             f.fix is not None and (f.fix.applicability == "safe" or self.options.fix == "unsafe")
             for f in result.findings
         ):
             return result
-        return self._fix(result, source, ctx)
+        with open(unit.real, "rb") as handle:
+            source = handle.read()
+        return self._fix(result, source, self.context(Path(unit.real)))
 
     def _fix(self, result: FileResult, source: bytes, ctx: FileContext) -> FileResult:
         reported = {(f.code, f.line) for f in result.findings}
@@ -122,6 +231,8 @@ class Checker:
                 )
             )
             return replace(result, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=diff)
+        from leakcheck.fix.writer import Changed, remove_stray_temporaries, write_atomically
+
         target = ctx.path.resolve()  # through a symlink: the link stays, its target is fixed
         remove_stray_temporaries(target.parent)
         try:
@@ -132,21 +243,12 @@ class Checker:
                 why = str(error)
             failure = FileError(shown, None, f"not written: {why}")
             return replace(result, errors=(*result.errors, failure))
-        after = self._check(outcome.source, ctx)
+        after = self.check_buffer(outcome.source, ctx.path)
         return replace(after, fixed=tuple(outcome.applied), not_fixed=not_fixed)
 
-    def _check(self, source: bytes, ctx: FileContext) -> FileResult:
-        """Findings for one file's bytes, with selection and suppressions applied."""
-        config, path, shown = ctx.config, ctx.path, ctx.shown
-        result = check_source(
-            source,
-            shown,
-            ctx.kinds,
-            ctx.package,
-            ctx.resolver,
-            config.fix_helpers,
-            django=ctx.django,
-        )
+    def _finish(self, result: FileResult, source: bytes, unit: Unit) -> FileResult:
+        """`result` with rule selection and suppressions applied (`source`: the file's bytes)."""
+        config, path = unit.config, Path(unit.real)
         findings = tuple(
             f
             for f in result.findings
@@ -158,7 +260,7 @@ class Checker:
         by_line = directives(source)
         findings = suppress(findings, by_line)
         if self.options.report_unused_noqa:
-            findings += unused(by_line, shown)
+            findings += unused(by_line, unit.shown)
         text = result.source or (source.decode("utf-8", "replace") if findings else "")
         return replace(result, findings=findings, source=text)
 
@@ -169,6 +271,16 @@ class Checker:
             self.finder.for_dir, self.options.respect_gitignore, self.options.force_exclude
         )
         return discovery.files(paths), discovery.errors
+
+
+class _Final:
+    """The summaries a finished run computed, for fixes applied after it."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def summary(self, path: str) -> Summary | None:
+        return self.project.visible(None, path)
 
 
 def run(
@@ -190,10 +302,8 @@ def run(
     results = [FileResult(error.path, errors=(error,)) for error in unreadable]
     if progress is not None:
         progress(files)
-    for path in files:
-        results.append(guarded(path, checker.check_file))
-        if progress is not None:
-            progress([])
+    named = frozenset(os.path.normpath(p) for p in paths if os.path.isfile(p))
+    results += checker.check_files(files, named, progress)
     report = Report(results)
     if known is not None and checker.options.baseline is not None:
         report = _apply_baseline(report, checker.options.baseline, known)

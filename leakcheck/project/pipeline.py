@@ -1,0 +1,595 @@
+"""One run over a project: summarise every module once, in dependency order, then judge.
+
+1. Every checked file is stat'ed and looked up in the cache; it is read only when its size or
+   mtime changed (and then reused if its bytes hash the same). Files whose bytes hold an export
+   marker (`project.prefilter`) are *modules that can export*; their imports are read from the
+   bytes with a regular expression, and imported project modules that are not among the checked
+   paths join the run as summary-only units (pre-commit passes only the changed files).
+2. Modules that can export are parsed in dependency order (strongly connected components of the
+   import graph, deps first; inside a cycle, in file order, each seeing the summaries of the ones
+   before it), each exactly once: one parse gives its summary and, if it is checked, its
+   findings. Names are resolved from summaries alone (`project.names`).
+3. The other checked files are parsed only if their bytes hold an acquisition token (derived from
+   the kinds, the configuration and the names the summaries export); files named on the command
+   line are always parsed.
+4. Every answer a file got about an imported name is recorded; a cached result is reused only
+   while the file is unchanged and every one of its answers is still the same. At the end, the
+   answers of all files are checked against the final summaries, and the rare file whose answer
+   changed (an import the regular expression missed) is judged again.
+
+With `jobs` > 1 parsing runs in `WorkerPool` processes; the results do not depend on which worker
+finished first, so output is the same for any number of jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from leakcheck import __version__
+from leakcheck.config.catalogue import CatalogueError, Kind
+from leakcheck.config.settings import Config, ConfigFinder, kinds_for
+from leakcheck.model import FileError, FileResult
+from leakcheck.project.cache import Cache, Entry, content_hash
+from leakcheck.project.names import (
+    Answer,
+    ModuleFinder,
+    NameResolver,
+    import_roots,
+    module_name,
+)
+from leakcheck.project.prefilter import Words, acquisition_tokens, export_markers
+from leakcheck.project.summaries import Summary, digest, scan_imports
+from leakcheck.project.workers import Done, Limits, Task, WorkerPool, perform
+
+Finish = Callable[[FileResult, bytes, "Unit"], FileResult]
+
+
+@dataclass(eq=False)
+class Unit:
+    """One module of the run: a checked file (`judged`) or a module a checked file imports."""
+
+    index: int
+    path: str  # as given
+    real: str
+    shown: str
+    judged: bool
+    named: bool
+    config: Config
+    kinds: tuple[Kind, ...]
+    package: str
+    roots: tuple[Path, ...]
+    key: str = ""
+    entry: Entry | None = None  # the cached entry, when the file is unchanged
+    stat: tuple[int, int] = (-1, -1)
+    source: bytes | None = None
+    content: str = ""
+    marker: bool = False
+    imports: tuple[str, ...] = ()
+    unreadable: str = ""
+    # This run's products:
+    summary: Summary | None = None
+    result: FileResult | None = None
+    answers: dict[str, Answer] = field(default_factory=dict)
+    tokens: str = ""
+    parsed: bool = False
+    volatile: bool = False  # the result depends on files the cache does not track
+    done: bool = False
+    dirty: bool = False  # to be written to the cache
+    component: int = -1  # strongly connected component of the import graph (-1: none)
+    position: int = 0  # place inside it
+
+
+class _View:
+    """The summaries one unit may see (a `SummarySource`)."""
+
+    def __init__(self, project: Project, unit: Unit | None) -> None:
+        self.project = project
+        self.unit = unit
+
+    def summary(self, path: str) -> Summary | None:
+        return self.project.visible(self.unit, path)
+
+
+class Project:
+    """The modules of one run and what is known about them."""
+
+    def __init__(
+        self,
+        configs: ConfigFinder,
+        settings_digest: Callable[[Config], str],
+        finish: Finish,
+        cache: Cache | None = None,
+        jobs: int = 1,
+        limits: Limits | None = None,
+        prefilter: bool = True,
+    ) -> None:
+        self.configs = configs
+        self.settings_digest = settings_digest
+        self.finish = finish
+        self.cache = cache
+        self.jobs = jobs
+        self.limits = limits
+        self.prefilter = prefilter
+        self.modules = ModuleFinder()
+        self.units: list[Unit] = []
+        self.by_real: dict[str, Unit] = {}
+        self._digests: dict[int, str] = {}
+        self._components = 0
+        self._pool: WorkerPool | None = None
+        self.overrides: dict[str, bytes] = {}  # real path -> bytes to use instead of the file's
+        self.parsed = 0  # files parsed in this run (for the benchmark)
+        self.on_judged: Callable[[], None] | None = None  # called as each checked file is done
+
+    # -- units ---------------------------------------------------------------------------------
+
+    def add(self, path: str, shown: str, judged: bool, named: bool) -> Unit:
+        """The unit for `path`, created (stat'ed, looked up in the cache, read if needed) once."""
+        real = os.path.realpath(path)
+        unit = self.by_real.get(real)
+        if unit is not None:
+            if judged and not unit.judged:
+                unit.judged, unit.named, unit.shown = True, named, shown
+                self._key(unit)
+                self._load(unit)
+            return unit
+        config = self.configs.for_file(Path(real))
+        kinds = kinds_for(config)
+        _, package, _ = module_name(Path(real))
+        unit = Unit(
+            len(self.units),
+            path,
+            real,
+            shown,
+            judged,
+            named,
+            config,
+            kinds,
+            package,
+            import_roots(Path(real)),
+        )
+        self.units.append(unit)
+        self.by_real[real] = unit
+        self._key(unit)
+        self._load(unit)
+        return unit
+
+    def _key(self, unit: Unit) -> None:
+        digest_ = self._digests.get(id(unit.config))
+        if digest_ is None:
+            digest_ = self.settings_digest(unit.config)
+            self._digests[id(unit.config)] = digest_
+        if self.cache is not None:
+            unit.key = self.cache.key(unit.real, digest_)
+
+    def _load(self, unit: Unit) -> None:
+        """Find out whether the file changed; read it only if it may have."""
+        override = self.overrides.get(unit.real)
+        entry = self.cache.load(unit.key) if self.cache is not None and unit.key else None
+        if override is None:
+            try:
+                status = os.stat(unit.real)
+            except OSError as error:
+                unit.unreadable, unit.done = f"cannot read: {error}", not unit.judged
+                return
+            unit.stat = (status.st_size, status.st_mtime_ns)
+            if entry is not None and (entry.size, entry.mtime_ns) == unit.stat:
+                self._trust(unit, entry)
+                return
+        try:
+            if override is not None:
+                source = override
+            else:
+                with open(unit.real, "rb") as handle:
+                    source = handle.read()
+        except OSError as error:
+            unit.unreadable, unit.done = f"cannot read: {error}", not unit.judged
+            return
+        unit.source, unit.content = source, content_hash(source)
+        if entry is not None and entry.content == unit.content and override is None:
+            self._trust(unit, entry)
+            unit.dirty = True  # a new mtime to remember
+            return
+        unit.dirty = True
+        unit.marker = export_markers(unit.kinds, unit.config.names).matches(source, unit.package)
+        unit.imports = scan_imports(source, unit.package) if unit.marker or unit.judged else ()
+
+    def _trust(self, unit: Unit, entry: Entry) -> None:
+        unit.entry, unit.content = entry, entry.content
+        unit.marker, unit.imports = entry.marker, entry.imports
+
+    def _bytes(self, unit: Unit) -> bytes:
+        if unit.source is None and unit.real in self.overrides:
+            return self.overrides[unit.real]
+        if unit.source is None:
+            try:
+                with open(unit.real, "rb") as handle:
+                    unit.source = handle.read()
+            except OSError:
+                unit.source = b""
+        return unit.source
+
+    def expand(self) -> None:
+        """Add the project modules that the modules already here import (transitively)."""
+        queue = deque(self.units)
+        while queue:
+            unit = queue.popleft()
+            for module in unit.imports:
+                path = self.modules.find(unit.roots, module)
+                if path is not None and path not in self.by_real:
+                    added = self.add(path, path, judged=False, named=False)
+                    if added.marker:
+                        queue.append(added)
+
+    # -- visibility ------------------------------------------------------------------------------
+
+    def visible(self, asking: Unit | None, path: str) -> Summary | None:
+        """The summary of the module at `path` as `asking` may see it: None for modules that
+        cannot export, and, inside an import cycle, for the asking module and those after it."""
+        unit = self.by_real.get(path)
+        if unit is None:  # an import the scan missed: summarise it now, here
+            unit = self.add(path, path, judged=False, named=False)
+            if unit.marker:
+                unit.component = self._new_component()
+                self._run_inline(unit)
+        if not unit.marker or not unit.done:
+            return None
+        if (
+            asking is not None
+            and asking.component >= 0
+            and unit.component == asking.component
+            and unit.position >= asking.position
+        ):
+            return None
+        return unit.summary
+
+    def _new_component(self) -> int:
+        self._components += 1
+        return self._components - 1
+
+    # -- processing ------------------------------------------------------------------------------
+
+    def _task(self, unit: Unit) -> Task:
+        django = None
+        if unit.judged:
+            from leakcheck.analysis.django import DjangoContext
+
+            config = unit.config
+            django = DjangoContext(config.django_poolers, config.django_asgi, Path(unit.path))
+        return Task(
+            unit.index,
+            unit.real,
+            unit.shown,
+            self._bytes(unit),
+            unit.kinds,
+            unit.config.names,
+            unit.package,
+            unit.roots,
+            unit.config.fix_helpers,
+            judge=unit.judged,
+            summarise=unit.marker,
+            django=django,
+        )
+
+    def _complete(self, unit: Unit, done: Done) -> None:
+        self.parsed += 1
+        unit.summary = done.summary if unit.marker else None
+        unit.answers = done.answers
+        unit.parsed = True
+        source = self._bytes(unit)
+        unit.result = self.finish(done.result, source, unit) if unit.judged else None
+        # A Django settings module's findings also depend on an asgi.py/wsgi.py beside it, which
+        # no summary tracks: its result is never reused.
+        unit.volatile = b"DATABASES" in source
+        unit.done = unit.dirty = True
+        unit.source = None  # memory stays flat in the number of files (re-read if ever needed)
+        self._judged(unit)
+
+    def _judged(self, unit: Unit) -> None:
+        if unit.judged and self.on_judged is not None:
+            self.on_judged()
+
+    def _run_inline(self, unit: Unit) -> None:
+        task = self._task(unit)
+        try:
+            done = perform(task, _View(self, unit))
+        except CatalogueError:
+            raise
+        except Exception as error:  # a bug in leakcheck: this file's error, not the run's end
+            detail = " ".join("".join(traceback.format_exception_only(type(error), error)).split())
+            message = f"internal error in leakcheck: {detail}"
+            failure = FileError(unit.shown, None, message, internal=True)
+            done = Done(unit.index, FileResult(unit.shown, errors=(failure,)), None)
+        self._complete(unit, done)
+
+    def _reusable(self, unit: Unit) -> bool:
+        entry = unit.entry
+        if entry is None or (unit.judged and (entry.result is None or entry.volatile)):
+            return False
+        if unit.judged and not unit.marker:
+            if unit.named or not self.prefilter:
+                if not entry.parsed:
+                    return False
+            elif entry.tokens != unit.tokens:
+                return False
+        return self._answers_hold(unit, entry.answers)
+
+    def _answers_hold(self, unit: Unit, answers: dict[str, Answer]) -> bool:
+        if not answers:
+            return True
+        resolver = NameResolver(
+            self.modules, unit.roots, unit.kinds, unit.config.names, _View(self, unit)
+        )
+        return all(resolver.answer(q) == a for q, a in answers.items())
+
+    def _reuse(self, unit: Unit) -> None:
+        entry = unit.entry
+        assert entry is not None
+        unit.summary, unit.result, unit.answers = entry.summary, entry.result, entry.answers
+        if unit.result is not None and entry.shown != unit.shown:
+            unit.result = _renamed(unit.result, unit.shown)  # `cd` elsewhere, same file
+            unit.dirty = True
+        unit.parsed = entry.parsed
+        unit.done = True
+        self._judged(unit)
+
+    def _execute(self, ready: Iterable[Unit], advance: Callable[[Unit], list[Unit]]) -> None:
+        """Process units as they become ready: reuse, or parse here or in a worker."""
+        queue = deque(ready)
+        pool = self._pool
+        while queue or (pool is not None and pool.busy()):
+            while queue and (pool is None or pool.idle()):
+                unit = queue.popleft()
+                if unit.done:
+                    queue.extend(advance(unit))
+                    continue
+                if self._reusable(unit):
+                    self._reuse(unit)
+                    queue.extend(advance(unit))
+                    continue
+                if pool is None:
+                    self._run_inline(unit)
+                    queue.extend(advance(unit))
+                else:
+                    pool.submit(self._task(unit))
+            if pool is not None and pool.busy():
+                for done in pool.collect():
+                    unit = self.units[done.key]
+                    self._complete(unit, done)
+                    queue.extend(advance(unit))
+
+    def _start_pool(self, work: int) -> None:
+        jobs = min(self.jobs, work)
+        if jobs > 1 or (self.jobs > 1 and work > 0):
+            self._pool = WorkerPool(jobs, self._answer, self.limits)
+
+    def _answer(self, task: Task, path: str) -> Summary | None:
+        return self.visible(self.units[task.key], path)
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[], None] | None = None) -> None:
+        """Summarise and judge every unit (see the module's docstring)."""
+        self.expand()
+        markers = [u for u in self.units if u.marker and not u.unreadable]
+        components = self._order(markers)
+        judged_rest = [u for u in self.units if u.judged and not u.marker and not u.unreadable]
+        for unit in self.units:
+            if unit.unreadable and unit.judged:
+                error = FileError(unit.shown, None, unit.unreadable)
+                unit.result, unit.done = FileResult(unit.shown, errors=(error,)), True
+                self._judged(unit)
+        work = sum(1 for u in markers + judged_rest if u.entry is None)
+        try:
+            self._start_pool(work)
+            self._phase_modules(components)
+            self._phase_rest(judged_rest)
+            self._settle()
+        finally:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+        self._save()
+
+    def _order(self, markers: list[Unit]) -> list[list[Unit]]:
+        """Strongly connected components of the import graph among `markers`, deps first."""
+        edges: dict[int, list[Unit]] = {}
+        for unit in markers:
+            targets = []
+            for module in unit.imports:
+                path = self.modules.find(unit.roots, module)
+                other = self.by_real.get(path) if path is not None else None
+                if other is not None and other.marker and other is not unit:
+                    targets.append(other)
+            edges[unit.index] = targets
+        components = _tarjan(markers, edges)
+        for members in components:
+            number = self._new_component()
+            members.sort(key=lambda u: u.index)
+            for position, unit in enumerate(members):
+                unit.component, unit.position = number, position
+        self._edges = edges
+        return components
+
+    def _phase_modules(self, components: list[list[Unit]]) -> None:
+        by_number = {c[0].component: c for c in components}
+        waiting: dict[int, int] = {}
+        dependents: dict[int, set[int]] = {}
+        for members in components:
+            number = members[0].component
+            needs = {t.component for u in members for t in self._edges[u.index]} - {number}
+            waiting[number] = len(needs)
+            for need in needs:
+                dependents.setdefault(need, set()).add(number)
+
+        def advance(unit: Unit) -> list[Unit]:
+            members = by_number[unit.component]
+            if unit.position + 1 < len(members):
+                return [members[unit.position + 1]]
+            ready = []
+            for other in sorted(dependents.get(unit.component, ())):
+                waiting[other] -= 1
+                if waiting[other] == 0:
+                    ready.append(by_number[other][0])
+            return ready
+
+        self._execute([c[0] for c in components if waiting[c[0].component] == 0], advance)
+
+    def exported_names(self) -> set[tuple[str, str]]:
+        """(name, module) for every name a summary exports, and for every local name a summary
+        imports one under (a re-export)."""
+        found: set[tuple[str, str]] = set()
+        modules = [
+            (module_name(Path(u.real))[0], u.summary) for u in self.units if u.summary is not None
+        ]
+        for module, summary in modules:
+            found.update((name, module) for name in summary.digests)
+        names = {name for name, _ in found}
+        for module, summary in modules:
+            found.update(
+                (local, module)
+                for local, target in summary.imports.items()
+                if target.rsplit(".", 1)[-1] in names
+            )
+        return found
+
+    def _phase_rest(self, units: list[Unit]) -> None:
+        exported = sorted(self.exported_names())
+        tokens_by_settings: dict[tuple[int, int], tuple[str, Words]] = {}
+        to_parse = []
+        for unit in units:
+            key = (id(unit.kinds), id(unit.config.names))
+            if key not in tokens_by_settings:
+                pattern = acquisition_tokens(unit.kinds, unit.config.names, exported)
+                tokens_by_settings[key] = (digest((pattern.spec, "django-relevant")), pattern)
+            unit.tokens, pattern = tokens_by_settings[key]
+            if unit.named or not self.prefilter:
+                to_parse.append(unit)
+                continue
+            entry = unit.entry
+            if entry is not None and entry.tokens == unit.tokens and self._reusable(unit):
+                self._reuse(unit)
+                continue
+            source = self._bytes(unit)
+            if pattern.matches(source, unit.package) or _django_relevant(source):
+                to_parse.append(unit)
+                continue
+            unit.entry = None  # skipped: no token, so no finding (see project.prefilter)
+            unit.result = self.finish(FileResult(unit.shown), source, unit)
+            unit.done = unit.dirty = True
+            unit.source = None
+            self._judged(unit)
+        self._execute(to_parse, lambda unit: [])
+
+    def _settle(self) -> None:
+        """Judge again the few units whose answers changed after they were judged."""
+        for _ in range(3):
+            stale = [
+                u
+                for u in self.units
+                if u.done and u.parsed and not self._answers_hold(u, u.answers)
+            ]
+            if not stale:
+                return
+            for unit in stale:
+                unit.done, unit.entry = False, None
+            self._execute(stale, lambda unit: [])
+
+    def _save(self) -> None:
+        if self.cache is None:
+            return
+        for unit in self.units:
+            if not unit.dirty or not unit.done or unit.unreadable or not unit.key:
+                continue
+            if unit.stat == (-1, -1):
+                continue  # a buffer, not the file on disk
+            self.cache.store(
+                unit.key,
+                Entry(
+                    unit.stat[0],
+                    unit.stat[1],
+                    unit.content,
+                    unit.marker,
+                    unit.imports,
+                    unit.summary,
+                    unit.result,
+                    unit.answers,
+                    unit.tokens if unit.judged and not unit.marker and not unit.named else "",
+                    unit.parsed,
+                    unit.shown,
+                    unit.volatile,
+                ),
+            )
+
+
+def _django_relevant(source: bytes) -> bool:
+    """Whether the Django rules (LC5xx) look at `source` (their own prefilter)."""
+    from leakcheck.analysis.django import relevant
+
+    return relevant(source)
+
+
+def _renamed(result: FileResult, shown: str) -> FileResult:
+    return replace(
+        result,
+        path=shown,
+        findings=tuple(replace(f, path=shown) for f in result.findings),
+        errors=tuple(replace(e, path=shown) for e in result.errors),
+    )
+
+
+def _tarjan(nodes: list[Unit], edges: dict[int, list[Unit]]) -> list[list[Unit]]:
+    """Strongly connected components, each after the components it has edges to (iterative)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[Unit] = []
+    found: list[list[Unit]] = []
+    counter = 0
+    for root in nodes:
+        if root.index in index:
+            continue
+        work: list[tuple[Unit, int]] = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node.index] = low[node.index] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node.index)
+            targets = edges[node.index]
+            recursed = False
+            while child < len(targets):
+                target = targets[child]
+                child += 1
+                if target.index not in index:
+                    work.append((node, child))
+                    work.append((target, 0))
+                    recursed = True
+                    break
+                if target.index in on_stack:
+                    low[node.index] = min(low[node.index], index[target.index])
+            if recursed:
+                continue
+            if low[node.index] == index[node.index]:
+                members = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member.index)
+                    members.append(member)
+                    if member is node:
+                        break
+                found.append(members)
+            if work:
+                parent = work[-1][0]
+                low[parent.index] = min(low[parent.index], low[node.index])
+    return found
+
+
+def settings_digest(config: Config, extra: object) -> str:
+    """The digest of everything besides a file's bytes that can change its result."""
+    return digest((__version__, config, kinds_for(config), extra))

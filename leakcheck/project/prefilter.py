@@ -1,0 +1,212 @@
+"""Which files are worth parsing: byte-level tests for what can start an acquisition.
+
+Parsing is most of a run's cost, and most files of a real tree never touch a pool, a session or an
+engine. `Words` decides from the raw bytes, without decoding or tokenizing, with what the analysis
+itself needs before it can call anything an acquisition (`ModuleFacts.acquisition`,
+`source_kind`, `_session_param`, `context_manager_kind`):
+
+- a qualified callable or constructor (`psycopg2.connect`, `sqlalchemy.orm.sessionmaker`, the
+  annotation `sqlalchemy.orm.Session`) is only recognised through an import, so the file names its
+  last part as a word *and* its top-level package (`psycopg2`), unless the file is inside that
+  package (a relative import);
+- a method (`<engine>.connect`, `<pool>.acquire`, `<factory>.begin`) counts only on a source: a
+  receiver whose name matches the kind's `source-names` (`engine.connect`), a receiver the module
+  releases through (`pool.release(conn)` with an argument: "the pair"), or a source that is
+  constructed or imported, whose own word is then in the file;
+- plain words: `contextmanager` / `asynccontextmanager`, the configured names, and every name a
+  project module exports as a source, factory, releaser, provider or context manager, or re-exports
+  (`from app.db import get_conn` makes `get_conn` one).
+
+`export_markers` finds the modules that can *define* something others use (they get a summary);
+`acquisition_tokens` the modules that can *hold* an acquisition. A file without either cannot have a
+finding, so the findings with the prefilter equal those without it (tested on the fixtures and on
+real trees). Files found by walking that fail the test are not parsed at all: their syntax errors
+are not reported (a file named on the command line is always parsed).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from leakcheck.config.catalogue import Kind
+from leakcheck.config.settings import Names
+
+_DECORATORS = ("contextmanager", "asynccontextmanager")  # facts.CONTEXT_DECORATORS
+# Annotations that make a parameter a session (`ModuleFacts._session_param`).
+_ANNOTATIONS = tuple(
+    f"{package}.{name}"
+    for package in ("sqlalchemy", "sqlmodel")
+    for name in ("Session", "AsyncSession", "Connection", "AsyncConnection")
+)
+
+
+def _word(word: str) -> tuple[bytes, re.Pattern[bytes]]:
+    data = word.encode()
+    return data, re.compile(rb"\b" + re.escape(data) + rb"\b")
+
+
+_IDENTIFIER_BEFORE = re.compile(rb"(\w*)[ \t]*$")
+Literal = tuple[bytes, re.Pattern[bytes]]  # a fast substring test, then the exact one
+
+
+@dataclass(frozen=True)
+class _Method:
+    """`.name` calls that count on a receiver matching `receivers`, or in a module that releases
+    through some receiver with an argument (`releases`: the pair)."""
+
+    name: bytes
+    call: re.Pattern[bytes]
+    receivers: tuple[str, ...]
+    releases: tuple[Literal, ...]
+
+
+@dataclass(frozen=True)
+class Words:
+    """A compiled test; `spec` is what it was built from (for the cache's digest).
+
+    Each word is first looked for with `bytes.__contains__` (a fast substring scan); only a hit
+    is confirmed by a regular expression, so a file pays a few scans, not a regex per position.
+    """
+
+    spec: tuple[object, ...]
+    plain: tuple[Literal, ...]
+    qualified: tuple[tuple[str, Literal, tuple[Literal, ...]], ...]
+    methods: tuple[_Method, ...]
+    # Names project modules export: (the module's top package, its last name, the names).
+    exported: tuple[tuple[str, Literal, tuple[Literal, ...]], ...] = ()
+
+    def matches(self, source: bytes, package: str = "") -> bool:
+        """Whether `source` (a module in `package`) can hold what this test looks for."""
+        if any(data in source and pattern.search(source) for data, pattern in self.plain):
+            return True
+        top = package.split(".", 1)[0]
+        for head, (head_data, head_pattern), names in self.qualified:
+            if head != top and not (head_data in source and head_pattern.search(source)):
+                continue
+            if any(data in source and pattern.search(source) for data, pattern in names):
+                return True
+        relative = b"from ." in source or b"from\t." in source
+        for module_top, (last, last_pattern), names in self.exported:
+            # An imported name is reached through its module's name (`from app.db import X`,
+            # `db.X`), or through a relative import inside the same top package.
+            if not (
+                (relative and module_top == top) or (last in source and last_pattern.search(source))
+            ):
+                continue
+            if any(data in source and pattern.search(source) for data, pattern in names):
+                return True
+        return any(_calls(method, source) for method in self.methods)
+
+
+def _calls(method: _Method, source: bytes) -> bool:
+    if method.name not in source:
+        return False
+    calls = list(method.call.finditer(source))
+    if not calls:
+        return False
+    if any(data in source and pattern.search(source) for data, pattern in method.releases):
+        return True
+    for call in calls:
+        before = _IDENTIFIER_BEFORE.search(source, max(0, call.start() - 200), call.start())
+        name = before[1].decode("ascii", "replace").lower() if before else ""
+        if name and any(fnmatch.fnmatchcase(name, p) for p in method.receivers):
+            return True
+    return False
+
+
+def _build(
+    kinds: tuple[Kind, ...],
+    names: Names,
+    extra: frozenset[tuple[str, str]],
+    markers: bool,
+) -> Words:
+    plain: set[str] = set(_DECORATORS)
+    for group in (names.session_factories, names.pools, names.engines, names.conventional):
+        plain |= {n.rsplit(".", 1)[-1] for n in group}
+    qualified: dict[str, set[str]] = {}
+    callables = [c for k in kinds for c in k.source_constructors | k.acquire_callables]
+    if not markers:
+        callables += _ANNOTATIONS
+    for name in callables:
+        head, _, _ = name.partition(".")
+        qualified.setdefault(head, set()).add(name.rsplit(".", 1)[-1])
+    receivers: dict[str, set[str]] = {}
+    releases: dict[str, set[str]] = {}
+    for kind in kinds:
+        methods = set(kind.acquire_methods)
+        if not markers:
+            methods |= kind.context_manager_methods
+        for method in methods:
+            receivers.setdefault(method, set()).update(p.lower() for p in kind.source_names)
+            releases.setdefault(method, set()).update(kind.release_methods)
+    by_module: dict[str, set[str]] = {}
+    for name, module in extra:
+        by_module.setdefault(module, set()).add(name)
+    spec = (
+        tuple(sorted((m, tuple(sorted(n))) for m, n in by_module.items())),
+        tuple(sorted(plain)),
+        tuple(sorted((h, tuple(sorted(n))) for h, n in qualified.items())),
+        tuple(
+            sorted((m, tuple(sorted(r)), tuple(sorted(releases[m]))) for m, r in receivers.items())
+        ),
+    )
+    return Words(
+        spec,
+        tuple(_word(w) for w in sorted(plain) if w),
+        tuple(
+            (head, _word(head), tuple(_word(w) for w in sorted(last)))
+            for head, last in sorted(qualified.items())
+        ),
+        tuple(_method(m, receivers[m], releases[m]) for m in sorted(receivers)),
+        tuple(
+            (
+                module.split(".", 1)[0],
+                _word(module.rsplit(".", 1)[-1]),
+                tuple(_word(n) for n in sorted(n)),
+            )
+            for module, n in sorted(by_module.items())
+            if module
+        ),
+    )
+
+
+def _method(name: str, receivers: set[str], releases: set[str]) -> _Method:
+    data = name.encode()
+    return _Method(
+        data,
+        re.compile(rb"\.[ \t]*" + re.escape(data) + rb"\b"),
+        tuple(sorted(receivers)),
+        tuple(
+            (
+                r.encode(),
+                re.compile(rb"\.[ \t]*" + re.escape(r.encode()) + rb"[ \t]*\([ \t]*[A-Za-z_]"),
+            )
+            for r in sorted(releases)
+        ),
+    )
+
+
+@cache
+def export_markers(kinds: tuple[Kind, ...], names: Names) -> Words:
+    """The test for modules that can define a source, factory, releaser or helper."""
+    return _build(kinds, names, frozenset(), markers=True)
+
+
+def acquisition_tokens(
+    kinds: tuple[Kind, ...], names: Names, exported: Iterable[tuple[str, str]] = ()
+) -> Words:
+    """The test for modules that can hold an acquisition or a session parameter.
+
+    `exported`: (name, module) for each name a project module exports (or re-exports) as a
+    source, factory, etc.: `("get_conn", "app.db")`.
+    """
+    return _tokens(kinds, names, frozenset(exported))
+
+
+@cache
+def _tokens(kinds: tuple[Kind, ...], names: Names, exported: frozenset[tuple[str, str]]) -> Words:
+    return _build(kinds, names, exported, markers=False)

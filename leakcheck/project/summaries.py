@@ -1,0 +1,160 @@
+"""Module summaries: what one module offers the others, computed once, kept without its tree.
+
+A summary is what `ModuleFacts.exports()` says about the module's names (sources, factories,
+releasers, providers, context managers, and whatever `Export` grows to say) plus its import table,
+through which re-exports are followed (`from .database import SessionLocal` in a package's
+`__init__.py`). It is small and picklable: workers send it back to the parent, the cache stores it,
+and names are resolved across modules from summaries alone (`project.names`), never by parsing a
+module a second time.
+
+The exports travel as a pickle of the `Export` values, so fields added to `Export` flow through
+untouched; next to it each export has a digest of its canonical form (`digest`), which is what the
+cache compares to decide whether a module that depends on it must be judged again, without
+unpickling (and so without importing libcst) on a warm run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import io
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from leakcheck.analysis.facts import Export
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a module offers importers.
+
+    imports: local name -> qualified name it was imported as (`SessionLocal` ->
+    `app.database.SessionLocal`); digests: export name -> `digest` of its `Export`; blob: the
+    pickled `dict[str, Export]` (read back by `exports()`, which imports the analysis package).
+    """
+
+    imports: dict[str, str] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    blob: bytes = b""
+
+    def exports(self) -> dict[str, Export]:
+        """The exports themselves. Raises what `pickle.loads` raises on a damaged blob."""
+        if not self.blob:
+            return {}
+        cached = _EXPORTS.get(self.blob)
+        if cached is None:
+            cached = safe_loads(self.blob)
+            _EXPORTS[self.blob] = cached
+        return cached
+
+
+_EXPORTS: dict[bytes, dict[str, Export]] = {}
+_ALLOWED = {
+    ("builtins", "frozenset"),
+    ("builtins", "set"),
+    ("pathlib", "PosixPath"),
+    ("pathlib", "WindowsPath"),
+    ("pathlib", "PurePosixPath"),
+    ("pathlib", "PureWindowsPath"),
+}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("leakcheck.") or (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed here")
+
+
+def safe_loads(data: bytes) -> Any:
+    """`pickle.loads` that builds only leakcheck's classes and a few standard ones: what the
+    cache and the workers exchange. Raises `pickle.UnpicklingError` (or what a damaged pickle
+    raises) otherwise."""
+    return _Unpickler(io.BytesIO(data)).load()
+
+
+def summarise(exports: dict[str, Export], imports: dict[str, str]) -> Summary:
+    """The summary of a module from its facts' `exports()` and `imports`."""
+    if not exports:
+        return Summary(dict(imports))
+    ordered = dict(sorted(exports.items()))
+    return Summary(
+        dict(imports),
+        {name: digest(value) for name, value in ordered.items()},
+        pickle.dumps(ordered, protocol=pickle.HIGHEST_PROTOCOL),
+    )
+
+
+def canonical(value: Any) -> Any:
+    """A form of `value` whose `repr` is the same in every process: dataclasses by their fields
+    (whatever fields they have), sets sorted, paths as text. Raises TypeError for other objects."""
+    if value is None or isinstance(value, (str, int, float, bool, bytes)):
+        return value
+    if isinstance(value, enum.Enum):
+        return (type(value).__qualname__, canonical(value.value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (
+            type(value).__qualname__,
+            tuple((f.name, canonical(getattr(value, f.name))) for f in dataclasses.fields(value)),
+        )
+    if isinstance(value, (frozenset, set)):
+        return ("set", tuple(sorted((canonical(v) for v in value), key=repr)))
+    if isinstance(value, (tuple, list)):
+        return tuple(canonical(v) for v in value)
+    if isinstance(value, dict):
+        return (
+            "dict",
+            tuple(sorted(((canonical(k), canonical(v)) for k, v in value.items()), key=repr)),
+        )
+    if isinstance(value, PurePath):
+        return ("path", str(value))
+    raise TypeError(f"no canonical form for {type(value).__name__}")
+
+
+def digest(value: Any) -> str:
+    """A short stable hash of `canonical(value)`."""
+    return hashlib.blake2b(repr(canonical(value)).encode(), digest_size=12).hexdigest()
+
+
+_IMPORT = re.compile(
+    rb"^[ \t]*(?:from[ \t]+(?P<base>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^\n#;]*)"
+    rb"|import[ \t]+(?P<modules>[^\n#;]*))",
+    re.MULTILINE,
+)
+_WORD = re.compile(rb"[A-Za-z_][\w.]*")
+
+
+def scan_imports(source: bytes, package: str) -> tuple[str, ...]:
+    """Module names a file may import, read from its bytes with a regular expression.
+
+    Used only to order the work (a module is summarised after the modules it imports): a miss
+    (an import split by a backslash, `__import__`) costs a second look at the end of the run, never
+    a wrong answer. For `from a import b`, both `a` and `a.b` are listed (b may be a submodule).
+    """
+    found: list[str] = []
+    for match in _IMPORT.finditer(source):
+        if match["modules"] is not None:
+            for part in match["modules"].split(b","):
+                words = part.split()
+                if words:
+                    found.append(words[0].decode("ascii", "replace"))
+            continue
+        base = match["base"].decode("ascii", "replace")
+        if base.startswith("."):
+            dots = len(base) - len(base.lstrip("."))
+            parts = package.split(".") if package else []
+            if dots - 1 >= len(parts) or not parts:
+                continue
+            anchor = ".".join(parts[: len(parts) - (dots - 1)])
+            rest = base[dots:]
+            base = f"{anchor}.{rest}" if rest else anchor
+        found.append(base)
+        for word in _WORD.findall(match["names"].replace(b"\\\n", b" ")):
+            if word not in (b"as",):
+                found.append(f"{base}.{word.decode('ascii', 'replace')}")
+    return tuple(dict.fromkeys(found))

@@ -1,0 +1,293 @@
+"""Parse and judge files in worker processes, one file per task, each file's failure its own.
+
+`perform` is one file's work (parse once, summarise, judge); it runs in this process for
+`--jobs 1` and in `WorkerPool`'s processes otherwise. A worker asks the parent for the summaries
+of the modules its file imports while it works (the parent knows which are visible to that file),
+so that names are resolved from summaries alone and no module is parsed twice.
+
+Isolation: a worker that dies (libcst's native parser can overflow its stack on pathological
+nesting and take the process down), runs past the per-file time limit (a 20,000-term `a + a + ...`
+keeps the parser busy for minutes), or runs out of its address-space limit costs one error entry
+for the file it was working on; the parent starts a new worker and the run goes on. The limits are
+`LIMITS` (seconds, megabytes), overridable with the environment variables `LEAKCHECK_FILE_TIMEOUT`
+and `LEAKCHECK_WORKER_MEMORY` (MB), and apply only to workers: `--jobs 1` runs in-process, where a
+native crash cannot be contained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leakcheck.config.catalogue import Kind
+from leakcheck.config.settings import Names
+from leakcheck.model import FileError, FileResult
+from leakcheck.project.names import Answer, ModuleFinder, NameResolver, SummarySource
+from leakcheck.project.summaries import Summary, summarise
+
+if TYPE_CHECKING:  # multiprocessing (and the analysis) are imported only when workers start
+    from multiprocessing.connection import Connection
+
+    from leakcheck.analysis.django import DjangoContext
+
+FILE_TIMEOUT = 120.0  # seconds for one file in a worker
+WORKER_MEMORY = 2048  # megabytes of address space for one worker
+# For the tests of isolation only: with this variable set to 1, a file whose bytes contain one of
+# these comments makes its worker crash, hang or allocate without bound.
+FAULTS = "LEAKCHECK_TEST_FAULTS"
+_FAULT_MARKERS = (b"# leakcheck-test: crash", b"# leakcheck-test: hang", b"# leakcheck-test: oom")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-file limits for worker processes: wall-clock seconds, and megabytes of memory."""
+
+    seconds: float = FILE_TIMEOUT
+    megabytes: int = WORKER_MEMORY
+
+    @staticmethod
+    def from_environment() -> Limits:
+        """`LEAKCHECK_FILE_TIMEOUT` and `LEAKCHECK_WORKER_MEMORY`, else the defaults."""
+        seconds = float(os.environ.get("LEAKCHECK_FILE_TIMEOUT") or FILE_TIMEOUT)
+        megabytes = int(os.environ.get("LEAKCHECK_WORKER_MEMORY") or WORKER_MEMORY)
+        return Limits(seconds, megabytes)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file to parse: summarise it (`summarise`), judge it (`judge`), or both."""
+
+    key: int
+    path: str  # real path: how the parent knows the module
+    shown: str  # how findings name it
+    source: bytes
+    kinds: tuple[Kind, ...]
+    names: Names
+    package: str
+    roots: tuple[Path, ...]
+    helpers: tuple[str, ...]
+    judge: bool
+    summarise: bool
+    django: DjangoContext | None = None  # for the Django rules (LC5xx)
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a task produced: the raw result (before selection), the module's summary (None if it
+    did not parse or was not asked for), and every imported name it looked up with the answer."""
+
+    key: int
+    result: FileResult
+    summary: Summary | None
+    answers: dict[str, Answer] = field(default_factory=dict)
+
+
+_FINDER = ModuleFinder()
+
+
+def perform(task: Task, source: SummarySource) -> Done:
+    """Parse `task`'s file once and do what it asks. Never raises for a problem in the file."""
+    from leakcheck.engine import analyse
+
+    resolver = NameResolver(_FINDER, task.roots, task.kinds, task.names, source)
+    done = analyse(
+        task.source,
+        task.shown,
+        task.kinds,
+        task.package,
+        resolver,
+        task.helpers,
+        task.judge,
+        task.django,
+    )
+    summary = None
+    if task.summarise and done.exports is not None and done.imports is not None:
+        summary = summarise(done.exports, done.imports)
+    return Done(task.key, done.result, summary, dict(resolver.queries))
+
+
+def failed(task: Task, why: str) -> Done:
+    """The outcome of a task whose worker died or was stopped: one error entry for its file."""
+    error = FileError(task.shown, None, f"not analysed: {why}")
+    return Done(task.key, FileResult(task.shown, errors=(error,)), None)
+
+
+class _Remote:
+    """A worker's view of the parent's summaries: asked once per module and task."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.known: dict[str, Summary | None] = {}
+
+    def summary(self, path: str) -> Summary | None:
+        if path not in self.known:
+            self.connection.send(("need", path))
+            self.known[path] = self.connection.recv()
+        return self.known[path]
+
+
+def _fault(source: bytes) -> None:
+    if os.environ.get(FAULTS) != "1":
+        return
+    if _FAULT_MARKERS[0] in source:
+        os.abort()  # as a segfault does: the process dies without a word
+    if _FAULT_MARKERS[1] in source:
+        time.sleep(3600)
+    if _FAULT_MARKERS[2] in source:
+        hog = []
+        while True:
+            hog.append(bytearray(64 * 1024 * 1024))
+
+
+def _worker(connection: Connection, megabytes: int) -> None:
+    """A worker's life: limit its memory, then perform tasks until told to stop."""
+    try:
+        import resource
+
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):  # not on this platform, or not allowed
+        pass
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        try:
+            _fault(task.source)
+            done = perform(task, _Remote(connection))
+        except MemoryError:
+            done = failed(task, f"it needs more than the memory limit ({megabytes} MB)")
+        except Exception as error:  # a bug in leakcheck: this file's error, not the worker's end
+            detail = " ".join(f"{type(error).__name__}: {error}".split())
+            internal = FileError(task.shown, None, f"internal error in leakcheck: {detail}", True)
+            done = Done(task.key, FileResult(task.shown, errors=(internal,)), None)
+        connection.send(("done", done))
+
+
+@dataclass
+class _Slot:
+    process: Any
+    connection: Connection
+    task: Task | None = None
+    started: float = 0.0
+
+
+class WorkerPool:
+    """`jobs` worker processes fed one task at a time.
+
+    `answer(task, path)` gives the summary a task may see for the module at `path`.
+    """
+
+    def __init__(
+        self,
+        jobs: int,
+        answer: Callable[[Task, str], Summary | None],
+        limits: Limits | None = None,
+    ) -> None:
+        import multiprocessing
+
+        # fork when the platform has it: a worker starts in milliseconds and inherits what the
+        # parent imported; elsewhere spawn (the worker imports leakcheck itself).
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        self._context: Any = multiprocessing.get_context(method)
+        self.answer = answer
+        self.limits = limits or Limits.from_environment()
+        self.slots = [self._start() for _ in range(jobs)]
+
+    def _start(self) -> _Slot:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_worker, args=(child, self.limits.megabytes), daemon=True
+        )
+        process.start()
+        child.close()
+        return _Slot(process, parent)
+
+    def idle(self) -> int:
+        """How many workers wait for a task."""
+        return sum(1 for s in self.slots if s.task is None)
+
+    def busy(self) -> int:
+        """How many workers have a task."""
+        return len(self.slots) - self.idle()
+
+    def submit(self, task: Task) -> None:
+        """Give `task` to an idle worker (there must be one)."""
+        slot = next(s for s in self.slots if s.task is None)
+        slot.task, slot.started = task, time.monotonic()
+        try:
+            slot.connection.send(task)
+        except OSError:  # it died while idle: a fresh one takes the task
+            self._replace(slot)
+            fresh = self.slots[-1]
+            fresh.task, fresh.started = task, time.monotonic()
+            fresh.connection.send(task)
+
+    def collect(self) -> list[Done]:
+        """Wait until at least one task finishes (or fails); answer workers' questions meanwhile."""
+        from multiprocessing.connection import wait
+
+        finished: list[Done] = []
+        while not finished:
+            busy = [s for s in self.slots if s.task is not None]
+            if not busy:
+                return finished
+            now = time.monotonic()
+            deadline = min(s.started + self.limits.seconds for s in busy)
+            waitables: list[Any] = [s.connection for s in busy] + [s.process.sentinel for s in busy]
+            ready = wait(waitables, timeout=max(0.0, deadline - now))
+            for slot in busy:
+                task = slot.task
+                assert task is not None
+                if slot.connection in ready:
+                    try:
+                        message = slot.connection.recv()
+                    except (EOFError, OSError):
+                        finished.append(failed(task, "the worker analysing it crashed"))
+                        self._replace(slot)
+                        continue
+                    if message[0] == "need":
+                        slot.connection.send(self.answer(task, message[1]))
+                    else:
+                        slot.task = None
+                        finished.append(message[1])
+                elif slot.process.sentinel in ready:
+                    code = slot.process.exitcode
+                    finished.append(
+                        failed(task, f"the worker analysing it crashed (exit code {code})")
+                    )
+                    self._replace(slot)
+                elif time.monotonic() >= slot.started + self.limits.seconds:
+                    limit = f"{self.limits.seconds:g} s"
+                    finished.append(failed(task, f"it takes longer than the time limit ({limit})"))
+                    self._replace(slot)
+        return finished
+
+    def _replace(self, slot: _Slot) -> None:
+        if slot.process.is_alive():
+            slot.process.kill()
+        slot.process.join()
+        slot.connection.close()
+        self.slots.remove(slot)
+        self.slots.append(self._start())
+
+    def close(self) -> None:
+        """Stop every worker."""
+        for slot in self.slots:
+            with contextlib.suppress(OSError):
+                slot.connection.send(None)
+        for slot in self.slots:
+            slot.process.join(timeout=1)
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join()
+            slot.connection.close()

@@ -1,0 +1,286 @@
+"""The project model: summaries, prefilter, workers and cache change how fast, never what.
+
+Each test compares real runs over the same files: with and without the prefilter, the cache and
+worker processes, the findings (and their order) must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from leakcheck.cli import main
+from leakcheck.model import Report
+from leakcheck.project import api
+from leakcheck.project.runner import Options, run
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def outcome(report: Report) -> list[tuple[str, int, int, str, str]]:
+    """Everything a run reports, in report order (files in discovery order)."""
+    rows = [(f.path, f.line, f.column, f.code, f.message) for r in report.files for f in r.findings]
+    rows += [(e.path, e.line or 0, 0, "error", e.message) for e in report.errors]
+    return rows
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+@pytest.fixture()
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LEAKCHECK_CACHE_DIR", raising=False)
+    return tmp_path
+
+
+def variants(paths: list[str], cache_dir: Path) -> dict[str, list[tuple[str, int, int, str, str]]]:
+    """The same check, run every way the project model can run it."""
+    runs = {
+        "plain": Options(jobs=1, prefilter=False),
+        "prefilter": Options(jobs=1),
+        "jobs2": Options(jobs=2),
+        "jobs2-noprefilter": Options(jobs=2, prefilter=False),
+        "cache-cold": Options(jobs=2, cache=True, cache_dir=cache_dir),
+        "cache-warm": Options(jobs=2, cache=True, cache_dir=cache_dir),
+        "cache-warm-jobs1": Options(jobs=1, cache=True, cache_dir=cache_dir),
+    }
+    return {name: outcome(run(paths, options=options)) for name, options in runs.items()}
+
+
+def test_fixtures_report_the_same_with_and_without_prefilter_cache_and_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(FIXTURES.parent)
+    found = variants(["fixtures"], tmp_path / "cache")
+    assert len(found["plain"]) > 50  # the fixtures are full of leaks
+    for name, rows in found.items():
+        assert rows == found["plain"], name
+
+
+def test_a_real_tree_reports_the_same_with_and_without_prefilter_cache_and_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    package = Path(sqlalchemy.__file__).parent
+    tree = tmp_path / "tree"
+    shutil.copytree(package / "pool", tree / "sqlalchemy" / "pool")
+    (tree / "sqlalchemy" / "testing").mkdir()
+    for module in (package / "testing").glob("*.py"):  # not its suite/: the test stays short
+        shutil.copy(module, tree / "sqlalchemy" / "testing" / module.name)
+    (tree / "sqlalchemy" / "__init__.py").write_text("")
+    monkeypatch.chdir(tree)
+    found = variants(["sqlalchemy"], tmp_path / "cache")
+    # SQLAlchemy's test helpers hold real findings (a connection closed without `finally`).
+    assert any(row[3] == "LC202" for row in found["plain"]), found["plain"]
+    for name, rows in found.items():
+        assert rows == found["plain"], name
+
+
+PROJECT = {
+    "pyproject.toml": "[project]\nname = 'svc'\n",
+    "app/__init__.py": "",
+    "app/db.py": """\
+        from psycopg2.pool import ThreadedConnectionPool
+        pool = ThreadedConnectionPool(1, 5)
+
+        def get_conn():
+            return pool.getconn()
+        """,
+    "app/api/__init__.py": "",
+    "app/api/items.py": """\
+        from app.db import get_conn as open_conn
+
+        def count():
+            conn = open_conn()
+            return conn.cursor().execute("select 1")
+        """,
+    "app/api/plain.py": "def nothing():\n    return 1\n",
+}
+
+
+def test_names_resolve_through_summaries_and_no_module_is_parsed_twice(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(here, PROJECT)
+    from leakcheck import engine
+
+    parsed: list[str] = []
+    original = engine.analyse
+
+    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
+        parsed.append(path)
+        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "analyse", counting)
+    report = run(["app"], options=Options(jobs=1))
+    # items.py names no pool: only app/db.py's summary makes `open_conn()` an acquisition, and
+    # only the exported name `get_conn` (in its import) makes items.py worth parsing.
+    assert [(f.path, f.line, f.code) for f in report.findings] == [("app/api/items.py", 4, "LC101")]
+    assert sorted(parsed) == sorted(set(parsed))  # each module at most once
+    assert "app/api/plain.py" not in parsed  # no token: never parsed
+
+
+def test_a_warm_run_does_not_import_libcst(here: Path) -> None:
+    write(here, PROJECT)
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from leakcheck.cli import main
+        try:
+            main(["check", "--format", "json", "--jobs", "1", "app"])
+        except SystemExit:
+            pass
+        print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "libcst")))
+        """
+    )
+
+    def libcst_modules() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=here
+        )
+        return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    assert libcst_modules() != []  # cold: it parses, in this process (--jobs 1)
+    assert (here / ".leakcheck_cache" / "CACHEDIR.TAG").is_file()
+    assert (here / ".leakcheck_cache" / ".gitignore").read_text().strip().endswith("*")
+    assert libcst_modules() == []  # warm: nothing changed, nothing parsed
+
+
+def test_a_corrupt_cache_entry_is_ignored(here: Path) -> None:
+    write(here, PROJECT)
+    options = Options(jobs=1, cache=True)
+    first = outcome(run(["app"], options=options))
+    entries = [p for p in (here / ".leakcheck_cache").rglob("*") if p.is_file()]
+    entries = [p for p in entries if p.name not in (".gitignore", "CACHEDIR.TAG")]
+    assert entries
+    for number, entry in enumerate(entries):
+        data = entry.read_bytes()
+        if number % 3 == 0:
+            entry.write_bytes(data[: len(data) // 2])  # truncated
+        elif number % 3 == 1:
+            entry.write_bytes(b"\x00garbage")
+        else:  # a valid pickle of something that must never be built from a cache file
+            entry.write_bytes(pickle.dumps(os.system))
+    assert outcome(run(["app"], options=options)) == first
+
+
+def test_a_cached_result_is_judged_again_when_an_imported_summary_changes(here: Path) -> None:
+    write(here, PROJECT)
+    options = Options(jobs=1, cache=True)
+    assert [f.code for f in run(["app"], options=options).findings] == ["LC101"]
+    # items.py does not change; what its import means does: get_conn no longer hands out a
+    # connection, so the cached finding must go.
+    db = here / "app" / "db.py"
+    db.write_text(db.read_text().replace("return pool.getconn()", "return None  # pool.getconn()"))
+    assert run(["app"], options=options).findings == []
+    db.write_text(db.read_text().replace("return None  # pool.getconn()", "return pool.getconn()"))
+    assert [f.code for f in run(["app"], options=options).findings] == ["LC101"]
+
+
+def test_concurrent_runs_share_the_cache_without_corrupting_it(here: Path) -> None:
+    files = dict(PROJECT)
+    for number in range(30):
+        files[f"app/m{number}.py"] = PROJECT["app/api/items.py"]
+    write(here, files)
+    command = [sys.executable, "-m", "leakcheck", "check", "--format", "json", "app"]
+    runs = [
+        subprocess.Popen(command, cwd=here, stdout=subprocess.PIPE, text=True) for _ in range(4)
+    ]
+    outputs = [json.loads(p.communicate()[0])["findings"] for p in runs]
+    assert all(out == outputs[0] for out in outputs)
+    assert len(outputs[0]) == 31
+    again = subprocess.run(command, cwd=here, capture_output=True, text=True, check=False)
+    assert json.loads(again.stdout)["findings"] == outputs[0]
+    assert not list((here / ".leakcheck_cache").rglob("*.tmp"))
+
+
+def test_cache_options_and_environment(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(here, PROJECT)
+    runner = CliRunner()
+    runner.invoke(main, ["check", "--no-cache", "app"])
+    assert not (here / ".leakcheck_cache").exists()
+    runner.invoke(main, ["check", "--cache-dir", "elsewhere", "app"])
+    assert (here / "elsewhere" / "CACHEDIR.TAG").is_file()
+    assert not (here / ".leakcheck_cache").exists()
+    monkeypatch.setenv("LEAKCHECK_CACHE_DIR", str(here / "from-env"))
+    runner.invoke(main, ["check", "app"])
+    assert (here / "from-env" / "CACHEDIR.TAG").is_file()
+
+
+def test_check_buffer_judges_unsaved_text_with_the_projects_names(here: Path) -> None:
+    write(here, PROJECT)
+    path = here / "app" / "api" / "items.py"
+    saved = api.check_buffer(path.read_bytes(), path)
+    assert [(f.line, f.code) for f in saved.findings] == [(4, "LC101")]
+    fixed = (
+        "from app.db import get_conn as open_conn, pool\n\n"
+        "def count():\n    conn = open_conn()\n    try:\n        return conn.cursor()\n"
+        "    finally:\n        pool.putconn(conn)\n"
+    )
+    assert api.check_buffer(fixed.encode(), path).findings == ()
+    assert path.read_text() == textwrap.dedent(PROJECT["app/api/items.py"])  # never written
+
+
+# -- isolation: one file's crash, hang or hunger costs that file only ------------------------------
+
+LEAKY = "import psycopg2\n\ndef f():\n    conn = psycopg2.connect()\n    conn.cursor()\n"
+
+
+def isolated_run(here: Path, bad: str, **environment: str) -> dict[str, object]:
+    write(here, {"a_bad.py": bad, "b_leaky.py": LEAKY})
+    env = {**os.environ, **environment}
+    env.pop("LEAKCHECK_CACHE_DIR", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "leakcheck", "check", "--no-cache", "-j", "2", "--format", "json"],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    document: dict[str, object] = json.loads(done.stdout)
+    findings = document["findings"]
+    assert [(f["path"], f["code"]) for f in findings] == [("b_leaky.py", "LC201")]  # type: ignore[index, union-attr]
+    return document
+
+
+def test_a_real_parser_crash_costs_only_its_file(here: Path) -> None:
+    # libcst's native parser overflows its stack on this (a segfault, exit code -11), unless a
+    # syntax gate turns it away first: either way, one error entry and the run goes on.
+    nested = "# pool.getconn()\nx = " + "(" * 2000 + "1" + ")" * 2000 + "\n"
+    document = isolated_run(here, nested)
+    assert [e["path"] for e in document["errors"]] == ["a_bad.py"]  # type: ignore[index, union-attr]
+
+
+@pytest.mark.parametrize(
+    ("marker", "environment", "message"),
+    [
+        ("crash", {}, "crashed"),
+        ("hang", {"LEAKCHECK_FILE_TIMEOUT": "3"}, "time limit (3 s)"),
+        ("oom", {"LEAKCHECK_WORKER_MEMORY": "600"}, "memory limit (600 MB)"),
+    ],
+)
+def test_a_worker_that_crashes_hangs_or_runs_out_of_memory_costs_only_its_file(
+    here: Path, marker: str, environment: dict[str, str], message: str
+) -> None:
+    bad = f"# leakcheck-test: {marker}\nimport psycopg2\nconn = psycopg2.connect()\n"
+    document = isolated_run(here, bad, LEAKCHECK_TEST_FAULTS="1", **environment)
+    errors = document["errors"]
+    assert [e["path"] for e in errors] == ["a_bad.py"]  # type: ignore[index, union-attr]
+    assert message in errors[0]["message"]  # type: ignore[index]
