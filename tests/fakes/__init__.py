@@ -50,6 +50,9 @@ REAL = frozenset(
         "typing_extensions",
     }
 )
+# Calls on a resource that return the same resource: SQLAlchemy 2's
+# `Connection.execution_options()` changes the connection in place and returns it.
+SAME_RESOURCE = frozenset({"execution_options"})
 # Calls that give a resource back when handed one: psycopg2 `putconn`, asyncpg `release`.
 RELEASING = frozenset({"putconn", "release"})
 # Calls whose result is plain data (DB-API/asyncpg rows, SQLAlchemy `Result.all()` and friends).
@@ -157,6 +160,9 @@ class Fake:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
+        if name in RELEASING and "." not in self._path and self.root is None and not self.kind:
+            # `psycopg2.putconn(conn)`: driver modules have no release function of their own.
+            raise AttributeError(f"module {self._path!r} has no attribute {name!r}")
         if name.endswith(("Error", "Exception", "Warning", "Timeout")) and name[0].isupper():
             return _exception_class(f"{self._path}.{name}")
         if name not in self._children:
@@ -184,6 +190,8 @@ class Fake:
                 self.root.released = True
             if name in READS:  # rows and records are values, readable after the release
                 return Fake(self._world, f"{self.label}()")
+            if name in SAME_RESOURCE and self._parent_resource() is self.root:
+                return self.root
             return Fake(self._world, f"{self._path}()", self.root)
         for arg in args:
             if isinstance(arg, Fake) and arg.kind and name in RELEASING | self._world.releasing:
@@ -364,8 +372,14 @@ def _kind_of(top: str, parent: str, name: str) -> str:
         return "closes"  # psycopg 3, pymysql, mysql.connector, SQLAlchemy engines, asyncpg
     if name in ("begin", "raw_connection"):
         return "closes" if "engine" in parent.lower() else ""
+    if name == "scoped_session":
+        return "closes"  # a per-call registry: close() (or remove()) ends its session
+    if name == "connection" and top == "dbutils":
+        return "closes"  # DBUtils `PooledDB.connection()`: close() gives it back to the pool
     if name == "connection" and "pool" in parent.lower():
         return "pool-cm"
+    if name == "get_connection" and "pool" in parent.lower():
+        return "closes"  # mysql-connector: the pooled connection's close() gives it back
     if name == "acquire" and top not in ("threading", "asyncio", "multiprocessing"):
         return "acquire"
     if name.endswith(tuple(f"{f}()" for f in SESSION_FACTORIES)):
