@@ -557,6 +557,8 @@ class ModuleFacts:
         qualified = self.qualify(func)
         for kind in self.kinds:
             if qualified in kind.acquire_callables:
+                if kind.untracked_targets and _first_string(call) in kind.untracked_targets:
+                    return None  # `sqlite3.connect(":memory:")`: no file, server or pool slot
                 if qualified.rsplit(".", 1)[-1] in SESSION_CLASSES and not self._bound_to_engine(
                     call
                 ):
@@ -1019,3 +1021,14 @@ class ModuleFacts:
             if index < len(positional):
                 out.append(positional[index])
         return out
+
+
+def _first_string(call: cst.Call) -> str | None:
+    """The value of `call`'s first positional argument when it is a plain string literal."""
+    if not call.args or call.args[0].keyword is not None:
+        return None
+    value = call.args[0].value
+    if isinstance(value, cst.SimpleString):
+        evaluated = value.evaluated_value
+        return evaluated if isinstance(evaluated, str) else None
+    return None

@@ -68,6 +68,9 @@ class Kind:
     acquire_awaited: bool = False  # acquisitions are awaited (or `async with`): sync ones are not
     registry: bool = False  # a per-process registry at module level; tracked inside functions only
     direct: bool = False  # a connection opened straight to the server: no pool, fresh when made
+    # First arguments that open nothing worth tracking: `sqlite3.connect(":memory:")` holds no
+    # file, no server connection and no pool slot.
+    untracked_targets: frozenset[str] = frozenset()
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -103,6 +106,7 @@ _KIND_KEYS = {
     "acquire-awaited",
     "registry",
     "direct",
+    "untracked-targets",
 }
 _FAMILY_RELEASED = {"pool": "returned to the pool", "session": "closed"}
 
@@ -201,6 +205,9 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         acquire_awaited=_flag(raw, "acquire-awaited", where),
         registry=_flag(raw, "registry", where),
         direct=_flag(raw, "direct", where),
+        untracked_targets=frozenset(
+            _strings(raw.get("untracked-targets", []), "untracked-targets", where)
+        ),
     )
 
 
