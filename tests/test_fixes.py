@@ -142,3 +142,34 @@ def test_a_fix_the_fixer_would_refuse_is_not_offered(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(leakcheck.engine, "plan", no_op)
     [finding] = check_source(source, "a.py", builtin_kinds()).findings
     assert finding.fix is None
+
+
+def test_an_inserted_try_takes_the_blank_lines_above_the_statements_it_wraps(
+    tmp_path: Path,
+) -> None:
+    source = (
+        "from app.database import SessionLocal\n\n\n"
+        "def purge(slugs):\n"
+        "    db = SessionLocal()\n"
+        "\n"
+        "    # one query per slug\n"
+        "    for slug in slugs:\n"
+        "        db.execute(slug)\n"
+        "    db.commit()\n"
+    )
+    path = tmp_path / "jobs.py"
+    path.write_text(source)
+    fixed = fix_file(path).source.decode()
+    assert fixed == (
+        "from app.database import SessionLocal\n\n\n"
+        "def purge(slugs):\n"
+        "    db = SessionLocal()\n"
+        "\n"
+        "    try:\n"
+        "        # one query per slug\n"
+        "        for slug in slugs:\n"
+        "            db.execute(slug)\n"
+        "        db.commit()\n"
+        "    finally:\n"
+        "        db.close()\n"
+    )

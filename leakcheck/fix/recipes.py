@@ -22,6 +22,7 @@ statement in `finally` (LC104/LC204) is nested in its own try/finally instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -184,11 +185,13 @@ def _wrap(
         release = releases[0] if releases else _release_statement(site, name, awaited)
         if release is None:
             return None
+        blank, lifted = _lift_blank_lines(kept)
         replacement = [
             acquiring,
             cst.Try(
-                body=cst.IndentedBlock(body=kept),
+                body=cst.IndentedBlock(body=lifted),
                 finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(release)])),
+                leading_lines=blank,
             ),
         ]
         title = f"Release `{name}` in `finally`"
@@ -305,6 +308,23 @@ def _bare(stmt: cst.BaseStatement) -> cst.BaseStatement:
             leading_lines=[line for line in stmt.leading_lines if line.comment]
         )
     return stmt
+
+
+def _lift_blank_lines(
+    stmts: Sequence[cst.BaseStatement],
+) -> tuple[list[cst.EmptyLine], list[cst.BaseStatement]]:
+    """The blank lines above the first of `stmts`, and `stmts` without them: an inserted `try:`
+    takes them, so that no blank line follows it (comments stay with their statement)."""
+    if not stmts:
+        return [], list(stmts)
+    first = stmts[0]
+    lines = list(getattr(first, "leading_lines", ()))
+    count = 0
+    while count < len(lines) and lines[count].comment is None:
+        count += 1
+    if count == 0:
+        return [], list(stmts)
+    return lines[:count], [first.with_changes(leading_lines=lines[count:]), *stmts[1:]]
 
 
 def _has_comment(stmt: cst.BaseStatement) -> bool:
@@ -425,7 +445,8 @@ def _release_before_handoff(site: Site, facts: ModuleFacts, handed: cst.CSTNode)
         body=cst.IndentedBlock(body=[release, cst.SimpleStatementLine(body=[cst.Raise()])]),
         type=cst.Name("BaseException"),
     )
-    new_try = cst.Try(body=cst.IndentedBlock(body=guarded), handlers=[handler])
+    blank, lifted = _lift_blank_lines(guarded)
+    new_try = cst.Try(body=cst.IndentedBlock(body=lifted), handlers=[handler], leading_lines=blank)
     new_block = block.with_changes(body=[*body[: index + 1], new_try, *body[position:]])
     verb = "Return" if site.kind.release_methods else "Close"
     where = "to the pool " if site.kind.release_methods else ""
