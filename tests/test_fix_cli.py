@@ -351,15 +351,18 @@ def test_no_fix_when_a_live_result_is_handed_to_a_wrapper(here: Path) -> None:
 def test_a_connection_stored_for_later_is_closed_only_before_the_hand_off(here: Path) -> None:
     # huey's LISTEN connection: configured, cached on a thread-local, returned. Closing it in a
     # `finally` would close it under its holders; only an error before the store may close it.
+    # (Configuring the fresh connection alone cannot raise: the LISTEN is what may.)
     source = (
         "import psycopg\n\nclass Storage:\n    def listen_conn(self):\n"
         "        conn = psycopg.connect(self.dsn)\n        conn.autocommit = True\n"
+        "        conn.execute('LISTEN jobs')\n"
         "        self._local.conn = conn\n        return conn\n"
     )
     assert fix(here, "a.py", source) == source.replace(
-        "        conn.autocommit = True\n",
-        "        try:\n            conn.autocommit = True\n        except BaseException:\n"
-        "            conn.close()\n            raise\n",
+        "        conn.autocommit = True\n        conn.execute('LISTEN jobs')\n",
+        "        try:\n            conn.autocommit = True\n"
+        "            conn.execute('LISTEN jobs')\n"
+        "        except BaseException:\n            conn.close()\n            raise\n",
     )
 
 

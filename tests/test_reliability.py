@@ -194,7 +194,7 @@ def test_an_exception_while_writing_the_output_is_one_line_and_exit_2(
     def broken(*args: object) -> str:
         raise KeyError("findings")
 
-    monkeypatch.setattr(leakcheck.report.output, "to_json", broken)  # imported by the CLI on use
+    monkeypatch.setattr(leakcheck.cli, "to_json", broken)
     code, out, err = invoke("check", "--format", "json", ".")
     assert code == 2
     assert out == ""

@@ -140,3 +140,16 @@ class Activity:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def checked_out(pool: Any, within: float = 5.0) -> int:
+    """How many connections a psycopg_pool pool has lent, once none are, or after `within`
+    seconds: `putconn()` of a connection left in a failed transaction rolls it back in a pool
+    worker thread before counting it available again (psycopg_pool's ReturnConnection task)."""
+    deadline = time.monotonic() + within
+    while True:
+        stats = pool.get_stats()
+        lent = int(stats["pool_size"] - stats.get("pool_available", 0))
+        if lent == 0 or time.monotonic() >= deadline:
+            return lent
+        time.sleep(0.02)
