@@ -173,3 +173,33 @@ def test_an_inserted_try_takes_the_blank_lines_above_the_statements_it_wraps(
         "    finally:\n"
         "        db.close()\n"
     )
+
+
+def test_inserted_lines_take_the_line_ending_of_their_region_in_a_mixed_file(
+    tmp_path: Path,
+) -> None:
+    lf = "from app.database import SessionLocal\n\n\n"
+    crlf = (
+        "def purge(slugs):\r\n"
+        "    db = SessionLocal()\r\n"
+        "    for slug in slugs:\r\n"
+        "        db.execute(slug)\r\n"
+        "    db.commit()\r\n"
+    )
+    path = tmp_path / "jobs.py"
+    path.write_bytes((lf + crlf).encode())
+    fixed = fix_file(path).source
+    assert (
+        fixed
+        == (
+            lf
+            + "def purge(slugs):\r\n"
+            + "    db = SessionLocal()\r\n"
+            + "    try:\r\n"
+            + "        for slug in slugs:\r\n"
+            + "            db.execute(slug)\r\n"
+            + "        db.commit()\r\n"
+            + "    finally:\r\n"
+            + "        db.close()\r\n"
+        ).encode()
+    )

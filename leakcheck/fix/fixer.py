@@ -25,6 +25,7 @@ from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
 from leakcheck.fix.edits import apply_plan, apply_plans, changed_lines, header_lines
+from leakcheck.fix.newlines import match_line_endings
 from leakcheck.fix.recipes import Plan, plan
 from leakcheck.fix.settings_fixes import fix_settings, wanted_keys
 
@@ -101,7 +102,7 @@ def fix_source(
             continue
         module = result
         outcome.applied.append(label)
-    outcome.source = module.bytes
+    outcome.source = match_line_endings(source, module.bytes)
     django_keys = wanted_keys(source, path, django, unsafe, wanted)
     if django_keys:
         settings = fix_settings(outcome.source, path, django, django_keys)
