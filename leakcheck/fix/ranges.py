@@ -11,6 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.ownership import free_mentions
 from leakcheck.analysis.syntax import bound_names, dotted, unwrap_value, walk
 
 # Session methods whose arguments become objects of the session.
@@ -112,6 +113,8 @@ def escapes_attached(stmts: list[cst.BaseStatement], name: str, derived: set[str
         return False
 
     for stmt in stmts:
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            continue  # its own `return`s; a closure over the resource is refused before this
         for node in walk(stmt):
             # A `yield` suspends the generator inside the block: what it yields is used while
             # the session is still open. Only a `return` or a store lets a value out.
@@ -395,7 +398,9 @@ def deferred_use(stmts: list[cst.BaseStatement], tied: set[str]) -> cst.CSTNode 
                 last = (dotted(node.func) or "").rsplit(".", 1)[-1]
                 if last in DEFERRING and any(_mentions_any(a.value, tied) for a in node.args):
                     return node
-            elif isinstance(node, (cst.FunctionDef, cst.Lambda)) and _mentions_any(node, tied):
+            elif isinstance(node, (cst.FunctionDef, cst.Lambda)) and free_mentions(
+                node, frozenset(tied)
+            ):
                 return node  # a closure over the resource, called who knows when
             elif isinstance(node, (cst.Return, cst.Assign)) and node.value is not None:
                 value = unwrap_value(node.value)

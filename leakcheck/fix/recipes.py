@@ -173,7 +173,9 @@ def _wrap(
         replacement: list[cst.BaseStatement] = [
             cst.With(
                 items=[item],
-                body=cst.IndentedBlock(body=kept, header=acquiring.trailing_whitespace),
+                body=cst.IndentedBlock(
+                    body=_lift_blank_lines(kept)[1], header=acquiring.trailing_whitespace
+                ),
                 asynchronous=cst.Asynchronous() if asynchronous else None,
                 leading_lines=acquiring.leading_lines,
             )
