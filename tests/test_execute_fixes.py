@@ -2,7 +2,8 @@
 
 For each fixture with a fix (safe, and unsafe with `--unsafe-fixes`), each function the fix
 changed is called with fake arguments, once on the normal path and once per use of a resource with
-a failure injected at that use. Then:
+a failure injected at that use (an error; an error that the handlers' own calls meet again; and,
+in a function with an `except`, an interrupt that passes `except Exception:`). Then:
 
 - the fixed code never uses a resource after giving it back (the fakes raise on it);
 - it does the same things in the same order as the original, apart from the releases it adds
@@ -30,7 +31,7 @@ import pytest
 from leakcheck.config.catalogue import builtin_kinds
 from leakcheck.project.api import fix_file
 from leakcheck.project.runner import Checker
-from tests.fakes import Exhausted, Fake, UseAfterRelease, World, load
+from tests.fakes import Exhausted, Fake, InjectedInterrupt, UseAfterRelease, World, load
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*.py") if not p.name.endswith(".fixed.py"))
@@ -151,6 +152,7 @@ def run(
     variant: Variant,
     fail_after: bool = False,
     stop_early: bool = False,
+    interrupt: bool = False,
 ) -> Run:
     builtin = {k.name for k in builtin_kinds()}
     kinds = [k for k in Checker().context(Path(filename)).kinds if k.name not in builtin]
@@ -166,6 +168,7 @@ def run(
     world.uses = 0
     world.fail_at = fail_at  # not while the module loads
     world.fail_after = fail_after
+    world.interrupt = interrupt
     world.comparisons = 0
     func, cls = _target(namespace, qualname)
     args: list[Any] = []
@@ -191,11 +194,24 @@ def run(
         _drive(func(*args, **kwargs), stop_early)
         while world.pending:
             _drive(world.pending.pop(0), stop_early)
-    except (Exception, UseAfterRelease, Exhausted) as error:
+    except (Exception, UseAfterRelease, Exhausted, InjectedInterrupt) as error:
         outcome = type(error).__name__
         if isinstance(error, AttributeError) and "ContextManager' object" in str(error):
             outcome = MISUSED
     return Run(list(world.events), outcome, world.open(), world.uses)
+
+
+def handles(source: str, qualname: str) -> bool:
+    """Does the function (`Class.method`) have an `except` clause?"""
+    for node in ast.parse(source).body:
+        members = node.body if isinstance(node, ast.ClassDef) else [node]
+        prefix = f"{node.name}." if isinstance(node, ast.ClassDef) else ""
+        for member in members:
+            if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+                prefix + member.name == qualname
+            ):
+                return any(isinstance(n, ast.ExceptHandler) for n in ast.walk(member))
+    return False
 
 
 def _essential(events: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -268,13 +284,17 @@ def test_fixed_code_behaves_and_releases(path: Path, fixed: str) -> None:
             gained += compare(*normal, f"{where}, normal path")
             if truth[1] is not None:
                 continue  # `match` cases: the normal path only
+            # An interrupt (a BaseException) only differs from an error where a handler catches.
+            modes = [(False, False), (True, False)] + [(False, True)] * handles(original, name)
             for fail_at in range(1, min(normal[0].uses, MAX_FAILURES) + 1):
-                for after in (False, True):
+                for after, interrupt in modes:
                     pair = (
-                        run(original, str(path), name, fail_at, truth, after),
-                        run(fixed, str(path), name, fail_at, truth, after),
+                        run(original, str(path), name, fail_at, truth, after, interrupt=interrupt),
+                        run(fixed, str(path), name, fail_at, truth, after, interrupt=interrupt),
                     )
-                    gained += compare(*pair, f"{where}, failure at call {fail_at}{'+' * after}")
+                    kind = " (an interrupt)" if interrupt else ""
+                    label = f"{where}, failure at call {fail_at}{'+' * after}{kind}"
+                    gained += compare(*pair, label)
         early = (
             run(original, str(path), name, None, VARIANTS[0], stop_early=True),
             run(fixed, str(path), name, None, VARIANTS[0], stop_early=True),

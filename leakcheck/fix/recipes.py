@@ -74,14 +74,22 @@ def plan(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) ->
     if verdict.leak == "exception" and handed is not None and site.binding.how == "assign":
         return _release_before_handoff(site, facts, handed)
     if verdict.leak in WRAPPED and site.binding.how == "assign":
-        return _wrap(site, facts, helper=_helper(site, helpers))
+        wrapped = _wrap(site, facts, helper=_helper(site, helpers))
+        return wrapped if wrapped is not None else _more(verdict, facts)
     if verdict.leak == "never" and site.binding.how == "with":
-        return _with_that_releases(site, facts)
+        released = _with_that_releases(site, facts)
+        return released if released is not None else _more(verdict, facts)
     if verdict.leak == "unentered" and site.binding.how == "assign":
         return _enter(site, facts)
     if verdict.leak == "finally-order" and verdict.node is not None:
         return _nest_release(verdict, facts)
-    return None
+    return _more(verdict, facts)
+
+
+def _more(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
+    from leakcheck.fix.coverage import plan_more  # its recipes build on this module's
+
+    return plan_more(verdict, facts)
 
 
 # -- the range of a resource ------------------------------------------------------------------

@@ -17,7 +17,8 @@ What a fake does is decided by the call that made it, following the drivers' doc
 
 Every resource records what is done to it in `World.events`; a call on a released resource (or
 on anything made from it, a cursor, a result) raises `UseAfterRelease`. `World.fail_at` makes the
-n-th use of a resource raise `InjectedError`, to walk the error paths.
+n-th use of a resource raise `InjectedError` (or, with `World.interrupt`, `InjectedInterrupt`,
+a `BaseException`), to walk the error paths.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ class InjectedError(Exception):
     """The failure injected at a chosen use of a resource."""
 
 
+class InjectedInterrupt(BaseException):
+    """The failure injected as a `BaseException`: a KeyboardInterrupt, or a task cancelled at an
+    await (`asyncio.CancelledError` is a `BaseException` since Python 3.8), which passes
+    `except Exception:`."""
+
+
 class Exhausted(BaseException):
     """The run made more calls than the budget allows (a polling loop): stopped there."""
 
@@ -85,6 +92,7 @@ class World:
 
     fail_at: int | None = None  # fail the n-th call once a resource is open (1-based)
     fail_after: bool = False  # and every call after it (an error handler that fails too)
+    interrupt: bool = False  # fail with `InjectedInterrupt` instead of `InjectedError`
     acquiring: frozenset[str] = frozenset()  # methods of a project's own pool (its `kinds`)
     releasing: frozenset[str] = frozenset()
     truth: bool = True  # how fakes answer tests: `if rows`, `x in y`, `n == 0`, `a < b`
@@ -117,7 +125,9 @@ class World:
             at = self.fail_at
             if at is not None and (self.uses == at or (self.fail_after and self.uses > at)):
                 self.events.append((fake.label, f"{what} fails"))
-                raise InjectedError(f"{fake.label}.{what}")
+                raise (InjectedInterrupt if self.interrupt else InjectedError)(
+                    f"{fake.label}.{what}"
+                )
 
     def open(self) -> list[str]:
         """Labels of the resources acquired and not given back."""

@@ -1,0 +1,28 @@
+"""Recipes for the leaks the main forms (`with`, or try/finally around the range) cannot fix, one
+module each; this one picks:
+
+- excepts.py: a release written in `except` (and perhaps after the `try`) -> `finally`;
+- afterwith.py: a release right after the `with` block that used the connection;
+- withitems.py: a connection item of a multi-item `with` whose `with` does not release.
+"""
+
+from __future__ import annotations
+
+from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.verdicts import Verdict
+from leakcheck.fix.afterwith import release_into_with
+from leakcheck.fix.excepts import release_in_finally
+from leakcheck.fix.recipes import Plan
+from leakcheck.fix.withitems import release_with_items
+
+
+def plan_more(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
+    """A rewrite for `verdict` from the recipes below, or None."""
+    site = verdict.site
+    if verdict.leak in ("exception", "early-exit") and site.binding.how == "assign":
+        return release_in_finally(site, facts)
+    if verdict.leak in ("exception", "early-exit") and site.binding.how == "with":
+        return release_into_with(site, facts)
+    if verdict.leak == "never" and site.binding.how == "with":
+        return release_with_items(site, facts)
+    return None

@@ -1,0 +1,100 @@
+"""`with pool.getconn() as conn, conn.cursor() as cur:`: one item of a multi-item `with` acquires
+a connection whose `with` does not release it (psycopg2 pools, psycopg2 and sqlite3 connections:
+their `__exit__` only ends the transaction, see docs/semantics.md).
+
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+->  with closing(psycopg2.connect(dsn)) as conn, conn, conn.cursor() as cur:
+
+    with pool.getconn() as conn, conn.cursor() as cur:
+->  conn = pool.getconn()
+    try:
+        with conn, conn.cursor() as cur:
+            ...
+    finally:
+        pool.putconn(conn)
+
+The transaction still ends where it did (`conn` as an item of its own), and the release comes
+after it. A pool connection must be the first item: taken out of the `with`, it is acquired before
+the items to its left would be entered (a lock), which changes their order.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.syntax import unwrap_value, walk
+from leakcheck.fix.ranges import used_after
+from leakcheck.fix.recipes import Plan, _closing_name, _release_statement
+
+
+def release_with_items(site: Site, facts: ModuleFacts) -> Plan | None:
+    """The rewrite of a multi-item `with` holding `site`'s acquisition, or None."""
+    name = site.binding.name
+    if name is None:
+        return None
+    root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
+    for node in walk(root):
+        if not isinstance(node, cst.With) or len(node.items) < 2 or node.asynchronous:
+            continue
+        at = next(
+            (i for i, item in enumerate(node.items) if unwrap_value(item.item) is site.call), None
+        )
+        if at is None or isinstance(node.items[at].item, cst.Await):
+            continue
+        if used_after(node, root, name):
+            return None  # used after the block: it must stay open there
+        if "close" in site.kind.self_release_methods:
+            return _closing(site, facts, node, at)
+        if at == 0:
+            return _pooled(site, root, node)
+        return None
+    return None
+
+
+def _closing(site: Site, facts: ModuleFacts, node: cst.With, at: int) -> Plan | None:
+    name = site.binding.name
+    closer = _closing_name(facts)
+    if closer is None or name is None:
+        return None  # `closing` means something else here
+    item = node.items[at]
+    closing = cst.WithItem(
+        cst.Call(func=cst.parse_expression(closer), args=[cst.Arg(site.call)]),
+        asname=item.asname,
+        comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+    )
+    own = cst.WithItem(cst.Name(name), comma=item.comma)
+    new = node.with_changes(items=[*node.items[:at], closing, own, *node.items[at + 1 :]])
+    needs = (("contextlib", "closing"),) if closer == "closing" else ()
+    title = f"Close `{name}` with `closing()`, keeping the transaction `with`"
+    return Plan(node, new, title, "safe", imports=needs)
+
+
+def _pooled(site: Site, root: cst.CSTNode, node: cst.With) -> Plan | None:
+    name = site.binding.name
+    release = _release_statement(site, name or "", False)
+    if name is None or release is None or not isinstance(node.body, cst.IndentedBlock):
+        return None
+    acquire = cst.SimpleStatementLine(  # the `with` line's comment stays with the acquisition
+        body=[cst.Assign([cst.AssignTarget(cst.Name(name))], site.call)],
+        leading_lines=node.leading_lines,
+        trailing_whitespace=node.body.header,
+    )
+    first = node.items[0]
+    inner = node.with_changes(
+        items=[cst.WithItem(cst.Name(name), comma=first.comma), *node.items[1:]],
+        leading_lines=[],
+        body=node.body.with_changes(header=cst.TrailingWhitespace()),
+    )
+    guarded = cst.Try(
+        body=cst.IndentedBlock(body=[inner]),
+        finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
+    )
+    for block in walk(root):
+        if isinstance(block, (cst.IndentedBlock, cst.Module)) and any(
+            s is node for s in block.body
+        ):
+            body = [x for s in block.body for x in ([acquire, guarded] if s is node else [s])]
+            title = f"Return `{name}` to the pool in `finally`"
+            return Plan(block, block.with_changes(body=body), title, "safe")
+    return None
