@@ -230,7 +230,10 @@ def compare(original: Run, fixed: Run, where: str) -> int:
         assert old[:length] == new[:length], f"{where}: events differ"
         return 0
     assert new == old, f"{where}: events differ"
-    assert fixed.outcome == original.outcome, f"{where}: ends differently"
+    # A release after a loop that ran no iteration fails on its unbound name; the per-iteration
+    # fix (unsafe, and it says so) takes that release, and the failure, away.
+    unbound = (original.outcome, fixed.outcome) == ("UnboundLocalError", "returned")
+    assert fixed.outcome == original.outcome or unbound, f"{where}: ends differently"
     assert len(fixed.open) <= len(original.open), f"{where}: leaves more open"
     return len(original.open) - len(fixed.open)
 

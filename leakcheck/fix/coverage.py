@@ -3,6 +3,8 @@ module each; this one picks:
 
 - excepts.py: a release written in `except` (and perhaps after the `try`) -> `finally`;
 - afterwith.py: a release right after the `with` block that used the connection;
+- loops.py: acquired in each iteration, released once after the loop -> per iteration;
+- overwrite.py: a name reused while it holds a resource -> the first released before;
 - withitems.py: a connection item of a multi-item `with` whose `with` does not release.
 """
 
@@ -12,6 +14,8 @@ from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.afterwith import release_into_with
 from leakcheck.fix.excepts import release_in_finally
+from leakcheck.fix.loops import release_per_iteration
+from leakcheck.fix.overwrite import release_before_reuse
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.withitems import release_with_items
 
@@ -25,4 +29,8 @@ def plan_more(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
         return release_into_with(site, facts)
     if verdict.leak == "never" and site.binding.how == "with":
         return release_with_items(site, facts)
+    if verdict.leak == "loop" and site.binding.how == "assign":
+        return release_per_iteration(site, facts)
+    if verdict.leak == "overwritten" and site.binding.how == "assign":
+        return release_before_reuse(site, facts)
     return None

@@ -90,7 +90,7 @@ class Exhausted(BaseException):
 class World:
     """One run: the events of every resource, and where to inject a failure."""
 
-    fail_at: int | None = None  # fail the n-th call once a resource is open (1-based)
+    fail_at: int | None = None  # fail the n-th call once a resource was acquired (1-based)
     fail_after: bool = False  # and every call after it (an error handler that fails too)
     interrupt: bool = False  # fail with `InjectedInterrupt` instead of `InjectedError`
     acquiring: frozenset[str] = frozenset()  # methods of a project's own pool (its `kinds`)
@@ -113,14 +113,16 @@ class World:
         self.events.append((fake.label, what))
 
     def use(self, fake: Fake, what: str) -> None:
-        """A call on a resource or something made from it, or on any fake while one is open: the
-        n-th such call fails when `fail_at` is n."""
+        """A call on a resource or something made from it, or on any fake once one was acquired:
+        the n-th such call fails when `fail_at` is n."""
         root = fake.root
         if root is not None and root.released:
             self.events.append((fake.label, f"{what} after release"))
             raise UseAfterRelease(f"{fake.label}.{what}")
         self.record(fake, what)
-        if not what.startswith(("release: ", "__enter__")) and self.open():
+        # Counted from the first acquisition on, whether or not it was given back since: a fix
+        # that releases earlier (in each iteration of a loop) must not renumber the calls.
+        if not what.startswith(("release: ", "__enter__")) and self.resources:
             self.uses += 1
             at = self.fail_at
             if at is not None and (self.uses == at or (self.fail_after and self.uses > at)):
