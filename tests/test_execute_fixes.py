@@ -191,7 +191,11 @@ def run(
     }
     outcome = "returned"
     try:
-        _drive(func(*args, **kwargs), stop_early)
+        if cls is not None and qualname.endswith(("__exit__", "__aexit__")):
+            # `__exit__` gives back what `__enter__` took: the class is used in a `with`.
+            _drive(instance(cls, world))
+        else:
+            _drive(func(*args, **kwargs), stop_early)
         while world.pending:
             _drive(world.pending.pop(0), stop_early)
     except (Exception, UseAfterRelease, Exhausted, InjectedInterrupt) as error:

@@ -1,6 +1,8 @@
 """Recipes for the leaks the main forms (`with`, or try/finally around the range) cannot fix, one
 module each; this one picks:
 
+- cmexit.py: a context-manager class: the release in `__exit__` into `finally`, and in
+  `__enter__` on the error path after the acquisition;
 - excepts.py: a release written in `except` (and perhaps after the `try`) -> `finally`;
 - afterwith.py: a release right after the `with` block that used the connection;
 - loops.py: acquired in each iteration, released once after the loop -> per iteration;
@@ -13,6 +15,7 @@ from __future__ import annotations
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.afterwith import release_into_with
+from leakcheck.fix.cmexit import release_in_exit
 from leakcheck.fix.excepts import release_in_finally
 from leakcheck.fix.loops import release_per_iteration
 from leakcheck.fix.overwrite import release_before_reuse
@@ -33,4 +36,6 @@ def plan_more(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
         return release_per_iteration(site, facts)
     if verdict.leak == "overwritten" and site.binding.how == "assign":
         return release_before_reuse(site, facts)
+    if verdict.leak == "exception" and site.binding.how == "attribute":
+        return release_in_exit(verdict, facts)
     return None

@@ -48,6 +48,7 @@ def verdict_keys(verdicts: list[Verdict]) -> list[Key]:
     for verdict in verdicts:
         site = verdict.site
         scope = "" if isinstance(site.scope, cst.Module) else site.scope.name.value
+        scope = f"{site.class_name}.{scope}" if site.class_name else scope  # `__enter__`s differ
         base = (verdict.leak, scope, call_text(site.call))
         keys.append((*base, seen[base]))
         seen[base] += 1
