@@ -84,6 +84,8 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
             return None
         count = len(removed)
         stmts = without_release(handler.body.body, last_only=False)
+        if len(removed) == count:
+            stmts = _without_guarded(stmts, site, facts, name, removed)
         if len(removed) > count and not _exits(stmts):
             falls_through = True
         handlers.append(handler.with_changes(body=handler.body.with_changes(body=stmts)))
@@ -145,12 +147,64 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
 
 
 def _handler_releases(node: cst.CSTNode, site: Site, facts: ModuleFacts, name: str) -> bool:
-    """Is `node` a `try` with a handler that releases the resource (a statement of its own)?"""
+    """Is `node` a `try` with a handler that releases the resource (a statement of its own, or
+    under `if conn:`)?"""
     return isinstance(node, cst.Try) and any(
         isinstance(h.body, cst.IndentedBlock)
-        and any(is_release(s, site, facts, name) for s in h.body.body)
+        and (
+            any(is_release(s, site, facts, name) for s in h.body.body)
+            or _without_guarded(h.body.body, site, facts, name, []) != list(h.body.body)
+        )
         for h in node.handlers
     )
+
+
+def _guards(test: cst.BaseExpression, name: str) -> bool:
+    """`if conn:`, `if conn is not None:`: true for a held connection (acquired before the `try`,
+    so the new `finally` needs no guard)."""
+    if isinstance(test, cst.Name):
+        return test.value == name
+    return (
+        isinstance(test, cst.Comparison)
+        and isinstance(test.left, cst.Name)
+        and test.left.value == name
+        and len(test.comparisons) == 1
+        and isinstance(test.comparisons[0].operator, cst.IsNot)
+        and isinstance(test.comparisons[0].comparator, cst.Name)
+        and test.comparisons[0].comparator.value == "None"
+    )
+
+
+def _without_guarded(
+    stmts: Sequence[cst.BaseStatement],
+    site: Site,
+    facts: ModuleFacts,
+    name: str,
+    removed: list[cst.BaseStatement],
+) -> list[cst.BaseStatement]:
+    """`stmts` without the release inside a top-level `if conn:` (the `if` goes if nothing else
+    is left in it); the release is added to `removed`."""
+    out = list(stmts)
+    for index, stmt in enumerate(out):
+        if not (
+            isinstance(stmt, cst.If)
+            and stmt.orelse is None
+            and _guards(stmt.test, name)
+            and isinstance(stmt.body, cst.IndentedBlock)
+        ):
+            continue
+        inner = list(stmt.body.body)
+        found = next((s for s in inner if is_release(s, site, facts, name)), None)
+        if found is None:
+            continue
+        removed.append(found)
+        left = [s for s in inner if s is not found]
+        if left:
+            out[index] = stmt.with_changes(body=stmt.body.with_changes(body=left))
+        else:
+            del out[index]
+        return out
+    return out
 
 
 def _exits(stmts: Sequence[cst.BaseStatement]) -> bool:
