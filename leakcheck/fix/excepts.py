@@ -50,13 +50,23 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
         return None
     block, index = found
     body = tuple(block.body)
+    _, derived = range_of(body, index + 1, name)
+    guard: cst.BaseExpression | None = None
     position = next(
         (k for k in range(index + 1, len(body)) if _handler_releases(body[k], site, facts, name)),
         None,
     )
     if position is None:
-        return None
-    if any(name in names(s) for s in body[index + 1 : position]):
+        inner = _acquired_inside(site, facts, block, index, name)
+        if inner is None:
+            return None
+        block, position = inner
+        body = tuple(block.body)
+        # The acquisition may fail, or not be reached: `finally` tests what `name = None` set.
+        guard = cst.Comparison(
+            cst.Name(name), [cst.ComparisonTarget(cst.IsNot(), cst.Name("None"))]
+        )
+    elif any(name in names(s) for s in body[index + 1 : position]):
         return None  # used before the `try`: the new `finally` would not cover it
     old = body[position]
     assert isinstance(old, cst.Try)
@@ -101,7 +111,7 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
             return None  # a handler releases and goes on to this release: the original fails
         removed.append(rest[after])
         rest = drop_statement(rest, after)
-    if not try_body or len([s for s in removed if _has_comment(s)]) > 1:
+    if not try_body or not removed or len([s for s in removed if _has_comment(s)]) > 1:
         return None
     inside: list[cst.BaseStatement] = list(try_body)
     for handler in handlers:
@@ -133,17 +143,64 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
         handlers.pop()  # `except Exception: raise` as the last handler does nothing
     if not handlers and orelse is not None:
         return None  # `try/else` without a handler is not Python
+    final: cst.BaseStatement = _bare(release)
+    if guard is not None:
+        final = cst.If(test=guard, body=cst.IndentedBlock(body=[final]))
     new_try = old.with_changes(
         body=old.body.with_changes(body=try_body),
         handlers=[_not_empty(h) for h in handlers],
         orelse=orelse,
-        finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(release)])),
+        finalbody=cst.Finally(body=cst.IndentedBlock(body=[final])),
     )
     new_block = block.with_changes(body=[*body[:position], new_try, *rest])
-    _, derived = range_of(body, index + 1, name)
     reason = detaches(site, [*inside, *rest], name, derived)
     title = f"Release `{name}` in `finally` instead of `except`"
     return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
+
+
+def _acquired_inside(
+    site: Site,
+    facts: ModuleFacts,
+    block: cst.IndentedBlock | cst.Module,
+    index: int,
+    name: str,
+) -> tuple[cst.IndentedBlock | cst.Module, int] | None:
+    """`conn = None` / `try: conn = pool.getconn() ...` / `except: ... pool.putconn(conn)`: the
+    block holding that `try` and its index, when the acquisition opens the `try` body (nothing
+    before it uses the name) and the name is set to `None` before the `try`."""
+    root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
+    for node in walk(root):
+        if not (isinstance(node, cst.Try) and node.body is block):
+            continue
+        if not _handler_releases(node, site, facts, name):
+            return None
+        if any(name in names(s) for s in block.body[:index]):
+            return None
+        for parent in walk(root):
+            if not isinstance(parent, (cst.IndentedBlock, cst.Module)):
+                continue
+            position = next((i for i, s in enumerate(parent.body) if s is node), None)
+            if position is None:
+                continue
+            if any(_sets_none(s, name) for s in parent.body[:position]):
+                return parent, position
+            return None
+    return None
+
+
+def _sets_none(stmt: cst.BaseStatement, name: str) -> bool:
+    """`conn = None`."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return False
+    small = stmt.body[0]
+    return (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and small.targets[0].target.value == name
+        and isinstance(small.value, cst.Name)
+        and small.value.value == "None"
+    )
 
 
 def _handler_releases(node: cst.CSTNode, site: Site, facts: ModuleFacts, name: str) -> bool:
