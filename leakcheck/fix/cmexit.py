@@ -88,6 +88,63 @@ class _Swap(cst.CSTTransformer):
         return self.new.get(id(original_node), updated_node)
 
 
+def release_never_in_exit(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
+    """`__exit__` never gives back what `__enter__` stored: it releases it, in `finally` after
+    what it already does. Unsafe: the object keeps the attribute, and code that uses it after the
+    `with` block (or a class meant to keep one connection across blocks) would find it released."""
+    site = verdict.site
+    attribute = site.binding.name
+    enter = site.scope
+    if attribute is None or not isinstance(enter, cst.FunctionDef):
+        return None
+    exit_name = EXITS[0] if enter.name.value == "__enter__" else EXITS[1]
+    for cls in walk(facts.module, into_scopes=True):
+        if not isinstance(cls, cst.ClassDef) or not any(n is enter for n in walk(cls.body)):
+            continue
+        exit_ = next(
+            (
+                n
+                for n in walk(cls.body)
+                if isinstance(n, cst.FunctionDef) and n.name.value == exit_name
+            ),
+            None,
+        )
+        if exit_ is None or not isinstance(exit_.body, cst.IndentedBlock):
+            return None  # inherited, or missing: not this class's to change here
+        awaited = any(isinstance(n, cst.Await) and n.expression is site.call for n in walk(enter))
+        release = _release(site, attribute, awaited)
+        if release is None:
+            return None
+        body = list(exit_.body.body)
+        start = 0
+        while start < len(body) and not _may_raise(body[start]):
+            start += 1
+        guarded = body[start:]
+        if any(isinstance(n, (cst.Return, cst.Yield)) for s in body[:start] for n in walk(s)):
+            return None
+        if guarded:
+            blank, lifted = _lift_blank_lines(guarded)
+            added: cst.BaseStatement = cst.Try(
+                body=cst.IndentedBlock(body=lifted),
+                finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
+                leading_lines=blank,
+            )
+        else:
+            added = release
+        new = exit_.body.with_changes(body=[*body[:start], added])
+        title = f"Release `{attribute}` in `{exit_name}`"
+        reason = f"`{attribute}` stays on the object: code using it after the block finds it closed"
+        entering = _release_if_enter_fails(site, enter, attribute)
+        if entering is None:
+            return Plan(exit_.body, new, title, "unsafe", reason)
+        swap = _Swap({id(exit_.body): new, id(entering.old): entering.new})
+        both = cls.body.visit(swap)
+        assert isinstance(both, cst.CSTNode)
+        title += f", and in `{enter.name.value}` if it fails after acquiring it"
+        return Plan(cls.body, both, title, "unsafe", reason)
+    return None
+
+
 def _exit_finally(
     site: Site, facts: ModuleFacts, exit_: cst.FunctionDef, attribute: str
 ) -> Plan | None:

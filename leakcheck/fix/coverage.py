@@ -15,7 +15,7 @@ from __future__ import annotations
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.afterwith import release_into_with
-from leakcheck.fix.cmexit import release_in_exit
+from leakcheck.fix.cmexit import release_in_exit, release_never_in_exit
 from leakcheck.fix.excepts import release_in_finally
 from leakcheck.fix.loops import release_per_iteration
 from leakcheck.fix.overwrite import release_before_reuse
@@ -38,4 +38,6 @@ def plan_more(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
         return release_before_reuse(site, facts)
     if verdict.leak == "exception" and site.binding.how == "attribute":
         return release_in_exit(verdict, facts)
+    if verdict.leak == "never" and site.binding.how == "attribute":
+        return release_never_in_exit(verdict, facts)
     return None
