@@ -14,8 +14,8 @@ their `__exit__` only ends the transaction, see docs/semantics.md).
         pool.putconn(conn)
 
 The transaction still ends where it did (`conn` as an item of its own), and the release comes
-after it. A pool connection must be the first item: taken out of the `with`, it is acquired before
-the items to its left would be entered (a lock), which changes their order.
+after it. Items to the left of a pool connection (a lock) become a `with` of their own around the
+new `try`, so they are still entered before the connection is taken.
 """
 
 from __future__ import annotations
@@ -46,9 +46,7 @@ def release_with_items(site: Site, facts: ModuleFacts) -> Plan | None:
             return None  # used after the block: it must stay open there
         if "close" in site.kind.self_release_methods:
             return _closing(site, facts, node, at)
-        if at == 0:
-            return _pooled(site, root, node)
-        return None
+        return _pooled(site, root, node, at)
     return None
 
 
@@ -70,19 +68,22 @@ def _closing(site: Site, facts: ModuleFacts, node: cst.With, at: int) -> Plan | 
     return Plan(node, new, title, "safe", imports=needs)
 
 
-def _pooled(site: Site, root: cst.CSTNode, node: cst.With) -> Plan | None:
+def _pooled(site: Site, root: cst.CSTNode, node: cst.With, at: int) -> Plan | None:
+    """The pool connection taken before a `try` whose `finally` returns it; the items before it
+    (a lock) become a `with` of their own around both, so they are still entered first."""
     name = site.binding.name
     release = _release_statement(site, name or "", False)
     if name is None or release is None or not isinstance(node.body, cst.IndentedBlock):
         return None
+    outer = list(node.items[:at])
     acquire = cst.SimpleStatementLine(  # the `with` line's comment stays with the acquisition
         body=[cst.Assign([cst.AssignTarget(cst.Name(name))], site.call)],
-        leading_lines=node.leading_lines,
-        trailing_whitespace=node.body.header,
+        leading_lines=[] if outer else node.leading_lines,
+        trailing_whitespace=cst.TrailingWhitespace() if outer else node.body.header,
     )
-    first = node.items[0]
+    item = node.items[at]
     inner = node.with_changes(
-        items=[cst.WithItem(cst.Name(name), comma=first.comma), *node.items[1:]],
+        items=[cst.WithItem(cst.Name(name), comma=item.comma), *node.items[at + 1 :]],
         leading_lines=[],
         body=node.body.with_changes(header=cst.TrailingWhitespace()),
     )
@@ -90,11 +91,19 @@ def _pooled(site: Site, root: cst.CSTNode, node: cst.With) -> Plan | None:
         body=cst.IndentedBlock(body=[inner]),
         finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
     )
+    replacement: list[cst.BaseStatement] = [acquire, guarded]
+    if outer:
+        outer[-1] = outer[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        lock = node.with_changes(
+            items=outer,
+            body=cst.IndentedBlock(body=replacement, header=node.body.header),
+        )
+        replacement = [lock]
     for block in walk(root):
         if isinstance(block, (cst.IndentedBlock, cst.Module)) and any(
             s is node for s in block.body
         ):
-            body = [x for s in block.body for x in ([acquire, guarded] if s is node else [s])]
+            body = [x for s in block.body for x in (replacement if s is node else [s])]
             title = f"Return `{name}` to the pool in `finally`"
             return Plan(block, block.with_changes(body=body), title, "safe")
     return None
