@@ -101,9 +101,8 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
         handlers.append(handler.with_changes(body=handler.body.with_changes(body=stmts)))
     orelse = old.orelse
     if isinstance(orelse, cst.Else) and isinstance(orelse.body, cst.IndentedBlock):
-        orelse = orelse.with_changes(
-            body=orelse.body.with_changes(body=without_release(orelse.body.body, last_only=True))
-        )
+        left = without_release(orelse.body.body, last_only=True)
+        orelse = orelse.with_changes(body=orelse.body.with_changes(body=left)) if left else None
     rest = list(body[position + 1 :])
     after = next((k for k, s in enumerate(rest) if is_release(s, site, facts, name)), None)
     if after is not None:
