@@ -31,6 +31,9 @@ from leakcheck.model import FileResult
 from leakcheck.project.summaries import Summary, safe_loads
 
 DIRECTORY = ".leakcheck_cache"
+# The layout of entries: bumped when `Entry`, `Summary` or `FileResult` change shape within a
+# version, so that entries written by an older layout are never read as if complete.
+FORMAT = 2
 ENVIRONMENT = "LEAKCHECK_CACHE_DIR"
 TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -62,6 +65,7 @@ class Entry:
     parsed: bool = False  # `result` comes from parsing the file (not from the prefilter)
     shown: str = ""  # how `result` names the file
     volatile: bool = False  # the result depends on files besides summaries: never reused
+    table: dict[str, str] = field(default_factory=dict)  # a non-marker's import table
 
 
 def content_hash(source: bytes) -> str:
@@ -88,7 +92,7 @@ class Cache:
 
     def __init__(self, directory: Path, version: str) -> None:
         self.directory = directory
-        self.entries = directory / f"v{version}"
+        self.entries = directory / f"v{version}-{FORMAT}"
         self._ready = False
 
     def key(self, *parts: str) -> str:
