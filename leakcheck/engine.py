@@ -58,8 +58,11 @@ def analyse(
     helpers: tuple[str, ...] = (),
     judge: bool = True,
     django: DjangoContext | None = None,
+    summarise: bool = True,
 ) -> Analysis:
-    """Parse once; summarise the module, and judge it too unless `judge` is false. Never raises.
+    """Parse once; summarise the module (unless `summarise` is false: a module nothing can import
+    anything from, whose exports would be thrown away), and judge it too unless `judge` is false.
+    Never raises.
 
     The tree is dropped before returning: only the summary and the findings survive.
     """
@@ -87,7 +90,7 @@ def analyse(
     imports: dict[str, str] | None = None
     try:
         facts = ModuleFacts(module, kinds, package, resolver)
-        exports, imports = facts.exports(), facts.imports
+        exports, imports = (facts.exports() if summarise else {}), facts.imports
         if not judge:
             return Analysis(FileResult(path), exports, imports)
         django_found = django_findings(module, source, path, django)

@@ -24,7 +24,7 @@ ENTERS = {"__enter__": "__exit__", "__aenter__": "__aexit__"}
 def context_manager_classes(facts: ModuleFacts) -> list[Verdict]:
     """Verdicts for resources that context-manager classes of the module keep on `self`."""
     found = []
-    bases = _bases(facts.module)
+    bases = facts.class_bases
     for info in facts.functions.values():
         node = info.node
         if info.class_name is None or not isinstance(node, cst.FunctionDef):
@@ -44,15 +44,6 @@ def context_manager_classes(facts: ModuleFacts) -> list[Verdict]:
             if verdict is not None:
                 found.append(verdict)
     return found
-
-
-def _bases(module: cst.Module) -> dict[str, list[str]]:
-    """Each class of the module and the names of its base classes."""
-    return {
-        node.name.value: [dotted(b.value) or "?" for b in node.bases if b.keyword is None]
-        for node in walk(module, into_scopes=True)
-        if isinstance(node, cst.ClassDef)
-    }
 
 
 def _method(

@@ -158,6 +158,9 @@ class ModuleFacts:
         self.factories: dict[str, Kind] = {}  # function key -> kind of the resource it returns
         self.tuple_factories: dict[str, tuple[Kind, int]] = {}  # `return conn, cur`: kind, slot
         self.classes: set[str] = set()
+        # Each class of the module (nested ones too) -> its base classes as written (`?` when
+        # not a dotted name); a later class of the same name replaces an earlier one.
+        self.class_bases: dict[str, list[str]] = {}
         self.defined: set[str] = set()  # names the module binds at top level
         self.module_aliases: set[str] = set()  # names bound by `import x` / `import x as y`
         self.chained: dict[int, cst.Call] = {}  # `pool.getconn()` -> `pool.getconn().cursor()`
@@ -212,6 +215,11 @@ class ModuleFacts:
             elif kind is cst.ClassDef:
                 class_name = node.name.value  # type: ignore[attr-defined]
                 self.classes.add(class_name)
+                self.class_bases[class_name] = [
+                    dotted(b.value) or "?"
+                    for b in node.bases  # type: ignore[attr-defined]
+                    if b.keyword is None
+                ]
                 if scope is module:
                     self.defined.add(class_name)
             elif kind is cst.Import or kind is cst.ImportFrom:

@@ -106,6 +106,7 @@ def perform(task: Task, source: SummarySource) -> Done:
         task.helpers,
         task.judge,
         task.django,
+        summarise=task.summarise,
     )
     summary = None
     if task.summarise and done.exports is not None and done.imports is not None:
