@@ -8,7 +8,7 @@ from app.models import Article
 
 def backfill_slugs(article_ids: list[int]) -> None:
     for article_id in article_ids:
-        session = SessionLocal()  # expect: LC206
+        session = SessionLocal()  # expect: LC201
         article = session.get(Article, article_id)
         article.slug = slugify(article.title)
         session.commit()

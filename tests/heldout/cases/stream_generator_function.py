@@ -21,7 +21,7 @@ def get_db():
         db.close()
 
 
-async def poll_quotes(db: Session, symbol: str):
+async def poll_quotes(db: Session, symbol: str):  # expect: LC402
     while True:
         quote = db.query(Quote).filter_by(symbol=symbol).order_by(Quote.at.desc()).first()
         yield json.dumps({"symbol": symbol, "price": quote.price})
