@@ -39,6 +39,7 @@ import ast
 import contextlib
 import inspect
 import io
+import itertools
 import json
 import logging
 import re
@@ -107,6 +108,7 @@ class ModeResult:
     reasons: list[str] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
     execution: str = ""
+    notes: list[str] = field(default_factory=list)  # how the output reads (not a failure)
 
 
 @dataclass
@@ -184,11 +186,48 @@ def _mode(
     if left_claimed:
         reasons.append(f"a fix applied but its finding is still there: {left_claimed}")
     execution = run_fixed(path, source.decode(), fixed.decode()) if execute else "not run"
+    notes = reading_notes(source.decode(), fixed.decode())
     if reasons:
-        return ModeResult("BROKEN", reasons, list(outcome.applied), execution)
+        return ModeResult("BROKEN", reasons, list(outcome.applied), execution, notes)
     if left:
-        return ModeResult("PARTIAL", [f"left: {left}"], list(outcome.applied), execution)
-    return ModeResult("FIXED", [], list(outcome.applied), execution)
+        return ModeResult("PARTIAL", [f"left: {left}"], list(outcome.applied), execution, notes)
+    return ModeResult("FIXED", [], list(outcome.applied), execution, notes)
+
+
+def reading_notes(original: str, fixed: str) -> list[str]:
+    """What a reviewer would remark on in the rewrite (issue 12, "reads like a person wrote it"):
+    lines longer than the file had (and than 100), a blank line right after an inserted `try:`,
+    and a project `@contextmanager` helper left unused by the rewritten functions."""
+    notes = []
+    limit = max([100, *(len(line) for line in original.splitlines())])
+    old_lines = set(original.splitlines())
+    new_lines = fixed.splitlines()
+    long = [line for line in new_lines if len(line) > limit and line not in old_lines]
+    if long:
+        notes.append(f"{len(long)} new line(s) longer than {limit} characters")
+    for before, after in itertools.pairwise(new_lines):
+        if before.strip() == "try:" and before not in old_lines and not after.strip():
+            notes.append("a blank line after the inserted `try:`")
+            break
+    helpers = _contextmanager_helpers(original)
+    changed = _changed_functions(original, fixed)
+    if helpers and changed:
+        used = [name for name in helpers if fixed.count(f"{name}(") > original.count(f"{name}(")]
+        if not used:
+            notes.append(f"does not use the project's helper {', '.join(helpers)}()")
+    return notes
+
+
+def _contextmanager_helpers(source: str) -> list[str]:
+    """Module functions decorated `@contextmanager` / `@contextlib.contextmanager`."""
+    names = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for decorator in node.decorator_list:
+                text = ast.unparse(decorator)
+                if text.endswith("contextmanager"):
+                    names.append(node.name)
+    return names
 
 
 def measure(
@@ -424,6 +463,8 @@ def report(results: list[CaseResult]) -> str:
         for mode, res in (("--fix", r.safe), ("+unsafe", r.unsafe)):
             for reason in res.reasons:
                 lines.append(f"    {mode}: {reason}")
+        for note in dict.fromkeys([*r.safe.notes, *r.unsafe.notes]):
+            lines.append(f"    reads: {note}")
         if r.missed:
             lines.append(f"    missed: {r.missed}")
         if r.false_alarms:
