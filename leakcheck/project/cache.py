@@ -79,6 +79,11 @@ def cache_dir_for(root: Path, explicit: Path | None = None) -> Path:
     return root / DIRECTORY
 
 
+# The shape of an entry: bumped when a cached class changes (2: `Finding.fixes`, several candidate
+# fixes per finding, replaced `Finding.fix`), so that entries of the old shape are never read.
+FORMAT = 2
+
+
 class Cache:
     """Entries under `directory` (created on the first write, with .gitignore and CACHEDIR.TAG).
 
@@ -88,7 +93,7 @@ class Cache:
 
     def __init__(self, directory: Path, version: str) -> None:
         self.directory = directory
-        self.entries = directory / f"v{version}"
+        self.entries = directory / f"v{version}-f{FORMAT}"
         self._ready = False
 
     def key(self, *parts: str) -> str:
