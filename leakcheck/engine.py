@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 import libcst as cst
 
@@ -92,7 +93,8 @@ def analyse(
         if not judge:
             return Analysis(FileResult(path), exports, imports)
         django_found = django_findings(module, source, path, django)
-        result = _check_module(module, path, facts, helpers, tuple(django_found))
+        on_disk = django.file if django is not None and django.file is not None else Path(path)
+        result = _check_module(module, path, facts, helpers, tuple(django_found), on_disk)
         return Analysis(result, exports, imports)
     except RecursionError:
         error_entry = FileError(path, None, "too deeply nested to analyse")
@@ -109,19 +111,23 @@ def _check_module(
     facts: ModuleFacts,
     helpers: tuple[str, ...] = (),
     extra: tuple[Finding, ...] = (),
+    where: Path | None = None,
 ) -> FileResult:
     verdicts = all_verdicts(facts)
     if not verdicts:
         return FileResult(path, findings=extra, source=module.code if extra else "")
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
-    fixes = _fixes(verdicts, facts, helpers)
+    fixes = _fixes(verdicts, facts, helpers, where)
     judged = (_finding(v, spans, path, facts, f) for v, f in zip(verdicts, fixes, strict=True))
     findings = tuple(f for f in judged if f is not None) + extra
     return FileResult(path, findings=findings, source=module.code)
 
 
 def _fixes(
-    verdicts: list[Verdict], facts: ModuleFacts, helpers: tuple[str, ...]
+    verdicts: list[Verdict],
+    facts: ModuleFacts,
+    helpers: tuple[str, ...],
+    where: Path | None = None,
 ) -> list[tuple[Fix, ...]]:
     """Each verdict's candidate fixes, the one `--fix` applies first; the edits from one position
     pass over the module (linear in the file, whatever the number of findings).
@@ -129,7 +135,7 @@ def _fixes(
     Only what the fixer would keep is offered (and counted as fixable): each candidate is checked
     as `--fix` checks it. The k-th candidates of all verdicts are checked together, layer by layer.
     """
-    proposed = [candidates(v, facts, helpers) for v in verdicts]
+    proposed = [candidates(v, facts, helpers, where) for v in verdicts]
     kept: list[list[Plan]] = [[] for _ in verdicts]
     depth = max((len(c) for c in proposed), default=0)
     for layer in range(depth):

@@ -74,3 +74,53 @@ def test_a_helper_that_drops_the_acquisitions_arguments_is_unsafe(tmp_path: Path
             "unsafe",
         ),
     ]
+
+
+HANDLER = (
+    "from fastapi import Depends\nfrom fastapi.responses import StreamingResponse\n"
+    "from sqlalchemy.orm import Session, sessionmaker\n\nSessionLocal = sessionmaker()\n\n\n"
+    "def get_db():\n    db = SessionLocal()\n    try:\n        yield db\n    finally:\n"
+    "        db.close()\n\n\n"
+    "def export(db: Session = Depends(get_db)):\n    db.get(object, 1)\n"
+    "    return StreamingResponse(iter(['a']))\n"
+)
+
+
+def scope_fix(tmp_path: Path, files: dict[str, str]) -> list[tuple[str, str]]:
+    project = tmp_path / "svc"
+    project.mkdir(parents=True)
+    (project / ".git").mkdir()
+    for name, text in files.items():
+        (project / name).write_text(text)
+    (project / "api.py").write_text(HANDLER)
+    [finding] = check_buffer(HANDLER.encode(), project / "api.py").findings
+    assert finding.code == "LC403"
+    return [(f.message, f.applicability) for f in finding.fixes]
+
+
+def test_the_fastapi_version_comes_from_the_projects_dependency_files(tmp_path: Path) -> None:
+    title = 'Close `db` when `export()` returns: `Depends(get_db, scope="function")`'
+    pinned = {"uv.lock": '[[package]]\nname = "fastapi"\nversion = "0.122.0"\n'}
+    pinned["requirements.txt"] = "fastapi>=0.100\n"  # the lock's pin comes first
+    assert scope_fix(tmp_path / "a", pinned) == [(f"{title} (FastAPI 0.122.0 in uv.lock)", "safe")]
+    poetry = {"pyproject.toml": '[tool.poetry.dependencies]\nfastapi = "^0.121.1"\n'}
+    assert scope_fix(tmp_path / "b", poetry) == [
+        (f"{title} (FastAPI ^0.121.1 in pyproject.toml)", "safe")
+    ]
+    # 0.121.0 has `scope`, but broken for parameterless dependencies such as `get_db()`.
+    old = {"pyproject.toml": '[project]\ndependencies = ["fastapi[standard]==0.121.0"]\n'}
+    assert scope_fix(tmp_path / "c", old) == [
+        (
+            f"{title} (FastAPI ==0.121.0 in pyproject.toml); unsafe: FastAPI ==0.121.0: 0.121.1 "
+            "fixed `scope` for parameterless dependencies",
+            "unsafe",
+        )
+    ]
+    assert scope_fix(tmp_path / "d", {"requirements-prod.txt": "fastapi==0.115.6\n"}) == []
+    assert scope_fix(tmp_path / "e", {"requirements.txt": "fastapi<1\n"}) == [
+        (
+            f"{title} (FastAPI version unknown); unsafe: `scope` needs FastAPI 0.121.1 or later; "
+            "no dependency file of the project names FastAPI",
+            "unsafe",
+        )
+    ]

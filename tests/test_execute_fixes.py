@@ -220,10 +220,12 @@ def compare(original: Run, fixed: Run, where: str) -> int:
 
 
 def settings_only(applied: list[str]) -> bool:
-    """Only Django fixes (LC5xx): a `DATABASES` option, or `database_sync_to_async` in place of
-    `sync_to_async`. The release they bring is Django's or Channels' own (closing old connections
-    around the call), not code of the fixture the fake drivers could watch."""
-    return all(label.startswith("LC5") for label in applied)
+    """Only framework configuration: Django fixes (LC5xx: a `DATABASES` option, or
+    `database_sync_to_async` in place of `sync_to_async`) and FastAPI dependency scopes (LC403,
+    `Depends(get_db, scope="function")`). The release they bring is the framework's own (Django
+    or Channels closing old connections around the call, FastAPI running the dependency's exit
+    code when the handler returns), not code of the fixture the fake drivers could watch."""
+    return all(label.startswith(("LC5", "LC403")) for label in applied)
 
 
 def cases() -> Iterator[Any]:

@@ -9,6 +9,7 @@ applicability is allowed); the language server, JSON and SARIF offer them all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import libcst as cst
 
@@ -17,16 +18,26 @@ from leakcheck.analysis.managers import Manager, arguments, managers
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.recipes import Plan, plan, with_helper
+from leakcheck.fix.streams import function_scope
 
 
-def candidates(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) -> list[Plan]:
+def candidates(
+    verdict: Verdict,
+    facts: ModuleFacts,
+    helpers: tuple[str, ...] = (),
+    where: Path | None = None,
+) -> list[Plan]:
     """Every rewrite known to fix `verdict`, the preferred first; [] when none is known.
+
+    `where`: the file on disk, whose project's dependency files say which FastAPI it runs on.
 
     A configured helper (`fix-helpers`) comes first, as the project asked; the plain form after
     it. A helper detected in the project (`analysis/managers.py`) comes first when it takes from
     the same pool, engine or factory and is as safe as the plain form; otherwise after it.
     Rewrites that produce the same code are offered once.
     """
+    if verdict.leak == "pinned-by-stream":
+        return unique([function_scope(verdict, facts, where)])
     first = plan(verdict, facts, helpers)
     found: list[Plan | None] = [first]
     if helpers:

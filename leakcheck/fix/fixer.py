@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import libcst as cst
 
@@ -79,6 +80,7 @@ def fix_source(
     if module.bytes != source:
         return Outcome(source, refused="libcst does not reprint this file byte for byte")
     outcome = Outcome(source)
+    where = django.file if django is not None and django.file is not None else Path(path)
     failed: set[Key] = set()
     allowed: set[Key] | None = None  # decided on the original lines; keys survive rewrites
     lines: dict[Key, int] = {}  # each verdict's line in the original, for messages
@@ -91,7 +93,8 @@ def fix_source(
             anchors = [v.anchor or v.site.call for v in verdicts]
             spans = locate(module, anchors)
             lines = {k: spans[id(a)].line for k, a in zip(keys, anchors, strict=True)}
-        chosen = _next(verdicts, keys, facts, failed | (set(keys) - allowed), unsafe, helpers)
+        skip = failed | (set(keys) - allowed)
+        chosen = _next(verdicts, keys, facts, skip, unsafe, helpers, where)
         if chosen is None:
             break
         verdict, key, plans = chosen
@@ -148,12 +151,13 @@ def _next(
     skip: set[Key],
     unsafe: bool,
     helpers: tuple[str, ...] = (),
+    where: Path | None = None,
 ) -> tuple[Verdict, Key, list[Plan]] | None:
     """The next verdict to fix, with its candidates in order, when one of them may be applied."""
     for verdict, key in zip(verdicts, keys, strict=True):
         if key in skip:
             continue
-        plans = candidates(verdict, facts, helpers)
+        plans = candidates(verdict, facts, helpers, where)
         if any(p.applicability == "safe" or unsafe for p in plans):
             return verdict, key, plans
     return None
