@@ -124,3 +124,21 @@ def test_the_fastapi_version_comes_from_the_projects_dependency_files(tmp_path: 
             "unsafe",
         )
     ]
+
+
+def test_lc402_closes_before_the_wait_only_where_nothing_uses_the_session_after_it() -> None:
+    path = ROOT / "fixtures" / "streams" / "event_workers.py"
+    fixes = {
+        f.line: [(x.message, x.applicability) for x in f.fixes]
+        for f in check_buffer(path.read_bytes(), path).findings
+        if f.code == "LC402"
+    }
+    unsafe = (
+        "Close `session` before it waits, after its last use; unsafe: objects loaded through "
+        "`session` are detached once it is closed: attributes not loaded yet (lazy "
+        "relationships, expired columns) fail when read after the close"
+    )
+    # `webhook_dispatcher` reads its hooks once, then only waits on the queue: closed before.
+    assert fixes[99] == [(unsafe, "unsafe")]
+    # The others use the session again in the loop, after the wait: no fix.
+    assert fixes[67] == fixes[85] == []

@@ -18,7 +18,7 @@ from leakcheck.analysis.managers import Manager, arguments, managers
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.recipes import Plan, plan, with_helper
-from leakcheck.fix.streams import function_scope
+from leakcheck.fix.streams import close_before_wait, function_scope
 
 
 def candidates(
@@ -38,6 +38,8 @@ def candidates(
     """
     if verdict.leak == "pinned-by-stream":
         return unique([function_scope(verdict, facts, where)])
+    if verdict.leak == "held-across-await":
+        return unique([close_before_wait(verdict, facts)])
     first = plan(verdict, facts, helpers)
     found: list[Plan | None] = [first]
     if helpers:

@@ -24,6 +24,7 @@ from pathlib import Path
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.positions import Span, locate
 from leakcheck.analysis.streams import STREAMING
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import Verdict
@@ -137,3 +138,124 @@ def _names(node: cst.CSTNode) -> set[str]:
 
 def _mentions(node: cst.CSTNode, names: set[str]) -> bool:
     return bool(_names(node) & names)
+
+
+# -- LC402: a session kept open across a wait on the outside world ----------------------------
+
+
+def close_before_wait(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
+    """`db.close()` (awaited for an `AsyncSession`) inserted before the wait, where nothing uses
+    the session after that point: the earliest statement containing the wait, walking out of
+    the blocks around it, before which every use of `db` comes and which no loop around it
+    repeats a use. Always unsafe: objects loaded through the session are detached by `close()`,
+    so attributes not loaded yet (lazy relationships, expired columns) raise
+    `DetachedInstanceError` when read after it. SQLAlchemy sessions only: `Session.close()` may
+    be called again (SQLAlchemy 2.0, "Closing": the session can be used again after it), so the
+    `finally` / `with` that closed it before stays as it was."""
+    site = verdict.site
+    name = site.binding.name
+    scope = site.scope
+    wait = verdict.node
+    if verdict.leak != "held-across-await" or name is None or wait is None:
+        return None
+    if site.kind.name != "sqlalchemy-session" or not isinstance(scope, cst.FunctionDef):
+        return None
+    if site.binding.how not in ("assign", "with"):
+        return None  # a dependency's session (a parameter): its provider closes it; not proven
+    awaited = _async_session(scope, name)
+    if awaited is None:
+        return None
+    path = _path_to(scope.body, wait)
+    if not path:
+        return None
+    uses = [
+        n
+        for n in walk(scope.body)
+        if isinstance(n, cst.Name) and n.value == name and not _released_here(n, scope, name)
+    ]
+    blocks: list[tuple[cst.IndentedBlock, cst.BaseStatement]] = []
+    for i, node in enumerate(path[:-1]):
+        child = path[i + 1]
+        if isinstance(node, cst.IndentedBlock) and isinstance(child, cst.BaseStatement):
+            blocks.append((node, child))
+    acquired = site.anchor if site.binding.how == "param" else site.call
+    spans = locate(facts.module, [*uses, *(s for _, s in blocks), *path])
+    more = locate(facts.module, [acquired]) if acquired is not None else {}
+    start = more.get(id(acquired)) if acquired is not None else None
+    chosen: tuple[cst.IndentedBlock, cst.BaseStatement] | None = None
+    for block, stmt in reversed(blocks):  # innermost first: keep the outermost that fits
+        here = spans[id(stmt)]
+        if start is not None and (here.line, here.column) <= (start.line, start.column):
+            break  # before the acquisition: the session is not open yet
+        if any((spans[id(u)].line, spans[id(u)].column) >= (here.line, here.column) for u in uses):
+            break  # used at or after this point
+        loops = [n for n in path[: path.index(stmt)] if isinstance(n, (cst.For, cst.While))]
+        if any(_within(spans[id(u)], spans[id(loop)]) for loop in loops for u in uses):
+            continue  # a loop around this point uses it again on its next iteration
+        chosen = (block, stmt)
+    if chosen is None:
+        return None
+    block, stmt = chosen
+    call: cst.BaseExpression = cst.Call(cst.Attribute(cst.Name(name), cst.Name("close")))
+    if awaited:
+        call = cst.Await(call)
+    close = cst.SimpleStatementLine(body=[cst.Expr(call)])
+    body = list(block.body)
+    position = body.index(stmt)
+    new = block.with_changes(body=[*body[:position], close, *body[position:]])
+    reason = (
+        f"objects loaded through `{name}` are detached once it is closed: attributes not loaded "
+        "yet (lazy relationships, expired columns) fail when read after the close"
+    )
+    title = f"Close `{name}` before it waits, after its last use"
+    return Plan(block, new, title, "unsafe", reason)
+
+
+def _async_session(scope: cst.FunctionDef, name: str) -> bool | None:
+    """Whether `close()` must be awaited: an `AsyncSession` (by annotation, constructor or an
+    awaited method call on it); None when the function is not async and the session is."""
+    text = cst.Module(body=[]).code_for_node(scope.params)
+    awaited = "AsyncSession" in text or any(
+        isinstance(n, cst.Await)
+        and isinstance(n.expression, cst.Call)
+        and isinstance(n.expression.func, cst.Attribute)
+        and isinstance(n.expression.func.value, cst.Name)
+        and n.expression.func.value.value == name
+        for n in walk(scope.body)
+    )
+    if awaited and scope.asynchronous is None:
+        return None
+    return awaited
+
+
+def _released_here(node: cst.Name, scope: cst.FunctionDef, name: str) -> bool:
+    """`db` in `db.close()` / `await db.close()`: the release, not a use."""
+    for call in walk(scope.body):
+        if (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and call.func.value is node
+            and call.func.attr.value == "close"
+        ):
+            return True
+    return False
+
+
+def _path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode]:
+    """The nodes from `root` down to `target` (both included); [] when it is not inside."""
+    stack: list[tuple[cst.CSTNode, list[cst.CSTNode]]] = [(root, [root])]
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if isinstance(node, cst.FunctionDef) and node is not root:
+            continue
+        stack += [(child, [*path, child]) for child in node.children]
+    return []
+
+
+def _within(inner: Span, outer: Span) -> bool:
+    return (outer.line, outer.column) <= (inner.line, inner.column) and (
+        inner.end_line,
+        inner.end_column,
+    ) <= (outer.end_line, outer.end_column)
