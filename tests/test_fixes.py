@@ -133,7 +133,7 @@ def test_a_fix_the_fixer_would_refuse_is_not_offered(monkeypatch: pytest.MonkeyP
     # "fixable" counts only what --fix applies: a rewrite that leaves its finding is dropped.
     import leakcheck.engine
 
-    def no_op(verdict: Any, facts: Any, helpers: Any = ()) -> list[Plan]:
+    def no_op(verdict: Any, facts: Any, helpers: Any = (), where: Any = None) -> list[Plan]:
         found = plan(verdict, facts, helpers)
         return [] if found is None else [Plan(found.old, found.old, "no-op", "safe")]
 
