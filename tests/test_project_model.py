@@ -134,6 +134,79 @@ def test_names_resolve_through_summaries_and_no_module_is_parsed_twice(
     assert "app/api/plain.py" not in parsed  # no token: never parsed
 
 
+RELATIVE = {
+    "pyproject.toml": "[project]\nname = 'svc'\n",
+    "app/__init__.py": "from .db import get_conn\n",
+    "app/db.py": """\
+        from psycopg2.pool import ThreadedConnectionPool
+        pool = ThreadedConnectionPool(1, 5)
+
+        def get_conn():
+            return pool.getconn()
+
+        def describe(conn):
+            return conn.dsn
+        """,
+    "app/util.py": "def size(items):\n    return len(items)\n",
+    "app/api/__init__.py": "",
+    "app/api/through_module.py": """\
+        from ..db import get_conn
+
+        def count():
+            conn = get_conn()
+            return conn.cursor().execute("select 1")
+        """,
+    "app/api/through_package.py": """\
+        from .. import (
+            get_conn,
+        )
+
+        def total():
+            conn = get_conn()
+            return conn.cursor().execute("select 2")
+        """,
+    # The word `pool` (an export of app/db.py) as a parameter next to a relative import of
+    # something else; a function of app/db.py that only borrows a connection: neither can acquire.
+    "app/api/unrelated.py": """\
+        from ..util import size
+
+        def pool_size(pool):
+            return size(pool)
+        """,
+    "app/api/borrower.py": """\
+        from app.db import describe
+
+        def show(conn):
+            return describe(conn)
+        """,
+}
+
+
+def test_the_prefilter_follows_relative_imports_of_exported_names_only(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(here, RELATIVE)
+    from leakcheck import engine
+
+    parsed: list[str] = []
+    original = engine.analyse
+
+    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
+        parsed.append(path)
+        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "analyse", counting)
+    report = run(["app"], options=Options(jobs=1))
+    assert [(f.path, f.line, f.code) for f in report.findings] == [
+        ("app/api/through_module.py", 4, "LC101"),
+        ("app/api/through_package.py", 6, "LC101"),
+    ]
+    assert "app/api/unrelated.py" not in parsed
+    assert "app/api/borrower.py" not in parsed
+    unfiltered = run(["app"], options=Options(jobs=1, prefilter=False))
+    assert outcome(unfiltered) == outcome(report)
+
+
 def test_a_warm_run_does_not_import_libcst(here: Path) -> None:
     write(here, PROJECT)
     script = textwrap.dedent(

@@ -22,6 +22,7 @@ Assignments of names and constants, arithmetic and comparisons are never counted
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -169,9 +170,9 @@ def _imported_quiet(facts: ModuleFacts, text: str) -> bool:
 
 def context_vars(facts: ModuleFacts) -> frozenset[str]:
     """Module-level names bound to `contextvars.ContextVar(...)`."""
-    cached = _CONTEXT_VARS.get(id(facts))
-    if cached is not None and cached[0] is facts:
-        return cached[1]
+    cached = _CONTEXT_VARS.get(facts)
+    if cached is not None:
+        return cached
     names = frozenset(
         name
         for name, values in facts.module_info.assigned.items()
@@ -180,7 +181,7 @@ def context_vars(facts: ModuleFacts) -> frozenset[str]:
             for v in values
         )
     )
-    _CONTEXT_VARS[id(facts)] = (facts, names)
+    _CONTEXT_VARS[facts] = names
     return names
 
 
@@ -196,8 +197,10 @@ def store_may_raise(target: cst.BaseExpression, info: FunctionInfo | None) -> bo
 
 # -- quiet helpers ------------------------------------------------------------------------------
 
-_QUIET: dict[int, tuple[ModuleFacts, frozenset[str]]] = {}
-_CONTEXT_VARS: dict[int, tuple[ModuleFacts, frozenset[str]]] = {}
+# Per module, computed once. Weakly keyed: an entry goes with its `ModuleFacts` (and so with the
+# module's tree), so a worker's memory does not grow with the files it has analysed.
+_QUIET: weakref.WeakKeyDictionary[ModuleFacts, frozenset[str]] = weakref.WeakKeyDictionary()
+_CONTEXT_VARS: weakref.WeakKeyDictionary[ModuleFacts, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def quiet(facts: ModuleFacts, key: str) -> bool:
@@ -210,10 +213,10 @@ def quiet_functions(facts: ModuleFacts) -> frozenset[str]:
 
     Computed once per module, as a fixpoint: a helper calling only quiet helpers is quiet.
     """
-    cached = _QUIET.get(id(facts))
-    if cached is not None and cached[0] is facts:
-        return cached[1]
-    _QUIET[id(facts)] = (facts, frozenset())  # while computing: nothing is quiet yet
+    cached = _QUIET.get(facts)
+    if cached is not None:
+        return cached
+    _QUIET[facts] = frozenset()  # while computing: nothing is quiet yet
     found: set[str] = set()
     candidates = [i for i in facts.functions.values() if _may_be_quiet(i)]
     grew = True
@@ -223,13 +226,9 @@ def quiet_functions(facts: ModuleFacts) -> frozenset[str]:
             if info.key not in found and _body_quiet(info, facts):
                 found.add(info.key)
                 grew = True
-                _QUIET[id(facts)] = (facts, frozenset(found))
+                _QUIET[facts] = frozenset(found)
     result = frozenset(found)
-    _QUIET[id(facts)] = (facts, result)
-    if len(_QUIET) > 256:  # one run checks many modules; keep the cache small
-        _QUIET.clear()
-        _CONTEXT_VARS.clear()
-        _QUIET[id(facts)] = (facts, result)
+    _QUIET[facts] = result
     return result
 
 

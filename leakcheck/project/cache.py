@@ -31,6 +31,10 @@ from leakcheck.model import FileResult
 from leakcheck.project.summaries import Summary, safe_loads
 
 DIRECTORY = ".leakcheck_cache"
+# The layout of entries: bumped when `Entry`, `Summary` or `FileResult` change shape within a
+# version, so that entries written by an older layout are never read as if complete (3:
+# `Finding.fixes`, several candidate fixes per finding, replaced `Finding.fix`).
+FORMAT = 3
 ENVIRONMENT = "LEAKCHECK_CACHE_DIR"
 TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -62,6 +66,7 @@ class Entry:
     parsed: bool = False  # `result` comes from parsing the file (not from the prefilter)
     shown: str = ""  # how `result` names the file
     volatile: bool = False  # the result depends on files besides summaries: never reused
+    table: dict[str, str] = field(default_factory=dict)  # a non-marker's import table
 
 
 def content_hash(source: bytes) -> str:
@@ -79,11 +84,6 @@ def cache_dir_for(root: Path, explicit: Path | None = None) -> Path:
     return root / DIRECTORY
 
 
-# The shape of an entry: bumped when a cached class changes (2: `Finding.fixes`, several candidate
-# fixes per finding, replaced `Finding.fix`), so that entries of the old shape are never read.
-FORMAT = 2
-
-
 class Cache:
     """Entries under `directory` (created on the first write, with .gitignore and CACHEDIR.TAG).
 
@@ -93,7 +93,7 @@ class Cache:
 
     def __init__(self, directory: Path, version: str) -> None:
         self.directory = directory
-        self.entries = directory / f"v{version}-f{FORMAT}"
+        self.entries = directory / f"v{version}-{FORMAT}"
         self._ready = False
 
     def key(self, *parts: str) -> str:

@@ -43,8 +43,8 @@ from leakcheck.project.names import (
     module_name,
 )
 from leakcheck.project.prefilter import Words, acquisition_tokens, export_markers
-from leakcheck.project.summaries import Summary, digest, scan_imports
-from leakcheck.project.workers import Done, Limits, Task, WorkerPool, perform
+from leakcheck.project.summaries import Summary, digest, import_table, scan_imports
+from leakcheck.project.workers import Done, Limits, Task, WorkerPool, perform, tuned_collector
 
 Finish = Callable[[FileResult, bytes, "Unit"], FileResult]
 
@@ -70,6 +70,7 @@ class Unit:
     content: str = ""
     marker: bool = False
     imports: tuple[str, ...] = ()
+    table: dict[str, str] = field(default_factory=dict)  # a non-marker's re-exports (import_table)
     unreadable: str = ""
     # This run's products:
     summary: Summary | None = None
@@ -197,10 +198,11 @@ class Project:
         unit.dirty = True
         unit.marker = export_markers(unit.kinds, unit.config.names).matches(source, unit.package)
         unit.imports = scan_imports(source, unit.package) if unit.marker or unit.judged else ()
+        unit.table = {} if unit.marker else import_table(source, unit.package)
 
     def _trust(self, unit: Unit, entry: Entry) -> None:
         unit.entry, unit.content = entry, entry.content
-        unit.marker, unit.imports = entry.marker, entry.imports
+        unit.marker, unit.imports, unit.table = entry.marker, entry.imports, entry.table
 
     def _bytes(self, unit: Unit) -> bytes:
         if unit.source is None and unit.real in self.overrides:
@@ -236,7 +238,11 @@ class Project:
             if unit.marker:
                 unit.component = self._new_component()
                 self._run_inline(unit)
-        if not unit.marker or not unit.done:
+        if not unit.marker:
+            # It defines nothing, but may pass on what it imports (`from .db import get_conn`
+            # in a package's `__init__.py`): a summary of its import table alone.
+            return Summary(dict(unit.table)) if unit.table else None
+        if not unit.done:
             return None
         if (
             asking is not None
@@ -386,9 +392,10 @@ class Project:
         work = sum(1 for u in markers + judged_rest if u.entry is None)
         try:
             self._start_pool(work)
-            self._phase_modules(components)
-            self._phase_rest(judged_rest)
-            self._settle()
+            with tuned_collector():
+                self._phase_modules(components)
+                self._phase_rest(judged_rest)
+                self._settle()
         finally:
             if self._pool is not None:
                 self._pool.close()
@@ -440,14 +447,19 @@ class Project:
         self._execute([c[0] for c in components if waiting[c[0].component] == 0], advance)
 
     def exported_names(self) -> set[tuple[str, str]]:
-        """(name, module) for every name a summary exports, and for every local name a summary
-        imports one under (a re-export)."""
+        """(name, module) for every name a summary exports as a way to acquire or release
+        (`Summary.starters`), and for every local name a summary imports one under (a re-export)."""
         found: set[tuple[str, str]] = set()
         modules = [
             (module_name(Path(u.real))[0], u.summary) for u in self.units if u.summary is not None
         ]
+        modules += [
+            (module_name(Path(u.real))[0], Summary(u.table))
+            for u in self.units
+            if not u.marker and u.table
+        ]
         for module, summary in modules:
-            found.update((name, module) for name in summary.digests)
+            found.update((name, module) for name in summary.starters)
         names = {name for name, _ in found}
         for module, summary in modules:
             found.update(
@@ -522,6 +534,7 @@ class Project:
                     unit.parsed,
                     unit.shown,
                     unit.volatile,
+                    unit.table,
                 ),
             )
 

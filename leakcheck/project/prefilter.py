@@ -50,6 +50,10 @@ def _word(word: str) -> tuple[bytes, re.Pattern[bytes]]:
 
 
 _IDENTIFIER_BEFORE = re.compile(rb"(\w*)[ \t]*$")
+# `from .x import a, b` / `from .. import (a,\n b)`: the names a relative import imports (group 1).
+_RELATIVE_IMPORT = re.compile(
+    rb"^[ \t]*from[ \t]*\.[\w.]*[ \t]+import[ \t]+(\([^)]*\)|(?:[^\n\\]|\\\n)*)", re.MULTILINE
+)
 Literal = tuple[bytes, re.Pattern[bytes]]  # a fast substring test, then the exact one
 
 
@@ -89,15 +93,22 @@ class Words:
                 continue
             if any(data in source and pattern.search(source) for data, pattern in names):
                 return True
-        relative = b"from ." in source or b"from\t." in source
+        relative: bytes | None = None
         for module_top, (last, last_pattern), names in self.exported:
             # An imported name is reached through its module's name (`from app.db import X`,
-            # `db.X`), or through a relative import inside the same top package.
-            if not (
-                (relative and module_top == top) or (last in source and last_pattern.search(source))
-            ):
+            # `db.X`), or, inside the same top package, a relative import that names it
+            # (`from . import X` when a package's `__init__` re-exports it).
+            if last in source and last_pattern.search(source):
+                if any(data in source and pattern.search(source) for data, pattern in names):
+                    return True
                 continue
-            if any(data in source and pattern.search(source) for data, pattern in names):
+            if module_top != top:
+                continue
+            if relative is None:
+                relative = b"\n".join(m[1] for m in _RELATIVE_IMPORT.finditer(source))
+            if relative and any(
+                data in relative and pattern.search(relative) for data, pattern in names
+            ):
                 return True
         return any(_calls(method, source) for method in self.methods)
 

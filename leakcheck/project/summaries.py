@@ -35,12 +35,15 @@ class Summary:
 
     imports: local name -> qualified name it was imported as (`SessionLocal` ->
     `app.database.SessionLocal`); digests: export name -> `digest` of its `Export`; blob: the
-    pickled `dict[str, Export]` (read back by `exports()`, which imports the analysis package).
+    pickled `dict[str, Export]` (read back by `exports()`, which imports the analysis package);
+    starters: the exports through which an importer can come to hold a resource (`STARTERS`),
+    the names the prefilter looks for in importers' bytes.
     """
 
     imports: dict[str, str] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
     blob: bytes = b""
+    starters: tuple[str, ...] = ()
 
     def exports(self) -> dict[str, Export]:
         """The exports themselves. Raises what `pickle.loads` raises on a damaged blob."""
@@ -78,6 +81,13 @@ def safe_loads(data: bytes) -> Any:
     return _Unpickler(io.BytesIO(data)).load()
 
 
+# Export roles through which an importer can acquire (or release, "the pair") a resource. A
+# "function" (parameter effects only) or a quiet "helper" acts on a resource the importer already
+# holds, so its name alone can never start a finding: leaving them out keeps a library's thousands
+# of classes and functions out of the prefilter's words.
+STARTERS = frozenset({"source", "factory", "releaser", "context-manager", "provider"})
+
+
 def summarise(exports: dict[str, Export], imports: dict[str, str]) -> Summary:
     """The summary of a module from its facts' `exports()` and `imports`."""
     if not exports:
@@ -87,6 +97,7 @@ def summarise(exports: dict[str, Export], imports: dict[str, str]) -> Summary:
         dict(imports),
         {name: digest(value) for name, value in ordered.items()},
         pickle.dumps(ordered, protocol=pickle.HIGHEST_PROTOCOL),
+        tuple(name for name, value in ordered.items() if value.role in STARTERS),
     )
 
 
@@ -129,6 +140,50 @@ _IMPORT = re.compile(
 _WORD = re.compile(rb"[A-Za-z_][\w.]*")
 
 
+_ALIAS = re.compile(rb"([A-Za-z_][\w.]*)(?:[ \t]+as[ \t]+([A-Za-z_]\w*))?")
+
+
+def import_table(source: bytes, package: str) -> dict[str, str]:
+    """Local name -> qualified name for the module-level `from x import a as b` statements of a
+    file, read from its bytes with a regular expression (as `ModuleFacts` reads them from the tree:
+    `from .db import get_conn` in package `app` gives `get_conn` -> `app.db.get_conn`).
+
+    This is the summary of a module that cannot define anything itself (no export marker): its
+    only offer to importers is what it re-exports (a package's `__init__.py` importing from its
+    submodules), so a name can be followed through it without parsing it. Only `from` imports at
+    the start of a line count; `import x` binds no name another module could import from it.
+    """
+    table: dict[str, str] = {}
+    for match in _IMPORT.finditer(source):
+        if match["base"] is None or not match[0][:1].isalpha():
+            continue  # `import x`, or an import indented inside a block
+        base = _absolute(match["base"].decode("ascii", "replace"), package)
+        if base is None:
+            continue
+        names = match["names"].replace(b"\\\n", b" ").strip(b"() \t\r\n")
+        for part in names.split(b","):
+            alias = _ALIAS.fullmatch(part.split(b"#", 1)[0].strip())
+            if alias is None:
+                continue  # `*`, an empty part after a trailing comma
+            name = alias[1].decode("ascii", "replace")
+            local = (alias[2] or alias[1]).decode("ascii", "replace")
+            table[local] = f"{base}.{name}" if base else name
+    return table
+
+
+def _absolute(base: str, package: str) -> str | None:
+    """`..db` in package `app.api` -> `app.db`; None when the dots climb above the package."""
+    if not base.startswith("."):
+        return base
+    dots = len(base) - len(base.lstrip("."))
+    parts = package.split(".") if package else []
+    if dots - 1 >= len(parts) or not parts:
+        return None
+    anchor = ".".join(parts[: len(parts) - (dots - 1)])
+    rest = base[dots:]
+    return f"{anchor}.{rest}" if rest else anchor
+
+
 def scan_imports(source: bytes, package: str) -> tuple[str, ...]:
     """Module names a file may import, read from its bytes with a regular expression.
 
@@ -144,15 +199,9 @@ def scan_imports(source: bytes, package: str) -> tuple[str, ...]:
                 if words:
                     found.append(words[0].decode("ascii", "replace"))
             continue
-        base = match["base"].decode("ascii", "replace")
-        if base.startswith("."):
-            dots = len(base) - len(base.lstrip("."))
-            parts = package.split(".") if package else []
-            if dots - 1 >= len(parts) or not parts:
-                continue
-            anchor = ".".join(parts[: len(parts) - (dots - 1)])
-            rest = base[dots:]
-            base = f"{anchor}.{rest}" if rest else anchor
+        base = _absolute(match["base"].decode("ascii", "replace"), package)
+        if base is None:
+            continue
         found.append(base)
         for word in _WORD.findall(match["names"].replace(b"\\\n", b" ")):
             if word not in (b"as",):

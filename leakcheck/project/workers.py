@@ -17,10 +17,11 @@ native crash cannot be contained.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,8 +146,32 @@ def _fault(source: bytes) -> None:
             hog.append(bytearray(64 * 1024 * 1024))
 
 
+# The cyclic garbage collector's thresholds while files are parsed. A libcst tree is millions of
+# small objects: with the default (700, 10, 10) a full collection walks every live one over and
+# over while a big file is parsed, a third of the run's CPU (measured on the benchmark's corpus).
+# The trees hold no reference cycles (nodes are frozen dataclasses without parent links), so
+# reference counting frees them and rarer collections cost no memory.
+COLLECTOR_THRESHOLDS = (50_000, 20, 100)
+
+
+@contextlib.contextmanager
+def tuned_collector() -> Iterator[None]:
+    """Within the block, collect cycles rarely and never scan what was alive on entry (the
+    imported modules): `gc.freeze()`, then `COLLECTOR_THRESHOLDS`. Restores both on exit."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
 def _worker(connection: Connection, megabytes: int) -> None:
     """A worker's life: limit its memory, then perform tasks until told to stop."""
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
     try:
         import resource
 
