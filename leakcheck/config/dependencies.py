@@ -144,6 +144,12 @@ def _search(directory: Path, name: str) -> Found | None:
     return None
 
 
+def forget() -> None:
+    """Drop the answers kept so far: a long-lived process (a language server) calls it when
+    files may have changed (see `project.names.forget`)."""
+    _search.cache_clear()
+
+
 def package_version(package: str, file: Path) -> Found | None:
     """The version of `package` the project of `file` declares or pins, or None when none of
     its dependency files names it with a lower bound. Never raises for an unreadable file."""
