@@ -19,6 +19,7 @@ fix through it then changes behaviour. Plain data, so that it travels in module 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import libcst as cst
@@ -45,8 +46,18 @@ class Manager:
     arguments: str = ""  # of its acquiring call, as `arguments()` writes them
 
 
+_FOUND: weakref.WeakKeyDictionary[ModuleFacts, dict[str, Manager]] = weakref.WeakKeyDictionary()
+
+
 def managers(facts: ModuleFacts) -> dict[str, Manager]:
-    """The module's obvious helpers, by function name."""
+    """The module's obvious helpers, by function name (computed once per `facts`)."""
+    found = _FOUND.get(facts)
+    if found is None:
+        found = _FOUND[facts] = _managers(facts)
+    return found
+
+
+def _managers(facts: ModuleFacts) -> dict[str, Manager]:
     from leakcheck.analysis.verdicts import judge  # verdicts imports facts: import when used
 
     out: dict[str, Manager] = {}

@@ -17,7 +17,7 @@ from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.managers import Manager, arguments, managers
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import Verdict
-from leakcheck.fix.recipes import Plan, plan, with_helper
+from leakcheck.fix.recipes import WRAPPED, Plan, plan, with_helper
 from leakcheck.fix.streams import close_before_wait, function_scope
 
 
@@ -45,7 +45,8 @@ def candidates(
     if helpers:
         found.append(plan(verdict, facts))
     plain = found[-1]
-    for helper in detected(verdict.site, facts):
+    wrapped = verdict.leak in WRAPPED and verdict.site.binding.how == "assign"
+    for helper in detected(verdict.site, facts) if wrapped else ():
         rewrite = with_helper(
             verdict, facts, helper.call, helper.manager.asynchronous, helper.reason, helper.imports
         )
