@@ -207,6 +207,40 @@ def test_the_prefilter_follows_relative_imports_of_exported_names_only(
     assert outcome(unfiltered) == outcome(report)
 
 
+def test_a_warm_run_reuses_results_that_depend_on_a_package_reexport(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # reports.py can define things (it builds a pool), so it is summarised in import order; its
+    # answer for `get_conn` comes from app/db.py through app/__init__.py, which defines nothing:
+    # the run must still order app/db.py first, or the stored answer cannot be checked.
+    reports = """\
+        from psycopg2.pool import SimpleConnectionPool
+        from app import get_conn
+
+        archive = SimpleConnectionPool(1, 2)
+
+        def last():
+            conn = get_conn()
+            return conn.cursor().execute("select 3")
+        """
+    write(here, {**RELATIVE, "app/api/reports.py": reports})
+    options = Options(jobs=1, cache=True, cache_dir=here / "cache")
+    cold = outcome(run(["app"], options=options))
+    from leakcheck import engine
+
+    parsed: list[str] = []
+    original = engine.analyse
+
+    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
+        parsed.append(path)
+        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "analyse", counting)
+    assert ("app/api/reports.py", 7, 12, "LC101") in [row[:4] for row in cold]
+    assert outcome(run(["app"], options=options)) == cold
+    assert parsed == []
+
+
 def test_a_warm_run_does_not_import_libcst(here: Path) -> None:
     write(here, PROJECT)
     script = textwrap.dedent(

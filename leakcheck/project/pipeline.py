@@ -24,6 +24,7 @@ finished first, so output is the same for any number of jobs.
 from __future__ import annotations
 
 import os
+import re
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -121,6 +122,7 @@ class Project:
         self.by_real: dict[str, Unit] = {}
         self._digests: dict[int, str] = {}
         self._components = 0
+        self._relays: dict[tuple[int, tuple[Path, ...]], list[Unit]] = {}
         self._pool: WorkerPool | None = None
         self.overrides: dict[str, bytes] = {}  # real path -> bytes to use instead of the file's
         self.parsed = 0  # files parsed in this run (for the benchmark)
@@ -197,8 +199,9 @@ class Project:
             return
         unit.dirty = True
         unit.marker = export_markers(unit.kinds, unit.config.names).matches(source, unit.package)
-        unit.imports = scan_imports(source, unit.package) if unit.marker or unit.judged else ()
         unit.table = {} if unit.marker else import_table(source, unit.package)
+        follow = unit.marker or unit.judged or bool(unit.table)
+        unit.imports = scan_imports(source, unit.package) if follow else ()
 
     def _trust(self, unit: Unit, entry: Entry) -> None:
         unit.entry, unit.content = entry, entry.content
@@ -224,7 +227,7 @@ class Project:
                 path = self.modules.find(unit.roots, module)
                 if path is not None and path not in self.by_real:
                     added = self.add(path, path, judged=False, named=False)
-                    if added.marker:
+                    if added.marker or added.table:  # it defines or passes on names
                         queue.append(added)
 
     # -- visibility ------------------------------------------------------------------------------
@@ -290,7 +293,7 @@ class Project:
         unit.result = self.finish(done.result, source, unit) if unit.judged else None
         # A Django settings module's findings also depend on an asgi.py/wsgi.py beside it, which
         # no summary tracks: its result is never reused.
-        unit.volatile = b"DATABASES" in source
+        unit.volatile = _SETTINGS_MODULE.search(source) is not None
         unit.done = unit.dirty = True
         unit.source = None  # memory stays flat in the number of files (re-read if ever needed)
         self._judged(unit)
@@ -406,12 +409,9 @@ class Project:
         """Strongly connected components of the import graph among `markers`, deps first."""
         edges: dict[int, list[Unit]] = {}
         for unit in markers:
-            targets = []
+            targets: list[Unit] = []
             for module in unit.imports:
-                path = self.modules.find(unit.roots, module)
-                other = self.by_real.get(path) if path is not None else None
-                if other is not None and other.marker and other is not unit:
-                    targets.append(other)
+                self._depends(unit, module, targets)
             edges[unit.index] = targets
         components = _tarjan(markers, edges)
         for members in components:
@@ -421,6 +421,38 @@ class Project:
                 unit.component, unit.position = number, position
         self._edges = edges
         return components
+
+    def _depends(self, unit: Unit, module: str, targets: list[Unit]) -> None:
+        """Add to `targets` the marker modules `unit` depends on through importing `module`:
+        the module itself, or, for one that only re-exports (`from .db import get_conn` in a
+        package's `__init__.py`), the markers its import table leads to."""
+        path = self.modules.find(unit.roots, module)
+        other = self.by_real.get(path) if path is not None else None
+        if other is None or other is unit:
+            return
+        found = [other] if other.marker else self._passed_on(other, unit.roots)
+        targets.extend(t for t in found if t is not unit and all(t is not u for u in targets))
+
+    def _passed_on(self, relay: Unit, roots: tuple[Path, ...]) -> list[Unit]:
+        """The marker modules a re-exporting module's import table leads to, computed once per
+        module (a cycle of re-exports answers what was found so far: the ordering is a hint,
+        `_settle` makes up for what it misses)."""
+        key = (relay.index, roots)
+        known = self._relays.get(key)
+        if known is not None:
+            return known
+        found: list[Unit] = []
+        self._relays[key] = found
+        for target in sorted(set(relay.table.values())):
+            for name in (target, target.rpartition(".")[0]):  # a submodule, or a name's module
+                path = self.modules.find(roots, name) if name else None
+                other = self.by_real.get(path) if path is not None else None
+                if other is None or other is relay:
+                    continue
+                for unit in [other] if other.marker else self._passed_on(other, roots):
+                    if all(unit is not u for u in found):
+                        found.append(unit)
+        return found
 
     def _phase_modules(self, components: list[list[Unit]]) -> None:
         by_number = {c[0].component: c for c in components}
@@ -537,6 +569,10 @@ class Project:
                     unit.table,
                 ),
             )
+
+
+# A module that assigns `DATABASES` (a Django settings module, see analysis/django/settings.py).
+_SETTINGS_MODULE = re.compile(rb"^[ \t]*DATABASES[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
 
 
 def _django_relevant(source: bytes) -> bool:
