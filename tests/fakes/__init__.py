@@ -16,8 +16,9 @@ What a fake does is decided by the call that made it, following the drivers' doc
 - `pool.acquire()` (asyncpg): awaitable (a connection to release) and an async context manager.
 
 Every resource records what is done to it in `World.events`; a call on a released resource (or
-on anything made from it, a cursor, a result) raises `UseAfterRelease`. `World.fail_at` makes the
-n-th use of a resource raise `InjectedError`, to walk the error paths.
+on anything made from it, a cursor, a result) raises `UseAfterRelease`, except `close()` again on
+one that `with` closes (SQLAlchemy sessions and connections, psycopg 3), a no-op there.
+`World.fail_at` makes the n-th use of a resource raise `InjectedError`, to walk the error paths.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ READS = frozenset(
 # Methods a subclass of a faked driver class may reach through `super()`.
 BASE_METHODS = ("getconn", "putconn", "closeall", "connection", "acquire", "release", "close")
 RUNNABLE = (types.GeneratorType, types.AsyncGeneratorType, types.CoroutineType)
+WAITS = frozenset(
+    {"sleep()", "get()", "wait()", "listen()", "recv()", "receive()", "receive_text()"}
+    | {"receive_json()", "receive_bytes()"}
+)
 MANAGERS = frozenset({"pool-cm", "acquire"})  # hand out a resource; not one themselves
 SESSION_FACTORIES = frozenset({"sessionmaker", "async_sessionmaker", "scoped_session"})
 
@@ -94,6 +99,9 @@ class World:
     events: list[tuple[str, str]] = field(default_factory=list)
     resources: list[Fake] = field(default_factory=list)
     uses: int = 0
+    # How many resources were open at each wait on the outside world (LC402's awaits: a sleep,
+    # `queue.get()`, a websocket receive, `event.wait()`), in order.
+    waiting: list[int] = field(default_factory=list)
     # Generators and coroutines given to a fake (`StreamingResponse(gen())`, `create_task(c)`):
     # run after the call returns, as the framework or the event loop would.
     pending: list[Any] = field(default_factory=list)
@@ -105,14 +113,18 @@ class World:
         self.events.append((fake.label, what))
 
     def use(self, fake: Fake, what: str) -> None:
-        """A call on a resource or something made from it, or on any fake while one is open: the
-        n-th such call fails when `fail_at` is n."""
+        """A call on a resource or something made from it, or on any fake once one was acquired:
+        the n-th such call fails when `fail_at` is n."""
         root = fake.root
         if root is not None and root.released:
             self.events.append((fake.label, f"{what} after release"))
             raise UseAfterRelease(f"{fake.label}.{what}")
         self.record(fake, what)
-        if not what.startswith(("release: ", "__enter__")) and self.open():
+        if root is None and what in WAITS:
+            self.waiting.append(len(self.open()))
+        # Counted from the first acquisition on, released or not: a fix that gives a resource
+        # back earlier (LC402) must not shift which call a failure is injected at.
+        if not what.startswith(("release: ", "__enter__")) and self.resources:
             self.uses += 1
             at = self.fail_at
             if at is not None and (self.uses == at or (self.fail_after and self.uses > at)):
@@ -185,6 +197,11 @@ class Fake:
                 self._world.pending.append(arg)
         if self.root is not None:
             closing = name == "close" and self.root is self._parent_resource()
+            if closing and self.root.released and self.root.kind == "closes":
+                # Closing again is allowed: SQLAlchemy's `Session.close()` and `Connection.close()`
+                # and psycopg 3's `close()` do nothing more on a closed one.
+                self._world.record(self, "release: close() again")
+                return Fake(self._world, f"{self._path}()")
             self._world.use(self, f"release: {name}()" if closing else f"{name}()")
             if closing:
                 self.root.released = True
