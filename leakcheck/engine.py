@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 import libcst as cst
 
@@ -16,9 +17,10 @@ from leakcheck.analysis.positions import Span, locate
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
+from leakcheck.fix.candidates import candidates
 from leakcheck.fix.edits import edits_for
 from leakcheck.fix.fixer import applicable
-from leakcheck.fix.recipes import plan
+from leakcheck.fix.recipes import Plan
 from leakcheck.model import FileError, FileResult, Finding, Fix
 
 
@@ -94,7 +96,8 @@ def analyse(
         if not judge:
             return Analysis(FileResult(path), exports, imports)
         django_found = django_findings(module, source, path, django)
-        result = _check_module(module, path, facts, helpers, tuple(django_found))
+        on_disk = django.file if django is not None and django.file is not None else Path(path)
+        result = _check_module(module, path, facts, helpers, tuple(django_found), on_disk)
         return Analysis(result, exports, imports)
     except RecursionError:
         error_entry = FileError(path, None, "too deeply nested to analyse")
@@ -111,37 +114,52 @@ def _check_module(
     facts: ModuleFacts,
     helpers: tuple[str, ...] = (),
     extra: tuple[Finding, ...] = (),
+    where: Path | None = None,
 ) -> FileResult:
     verdicts = all_verdicts(facts)
     if not verdicts:
         return FileResult(path, findings=extra, source=module.code if extra else "")
     spans = locate(module, [node for v in verdicts for node in v.nodes()])
-    fixes = _fixes(verdicts, facts, helpers)
-    judged = (_finding(v, spans, path, facts, fix) for v, fix in zip(verdicts, fixes, strict=True))
+    fixes = _fixes(verdicts, facts, helpers, where)
+    judged = (_finding(v, spans, path, facts, f) for v, f in zip(verdicts, fixes, strict=True))
     findings = tuple(f for f in judged if f is not None) + extra
     return FileResult(path, findings=findings, source=module.code)
 
 
 def _fixes(
-    verdicts: list[Verdict], facts: ModuleFacts, helpers: tuple[str, ...]
-) -> list[Fix | None]:
-    """Each verdict's fix; the edits from one position pass over the module (linear in the file,
-    whatever the number of findings)."""
-    plans = [plan(v, facts, helpers) for v in verdicts]
-    # Only what `--fix` would apply is offered (and counted as fixable).
-    kept = applicable(facts, verdicts, plans)
-    plans = [p if keep else None for p, keep in zip(plans, kept, strict=True)]
-    found = [p for p in plans if p is not None]
+    verdicts: list[Verdict],
+    facts: ModuleFacts,
+    helpers: tuple[str, ...],
+    where: Path | None = None,
+) -> list[tuple[Fix, ...]]:
+    """Each verdict's candidate fixes, the one `--fix` applies first; the edits from one position
+    pass over the module (linear in the file, whatever the number of findings).
+
+    Only what the fixer would keep is offered (and counted as fixable): each candidate is checked
+    as `--fix` checks it. The k-th candidates of all verdicts are checked together, layer by layer.
+    """
+    proposed = [candidates(v, facts, helpers, where) for v in verdicts]
+    kept: list[list[Plan]] = [[] for _ in verdicts]
+    depth = max((len(c) for c in proposed), default=0)
+    for layer in range(depth):
+        layered = [c[layer] if layer < len(c) else None for c in proposed]
+        for i, ok in enumerate(applicable(facts, verdicts, layered)):
+            rewrite = layered[i]
+            if ok and rewrite is not None:
+                kept[i].append(rewrite)
+    found = [p for chosen in kept for p in chosen]
     edits = iter(edits_for(facts.module, found, facts.module.code.splitlines(keepends=True)))
-    out: list[Fix | None] = []
-    for rewrite in plans:
-        if rewrite is None:
-            out.append(None)
-            continue
-        title = (
-            rewrite.title if not rewrite.reason else f"{rewrite.title}; unsafe: {rewrite.reason}"
-        )
-        out.append(Fix(title, next(edits), rewrite.applicability))
+    out: list[tuple[Fix, ...]] = []
+    for chosen in kept:
+        fixes = []
+        for rewrite in chosen:
+            title = (
+                rewrite.title
+                if not rewrite.reason
+                else f"{rewrite.title}; unsafe: {rewrite.reason}"
+            )
+            fixes.append(Fix(title, next(edits), rewrite.applicability))
+        out.append(tuple(fixes))
     return out
 
 
@@ -150,7 +168,7 @@ def _finding(
     spans: dict[int, Span],
     path: str,
     facts: ModuleFacts,
-    fix: Fix | None,
+    fixes: tuple[Fix, ...],
 ) -> Finding | None:
     site = verdict.site
     rule = rule_for(site.kind.family, verdict.leak)
@@ -179,7 +197,7 @@ def _finding(
         related_column=related.column if related is not None else None,
         function=_function_name(site),
         acquisition=call_text(site.call),
-        fix=fix,
+        fixes=fixes,
     )
 
 

@@ -41,7 +41,14 @@ class Finding:
     # What a baseline fingerprint is made of, besides code and path (see leakcheck/baseline.py):
     function: str = ""  # the enclosing function ("Class.method"), "" at module level
     acquisition: str = ""  # the acquiring call, normalised ("pool.getconn()")
-    fix: Fix | None = None  # no rule fixes yet; output formats already carry one
+    # The candidate fixes, in order of preference: `--fix` applies the first (when its
+    # applicability is allowed); editors, JSON and SARIF offer them all.
+    fixes: tuple[Fix, ...] = ()
+
+    @property
+    def fix(self) -> Fix | None:
+        """The fix `--fix` applies: the first candidate, or None when there is none."""
+        return self.fixes[0] if self.fixes else None
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)

@@ -153,25 +153,25 @@ def _edit(document: TextDocument, fix: Fix) -> types.WorkspaceEdit:
 def quick_fixes(
     document: TextDocument, result: FileResult, wanted: types.Range
 ) -> list[types.CodeAction]:
-    """A `quickfix` per fixable finding whose lines meet `wanted`."""
+    """A `quickfix` per candidate fix of each finding whose lines meet `wanted`; the one `--fix`
+    applies is preferred when it is safe."""
     actions = []
     for finding in result.findings:
-        if finding.fix is None:
-            continue
         if finding.end_line - 1 < wanted.start.line or finding.line - 1 > wanted.end.line:
             continue
-        title = finding.fix.message
-        if finding.fix.applicability != "safe":
-            title += " (unsafe)"
-        actions.append(
-            types.CodeAction(
-                title=f"{title} ({finding.code})",
-                kind=types.CodeActionKind.QuickFix,
-                diagnostics=[diagnostic(document, finding)],
-                edit=_edit(document, finding.fix),
-                is_preferred=finding.fix.applicability == "safe",
+        for number, fix in enumerate(finding.fixes):
+            title = fix.message
+            if fix.applicability != "safe":
+                title += " (unsafe)"
+            actions.append(
+                types.CodeAction(
+                    title=f"{title} ({finding.code})",
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[diagnostic(document, finding)],
+                    edit=_edit(document, fix),
+                    is_preferred=number == 0 and fix.applicability == "safe",
+                )
             )
-        )
     return actions
 
 

@@ -75,6 +75,20 @@ def test_json_document_follows_the_schema(project: Path) -> None:
     document = json.loads(out)  # exactly one document, nothing else on stdout
     assert list(document) == ["version", "findings", "errors", "summary"]
     assert document["version"] == __version__
+    fix = {
+        "title": "Release `conn` in `finally`",
+        "applicability": "safe",
+        "edits": [
+            {
+                "line": 6,
+                "column": 1,
+                "end_line": 9,
+                "end_column": 1,
+                "content": "    try:\n        cur = conn.cursor()\n"
+                "        cur.execute(sql)\n    finally:\n        pool.putconn(conn)\n",
+            }
+        ],
+    }
     assert document["findings"] == [
         {
             "path": "app/leaky.py",
@@ -86,20 +100,8 @@ def test_json_document_follows_the_schema(project: Path) -> None:
             "rule": "pool-connection-not-returned-on-exception",
             "message": "Connection from `pool.getconn()` is not returned to the pool if "
             "`conn.cursor()` on line 6 raises",
-            "fix": {
-                "title": "Release `conn` in `finally`",
-                "applicability": "safe",
-                "edits": [
-                    {
-                        "line": 6,
-                        "column": 1,
-                        "end_line": 9,
-                        "end_column": 1,
-                        "content": "    try:\n        cur = conn.cursor()\n"
-                        "        cur.execute(sql)\n    finally:\n        pool.putconn(conn)\n",
-                    }
-                ],
-            },
+            "fix": fix,
+            "fixes": [fix],  # every candidate; `fix` is the first, the one --fix applies
         }
     ]
     assert document["errors"] == []

@@ -9,7 +9,10 @@ in a function with an `except`, an interrupt that passes `except Exception:`). T
 - it does the same things in the same order as the original, apart from the releases it adds
   (and entering the `with` it introduces), and ends the same way (returns or raises the same);
 - it never leaves more resources open than the original, on any path;
-- over all paths, it gives back at least one resource the original left open: the fix does fix.
+- it never holds more resources than the original while waiting on the outside world (a sleep,
+  `queue.get()`, a websocket receive);
+- over all paths, it gives back at least one resource the original left open, or holds fewer
+  while waiting (LC402: released before the wait, not after it): the fix does fix.
 
 A run that exceeds the call budget (a polling loop) is compared on the events it made.
 """
@@ -50,6 +53,7 @@ class Run:
     outcome: str  # "returned", or the exception's class name
     open: list[str]
     uses: int
+    waiting: list[int]  # resources open at each wait on the outside world
 
 
 def changed_functions(old: str, new: str) -> list[str]:
@@ -166,6 +170,7 @@ def run(
     world.events.clear()
     world.resources.clear()
     world.uses = 0
+    world.waiting.clear()
     world.fail_at = fail_at  # not while the module loads
     world.fail_after = fail_after
     world.interrupt = interrupt
@@ -202,7 +207,7 @@ def run(
         outcome = type(error).__name__
         if isinstance(error, AttributeError) and "ContextManager' object" in str(error):
             outcome = MISUSED
-    return Run(list(world.events), outcome, world.open(), world.uses)
+    return Run(list(world.events), outcome, world.open(), world.uses, list(world.waiting))
 
 
 def handles(source: str, qualname: str) -> bool:
@@ -229,24 +234,30 @@ def compare(original: Run, fixed: Run, where: str) -> int:
         assert not fixed.open, f"{where}: the entered manager leaves {fixed.open} open"
         return 1 if fixed.events else 0
     old, new = _essential(original.events), _essential(fixed.events)
+    # LC402: a resource given back before a wait on the outside world, not after it.
+    held = list(zip(original.waiting, fixed.waiting, strict=False))
+    assert all(f <= o for o, f in held), f"{where}: holds more while waiting"
+    sooner = sum(o - f for o, f in held)
     if "Exhausted" in (original.outcome, fixed.outcome):
         length = min(len(old), len(new))
         assert old[:length] == new[:length], f"{where}: events differ"
-        return 0
+        return sooner
     assert new == old, f"{where}: events differ"
     # A release after a loop that ran no iteration fails on its unbound name; the per-iteration
     # fix (unsafe, and it says so) takes that release, and the failure, away.
     unbound = (original.outcome, fixed.outcome) == ("UnboundLocalError", "returned")
     assert fixed.outcome == original.outcome or unbound, f"{where}: ends differently"
     assert len(fixed.open) <= len(original.open), f"{where}: leaves more open"
-    return len(original.open) - len(fixed.open)
+    return len(original.open) - len(fixed.open) + sooner
 
 
 def settings_only(applied: list[str]) -> bool:
-    """Only Django fixes (LC5xx): a `DATABASES` option, or `database_sync_to_async` in place of
-    `sync_to_async`. The release they bring is Django's or Channels' own (closing old connections
-    around the call), not code of the fixture the fake drivers could watch."""
-    return all(label.startswith("LC5") for label in applied)
+    """Only framework configuration: Django fixes (LC5xx: a `DATABASES` option, or
+    `database_sync_to_async` in place of `sync_to_async`) and FastAPI dependency scopes (LC403,
+    `Depends(get_db, scope="function")`). The release they bring is the framework's own (Django
+    or Channels closing old connections around the call, FastAPI running the dependency's exit
+    code when the handler returns), not code of the fixture the fake drivers could watch."""
+    return all(label.startswith(("LC5", "LC403")) for label in applied)
 
 
 def cases() -> Iterator[Any]:
@@ -278,7 +289,9 @@ def test_every_fixture_with_a_fix_is_executed() -> None:
 def test_fixed_code_behaves_and_releases(path: Path, fixed: str) -> None:
     logging.disable(logging.CRITICAL)
     original = path.read_text()
-    names = changed_functions(original, fixed)
+    # A FastAPI dependency scope (LC403) is the framework's to honour, not the fakes': functions
+    # changed only by `scope="function"` are not run.
+    names = changed_functions(original, fixed.replace(', scope="function"', ""))
     assert names, "a fix that changes no function"
     for name in names:
         gained = 0

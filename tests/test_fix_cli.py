@@ -227,7 +227,23 @@ def test_a_configured_helper_replaces_try_finally_as_an_unsafe_fix(here: Path) -
         "help: Use `with self.get_connection() as conn:`; unsafe: the project's helper may also "
         "commit or roll back" in out
     )
+    # The plain form is the second candidate: shown, offered to JSON, not applied by --fix
+    # (the first, the project's choice, is unsafe).
+    assert "= or: Release `conn` in `finally` (safe fix)" in out
     assert (here / "bot.py").read_text() == source
+    code, out = invoke("check", "--output-format", "json", "bot.py")
+    [finding] = json.loads(out)["findings"]
+    assert [(f["title"], f["applicability"]) for f in finding["fixes"]] == [
+        (
+            "Use `with self.get_connection() as conn:`; unsafe: the project's helper may also "
+            "commit or roll back",
+            "unsafe",
+        ),
+        ("Release `conn` in `finally`", "safe"),
+    ]
+    assert finding["fix"] == finding["fixes"][0]
+    assert "finally:\n" in finding["fixes"][1]["edits"][0]["content"]
+    assert json.loads(out)["summary"]["fixable"] == 1
     assert invoke("check", "--fix", "--unsafe-fixes", "bot.py")[0] == 0
     assert (here / "bot.py").read_text() == (
         "class Bookings:\n"

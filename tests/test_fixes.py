@@ -133,13 +133,13 @@ def test_a_fix_the_fixer_would_refuse_is_not_offered(monkeypatch: pytest.MonkeyP
     # "fixable" counts only what --fix applies: a rewrite that leaves its finding is dropped.
     import leakcheck.engine
 
-    def no_op(verdict: Any, facts: Any, helpers: Any = ()) -> Plan | None:
+    def no_op(verdict: Any, facts: Any, helpers: Any = (), where: Any = None) -> list[Plan]:
         found = plan(verdict, facts, helpers)
-        return None if found is None else Plan(found.old, found.old, "no-op", "safe")
+        return [] if found is None else [Plan(found.old, found.old, "no-op", "safe")]
 
     source = b"def f(pool):\n    conn = pool.getconn()\n    conn.cursor()\n    pool.putconn(conn)\n"
     assert check_source(source, "a.py", builtin_kinds()).findings[0].fix is not None
-    monkeypatch.setattr(leakcheck.engine, "plan", no_op)
+    monkeypatch.setattr(leakcheck.engine, "candidates", no_op)
     [finding] = check_source(source, "a.py", builtin_kinds()).findings
     assert finding.fix is None
 

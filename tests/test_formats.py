@@ -17,6 +17,7 @@ from leakcheck import __version__
 from leakcheck.cli import PROGRESS_MIN_FILES, progress_display, progress_wanted
 from leakcheck.config.catalogue import rules
 from leakcheck.model import Edit, FileResult, Finding, Fix, Report
+from leakcheck.report.output import to_json
 from leakcheck.report.ruledocs import RULES_URL
 from leakcheck.report.sarif import to_sarif
 
@@ -99,17 +100,19 @@ def test_sarif_is_valid_and_carries_rules_locations_and_related_locations(here: 
     assert second["relatedLocations"][0]["message"] == {"text": "still held here"}
 
 
-def test_sarif_maps_a_fix_to_artifact_changes() -> None:
+def test_sarif_maps_each_candidate_fix_to_artifact_changes() -> None:
     fix = Fix("Return the connection in `finally`", (Edit(6, 5, 8, 23, "try:\n..."),))
-    finding = Finding("app/pool.py", 5, 12, 5, 26, "LC102", "x", "message", fix=fix)
+    other = Fix("Use `with pooled() as conn:`", (Edit(5, 1, 9, 1, "with x:\n"),), "unsafe")
+    finding = Finding("app/pool.py", 5, 12, 5, 26, "LC102", "x", "message", fixes=(fix, other))
     document = json.loads(to_sarif(Report([FileResult("app/pool.py", (finding,))])))
-    validate(document)
+    validate(document)  # several fixes per result: SARIF's `fixes` is an array of proposals
+    where = {"uri": "app/pool.py", "uriBaseId": "%SRCROOT%"}
     assert document["runs"][0]["results"][0]["fixes"] == [
         {
             "description": {"text": "Return the connection in `finally`"},
             "artifactChanges": [
                 {
-                    "artifactLocation": {"uri": "app/pool.py", "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": where,
                     "replacements": [
                         {
                             "deletedRegion": {
@@ -123,8 +126,37 @@ def test_sarif_maps_a_fix_to_artifact_changes() -> None:
                     ],
                 }
             ],
-        }
+        },
+        {
+            "description": {"text": "Use `with pooled() as conn:`"},
+            "artifactChanges": [
+                {
+                    "artifactLocation": where,
+                    "replacements": [
+                        {
+                            "deletedRegion": {
+                                "startLine": 5,
+                                "startColumn": 1,
+                                "endLine": 9,
+                                "endColumn": 1,
+                            },
+                            "insertedContent": {"text": "with x:\n"},
+                        }
+                    ],
+                }
+            ],
+        },
     ]
+
+
+def test_json_carries_every_candidate_and_the_first_as_fix() -> None:
+    fix = Fix("Return the connection in `finally`", (Edit(6, 1, 8, 1, "try:\n"),))
+    other = Fix("Use `with pooled() as conn:`", (Edit(5, 1, 9, 1, "with x:\n"),), "unsafe")
+    finding = Finding("app/pool.py", 5, 12, 5, 26, "LC102", "x", "message", fixes=(fix, other))
+    [found] = json.loads(to_json(Report([FileResult("app/pool.py", (finding,))])))["findings"]
+    assert [f["title"] for f in found["fixes"]] == [fix.message, other.message]
+    assert [f["applicability"] for f in found["fixes"]] == ["safe", "unsafe"]
+    assert found["fix"] == found["fixes"][0]
 
 
 def test_sarif_reports_files_that_could_not_be_analysed(here: Path) -> None:

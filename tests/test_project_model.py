@@ -241,6 +241,64 @@ def test_a_warm_run_reuses_results_that_depend_on_a_package_reexport(
     assert parsed == []
 
 
+CYCLE = {
+    "pyproject.toml": "[project]\nname = 'svc'\n",
+    "pkg/__init__.py": "",
+    "pkg/a.py": """\
+        from psycopg2.pool import ThreadedConnectionPool
+        from pkg import b
+
+        pool = ThreadedConnectionPool(1, 5)
+
+        def get_conn():
+            return pool.getconn()
+
+        def report():
+            return b.summary()
+        """,
+    "pkg/b.py": """\
+        from psycopg2.pool import SimpleConnectionPool
+        from pkg.a import get_conn
+
+        archive = SimpleConnectionPool(1, 2)
+
+        def summary():
+            conn = get_conn()
+            return conn.cursor().execute("select 1")
+        """,
+    "pkg/c.py": """\
+        from pkg.b import summary
+
+        def main():
+            return summary()
+        """,
+}
+
+
+def test_one_file_after_a_tree_run_parses_only_that_file(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pre-commit's call after a run over the tree: c.py imports b.py before a.py, the reverse of
+    # discovery order, so the cycle a <-> b must be ordered the same way in both runs.
+    write(here, CYCLE)
+    options = Options(jobs=1, cache=True, cache_dir=here / "cache")
+    tree = run(["pkg"], options=options)
+    assert [(f.path, f.line, f.code) for f in tree.findings] == [("pkg/b.py", 7, "LC101")]
+    (here / "pkg" / "c.py").write_text(textwrap.dedent(CYCLE["pkg/c.py"]) + "# edited\n")
+    from leakcheck import engine
+
+    parsed: list[str] = []
+    original = engine.analyse
+
+    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
+        parsed.append(path)
+        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "analyse", counting)
+    assert run(["pkg/c.py"], options=options).findings == []
+    assert parsed == ["pkg/c.py"]
+
+
 def test_a_warm_run_does_not_import_libcst(here: Path) -> None:
     write(here, PROJECT)
     script = textwrap.dedent(

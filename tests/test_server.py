@@ -309,3 +309,30 @@ def test_columns_are_sent_in_utf16_units() -> None:
     finding = Finding("x.py", 1, column, 1, column + 14, "LC101", "r", "m")
     start = diagnostic(document, finding).range.start
     assert (start.line, start.character) == (0, column)  # column - 1 characters + 1 surrogate
+
+
+def test_each_candidate_fix_is_its_own_quick_fix() -> None:
+    """One code action per candidate, in order; only the first, when safe, is preferred."""
+    from lsprotocol import types
+    from pygls.workspace import TextDocument
+
+    from leakcheck.model import Edit, FileResult, Finding, Fix
+    from leakcheck.server import quick_fixes
+
+    text = "def f(pool):\n    conn = pool.getconn()\n    conn.cursor()\n"
+    document = TextDocument("file:///tmp/x.py", text)
+    first = Fix("Release `conn` in `finally`", (Edit(3, 1, 4, 1, "    try:\n"),))
+    second = Fix("Use `with pooled() as conn:`", (Edit(2, 1, 4, 1, "    with x:\n"),), "unsafe")
+    finding = Finding("x.py", 2, 12, 2, 26, "LC102", "r", "m", fixes=(first, second))
+    everything = types.Range(types.Position(0, 0), types.Position(3, 0))
+    actions = quick_fixes(document, FileResult("x.py", (finding,)), everything)
+    assert [(a.title, a.is_preferred) for a in actions] == [
+        ("Release `conn` in `finally` (LC102)", True),
+        ("Use `with pooled() as conn:` (unsafe) (LC102)", False),
+    ]
+    assert [
+        a.edit.changes[document.uri][0].new_text for a in actions if a.edit and a.edit.changes
+    ] == [
+        "    try:\n",
+        "    with x:\n",
+    ]

@@ -17,6 +17,7 @@ from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_va
 from leakcheck.config.catalogue import Kind
 
 if TYPE_CHECKING:
+    from leakcheck.analysis.managers import Manager
     from leakcheck.analysis.ownership import ParamEffects
 
 Scope = cst.FunctionDef | cst.Module
@@ -83,6 +84,10 @@ class Export:
     params: ParamEffects | None = None
     slot: int | None = None
     quiet: bool = False  # its body cannot raise (see `analysis/raising.py`)
+    # "context-manager": its obvious shape (`analysis/managers.py`), for fixes that use it;
+    # "source": the module's obvious helpers that acquire from it (`pooled` for `pool`).
+    manager: Manager | None = None
+    managers: tuple[str, ...] = ()
 
 
 class Resolver(Protocol):
@@ -896,9 +901,13 @@ class ModuleFacts:
 
         for key in sorted(top & (set(effects) | self.classes)):
             out[key] = Export("function", params=params(key))
+        from leakcheck.analysis.managers import managers  # it reads these facts
+
+        shapes = managers(self)
         for name, kind in self.constructed.items():
             if "." not in name:
-                out[name] = Export("source", kind)
+                wrapping = tuple(k for k, m in sorted(shapes.items()) if m.source == name)
+                out[name] = Export("source", kind, managers=wrapping)
         for key, kind in self.factories.items():
             if key in top:
                 out[key] = Export("factory", kind, params=params(key))
@@ -910,7 +919,9 @@ class ModuleFacts:
                 out[key] = Export("releaser", None, index, params=params(key))
         for key, kind in self.context_managers.items():
             if key in top:
-                out[key] = Export("context-manager", kind, params=params(key))
+                out[key] = Export(
+                    "context-manager", kind, params=params(key), manager=shapes.get(key)
+                )
         for key, kind in self.providers.items():
             if key in top:
                 out[key] = Export("provider", kind, params=params(key))

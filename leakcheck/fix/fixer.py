@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import libcst as cst
 
@@ -24,9 +25,10 @@ from leakcheck.analysis.positions import locate
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
+from leakcheck.fix.candidates import candidates
 from leakcheck.fix.edits import apply_plan, apply_plans, changed_lines, header_lines
 from leakcheck.fix.newlines import match_line_endings
-from leakcheck.fix.recipes import Plan, plan
+from leakcheck.fix.recipes import Plan
 from leakcheck.fix.settings_fixes import fix_settings, wanted_keys
 
 MAX_ROUNDS = 32
@@ -79,6 +81,7 @@ def fix_source(
     if module.bytes != source:
         return Outcome(source, refused="libcst does not reprint this file byte for byte")
     outcome = Outcome(source)
+    where = django.file if django is not None and django.file is not None else Path(path)
     failed: set[Key] = set()
     allowed: set[Key] | None = None  # decided on the original lines; keys survive rewrites
     lines: dict[Key, int] = {}  # each verdict's line in the original, for messages
@@ -91,18 +94,30 @@ def fix_source(
             anchors = [v.anchor or v.site.call for v in verdicts]
             spans = locate(module, anchors)
             lines = {k: spans[id(a)].line for k, a in zip(keys, anchors, strict=True)}
-        chosen = _next(verdicts, keys, facts, failed | (set(keys) - allowed), unsafe, helpers)
+        skip = failed | (set(keys) - allowed)
+        chosen = _next(verdicts, keys, facts, skip, unsafe, helpers, where)
         if chosen is None:
             break
-        verdict, key, fix = chosen
-        label = _label(verdict, lines.get(key, 0), fix)
-        result = _try(module, fix, key, keys, kinds, package, resolver)
-        if isinstance(result, str):
+        verdict, key, plans = chosen
+        line = lines.get(key, 0)
+        applied: tuple[cst.Module, str] | None = None
+        reasons = []
+        for fix in plans:  # the first candidate the checks keep is the one `--fix` applies
+            allowed_here = fix.applicability == "safe" or unsafe
+            result = _try(module, fix, key, keys, kinds, package, resolver)
+            if isinstance(result, str):
+                if allowed_here:
+                    reasons.append(f"{_label(verdict, line, fix)}: not applied ({result})")
+                continue
+            if allowed_here:
+                applied = (result, _label(verdict, line, fix))
+            break  # an unsafe first candidate without --unsafe-fixes: nothing is applied
+        if applied is None:
             failed.add(key)
-            outcome.dropped.append(f"{label}: not applied ({result})")
+            outcome.dropped += reasons[:1]
             continue
-        module = result
-        outcome.applied.append(label)
+        module = applied[0]
+        outcome.applied.append(applied[1])
     outcome.source = match_line_endings(source, module.bytes)
     django_keys = wanted_keys(source, path, django, unsafe, wanted)
     if django_keys:
@@ -137,13 +152,15 @@ def _next(
     skip: set[Key],
     unsafe: bool,
     helpers: tuple[str, ...] = (),
-) -> tuple[Verdict, Key, Plan] | None:
+    where: Path | None = None,
+) -> tuple[Verdict, Key, list[Plan]] | None:
+    """The next verdict to fix, with its candidates in order, when one of them may be applied."""
     for verdict, key in zip(verdicts, keys, strict=True):
         if key in skip:
             continue
-        fix = plan(verdict, facts, helpers)
-        if fix is not None and (fix.applicability == "safe" or unsafe):
-            return verdict, key, fix
+        plans = candidates(verdict, facts, helpers, where)
+        if any(p.applicability == "safe" or unsafe for p in plans):
+            return verdict, key, plans
     return None
 
 

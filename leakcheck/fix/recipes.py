@@ -105,11 +105,44 @@ def _helper(site: Site, helpers: tuple[str, ...]) -> str | None:
     return None
 
 
+def with_helper(
+    verdict: Verdict,
+    facts: ModuleFacts,
+    helper: str,
+    asynchronous: bool,
+    reason: str,
+    imports: tuple[tuple[str, str], ...] = (),
+) -> Plan | None:
+    """`with helper() as name:` (`async with` when `asynchronous`) for the range `plan` would wrap:
+    a helper of the project detected by `analysis/managers.py`. Unsafe with `reason` when it is not
+    "" (it also commits, or takes from another pool); otherwise as safe as the plain form."""
+    site = verdict.site
+    if verdict.leak not in WRAPPED or site.binding.how != "assign":
+        return None
+    if verdict.leak == "exception" and _handed(verdict) is not None:
+        return None  # released only before a hand-off: a `with` would release after it
+    return _wrap(
+        site,
+        facts,
+        helper=helper,
+        helper_async=asynchronous,
+        helper_reason=reason,
+        helper_imports=imports,
+    )
+
+
 def _wrap(
-    site: Site, facts: ModuleFacts, enter: bool = False, helper: str | None = None
+    site: Site,
+    facts: ModuleFacts,
+    enter: bool = False,
+    helper: str | None = None,
+    helper_async: bool = False,
+    helper_reason: str | None = "the project's helper may also commit or roll back",
+    helper_imports: tuple[tuple[str, str], ...] = (),
 ) -> Plan | None:
     """`enter`: the call is a context manager used without `with` (LC301): wrap in `with`.
-    `helper`: the project's own context manager for this kind of connection."""
+    `helper`: the project's own context manager for this kind of connection (`helper_reason`:
+    why using it is unsafe; "" when it is as safe as the plain form)."""
     found = enclosing_block(site, facts)
     name = site.binding.name
     if found is None or name is None:
@@ -148,17 +181,20 @@ def _wrap(
         site.call
     ):
         return None  # `await asyncio.wait_for(pool.acquire(), 5)`: the rewrite would drop it
-    if helper is not None and not awaited:
+    if helper is not None and (helper_async or not awaited):
         with_ = cst.With(
             items=[
                 cst.WithItem(cst.parse_expression(f"{helper}()"), asname=cst.AsName(cst.Name(name)))
             ],
             body=cst.IndentedBlock(body=kept, header=acquiring.trailing_whitespace),
+            asynchronous=cst.Asynchronous() if helper_async else None,
             leading_lines=acquiring.leading_lines,
         )
         new_block = block.with_changes(body=[*body[:index], with_, *body[end:]])
-        reason = "the project's helper may also commit or roll back"
-        return Plan(block, new_block, f"Use `with {helper}() as {name}:`", "unsafe", reason)
+        reason = helper_reason or detaches(site, kept, name, derived)
+        reason = reason or lets_out(kept, name, bool(releases))
+        title = f"Use `{'async ' if helper_async else ''}with {helper}() as {name}:`"
+        return Plan(block, new_block, title, "unsafe" if reason else "safe", reason, helper_imports)
     if enter:
         asynchronous = _async_manager(site, facts)
         if asynchronous is None:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from leakcheck.config import dependencies
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.settings import Names
 from leakcheck.project.summaries import Summary
@@ -113,6 +114,7 @@ def forget() -> None:
     _PACKAGES.clear()
     _ROOTS.clear()
     _IMPORT_ROOTS.clear()
+    dependencies.forget()  # the versions read from dependency files (FastAPI for LC403)
 
 
 class ModuleFinder:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, overload
 
 from rich.console import Console
 from rich.markup import escape
@@ -30,7 +30,8 @@ def to_json(report: Report) -> str:
                 "code": f.code,
                 "rule": f.rule,
                 "message": f.message,
-                "fix": fix_json(f.fix),
+                "fix": fix_json(f.fix),  # the first of `fixes`, kept for compatibility
+                "fixes": [fix_json(fix) for fix in f.fixes],
             }
             for f in findings
         ],
@@ -46,7 +47,12 @@ def to_json(report: Report) -> str:
     return json.dumps(document, indent=2)
 
 
+@overload
+def fix_json(fix: Fix) -> dict[str, Any]: ...
+@overload
+def fix_json(fix: None) -> None: ...
 def fix_json(fix: Fix | None) -> dict[str, Any] | None:
+    """A fix as JSON: its title, applicability and edits (1-based, end exclusive)."""
     if fix is None:
         return None
     return {
@@ -177,9 +183,10 @@ def _frame(finding: Finding, result: FileResult, console: Console) -> None:
             underline = " " * start + "^" * max(1, len(text.rstrip()) - start)
         console.print(f"[blue]{gutter} |[/] [bold red]{underline}[/] {label}")
         previous = line
-    if finding.fix is not None:
-        kind = " (safe fix)" if finding.fix.applicability == "safe" else ""
-        console.print(f"[cyan]{gutter} = help:[/] {escape(finding.fix.message)}{kind}")
+    for number, fix in enumerate(finding.fixes):
+        kind = " (safe fix)" if fix.applicability == "safe" else ""
+        label = "help" if number == 0 else "or"  # the first is what --fix applies
+        console.print(f"[cyan]{gutter} = {label}:[/] {escape(fix.message)}{kind}")
     console.print()
 
 

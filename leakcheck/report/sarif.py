@@ -1,6 +1,7 @@
 """SARIF 2.1.0 for code-scanning services: one run, the rule catalogue as the driver's rules, a
 result per finding with its primary location, the statement through which the resource leaks as
-a related location, and a finding's fix as `fixes[].artifactChanges`."""
+a related location, and a finding's candidate fixes as `fixes[]`, each with its
+`artifactChanges`."""
 
 from __future__ import annotations
 
@@ -44,27 +45,32 @@ def _rule(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _fixes(fix: Fix, path: str) -> list[dict[str, Any]]:
-    replacements = [
-        {
-            "deletedRegion": {
-                "startLine": e.line,
-                "startColumn": e.column,
-                "endLine": e.end_line,
-                "endColumn": e.end_column,
-            },
-            "insertedContent": {"text": e.content},
-        }
-        for e in fix.edits
-    ]
-    return [
-        {
-            "description": {"text": fix.message},
-            "artifactChanges": [
-                {"artifactLocation": _artifact(path), "replacements": replacements}
-            ],
-        }
-    ]
+def _fixes(fixes: tuple[Fix, ...], path: str) -> list[dict[str, Any]]:
+    """One SARIF `fix` per candidate (SARIF 2.1.0, 3.27.30: "an array of fix objects, each of
+    which represents a proposed fix"), the one `--fix` applies first."""
+    out = []
+    for fix in fixes:
+        replacements = [
+            {
+                "deletedRegion": {
+                    "startLine": e.line,
+                    "startColumn": e.column,
+                    "endLine": e.end_line,
+                    "endColumn": e.end_column,
+                },
+                "insertedContent": {"text": e.content},
+            }
+            for e in fix.edits
+        ]
+        out.append(
+            {
+                "description": {"text": fix.message},
+                "artifactChanges": [
+                    {"artifactLocation": _artifact(path), "replacements": replacements}
+                ],
+            }
+        )
+    return out
 
 
 def _result(finding: Finding, index: dict[str, int], fingerprint: str) -> dict[str, Any]:
@@ -99,8 +105,8 @@ def _result(finding: Finding, index: dict[str, int], fingerprint: str) -> dict[s
                 "message": {"text": finding.related_label},
             }
         ]
-    if finding.fix is not None:
-        result["fixes"] = _fixes(finding.fix, finding.path)
+    if finding.fixes:
+        result["fixes"] = _fixes(finding.fixes, finding.path)
     return result
 
 

@@ -16,9 +16,10 @@ What a fake does is decided by the call that made it, following the drivers' doc
 - `pool.acquire()` (asyncpg): awaitable (a connection to release) and an async context manager.
 
 Every resource records what is done to it in `World.events`; a call on a released resource (or
-on anything made from it, a cursor, a result) raises `UseAfterRelease`. `World.fail_at` makes the
-n-th use of a resource raise `InjectedError` (or, with `World.interrupt`, `InjectedInterrupt`,
-a `BaseException`), to walk the error paths.
+on anything made from it, a cursor, a result) raises `UseAfterRelease`, except `close()` again on
+one that `with` closes (SQLAlchemy sessions and connections, psycopg 3), a no-op there.
+`World.fail_at` makes the n-th use of a resource raise `InjectedError` (or, with
+`World.interrupt`, `InjectedInterrupt`, a `BaseException`), to walk the error paths.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ READS = frozenset(
 # Methods a subclass of a faked driver class may reach through `super()`.
 BASE_METHODS = ("getconn", "putconn", "closeall", "connection", "acquire", "release", "close")
 RUNNABLE = (types.GeneratorType, types.AsyncGeneratorType, types.CoroutineType)
+WAITS = frozenset(
+    {"sleep()", "get()", "wait()", "listen()", "recv()", "receive()", "receive_text()"}
+    | {"receive_json()", "receive_bytes()"}
+)
 MANAGERS = frozenset({"pool-cm", "acquire"})  # hand out a resource; not one themselves
 SESSION_FACTORIES = frozenset({"sessionmaker", "async_sessionmaker", "scoped_session"})
 
@@ -102,6 +107,9 @@ class World:
     events: list[tuple[str, str]] = field(default_factory=list)
     resources: list[Fake] = field(default_factory=list)
     uses: int = 0
+    # How many resources were open at each wait on the outside world (LC402's awaits: a sleep,
+    # `queue.get()`, a websocket receive, `event.wait()`), in order.
+    waiting: list[int] = field(default_factory=list)
     # Generators and coroutines given to a fake (`StreamingResponse(gen())`, `create_task(c)`):
     # run after the call returns, as the framework or the event loop would.
     pending: list[Any] = field(default_factory=list)
@@ -120,8 +128,11 @@ class World:
             self.events.append((fake.label, f"{what} after release"))
             raise UseAfterRelease(f"{fake.label}.{what}")
         self.record(fake, what)
-        # Counted from the first acquisition on, whether or not it was given back since: a fix
-        # that releases earlier (in each iteration of a loop) must not renumber the calls.
+        if root is None and what in WAITS:
+            self.waiting.append(len(self.open()))
+        # Counted from the first acquisition on, released or not: a fix that gives a resource
+        # back earlier (LC402, or in each iteration of a loop) must not shift which call a
+        # failure is injected at.
         if not what.startswith(("release: ", "__enter__")) and self.resources:
             self.uses += 1
             at = self.fail_at
@@ -197,6 +208,11 @@ class Fake:
                 self._world.pending.append(arg)
         if self.root is not None:
             closing = name == "close" and self.root is self._parent_resource()
+            if closing and self.root.released and self.root.kind == "closes":
+                # Closing again is allowed: SQLAlchemy's `Session.close()` and `Connection.close()`
+                # and psycopg 3's `close()` do nothing more on a closed one.
+                self._world.record(self, "release: close() again")
+                return Fake(self._world, f"{self._path}()")
             self._world.use(self, f"release: {name}()" if closing else f"{name}()")
             if closing:
                 self.root.released = True

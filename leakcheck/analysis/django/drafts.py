@@ -124,7 +124,7 @@ def findings(module: cst.Module, drafts: Sequence[Draft], path: str) -> list[Fin
                 related_column=related.column if related is not None else None,
                 function=draft.function,
                 acquisition=draft.acquisition,
-                fix=fix,
+                fixes=() if fix is None else (fix,),
             )
         )
     return out

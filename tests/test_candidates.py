@@ -1,0 +1,144 @@
+"""Several candidate fixes per finding, in order: the project's own helpers (issue 12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leakcheck.project.api import check_buffer
+
+ROOT = Path(__file__).resolve().parent.parent
+HELPERS = ROOT / "fixtures" / "helpers"
+
+
+def offered(path: Path) -> dict[int, list[tuple[str, str]]]:
+    result = check_buffer(path.read_bytes(), path)
+    return {f.line: [(x.message, x.applicability) for x in f.fixes] for f in result.findings}
+
+
+def test_a_helper_of_the_module_on_the_same_pool_comes_first() -> None:
+    fixes = offered(HELPERS / "inventory_pool.py")
+    assert fixes[62] == [
+        ("Use `with pooled() as conn:`", "safe"),
+        ("Release `conn` in `finally`", "safe"),
+        ("Use `with transaction() as conn:`; unsafe: `transaction()` also commits", "unsafe"),
+    ]
+    # Another pool: the plain form first; the helpers only as unsafe alternatives.
+    assert fixes[70] == [
+        ("Release `conn` in `finally`", "safe"),
+        (
+            "Use `with pooled() as conn:`; unsafe: `pooled()` takes its connection from `pool`, "
+            "not `reports_pool`",
+            "unsafe",
+        ),
+        ("Use `with transaction() as conn:`; unsafe: `transaction()` also commits", "unsafe"),
+    ]
+    # `pooled_for(tenant)` needs an argument; `get_connection` is a dependency, not a helper.
+    assert not any("pooled_for" in t or "get_connection" in t for f in fixes.values() for t, _ in f)
+
+
+def test_a_helper_beside_the_imported_factory_is_imported_for_the_fix() -> None:
+    fixes = offered(HELPERS / "shop" / "orders.py")
+    assert fixes[19] == [
+        ("Use `with session_scope() as db:`", "safe"),
+        ("Use `with` for `db`", "safe"),
+    ]
+    # `session_scope` is imported only inside another function, and not beside this factory.
+    assert fixes[34] == [("Use `with` for `db`", "safe")]
+    [edit, _] = (
+        check_buffer((HELPERS / "shop" / "orders.py").read_bytes(), HELPERS / "shop" / "orders.py")
+        .findings[0]
+        .fixes[0]
+        .edits
+    )
+    assert edit.content == "from shop.db import SessionLocal, engine, session_scope\n"
+
+
+def test_a_helper_that_drops_the_acquisitions_arguments_is_unsafe(tmp_path: Path) -> None:
+    source = (
+        "from contextlib import contextmanager\n"
+        "from psycopg2.pool import ThreadedConnectionPool\n\n"
+        "pool = ThreadedConnectionPool(1, 5)\n\n\n"
+        "@contextmanager\ndef pooled():\n    conn = pool.getconn()\n    try:\n"
+        "        yield conn\n    finally:\n        pool.putconn(conn)\n\n\n"
+        "def tagged(sql):\n    conn = pool.getconn(key='reports')\n"
+        "    conn.cursor().execute(sql)\n    pool.putconn(conn)\n"
+    )
+    path = tmp_path / "reports.py"
+    path.write_text(source)
+    [finding] = check_buffer(source.encode(), path).findings
+    assert [(f.message, f.applicability) for f in finding.fixes] == [
+        ("Release `conn` in `finally`", "safe"),
+        (
+            "Use `with pooled() as conn:`; unsafe: `pooled()` does not acquire with the same "
+            "arguments",
+            "unsafe",
+        ),
+    ]
+
+
+HANDLER = (
+    "from fastapi import Depends\nfrom fastapi.responses import StreamingResponse\n"
+    "from sqlalchemy.orm import Session, sessionmaker\n\nSessionLocal = sessionmaker()\n\n\n"
+    "def get_db():\n    db = SessionLocal()\n    try:\n        yield db\n    finally:\n"
+    "        db.close()\n\n\n"
+    "def export(db: Session = Depends(get_db)):\n    db.get(object, 1)\n"
+    "    return StreamingResponse(iter(['a']))\n"
+)
+
+
+def scope_fix(tmp_path: Path, files: dict[str, str]) -> list[tuple[str, str]]:
+    project = tmp_path / "svc"
+    project.mkdir(parents=True)
+    (project / ".git").mkdir()
+    for name, text in files.items():
+        (project / name).write_text(text)
+    (project / "api.py").write_text(HANDLER)
+    [finding] = check_buffer(HANDLER.encode(), project / "api.py").findings
+    assert finding.code == "LC403"
+    return [(f.message, f.applicability) for f in finding.fixes]
+
+
+def test_the_fastapi_version_comes_from_the_projects_dependency_files(tmp_path: Path) -> None:
+    title = 'Close `db` when `export()` returns: `Depends(get_db, scope="function")`'
+    pinned = {"uv.lock": '[[package]]\nname = "fastapi"\nversion = "0.122.0"\n'}
+    pinned["requirements.txt"] = "fastapi>=0.100\n"  # the lock's pin comes first
+    assert scope_fix(tmp_path / "a", pinned) == [(f"{title} (FastAPI 0.122.0 in uv.lock)", "safe")]
+    poetry = {"pyproject.toml": '[tool.poetry.dependencies]\nfastapi = "^0.121.1"\n'}
+    assert scope_fix(tmp_path / "b", poetry) == [
+        (f"{title} (FastAPI ^0.121.1 in pyproject.toml)", "safe")
+    ]
+    # 0.121.0 has `scope`, but broken for parameterless dependencies such as `get_db()`.
+    old = {"pyproject.toml": '[project]\ndependencies = ["fastapi[standard]==0.121.0"]\n'}
+    assert scope_fix(tmp_path / "c", old) == [
+        (
+            f"{title} (FastAPI ==0.121.0 in pyproject.toml); unsafe: FastAPI ==0.121.0: 0.121.1 "
+            "fixed `scope` for parameterless dependencies",
+            "unsafe",
+        )
+    ]
+    assert scope_fix(tmp_path / "d", {"requirements-prod.txt": "fastapi==0.115.6\n"}) == []
+    assert scope_fix(tmp_path / "e", {"requirements.txt": "fastapi<1\n"}) == [
+        (
+            f"{title} (FastAPI version unknown); unsafe: `scope` needs FastAPI 0.121.1 or later; "
+            "no dependency file of the project names FastAPI",
+            "unsafe",
+        )
+    ]
+
+
+def test_lc402_closes_before_the_wait_only_where_nothing_uses_the_session_after_it() -> None:
+    path = ROOT / "fixtures" / "streams" / "event_workers.py"
+    fixes = {
+        f.line: [(x.message, x.applicability) for x in f.fixes]
+        for f in check_buffer(path.read_bytes(), path).findings
+        if f.code == "LC402"
+    }
+    unsafe = (
+        "Close `session` before it waits, after its last use; unsafe: objects loaded through "
+        "`session` are detached once it is closed: attributes not loaded yet (lazy "
+        "relationships, expired columns) fail when read after the close"
+    )
+    # `webhook_dispatcher` reads its hooks once, then only waits on the queue: closed before.
+    assert fixes[99] == [(unsafe, "unsafe")]
+    # The others use the session again in the loop, after the wait: no fix.
+    assert fixes[67] == fixes[85] == []
