@@ -42,6 +42,7 @@ from leakcheck.project.names import (
     NameResolver,
     import_roots,
     module_name,
+    real_path,
 )
 from leakcheck.project.prefilter import Words, acquisition_tokens, export_markers
 from leakcheck.project.summaries import Summary, digest, import_table, scan_imports
@@ -132,7 +133,7 @@ class Project:
 
     def add(self, path: str, shown: str, judged: bool, named: bool) -> Unit:
         """The unit for `path`, created (stat'ed, looked up in the cache, read if needed) once."""
-        real = os.path.realpath(path)
+        real = real_path(path)
         unit = self.by_real.get(real)
         if unit is not None:
             if judged and not unit.judged:
