@@ -34,7 +34,7 @@ DIRECTORY = ".leakcheck_cache"
 # The layout of entries: bumped when `Entry`, `Summary` or `FileResult` change shape within a
 # version, so that entries written by an older layout are never read as if complete (3:
 # `Finding.fixes`, several candidate fixes per finding, replaced `Finding.fix`).
-FORMAT = 3
+FORMAT = 5
 ENVIRONMENT = "LEAKCHECK_CACHE_DIR"
 TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -65,7 +65,10 @@ class Entry:
     tokens: str = ""
     parsed: bool = False  # `result` comes from parsing the file (not from the prefilter)
     shown: str = ""  # how `result` names the file
-    volatile: bool = False  # the result depends on files besides summaries: never reused
+    # A Django settings module: its result also depends on the project's `asgi.py`, and holds
+    # only while `evidence` (what `asgi_file` found for it then, "" for nothing) is the same.
+    volatile: bool = False
+    evidence: str = ""
     table: dict[str, str] = field(default_factory=dict)  # a non-marker's import table
 
 

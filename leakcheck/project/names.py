@@ -37,11 +37,28 @@ MAX_REEXPORTS = 8
 Answer = tuple[str, ...] | None
 
 _PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {}
+_REAL_DIRECTORIES: dict[str, str] = {}
+
+
+def real_path(path: str | os.PathLike[str]) -> str:
+    """`os.path.realpath(path)`, with each directory resolved once per process: a run over a
+    tree asks for thousands of files' real paths, and `realpath` lstat()s every component of
+    every one. Only the file itself is checked for being a link. Paths with a `..` component take
+    `realpath` itself (`link/..` is not the directory above the link's text)."""
+    text = os.fspath(path)
+    if ".." in text.replace("\\", "/").split("/"):
+        return os.path.realpath(text)
+    directory, base = os.path.split(os.path.abspath(text))
+    real_directory = _REAL_DIRECTORIES.get(directory)
+    if real_directory is None:
+        real_directory = _REAL_DIRECTORIES[directory] = os.path.realpath(directory)
+    candidate = os.path.join(real_directory, base)
+    return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
 
 
 def module_name(path: Path) -> tuple[str, str, Path]:
     """(`app.routers.items`, its package `app.routers`, the directory imports start from)."""
-    real = os.path.realpath(path)
+    real = real_path(path)
     directory, stem = os.path.dirname(real), os.path.splitext(os.path.basename(real))[0]
     parents, import_root = _package_of(directory)
     parts = [*parents, stem]
@@ -70,7 +87,7 @@ def _package_of(directory: str) -> tuple[tuple[str, ...], str]:
 
 def project_root(path: Path) -> Path | None:
     """The nearest directory above `path` holding a project marker (pyproject.toml, .git, ...)."""
-    found = _root_of(os.path.dirname(os.path.realpath(path)))
+    found = _root_of(os.path.dirname(real_path(path)))
     return Path(found) if found is not None else None
 
 
@@ -95,7 +112,7 @@ _IMPORT_ROOTS: dict[str, tuple[Path, ...]] = {}
 
 def import_roots(path: Path) -> tuple[Path, ...]:
     """Where imports in `path` are looked for: its package root, the project root and its src/."""
-    directory = os.path.dirname(os.path.realpath(path))
+    directory = os.path.dirname(real_path(path))
     cached = _IMPORT_ROOTS.get(directory)
     if cached is not None:
         return cached
@@ -112,6 +129,7 @@ def forget() -> None:
     """Drop what this process remembers about directories (packages, project roots): a
     long-lived process (a language server) calls it when files may have moved."""
     _PACKAGES.clear()
+    _REAL_DIRECTORIES.clear()
     _ROOTS.clear()
     _IMPORT_ROOTS.clear()
     dependencies.forget()  # the versions read from dependency files (FastAPI for LC403)
@@ -122,10 +140,22 @@ class ModuleFinder:
 
     def __init__(self) -> None:
         self._files: dict[tuple[Path, str], str | None] = {}
+        # The answer for a whole list of roots (asked tens of thousands of times in a run over a
+        # big tree): one dict lookup instead of hashing and comparing paths per root.
+        self._answers: dict[tuple[Path, ...], dict[str, str | None]] = {}
 
     def find(self, roots: tuple[Path, ...], module: str) -> str | None:
         """The real path of `module`'s file (`a/b.py` or `a/b/__init__.py`) under the first root
         that has it, or None."""
+        answers = self._answers.get(roots)
+        if answers is None:
+            answers = self._answers[roots] = {}
+        if module in answers:
+            return answers[module]
+        answers[module] = found = self._find(roots, module)
+        return found
+
+    def _find(self, roots: tuple[Path, ...], module: str) -> str | None:
         for root in roots:
             key = (root, module)
             if key not in self._files:
@@ -133,7 +163,7 @@ class ModuleFinder:
                 found = None
                 for candidate in (base + ".py", os.path.join(base, "__init__.py")):
                     if os.path.isfile(candidate):
-                        found = os.path.realpath(candidate)
+                        found = real_path(candidate)
                         break
                 self._files[key] = found
             hit = self._files[key]

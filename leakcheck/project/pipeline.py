@@ -42,6 +42,7 @@ from leakcheck.project.names import (
     NameResolver,
     import_roots,
     module_name,
+    real_path,
 )
 from leakcheck.project.prefilter import Words, acquisition_tokens, export_markers
 from leakcheck.project.summaries import Summary, digest, import_table, scan_imports
@@ -79,7 +80,8 @@ class Unit:
     answers: dict[str, Answer] = field(default_factory=dict)
     tokens: str = ""
     parsed: bool = False
-    volatile: bool = False  # the result depends on files the cache does not track
+    volatile: bool = False  # a Django settings module (see `_evidence`)
+    evidence: str = ""
     done: bool = False
     dirty: bool = False  # to be written to the cache
     component: int = -1  # strongly connected component of the import graph (-1: none)
@@ -132,7 +134,7 @@ class Project:
 
     def add(self, path: str, shown: str, judged: bool, named: bool) -> Unit:
         """The unit for `path`, created (stat'ed, looked up in the cache, read if needed) once."""
-        real = os.path.realpath(path)
+        real = real_path(path)
         unit = self.by_real.get(real)
         if unit is not None:
             if judged and not unit.judged:
@@ -294,6 +296,7 @@ class Project:
         # A Django settings module's findings also depend on an asgi.py/wsgi.py beside it, which
         # no summary tracks: its result is never reused.
         unit.volatile = _SETTINGS_MODULE.search(source) is not None
+        unit.evidence = _evidence(unit) if unit.volatile else ""
         unit.done = unit.dirty = True
         unit.source = None  # memory stays flat in the number of files (re-read if ever needed)
         self._judged(unit)
@@ -317,7 +320,9 @@ class Project:
 
     def _reusable(self, unit: Unit) -> bool:
         entry = unit.entry
-        if entry is None or (unit.judged and (entry.result is None or entry.volatile)):
+        if entry is None or (unit.judged and entry.result is None):
+            return False
+        if unit.judged and entry.volatile and entry.evidence != _evidence(unit):
             return False
         if unit.judged and not unit.marker:
             if unit.named or not self.prefilter:
@@ -573,6 +578,7 @@ class Project:
                     unit.parsed,
                     unit.shown,
                     unit.volatile,
+                    unit.evidence,
                     unit.table,
                 ),
             )
@@ -580,6 +586,16 @@ class Project:
 
 # A module that assigns `DATABASES` (a Django settings module, see analysis/django/settings.py).
 _SETTINGS_MODULE = re.compile(rb"^[ \t]*DATABASES[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
+
+
+def _evidence(unit: Unit) -> str:
+    """What the LC5xx rules found beside a settings module that its findings depend on: the
+    `asgi.py` that makes its project ASGI, as `asgi_file` finds it now ("" for none). Read from
+    bytes, without libcst, so a warm run can check it."""
+    from leakcheck.analysis.django.asgi import asgi_file
+
+    found = asgi_file(Path(unit.path))
+    return str(found) if found is not None else ""
 
 
 def _django_relevant(source: bytes) -> bool:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import libcst as cst
+from typing import TYPE_CHECKING
 
 from leakcheck.analysis.django.asgi import asgi_file
-from leakcheck.analysis.django.consumers import consumer_drafts
-from leakcheck.analysis.django.drafts import Draft, findings
-from leakcheck.analysis.django.orm import Orm
-from leakcheck.analysis.django.settings import judge, read_settings
-from leakcheck.analysis.django.threads import thread_drafts
-from leakcheck.model import Finding
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from leakcheck.analysis.django.drafts import Draft
+    from leakcheck.model import Finding
+
+# What this package's `__init__` defines (the prefilter's tokens, `relevant`, `DjangoContext`)
+# and `asgi.py` never import libcst: a warm run asks them without parsing anything.
 
 # A prefilter may skip a file that `relevant` rejects: it cannot get an LC5xx finding.
 SETTINGS_TOKENS: tuple[bytes, ...] = (b"DATABASES",)  # LC501-LC505
@@ -70,6 +72,11 @@ def django_findings(
     """LC501-LC507 findings for one module."""
     if not relevant(source):
         return []
+    from leakcheck.analysis.django.consumers import consumer_drafts
+    from leakcheck.analysis.django.drafts import findings
+    from leakcheck.analysis.django.orm import Orm
+    from leakcheck.analysis.django.threads import thread_drafts
+
     context = context or DjangoContext(file=Path(path))
     drafts: list[Draft] = []
     if b"DATABASES" in source:
@@ -83,6 +90,8 @@ def django_findings(
 
 
 def _settings(module: cst.Module, context: DjangoContext) -> list[Draft]:
+    from leakcheck.analysis.django.settings import judge, read_settings
+
     settings = read_settings(module)
     if not settings.aliases:
         return []

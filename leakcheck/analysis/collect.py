@@ -1,0 +1,713 @@
+"""The first pass over a module: imports, pools, functions, calls and bindings, and the questions
+every later stage asks about them (is this call an acquisition, a release, of which kind?).
+
+One walk collects everything syntactic. What the module's functions do with resources
+(factories, releasers, parameter effects) and what it exports is `exports.SummaryFacts`; where a
+function acquires (the sites judging follows) is `sites.SiteFacts`; `facts.ModuleFacts` is both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, cast
+
+import libcst as cst
+
+from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value, walk
+from leakcheck.config.catalogue import Kind
+
+if TYPE_CHECKING:
+    from leakcheck.analysis.facts import ModuleFacts
+    from leakcheck.analysis.managers import Manager
+    from leakcheck.analysis.ownership import ParamEffects
+
+Scope = cst.FunctionDef | cst.Module
+CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})
+SESSION_CLASSES = frozenset({"Session", "AsyncSession"})
+ENTERING = frozenset({"enter_context", "enter_async_context", "__enter__", "__aenter__"})
+# `closing(x)` calls `x.close()` on exit: a release only for kinds that `close()` releases.
+CLOSING = {
+    "closing": "close",
+    "contextlib.closing": "close",
+    "aclosing": "aclose",
+    "contextlib.aclosing": "aclose",
+}
+# Methods that return the resource they are called on (SQLAlchemy docs, `Connection.
+# execution_options()`: "returns this Connection" since 2.0, a branch sharing the same DBAPI
+# connection before): `engine.connect().execution_options(...)` acquires the connection.
+RETURNS_SAME = frozenset({"execution_options"})
+# Callees that look a value up rather than make one (`kwargs.get("session")`).
+GETTERS = frozenset({"get", "pop", "setdefault", "getattr", "get_nowait", "lookup", "find"})
+# Modules of drivers that a `from X import Y` may bind (`from psycopg2 import pool`).
+LIBRARY_MODULES = frozenset(
+    {"psycopg2.pool", "psycopg2.extras", "psycopg2.extensions", "mysql.connector.pooling"}
+)
+# Annotations that name a pooled SQLAlchemy session or connection (`s: AsyncSession = make()`).
+ANNOTATED_KINDS = {
+    "Session": "sqlalchemy-session",
+    "AsyncSession": "sqlalchemy-session",
+    "Connection": "sqlalchemy-connection",
+    "AsyncConnection": "sqlalchemy-connection",
+}
+
+
+def _async_constructor(constructor: str, call: cst.Call) -> bool:
+    """`async_sessionmaker(...)`, `create_async_engine(...)`, `sessionmaker(class_=AsyncSession)`,
+    `asyncpg.create_pool(...)`: sources whose resources need `async with`."""
+    last = constructor.rsplit(".", 1)[-1]
+    if "async" in last.lower() or constructor.startswith(("asyncpg.", "aiopg.", "aiomysql.")):
+        return True
+    return any(
+        arg.keyword is not None
+        and arg.keyword.value == "class_"
+        and (dotted(arg.value) or "").endswith("AsyncSession")
+        for arg in call.args
+    )
+
+
+@dataclass(frozen=True)
+class Export:
+    """What a module offers other modules about one of its names.
+
+    role: "source" (a pool, session factory or engine), "factory" (a function returning a fresh
+    resource; with `slot`, inside the tuple it returns), "releaser" (a function releasing its
+    argument number `index`), "context-manager" (a function meant for `with` that wraps an
+    acquisition), "provider" (a generator yielding a fresh resource), "function" (none of these)
+    or "helper" (a plain function whose body cannot raise).
+    `params`: what the function (or a class's `__init__`) does to each parameter, for callers that
+    pass it a resource (see ownership.py). `quiet`: its body cannot raise (see raising.py).
+    Plain data: picklable, no syntax nodes.
+    """
+
+    role: str
+    kind: Kind | None = None
+    index: int = 0
+    params: ParamEffects | None = None
+    slot: int | None = None
+    quiet: bool = False  # its body cannot raise (see `analysis/raising.py`)
+    # "context-manager": its obvious shape (`analysis/managers.py`), for fixes that use it;
+    # "source": the module's obvious helpers that acquire from it (`pooled` for `pool`).
+    manager: Manager | None = None
+    managers: tuple[str, ...] = ()
+
+
+class Resolver(Protocol):
+    """Answers for names imported from other modules of the project (see `project.py`)."""
+
+    def lookup(self, qualified: str) -> Export | None: ...
+
+
+@dataclass
+class Binding:
+    """How an acquiring call's result is kept: `name = call`, `with call as name`, or dropped."""
+
+    how: str  # "assign" | "with" | "discarded" | "tuple" | "collection" | "lost" | "param"
+    name: str | None
+    names: tuple[str | None, ...] = ()  # "tuple": the names unpacked, in order
+
+
+@dataclass(frozen=True)
+class Site:
+    """An acquisition that leakcheck follows through its scope."""
+
+    call: cst.Call
+    kind: Kind
+    scope: Scope
+    class_name: str | None
+    # how "param": a session the function is given (`Depends(get_db)`); "tuple": one element of
+    # `conn, cur = open_pair()`; "collection": a list of them (`[eng.connect() for ...]`,
+    # `conns.append(pool.getconn())`); "lost": only a chained call's result is kept
+    # (`pool.getconn().cursor()`).
+    binding: Binding
+    anchor: cst.CSTNode | None = None  # where to report, when not at `call` (a parameter)
+
+
+@dataclass
+class FunctionInfo:
+    """A scope: a function, or the module's own statements (key `<module>`)."""
+
+    node: cst.FunctionDef | cst.Module
+    class_name: str | None
+    key: str  # "name" for module functions, "Class.name" for methods
+    params: tuple[str, ...]
+    calls: list[cst.Call] = field(default_factory=list)
+    returns: list[cst.BaseExpression] = field(default_factory=list)
+    assigned: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
+    declared_global: set[str] = field(default_factory=set)
+    is_context_manager: bool = False
+    attribute_uses: dict[str, list[cst.Attribute]] = field(default_factory=dict)  # `name.attr`
+    param_nodes: tuple[cst.Param, ...] = ()
+    stored: set[str] = field(default_factory=set)  # names stored on an object: `self.c = conn`
+    yields: bool = False  # a generator
+    entered: set[str] = field(default_factory=set)  # names used as `with` items or handed on
+
+
+class CollectedFacts:
+    """What one walk over a module collects, and the questions answered from it alone (is a call an
+    acquisition or a release, of which kind, what a name qualifies to).
+
+    Inputs: the parsed module, the resource kinds, the module's package (for relative imports) and
+    a resolver for names imported from other modules of the project. Raises nothing for odd
+    code; RecursionError on trees too deep to walk (the engine reports it per file).
+    """
+
+    def __init__(
+        self,
+        module: cst.Module,
+        kinds: tuple[Kind, ...],
+        package: str = "",
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.module = module
+        self.kinds = kinds
+        self.package = package  # `app.routers` for app/routers/items.py: for relative imports
+        self.resolver = resolver
+        self.imports: dict[str, str] = {}
+        self.constructed: dict[str, Kind] = {}  # receiver text -> kind of pool built there
+        self.paired: dict[str, set[str]] = {}  # receiver text -> release methods called on it
+        self.functions: dict[cst.FunctionDef, FunctionInfo] = {}
+        self.by_key: dict[str, FunctionInfo] = {}
+        self.factories: dict[str, Kind] = {}  # function key -> kind of the resource it returns
+        self.tuple_factories: dict[str, tuple[Kind, int]] = {}  # `return conn, cur`: kind, slot
+        self.classes: set[str] = set()
+        # Each class of the module (nested ones too) -> its base classes as written (`?` when
+        # not a dotted name); a later class of the same name replaces an earlier one.
+        self.class_bases: dict[str, list[str]] = {}
+        self.defined: set[str] = set()  # names the module binds at top level
+        self.module_aliases: set[str] = set()  # names bound by `import x` / `import x as y`
+        self.chained: dict[int, cst.Call] = {}  # `pool.getconn()` -> `pool.getconn().cursor()`
+        self.passed: dict[int, tuple[cst.Call, cst.Arg]] = {}  # `f(SessionLocal())`: f, the arg
+        self.annotated: dict[int, Kind] = {}  # `s: AsyncSession = unknown()` -> the kind named
+        # `context["db"] = make_session()`, `g.db = connect()`: stored on a context object.
+        self.stored_calls: dict[int, tuple[str, str, str]] = {}  # call -> (target, holder, key)
+        self._effects: dict[str, ParamEffects] | None = None
+        self.releasers: dict[str, int] = {}  # function key -> index of the released argument
+        self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
+        # Sources built here: do they hand out async resources (`async_sessionmaker`, ...)?
+        self.asynchronous: dict[str, bool] = {}
+        self.providers: dict[str, Kind] = {}  # generators that acquire and yield (`get_db`)
+        self.used_in_functions: set[str] = set()
+        self.bindings: dict[int, Binding] = {}
+        self.awaited: set[int] = set()  # calls under an `await`
+        self.module_info = FunctionInfo(node=module, class_name=None, key="<module>", params=())
+        self.scopes: dict[Scope, FunctionInfo] = {module: self.module_info}
+        self.calls: list[tuple[cst.Call, Scope, str | None]] = []
+        self._acquire_methods = frozenset(m for k in kinds for m in k.acquire_methods)
+        self._release_methods = frozenset(m for k in kinds for m in k.release_methods)
+        self._collect(module)
+
+    def _whole(self) -> ModuleFacts:
+        """This object as the `ModuleFacts` it is part of, for analyses that take the whole."""
+        return cast("ModuleFacts", self)
+
+    # -- collection -------------------------------------------------------------------------
+
+    def _collect(self, module: cst.Module) -> None:
+        stack: list[tuple[cst.CSTNode, Scope, str | None, FunctionInfo]] = [
+            (module, module, None, self.module_info)
+        ]
+        module_info = self.module_info
+        used = self.used_in_functions
+        while stack:
+            node, scope, class_name, info = stack.pop()
+            kind = type(node)  # exact types: libcst's classes are ABCs, slow under isinstance
+            if kind is cst.Name:
+                if info is not module_info:
+                    used.add(node.value)  # type: ignore[attr-defined]
+                continue
+            if kind is cst.Attribute:
+                value = node.value  # type: ignore[attr-defined]
+                if type(value) is cst.Name:
+                    info.attribute_uses.setdefault(value.value, []).append(node)  # type: ignore[arg-type]
+            elif kind is cst.Call:
+                self._call(node, scope, class_name, info)  # type: ignore[arg-type]
+            elif kind is cst.FunctionDef:
+                nested = not isinstance(scope, cst.Module)
+                info = self._function(node, class_name, nested)  # type: ignore[arg-type]
+                if scope is module:
+                    self.defined.add(info.key)
+                scope = node  # type: ignore[assignment]
+            elif kind is cst.ClassDef:
+                class_name = node.name.value  # type: ignore[attr-defined]
+                self.classes.add(class_name)
+                self.class_bases[class_name] = [
+                    dotted(b.value) or "?"
+                    for b in node.bases  # type: ignore[attr-defined]
+                    if b.keyword is None
+                ]
+                if scope is module:
+                    self.defined.add(class_name)
+            elif kind is cst.Import or kind is cst.ImportFrom:
+                self._import(node)  # type: ignore[arg-type]
+            elif kind is cst.Assign or kind is cst.AnnAssign:
+                self._assign(node, info)  # type: ignore[arg-type]
+            elif kind is cst.With:
+                self._with(node, info)  # type: ignore[arg-type]
+            elif kind is cst.Expr:
+                value = unwrap_value(node.value)  # type: ignore[attr-defined]
+                if type(value) is cst.Call:
+                    self.bindings[id(value)] = Binding("discarded", None)
+                    self._appended(value)
+            elif kind is cst.Return:
+                if node.value is not None:  # type: ignore[attr-defined]
+                    info.returns.append(node.value)  # type: ignore[attr-defined]
+            elif kind is cst.Global or kind is cst.Nonlocal:
+                info.declared_global.update(n.name.value for n in node.names)  # type: ignore[attr-defined]
+            elif kind is cst.Yield:
+                info.yields = True
+            elif kind is cst.Await:
+                self.awaited.add(id(node.expression))  # type: ignore[attr-defined]
+                self.awaited.add(id(unwrap_value(node.expression)))  # type: ignore[attr-defined]
+            elif kind is cst.Lambda:
+                # A release inside a lambda runs later, if ever: it is not the scope releasing.
+                info = FunctionInfo(info.node, class_name, "<lambda>", ())
+            kids = children(node)
+            kids.reverse()
+            stack.extend((kid, scope, class_name, info) for kid in kids)
+
+    def _function(
+        self, node: cst.FunctionDef, class_name: str | None, nested: bool = False
+    ) -> FunctionInfo:
+        params = tuple(p.name.value for p in (*node.params.posonly_params, *node.params.params))
+        # A closure is called by its plain name, also when it is defined inside a method.
+        key = f"{class_name}.{node.name.value}" if class_name and not nested else node.name.value
+        decorators = {dotted(d.decorator) or "" for d in node.decorators}
+        info = FunctionInfo(node=node, class_name=class_name, key=key, params=params)
+        p = node.params
+        info.param_nodes = (*p.posonly_params, *p.params, *p.kwonly_params)
+        info.is_context_manager = any(
+            d.rsplit(".", 1)[-1] in CONTEXT_DECORATORS for d in decorators
+        )
+        self.functions[node] = info
+        self.scopes[node] = info
+        self.by_key.setdefault(key, info)
+        return info
+
+    def _call(
+        self, call: cst.Call, scope: Scope, class_name: str | None, info: FunctionInfo
+    ) -> None:
+        self.calls.append((call, scope, class_name))
+        info.calls.append(call)
+        func = call.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
+            self.chained[id(func.value)] = call
+        for arg in call.args:
+            value = unwrap_value(arg.value)
+            if isinstance(value, cst.Call):
+                self.passed[id(value)] = (call, arg)
+        if isinstance(func, cst.Attribute) and func.attr.value in ENTERING:
+            info.entered.update(a.value.value for a in call.args if isinstance(a.value, cst.Name))
+        # The pair: `pool.putconn(conn)` gives a resource back, so it takes a variable holding
+        # one; `lock.release()` and `semaphore.release(3)` do not make their receiver a pool.
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in self._release_methods
+            and call.args
+            and isinstance(call.args[0].value, (cst.Name, cst.Attribute))
+        ):
+            receiver = receiver_text(func.value)
+            if receiver is not None:
+                self.paired.setdefault(receiver, set()).add(func.attr.value)
+
+    def _import(self, node: cst.Import | cst.ImportFrom) -> None:
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                full = dotted(alias.name) or ""
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    self.imports[alias.asname.name.value] = full
+                    self.module_aliases.add(alias.asname.name.value)
+                else:
+                    head = full.split(".", 1)[0]
+                    self.imports[head] = head
+                    self.module_aliases.add(head)
+            return
+        if isinstance(node.names, cst.ImportStar):
+            return
+        base = (dotted(node.module) or "") if node.module is not None else ""
+        if node.relative:
+            # `from ..db import X` in package `app.routers` means `app.db`.
+            package = self.package.split(".") if self.package else []
+            up = len(node.relative) - 1
+            if package and up < len(package):
+                anchor = package[: len(package) - up]
+                base = ".".join([*anchor, base] if base else anchor)
+            # Else the package is unknown (a single file): read it as the absolute import it
+            # names, so that conventional names (`SessionLocal`) still apply.
+        for alias in node.names:
+            name = dotted(alias.name) or ""
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self.imports[local] = f"{base}.{name}" if base else name
+
+    def _assign(self, node: cst.Assign | cst.AnnAssign, info: FunctionInfo) -> None:
+        value = node.value
+        if value is None:
+            return
+        targets = (
+            [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        )
+        inner = unwrap_value(value)
+        if isinstance(inner, cst.Call):
+            constructor = self.qualify(inner.func)
+            for kind in self.kinds:
+                if constructor in kind.source_constructors:
+                    for target in targets:
+                        text = dotted(target)
+                        if text is not None:
+                            self.constructed[text] = kind
+                            self.asynchronous[text] = _async_constructor(constructor, inner)
+            if len(targets) == 1 and isinstance(targets[0], cst.Name):
+                self.bindings[id(inner)] = Binding("assign", targets[0].value)
+                if isinstance(node, cst.AnnAssign):
+                    self._annotated(node.annotation.annotation, inner)
+            elif len(targets) == 1 and info is not self.module_info:
+                self._stored_call(targets[0], inner)
+            if len(targets) == 1 and isinstance(targets[0], (cst.Tuple, cst.List)):
+                names = tuple(
+                    e.value.value if isinstance(e.value, cst.Name) else None
+                    for e in targets[0].elements
+                )
+                self.bindings[id(inner)] = Binding("tuple", None, names)
+        elif (
+            isinstance(inner, (cst.ListComp, cst.SetComp))
+            and len(targets) == 1
+            and isinstance(targets[0], cst.Name)
+        ):
+            element = unwrap_value(inner.elt)
+            if isinstance(element, cst.Call):
+                self.bindings[id(element)] = Binding("collection", targets[0].value)
+        for target in targets:
+            if isinstance(target, cst.Name):
+                info.assigned.setdefault(target.value, []).append(value)
+                if info is self.module_info:
+                    self.defined.add(target.value)
+            elif isinstance(target, (cst.Attribute, cst.Subscript)) and isinstance(value, cst.Name):
+                info.stored.add(value.value)
+
+    def _stored_call(self, target: cst.BaseExpression, call: cst.Call) -> None:
+        """`context["db"] = make_session()` / `g.db = connect()` (not on `self`/`cls`)."""
+        key = None
+        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
+            index = target.slice[0].slice
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+                value = index.value.evaluated_value
+                key = value if isinstance(value, str) else None
+        elif isinstance(target, cst.Attribute) and dotted(target.value) not in ("self", "cls"):
+            key = target.attr.value
+        text = receiver_text(target)
+        holder = (
+            receiver_text(target.value)
+            if isinstance(target, (cst.Subscript, cst.Attribute))
+            else None
+        )
+        if key and text is not None and holder is not None:
+            self.stored_calls[id(call)] = (text, holder, key)
+
+    def _appended(self, call: cst.Call) -> None:
+        """`conns.append(pool.getconn())`: one more resource kept in the list `conns`."""
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in ("append", "add")
+            and isinstance(func.value, cst.Name)
+            and len(call.args) == 1
+        ):
+            element = unwrap_value(call.args[0].value)
+            if isinstance(element, cst.Call):
+                self.bindings[id(element)] = Binding("collection", func.value.value)
+
+    def _annotated(self, annotation: cst.BaseExpression, call: cst.Call) -> None:
+        """`s: AsyncSession = request.app.state.make()`: the annotation names the kind (used only
+        when the callee is unknown; `sites()` decides)."""
+        qualified = self.qualify(annotation)
+        if not qualified.startswith(("sqlalchemy.", "sqlmodel.")):
+            return
+        wanted = ANNOTATED_KINDS.get(qualified.rsplit(".", 1)[-1])
+        kind = next((k for k in self.kinds if k.name == wanted), None)
+        if kind is not None:
+            self.annotated[id(call)] = kind
+
+    def _with(self, node: cst.With, info: FunctionInfo) -> None:
+        for item in node.items:
+            inner = unwrap_value(item.item)
+            if isinstance(inner, cst.Name):
+                info.entered.add(inner.value)
+            if not isinstance(inner, cst.Call):
+                continue
+            name = None
+            if item.asname is not None and isinstance(item.asname.name, cst.Name):
+                name = item.asname.name.value
+                constructor = self.qualify(inner.func)
+                for kind in self.kinds:
+                    if constructor in kind.source_constructors:
+                        self.constructed[name] = kind
+            self.bindings[id(inner)] = Binding("with", name)
+
+    # -- questions the engine asks ------------------------------------------------------------
+
+    def alias_closure(self, info: FunctionInfo, name: str) -> frozenset[str]:
+        """`name` and every name the scope assigns from it (`c = conn`), transitively."""
+        names = {name}
+        grew = True
+        while grew:
+            grew = False
+            for target, values in info.assigned.items():
+                if target not in names and any(
+                    isinstance(v, cst.Name) and v.value in names for v in values
+                ):
+                    names.add(target)
+                    grew = True
+        return frozenset(names)
+
+    def releases_any(self, info: FunctionInfo, names: frozenset[str], kind: Kind) -> bool:
+        """Does the scope release any of `names` somewhere (is it the resource's owner)?"""
+        for call in info.calls:
+            released = self.released_args(call, info.class_name, kind)
+            if self.is_closing(call, kind):
+                released = [a.value for a in call.args]
+            if any(isinstance(arg, cst.Name) and arg.value in names for arg in released):
+                return True
+        node = info.node
+        if isinstance(node, cst.FunctionDef):
+            for loop in walk(node.body):
+                if isinstance(loop, cst.For) and self.releases_elements(loop, names, info, kind):
+                    return True
+        return False
+
+    def releases_elements(
+        self, loop: cst.For, names: frozenset[str], info: FunctionInfo, kind: Kind
+    ) -> bool:
+        """`for conn in conns: pool.putconn(conn)`: a loop over a list held in `names` that
+        releases each element."""
+        if not (isinstance(loop.iter, cst.Name) and loop.iter.value in names):
+            return False
+        if not isinstance(loop.target, cst.Name):
+            return False
+        element = loop.target.value
+        for node in walk(loop.body):
+            if isinstance(node, cst.Call):
+                released = self.released_args(node, info.class_name, kind)
+                if self.is_closing(node, kind):
+                    released = [a.value for a in node.args]
+                if any(isinstance(a, cst.Name) and a.value == element for a in released):
+                    return True
+        return False
+
+    def closing_method(self, call: cst.Call) -> str | None:
+        """`close` for `closing(x)` however imported; `aclose` for `aclosing(x)`."""
+        return CLOSING.get(self.qualify(call.func)) or CLOSING.get(dotted(call.func) or "")
+
+    def is_closing(self, call: cst.Call, kind: Kind) -> bool:
+        """Is `call` a `closing(...)` that gives a resource of `kind` back?
+
+        A psycopg2 pool connection is not: `conn.close()` leaves it counted as used by the pool.
+        """
+        method = self.closing_method(call)
+        return method is not None and method in kind.self_release_methods
+
+    def qualify(self, expr: cst.BaseExpression) -> str:
+        """The imported name an expression refers to: `pool.X` after `from psycopg2 import pool`."""
+        text = dotted(expr)
+        if text is None:
+            return ""
+        head, _, rest = text.partition(".")
+        full = self.imports.get(head, head)
+        return f"{full}.{rest}" if rest else full
+
+    def source_kind(self, receiver: str, wants: Callable[[Kind], bool]) -> Kind | None:
+        """The kind `receiver` is a source of (pool, session factory, engine), if `wants` it.
+
+        Judged by construction in this module or another module of the project, then by the
+        acquire/release pair on the same receiver, then by its name.
+        """
+        built = self.constructed.get(receiver)
+        if built is None:
+            export = self._imported(receiver)
+            if export is not None and export.role == "source":
+                if export.kind is None:  # a pool named in the configuration: any pool kind
+                    return next((k for k in self.kinds if k.family == "pool" and wants(k)), None)
+                built = export.kind
+        if built is not None:
+            return built if wants(built) else None
+        released = self.paired.get(receiver, set())
+        for kind in self.kinds:
+            if wants(kind) and (
+                released & kind.release_methods or kind.matches_source_name(receiver)
+            ):
+                return kind
+        return None
+
+    def imported(self, text: str) -> Export | None:
+        """What another module of the project says about an imported name, if anything."""
+        return self._imported(text)
+
+    def _imported(self, text: str) -> Export | None:
+        """What another module says about an imported name (`SessionLocal`, `db.pool`)."""
+        if self.resolver is None or text.partition(".")[0] not in self.imports:
+            return None
+        head, _, rest = text.partition(".")
+        full = self.imports[head]
+        return self.resolver.lookup(f"{full}.{rest}" if rest else full)
+
+    def _bound_to_engine(self, call: cst.Call) -> bool:
+        """`Session(engine)`, `Session(bind=self.engine)`: a session that checks connections out
+        of an engine's pool (not one bound to an existing connection, nor an unbound one)."""
+        for arg in call.args:
+            if arg.keyword is None or arg.keyword.value == "bind":
+                text = receiver_text(arg.value)
+                if text is not None and self.source_kind(
+                    text, lambda k: "connect" in k.acquire_methods
+                ):
+                    return True
+                if arg.keyword is not None or arg is call.args[0]:
+                    return False
+        return False
+
+    def acquisition(self, call: cst.Call, class_name: str | None) -> Kind | None:
+        """The kind of resource `call` hands out fresh, if any."""
+        func = call.func
+        qualified = self.qualify(func)
+        for kind in self.kinds:
+            if qualified in kind.acquire_callables:
+                if kind.untracked_targets and _first_string(call) in kind.untracked_targets:
+                    return None  # `sqlite3.connect(":memory:")`: no file, server or pool slot
+                if qualified.rsplit(".", 1)[-1] in SESSION_CLASSES and not self._bound_to_engine(
+                    call
+                ):
+                    return None  # `Session()`, `Session(bind=op.get_bind())`: no pool checkout
+                return kind
+        whole = dotted(func)
+        if isinstance(func, cst.Call):
+            # `sessionmaker(bind=engine)()`: a factory built and called in one expression.
+            maker = self.qualify(func.func)
+            for kind in self.kinds:
+                if kind.acquire_by_calling_source and maker in kind.source_constructors:
+                    return kind
+            return None
+        if isinstance(func, cst.Attribute):
+            receiver, method = receiver_text(func.value), func.attr.value
+            if receiver in ("self", "cls") and class_name is not None:
+                found = self.factories.get(f"{class_name}.{method}")
+                if found is not None:
+                    return found
+            inner = func.value
+            if isinstance(inner, cst.Call):
+                # `Connector(dsn).open()`: a factory method on a fresh instance of a class here.
+                if isinstance(inner.func, cst.Name) and inner.func.value in self.classes:
+                    found = self.factories.get(f"{inner.func.value}.{method}")
+                    if found is not None:
+                        return found
+                # `engine.connect().execution_options(...)` is still the connection.
+                if method in RETURNS_SAME:
+                    return self.acquisition(inner, class_name)
+            if receiver is not None and method in self._acquire_methods:
+                source = self.source_kind(receiver, lambda k: method in k.acquire_methods)
+                if source is not None:
+                    return source
+        if whole is None:
+            return None
+        if whole in self.factories:
+            return self.factories[whole]
+        if whole in self.constructed:
+            built = self.constructed[whole]
+            return built if built.acquire_by_calling_source else None
+        export = self._imported(whole)
+        if export is None or export.kind is None:
+            return None
+        if export.role == "factory" or (
+            export.role == "source" and export.kind.acquire_by_calling_source
+        ):
+            return export.kind
+        return None
+
+    def context_manager_kind(self, call: cst.Call, class_name: str | None) -> Kind | None:
+        """The kind wrapped by a context manager that `call` creates (for `with` only)."""
+        func = call.func
+        whole = dotted(func)
+        if whole is None:
+            return None
+        if whole in self.context_managers:
+            return self.context_managers[whole]
+        if isinstance(func, cst.Attribute):
+            receiver, method = receiver_text(func.value) or "", func.attr.value
+            if receiver in ("self", "cls") and class_name is not None:
+                return self.context_managers.get(f"{class_name}.{method}")
+            source = self.source_kind(receiver, lambda k: method in k.context_manager_methods)
+            if source is not None:
+                return source
+        export = self._imported(whole)
+        return export.kind if export is not None and export.role == "context-manager" else None
+
+    def releaser_index(
+        self, call: cst.Call, class_name: str | None, external: bool = True
+    ) -> int | None:
+        """For a call of a module function that releases a parameter: that argument's index."""
+        func = call.func
+        if isinstance(func, cst.Name) and func.value in self.releasers:
+            return self.releasers[func.value]
+        if (
+            isinstance(func, cst.Attribute)
+            and class_name is not None
+            and dotted(func.value) in ("self", "cls")
+        ):
+            return self.releasers.get(f"{class_name}.{func.attr.value}")
+        whole = dotted(func)
+        export = self._imported(whole) if whole is not None and external else None
+        return export.index if export is not None and export.role == "releaser" else None
+
+    def _library_module(self, receiver: cst.BaseExpression) -> bool:
+        """Is `receiver` a module (`import psycopg2`, `from psycopg2 import pool`) rather than an
+        object such as a pool? A module-level `putconn` does not exist: it releases nothing."""
+        text = dotted(receiver)
+        if text is None or text.split(".", 1)[0] not in self.imports:
+            return False
+        return text in self.module_aliases or self.qualify(receiver) in LIBRARY_MODULES
+
+    def released_args(
+        self, call: cst.Call, class_name: str | None, kind: Kind | None, external: bool = True
+    ) -> list[cst.BaseExpression]:
+        """The expressions that `call` releases (gives back to their pool or closes)."""
+        func = call.func
+        out: list[cst.BaseExpression] = []
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            methods = kind.release_methods if kind is not None else self._release_methods
+            if method in methods and self._library_module(func.value):
+                return out  # `psycopg2.putconn(conn)`: a module, not a pool; nothing released
+            if method in methods:
+                keyword = kind.release_keyword if kind is not None else None
+                positional = [a.value for a in call.args if a.keyword is None and not a.star]
+                if positional:
+                    out.append(positional[0])
+                out.extend(
+                    a.value
+                    for a in call.args
+                    if a.keyword is not None and (keyword is None or a.keyword.value == keyword)
+                )
+                return out
+            selfs = (
+                kind.self_release_methods
+                if kind is not None
+                else frozenset(m for k in self.kinds for m in k.self_release_methods)
+            )
+            if method in selfs:
+                out.append(func.value)
+        index = self.releaser_index(call, class_name, external)
+        if index is not None:
+            positional = [a.value for a in call.args if a.keyword is None and not a.star]
+            if index < len(positional):
+                out.append(positional[index])
+        return out
+
+
+def _first_string(call: cst.Call) -> str | None:
+    """The value of `call`'s first positional argument when it is a plain string literal."""
+    if not call.args or call.args[0].keyword is not None:
+        return None
+    value = call.args[0].value
+    if isinstance(value, cst.SimpleString):
+        evaluated = value.evaluated_value
+        return evaluated if isinstance(evaluated, str) else None
+    return None

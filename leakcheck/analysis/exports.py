@@ -1,0 +1,186 @@
+"""What a module offers others: which of its functions hand out, release or borrow a resource,
+and the `Export`s a module summary is made of.
+
+Factories and releasers are found from the first pass's facts and closed under each other (a
+function returning a factory's result is a factory too) in a few cheap rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from leakcheck.analysis.collect import (
+    CollectedFacts,
+    Export,
+    FunctionInfo,
+)
+from leakcheck.analysis.raising import quiet_functions
+from leakcheck.analysis.syntax import unwrap_value
+from leakcheck.config.catalogue import Kind
+
+if TYPE_CHECKING:
+    from leakcheck.analysis.ownership import ParamEffects
+
+
+class SummaryFacts(CollectedFacts):
+    """The module-summary side of `ModuleFacts`: factories, tuple factories, releasers,
+    context-manager helpers and providers (filled by `_close_summaries`), each parameter's effect,
+    and `exports()`."""
+
+    @property
+    def param_effects(self) -> dict[str, ParamEffects]:
+        """What each function and class of the module does to each parameter (ownership.py)."""
+        if self._effects is None:
+            from leakcheck.analysis.ownership import compute  # it reads these facts
+
+            self._effects = {}
+            compute(self._whole(), self._effects)
+        return self._effects
+
+    def _close_summaries(self) -> None:
+        """Find factories and releasers, letting each new one reveal more, until nothing changes."""
+        changed = True
+        rounds = 0
+        while changed and rounds < 10:
+            changed = False
+            rounds += 1
+            for info in self.functions.values():
+                if info.key not in self.factories:
+                    kind = self._returns_fresh(info)
+                    if kind is not None:
+                        self.factories[info.key] = kind
+                        changed = True
+                    elif info.key not in self.tuple_factories:
+                        pair = self._returns_fresh_in_tuple(info)
+                        if pair is not None:
+                            self.tuple_factories[info.key] = pair
+                            changed = True
+                if info.key not in self.releasers:
+                    index = self._released_param(info)
+                    if index is not None:
+                        self.releasers[info.key] = index
+                        changed = True
+        for info in self.functions.values():
+            if info.is_context_manager or info.yields:
+                for call in info.calls:
+                    kind = self.acquisition(call, info.class_name)
+                    if kind is not None:
+                        if info.is_context_manager:
+                            self.context_managers[info.key] = kind
+                        else:
+                            self.providers[info.key] = kind
+                        break
+
+    def exports(self) -> dict[str, Export]:
+        """What this module offers importers: module-level sources and function summaries.
+
+        Every module-level function and class carries its parameter effects (`params`), so that
+        a caller knows whether passing it a resource lends or hands it over.
+        """
+        out: dict[str, Export] = {}
+        effects = self.param_effects
+        top = {key for key in self.defined if "." not in key}
+
+        def params(key: str) -> ParamEffects | None:
+            return effects.get(key)
+
+        for key in sorted(top & (set(effects) | self.classes)):
+            out[key] = Export("function", params=params(key))
+        from leakcheck.analysis.managers import managers  # it reads these facts
+
+        shapes = managers(self._whole())
+        for name, kind in self.constructed.items():
+            if "." not in name:
+                wrapping = tuple(k for k, m in sorted(shapes.items()) if m.source == name)
+                out[name] = Export("source", kind, managers=wrapping)
+        for key, kind in self.factories.items():
+            if key in top:
+                out[key] = Export("factory", kind, params=params(key))
+        for key, (kind, slot) in self.tuple_factories.items():
+            if key in top:
+                out[key] = Export("factory", kind, params=params(key), slot=slot)
+        for key, index in self.releasers.items():
+            if key in top:
+                out[key] = Export("releaser", None, index, params=params(key))
+        for key, kind in self.context_managers.items():
+            if key in top:
+                out[key] = Export(
+                    "context-manager", kind, params=params(key), manager=shapes.get(key)
+                )
+        for key, kind in self.providers.items():
+            if key in top:
+                out[key] = Export("provider", kind, params=params(key))
+        for key in quiet_functions(self._whole()):
+            if key not in top:
+                continue
+            if key not in out:
+                out[key] = Export("helper", quiet=True)
+            elif out[key].role == "function":
+                out[key] = replace(out[key], quiet=True)
+        return out
+
+    def _returns_fresh_in_tuple(self, info: FunctionInfo) -> tuple[Kind, int] | None:
+        """`return conn, conn.cursor()`: a fresh resource at a fixed place in a returned tuple."""
+        if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
+            return None
+        for value in info.returns:
+            inner = unwrap_value(value)
+            if not isinstance(inner, cst.Tuple):
+                continue
+            for slot, element in enumerate(inner.elements):
+                item = unwrap_value(element.value)
+                candidates: list[cst.BaseExpression] = [item]
+                if isinstance(item, cst.Name):
+                    if item.value in info.stored or item.value in info.declared_global:
+                        return None
+                    candidates = info.assigned.get(item.value, [])
+                for candidate in candidates:
+                    candidate = unwrap_value(candidate)
+                    if isinstance(candidate, cst.Call):
+                        kind = self.acquisition(candidate, info.class_name)
+                        if kind is not None:
+                            return kind, slot
+        return None
+
+    def _returns_fresh(self, info: FunctionInfo) -> Kind | None:
+        if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
+            return None
+        for value in info.returns:
+            inner = unwrap_value(value)
+            if isinstance(inner, cst.Name) and (
+                inner.value in info.stored or inner.value in info.declared_global
+            ):
+                return None  # a cache (`self._local.conn = conn; return conn`), not a factory
+            if isinstance(inner, cst.Name):
+                for assigned in info.assigned.get(inner.value, []):
+                    candidate = unwrap_value(assigned)
+                    if isinstance(candidate, cst.Call):
+                        kind = self.acquisition(candidate, info.class_name)
+                        if kind is not None:
+                            return kind
+            elif isinstance(inner, cst.Call):
+                kind = self.acquisition(inner, info.class_name)
+                if kind is not None:
+                    return kind
+        return None
+
+    def _released_param(self, info: FunctionInfo) -> int | None:
+        params = info.params
+        offset = 1 if info.class_name is not None and params[:1] in (("self",), ("cls",)) else 0
+        wanted = set(params[offset:])
+        for call in info.calls:
+            func = call.func
+            receiver = func.value if isinstance(func, cst.Attribute) else None
+            if not (
+                (isinstance(receiver, cst.Name) and receiver.value in wanted)
+                or any(isinstance(a.value, cst.Name) and a.value.value in wanted for a in call.args)
+            ):
+                continue
+            # Only this module's releasers: a chain through another module's is not followed.
+            for arg in self.released_args(call, info.class_name, None, external=False):
+                if isinstance(arg, cst.Name) and arg.value in params[offset:]:
+                    return params.index(arg.value) - offset
+        return None

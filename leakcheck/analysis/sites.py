@@ -1,0 +1,221 @@
+"""Where a module acquires: the sites (an acquiring call and how its result is bound) that
+judging follows, and the sessions functions are given as parameters.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from leakcheck.analysis.collect import (
+    GETTERS,
+    RETURNS_SAME,
+    Binding,
+    CollectedFacts,
+    Scope,
+    Site,
+)
+from leakcheck.analysis.syntax import dotted
+from leakcheck.config.catalogue import Kind
+
+if TYPE_CHECKING:
+    pass
+
+
+class SiteFacts(CollectedFacts):
+    """The judging side of `ModuleFacts`: `sites()` and `param_sites()`."""
+
+    def param_sites(self) -> list[Site]:
+        """Sessions a function is given: `db: Session`, `db = Depends(get_db)` (for LC401/402)."""
+        found = []
+        for info in self.functions.values():
+            for param in info.param_nodes:
+                kind = self._session_param(param)
+                if kind is not None:
+                    call = cst.Call(func=cst.Name(param.name.value))  # never in the tree
+                    found.append(
+                        Site(
+                            call,
+                            kind,
+                            info.node,
+                            info.class_name,
+                            Binding("param", param.name.value),
+                            param,
+                        )
+                    )
+        return found
+
+    def _session_param(self, param: cst.Param) -> Kind | None:
+        annotation = param.annotation.annotation if param.annotation is not None else None
+        if isinstance(annotation, cst.Subscript) and annotation.slice:  # Annotated[Session, ...]
+            first = annotation.slice[0].slice
+            annotation = first.value if isinstance(first, cst.Index) else None
+        qualified = self.qualify(annotation) if annotation is not None else ""
+        name = (
+            qualified.rsplit(".", 1)[-1]
+            if qualified.startswith(("sqlalchemy.", "sqlmodel."))
+            else ""
+        )
+        wanted = {
+            "Session": "sqlalchemy-session",
+            "AsyncSession": "sqlalchemy-session",
+            "Connection": "sqlalchemy-connection",
+            "AsyncConnection": "sqlalchemy-connection",
+        }
+        if name in wanted:
+            return next((k for k in self.kinds if k.name == wanted[name]), None)
+        default = param.default
+        if (
+            isinstance(default, cst.Call)
+            and (dotted(default.func) or "").endswith(("Depends", "Security"))
+            and default.args
+        ):
+            provider = dotted(default.args[0].value)
+            if provider is not None:
+                if provider in self.providers:
+                    return self.providers[provider]
+                export = self._imported(provider)
+                if export is not None and export.role == "provider":
+                    return export.kind
+        return None
+
+    def sites(self, managed: bool = False) -> list[Site]:
+        """Every acquisition whose result is bound to a name or dropped, in source order.
+
+        With `managed`, also those a `with` gives back (for LC402, which follows them too).
+        """
+        found = []
+        for call, scope, class_name in self.calls:
+            binding = self.bindings.get(id(call))
+            if binding is None:
+                if id(call) not in self.chained and id(call) not in self.passed:
+                    continue
+                if self.acquisition(call, class_name) is None:
+                    continue  # cheap test first: ownership is computed only when needed
+                binding = self._chained_binding(call) or self._passed_binding(call, class_name)
+                if binding is None:
+                    continue
+            if binding.how == "tuple":
+                site = self._tuple_site(call, scope, class_name, binding)
+                if site is not None:
+                    found.append(site)
+                continue
+            kind = self.acquisition(call, class_name)
+            if kind is None:
+                kind = self._annotated_kind(call, class_name)
+                if kind is None:
+                    continue
+            if binding.how == "lost" and self._ends_with_chain(call, kind):
+                continue
+            if kind.registry and (
+                isinstance(scope, cst.Module) or self._registry_called(scope, binding.name)
+            ):
+                # `Session = scoped_session(...)` at import: one registry per process; or a
+                # registry whose sessions the scope takes (`db = Session()`): those are judged
+                # as sessions of their own.
+                continue
+            if kind.acquire_awaited and binding.how != "with" and id(call) not in self.awaited:
+                continue  # `sem.acquire()` without await: not an asyncpg-style pool
+            if binding.how == "with" and (
+                binding.name is None or (kind.with_releases and not managed)
+            ):
+                continue
+            found.append(Site(call, kind, scope, class_name, binding))
+        return found
+
+    def _ends_with_chain(self, call: cst.Call, kind: Kind) -> bool:
+        """`Session(engine).begin()`: a method meant for `with` that gives the connection back
+        when its block ends; not a lost resource."""
+        outer = self.chained.get(id(call))
+        return (
+            outer is not None
+            and isinstance(outer.func, cst.Attribute)
+            and outer.func.attr.value in kind.context_manager_methods
+        )
+
+    def _passed_binding(self, call: cst.Call, class_name: str | None) -> Binding | None:
+        """`rebuild_index(SessionLocal())`: passed straight to a function that only borrows it."""
+        found = self.passed.get(id(call))
+        if found is None:
+            return None
+        from leakcheck.analysis.ownership import BORROW, argument_effect
+
+        outer, arg = found
+        if argument_effect(self._whole(), outer, arg, class_name) != BORROW:
+            return None
+        return Binding("passed", dotted(outer.func) or "")
+
+    def _registry_called(self, scope: Scope, name: str | None) -> bool:
+        info = self.scopes[scope]
+        return any(isinstance(c.func, cst.Name) and c.func.value == name for c in info.calls)
+
+    def _chained_binding(self, call: cst.Call) -> Binding | None:
+        """`pool.getconn().cursor()`: only the cursor is kept; the connection is lost."""
+        outer = self.chained.get(id(call))
+        if outer is None or not isinstance(outer.func, cst.Attribute):
+            return None
+        if outer.func.attr.value in RETURNS_SAME:
+            return None  # the chain's result is the resource itself: judged there
+        return Binding("lost", None)
+
+    def _tuple_site(
+        self, call: cst.Call, scope: Scope, class_name: str | None, binding: Binding
+    ) -> Site | None:
+        """`conn, cur = open_pair()` for a factory returning a fresh resource in a tuple."""
+        found = self.tuple_factory(call, class_name)
+        if found is None:
+            return None
+        kind, slot = found
+        if slot >= len(binding.names) or binding.names[slot] is None:
+            return None
+        return Site(call, kind, scope, class_name, Binding("tuple", binding.names[slot]))
+
+    def tuple_factory(self, call: cst.Call, class_name: str | None) -> tuple[Kind, int] | None:
+        """The kind and tuple slot of a fresh resource that `call` returns inside a tuple."""
+        func = call.func
+        whole = dotted(func)
+        if whole is None:
+            return None
+        if whole in self.tuple_factories:
+            return self.tuple_factories[whole]
+        if (
+            isinstance(func, cst.Attribute)
+            and class_name is not None
+            and dotted(func.value) in ("self", "cls")
+        ):
+            return self.tuple_factories.get(f"{class_name}.{func.attr.value}")
+        export = self._imported(whole)
+        if export is not None and export.role == "factory" and export.slot is not None:
+            assert export.kind is not None
+            return export.kind, export.slot
+        return None
+
+    def _annotated_kind(self, call: cst.Call, class_name: str | None) -> Kind | None:
+        """`s: AsyncSession = request.app.state.make()`: an unknown callable whose result the
+        annotation names. Not for callees we know (a function of the module, an imported project
+        name, a builtin such as `next`), nor for getters of a current session."""
+        kind = self.annotated.get(id(call))
+        if kind is None:
+            return None
+        func = call.func
+        whole = dotted(func) or ""
+        last = whole.rsplit(".", 1)[-1].lower()
+        if not whole or any(word in last for word in ("current", "scoped")):
+            return None
+        if last in GETTERS or last.startswith("get_"):
+            return None  # `kwargs.get("session")`, `get_session()`: an existing one, perhaps
+        if isinstance(func, cst.Name):
+            if func.value in self.by_key or func.value in self.defined:
+                return None
+            if func.value not in self.imports:
+                return None  # a builtin (`next(get_db())`) or a name of unknown origin
+        if (
+            isinstance(func, cst.Attribute)
+            and dotted(func.value) in ("self", "cls")
+            and f"{class_name}.{func.attr.value}" in self.by_key
+        ):
+            return None
+        if self._imported(whole) is not None:
+            return None
+        return kind
