@@ -54,7 +54,19 @@ NON_RAISING = frozenset(
 )
 CONTAINER_CALLS = frozenset({"dict", "list", "set"})
 PURE_BUILTINS = frozenset(
-    {"len", "str", "repr", "isinstance", "issubclass", "id", "type", "bool", "callable", "print"}
+    {
+        "len",
+        "str",
+        "repr",
+        "isinstance",
+        "issubclass",
+        "id",
+        "type",
+        "bool",
+        "callable",
+        "print",
+        "hasattr",
+    }
     | CONTAINER_CALLS
 )
 LOG_METHODS = frozenset(

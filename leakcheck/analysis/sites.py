@@ -126,12 +126,16 @@ class SiteFacts(CollectedFacts):
 
     def _ends_with_chain(self, call: cst.Call, kind: Kind) -> bool:
         """`Session(engine).begin()`: a method meant for `with` that gives the connection back
-        when its block ends; not a lost resource."""
+        when its block ends; `sqlite3.connect(path).close()`: released at once (a common way to
+        create a database file or check that a server answers). Neither is a lost resource."""
         outer = self.chained.get(id(call))
         return (
             outer is not None
             and isinstance(outer.func, cst.Attribute)
-            and outer.func.attr.value in kind.context_manager_methods
+            and (
+                outer.func.attr.value in kind.context_manager_methods
+                or outer.func.attr.value in kind.self_release_methods
+            )
         )
 
     def _passed_binding(self, call: cst.Call, class_name: str | None) -> Binding | None:
