@@ -52,11 +52,16 @@ class Summary:
         cached = _EXPORTS.get(self.blob)
         if cached is None:
             cached = safe_loads(self.blob)
+            if len(_EXPORTS) >= _EXPORTS_KEPT:  # memory stays flat in the number of modules
+                del _EXPORTS[next(iter(_EXPORTS))]
             _EXPORTS[self.blob] = cached
         return cached
 
 
+# Unpickled exports by blob, the oldest dropped first: a worker reads the same few modules'
+# exports (the project's db module) for file after file.
 _EXPORTS: dict[bytes, dict[str, Export]] = {}
+_EXPORTS_KEPT = 256
 _ALLOWED = {
     ("builtins", "frozenset"),
     ("builtins", "set"),
