@@ -90,6 +90,9 @@ class Export:
     # "source": the module's obvious helpers that acquire from it (`pooled` for `pool`).
     manager: Manager | None = None
     managers: tuple[str, ...] = ()
+    # "source": whether what it hands out is used with `async with` (`async_sessionmaker`,
+    # `create_async_engine`), None when the module does not say; a fix's `with` form needs it.
+    asynchronous: bool | None = None
 
 
 class Resolver(Protocol):

@@ -95,7 +95,9 @@ class SummaryFacts(CollectedFacts):
         for name, kind in self.constructed.items():
             if "." not in name:
                 wrapping = tuple(k for k, m in sorted(shapes.items()) if m.source == name)
-                out[name] = Export("source", kind, managers=wrapping)
+                out[name] = Export(
+                    "source", kind, managers=wrapping, asynchronous=self.asynchronous.get(name)
+                )
         for key, kind in self.factories.items():
             if key in top:
                 out[key] = Export("factory", kind, params=params(key))

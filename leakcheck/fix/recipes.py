@@ -407,6 +407,9 @@ def _with_form(
         source = dotted(func)
     if source is not None and source in facts.asynchronous:
         return facts.asynchronous[source]  # built here: `async_sessionmaker`, `create_engine`
+    export = facts.imported(source) if source is not None else None
+    if export is not None and export.role == "source" and export.asynchronous is not None:
+        return export.asynchronous  # built in the project module it is imported from
     if kind.acquire_by_calling_source and releases:
         # A session factory of another module: how the code closes it says sync or async.
         return isinstance(unwrap_first(releases[0]), cst.Await)
