@@ -467,28 +467,71 @@ class Project:
         return found
 
     def _phase_modules(self, components: list[list[Unit]]) -> None:
+        """Summarise (and judge) the modules that can export, each after what it depends on.
+
+        A component (an import cycle) starts when the components it imports are done. Inside
+        it, a member sees only the members before it (`visible`), so it may start as soon as
+        those it can reach through imports among them are done: members of one large cycle
+        (SQLAlchemy is one) run side by side, with the same answers as one after another.
+        """
         by_number = {c[0].component: c for c in components}
         waiting: dict[int, int] = {}
         dependents: dict[int, set[int]] = {}
+        left: dict[int, int] = {}  # component -> members not done yet
+        blocked: dict[int, int] = {}  # unit index -> earlier members it still waits for
+        unblocks: dict[int, list[Unit]] = {}  # unit index -> later members waiting for it
         for members in components:
             number = members[0].component
             needs = {t.component for u in members for t in self._edges[u.index]} - {number}
             waiting[number] = len(needs)
             for need in needs:
                 dependents.setdefault(need, set()).add(number)
+            left[number] = len(members)
+            if len(members) > 1:
+                for unit in members:
+                    earlier = self._earlier_reach(unit)
+                    blocked[unit.index] = len(earlier)
+                    for other in earlier:
+                        unblocks.setdefault(other.index, []).append(unit)
+
+        def start(members: list[Unit]) -> list[Unit]:
+            return [u for u in members if blocked.get(u.index, 0) == 0]
 
         def advance(unit: Unit) -> list[Unit]:
-            members = by_number[unit.component]
-            if unit.position + 1 < len(members):
-                return [members[unit.position + 1]]
             ready = []
-            for other in sorted(dependents.get(unit.component, ())):
-                waiting[other] -= 1
-                if waiting[other] == 0:
-                    ready.append(by_number[other][0])
+            for later in unblocks.get(unit.index, ()):
+                blocked[later.index] -= 1
+                if blocked[later.index] == 0:
+                    ready.append(later)
+            left[unit.component] -= 1
+            if left[unit.component] == 0:
+                for other in sorted(dependents.get(unit.component, ())):
+                    waiting[other] -= 1
+                    if waiting[other] == 0:
+                        ready.extend(start(by_number[other]))
             return ready
 
-        self._execute([c[0] for c in components if waiting[c[0].component] == 0], advance)
+        first = [u for c in components if waiting[c[0].component] == 0 for u in start(c)]
+        self._execute(first, advance)
+
+    def _earlier_reach(self, unit: Unit) -> list[Unit]:
+        """The members of `unit`'s import cycle before it (by position) that it can reach
+        through imports among such members: every summary its names may resolve through."""
+        seen = {unit.index}
+        found: list[Unit] = []
+        stack = [unit]
+        while stack:
+            current = stack.pop()
+            for target in self._edges.get(current.index, ()):
+                if (
+                    target.component == unit.component
+                    and target.position < unit.position
+                    and target.index not in seen
+                ):
+                    seen.add(target.index)
+                    found.append(target)
+                    stack.append(target)
+        return found
 
     def exported_names(self) -> set[tuple[str, str]]:
         """(name, module) for every name a summary exports as a way to acquire or release
