@@ -470,9 +470,9 @@ class Project:
         """Summarise (and judge) the modules that can export, each after what it depends on.
 
         A component (an import cycle) starts when the components it imports are done. Inside
-        it, a member sees only the members before it (`visible`), so it may start as soon as
-        those it can reach through imports among them are done: members of one large cycle
-        (SQLAlchemy is one) run side by side, with the same answers as one after another.
+        it, a member sees only the members before it (`visible`), so it may start as soon as the
+        earlier members it imports are done: members of one large cycle (SQLAlchemy is one) run
+        side by side, with the same findings as one after another.
         """
         by_number = {c[0].component: c for c in components}
         waiting: dict[int, int] = {}
@@ -515,23 +515,15 @@ class Project:
         self._execute(first, advance)
 
     def _earlier_reach(self, unit: Unit) -> list[Unit]:
-        """The members of `unit`'s import cycle before it (by position) that it can reach
-        through imports among such members: every summary its names may resolve through."""
-        seen = {unit.index}
-        found: list[Unit] = []
-        stack = [unit]
-        while stack:
-            current = stack.pop()
-            for target in self._edges.get(current.index, ()):
-                if (
-                    target.component == unit.component
-                    and target.position < unit.position
-                    and target.index not in seen
-                ):
-                    seen.add(target.index)
-                    found.append(target)
-                    stack.append(target)
-        return found
+        """The members of `unit`'s import cycle before it (by position) that it imports: whose
+        summaries its names resolve through. A name re-exported through one of them from a
+        further member is rare; if that member is not done yet, `_settle` judges `unit` again
+        (its answer changed), so the findings are the same in any order."""
+        found: dict[int, Unit] = {}
+        for target in self._edges.get(unit.index, ()):
+            if target.component == unit.component and target.position < unit.position:
+                found[target.index] = target
+        return list(found.values())
 
     def exported_names(self) -> set[tuple[str, str]]:
         """(name, module) for every name a summary exports as a way to acquire or release
