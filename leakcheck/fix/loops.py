@@ -40,8 +40,9 @@ from leakcheck.fix.recipes import (
     WITH_FORM,
     Plan,
     _in_async_def,
-    _lift_blank_lines,
     _release_statement,
+    released_in_finally,
+    with_block,
 )
 
 
@@ -129,16 +130,7 @@ def _plan(
     awaited = isinstance(small.value, cst.Await)
     session = site.kind.name in WITH_FORM and not awaited and site.kind.name != "asyncpg-pool"
     if session and not _in_async_def(site):
-        item = cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))
-        replacement: list[cst.BaseStatement] = [
-            cst.With(
-                items=[item],
-                body=cst.IndentedBlock(
-                    body=_lift_blank_lines(kept)[1], header=acquiring.trailing_whitespace
-                ),
-                leading_lines=acquiring.leading_lines,
-            )
-        ]
+        replacement = with_block(site, name, acquiring, kept, asynchronous=False)
         title = f"Use `with` for `{name}` in each iteration"
     else:
         if site.kind.self_release_methods and _in_async_def(site) and not awaited:
@@ -146,15 +138,7 @@ def _plan(
         release = _release_statement(site, name, awaited)
         if release is None:
             return None
-        blank, lifted = _lift_blank_lines(kept)
-        replacement = [
-            acquiring,
-            cst.Try(
-                body=cst.IndentedBlock(body=lifted),
-                finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
-                leading_lines=blank,
-            ),
-        ]
+        replacement = released_in_finally(acquiring, kept, release)
         title = f"Release `{name}` in each iteration"
     new_inner = [*inner[:index], *replacement, *inner[end:]]
     new_loop = loop.with_changes(body=loop.body.with_changes(body=new_inner))

@@ -35,9 +35,10 @@ from leakcheck.fix.ranges import (
 from leakcheck.fix.recipes import (
     Plan,
     _in_async_def,
-    _lift_blank_lines,
     _release_statement,
     _with_form,
+    released_in_finally,
+    with_block,
 )
 
 
@@ -95,16 +96,7 @@ def release_before_reuse(site: Site, facts: ModuleFacts) -> Plan | None:
     awaited = isinstance(first.value, cst.Await)
     asynchronous = _with_form(site, facts, [], awaited, first)
     if asynchronous is not None:
-        replacement: list[cst.BaseStatement] = [
-            cst.With(
-                items=[cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))],
-                body=cst.IndentedBlock(
-                    body=_lift_blank_lines(kept)[1], header=acquiring.trailing_whitespace
-                ),
-                asynchronous=cst.Asynchronous() if asynchronous else None,
-                leading_lines=acquiring.leading_lines,
-            )
-        ]
+        replacement = with_block(site, name, acquiring, kept, asynchronous)
         title = f"Use `{'async ' if asynchronous else ''}with` for the first `{name}`"
     else:
         if site.kind.self_release_methods and _in_async_def(site) and not awaited:
@@ -112,15 +104,7 @@ def release_before_reuse(site: Site, facts: ModuleFacts) -> Plan | None:
         release = _release_statement(site, name, awaited)
         if release is None:
             return None
-        blank, lifted = _lift_blank_lines(kept)
-        replacement = [
-            acquiring,
-            cst.Try(
-                body=cst.IndentedBlock(body=lifted),
-                finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
-                leading_lines=blank,
-            ),
-        ]
+        replacement = released_in_finally(acquiring, kept, release)
         title = f"Release the first `{name}` before the name is reused"
     new_block = block.with_changes(body=[*body[:index], *replacement, *body[again:]])
     reason = lets_out(kept, name, False)

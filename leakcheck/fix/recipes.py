@@ -213,17 +213,7 @@ def _wrap(
         return None  # released twice in the original, which then fails: that would change
     asynchronous = _with_form(site, facts, releases, awaited, small)
     if asynchronous is not None and not any(_has_comment(r) for r in releases):
-        item = cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))
-        replacement: list[cst.BaseStatement] = [
-            cst.With(
-                items=[item],
-                body=cst.IndentedBlock(
-                    body=_lift_blank_lines(kept)[1], header=acquiring.trailing_whitespace
-                ),
-                asynchronous=cst.Asynchronous() if asynchronous else None,
-                leading_lines=acquiring.leading_lines,
-            )
-        ]
+        replacement = with_block(site, name, acquiring, kept, asynchronous)
         title = f"Use `{'async ' if asynchronous else ''}with` for `{name}`"
     else:
         if not releases and site.kind.self_release_methods and _in_async_def(site) and not awaited:
@@ -231,20 +221,51 @@ def _wrap(
         release = releases[0] if releases else _release_statement(site, name, awaited)
         if release is None:
             return None
-        blank, lifted = _lift_blank_lines(kept)
-        replacement = [
-            acquiring,
-            cst.Try(
-                body=cst.IndentedBlock(body=lifted),
-                finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(release)])),
-                leading_lines=blank,
-            ),
-        ]
+        replacement = released_in_finally(acquiring, kept, _bare(release))
         title = f"Release `{name}` in `finally`"
     new_body = [*body[:index], *replacement, *body[end:]]
     new_block = block.with_changes(body=new_body)
     reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
     return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
+
+
+def with_block(
+    site: Site,
+    name: str,
+    acquiring: cst.SimpleStatementLine,
+    kept: list[cst.BaseStatement],
+    asynchronous: bool,
+) -> list[cst.BaseStatement]:
+    """`name = <acquire>` and the statements `kept` after it, as `[async] with <acquire> as
+    name:` around them (the acquisition's comment and leading lines stay on the `with` line)."""
+    return [
+        cst.With(
+            items=[cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))],
+            body=cst.IndentedBlock(
+                body=_lift_blank_lines(kept)[1], header=acquiring.trailing_whitespace
+            ),
+            asynchronous=cst.Asynchronous() if asynchronous else None,
+            leading_lines=acquiring.leading_lines,
+        )
+    ]
+
+
+def released_in_finally(
+    acquiring: cst.SimpleStatementLine,
+    kept: list[cst.BaseStatement],
+    release: cst.BaseStatement,
+) -> list[cst.BaseStatement]:
+    """The acquisition, then `try:` around the statements `kept` with `release` in `finally`
+    (blank lines above the first kept statement move above the `try`)."""
+    blank, lifted = _lift_blank_lines(kept)
+    return [
+        acquiring,
+        cst.Try(
+            body=cst.IndentedBlock(body=lifted),
+            finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
+            leading_lines=blank,
+        ),
+    ]
 
 
 def _enter(site: Site, facts: ModuleFacts) -> Plan | None:
