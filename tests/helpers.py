@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import libcst as cst
+import pytest
 
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.judge import all_verdicts
@@ -44,3 +45,19 @@ def messages(body: str) -> list[str]:
         ).strip()
         for verdict, spans in _judged(body, ())
     ]
+
+
+def record_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the path of every file the engine parses (in this process: run with
+    `jobs=1`), in order."""
+    from leakcheck import engine
+
+    parsed: list[str] = []
+    original = engine.analyse
+
+    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
+        parsed.append(path)
+        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "analyse", counting)
+    return parsed

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+from helpers import record_parses
 
 from leakcheck.analysis.django import DjangoContext, django_findings, relevant
 from leakcheck.analysis.django.values import UNKNOWN, evaluate
@@ -333,21 +334,13 @@ def test_lc507_unsafe_fix_renames_and_imports_once(tmp_path: Path) -> None:
 def test_a_cached_settings_result_holds_until_the_projects_asgi_py_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from leakcheck import engine
     from leakcheck.project.runner import Options, run
 
     project(tmp_path, {"manage.py": "", "site/settings.py": POOLED_60})
     monkeypatch.chdir(tmp_path)
     options = Options(jobs=1, cache=True, cache_dir=tmp_path / "cache")
     assert run(["site"], options=options).findings == []  # no asgi.py: a WSGI project
-    parsed: list[str] = []
-    original = engine.analyse
-
-    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
-        parsed.append(path)
-        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(engine, "analyse", counting)
+    parsed = record_parses(monkeypatch)
     assert run(["site"], options=options).findings == []
     assert parsed == []  # nothing changed: the settings module's result is reused
     (tmp_path / "site" / "asgi.py").write_text(TEMPLATE_ASGI)

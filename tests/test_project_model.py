@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import record_parses
 
 from leakcheck.cli import main
 from leakcheck.model import Report
@@ -116,16 +117,8 @@ def test_names_resolve_through_summaries_and_no_module_is_parsed_twice(
     here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(here, PROJECT)
-    from leakcheck import engine
 
-    parsed: list[str] = []
-    original = engine.analyse
-
-    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
-        parsed.append(path)
-        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(engine, "analyse", counting)
+    parsed = record_parses(monkeypatch)
     report = run(["app"], options=Options(jobs=1))
     # items.py names no pool: only app/db.py's summary makes `open_conn()` an acquisition, and
     # only the exported name `get_conn` (in its import) makes items.py worth parsing.
@@ -186,16 +179,8 @@ def test_the_prefilter_follows_relative_imports_of_exported_names_only(
     here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(here, RELATIVE)
-    from leakcheck import engine
 
-    parsed: list[str] = []
-    original = engine.analyse
-
-    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
-        parsed.append(path)
-        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(engine, "analyse", counting)
+    parsed = record_parses(monkeypatch)
     report = run(["app"], options=Options(jobs=1))
     assert [(f.path, f.line, f.code) for f in report.findings] == [
         ("app/api/through_module.py", 4, "LC101"),
@@ -226,16 +211,8 @@ def test_a_warm_run_reuses_results_that_depend_on_a_package_reexport(
     write(here, {**RELATIVE, "app/api/reports.py": reports})
     options = Options(jobs=1, cache=True, cache_dir=here / "cache")
     cold = outcome(run(["app"], options=options))
-    from leakcheck import engine
 
-    parsed: list[str] = []
-    original = engine.analyse
-
-    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
-        parsed.append(path)
-        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(engine, "analyse", counting)
+    parsed = record_parses(monkeypatch)
     assert ("app/api/reports.py", 7, 12, "LC101") in [row[:4] for row in cold]
     assert outcome(run(["app"], options=options)) == cold
     assert parsed == []
@@ -285,16 +262,8 @@ def test_one_file_after_a_tree_run_parses_only_that_file(
     tree = run(["pkg"], options=options)
     assert [(f.path, f.line, f.code) for f in tree.findings] == [("pkg/b.py", 7, "LC101")]
     (here / "pkg" / "c.py").write_text(textwrap.dedent(CYCLE["pkg/c.py"]) + "# edited\n")
-    from leakcheck import engine
 
-    parsed: list[str] = []
-    original = engine.analyse
-
-    def counting(source: bytes, path: str, *args: object, **kwargs: object) -> object:
-        parsed.append(path)
-        return original(source, path, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(engine, "analyse", counting)
+    parsed = record_parses(monkeypatch)
     assert run(["pkg/c.py"], options=options).findings == []
     assert parsed == ["pkg/c.py"]
 
