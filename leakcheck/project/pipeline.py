@@ -489,7 +489,7 @@ class Project:
             left[number] = len(members)
             if len(members) > 1:
                 for unit in members:
-                    earlier = self._earlier_reach(unit)
+                    earlier = self._earlier_imports(unit)
                     blocked[unit.index] = len(earlier)
                     for other in earlier:
                         unblocks.setdefault(other.index, []).append(unit)
@@ -514,7 +514,7 @@ class Project:
         first = [u for c in components if waiting[c[0].component] == 0 for u in start(c)]
         self._execute(first, advance)
 
-    def _earlier_reach(self, unit: Unit) -> list[Unit]:
+    def _earlier_imports(self, unit: Unit) -> list[Unit]:
         """The members of `unit`'s import cycle before it (by position) that it imports: whose
         summaries its names resolve through. A name re-exported through one of them from a
         further member is rare; if that member is not done yet, `_settle` judges `unit` again

@@ -171,8 +171,11 @@ def tuned_collector() -> Iterator[None]:
 
 def _worker(connection: Connection, megabytes: int) -> None:
     """A worker's life: limit its memory, then perform tasks until told to stop."""
-    gc.freeze()
-    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    with tuned_collector():
+        _serve(connection, megabytes)
+
+
+def _serve(connection: Connection, megabytes: int) -> None:
     try:
         import resource
 
