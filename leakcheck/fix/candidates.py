@@ -2,8 +2,9 @@
 
 A finding may be fixable in more than one way: the plain `with` / `try/finally` form, the
 project's own context-manager helper (`fix-helpers`, or one detected in the project), a stream
-rewritten around a short-lived session. `--fix` applies the first candidate (when its
-applicability is allowed); the language server, JSON and SARIF offer them all.
+or a loop rewritten around a short-lived session per iteration (per_iteration.py). `--fix`
+applies the first candidate (when its applicability is allowed); the language server, JSON and
+SARIF offer them all.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.managers import Manager, arguments, managers
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import Verdict
+from leakcheck.fix.per_iteration import per_iteration
 from leakcheck.fix.recipes import WRAPPED, Plan, plan, with_helper
 from leakcheck.fix.streams import close_before_wait, function_scope
 
@@ -39,7 +41,9 @@ def candidates(
     if verdict.leak == "pinned-by-stream":
         return unique([function_scope(verdict, facts, where)])
     if verdict.leak == "held-across-await":
-        return unique([close_before_wait(verdict, facts)])
+        return unique([close_before_wait(verdict, facts), per_iteration(verdict, facts)])
+    if verdict.leak == "captured-by-stream":
+        return unique([per_iteration(verdict, facts)])
     first = plan(verdict, facts, helpers)
     found: list[Plan | None] = [first]
     if helpers:

@@ -383,19 +383,39 @@ DEFERRING = frozenset(
 )
 
 
+# Of those, the ones whose awaited result is the work done: `await loop.run_in_executor(...)`,
+# `await asyncio.to_thread(...)`, `await asyncio.create_task(...)` wait for it to end; `push`
+# (ExitStack's) is not awaitable, so an awaited `push(...)` is some coroutine of the project.
+RUN_WHEN_AWAITED = frozenset(
+    {"run_in_executor", "to_thread", "create_task", "ensure_future", "push", "submit", "spawn"}
+)
+
+
 def _mentions_any(node: cst.CSTNode, tied: set[str]) -> bool:
     return any(isinstance(n, cst.Name) and n.value in tied for n in walk(node, into_scopes=True))
 
 
-def deferred_use(stmts: list[cst.BaseStatement], tied: set[str]) -> cst.CSTNode | None:
+def deferred_use(
+    stmts: list[cst.BaseStatement], tied: set[str], awaited_run_now: bool = False
+) -> cst.CSTNode | None:
     """The first node through which code that runs later may use the resource: a thread, task,
     executor job or callback given it (`Thread(target=consume, args=(conn,))`), or a function,
     lambda or generator expression over it that is not consumed on the spot. None when there is
-    none. A release added after such a node would close the resource under that code."""
+    none. A release added after such a node would close the resource under that code.
+    `awaited_run_now`: a call awaited on the spot whose name only says it may run work elsewhere
+    (`await push(alert)`, `await asyncio.to_thread(f, conn)`, RUN_WHEN_AWAITED) has finished when
+    the `await` returns: not deferred."""
     for stmt in stmts:
+        awaited = (
+            {id(n.expression) for n in walk(stmt) if isinstance(n, cst.Await)}
+            if awaited_run_now
+            else set()
+        )
         for node in walk(stmt):
             if isinstance(node, cst.Call):
                 last = (dotted(node.func) or "").rsplit(".", 1)[-1]
+                if id(node) in awaited and last in RUN_WHEN_AWAITED:
+                    continue
                 if last in DEFERRING and any(_mentions_any(a.value, tied) for a in node.args):
                     return node
             elif isinstance(node, (cst.FunctionDef, cst.Lambda)) and free_mentions(
