@@ -23,6 +23,7 @@ import ast
 import contextlib
 import inspect
 import logging
+import re
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,11 +177,15 @@ def run(
     world.interrupt = interrupt
     world.comparisons = 0
     func, cls = _target(namespace, qualname)
+    exits: list[Any] = []
+    exiting = cls is not None and qualname.endswith(("__exit__", "__aexit__"))
+    provided = {} if exiting else dependencies(func, exits)
     args: list[Any] = []
     for param in inspect.signature(func).parameters.values():
         if (
             param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
             or param.default is not param.empty
+            or param.name in provided
         ):
             continue
         if param.kind is param.KEYWORD_ONLY:
@@ -193,10 +198,10 @@ def run(
         p.name: Fake(world, f"arg.{p.name}")
         for p in inspect.signature(func).parameters.values()
         if p.kind is p.KEYWORD_ONLY and p.default is p.empty
-    }
+    } | provided
     outcome = "returned"
     try:
-        if cls is not None and qualname.endswith(("__exit__", "__aexit__")):
+        if exiting:
             # `__exit__` gives back what `__enter__` took: the class is used in a `with`.
             _drive(instance(cls, world))
         else:
@@ -207,7 +212,39 @@ def run(
         outcome = type(error).__name__
         if isinstance(error, AttributeError) and "ContextManager' object" in str(error):
             outcome = MISUSED
+    finally:
+        for dependency in reversed(exits):
+            with contextlib.suppress(Exception, UseAfterRelease, Exhausted):
+                _drive(dependency.aclose() if inspect.isasyncgen(dependency) else None)
+                if inspect.isgenerator(dependency):
+                    dependency.close()
     return Run(list(world.events), outcome, world.open(), world.uses, list(world.waiting))
+
+
+def dependencies(func: Any, exits: list[Any]) -> dict[str, Any]:
+    """FastAPI's yield dependencies, as FastAPI >= 0.118 runs them: a parameter whose default (or
+    `Annotated` metadata) is a generator function (`Depends(get_db)` on the fakes leaves `get_db`
+    itself) gets what it yields; its exit code runs after the response, streams included
+    (`exits`, closed by `run`)."""
+    given: dict[str, Any] = {}
+    try:
+        signature = inspect.signature(func, eval_str=True)
+    except Exception:  # an annotation the fakes cannot evaluate
+        signature = inspect.signature(func)
+    for param in signature.parameters.values():
+        provider = param.default
+        for extra in getattr(param.annotation, "__metadata__", ()):  # Annotated[T, Depends(p)]
+            if inspect.isgeneratorfunction(extra) or inspect.isasyncgenfunction(extra):
+                provider = extra
+        if inspect.isgeneratorfunction(provider):
+            dependency = provider()
+            exits.append(dependency)
+            given[param.name] = next(dependency)
+        elif inspect.isasyncgenfunction(provider):
+            dependency = provider()
+            exits.append(dependency)
+            given[param.name] = _drive(dependency.__anext__())
+    return given
 
 
 def handles(source: str, qualname: str) -> bool:
@@ -227,13 +264,22 @@ def _essential(events: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(label, what) for label, what in events if not what.startswith(ADDED)]
 
 
-def compare(original: Run, fixed: Run, where: str) -> int:
-    """Check one path; how many resources the fix gave back that the original left open."""
+def compare(original: Run, fixed: Run, where: str, reacquires: bool = False) -> int:
+    """Check one path; how many resources the fix gave back that the original left open.
+    `reacquires`: the fix takes a short-lived resource per iteration (LC401/LC402)."""
     assert fixed.outcome != "UseAfterRelease", f"{where}: the fixed code uses a released resource"
     if original.outcome == MISUSED:
         assert not fixed.open, f"{where}: the entered manager leaves {fixed.open} open"
         return 1 if fixed.events else 0
     old, new = _essential(original.events), _essential(fixed.events)
+    if reacquires:
+        # A short-lived resource per iteration (LC401/LC402): taken from where the original
+        # took its one, and the same things done, each on the resource of its iteration.
+        sources = _sources(original.events)
+        assert _sources(fixed.events) <= sources, f"{where}: acquires from another source"
+        old, new = _per_iteration(old, sources), _per_iteration(new, sources)
+        if _failed_call(old) != _failed_call(new):
+            return 0  # the calls that take each iteration's resource shift the failure's call
     # LC402: a resource given back before a wait on the outside world, not after it.
     held = list(zip(original.waiting, fixed.waiting, strict=False))
     assert all(f <= o for o, f in held), f"{where}: holds more while waiting"
@@ -249,6 +295,33 @@ def compare(original: Run, fixed: Run, where: str) -> int:
     assert fixed.outcome == original.outcome or unbound, f"{where}: ends differently"
     assert len(fixed.open) <= len(original.open), f"{where}: leaves more open"
     return len(original.open) - len(fixed.open) + sooner
+
+
+ACQUIRED = "acquired by "
+RESOURCE_LABEL = re.compile(r"^([\w-]+)#\d+")
+
+
+def _acquisitions(events: list[tuple[str, str]]) -> int:
+    return sum(what.startswith(ACQUIRED) for _, what in events)
+
+
+def _sources(events: list[tuple[str, str]]) -> set[str]:
+    return {what.removeprefix(ACQUIRED) for _, what in events if what.startswith(ACQUIRED)}
+
+
+def _per_iteration(events: list[tuple[str, str]], sources: set[str]) -> list[tuple[str, str]]:
+    """The events without the acquisitions (and the calls that made them), each resource named
+    by its kind only (`closes#12:query` -> `closes:query`)."""
+    out = []
+    for label, what in events:
+        if what.startswith(ACQUIRED) or f"{label}()" in sources:
+            continue
+        out.append((RESOURCE_LABEL.sub(r"\1", label), what))
+    return out
+
+
+def _failed_call(events: list[tuple[str, str]]) -> tuple[str, str] | None:
+    return next(((label, what) for label, what in events if what.endswith(" fails")), None)
 
 
 def settings_only(applied: list[str]) -> bool:
@@ -291,17 +364,23 @@ def test_fixed_code_behaves_and_releases(path: Path, fixed: str) -> None:
     original = path.read_text()
     # A FastAPI dependency scope (LC403) is the framework's to honour, not the fakes': functions
     # changed only by `scope="function"` are not run.
-    names = changed_functions(original, fixed.replace(', scope="function"', ""))
+    scoped = ', scope="function"'
+    names = changed_functions(original.replace(scoped, ""), fixed.replace(scoped, ""))
     assert names, "a fix that changes no function"
     for name in names:
         gained = 0
-        for truth in VARIANTS:
-            where = f"{name}, tests answered {truth}"
-            normal = (
+        normals = {
+            truth: (
                 run(original, str(path), name, None, truth),
                 run(fixed, str(path), name, None, truth),
             )
-            gained += compare(*normal, f"{where}, normal path")
+            for truth in VARIANTS
+        }
+        again = any(_acquisitions(f.events) > _acquisitions(o.events) for o, f in normals.values())
+        for truth in VARIANTS:
+            where = f"{name}, tests answered {truth}"
+            normal = normals[truth]
+            gained += compare(*normal, f"{where}, normal path", again)
             if truth[1] is not None:
                 continue  # `match` cases: the normal path only
             # An interrupt (a BaseException) only differs from an error where a handler catches.
@@ -314,12 +393,12 @@ def test_fixed_code_behaves_and_releases(path: Path, fixed: str) -> None:
                     )
                     kind = " (an interrupt)" if interrupt else ""
                     label = f"{where}, failure at call {fail_at}{'+' * after}{kind}"
-                    gained += compare(*pair, label)
+                    gained += compare(*pair, label, again)
         early = (
             run(original, str(path), name, None, VARIANTS[0], stop_early=True),
             run(fixed, str(path), name, None, VARIANTS[0], stop_early=True),
         )
-        gained += compare(*early, f"{name}, a generator closed after its first item")
+        gained += compare(*early, f"{name}, a generator closed after its first item", again)
         if name in UNREACHED:
             assert gained == 0, f"{name} is reached now: take it out of UNREACHED"
             continue

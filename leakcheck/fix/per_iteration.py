@@ -502,6 +502,8 @@ def _rewrite_loop(
     kept = list(body[first:end])
     after: list[cst.BaseStatement] = []
     if yielded is not None:
+        if site.kind.name == "sqlalchemy-session" and _keeps_objects(yielded, tied):
+            return None  # the consumer would read objects of a closed session
         hoisted = _free_name(holder, facts)
         if hoisted is None:
             return None
@@ -541,6 +543,31 @@ def _rewrite_loop(
         replacement = released_in_finally(acquiring, kept, source.release)
     new_body = [*body[:first], *replacement, *after, *body[end:]]
     return loop.with_changes(body=body_block.with_changes(body=new_body))
+
+
+# Calls that keep the objects they are given (`list(db.scalars(q))`): not plain values.
+KEEPING = frozenset({"list", "tuple", "set", "sorted", "reversed", "iter", "dict", "frozenset"})
+
+
+def _keeps_objects(expr: cst.BaseExpression, tied: set[str]) -> bool:
+    """Is the value `expr` (or an element of it) an object read through the session: a tied name,
+    or a chain on one (`db.get(Ticket, 1)`, `rows[0]`, `job.owner`)? A value computed from them
+    by another call (`json.dumps(...)`, `str(...)`) is read before the session closes."""
+    expr = unwrap_value(expr)
+    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+        return any(_keeps_objects(e.value, tied) for e in expr.elements)
+    if isinstance(expr, cst.Dict):
+        return any(
+            _keeps_objects(e.value, tied) for e in expr.elements if isinstance(e, cst.DictElement)
+        )
+    if isinstance(expr, cst.Name):
+        return expr.value in tied
+    if isinstance(expr, cst.Call) and dotted(expr.func) in KEEPING:
+        return any(_keeps_objects(a.value, tied) for a in expr.args)
+    root: cst.BaseExpression = expr
+    while isinstance(root, (cst.Call, cst.Attribute, cst.Subscript)):
+        root = root.func if isinstance(root, cst.Call) else root.value
+    return root is not expr and isinstance(root, cst.Name) and root.value in tied
 
 
 def _leading(stmt: cst.CSTNode) -> list[cst.EmptyLine]:

@@ -69,6 +69,8 @@ WAITS = frozenset(
     {"sleep()", "get()", "wait()", "listen()", "recv()", "receive()", "receive_text()"}
     | {"receive_json()", "receive_bytes()"}
 )
+# Calls that end a session's transaction: it holds no connection after them.
+ENDS_TRANSACTION = frozenset({"commit()", "rollback()", "close()", "reset()"})
 MANAGERS = frozenset({"pool-cm", "acquire"})  # hand out a resource; not one themselves
 SESSION_FACTORIES = frozenset({"sessionmaker", "async_sessionmaker", "scoped_session"})
 
@@ -129,7 +131,11 @@ class World:
             raise UseAfterRelease(f"{fake.label}.{what}")
         self.record(fake, what)
         if root is None and what in WAITS:
-            self.waiting.append(len(self.open()))
+            self.waiting.append(len(self.holding()))
+        if root is not None and not what.startswith(("release: ", "__enter__")):
+            # A session checks a connection out on first use and gives it back at the end of
+            # its transaction (SQLAlchemy "autobegin"; `commit()`, `rollback()`, `close()`).
+            root.dirty = what not in ENDS_TRANSACTION
         # Counted from the first acquisition on, released or not: a fix that gives a resource
         # back earlier (LC402, or in each iteration of a loop) must not shift which call a
         # failure is injected at.
@@ -145,6 +151,12 @@ class World:
     def open(self) -> list[str]:
         """Labels of the resources acquired and not given back."""
         return [r.label for r in self.resources if not r.released]
+
+    def holding(self) -> list[str]:
+        """Labels of the resources that hold a connection now: open, and for a session made by
+        a session factory (`SessionLocal()`), used since its transaction last ended (an unused
+        session holds no connection)."""
+        return [r.label for r in self.resources if not r.released and (r.dirty or not r.lazy)]
 
 
 class Fake:
@@ -163,6 +175,8 @@ class Fake:
         self.root = root
         self.kind = kind
         self.released = False
+        self.lazy = False  # a session: holds a connection only while `dirty`
+        self.dirty = False
         self._owner = owner  # the pool a pooled connection or context manager comes from
         self._children: dict[str, Fake] = {}
         if kind in MANAGERS:
@@ -193,7 +207,7 @@ class Fake:
         return self._children[name]
 
     def __setattr__(self, name: str, value: Any) -> None:
-        own = name.startswith("_") or name in ("root", "kind", "released", "label")
+        own = name.startswith("_") or name in ("root", "kind", "released", "label", "lazy", "dirty")
         if not own and self.root is not None:
             self._world.use(self, f"{name} =")
         object.__setattr__(self, name, value)
@@ -229,7 +243,9 @@ class Fake:
         self._world.use(self, f"{name}()")
         top = self._path.split(".", 1)[0]
         kind = "pooled" if name in self._world.acquiring else _kind_of(top, parent, name)
-        return Fake(self._world, f"{self._path}()", kind=kind, owner=self)
+        made = Fake(self._world, f"{self._path}()", kind=kind, owner=self)
+        made.lazy = kind == "closes" and _is_session_factory(name)
+        return made
 
     def _parent_resource(self) -> Fake | None:
         """`conn.close()`: the resource whose `close` this is (not a cursor's)."""
@@ -388,6 +404,13 @@ def _exception_class(path: str) -> type[Exception]:
     if path not in _EXCEPTIONS:
         _EXCEPTIONS[path] = type(path.rsplit(".", 1)[-1], (Exception,), {})
     return _EXCEPTIONS[path]
+
+
+def _is_session_factory(name: str) -> bool:
+    """`SessionLocal()`, `Session(engine)`, `AsyncSession(engine)`, any `sessionmaker()()`."""
+    if name.endswith(tuple(f"{f}()" for f in SESSION_FACTORIES)):
+        return True
+    return "session" in name.lower() and name not in SESSION_FACTORIES and name[0].isupper()
 
 
 def _kind_of(top: str, parent: str, name: str) -> str:
