@@ -4,6 +4,8 @@ python scripts/update_fixed.py           # write them (review the diff before co
 python scripts/update_fixed.py --check   # exit 1 if any is out of date
 
 tests/test_fixes.py compares them exactly; a fixture without a safe fix has no .fixed.py.
+X.unsafe.fixed.py, where one exists (create it empty to start one), is what `--fix
+--unsafe-fixes` makes of X.py: the snapshot of fixes that are only ever unsafe (LC401/LC402).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ def main(argv: list[str]) -> int:
         fixed = fix_file(path).source
         want = fixed if fixed != path.read_bytes() else None
         have = target.read_bytes() if target.exists() else None
+        unsafe = path.with_name(path.stem + ".unsafe.fixed.py")
+        if unsafe.exists() and unsafe.read_bytes() != fix_file(path, unsafe=True).source:
+            stale.append(unsafe.relative_to(ROOT))
+            if not check:
+                unsafe.write_bytes(fix_file(path, unsafe=True).source)
         if want == have:
             continue
         stale.append(target.relative_to(ROOT))

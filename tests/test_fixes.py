@@ -1,7 +1,8 @@
 """Fixes: exact expected output per fixture, and invariants over every fixture.
 
 For every fixture X.py, X.fixed.py is exactly what `--fix` makes of it (none when it has no safe
-fix; regenerate with scripts/update_fixed.py and review the diff). With safe and with unsafe fixes,
+fix; regenerate with scripts/update_fixed.py and review the diff); X.unsafe.fixed.py, where it
+exists, what `--fix --unsafe-fixes` makes of it. With safe and with unsafe fixes,
 the output parses, fixing it again changes nothing, the findings it fixed are gone and none is new.
 """
 
@@ -44,6 +45,24 @@ def test_some_fixtures_have_fixes() -> None:
     # Guards the parametrised tests against a fixer that silently fixes nothing.
     snapshots = list((ROOT / "fixtures").rglob("*.fixed.py"))
     assert len(snapshots) >= 15
+    assert UNSAFE_SNAPSHOTS
+
+
+UNSAFE_SNAPSHOTS = sorted((ROOT / "fixtures").rglob("*.unsafe.fixed.py"))
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    UNSAFE_SNAPSHOTS,
+    ids=[str(p.relative_to(ROOT / "fixtures")) for p in UNSAFE_SNAPSHOTS],
+)
+def test_unsafe_fix_output_is_exactly_the_snapshot(snapshot: Path) -> None:
+    # Fixes that are only ever unsafe (LC401/LC402 per iteration) have no `.fixed.py` to show
+    # them: X.unsafe.fixed.py is what `--fix --unsafe-fixes` makes of X.py.
+    path = snapshot.with_name(snapshot.name.removesuffix(".unsafe.fixed.py") + ".py")
+    outcome = fix_file(path, unsafe=True)
+    assert outcome.source == snapshot.read_bytes()
+    assert outcome.dropped == []
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=IDS)
