@@ -142,3 +142,46 @@ def test_lc402_closes_before_the_wait_only_where_nothing_uses_the_session_after_
     assert fixes[99] == [(unsafe, "unsafe")]
     # The others use the session again in the loop, after the wait: no fix.
     assert fixes[67] == fixes[85] == []
+
+
+def test_lc401_lc402_take_a_short_lived_resource_per_iteration_only_where_it_is_right() -> None:
+    workers = ROOT / "fixtures" / "streams" / "iteration_workers.py"
+    fixes = {
+        f.line: [(x.message, x.applicability) for x in f.fixes]
+        for f in check_buffer(workers.read_bytes(), workers).findings
+    }
+    pooled = (
+        "`async with pool.acquire() as conn:` in each iteration of the loop, around its uses; "
+        "unsafe: each iteration takes its own connection (`pool.acquire()`): a transaction, "
+        "prepared statements and session settings no longer carry over between iterations"
+    )
+    assert fixes[43] == [(pooled, "unsafe")]
+    carried = (
+        "uncommitted changes, the identity map and the transaction no longer carry over between "
+        "iterations"
+    )
+    assert fixes[56] == [
+        (
+            "`with SessionLocal() as db:` in each iteration of the loop, around its uses; unsafe: "
+            f"each iteration gets its own session (`SessionLocal()`): {carried}",
+            "unsafe",
+        )
+    ]
+    assert fixes[68][0][0].startswith("`async with SessionFactory() as session:` in each")
+    # The request's session: the block opens what `get_db` opens; the parameter stays.
+    assert fixes[77][0][0].endswith(
+        "`db` stays a parameter: FastAPI still runs `get_db()` for the request"
+    )
+    # A loaded object read after the wait, a commit after the loop, a direct connection, a
+    # close inside the loop: no fix.
+    assert fixes[88] == fixes[99] == fixes[113] == fixes[123] == []
+
+    streams = ROOT / "fixtures" / "streams" / "polling_streams.py"
+    fixes = {
+        f.line: [(x.message, x.applicability) for x in f.fixes]
+        for f in check_buffer(streams.read_bytes(), streams).findings
+    }
+    assert [a for _, a in fixes[40]] == ["unsafe"]
+    assert fixes[40][0][0].startswith("`with SessionLocal() as db:` in each iteration")
+    # Read again after the `yield`; the handler uses the session too; an ORM object yielded.
+    assert fixes[51] == fixes[68] == fixes[79] == []

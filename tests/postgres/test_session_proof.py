@@ -128,14 +128,14 @@ def open_streams(app: object, streams: int) -> list[BaseException | int]:
 
 
 @pytest.mark.usefixtures("small_pool")
-def test_sse_streams_pin_connections_and_the_readme_cure_does_not(
+def test_sse_streams_pin_connections_and_neither_the_cure_nor_the_fix_does(
     tmp_path: Path, activity: Activity, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
     monkeypatch.setenv("POLL_INTERVAL", "0.2")
-    # LC401 has no automatic fix: the cure is the README's hand-written one, and leakcheck must
-    # report the leaky stream and stay silent on the cured one.
+    # The README's hand-written cure, on which leakcheck must stay silent, and the unsafe fix
+    # (a session per poll, from what `get_db` opens) both keep every stream going.
     assert reported()["clinic_stream.py"] == expectations("clinic_stream.py") != set()
     assert reported()["clinic_stream_cured.py"] == expectations("clinic_stream_cured.py") == set()
 
@@ -157,4 +157,14 @@ def test_sse_streams_pin_connections_and_the_readme_cure_does_not(
         assert activity.count("idle in transaction") == 0
     finally:
         cured.engine.dispose()
+    assert activity.settles_at(0) == 0
+
+    fixed_case = fix(copy_case("clinic_stream.py", tmp_path / "fixed"), unsafe=True)
+    fixed = load(fixed_case, "clinic_stream_fixed")
+    try:
+        assert open_streams(fixed.app, 4) == [3, 3, 3, 3]
+        assert fixed.engine.pool.checkedout() == 0
+        assert activity.count("idle in transaction") == 0
+    finally:
+        fixed.engine.dispose()
     assert activity.settles_at(0) == 0
