@@ -318,14 +318,24 @@ def _drive(value: Any) -> Any:
 
 
 def _run_once(source: str, filename: str, qualname: str, fail_at: int | None) -> Any:
-    """One run of `qualname` against fakes: (events, outcome, open resources, uses)."""
-    from tests.fakes import Exhausted, Fake, UseAfterRelease, World, load
+    """One run of `qualname` against fakes: (events, outcome, open resources, uses, how many
+    resources were held at each wait on the outside world)."""
+    from tests.fakes import (
+        Exhausted,
+        Fake,
+        UseAfterRelease,
+        World,
+        dependencies,
+        finish_dependencies,
+        load,
+    )
 
     world = World()
     namespace = load(source, world, filename)
     world.events.clear()
     world.resources.clear()
     world.uses = 0
+    world.waiting.clear()
     world.fail_at = fail_at
     owner, _, name = qualname.rpartition(".")
     cls = namespace[owner] if owner else None
@@ -333,6 +343,8 @@ def _run_once(source: str, filename: str, qualname: str, fail_at: int | None) ->
     if isinstance(func, (staticmethod, classmethod)):
         func = func.__func__
     calls: list[Callable[[], Any]] = []
+    exits: list[Any] = []
+    provided: dict[str, Any] = {}  # FastAPI yield dependencies, run as FastAPI runs them
     if cls is not None and name in ("__exit__", "__aexit__", "__enter__", "__aenter__"):
         # A context-manager class is exercised as `with Class(...) as x:` would use it.
         def through_with() -> Any:
@@ -350,17 +362,20 @@ def _run_once(source: str, filename: str, qualname: str, fail_at: int | None) ->
 
         calls.append(through_with)
     else:
+        provided = dependencies(func, exits, _drive)
         args: list[Any] = []
         for param in inspect.signature(func).parameters.values():
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue
             if param.default is not param.empty or param.kind is param.KEYWORD_ONLY:
                 continue
+            if param.name in provided:
+                continue
             if param.name == "self" and cls is not None:
                 args.append(_instance(cls, world))
             else:
                 args.append(Fake(world, f"arg.{param.name}"))
-        calls.append(lambda: _drive(func(*args)))
+        calls.append(lambda: _drive(func(*args, **provided)))
     outcome = "returned"
     try:
         for call in calls:
@@ -369,7 +384,9 @@ def _run_once(source: str, filename: str, qualname: str, fail_at: int | None) ->
             _drive(world.pending.pop(0))
     except (Exception, UseAfterRelease, Exhausted) as error:
         outcome = type(error).__name__
-    return list(world.events), outcome, world.open(), world.uses
+    finally:
+        finish_dependencies(exits, _drive)
+    return list(world.events), outcome, world.open(), world.uses, list(world.waiting)
 
 
 def _instance(cls: type, world: Any) -> Any:
@@ -397,12 +414,17 @@ def _essential(events: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def run_fixed(path: Path, original: str, fixed: str) -> str:
     """`ok (...)`, `FAIL: ...` or `n/a: ...`: the fixed code run against the fake drivers."""
     logging.disable(logging.CRITICAL)
+    scoped = ', scope="function"'  # LC403: the framework's to honour, not the fakes'
     try:
-        names = _changed_functions(original, fixed)
+        names = _changed_functions(original.replace(scoped, ""), fixed.replace(scoped, ""))
     except SyntaxError:
         return "n/a: does not parse"
+    if not names and scoped in fixed:
+        return "n/a: only FastAPI dependency scopes changed (FastAPI runs their exit code)"
     if not names:
         return "n/a: no function changed (module-level or class-level edit)"
+    from tests.fakes import acquisitions, per_iteration_events, sources
+
     gained = 0
     runs = 0
     try:
@@ -410,25 +432,40 @@ def run_fixed(path: Path, original: str, fixed: str) -> str:
             base = _run_once(original, str(path), name, None)
             if not any(what.startswith("acquired by") for _, what in base[0]):
                 return f"n/a: on the fakes {name} never acquires (it ends with {base[1]})"
-            if base[1] != "returned":
+            if base[1] not in ("returned", "Exhausted"):  # Exhausted: a polling loop
                 return f"n/a: on the fakes the original {name} itself ends with {base[1]}"
+            first = _run_once(fixed, str(path), name, None)
+            # A short-lived resource per iteration (LC401/LC402): compared modulo which
+            # resource of the same source each event used.
+            again = acquisitions(first[0]) > acquisitions(base[0])
+            taken = sources(base[0])
+            if again and not sources(first[0]) <= taken:
+                return f"FAIL: {name}: acquires from another source"
             for fail_at in [None, *range(1, min(base[3], MAX_FAILURES) + 1)]:
                 old = base if fail_at is None else _run_once(original, str(path), name, fail_at)
-                new = _run_once(fixed, str(path), name, fail_at)
+                new = first if fail_at is None else _run_once(fixed, str(path), name, fail_at)
                 where = f"{name}, {'normal path' if fail_at is None else f'failure at {fail_at}'}"
-                if _failed_call(old[0]) != _failed_call(new[0]):
+                old_events, new_events = _essential(old[0]), _essential(new[0])
+                if again:
+                    old_events = per_iteration_events(old_events, taken)
+                    new_events = per_iteration_events(new_events, taken)
+                if _failed_call(old_events) != _failed_call(new_events):
                     # The fakes number the calls made while a resource is open: a fix that
                     # releases earlier shifts the numbering, so the n-th call is another one.
                     continue
                 runs += 1
                 if new[1] == "UseAfterRelease":
                     return f"FAIL: {where}: uses a released resource"
+                held = list(zip(old[4], new[4], strict=False))
+                if any(f > o for o, f in held):
+                    return f"FAIL: {where}: holds more while waiting"
+                gained += sum(o - f for o, f in held)
                 if "Exhausted" in (old[1], new[1]):
-                    length = min(len(_essential(old[0])), len(_essential(new[0])))
-                    if _essential(old[0])[:length] != _essential(new[0])[:length]:
+                    length = min(len(old_events), len(new_events))
+                    if old_events[:length] != new_events[:length]:
                         return f"FAIL: {where}: events differ"
                     continue
-                if _essential(old[0]) != _essential(new[0]):
+                if old_events != new_events:
                     return f"FAIL: {where}: events differ"
                 if old[1] != new[1]:
                     return f"FAIL: {where}: ends with {new[1]}, the original with {old[1]}"

@@ -23,7 +23,6 @@ import ast
 import contextlib
 import inspect
 import logging
-import re
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +34,20 @@ import pytest
 from leakcheck.config.catalogue import builtin_kinds
 from leakcheck.project.api import fix_file
 from leakcheck.project.runner import Checker
-from tests.fakes import Exhausted, Fake, InjectedInterrupt, UseAfterRelease, World, load
+from tests.fakes import (
+    Exhausted,
+    Fake,
+    InjectedInterrupt,
+    UseAfterRelease,
+    World,
+    acquisitions,
+    dependencies,
+    failed_call,
+    finish_dependencies,
+    load,
+    per_iteration_events,
+    sources,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*.py") if not p.name.endswith(".fixed.py"))
@@ -179,7 +191,7 @@ def run(
     func, cls = _target(namespace, qualname)
     exits: list[Any] = []
     exiting = cls is not None and qualname.endswith(("__exit__", "__aexit__"))
-    provided = {} if exiting else dependencies(func, exits)
+    provided = {} if exiting else dependencies(func, exits, _drive)
     args: list[Any] = []
     for param in inspect.signature(func).parameters.values():
         if (
@@ -213,38 +225,8 @@ def run(
         if isinstance(error, AttributeError) and "ContextManager' object" in str(error):
             outcome = MISUSED
     finally:
-        for dependency in reversed(exits):
-            with contextlib.suppress(Exception, UseAfterRelease, Exhausted):
-                _drive(dependency.aclose() if inspect.isasyncgen(dependency) else None)
-                if inspect.isgenerator(dependency):
-                    dependency.close()
+        finish_dependencies(exits, _drive)
     return Run(list(world.events), outcome, world.open(), world.uses, list(world.waiting))
-
-
-def dependencies(func: Any, exits: list[Any]) -> dict[str, Any]:
-    """FastAPI's yield dependencies, as FastAPI >= 0.118 runs them: a parameter whose default (or
-    `Annotated` metadata) is a generator function (`Depends(get_db)` on the fakes leaves `get_db`
-    itself) gets what it yields; its exit code runs after the response, streams included
-    (`exits`, closed by `run`)."""
-    given: dict[str, Any] = {}
-    try:
-        signature = inspect.signature(func, eval_str=True)
-    except Exception:  # an annotation the fakes cannot evaluate
-        signature = inspect.signature(func)
-    for param in signature.parameters.values():
-        provider = param.default
-        for extra in getattr(param.annotation, "__metadata__", ()):  # Annotated[T, Depends(p)]
-            if inspect.isgeneratorfunction(extra) or inspect.isasyncgenfunction(extra):
-                provider = extra
-        if inspect.isgeneratorfunction(provider):
-            dependency = provider()
-            exits.append(dependency)
-            given[param.name] = next(dependency)
-        elif inspect.isasyncgenfunction(provider):
-            dependency = provider()
-            exits.append(dependency)
-            given[param.name] = _drive(dependency.__anext__())
-    return given
 
 
 def handles(source: str, qualname: str) -> bool:
@@ -275,10 +257,10 @@ def compare(original: Run, fixed: Run, where: str, reacquires: bool = False) -> 
     if reacquires:
         # A short-lived resource per iteration (LC401/LC402): taken from where the original
         # took its one, and the same things done, each on the resource of its iteration.
-        sources = _sources(original.events)
-        assert _sources(fixed.events) <= sources, f"{where}: acquires from another source"
-        old, new = _per_iteration(old, sources), _per_iteration(new, sources)
-        if _failed_call(old) != _failed_call(new):
+        taken = sources(original.events)
+        assert sources(fixed.events) <= taken, f"{where}: acquires from another source"
+        old, new = per_iteration_events(old, taken), per_iteration_events(new, taken)
+        if failed_call(old) != failed_call(new):
             return 0  # the calls that take each iteration's resource shift the failure's call
     # LC402: a resource given back before a wait on the outside world, not after it.
     held = list(zip(original.waiting, fixed.waiting, strict=False))
@@ -295,33 +277,6 @@ def compare(original: Run, fixed: Run, where: str, reacquires: bool = False) -> 
     assert fixed.outcome == original.outcome or unbound, f"{where}: ends differently"
     assert len(fixed.open) <= len(original.open), f"{where}: leaves more open"
     return len(original.open) - len(fixed.open) + sooner
-
-
-ACQUIRED = "acquired by "
-RESOURCE_LABEL = re.compile(r"^([\w-]+)#\d+")
-
-
-def _acquisitions(events: list[tuple[str, str]]) -> int:
-    return sum(what.startswith(ACQUIRED) for _, what in events)
-
-
-def _sources(events: list[tuple[str, str]]) -> set[str]:
-    return {what.removeprefix(ACQUIRED) for _, what in events if what.startswith(ACQUIRED)}
-
-
-def _per_iteration(events: list[tuple[str, str]], sources: set[str]) -> list[tuple[str, str]]:
-    """The events without the acquisitions (and the calls that made them), each resource named
-    by its kind only (`closes#12:query` -> `closes:query`)."""
-    out = []
-    for label, what in events:
-        if what.startswith(ACQUIRED) or f"{label}()" in sources:
-            continue
-        out.append((RESOURCE_LABEL.sub(r"\1", label), what))
-    return out
-
-
-def _failed_call(events: list[tuple[str, str]]) -> tuple[str, str] | None:
-    return next(((label, what) for label, what in events if what.endswith(" fails")), None)
 
 
 def settings_only(applied: list[str]) -> bool:
@@ -377,7 +332,7 @@ def test_fixed_code_behaves_and_releases(path: Path, fixed: str) -> None:
             )
             for truth in VARIANTS
         }
-        again = any(_acquisitions(f.events) > _acquisitions(o.events) for o, f in normals.values())
+        again = any(acquisitions(f.events) > acquisitions(o.events) for o, f in normals.values())
         for truth in VARIANTS:
             where = f"{name}, tests answered {truth}"
             normal = normals[truth]

@@ -25,10 +25,13 @@ one that `with` closes (SQLAlchemy sessions and connections, psycopg 3), a no-op
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
+import inspect
 import itertools
+import re
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -531,3 +534,72 @@ def load(
     }
     exec(_compiled(source, filename), namespace)
     return namespace
+
+
+# -- running a function as its framework would, and comparing per-iteration fixes ---------------
+
+
+def dependencies(func: Any, exits: list[Any], drive: Callable[[Any], Any]) -> dict[str, Any]:
+    """FastAPI's yield dependencies, as FastAPI >= 0.118 runs them: a parameter whose default (or
+    `Annotated` metadata) is a generator function (`Depends(get_db)` on the fakes leaves `get_db`
+    itself) gets what it yields; its exit code runs after the response, streams included
+    (`exits`, for `finish_dependencies`)."""
+    given: dict[str, Any] = {}
+    try:
+        signature = inspect.signature(func, eval_str=True)
+    except Exception:  # an annotation the fakes cannot evaluate
+        signature = inspect.signature(func)
+    for param in signature.parameters.values():
+        provider = param.default
+        for extra in getattr(param.annotation, "__metadata__", ()):  # Annotated[T, Depends(p)]
+            if inspect.isgeneratorfunction(extra) or inspect.isasyncgenfunction(extra):
+                provider = extra
+        if inspect.isgeneratorfunction(provider):
+            dependency = provider()
+            exits.append(dependency)
+            given[param.name] = next(dependency)
+        elif inspect.isasyncgenfunction(provider):
+            dependency = provider()
+            exits.append(dependency)
+            given[param.name] = drive(dependency.__anext__())
+    return given
+
+
+def finish_dependencies(exits: list[Any], drive: Callable[[Any], Any]) -> None:
+    """Run the exit code of the dependencies `dependencies` entered, last first."""
+    for dependency in reversed(exits):
+        with contextlib.suppress(Exception, UseAfterRelease, Exhausted):
+            if inspect.isasyncgen(dependency):
+                drive(dependency.aclose())
+            elif inspect.isgenerator(dependency):
+                dependency.close()
+
+
+ACQUIRED = "acquired by "
+RESOURCE_LABEL = re.compile(r"^([\w-]+)#\d+")
+
+
+def acquisitions(events: list[tuple[str, str]]) -> int:
+    """How many resources were acquired in `events`."""
+    return sum(what.startswith(ACQUIRED) for _, what in events)
+
+
+def sources(events: list[tuple[str, str]]) -> set[str]:
+    """What the resources in `events` were acquired by (`app.database.SessionLocal()`)."""
+    return {what.removeprefix(ACQUIRED) for _, what in events if what.startswith(ACQUIRED)}
+
+
+def per_iteration_events(events: list[tuple[str, str]], sources: set[str]) -> list[tuple[str, str]]:
+    """The events without the acquisitions (and the calls that made them), each resource named
+    by its kind only (`closes#12:query` -> `closes:query`)."""
+    out = []
+    for label, what in events:
+        if what.startswith(ACQUIRED) or f"{label}()" in sources:
+            continue
+        out.append((RESOURCE_LABEL.sub(r"\1", label), what))
+    return out
+
+
+def failed_call(events: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The call the injected failure hit, if any."""
+    return next(((label, what) for label, what in events if what.endswith(" fails")), None)
