@@ -155,26 +155,30 @@ def test_lc401_lc402_take_a_short_lived_resource_per_iteration_only_where_it_is_
         "unsafe: each iteration takes its own connection (`pool.acquire()`): a transaction, "
         "prepared statements and session settings no longer carry over between iterations"
     )
-    assert fixes[43] == [(pooled, "unsafe")]
+    assert fixes[46] == [(pooled, "unsafe")]
     carried = (
         "uncommitted changes, the identity map and the transaction no longer carry over between "
         "iterations"
     )
-    assert fixes[56] == [
+    assert fixes[59] == [
         (
             "`with SessionLocal() as db:` in each iteration of the loop, around its uses; unsafe: "
             f"each iteration gets its own session (`SessionLocal()`): {carried}",
             "unsafe",
         )
     ]
-    assert fixes[68][0][0].startswith("`async with SessionFactory() as session:` in each")
+    assert fixes[71][0][0].startswith("`async with SessionFactory() as session:` in each")
     # The request's session: the block opens what `get_db` opens; the parameter stays.
-    assert fixes[77][0][0].endswith(
+    assert fixes[80][0][0].endswith(
         "`db` stays a parameter: FastAPI still runs `get_db()` for the request"
     )
     # A loaded object read after the wait, a commit after the loop, a direct connection, a
     # close inside the loop: no fix.
-    assert fixes[88] == fixes[99] == fixes[113] == fixes[123] == []
+    assert fixes[91] == fixes[102] == fixes[116] == fixes[126] == []
+    # A psycopg2 pool connection: `with` does not give it back, so try/finally per iteration.
+    assert fixes[137][0][0].startswith(
+        "`conn = stats_pool.getconn()` in each iteration of the loop, released in `finally`"
+    )
 
     streams = ROOT / "fixtures" / "streams" / "polling_streams.py"
     fixes = {

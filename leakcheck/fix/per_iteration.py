@@ -52,6 +52,7 @@ from leakcheck.fix.ranges import (
     mentions_release,
     names,
     range_of,
+    returns_live,
 )
 from leakcheck.fix.recipes import (
     Plan,
@@ -521,6 +522,16 @@ def _rewrite_loop(
         kept[-1] = kept[-1].with_changes(trailing_whitespace=cst.TrailingWhitespace())
     if name in _assigned_names(kept) or mentions_release(tuple(kept), site, facts, name):
         return None
+    session = site.kind.name == "sqlalchemy-session"
+    if returns_live(kept, name) or (
+        session
+        and any(
+            isinstance(n, cst.Return) and n.value is not None and _keeps_objects(n.value, tied)
+            for s in kept
+            for n in walk(s)
+        )
+    ):
+        return None  # a cursor, or an object of the session, leaves the function: read later
     if (
         leaves(kept, name, derived)
         or deferred_use(kept, tied, awaited_run_now=True) is not None
@@ -616,7 +627,7 @@ def _plan(
     form = "async with" if source.asynchronous else "with"
     what = call_text(source.call)
     if source.asynchronous is None:
-        title = f"Take `{name}` in each iteration of the loop, around its uses"
+        title = f"`{name} = {what}` in each iteration of the loop, released in `finally`"
     else:
         title = f"`{form} {what} as {name}:` in each iteration of the loop, around its uses"
     reason = _carried(site, what)
