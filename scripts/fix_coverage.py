@@ -423,7 +423,7 @@ def run_fixed(path: Path, original: str, fixed: str) -> str:
         return "n/a: only FastAPI dependency scopes changed (FastAPI runs their exit code)"
     if not names:
         return "n/a: no function changed (module-level or class-level edit)"
-    from tests.fakes import acquisitions, per_iteration_events, sources
+    from tests.fakes import acquisitions, failed_call, per_iteration_events, sources
 
     gained = 0
     runs = 0
@@ -449,7 +449,8 @@ def run_fixed(path: Path, original: str, fixed: str) -> str:
                 if again:
                     old_events = per_iteration_events(old_events, taken)
                     new_events = per_iteration_events(new_events, taken)
-                if _failed_call(old_events) != _failed_call(new_events):
+                hit = failed_call if again else _failed_call  # per iteration: where, too
+                if hit(old_events) != hit(new_events):
                     # The fakes number the calls made while a resource is open: a fix that
                     # releases earlier shifts the numbering, so the n-th call is another one.
                     continue

@@ -92,7 +92,12 @@ class Export:
     managers: tuple[str, ...] = ()
     # "source": whether what it hands out is used with `async with` (`async_sessionmaker`,
     # `create_async_engine`), None when the module does not say; a fix's `with` form needs it.
+    # "provider": the same for the resource it yields.
     asynchronous: bool | None = None
+    # "provider": the source its one acquisition calls without arguments, for a fix that opens
+    # the same resource elsewhere: `.SessionLocal` (a name of the provider's module) or the
+    # qualified name it imports (`app.database.SessionLocal`); "" when not that simple.
+    acquires: str = ""
 
 
 class Resolver(Protocol):

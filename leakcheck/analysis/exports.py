@@ -18,7 +18,7 @@ from leakcheck.analysis.collect import (
     FunctionInfo,
 )
 from leakcheck.analysis.raising import quiet_functions
-from leakcheck.analysis.syntax import unwrap_value
+from leakcheck.analysis.syntax import dotted, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
 
 if TYPE_CHECKING:
@@ -114,7 +114,21 @@ class SummaryFacts(CollectedFacts):
                 )
         for key, kind in self.providers.items():
             if key in top:
-                out[key] = Export("provider", kind, params=params(key))
+                call = self.provider_call(key)
+                source = self._provider_source(call) if call is not None else ""
+                info = self.by_key[key]
+                asynchronous = (
+                    provider_async(info.node, call, self.asynchronous)
+                    if call is not None and isinstance(info.node, cst.FunctionDef)
+                    else None
+                )
+                out[key] = Export(
+                    "provider",
+                    kind,
+                    params=params(key),
+                    asynchronous=asynchronous,
+                    acquires=source,
+                )
         for key in quiet_functions(self._whole()):
             if key not in top:
                 continue
@@ -123,6 +137,27 @@ class SummaryFacts(CollectedFacts):
             elif out[key].role == "function":
                 out[key] = replace(out[key], quiet=True)
         return out
+
+    def provider_call(self, key: str) -> cst.Call | None:
+        """The one acquiring call of the provider `key` (`get_db`), None when it has several."""
+        info = self.by_key.get(key)
+        if info is None:
+            return None
+        found = [c for c in info.calls if self.acquisition(c, info.class_name) is not None]
+        return found[0] if len(found) == 1 else None
+
+    def _provider_source(self, call: cst.Call) -> str:
+        """`SessionLocal()` -> `.SessionLocal` (bound at this module's top level) or the
+        qualified name it imports; "" for a call with arguments or of anything else."""
+        text = dotted(call.func)
+        if call.args or text is None:
+            return ""
+        head = text.split(".", 1)[0]
+        if head in self.imports:
+            return self.qualify(call.func)
+        if head in module_names(self.module):
+            return f".{text}"
+        return ""
 
     def _returns_fresh_in_tuple(self, info: FunctionInfo) -> tuple[Kind, int] | None:
         """`return conn, conn.cursor()`: a fresh resource at a fixed place in a returned tuple."""
@@ -186,3 +221,54 @@ class SummaryFacts(CollectedFacts):
                 if isinstance(arg, cst.Name) and arg.value in params[offset:]:
                     return params.index(arg.value) - offset
         return None
+
+
+def module_names(module: cst.Module) -> set[str]:
+    """Names bound by the module's own top-level statements (definitions, assignments,
+    imports)."""
+    out: set[str] = set()
+    for stmt in module.body:
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            out.add(stmt.name.value)
+            continue
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                for target in small.targets:
+                    if isinstance(target.target, cst.Name):
+                        out.add(target.target.value)
+            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                out.add(small.target.value)
+            elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
+                small.names, cst.ImportStar
+            ):
+                for alias in small.names:
+                    bound = alias.asname.name if alias.asname is not None else alias.name
+                    text = dotted(bound) if isinstance(bound, cst.BaseExpression) else None
+                    if text:
+                        out.add(text.split(".", 1)[0])
+    return out
+
+
+def provider_async(
+    provider: cst.FunctionDef, call: cst.Call, asynchronous: dict[str, bool]
+) -> bool | None:
+    """Whether a provider's resource is used with `async with`: the provider's own `with` on the
+    call, else whether it awaits its `close()`, else what the module says of the source
+    (`asynchronous`, e.g. an `async_sessionmaker`); None when unknown."""
+    for node in walk(provider.body):
+        if isinstance(node, cst.With) and any(unwrap_value(i.item) is call for i in node.items):
+            return node.asynchronous is not None
+    closes = [
+        n
+        for n in walk(provider.body)
+        if isinstance(n, cst.Call)
+        and isinstance(n.func, cst.Attribute)
+        and n.func.attr.value == "close"
+    ]
+    if closes:
+        awaited = {id(n.expression) for n in walk(provider.body) if isinstance(n, cst.Await)}
+        return all(id(c) in awaited for c in closes)
+    source = dotted(call.func)
+    return asynchronous.get(source) if source is not None else None

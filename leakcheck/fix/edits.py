@@ -120,9 +120,12 @@ def add_import(module: cst.Module, source: str, name: str) -> tuple[cst.Module, 
             new_stmt = body[index].with_changes(body=[found.with_changes(names=names)])
             body[index] = new_stmt
             return module.with_changes(body=body), new_stmt
+    target = cst.parse_expression(source)  # `app.database`: an attribute chain
+    assert isinstance(target, (cst.Name, cst.Attribute))
     line = cst.SimpleStatementLine(
-        body=[cst.ImportFrom(module=cst.Name(source), names=[cst.ImportAlias(cst.Name(name))])]
+        body=[cst.ImportFrom(module=target, names=[cst.ImportAlias(cst.Name(name))])]
     )
+    package = source.split(".")[0]
     stdlib = [
         (i, top)
         for i in range(header)
@@ -130,6 +133,19 @@ def add_import(module: cst.Module, source: str, name: str) -> tuple[cst.Module, 
         and top[0].split(".")[0] in sys.stdlib_module_names
         and top[0] != "__future__"
     ]
+    if package not in sys.stdlib_module_names:
+        # A module of the project or a third party: among the imports of the same package.
+        stdlib = [
+            (i, top)
+            for i in range(header)
+            if (top := _top_module(body[i])) is not None and top[0].split(".")[0] == package
+        ]
+        if not stdlib:
+            imports = [i for i in range(header) if _top_module(body[i]) is not None]
+            position = imports[-1] + 1 if imports else header
+            line = line.with_changes(leading_lines=[cst.EmptyLine()] if imports else [])
+            body.insert(position, line)
+            return module.with_changes(body=body), line
     if stdlib:
         position = stdlib[-1][0] + 1
         for i, (module_name, is_from) in stdlib:

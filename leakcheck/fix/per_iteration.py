@@ -40,6 +40,7 @@ import dataclasses
 import libcst as cst
 
 from leakcheck.analysis.effects import unbounded_iteration, unbounded_wait
+from leakcheck.analysis.exports import module_names, provider_async
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import call_text, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
@@ -78,6 +79,7 @@ class _Source:
     unwrap: cst.CSTNode | None  # a `try` or `with` around the loop whose body takes its place
     note: str = ""  # what else the reviewer should know
     skip: tuple[cst.CSTNode, ...] = ()  # where the name appears and goes away with the rewrite
+    imports: tuple[tuple[str, str], ...] = ()  # (module, name) the new acquisition needs
 
 
 def per_iteration(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
@@ -362,10 +364,13 @@ def _block_of(scope: cst.FunctionDef, stmt: cst.CSTNode) -> cst.IndentedBlock | 
 def _from_dependency(
     site: Site, facts: ModuleFacts, holder: cst.FunctionDef, name: str
 ) -> _Source | None:
-    """`db: Session = Depends(get_db)`: the call `get_db` (a generator of this module) acquires
-    with, when it names only module-level names that neither the handler nor `holder` rebinds."""
+    """`db: Session = Depends(get_db)`: the call `get_db` acquires with. A provider of this
+    module: its call, when it names only module-level names that neither the handler nor
+    `holder` rebinds. A provider imported from another module of the project: its summary's
+    `acquires` (a call without arguments), by the name this module imports it under, or
+    imported for the fix."""
     param = site.anchor
-    if not isinstance(param, cst.Param):
+    if not isinstance(param, cst.Param) or not site.kind.with_releases:
         return None
     depends = next(
         (
@@ -378,60 +383,64 @@ def _from_dependency(
         None,
     )
     provider = dotted(depends.args[0].value) if depends is not None else None
-    info = facts.by_key.get(provider) if provider is not None else None
-    if info is None or not isinstance(info.node, cst.FunctionDef) or info.class_name:
+    if depends is None or provider is None:
         return None
-    acquired = [c for c in info.calls if facts.acquisition(c, None) is not None]
-    if len(acquired) != 1:
-        return None
-    call = acquired[0]
-    if any(isinstance(n, (cst.Await, cst.Lambda)) for n in walk(call)):
-        return None
-    top = _module_names(facts.module)
-    keywords = {id(n.attr) for n in walk(call) if isinstance(n, cst.Attribute)}
-    keywords |= {id(a.keyword) for a in call.args if a.keyword is not None}
-    used = {n.value for n in walk(call) if isinstance(n, cst.Name) and id(n) not in keywords}
     assert isinstance(site.scope, cst.FunctionDef)
     local = _bound_in(site.scope) | _bound_in(holder)
-    if not used <= top or used & local:
-        return None
-    asynchronous = _provider_async(info.node, call, facts)
+    top = module_names(facts.module)
+    info = facts.by_key.get(provider)
+    imports: tuple[tuple[str, str], ...] = ()
+    note = f"`{name}` stays a parameter: FastAPI still runs `{provider}()` for the request"
+    if info is not None:
+        call = facts.provider_call(provider)
+        if call is None or not isinstance(info.node, cst.FunctionDef) or info.class_name:
+            return None
+        if any(isinstance(n, (cst.Await, cst.Lambda)) for n in walk(call)):
+            return None
+        keywords = {id(n.attr) for n in walk(call) if isinstance(n, cst.Attribute)}
+        keywords |= {id(a.keyword) for a in call.args if a.keyword is not None}
+        used = {n.value for n in walk(call) if isinstance(n, cst.Name) and id(n) not in keywords}
+        if not used <= top or used & local:
+            return None
+        asynchronous = provider_async(info.node, call, facts.asynchronous)
+        if _does_more(info.node, call, facts, site):
+            note = f"the new session skips what `{provider}()` does besides opening and closing it"
+        call = call.deep_clone()
+    else:
+        export = facts.imported(provider)
+        if export is None or export.role != "provider" or not export.acquires:
+            return None
+        module = facts.qualify(depends.args[0].value).rpartition(".")[0]
+        relative = export.acquires.startswith(".")
+        source = f"{module}{export.acquires}" if relative else export.acquires
+        found = _imported_as(facts, source, top)
+        if found is None:
+            where, _, short = source.rpartition(".")
+            if not where or short in top or short in local:
+                return None  # the name means something else here
+            found, imports = short, ((where, short),)
+        elif found.split(".", 1)[0] in local:
+            return None
+        call = cst.Call(func=cst.parse_expression(found))
+        asynchronous = export.asynchronous
     if asynchronous is None or (asynchronous and holder.asynchronous is None):
         return None
-    if not site.kind.with_releases:
-        return None
-    note = f"`{name}` stays a parameter: FastAPI still runs `{provider}()` for the request"
-    if _does_more(info.node, call, facts, site):
-        note = f"the new session skips what `{provider}()` does besides opening and closing it"
-    acquiring = _acquiring_statement(call.with_changes(), name)
-    return _Source(call.deep_clone(), acquiring, asynchronous, None, None, (), None, note)
+    acquiring = _acquiring_statement(call, name)
+    return _Source(call, acquiring, asynchronous, None, None, (), None, note, imports=imports)
 
 
-def _module_names(module: cst.Module) -> set[str]:
-    """Names bound by the module's own top-level statements."""
-    out: set[str] = set()
-    for stmt in module.body:
-        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            out.add(stmt.name.value)
+def _imported_as(facts: ModuleFacts, qualified: str, top: set[str]) -> str | None:
+    """How this module names `qualified` through its top-level imports (`SessionLocal` after
+    `from app.database import SessionLocal`, `database.SessionLocal` after `from app import
+    database`); None when it does not import it."""
+    for local, full in facts.imports.items():
+        if local not in top:
             continue
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
-        for small in stmt.body:
-            if isinstance(small, cst.Assign):
-                for target in small.targets:
-                    if isinstance(target.target, cst.Name):
-                        out.add(target.target.value)
-            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                out.add(small.target.value)
-            elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
-                small.names, cst.ImportStar
-            ):
-                for alias in small.names:
-                    bound = alias.asname.name if alias.asname is not None else alias.name
-                    text = dotted(bound) if isinstance(bound, cst.BaseExpression) else None
-                    if text:
-                        out.add(text.split(".", 1)[0])
-    return out
+        if full == qualified:
+            return local
+        if qualified.startswith(f"{full}."):
+            return f"{local}{qualified[len(full) :]}"
+    return None
 
 
 def _bound_in(function: cst.FunctionDef) -> set[str]:
@@ -439,26 +448,6 @@ def _bound_in(function: cst.FunctionDef) -> set[str]:
     params = function.params
     out = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
     return out | assigned(function.body)
-
-
-def _provider_async(provider: cst.FunctionDef, call: cst.Call, facts: ModuleFacts) -> bool | None:
-    """Whether the provider's resource is used with `async with`: its own `with`, else an
-    awaited release in it, else what the module says of the source; None when unknown."""
-    for node in walk(provider.body):
-        if isinstance(node, cst.With) and any(unwrap_value(i.item) is call for i in node.items):
-            return node.asynchronous is not None
-    closes = [
-        n
-        for n in walk(provider.body)
-        if isinstance(n, cst.Call)
-        and isinstance(n.func, cst.Attribute)
-        and n.func.attr.value == "close"
-    ]
-    if closes:
-        awaited = {id(n.expression) for n in walk(provider.body) if isinstance(n, cst.Await)}
-        return all(id(c) in awaited for c in closes)
-    source = dotted(call.func)
-    return facts.asynchronous.get(source) if source is not None else None
 
 
 def _does_more(provider: cst.FunctionDef, call: cst.Call, facts: ModuleFacts, site: Site) -> bool:
@@ -609,7 +598,7 @@ def _used_outside(
 
 
 def _free_name(holder: cst.FunctionDef, facts: ModuleFacts) -> str | None:
-    taken = names(holder) | _module_names(facts.module)
+    taken = names(holder) | module_names(facts.module)
     return next((n for n in HOISTED if n not in taken), None)
 
 
@@ -633,7 +622,7 @@ def _plan(
     reason = _carried(site, what)
     if source.note:
         reason = f"{reason}; {source.note}"
-    return Plan(old, new, title, "unsafe", reason)
+    return Plan(old, new, title, "unsafe", reason, source.imports)
 
 
 def _carried(site: Site, what: str) -> str:

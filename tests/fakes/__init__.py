@@ -74,7 +74,16 @@ WAITS = frozenset(
 )
 # Calls that end a session's transaction: it holds no connection after them.
 ENDS_TRANSACTION = frozenset({"commit()", "rollback()", "close()", "reset()"})
-MANAGERS = frozenset({"pool-cm", "acquire"})  # hand out a resource; not one themselves
+MANAGERS = frozenset({"pool-cm", "acquire"})
+# Names of exception classes (`HTTPException`, Starlette's `WebSocketDisconnect`): real classes,
+# so that `except` clauses naming them work.
+EXCEPTION_SUFFIXES = (
+    "Error",
+    "Exception",
+    "Warning",
+    "Timeout",
+    "Disconnect",
+)  # hand out a resource; not one themselves
 SESSION_FACTORIES = frozenset({"sessionmaker", "async_sessionmaker", "scoped_session"})
 
 
@@ -203,7 +212,7 @@ class Fake:
         if name in RELEASING and "." not in self._path and self.root is None and not self.kind:
             # `psycopg2.putconn(conn)`: driver modules have no release function of their own.
             raise AttributeError(f"module {self._path!r} has no attribute {name!r}")
-        if name.endswith(("Error", "Exception", "Warning", "Timeout")) and name[0].isupper():
+        if name.endswith(EXCEPTION_SUFFIXES) and name[0].isupper():
             return _exception_class(f"{self._path}.{name}")
         if name not in self._children:
             self._children[name] = Fake(self._world, f"{self._path}.{name}", self.root)
@@ -216,8 +225,14 @@ class Fake:
         object.__setattr__(self, name, value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and not kwargs and not isinstance(args[0], Fake) and callable(args[0]):
-            return args[0]  # a decorator: `@app.get("/")`, `@router.post(...)`
+        if (
+            self.root is None
+            and len(args) == 1
+            and not kwargs
+            and not isinstance(args[0], Fake)
+            and callable(args[0])
+        ):
+            return args[0]  # a decorator (`@app.get("/")`), not `db.query(Item)` on a resource
         name = self._path.rsplit(".", 1)[-1]
         parent = self._path.rsplit(".", 1)[0] if "." in self._path else ""
         for arg in (*args, *kwargs.values()):
@@ -498,9 +513,11 @@ class FakeImporter:
 
 
 def project_root(path: Path) -> tuple[Path | None, str]:
-    """The directory above the fixture's top package, and the fixture's package name."""
+    """The directory above the fixture's top package, and the fixture's package name; for a
+    fixture outside any package, its own directory (its sibling modules are importable, as for
+    a script: `from realtime_db import get_db`)."""
     if not (path.parent / "__init__.py").is_file():
-        return None, ""
+        return path.parent, ""
     top = path.parent
     while (top.parent / "__init__.py").is_file():
         top = top.parent
@@ -561,8 +578,12 @@ def dependencies(func: Any, exits: list[Any], drive: Callable[[Any], Any]) -> di
         elif inspect.isasyncgenfunction(provider):
             dependency = provider()
             exits.append(dependency)
-            given[param.name] = drive(dependency.__anext__())
+            given[param.name] = drive(_first(dependency))
     return given
+
+
+async def _first(generator: Any) -> Any:
+    return await generator.__anext__()
 
 
 def finish_dependencies(exits: list[Any], drive: Callable[[Any], Any]) -> None:
@@ -600,6 +621,9 @@ def per_iteration_events(events: list[tuple[str, str]], sources: set[str]) -> li
     return out
 
 
-def failed_call(events: list[tuple[str, str]]) -> tuple[str, str] | None:
-    """The call the injected failure hit, if any."""
-    return next(((label, what) for label, what in events if what.endswith(" fails")), None)
+def failed_call(events: list[tuple[str, str]]) -> tuple[int, str, str] | None:
+    """The call the injected failure hit, if any, with its position among the events."""
+    return next(
+        ((i, label, what) for i, (label, what) in enumerate(events) if what.endswith(" fails")),
+        None,
+    )
