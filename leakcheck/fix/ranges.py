@@ -409,6 +409,36 @@ def deferred_use(stmts: list[cst.BaseStatement], tied: set[str]) -> cst.CSTNode 
     return None
 
 
+def handed_to_later(site: Site, facts: ModuleFacts) -> cst.Call | None:
+    """The call that hands the resource to code running later and is the function's last word
+    on it: `return asyncio.create_task(refresher(conn))`, `loop.create_task(...)`,
+    `asyncio.ensure_future(...)`, `group.create_task(...)` (a `TaskGroup`), `executor.submit`,
+    `Thread(args=(conn,))`, as a statement of the acquisition's block after which nothing in
+    the function mentions the resource again. The task (thread, job) then owns it: the analysis
+    counts a coroutine that releases its parameter as the release, so the verdict does not say
+    "hands it over". None when there is no such call."""
+    found = enclosing_block(site, facts)
+    name = site.binding.name
+    if found is None or name is None:
+        return None
+    block, index = found
+    body = tuple(block.body)
+    root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
+    for position in range(index + 1, len(body)):
+        node = deferred_use([body[position]], {name})
+        if node is None:
+            continue
+        if not isinstance(node, cst.Call):
+            return None  # a closure over it: when it runs is not known
+        if not isinstance(body[position], cst.SimpleStatementLine):
+            return None  # inside `async with TaskGroup() as g:`, whose entry may raise first
+        later = body[position + 1 :]
+        if any(name in names(s) for s in later) or used_after(body[position], root, name):
+            return None  # the function goes on using it: the task only borrows it
+        return node
+    return None
+
+
 # Methods returning an object that still reads from the connection: a DB-API cursor (psycopg 3
 # and sqlite3 `execute()` return one), an unread SQLAlchemy `Result`/`ScalarResult`.
 LAZY = frozenset({"cursor", "execute", "exec_driver_sql", "stream", "scalars", "stream_scalars"})

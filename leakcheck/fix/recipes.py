@@ -35,6 +35,7 @@ from leakcheck.fix.ranges import (
     deferred_use,
     detaches,
     enclosing_block,
+    handed_to_later,
     hands_over,
     is_release,
     leaves,
@@ -71,6 +72,8 @@ def plan(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) ->
     """
     site = verdict.site
     handed = _handed(verdict)
+    if handed is None and verdict.leak == "exception" and site.binding.how == "assign":
+        handed = handed_to_later(site, facts)  # a task whose coroutine releases it
     if verdict.leak == "exception" and handed is not None and site.binding.how == "assign":
         return _release_before_handoff(site, facts, handed)
     if verdict.leak in WRAPPED and site.binding.how == "assign":
