@@ -11,8 +11,9 @@ code that knows it closes the connection after the block, which an error in the 
 connection (`with pool.getconn() as conn: ...` then `pool.putconn(conn)`) gets its release in
 `finally` around `with conn:`; as the first item of a multi-item `with` (`with pool.getconn() as
 conn, conn.cursor() as cur:`), around `with conn, conn.cursor() as cur:` (withitems.py builds it),
-so the cursor and the transaction still end before the release. Only when the release is the very next statement and nothing uses
-the connection after it; then releasing at the end of the block changes nothing but the error path.
+so the cursor and the transaction still end before the release. Only when the release is the very
+next statement and nothing uses the connection after it; then releasing at the end of the block
+changes nothing but the error path.
 """
 
 from __future__ import annotations
