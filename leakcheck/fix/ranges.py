@@ -167,6 +167,32 @@ def detaches(site: Site, kept: list[cst.BaseStatement], name: str, derived: set[
     return ""
 
 
+def ending_at_release(
+    inner: list[cst.BaseStatement], releases: list[cst.BaseStatement], name: str
+) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]] | None:
+    """The range split at its one top-level release: the statements before it (the new block)
+    and after it (left after the block), when both are there and nothing after the release
+    mentions the resource itself (a session used again after `close()` starts anew: that stays).
+
+        user = db.get(User, uid)                 with SessionLocal() as db:
+        payload = {"name": user.name}      ->        user = db.get(User, uid)
+        db.close()                                   payload = {"name": user.name}
+        return payload                           return payload
+
+    On the normal path the block now ends where the original released, so whatever is read or
+    returned after it (`return payload`, even `return user.name`, an attribute of a detached
+    object) is read after the release in both; on an error path before it nothing leaves."""
+    if len(releases) != 1:
+        return None
+    at = next((i for i, s in enumerate(inner) if s is releases[0]), None)
+    if at is None or at == 0 or at == len(inner) - 1:
+        return None
+    after = inner[at + 1 :]
+    if any(name in names(s) for s in after):
+        return None
+    return inner[:at], after
+
+
 def returns_result(kept: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
     """`return result` or `return conn.execute(q)`: an unread Result (rows read inside the
     block, `list(result)`, `result.all()`, are plain values)."""

@@ -35,6 +35,7 @@ from leakcheck.fix.ranges import (
     deferred_use,
     detaches,
     enclosing_block,
+    ending_at_release,
     handed_to_later,
     hands_over,
     is_release,
@@ -214,6 +215,15 @@ def _wrap(
         return Plan(block, new_block, title, "unsafe", reason)
     if len(releases) > 1:
         return None  # released twice in the original, which then fails: that would change
+    reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
+    after: list[cst.BaseStatement] = []
+    split = ending_at_release(inner, releases, name)
+    if split is not None:
+        # The block ends where the original released: what it reads or lets out after the
+        # release (`return user.name`, `return user`) stays after it, in the same order.
+        first, rest = split
+        if not (detaches(site, first, name, derived) or lets_out(first, name, True)):
+            kept, after, reason = first, rest, ""
     asynchronous = _with_form(site, facts, releases, awaited, small)
     if asynchronous is not None and not any(_has_comment(r) for r in releases):
         replacement = with_block(site, name, acquiring, kept, asynchronous)
@@ -226,9 +236,8 @@ def _wrap(
             return None
         replacement = released_in_finally(acquiring, kept, _bare(release))
         title = f"Release `{name}` in `finally`"
-    new_body = [*body[:index], *replacement, *body[end:]]
+    new_body = [*body[:index], *replacement, *after, *body[end:]]
     new_block = block.with_changes(body=new_body)
-    reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
     return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
 
 
