@@ -43,6 +43,7 @@ from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.fix.ranges import (
     assigned,
     deferred_use,
+    detaches,
     enclosing_block,
     ending_at_release,
     hands_over,
@@ -163,9 +164,10 @@ def _read_later(stmts: tuple[cst.BaseStatement, ...], live: set[str]) -> bool:
 
 # Kinds whose release may run twice: `close()` on a closed connection or session does nothing.
 # sqlite3 (CPython `Modules/_sqlite/connection.c`: closing checks `self->db` and returns),
-# psycopg2 (`conn_close` returns at once when `closed` is set), SQLAlchemy `Session.close()` and
-# `Connection.close()` ("may be called any number of times"). Not a pool's `putconn` (psycopg2:
-# `PoolError("trying to put unkeyed connection")`), nor pymysql (`Error("Already closed")`).
+# psycopg2 (`conn_close` in `connection_int.c` returns at once when `closed` is set),
+# SQLAlchemy (`Session.close()` only resets the session; `Connection.close()` on a closed one
+# returns). Not a pool's `putconn` (psycopg2 raises `PoolError("trying to put unkeyed
+# connection")`), nor pymysql (`Error("Already closed")`).
 CLOSE_AGAIN = frozenset(
     {"sqlalchemy-session", "sqlalchemy-connection", "dbapi-connection-transaction-with"}
 )
@@ -244,8 +246,8 @@ def _reassigned_inside(
     replacement = released_in_finally(acquiring, kept, _bare(release))
     new_block = block.with_changes(body=[*body[:index], *replacement, *tail, *body[end:]])
     title = f"Release the first `{name}` before it is reassigned, and `{name}` in `finally`"
-    reason = ""
-    if site.kind.name == "sqlalchemy-session":
+    reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
+    if not reason and site.kind.name == "sqlalchemy-session":
         before = [*inner[: inner.index(new_holder)], *branch.body[:position]]
         _, loaded = range_of(tuple(before), 0, name)
         if any(names(s) & (loaded - live) for s in [*later, *after]):
