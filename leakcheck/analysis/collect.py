@@ -388,6 +388,16 @@ class CollectedFacts:
                     self.defined.add(target.value)
             elif isinstance(target, (cst.Attribute, cst.Subscript)) and isinstance(value, cst.Name):
                 info.stored.add(value.value)
+            elif (
+                isinstance(target, (cst.Tuple, cst.List))
+                and isinstance(value, (cst.Tuple, cst.List))
+                and len(target.elements) == len(value.elements)
+            ):  # `local.conn, local.pid = conn, os.getpid()`
+                for slot, item in zip(target.elements, value.elements, strict=True):
+                    if isinstance(slot.value, (cst.Attribute, cst.Subscript)) and isinstance(
+                        item.value, cst.Name
+                    ):
+                        info.stored.add(item.value.value)
 
     def _stored_call(self, target: cst.BaseExpression, call: cst.Call) -> None:
         """`context["db"] = make_session()` / `g.db = connect()` (not on `self`/`cls`)."""
