@@ -417,6 +417,8 @@ def _kind_of(top: str, parent: str, name: str) -> str:
         return "closes"
     if "session" in name.lower() and name not in SESSION_FACTORIES and name[0].isupper():
         return "closes"  # `Session(engine)`, `SessionLocal()`, `AsyncSession(engine)`
+    if name.lower().endswith(("session_class", "session_factory", "session_maker")):
+        return "closes"  # `self._db_session_class()`: a session class kept on a (fake) `self`
     return ""
 
 
