@@ -119,21 +119,25 @@ def _check_module(
     verdicts = all_verdicts(facts)
     if not verdicts:
         return FileResult(path, findings=extra, source=module.code if extra else "")
-    spans = locate(module, [node for v in verdicts for node in v.nodes()])
-    fixes = _fixes(verdicts, facts, helpers, where)
+    kept = _plans(verdicts, facts, helpers, where)
+    # One position pass for the findings and the fixes' blocks, one code generation for the
+    # text: each is a full rendering of the module (a tenth of judging a big file).
+    found = [p for chosen in kept for p in chosen]
+    spans = locate(module, [node for v in verdicts for node in v.nodes()] + [p.old for p in found])
+    text = module.code
+    fixes = _fixes(kept, facts, text, spans)
     judged = (_finding(v, spans, path, facts, f) for v, f in zip(verdicts, fixes, strict=True))
     findings = tuple(f for f in judged if f is not None) + extra
-    return FileResult(path, findings=findings, source=module.code)
+    return FileResult(path, findings=findings, source=text)
 
 
-def _fixes(
+def _plans(
     verdicts: list[Verdict],
     facts: ModuleFacts,
     helpers: tuple[str, ...],
     where: Path | None = None,
-) -> list[tuple[Fix, ...]]:
-    """Each verdict's candidate fixes, the one `--fix` applies first; the edits from one position
-    pass over the module (linear in the file, whatever the number of findings).
+) -> list[list[Plan]]:
+    """Each verdict's candidate fixes, the one `--fix` applies first.
 
     Only what the fixer would keep is offered (and counted as fixable): each candidate is checked
     as `--fix` checks it. The k-th candidates of all verdicts are checked together, layer by layer.
@@ -147,8 +151,16 @@ def _fixes(
             rewrite = layered[i]
             if ok and rewrite is not None:
                 kept[i].append(rewrite)
+    return kept
+
+
+def _fixes(
+    kept: list[list[Plan]], facts: ModuleFacts, text: str, spans: dict[int, Span]
+) -> list[tuple[Fix, ...]]:
+    """The `Fix`es of each verdict's kept plans (`_plans`), their edits from one position pass
+    over the module (`spans`: linear in the file, whatever the number of findings)."""
     found = [p for chosen in kept for p in chosen]
-    edits = iter(edits_for(facts.module, found, facts.module.code.splitlines(keepends=True)))
+    edits = iter(edits_for(facts.module, found, text.splitlines(keepends=True), spans))
     out: list[tuple[Fix, ...]] = []
     for chosen in kept:
         fixes = []

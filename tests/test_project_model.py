@@ -418,3 +418,34 @@ def test_a_worker_that_crashes_hangs_or_runs_out_of_memory_costs_only_its_file(
     errors = document["errors"]
     assert [e["path"] for e in errors] == ["a_bad.py"]  # type: ignore[index, union-attr]
     assert message in errors[0]["message"]  # type: ignore[index]
+
+
+def test_module_finder_finds_modules_and_packages_as_imports_do(tmp_path: Path) -> None:
+    """The finder reads directory listings instead of probing each candidate; its answers are
+    those of probing: `a/b.py` before `a/b/__init__.py`, a directory without `__init__.py` is no
+    module, a directory named `x.py` is not a file, and names match case-sensitively."""
+    from leakcheck.project.names import ModuleFinder, real_path
+
+    write(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/db.py": "",
+            "app/db/__init__.py": "",
+            "app/models/__init__.py": "",
+            "app/plain/readme.txt": "",
+            "app/odd.py/__init__.py": "",
+        },
+    )
+    roots = (tmp_path / "missing", tmp_path)
+    finder = ModuleFinder()
+    assert finder.find(roots, "app.db") == real_path(tmp_path / "app" / "db.py")
+    assert finder.find(roots, "app.models") == real_path(tmp_path / "app/models/__init__.py")
+    assert finder.find(roots, "app") == real_path(tmp_path / "app" / "__init__.py")
+    assert finder.find(roots, "app.plain") is None
+    assert finder.find(roots, "app.odd") is None  # `odd.py` is a directory
+    assert finder.find(roots, "app.DB") is None
+    assert finder.find(roots, "os") is None
+    assert finder.find(roots, "app.db.engine") is None
+    # Asked again through another tuple with the same roots: the same answers.
+    assert finder.find(tuple(roots), "app.models") == finder.find(roots, "app.models")

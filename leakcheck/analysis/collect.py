@@ -73,8 +73,9 @@ class Export:
     role: "source" (a pool, session factory or engine), "factory" (a function returning a fresh
     resource; with `slot`, inside the tuple it returns), "releaser" (a function releasing its
     argument number `index`), "context-manager" (a function meant for `with` that wraps an
-    acquisition), "provider" (a generator yielding a fresh resource), "function" (none of these)
-    or "helper" (a plain function whose body cannot raise).
+    acquisition), "provider" (a generator yielding a fresh resource), "source-factory" (a function
+    returning a new source: `def init_session_class(): return sessionmaker(bind=engine)`),
+    "function" (none of these) or "helper" (a plain function whose body cannot raise).
     `params`: what the function (or a class's `__init__`) does to each parameter, for callers that
     pass it a resource (see ownership.py). `quiet`: its body cannot raise (see raising.py).
     Plain data: picklable, no syntax nodes.
@@ -90,9 +91,9 @@ class Export:
     # "source": the module's obvious helpers that acquire from it (`pooled` for `pool`).
     manager: Manager | None = None
     managers: tuple[str, ...] = ()
-    # "source": whether what it hands out is used with `async with` (`async_sessionmaker`,
-    # `create_async_engine`), None when the module does not say; a fix's `with` form needs it.
-    # "provider": the same for the resource it yields.
+    # "source", "source-factory": whether what it hands out is used with `async with`
+    # (`async_sessionmaker`, `create_async_engine`), None when the module does not say; a fix's
+    # `with` form needs it. "provider": the same for the resource it yields.
     asynchronous: bool | None = None
     # "provider": the source its one acquisition calls without arguments, for a fix that opens
     # the same resource elsewhere: `.SessionLocal` (a name of the provider's module) or the
@@ -203,7 +204,13 @@ class CollectedFacts:
         self.calls: list[tuple[cst.Call, Scope, str | None]] = []
         self._acquire_methods = frozenset(m for k in kinds for m in k.acquire_methods)
         self._release_methods = frozenset(m for k in kinds for m in k.release_methods)
+        # Functions returning a new source (`def make_session_class(): return sessionmaker(...)`)
+        # -> (kind, async); and the assignments of calls that may be to one, settled after the
+        # walk, when every function of the module is known.
+        self.source_factories: dict[str, tuple[Kind, bool | None]] = {}
+        self._pending_sources: list[tuple[list[str], cst.Call, str | None]] = []
         self._collect(module)
+        self._settle_source_factories()
 
     def _whole(self) -> ModuleFacts:
         """This object as the `ModuleFacts` it is part of, for analyses that take the whole."""
@@ -359,13 +366,19 @@ class CollectedFacts:
         inner = unwrap_value(value)
         if isinstance(inner, cst.Call):
             constructor = self.qualify(inner.func)
+            built = False
             for kind in self.kinds:
                 if constructor in kind.source_constructors:
+                    built = True
                     for target in targets:
                         text = dotted(target)
                         if text is not None:
                             self.constructed[text] = kind
                             self.asynchronous[text] = _async_constructor(constructor, inner)
+            if not built and dotted(inner.func) is not None:
+                texts = [t for t in (dotted(target) for target in targets) if t is not None]
+                if texts:
+                    self._pending_sources.append((texts, inner, info.class_name))
             if len(targets) == 1 and isinstance(targets[0], cst.Name):
                 self.bindings[id(inner)] = Binding("assign", targets[0].value)
                 if isinstance(node, cst.AnnAssign):
@@ -393,6 +406,16 @@ class CollectedFacts:
                     self.defined.add(target.value)
             elif isinstance(target, (cst.Attribute, cst.Subscript)) and isinstance(value, cst.Name):
                 info.stored.add(value.value)
+            elif (
+                isinstance(target, (cst.Tuple, cst.List))
+                and isinstance(value, (cst.Tuple, cst.List))
+                and len(target.elements) == len(value.elements)
+            ):  # `local.conn, local.pid = conn, os.getpid()`
+                for slot, item in zip(target.elements, value.elements, strict=True):
+                    if isinstance(slot.value, (cst.Attribute, cst.Subscript)) and isinstance(
+                        item.value, cst.Name
+                    ):
+                        info.stored.add(item.value.value)
 
     def _stored_call(self, target: cst.BaseExpression, call: cst.Call) -> None:
         """`context["db"] = make_session()` / `g.db = connect()` (not on `self`/`cls`)."""
@@ -452,6 +475,79 @@ class CollectedFacts:
                     if constructor in kind.source_constructors:
                         self.constructed[name] = kind
             self.bindings[id(inner)] = Binding("with", name)
+
+    def _settle_source_factories(self) -> None:
+        """Find the functions that return a new source, then the names bound to their calls
+        (`Session = make_session_class()`, `self.Session = init_db_session_class()`), which are
+        sources like those bound to a constructor. Rounds let one factory reveal another."""
+        for _ in range(4):
+            grew = False
+            for info in self.functions.values():
+                if info.key not in self.source_factories:
+                    found = self._returns_source(info)
+                    if found is not None:
+                        self.source_factories[info.key] = found
+                        grew = True
+            if not grew:
+                break
+        for texts, call, class_name in self._pending_sources:
+            found = self.source_factory(call.func, class_name)
+            if found is not None:
+                for text in texts:
+                    self.constructed.setdefault(text, found[0])
+                    self.asynchronous.setdefault(text, bool(found[1]))
+        self._pending_sources = []
+
+    def _returns_source(self, info: FunctionInfo) -> tuple[Kind, bool | None] | None:
+        """(kind, async) when every value `info` returns is a new source: a constructor's call
+        (`return sessionmaker(bind=engine)`), another source factory's, or a local bound only to
+        those. A source kept on an object or a global is a shared one, but still a source."""
+        if not info.returns or info.is_context_manager or info.yields:
+            return None
+        found: tuple[Kind, bool | None] | None = None
+        for value in info.returns:
+            inner = unwrap_value(value)
+            calls: list[cst.BaseExpression] = [inner]
+            if isinstance(inner, cst.Name):
+                calls = [unwrap_value(v) for v in info.assigned.get(inner.value, [])]
+            if not calls:
+                return None
+            for call in calls:
+                one = self._new_source(call, info.class_name)
+                if one is None or (found is not None and one[0] != found[0]):
+                    return None
+                found = one
+        return found
+
+    def _new_source(
+        self, node: cst.BaseExpression, class_name: str | None
+    ) -> tuple[Kind, bool | None] | None:
+        if not isinstance(node, cst.Call):
+            return None
+        constructor = self.qualify(node.func)
+        for kind in self.kinds:
+            if constructor in kind.source_constructors:
+                return kind, _async_constructor(constructor, node)
+        return self.source_factory(node.func, class_name)
+
+    def source_factory(
+        self, func: cst.BaseExpression, class_name: str | None
+    ) -> tuple[Kind, bool | None] | None:
+        """(kind, async) when calling `func` returns a new source: a function of this module
+        (`make_session_class`, `self.make_session_class`) or an imported "source-factory"."""
+        whole = dotted(func)
+        if whole is None:
+            return None
+        head, _, method = whole.partition(".")
+        if head in ("self", "cls") and class_name is not None and "." not in method:
+            whole = f"{class_name}.{method}"
+        known = self.source_factories.get(whole)
+        if known is not None:
+            return known
+        export = self._imported(whole)
+        if export is not None and export.role == "source-factory" and export.kind is not None:
+            return export.kind, export.asynchronous
+        return None
 
     # -- questions the engine asks ------------------------------------------------------------
 
@@ -593,6 +689,10 @@ class CollectedFacts:
             for kind in self.kinds:
                 if kind.acquire_by_calling_source and maker in kind.source_constructors:
                     return kind
+            # `init_db_session_class()()`: a function returning a session factory, called.
+            made = self.source_factory(func.func, class_name)
+            if made is not None and made[0].acquire_by_calling_source:
+                return made[0]
             return None
         if isinstance(func, cst.Attribute):
             receiver, method = receiver_text(func.value), func.attr.value

@@ -371,6 +371,8 @@ def small_effect(
         # `return db.query(Item).all()` only uses it.
         if (isinstance(inner, cst.Name) and inner.value in aliases) or eff.escaped:
             eff.moved = True
+        elif inner is not None and _returns_handle(inner, aliases, ctx):
+            eff.moved = True  # `return conn.cursor()`, `return cur`: the caller reaches `conn`
         eff.leaves = "return"
     elif isinstance(stmt, cst.Raise):
         scan(stmt.exc, aliases, ctx, eff)
@@ -386,6 +388,38 @@ def small_effect(
     elif isinstance(stmt, cst.Continue):
         eff.leaves = "continue"
     return eff
+
+
+def _returns_handle(value: cst.BaseExpression, aliases: frozenset[str], ctx: Context) -> bool:
+    """`value` (or an element of a returned tuple or list) is a handle of the resource: a call
+    of one of the kind's `handles` methods on it (`conn.cursor()`), or a local bound only to such
+    calls (`cur = conn.cursor()`). A DB-API cursor keeps its connection as `cursor.connection`
+    (PEP 249, "Optional DB API Extensions"): whoever gets the cursor can close the connection."""
+    handles = ctx.kind.handles
+    if not handles:
+        return False
+    values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else [value]
+
+    def is_handle_call(node: cst.BaseExpression) -> bool:
+        node = unwrap_value(node)
+        return (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and isinstance(node.func.value, cst.Name)
+            and node.func.value.value in aliases
+            and node.func.attr.value in handles
+        )
+
+    info = ctx.info
+    for element in values:
+        item = element.value if isinstance(element, cst.BaseElement) else element
+        if is_handle_call(item):
+            return True
+        if isinstance(item, cst.Name) and info is not None:
+            bound = info.assigned.get(item.value, [])
+            if bound and all(is_handle_call(v) for v in bound):
+                return True
+    return False
 
 
 def _del_targets(target: cst.BaseDelTargetExpression, aliases: frozenset[str], eff: Effect) -> None:

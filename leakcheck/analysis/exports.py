@@ -98,6 +98,11 @@ class SummaryFacts(CollectedFacts):
                 out[name] = Export(
                     "source", kind, managers=wrapping, asynchronous=self.asynchronous.get(name)
                 )
+        for key, (kind, asynchronous) in self.source_factories.items():
+            if key in top:
+                out[key] = Export(
+                    "source-factory", kind, params=params(key), asynchronous=asynchronous
+                )
         for key, kind in self.factories.items():
             if key in top:
                 out[key] = Export("factory", kind, params=params(key))

@@ -71,6 +71,9 @@ class Kind:
     # First arguments that open nothing worth tracking: `sqlite3.connect(":memory:")` holds no
     # file, no server connection and no pool slot.
     untracked_targets: frozenset[str] = frozenset()
+    # `<resource>.M()` results that keep the resource reachable (a DB-API cursor's `.connection`,
+    # PEP 249): returning one hands the resource over with it.
+    handles: frozenset[str] = frozenset()
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -107,6 +110,7 @@ _KIND_KEYS = {
     "registry",
     "direct",
     "untracked-targets",
+    "handles",
 }
 _FAMILY_RELEASED = {"pool": "returned to the pool", "session": "closed"}
 
@@ -208,6 +212,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         untracked_targets=frozenset(
             _strings(raw.get("untracked-targets", []), "untracked-targets", where)
         ),
+        handles=frozenset(_strings(raw.get("handles", []), "handles", where)),
     )
 
 

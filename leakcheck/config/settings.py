@@ -7,6 +7,7 @@ pyproject.toml without a `[tool.leakcheck]` table does not count.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,28 +300,33 @@ class ConfigFinder:
         self._explicit = load(explicit) if explicit is not None else None
         if isolated:
             self._explicit = DEFAULT
-        self._by_dir: dict[Path, Config] = {}
+        self._by_dir: dict[str, Config] = {}
 
-    def for_file(self, path: Path) -> Config:
-        return self.for_dir(path.resolve().parent)
+    def for_file(self, path: Path | str) -> Config:
+        """The configuration in force for the file `path` (resolved through links)."""
+        return self.for_dir(os.path.dirname(os.path.realpath(path)))
 
-    def for_dir(self, directory: Path) -> Config:
+    def for_dir(self, directory: Path | str) -> Config:
+        """The configuration in force in `directory` (an absolute, resolved path): the nearest
+        `leakcheck.toml` or `pyproject.toml` with a `[tool.leakcheck]` table at or above it."""
         if self._explicit is not None:
             return self._explicit
-        return self._for_dir(directory)
+        return self._for_dir(os.fspath(directory))
 
-    def _for_dir(self, directory: Path) -> Config:
+    def _for_dir(self, directory: str) -> Config:
+        # Strings, not `Path`s: a run over a big tree asks once per directory and per file, and
+        # building and hashing `Path` objects was a fifth of a warm run.
         cached = self._by_dir.get(directory)
         if cached is not None:
             return cached
         found: Config | None = None
         for name in ("leakcheck.toml", "pyproject.toml"):
-            candidate = directory / name
-            if candidate.is_file() and _table(candidate) is not None:
-                found = load(candidate)
+            candidate = os.path.join(directory, name)
+            if os.path.isfile(candidate) and _table(Path(candidate)) is not None:
+                found = load(Path(candidate))
                 break
         if found is None:
-            parent = directory.parent
+            parent = os.path.dirname(directory)
             found = DEFAULT if parent == directory else self._for_dir(parent)
         self._by_dir[directory] = found
         return found

@@ -9,8 +9,11 @@ code that knows it closes the connection after the block, which an error in the 
 
 `closing()` closes after the inner `conn` has ended the transaction, as before. A psycopg2 pool
 connection (`with pool.getconn() as conn: ...` then `pool.putconn(conn)`) gets its release in
-`finally` around `with conn:`. Only when the release is the very next statement and nothing uses
-the connection after it; then releasing at the end of the block changes nothing but the error path.
+`finally` around `with conn:`; as the first item of a multi-item `with` (`with pool.getconn() as
+conn, conn.cursor() as cur:`), around `with conn, conn.cursor() as cur:` (withitems.py builds it),
+so the cursor and the transaction still end before the release. Only when the release is the very
+next statement and nothing uses the connection after it; then releasing at the end of the block
+changes nothing but the error path.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from leakcheck.fix.ranges import (
     used_after,
 )
 from leakcheck.fix.recipes import Plan, _bare, _closing_name
+from leakcheck.fix.withitems import taken_before_try
 
 
 def release_into_with(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -73,7 +77,7 @@ def release_into_with(site: Site, facts: ModuleFacts) -> Plan | None:
             rest = drop_statement(body, position + 1)
             if "close" in site.kind.self_release_methods:
                 return _closing(site, facts, block, node, at, rest, position)
-            return _finally(site, block, node, _bare(release), rest, position)
+            return _finally(site, block, node, at, _bare(release), rest, position)
     return None
 
 
@@ -109,29 +113,23 @@ def _finally(
     site: Site,
     block: cst.IndentedBlock | cst.Module,
     node: cst.With,
+    at: int,
     release: cst.BaseStatement,
     rest: list[cst.BaseStatement],
     position: int,
 ) -> Plan | None:
-    """`with pool.getconn() as conn:` ... `pool.putconn(conn)` -> `conn = pool.getconn()`,
-    `try: with conn: ...` / `finally: pool.putconn(conn)`."""
+    """`with pool.getconn() as conn[, conn.cursor() as cur]:` ... `pool.putconn(conn)` ->
+    `conn = pool.getconn()`, `try: with conn[, conn.cursor() as cur]: ...` /
+    `finally: pool.putconn(conn)`. The items still exit in the same order, before the release.
+    Not with items before the connection (`with lock, pool.getconn() as conn:`): the lock is
+    let go before the release in the original, and a `with lock:` around the new `try` would
+    hold it through the release."""
     name = site.binding.name
-    if name is None or len(node.items) != 1 or not isinstance(node.body, cst.IndentedBlock):
+    if name is None or at != 0:
         return None
-    acquire = cst.SimpleStatementLine(  # the `with` line's comment stays with the acquisition
-        body=[cst.Assign([cst.AssignTarget(cst.Name(name))], site.call)],
-        leading_lines=node.leading_lines,
-        trailing_whitespace=node.body.header,
-    )
-    inner = node.with_changes(
-        items=[cst.WithItem(cst.Name(name))],
-        leading_lines=[],
-        body=node.body.with_changes(header=cst.TrailingWhitespace()),
-    )
-    guarded = cst.Try(
-        body=cst.IndentedBlock(body=[inner]),
-        finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
-    )
-    new_body = [*rest[:position], acquire, guarded, *rest[position + 1 :]]
+    replacement = taken_before_try(site, node, at, release)
+    if replacement is None:
+        return None
+    new_body = [*rest[:position], *replacement, *rest[position + 1 :]]
     title = f"Return `{name}` to the pool in `finally`"
     return Plan(block, block.with_changes(body=new_body), title, "safe")

@@ -231,16 +231,23 @@ def edit_for(module: cst.Module, plan: Plan) -> Edit:
 RENDERS = [0]  # how many times a whole module was rendered for an edit (a test counts them)
 
 
-def edits_for(module: cst.Module, plans: list[Plan], lines: list[str]) -> list[tuple[Edit, ...]]:
+def edits_for(
+    module: cst.Module,
+    plans: list[Plan],
+    lines: list[str],
+    spans: dict[int, Span] | None = None,
+) -> list[tuple[Edit, ...]]:
     """The text edits of each plan, computed from the plan's own block, not by rendering the
     module once per plan: linear in the size of the file for any number of findings.
 
-    `lines`: the module's code split into lines (with their endings). One position pass finds
-    every block; each block is rendered before and after the rewrite, and the changed lines get
-    the indentation the block has in the file. A plan whose block cannot be mapped back this way
+    `lines`: the module's code split into lines (with their endings); `spans`: the blocks'
+    positions when the caller located them already. One position pass finds every block; each
+    block is rendered before and after the rewrite, and the changed lines get the indentation
+    the block has in the file. A plan whose block cannot be mapped back this way
     (never seen in practice) falls back to `edit_for`.
     """
-    spans = locate(module, [p.old for p in plans])
+    if spans is None or any(id(p.old) not in spans for p in plans):
+        spans = locate(module, [p.old for p in plans])
     out: list[tuple[Edit, ...]] = []
     for plan in plans:
         edit = _block_edit(module, plan, spans[id(plan.old)], lines)

@@ -100,7 +100,7 @@ def fix_source(
             break
         verdict, key, plans = chosen
         line = lines.get(key, 0)
-        applied: tuple[cst.Module, str] | None = None
+        applied: tuple[cst.Module, list[str]] | None = None
         reasons = []
         for fix in plans:  # the first candidate the checks keep is the one `--fix` applies
             allowed_here = fix.applicability == "safe" or unsafe
@@ -110,14 +110,19 @@ def fix_source(
                     reasons.append(f"{_label(verdict, line, fix)}: not applied ({result})")
                 continue
             if allowed_here:
-                applied = (result, _label(verdict, line, fix))
+                module_after, after = result
+                # A rewrite may clear more than its own finding (a retry's second connection,
+                # inside the `try` the first one's fix adds): fixed by the same rewrite.
+                cleared = sorted(set(keys) & allowed - set(after) - {key}, key=lines.__getitem__)
+                titles = [_label(verdicts[keys.index(k)], lines[k], fix) for k in cleared]
+                applied = (module_after, [_label(verdict, line, fix), *titles])
             break  # an unsafe first candidate without --unsafe-fixes: nothing is applied
         if applied is None:
             failed.add(key)
             outcome.dropped += reasons[:1]
             continue
         module = applied[0]
-        outcome.applied.append(applied[1])
+        outcome.applied += applied[1]
     outcome.source = match_line_endings(source, module.bytes)
     django_keys = wanted_keys(source, path, django, unsafe, wanted)
     if django_keys:
@@ -177,8 +182,8 @@ def _try(
     kinds: tuple[Kind, ...],
     package: str,
     resolver: Resolver | None,
-) -> cst.Module | str:
-    """The module with `fix` applied, or why it cannot be."""
+) -> tuple[cst.Module, list[Key]] | str:
+    """The module with `fix` applied and the keys of its verdicts, or why it cannot be."""
     span = locate(module, [fix.old])[id(fix.old)]
     new_code, _ = apply_plan(module, fix)
     if cpython_rejects(new_code.bytes) is not None:  # the reference, as for every input
@@ -203,7 +208,7 @@ def _try(
         return "the finding remains after the rewrite"
     if set(after) - set(before):
         return "the rewrite would add a finding"
-    return reparsed
+    return reparsed, after
 
 
 def applicable(facts: ModuleFacts, verdicts: list[Verdict], plans: list[Plan | None]) -> list[bool]:

@@ -167,6 +167,32 @@ def detaches(site: Site, kept: list[cst.BaseStatement], name: str, derived: set[
     return ""
 
 
+def ending_at_release(
+    inner: list[cst.BaseStatement], releases: list[cst.BaseStatement], name: str
+) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]] | None:
+    """The range split at its one top-level release: the statements before it (the new block)
+    and after it (left after the block), when both are there and nothing after the release
+    mentions the resource itself (a session used again after `close()` starts anew: that stays).
+
+        user = db.get(User, uid)                 with SessionLocal() as db:
+        payload = {"name": user.name}      ->        user = db.get(User, uid)
+        db.close()                                   payload = {"name": user.name}
+        return payload                           return payload
+
+    On the normal path the block now ends where the original released, so whatever is read or
+    returned after it (`return payload`, even `return user.name`, an attribute of a detached
+    object) is read after the release in both; on an error path before it nothing leaves."""
+    if len(releases) != 1:
+        return None
+    at = next((i for i, s in enumerate(inner) if s is releases[0]), None)
+    if at is None or at == 0 or at == len(inner) - 1:
+        return None
+    after = inner[at + 1 :]
+    if any(name in names(s) for s in after):
+        return None
+    return inner[:at], after
+
+
 def returns_result(kept: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
     """`return result` or `return conn.execute(q)`: an unread Result (rows read inside the
     block, `list(result)`, `result.all()`, are plain values)."""
@@ -426,6 +452,36 @@ def deferred_use(
                 value = unwrap_value(node.value)
                 if isinstance(value, cst.GeneratorExp) and _mentions_any(value, tied):
                     return node  # `return (row for row in cur)`: read after the release
+    return None
+
+
+def handed_to_later(site: Site, facts: ModuleFacts) -> cst.Call | None:
+    """The call that hands the resource to code running later and is the function's last word
+    on it: `return asyncio.create_task(refresher(conn))`, `loop.create_task(...)`,
+    `asyncio.ensure_future(...)`, `group.create_task(...)` (a `TaskGroup`), `executor.submit`,
+    `Thread(args=(conn,))`, as a statement of the acquisition's block after which nothing in
+    the function mentions the resource again. The task (thread, job) then owns it: the analysis
+    counts a coroutine that releases its parameter as the release, so the verdict does not say
+    "hands it over". None when there is no such call."""
+    found = enclosing_block(site, facts)
+    name = site.binding.name
+    if found is None or name is None:
+        return None
+    block, index = found
+    body = tuple(block.body)
+    root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
+    for position in range(index + 1, len(body)):
+        node = deferred_use([body[position]], {name})
+        if node is None:
+            continue
+        if not isinstance(node, cst.Call):
+            return None  # a closure over it: when it runs is not known
+        if not isinstance(body[position], cst.SimpleStatementLine):
+            return None  # inside `async with TaskGroup() as g:`, whose entry may raise first
+        later = body[position + 1 :]
+        if any(name in names(s) for s in later) or used_after(body[position], root, name):
+            return None  # the function goes on using it: the task only borrows it
+        return node
     return None
 
 

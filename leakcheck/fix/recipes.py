@@ -35,6 +35,8 @@ from leakcheck.fix.ranges import (
     deferred_use,
     detaches,
     enclosing_block,
+    ending_at_release,
+    handed_to_later,
     hands_over,
     is_release,
     leaves,
@@ -71,6 +73,8 @@ def plan(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) ->
     """
     site = verdict.site
     handed = _handed(verdict)
+    if handed is None and verdict.leak == "exception" and site.binding.how == "assign":
+        handed = handed_to_later(site, facts)  # a task whose coroutine releases it
     if verdict.leak == "exception" and handed is not None and site.binding.how == "assign":
         return _release_before_handoff(site, facts, handed)
     if verdict.leak in WRAPPED and site.binding.how == "assign":
@@ -211,6 +215,15 @@ def _wrap(
         return Plan(block, new_block, title, "unsafe", reason)
     if len(releases) > 1:
         return None  # released twice in the original, which then fails: that would change
+    reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
+    after: list[cst.BaseStatement] = []
+    split = ending_at_release(inner, releases, name)
+    if split is not None:
+        # The block ends where the original released: what it reads or lets out after the
+        # release (`return user.name`, `return user`) stays after it, in the same order.
+        first, rest = split
+        if not (detaches(site, first, name, derived) or lets_out(first, name, True)):
+            kept, after, reason = first, rest, ""
     asynchronous = _with_form(site, facts, releases, awaited, small)
     if asynchronous is not None and not any(_has_comment(r) for r in releases):
         replacement = with_block(site, name, acquiring, kept, asynchronous)
@@ -223,9 +236,8 @@ def _wrap(
             return None
         replacement = released_in_finally(acquiring, kept, _bare(release))
         title = f"Release `{name}` in `finally`"
-    new_body = [*body[:index], *replacement, *body[end:]]
+    new_body = [*body[:index], *replacement, *after, *body[end:]]
     new_block = block.with_changes(body=new_body)
-    reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
     return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
 
 

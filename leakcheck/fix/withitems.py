@@ -73,10 +73,34 @@ def _pooled(site: Site, root: cst.CSTNode, node: cst.With, at: int) -> Plan | No
     (a lock) become a `with` of their own around both, so they are still entered first."""
     name = site.binding.name
     release = _release_statement(site, name or "", False)
-    if name is None or release is None or not isinstance(node.body, cst.IndentedBlock):
+    if name is None or release is None:
+        return None
+    replacement = taken_before_try(site, node, at, release)
+    if replacement is None:
+        return None
+    for block in walk(root):
+        if isinstance(block, (cst.IndentedBlock, cst.Module)) and any(
+            s is node for s in block.body
+        ):
+            body = [x for s in block.body for x in (replacement if s is node else [s])]
+            title = f"Return `{name}` to the pool in `finally`"
+            return Plan(block, block.with_changes(body=body), title, "safe")
+    return None
+
+
+def taken_before_try(
+    site: Site, node: cst.With, at: int, release: cst.BaseStatement
+) -> list[cst.BaseStatement] | None:
+    """`with lock, pool.getconn() as conn, conn.cursor() as cur:` (item `at` acquires) ->
+    `with lock:` / `conn = pool.getconn()` / `try: with conn, conn.cursor() as cur: ...` /
+    `finally: <release>`: the statements replacing `node`, or None. The connection's own item
+    stays (`with conn`: the transaction ends where it did), the release comes after it; the
+    `with` line's comment stays with the acquisition."""
+    name = site.binding.name
+    if name is None or not isinstance(node.body, cst.IndentedBlock):
         return None
     outer = list(node.items[:at])
-    acquire = cst.SimpleStatementLine(  # the `with` line's comment stays with the acquisition
+    acquire = cst.SimpleStatementLine(
         body=[cst.Assign([cst.AssignTarget(cst.Name(name))], site.call)],
         leading_lines=[] if outer else node.leading_lines,
         trailing_whitespace=cst.TrailingWhitespace() if outer else node.body.header,
@@ -99,11 +123,4 @@ def _pooled(site: Site, root: cst.CSTNode, node: cst.With, at: int) -> Plan | No
             body=cst.IndentedBlock(body=replacement, header=node.body.header),
         )
         replacement = [lock]
-    for block in walk(root):
-        if isinstance(block, (cst.IndentedBlock, cst.Module)) and any(
-            s is node for s in block.body
-        ):
-            body = [x for s in block.body for x in (replacement if s is node else [s])]
-            title = f"Return `{name}` to the pool in `finally`"
-            return Plan(block, block.with_changes(body=body), title, "safe")
-    return None
+    return replacement

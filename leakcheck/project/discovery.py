@@ -33,21 +33,16 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 import pathspec
 
 from leakcheck.config.settings import DEFAULT, Config
 from leakcheck.model import FileError
+from leakcheck.project.names import real_path
 
 IGNORE_FILES = (".gitignore", ".ignore")  # `.ignore` after `.gitignore`: it wins, as in ripgrep
-ConfigFor = Callable[[Path], Config]
+ConfigFor = Callable[[str], Config]  # an absolute, resolved directory
 NOT_REGULAR = "cannot read: not a regular file (a FIFO, socket or device)"
-
-
-@cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(pattern))
 
 
 def _relative(absolute: str, root: str) -> str | None:
@@ -59,16 +54,27 @@ def _relative(absolute: str, root: str) -> str | None:
     return absolute[len(prefix) :].replace(os.sep, "/")
 
 
+@cache
+def _exclusions(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """`patterns` as two regular expressions: one for a bare name (patterns without `/`), one
+    for the path relative to the configuration's directory (every pattern). One match per
+    directory entry instead of one per pattern."""
+    never = "(?!)"
+    names = [fnmatch.translate(p) for p in patterns if "/" not in p]
+    relatives = [fnmatch.translate(p.rstrip("/")) for p in patterns]
+    return (
+        re.compile("|".join(f"(?:{n})" for n in names) or never),
+        re.compile("|".join(f"(?:{r})" for r in relatives) or never),
+    )
+
+
 def _excluded_by_config(absolute: str, config: Config, root: str) -> bool:
     """`exclude` / `extend-exclude` match `absolute`; `root` is `config.root` as a string."""
-    name = os.path.basename(absolute)
+    by_name, by_relative = _exclusions(config.exclude + config.extend_exclude)
+    if by_name.match(os.path.basename(absolute)):
+        return True
     relative = _relative(absolute, root)
-    for pattern in config.exclude + config.extend_exclude:
-        if "/" not in pattern and _compiled(pattern).match(name):
-            return True
-        if relative is not None and _compiled(pattern.rstrip("/")).match(relative):
-            return True
-    return False
+    return relative is not None and by_relative.match(relative) is not None
 
 
 def _read_text(path: str) -> str | None:
@@ -157,7 +163,7 @@ class Discovery:
         if repository is not None:
             return repository
         try:
-            root = self._root(self.config_for(Path(directory)))
+            root = self._root(self.config_for(directory))
         except OSError:
             return directory
         return root if _relative(directory, root) is not None else directory
@@ -209,6 +215,7 @@ class Discovery:
         if stat.S_ISDIR(info.st_mode):
             top = self._top(absolute)
             chain = _ancestors(os.path.dirname(absolute), top) if top != absolute else []
+            chain = [d for d in chain if self._spec(d) is not None]
             self._walk(given, absolute, chain, found)
         elif not stat.S_ISREG(info.st_mode):
             self._error(given, NOT_REGULAR)
@@ -229,7 +236,7 @@ class Discovery:
         """For `--force-exclude`: `exclude` matches the file or a directory above it (below its
         configuration's directory), or an ignore file ignores it."""
         directory = os.path.dirname(absolute)
-        config = self.config_for(Path(directory))
+        config = self.config_for(directory)
         root = self._root(config)
         candidate = absolute
         while True:
@@ -254,13 +261,15 @@ class Discovery:
         try:  # listing first: in a folder that cannot be read, looking for its config fails too
             with os.scandir(shown) as entries:
                 listing = sorted((entry.name, entry) for entry in entries)
-            config = self.config_for(Path(absolute))
+            config = self.config_for(absolute)
         except OSError as error:
             self._error(shown, _problem(error))
             return
         root = self._root(config)
         respects = self._respects(config)
-        if respects:
+        # Only directories that have ignore files: the others never decide (a fifth of the
+        # walk was asking each file's empty ancestors).
+        if respects and self._spec(absolute) is not None:
             chain = [*chain, absolute]
         files: list[tuple[str, str]] = []
         dirs: list[tuple[str, str]] = []
@@ -310,15 +319,18 @@ def iter_files(paths: list[str]) -> list[str]:
     return Discovery().files(paths)
 
 
+def display_path(path: str, real: str | None = None) -> str:
+    """Relative to the working directory when the file is under it, else as given; `real`:
+    `path`'s real path when the caller has it already."""
+    if real is None:
+        real = real_path(path)
+    cwd = _real_cwd(os.getcwd())
+    if real == cwd:
+        return "."
+    prefix = cwd if cwd.endswith(os.sep) else cwd + os.sep
+    return real[len(prefix) :] if real.startswith(prefix) else path
+
+
 @cache
-def _resolved(directory: str) -> Path:
-    return Path(directory).resolve()
-
-
-def display_path(path: str) -> str:
-    """Relative to the working directory when the file is under it, else as given."""
-    absolute = Path(path).resolve()
-    try:
-        return str(absolute.relative_to(_resolved(os.getcwd())))
-    except ValueError:
-        return path
+def _real_cwd(cwd: str) -> str:
+    return os.path.realpath(cwd)

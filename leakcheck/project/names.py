@@ -38,6 +38,9 @@ Answer = tuple[str, ...] | None
 
 _PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {}
 _REAL_DIRECTORIES: dict[str, str] = {}
+_REAL_FILES: dict[str, str] = {}
+_RELATIVE_FILES: dict[str, dict[str, str]] = {}  # by working directory
+_PATHS: dict[str, Path] = {}
 
 
 def real_path(path: str | os.PathLike[str]) -> str:
@@ -46,6 +49,12 @@ def real_path(path: str | os.PathLike[str]) -> str:
     every one. Only the file itself is checked for being a link. Paths with a `..` component take
     `realpath` itself (`link/..` is not the directory above the link's text)."""
     text = os.fspath(path)
+    files = _REAL_FILES
+    if not os.path.isabs(text):  # its meaning moves with the working directory
+        files = _RELATIVE_FILES.setdefault(os.getcwd(), {})
+    known = files.get(text)
+    if known is not None:  # asked again in the same run (discovery, the project, the cache)
+        return known
     if ".." in text.replace("\\", "/").split("/"):
         return os.path.realpath(text)
     directory, base = os.path.split(os.path.abspath(text))
@@ -53,10 +62,12 @@ def real_path(path: str | os.PathLike[str]) -> str:
     if real_directory is None:
         real_directory = _REAL_DIRECTORIES[directory] = os.path.realpath(directory)
     candidate = os.path.join(real_directory, base)
-    return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+    found = os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+    files[text] = found
+    return found
 
 
-def module_name(path: Path) -> tuple[str, str, Path]:
+def module_name(path: str | os.PathLike[str]) -> tuple[str, str, Path]:
     """(`app.routers.items`, its package `app.routers`, the directory imports start from)."""
     real = real_path(path)
     directory, stem = os.path.dirname(real), os.path.splitext(os.path.basename(real))[0]
@@ -67,7 +78,15 @@ def module_name(path: Path) -> tuple[str, str, Path]:
         parts.pop()
     name = ".".join(parts)
     package = name if is_package else ".".join(parts[:-1])
-    return name, package, Path(import_root)
+    return name, package, _as_path(import_root)
+
+
+def _as_path(directory: str) -> Path:
+    """One `Path` per directory and process (building one per file was a tenth of a warm run)."""
+    known = _PATHS.get(directory)
+    if known is None:
+        known = _PATHS[directory] = Path(directory)
+    return known
 
 
 def _package_of(directory: str) -> tuple[tuple[str, ...], str]:
@@ -85,7 +104,7 @@ def _package_of(directory: str) -> tuple[tuple[str, ...], str]:
     return found
 
 
-def project_root(path: Path) -> Path | None:
+def project_root(path: str | os.PathLike[str]) -> Path | None:
     """The nearest directory above `path` holding a project marker (pyproject.toml, .git, ...)."""
     found = _root_of(os.path.dirname(real_path(path)))
     return Path(found) if found is not None else None
@@ -110,7 +129,7 @@ def _root_of(directory: str) -> str | None:
 _IMPORT_ROOTS: dict[str, tuple[Path, ...]] = {}
 
 
-def import_roots(path: Path) -> tuple[Path, ...]:
+def import_roots(path: str | os.PathLike[str]) -> tuple[Path, ...]:
     """Where imports in `path` are looked for: its package root, the project root and its src/."""
     directory = os.path.dirname(real_path(path))
     cached = _IMPORT_ROOTS.get(directory)
@@ -121,8 +140,8 @@ def import_roots(path: Path) -> tuple[Path, ...]:
     root = project_root(path)
     if root is not None:
         roots += [r for r in (root, root / "src") if r not in roots and r.is_dir()]
-    _IMPORT_ROOTS[directory] = tuple(roots)
-    return tuple(roots)
+    found = _IMPORT_ROOTS[directory] = tuple(roots)
+    return found  # the same tuple for every file of the directory (`ModuleFinder` keys on it)
 
 
 def forget() -> None:
@@ -130,6 +149,9 @@ def forget() -> None:
     long-lived process (a language server) calls it when files may have moved."""
     _PACKAGES.clear()
     _REAL_DIRECTORIES.clear()
+    _REAL_FILES.clear()
+    _RELATIVE_FILES.clear()
+    _PATHS.clear()
     _ROOTS.clear()
     _IMPORT_ROOTS.clear()
     dependencies.forget()  # the versions read from dependency files (FastAPI for LC403)
@@ -140,36 +162,69 @@ class ModuleFinder:
 
     def __init__(self) -> None:
         self._files: dict[tuple[Path, str], str | None] = {}
+        self._listings: dict[str, frozenset[str]] = {}
         # The answer for a whole list of roots (asked tens of thousands of times in a run over a
         # big tree): one dict lookup instead of hashing and comparing paths per root.
+        # Keyed by the tuple's identity first (`import_roots` hands out one tuple per
+        # directory), which spares hashing its `Path`s; then by value, for other callers.
+        self._by_id: dict[int, tuple[tuple[Path, ...], dict[str, str | None]]] = {}
         self._answers: dict[tuple[Path, ...], dict[str, str | None]] = {}
 
     def find(self, roots: tuple[Path, ...], module: str) -> str | None:
         """The real path of `module`'s file (`a/b.py` or `a/b/__init__.py`) under the first root
         that has it, or None."""
-        answers = self._answers.get(roots)
-        if answers is None:
-            answers = self._answers[roots] = {}
+        known = self._by_id.get(id(roots))
+        if known is not None and known[0] is roots:
+            answers = known[1]
+        else:
+            answers = self._answers.setdefault(roots, {})
+            self._by_id[id(roots)] = (roots, answers)  # holds `roots`: its id stays its own
         if module in answers:
             return answers[module]
         answers[module] = found = self._find(roots, module)
         return found
 
     def _find(self, roots: tuple[Path, ...], module: str) -> str | None:
+        parts = module.split(".")
         for root in roots:
             key = (root, module)
             if key not in self._files:
-                base = os.path.join(root, *module.split("."))
-                found = None
-                for candidate in (base + ".py", os.path.join(base, "__init__.py")):
-                    if os.path.isfile(candidate):
-                        found = real_path(candidate)
-                        break
-                self._files[key] = found
+                self._files[key] = self._under(os.fspath(root), parts)
             hit = self._files[key]
             if hit is not None:
                 return hit
         return None
+
+    def _under(self, root: str, parts: list[str]) -> str | None:
+        """`parts` as `a/b.py` or `a/b/__init__.py` below `root`. Directory listings are read
+        once per run: most imports name the standard library or installed packages, which a
+        look-up in the root's listing rules out without a `stat` per candidate. Names match
+        case-sensitively, as Python's imports do."""
+        directory = root
+        for part in parts[:-1]:
+            if part not in self._listing(directory):
+                return None
+            directory = os.path.join(directory, part)
+        last, listing = parts[-1], self._listing(directory)
+        candidates = []
+        if last + ".py" in listing:
+            candidates.append(os.path.join(directory, last + ".py"))
+        if last in listing:
+            candidates.append(os.path.join(directory, last, "__init__.py"))
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                return real_path(candidate)
+        return None
+
+    def _listing(self, directory: str) -> frozenset[str]:
+        known = self._listings.get(directory)
+        if known is None:
+            try:
+                known = frozenset(os.listdir(directory))
+            except OSError:
+                known = frozenset()
+            self._listings[directory] = known
+        return known
 
 
 class SummarySource(Protocol):

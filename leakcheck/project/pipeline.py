@@ -132,9 +132,12 @@ class Project:
 
     # -- units ---------------------------------------------------------------------------------
 
-    def add(self, path: str, shown: str, judged: bool, named: bool) -> Unit:
-        """The unit for `path`, created (stat'ed, looked up in the cache, read if needed) once."""
-        real = real_path(path)
+    def add(
+        self, path: str, shown: str, judged: bool, named: bool, real: str | None = None
+    ) -> Unit:
+        """The unit for `path`, created (stat'ed, looked up in the cache, read if needed) once;
+        `real`: its real path, when the caller has it already."""
+        real = real_path(path) if real is None else real
         unit = self.by_real.get(real)
         if unit is not None:
             if judged and not unit.judged:
@@ -142,9 +145,9 @@ class Project:
                 self._key(unit)
                 self._load(unit)
             return unit
-        config = self.configs.for_file(Path(real))
+        config = self.configs.for_dir(os.path.dirname(real))
         kinds = kinds_for(config)
-        _, package, _ = module_name(Path(real))
+        _, package, _ = module_name(real)
         unit = Unit(
             len(self.units),
             path,
@@ -155,7 +158,7 @@ class Project:
             config,
             kinds,
             package,
-            import_roots(Path(real)),
+            import_roots(real),
         )
         self.units.append(unit)
         self.by_real[real] = unit
@@ -529,11 +532,9 @@ class Project:
         """(name, module) for every name a summary exports as a way to acquire or release
         (`Summary.starters`), and for every local name a summary imports one under (a re-export)."""
         found: set[tuple[str, str]] = set()
-        modules = [
-            (module_name(Path(u.real))[0], u.summary) for u in self.units if u.summary is not None
-        ]
+        modules = [(module_name(u.real)[0], u.summary) for u in self.units if u.summary is not None]
         modules += [
-            (module_name(Path(u.real))[0], Summary(u.table))
+            (module_name(u.real)[0], Summary(u.table))
             for u in self.units
             if not u.marker and u.table
         ]

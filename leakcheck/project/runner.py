@@ -32,6 +32,7 @@ from leakcheck.project.names import (
     forget,
     import_roots,
     module_name,
+    real_path,
 )
 from leakcheck.project.pipeline import Project, Unit, settings_digest
 from leakcheck.project.summaries import Summary
@@ -167,10 +168,11 @@ class Checker:
     ) -> list[FileResult]:
         """Results for `files`, in their order; `named`: files given explicitly (always parsed)."""
         project = self.project()
-        units = [
-            project.add(path, display_path(path), judged=True, named=path in named)
-            for path in files
-        ]
+        units = []
+        for path in files:
+            real = real_path(path)
+            shown = display_path(path, real)
+            units.append(project.add(path, shown, judged=True, named=path in named, real=real))
         if progress is not None:
             project.on_judged = lambda: progress([])
         project.run()

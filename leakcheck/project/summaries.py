@@ -90,7 +90,9 @@ def safe_loads(data: bytes) -> Any:
 # "function" (parameter effects only) or a quiet "helper" acts on a resource the importer already
 # holds, so its name alone can never start a finding: leaving them out keeps a library's thousands
 # of classes and functions out of the prefilter's words.
-STARTERS = frozenset({"source", "factory", "releaser", "context-manager", "provider"})
+STARTERS = frozenset(
+    {"source", "source-factory", "factory", "releaser", "context-manager", "provider"}
+)
 
 
 def summarise(exports: dict[str, Export], imports: dict[str, str]) -> Summary:

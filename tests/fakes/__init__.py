@@ -17,7 +17,8 @@ What a fake does is decided by the call that made it, following the drivers' doc
 
 Every resource records what is done to it in `World.events`; a call on a released resource (or
 on anything made from it, a cursor, a result) raises `UseAfterRelease`, except `close()` again on
-one that `with` closes (SQLAlchemy sessions and connections, psycopg 3), a no-op there.
+a connection or session (SQLAlchemy sessions and connections, psycopg 3, psycopg2, sqlite3), a
+no-op there; a pool's `putconn()`/`release()` of a connection already given back still raises.
 `World.fail_at` makes the n-th use of a resource raise `InjectedError` (or, with
 `World.interrupt`, `InjectedInterrupt`, a `BaseException`), to walk the error paths.
 """
@@ -240,9 +241,11 @@ class Fake:
                 self._world.pending.append(arg)
         if self.root is not None:
             closing = name == "close" and self.root is self._parent_resource()
-            if closing and self.root.released and self.root.kind == "closes":
+            if closing and self.root.released and self.root.kind in ("closes", "transaction"):
                 # Closing again is allowed: SQLAlchemy's `Session.close()` and `Connection.close()`
-                # and psycopg 3's `close()` do nothing more on a closed one.
+                # and psycopg 3's `close()` do nothing more on a closed one; nor do sqlite3's
+                # (CPython `Modules/_sqlite/connection.c`: `connection_close` checks `self->db`)
+                # and psycopg2's (`conn_close` returns when `closed == 1`).
                 self._world.record(self, "release: close() again")
                 return Fake(self._world, f"{self._path}()")
             self._world.use(self, f"release: {name}()" if closing else f"{name}()")
@@ -455,6 +458,8 @@ def _kind_of(top: str, parent: str, name: str) -> str:
         return "closes"
     if "session" in name.lower() and name not in SESSION_FACTORIES and name[0].isupper():
         return "closes"  # `Session(engine)`, `SessionLocal()`, `AsyncSession(engine)`
+    if name.lower().endswith(("session_class", "session_factory", "session_maker")):
+        return "closes"  # `self._db_session_class()`: a session class kept on a (fake) `self`
     return ""
 
 
