@@ -140,8 +140,17 @@ def test_lc402_closes_before_the_wait_only_where_nothing_uses_the_session_after_
     )
     # `webhook_dispatcher` reads its hooks once, then only waits on the queue: closed before.
     assert fixes[99] == [(unsafe, "unsafe")]
-    # The others use the session again in the loop, after the wait: no fix.
-    assert fixes[67] == fixes[85] == []
+    # The others use the session again in the loop, after the wait: not closed before it. The
+    # status listener gets a session per message instead (per_iteration.py); the batcher, whose
+    # batch spans several messages, nothing.
+    assert fixes[67] == []
+    assert [(m.split(";")[0], a) for m, a in fixes[85]] == [
+        (
+            "`async with AsyncSessionLocal() as session:` in each iteration of the loop, around "
+            "its uses",
+            "unsafe",
+        )
+    ]
 
 
 def test_lc401_lc402_take_a_short_lived_resource_per_iteration_only_where_it_is_right() -> None:
@@ -155,30 +164,32 @@ def test_lc401_lc402_take_a_short_lived_resource_per_iteration_only_where_it_is_
         "unsafe: each iteration takes its own connection (`pool.acquire()`): a transaction, "
         "prepared statements and session settings no longer carry over between iterations"
     )
-    assert fixes[46] == [(pooled, "unsafe")]
+    assert fixes[47] == [(pooled, "unsafe")]
     carried = (
         "uncommitted changes, the identity map and the transaction no longer carry over between "
         "iterations"
     )
-    assert fixes[59] == [
+    assert fixes[60] == [
         (
             "`with SessionLocal() as db:` in each iteration of the loop, around its uses; unsafe: "
             f"each iteration gets its own session (`SessionLocal()`): {carried}",
             "unsafe",
         )
     ]
-    assert fixes[71][0][0].startswith("`async with SessionFactory() as session:` in each")
+    assert fixes[72][0][0].startswith("`async with SessionFactory() as session:` in each")
     # The request's session: the block opens what `get_db` opens; the parameter stays.
-    assert fixes[80][0][0].endswith(
+    assert fixes[81][0][0].endswith(
         "`db` stays a parameter: FastAPI still runs `get_db()` for the request"
     )
     # A loaded object read after the wait, a commit after the loop, a direct connection, a
     # close inside the loop: no fix.
-    assert fixes[91] == fixes[102] == fixes[116] == fixes[126] == []
+    assert fixes[92] == fixes[103] == fixes[117] == fixes[127] == []
     # A psycopg2 pool connection: `with` does not give it back, so try/finally per iteration.
-    assert fixes[137][0][0].startswith(
+    assert fixes[138][0][0].startswith(
         "`conn = stats_pool.getconn()` in each iteration of the loop, released in `finally`"
     )
+    # The wait is the loop itself: `async for text in websocket.iter_text()`.
+    assert fixes[153][0][0].startswith("`with SessionLocal() as db:` in each iteration")
 
     streams = ROOT / "fixtures" / "streams" / "polling_streams.py"
     fixes = {

@@ -150,8 +150,8 @@ def _loop(
             node.body, cst.IndentedBlock
         ):
             continue
-        if target is None or not any(n is target for n in walk(node.body)):
-            continue
+        if target is None or not (node is target or any(n is target for n in walk(node.body))):
+            continue  # (the loop itself is the wait in `async for message in websocket...`)
         statements = node.body.body
         wanted = (lambda s: name in names(s)) if is_wait else _waits
         if any(wanted(s) for s in statements):
