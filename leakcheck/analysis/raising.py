@@ -10,7 +10,8 @@ pooled connection, anything on a connection after it has done I/O). What cannot,
   "connection.autocommit"; sqlite3 docs, "Connection.cursor");
 - logging calls (`logger.info(...)`, `logging.warning(...)`, `print(...)`): the logging module
   reports handler errors instead of raising them (logging docs, "Handler.handleError");
-- a few pure builtins and clocks (`len`, `isinstance`, `time.monotonic()`), `contextlib` wrappers;
+- a few pure builtins and clocks (`len`, `isinstance`, `time.monotonic()`), `contextlib` wrappers,
+  string work on paths (`os.path.join`, `basename`, `dirname`, `splitext`, `normpath`);
 - dict/list/set operations on a local container built in the function (`rows.append(x)`,
   `seen.add(k)`, `out[k] = v`); reads by key (`d[k]`, `d.pop(k)`) may raise and are not exempt;
 - `ContextVar.set/get/reset` on a module-level `ContextVar`;
@@ -50,6 +51,14 @@ NON_RAISING = frozenset(
         "datetime.datetime.utcnow",
         "datetime.now",
         "datetime.utcnow",
+        # String work on paths: no file system access (`os.path` docs); they raise only for
+        # arguments of the wrong type.
+        "os.path.join",
+        "os.path.basename",
+        "os.path.dirname",
+        "os.path.splitext",
+        "os.path.normpath",
+        "os.getpid",
     }
 )
 CONTAINER_CALLS = frozenset({"dict", "list", "set"})
