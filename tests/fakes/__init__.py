@@ -403,14 +403,23 @@ class Fake:
     __ror__ = __add__ = __radd__ = __sub__ = __mul__ = __truediv__ = __mod__ = __or__
 
 
+# Async iterators whose every step waits on the outside world (LC402): a websocket's messages,
+# a pub/sub subscription.
+ASYNC_WAITS = frozenset({"iter_text()", "iter_bytes()", "iter_json()", "listen()"})
+
+
 class _AsyncOnce:
     def __init__(self, fake: Fake) -> None:
         self._items = iter(fake)
+        waits = fake.root is None and fake._path.rsplit(".", 1)[-1] in ASYNC_WAITS
+        self._world = fake._world if waits else None
 
     def __aiter__(self) -> _AsyncOnce:
         return self
 
     async def __anext__(self) -> Any:
+        if self._world is not None:
+            self._world.waiting.append(len(self._world.holding()))
         try:
             return next(self._items)
         except StopIteration:
