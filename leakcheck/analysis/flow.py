@@ -64,6 +64,7 @@ class State:
     dirty: bool = False  # used since its transaction last ended (commit, rollback, acquire)
     fresh: bool = False  # a direct connection that has done no I/O yet (see raising.py)
     known: Known = frozenset()  # flags whose value this path knows (see guards.py)
+    used: bool = False  # used at all since acquired (a lazy session holds nothing before)
 
     @property
     def fresh_names(self) -> frozenset[str]:
@@ -200,6 +201,8 @@ class Walker:
             dirty = (state.dirty or eff.uses) and not eff.resets
             if dirty != state.dirty:
                 state = replace(state, dirty=dirty)
+            if eff.uses and not state.used:
+                state = replace(state, used=True)
             if state.fresh and eff.io:
                 state = replace(state, fresh=False)
             if eff.released:
@@ -253,7 +256,10 @@ class Walker:
 
     def _emit(self, out: Flow, stmt: cst.CSTNode, before: State, after: State, eff: Effect) -> None:
         if eff.raises and eff.leaves != "raise":
-            out.exits.append(self._raise(stmt, before_or_done(before, after, eff)))
+            raised = before_or_done(before, after, eff)
+            if eff.uses and raised.status is Status.HELD and not raised.used:
+                raised = replace(raised, used=True)  # its first query failed: it checked out
+            out.exits.append(self._raise(stmt, raised))
         if eff.leaves == "raise":
             out.exits.append(replace(self._raise(stmt, after), explicit=True))
         elif eff.leaves is not None:

@@ -221,6 +221,9 @@ def _classify(
 ) -> Verdict | None:
     held = [ex for ex in trace.exits if ex.state.status is Status.HELD and ex.kind != "break"]
     end = [s for s in trace.end if s.status is Status.HELD]
+    if site.kind.lazy_checkout:  # a session not used yet has no connection to lose
+        held = [ex for ex in held if ex.state.used]
+        end = [s for s in end if s.used]
     if len(held) > 1 or len(end) > 1:
         # States travel in sets hashed by node identity: put them in source order, so that the
         # path a message names does not depend on where the nodes happen to sit in memory.
