@@ -39,3 +39,12 @@ def test_line_named_first_is_the_related_line(path: Path) -> None:
         where = f"{finding.code} at line {finding.line}: {finding.message}"
         assert finding.related_line is not None, where
         assert lines[0] == finding.related_line, where
+
+
+def test_exit_names_the_call_that_may_raise_not_the_if_around_it() -> None:
+    """`if exc_type is None: self.conn.commit()` before the release in `__exit__`: the comparison
+    cannot raise, the commit can; the message names the commit."""
+    path = ROOT / "fixtures" / "cmclass" / "exit_commit_branch.py"
+    (finding,) = Checker().check_file(str(path)).findings
+    assert "if `self.conn.commit()` on line 22 in `__exit__` raises" in finding.message
+    assert finding.related_line == 22
