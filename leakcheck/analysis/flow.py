@@ -115,6 +115,7 @@ class Trace:
     moved: bool
     handed: cst.CSTNode | None  # where it is first handed off explicitly (returned, stored)
     waits: list[cst.CSTNode]  # awaits on the outside world reached while held after a use
+    handed_back: bool = False  # `handed` is a call of a release helper (`close_conn(conn)`)
 
 
 class Walker:
@@ -125,6 +126,7 @@ class Walker:
         self.released = False
         self.moved = False
         self.handed: cst.CSTNode | None = None
+        self.handed_back = False  # the first hand-off is to a callee that releases it
         self._closes = "close" in ctx.kind.self_release_methods
         self.waits: list[cst.CSTNode] = []
         self._loops: list[cst.CSTNode] = []
@@ -144,6 +146,7 @@ class Walker:
             self.moved,
             self.handed,
             self.waits,
+            self.handed_back,
         )
 
     # -- blocks ---------------------------------------------------------------------------------
@@ -212,6 +215,7 @@ class Walker:
                 self.moved = True
                 if eff.moved and self.handed is None and not eff.to_module:
                     self.handed = node
+                    self.handed_back = eff.gives_back
                 state = DONE
             else:
                 aliases = (state.aliases | eff.add) - eff.drop

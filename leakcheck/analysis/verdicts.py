@@ -278,7 +278,8 @@ def _classify(
             label = "if the task is cancelled here"
         how = (*_exit(ex), *_note(note))
         if leak == "exception" and not owner and trace.handed is not None:
-            how = (*how, (", before line {line} hands it over", trace.handed))
+            what = "releases it" if trace.handed_back else "hands it over"
+            how = (*how, (f", before line {{line}} {what}", trace.handed))
         # The frame points at the statement the message names (the error's cause when a
         # handler passed it on), not at the handler's statement.
         candidates.setdefault(leak, Verdict(site, leak, named(how, ex.node), how, label))
