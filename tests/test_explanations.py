@@ -39,3 +39,41 @@ def test_line_named_first_is_the_related_line(path: Path) -> None:
         where = f"{finding.code} at line {finding.line}: {finding.message}"
         assert finding.related_line is not None, where
         assert lines[0] == finding.related_line, where
+
+
+def test_exit_names_the_call_that_may_raise_not_the_if_around_it() -> None:
+    """`if exc_type is None: self.conn.commit()` before the release in `__exit__`: the comparison
+    cannot raise, the commit can; the message names the commit."""
+    path = ROOT / "fixtures" / "cmclass" / "exit_commit_branch.py"
+    (finding,) = Checker().check_file(str(path)).findings
+    assert "if `self.conn.commit()` on line 22 in `__exit__` raises" in finding.message
+    assert finding.related_line == 22
+
+
+def test_a_release_helper_is_named_as_releasing_not_as_taking_over(tmp_path: Path) -> None:
+    """`close_conn(conn, cur)` gives the connection back to the pool: the message says the error
+    comes before line N *releases* it (p-singh99/Comp3900-project's shape)."""
+    source = (
+        "from psycopg2.pool import SimpleConnectionPool\n"
+        "conn_pool = SimpleConnectionPool(1, 4)\n\n\n"
+        "def get_conn():\n"
+        "    conn = conn_pool.getconn()\n"
+        "    cur = conn.cursor()\n"
+        "    return conn, cur\n\n\n"
+        "def close_conn(conn, cur):\n"
+        "    cur.close()\n"
+        "    conn_pool.putconn(conn)\n\n\n"
+        "def login(name):\n"
+        "    conn, cur = get_conn()\n"
+        "    cur.execute('SELECT 1 WHERE %s', (name,))\n"
+        "    row = cur.fetchone()\n"
+        "    close_conn(conn, cur)\n"
+        "    return row\n"
+    )
+    path = tmp_path / "main.py"
+    path.write_text(source)
+    messages = [f.message for f in Checker().check_file(str(path)).findings if f.line == 17]
+    assert messages == [
+        "Connection from `get_conn()` is not returned to the pool if `cur.execute(...)` on line 18"
+        " raises, before line 20 releases it"
+    ]

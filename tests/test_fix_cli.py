@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,26 @@ def test_diff_prints_the_change_writes_nothing_and_exits_one(here: Path) -> None
     (here / "db.py").write_text(FIXED)
     clean = CliRunner().invoke(main, ["check", "--diff", "db.py"])
     assert (clean.exit_code, clean.stdout) == (0, "")
+
+
+def test_diff_of_a_file_without_a_final_newline_applies_with_patch(here: Path) -> None:
+    """The last line without a newline gets GNU diff's marker, as `patch` needs."""
+    (here / "db.py").write_text(LEAK.rstrip("\n"))
+    result = CliRunner().invoke(main, ["check", "--diff", "db.py"])
+    assert result.exit_code == 1
+    assert result.stdout.endswith(
+        "-    pool.putconn(conn)\n\\ No newline at end of file\n"
+        "+    try:\n+        conn.cursor().execute(sql)  # the query\n"
+        "+    finally:\n+        pool.putconn(conn)\n\\ No newline at end of file\n"
+    )
+    patch = shutil.which("patch")
+    if patch is None:
+        return
+    (here / "db.diff").write_text(result.stdout)
+    subprocess.run([patch, "-s", "-p0", "-i", "db.diff"], check=True, cwd=here)
+    fixed = CliRunner().invoke(main, ["check", "--diff", "db.py"])
+    assert (fixed.exit_code, fixed.stdout) == (0, "")
+    assert (here / "db.py").read_text() == FIXED.rstrip("\n")
 
 
 def test_unsafe_fixes_only_when_asked(here: Path) -> None:

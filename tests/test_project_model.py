@@ -449,3 +449,30 @@ def test_module_finder_finds_modules_and_packages_as_imports_do(tmp_path: Path) 
     assert finder.find(roots, "app.db.engine") is None
     # Asked again through another tuple with the same roots: the same answers.
     assert finder.find(tuple(roots), "app.models") == finder.find(roots, "app.models")
+
+
+def test_workers_that_grew_are_replaced_and_findings_stay_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose memory grew past `RECYCLE_GROWTH_MB` is replaced between tasks; with any
+    growth counting (the threshold below zero), each worker's second task replaces it, and the
+    findings are those of one process."""
+    from leakcheck.project import workers
+
+    if workers.resident_mb(os.getpid()) is None:
+        pytest.skip("no /proc: resident memory is not measured here")
+    monkeypatch.chdir(FIXTURES.parent)
+    started = 0
+    original_start = workers.WorkerPool._start
+
+    def counting_start(self: workers.WorkerPool) -> object:
+        nonlocal started
+        started += 1
+        return original_start(self)
+
+    alone = outcome(run(["fixtures/pool"], options=Options(jobs=1, cache=False)))
+    monkeypatch.setattr(workers.WorkerPool, "_start", counting_start)
+    monkeypatch.setattr(workers, "RECYCLE_GROWTH_MB", -1.0)
+    recycled = outcome(run(["fixtures/pool"], options=Options(jobs=2, cache=False)))
+    assert recycled == alone
+    assert started > 2  # replaced after tasks, not only the two started at first

@@ -154,7 +154,9 @@ def _unprotected(
     for stmt in stmts:
         if not _releases(facts, site, stmt, attribute, names):
             if _may_raise(stmt):
-                return True, stmt  # whether or not a release follows, it is skipped
+                # Whether or not a release follows, it is skipped. Named: the statement inside
+                # that may raise (`self.conn.commit()`), not an `if` around it.
+                return True, _first_raising(stmt)
             continue
         if isinstance(stmt, (cst.Try, cst.TryStar)):
             if stmt.finalbody is not None and _releases(
@@ -174,6 +176,40 @@ def _unprotected(
                     return True, small
         return True, None
     return False, None
+
+
+def _first_raising(stmt: cst.CSTNode) -> cst.CSTNode:
+    """The first statement of `stmt` (itself, a small statement of it, or the header of a
+    compound one whose test may raise) that may raise, in source order."""
+    if isinstance(stmt, cst.SimpleStatementLine):
+        return next((small for small in stmt.body if _may_raise(small)), stmt)
+    if isinstance(stmt, (cst.If, cst.While)) and _may_raise(stmt.test):
+        return stmt
+    if isinstance(stmt, cst.For) and _may_raise(stmt.iter):
+        return stmt
+    if isinstance(stmt, cst.With) and any(_may_raise(item) for item in stmt.items):
+        return stmt
+    blocks: list[cst.CSTNode] = []
+    node: cst.CSTNode | None = stmt
+    while node is not None:  # an `if` with its `elif`s and `else`
+        body = getattr(node, "body", None)
+        if isinstance(body, cst.BaseSuite):
+            blocks.extend(block_statements(body))
+        handlers = getattr(node, "handlers", ())
+        for handler in handlers:
+            blocks.extend(block_statements(handler.body))
+        orelse = getattr(node, "orelse", None)
+        if isinstance(orelse, cst.If):
+            if _may_raise(orelse.test):
+                blocks.append(orelse)
+                break
+            node = orelse
+            continue
+        if orelse is not None and isinstance(getattr(orelse, "body", None), cst.BaseSuite):
+            blocks.extend(block_statements(orelse.body))
+        break
+    inner = next((b for b in blocks if _may_raise(b)), None)
+    return stmt if inner is None else _first_raising(inner)
 
 
 def _exit_verdict(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from leakcheck.analysis.facts import FunctionInfo, ModuleFacts, Site
-from leakcheck.analysis.ownership import BORROW, UNKNOWN, argument_effect, free_mentions
+from leakcheck.analysis.ownership import BORROW, RELEASE, UNKNOWN, argument_effect, free_mentions
 from leakcheck.analysis.raising import (
     FRESH_ATTRIBUTES,
     FRESH_METHODS,
@@ -92,6 +92,7 @@ class Effect:
     waits_in_loop_only: bool = False  # `asyncio.sleep`: unbounded only when repeated
     io: bool = False  # the resource is used other than configured while fresh (see raising.py)
     to_module: bool = False  # stored in a `global` or a module attribute: the module owns it
+    gives_back: bool = False  # moved to a callee that releases it (a project's release helper)
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,7 @@ def _classify_use(
                 eff.escaped = True
             elif effect != BORROW:
                 eff.moved = True
+                eff.gives_back = eff.gives_back or effect == RELEASE  # `close_conn(conn, cur)`
     elif isinstance(
         parent, (cst.Element, cst.DictElement, cst.StarredElement, cst.StarredDictElement)
     ):

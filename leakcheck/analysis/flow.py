@@ -64,6 +64,7 @@ class State:
     dirty: bool = False  # used since its transaction last ended (commit, rollback, acquire)
     fresh: bool = False  # a direct connection that has done no I/O yet (see raising.py)
     known: Known = frozenset()  # flags whose value this path knows (see guards.py)
+    used: bool = False  # used at all since acquired (a lazy session holds nothing before)
 
     @property
     def fresh_names(self) -> frozenset[str]:
@@ -114,6 +115,7 @@ class Trace:
     moved: bool
     handed: cst.CSTNode | None  # where it is first handed off explicitly (returned, stored)
     waits: list[cst.CSTNode]  # awaits on the outside world reached while held after a use
+    handed_back: bool = False  # `handed` is a call of a release helper (`close_conn(conn)`)
 
 
 class Walker:
@@ -124,6 +126,7 @@ class Walker:
         self.released = False
         self.moved = False
         self.handed: cst.CSTNode | None = None
+        self.handed_back = False  # the first hand-off is to a callee that releases it
         self._closes = "close" in ctx.kind.self_release_methods
         self.waits: list[cst.CSTNode] = []
         self._loops: list[cst.CSTNode] = []
@@ -143,6 +146,7 @@ class Walker:
             self.moved,
             self.handed,
             self.waits,
+            self.handed_back,
         )
 
     # -- blocks ---------------------------------------------------------------------------------
@@ -200,6 +204,8 @@ class Walker:
             dirty = (state.dirty or eff.uses) and not eff.resets
             if dirty != state.dirty:
                 state = replace(state, dirty=dirty)
+            if eff.uses and not state.used:
+                state = replace(state, used=True)
             if state.fresh and eff.io:
                 state = replace(state, fresh=False)
             if eff.released:
@@ -209,6 +215,7 @@ class Walker:
                 self.moved = True
                 if eff.moved and self.handed is None and not eff.to_module:
                     self.handed = node
+                    self.handed_back = eff.gives_back
                 state = DONE
             else:
                 aliases = (state.aliases | eff.add) - eff.drop
@@ -253,7 +260,10 @@ class Walker:
 
     def _emit(self, out: Flow, stmt: cst.CSTNode, before: State, after: State, eff: Effect) -> None:
         if eff.raises and eff.leaves != "raise":
-            out.exits.append(self._raise(stmt, before_or_done(before, after, eff)))
+            raised = before_or_done(before, after, eff)
+            if eff.uses and raised.status is Status.HELD and not raised.used:
+                raised = replace(raised, used=True)  # its first query failed: it checked out
+            out.exits.append(self._raise(stmt, raised))
         if eff.leaves == "raise":
             out.exits.append(replace(self._raise(stmt, after), explicit=True))
         elif eff.leaves is not None:

@@ -221,6 +221,9 @@ def _classify(
 ) -> Verdict | None:
     held = [ex for ex in trace.exits if ex.state.status is Status.HELD and ex.kind != "break"]
     end = [s for s in trace.end if s.status is Status.HELD]
+    if site.kind.lazy_checkout:  # a session not used yet has no connection to lose
+        held = [ex for ex in held if ex.state.used]
+        end = [s for s in end if s.used]
     if len(held) > 1 or len(end) > 1:
         # States travel in sets hashed by node identity: put them in source order, so that the
         # path a message names does not depend on where the nodes happen to sit in memory.
@@ -275,7 +278,8 @@ def _classify(
             label = "if the task is cancelled here"
         how = (*_exit(ex), *_note(note))
         if leak == "exception" and not owner and trace.handed is not None:
-            how = (*how, (", before line {line} hands it over", trace.handed))
+            what = "releases it" if trace.handed_back else "hands it over"
+            how = (*how, (f", before line {{line}} {what}", trace.handed))
         # The frame points at the statement the message names (the error's cause when a
         # handler passed it on), not at the handler's statement.
         candidates.setdefault(leak, Verdict(site, leak, named(how, ex.node), how, label))

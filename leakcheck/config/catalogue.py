@@ -74,6 +74,9 @@ class Kind:
     # `<resource>.M()` results that keep the resource reachable (a DB-API cursor's `.connection`,
     # PEP 249): returning one hands the resource over with it.
     handles: frozenset[str] = frozenset()
+    # A connection is checked out only at the first use (a SQLAlchemy `Session`): a path that
+    # leaves before it loses nothing.
+    lazy_checkout: bool = False
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -111,6 +114,7 @@ _KIND_KEYS = {
     "direct",
     "untracked-targets",
     "handles",
+    "lazy-checkout",
 }
 _FAMILY_RELEASED = {"pool": "returned to the pool", "session": "closed"}
 
@@ -213,6 +217,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
             _strings(raw.get("untracked-targets", []), "untracked-targets", where)
         ),
         handles=frozenset(_strings(raw.get("handles", []), "handles", where)),
+        lazy_checkout=_flag(raw, "lazy-checkout", where),
     )
 
 

@@ -8,11 +8,11 @@ buffer entry point when that exists.
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from leakcheck.fix.patch import patch_text
 from leakcheck.model import FileResult
 from leakcheck.project.discovery import Discovery
 from leakcheck.project.runner import Checker, FileContext
@@ -67,13 +67,6 @@ def fix_buffer(
     after = checker._check(outcome.source, ctx) if outcome.source != source else before
     text = ""
     if diff and outcome.source != source:
-        text = "".join(
-            difflib.unified_diff(
-                source.decode(errors="replace").splitlines(keepends=True),
-                outcome.source.decode(errors="replace").splitlines(keepends=True),
-                ctx.shown,
-                ctx.shown,
-            )
-        )
+        text = patch_text(source, outcome.source, ctx.shown)
     result = replace(after, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=text)
     return Fixed(outcome.source, result)

@@ -197,7 +197,10 @@ class Project:
         except OSError as error:
             unit.unreadable, unit.done = f"cannot read: {error}", not unit.judged
             return
-        unit.source, unit.content = source, content_hash(source)
+        # The bytes are not kept (an override is): every file is loaded before any is parsed,
+        # so holding them made the run's memory grow with the size of the tree. `_bytes` reads
+        # a file again when it is parsed.
+        unit.source, unit.content = override, content_hash(source)
         if entry is not None and entry.content == unit.content and override is None:
             self._trust(unit, entry)
             unit.dirty = True  # a new mtime to remember
@@ -221,6 +224,8 @@ class Project:
                     unit.source = handle.read()
             except OSError:
                 unit.source = b""
+            if unit.content:  # changed since it was first read: the cache keeps what was judged
+                unit.content = content_hash(unit.source)
         return unit.source
 
     def expand(self) -> None:

@@ -7,7 +7,6 @@ fixes.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,7 @@ from leakcheck import __version__
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.selection import Overrides, enabled, ignored_in_file
 from leakcheck.config.settings import Config, ConfigFinder, Names, kinds_for
+from leakcheck.fix.patch import patch_text
 from leakcheck.model import FileError, FileResult, Report
 from leakcheck.project import baseline
 from leakcheck.project.cache import Cache, cache_dir_for
@@ -224,14 +224,7 @@ class Checker:
             return replace(result, not_fixed=not_fixed)
         shown = ctx.shown
         if self.options.diff:
-            diff = "".join(
-                difflib.unified_diff(
-                    source.decode(errors="replace").splitlines(keepends=True),
-                    outcome.source.decode(errors="replace").splitlines(keepends=True),
-                    shown,
-                    shown,
-                )
-            )
+            diff = patch_text(source, outcome.source, shown)
             return replace(result, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=diff)
         from leakcheck.fix.writer import Changed, remove_stray_temporaries, write_atomically
 
