@@ -95,6 +95,9 @@ class Export:
     # (`async_sessionmaker`, `create_async_engine`), None when the module does not say; a fix's
     # `with` form needs it. "provider": the same for the resource it yields.
     asynchronous: bool | None = None
+    # "releaser": its body only releases, closes or logs (no commit): a fix may drop or move a
+    # call of it like the kind's own release (see `fix/helper_releases.py`).
+    pure: bool = False
     # "provider": the source its one acquisition calls without arguments, for a fix that opens
     # the same resource elsewhere: `.SessionLocal` (a name of the provider's module) or the
     # qualified name it imports (`app.database.SessionLocal`); "" when not that simple.

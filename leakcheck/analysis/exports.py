@@ -17,7 +17,7 @@ from leakcheck.analysis.collect import (
     Export,
     FunctionInfo,
 )
-from leakcheck.analysis.raising import quiet_functions
+from leakcheck.analysis.raising import LOG_METHODS, is_logger, quiet_functions
 from leakcheck.analysis.syntax import dotted, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
 
@@ -111,7 +111,9 @@ class SummaryFacts(CollectedFacts):
                 out[key] = Export("factory", kind, params=params(key), slot=slot)
         for key, index in self.releasers.items():
             if key in top:
-                out[key] = Export("releaser", None, index, params=params(key))
+                info = self.by_key.get(key)
+                pure = info is not None and self.only_releases(info)
+                out[key] = Export("releaser", None, index, params=params(key), pure=pure)
         for key, kind in self.context_managers.items():
             if key in top:
                 out[key] = Export(
@@ -163,6 +165,28 @@ class SummaryFacts(CollectedFacts):
         if head in module_names(self.module):
             return f".{text}"
         return ""
+
+    def only_releases(self, info: FunctionInfo) -> bool:
+        """Every call in the function's body releases something, closes something
+        (`cur.close()`) or logs: a release helper with no other work (no commit)."""
+        if not isinstance(info.node, cst.FunctionDef):
+            return False
+        for node in walk(info.node.body):
+            if not isinstance(node, cst.Call):
+                continue
+            func = node.func
+            if self.released_args(node, info.class_name, None):
+                continue
+            if isinstance(func, cst.Attribute) and func.attr.value == "close":
+                continue
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value in LOG_METHODS
+                and is_logger(dotted(func.value) or "")
+            ):
+                continue
+            return False
+        return True
 
     def _returns_fresh_in_tuple(self, info: FunctionInfo) -> tuple[Kind, int] | None:
         """`return conn, conn.cursor()`: a fresh resource at a fixed place in a returned tuple."""

@@ -18,6 +18,7 @@ from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.managers import Manager, arguments, managers
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import Verdict
+from leakcheck.fix.helper_releases import releases_through_busy_helper
 from leakcheck.fix.per_iteration import per_iteration
 from leakcheck.fix.recipes import WRAPPED, Plan, plan, with_helper
 from leakcheck.fix.streams import close_before_wait, function_scope
@@ -44,6 +45,9 @@ def candidates(
         return unique([close_before_wait(verdict, facts), per_iteration(verdict, facts)])
     if verdict.leak == "captured-by-stream":
         return unique([per_iteration(verdict, facts)])
+    name = verdict.site.binding.name
+    if name is not None and releases_through_busy_helper(verdict.site, facts, name):
+        return []  # the helper's other work (a commit) would move or go with the release
     first = plan(verdict, facts, helpers)
     found: list[Plan | None] = [first]
     if helpers:
