@@ -18,7 +18,7 @@ from leakcheck.analysis.collect import (
     FunctionInfo,
 )
 from leakcheck.analysis.raising import LOG_METHODS, is_logger, quiet_functions
-from leakcheck.analysis.syntax import dotted, unwrap_value, walk
+from leakcheck.analysis.syntax import dotted, import_bindings, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
 
 if TYPE_CHECKING:
@@ -269,14 +269,8 @@ def module_names(module: cst.Module) -> set[str]:
                         out.add(target.target.value)
             elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
                 out.add(small.target.value)
-            elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
-                small.names, cst.ImportStar
-            ):
-                for alias in small.names:
-                    bound = alias.asname.name if alias.asname is not None else alias.name
-                    text = dotted(bound) if isinstance(bound, cst.BaseExpression) else None
-                    if text:
-                        out.add(text.split(".", 1)[0])
+            else:
+                out.update(import_bindings(small))
     return out
 
 

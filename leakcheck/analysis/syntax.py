@@ -235,3 +235,19 @@ def scope_locals(node: cst.FunctionDef | cst.Lambda) -> set[str]:
         if target is not None:
             names |= bound_names(target)
     return names - declared
+
+
+def import_bindings(small: cst.CSTNode) -> list[str]:
+    """The names an import statement binds (`import a.b` -> `a`, `from x import y as z` -> `z`);
+    [] for `from x import *` and for any other statement."""
+    if not isinstance(small, (cst.Import, cst.ImportFrom)) or isinstance(
+        small.names, cst.ImportStar
+    ):
+        return []
+    out = []
+    for alias in small.names:
+        bound = alias.asname.name if alias.asname is not None else alias.name
+        text = dotted(bound) if isinstance(bound, cst.BaseExpression) else None
+        if text:
+            out.append(text.split(".", 1)[0])
+    return out

@@ -16,7 +16,7 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.managers import Manager, arguments, managers
-from leakcheck.analysis.syntax import dotted, walk
+from leakcheck.analysis.syntax import dotted, import_bindings, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.helper_releases import releases_through_busy_helper
 from leakcheck.fix.per_iteration import per_iteration
@@ -174,12 +174,5 @@ def _module_level(module: cst.Module) -> set[str]:
         if not isinstance(stmt, cst.SimpleStatementLine):
             continue
         for small in stmt.body:
-            if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
-                small.names, cst.ImportStar
-            ):
-                for alias in small.names:
-                    bound = alias.asname.name if alias.asname is not None else alias.name
-                    text = dotted(bound) if isinstance(bound, cst.BaseExpression) else None
-                    if text:
-                        names.add(text.split(".", 1)[0])
+            names.update(import_bindings(small))
     return names
