@@ -25,9 +25,9 @@ import libcst as cst
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import walk
 from leakcheck.fix.ranges import (
+    acquired_in_block,
     deferred_use,
     detaches,
-    enclosing_block,
     hands_over,
     is_release,
     leaves,
@@ -44,12 +44,10 @@ from leakcheck.fix.recipes import Plan, _bare, _has_comment
 def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
     """The rewrite moving the releases of the first `try` after the acquisition whose handlers
     release the resource into its `finally`; None when that is not known to be right."""
-    found = enclosing_block(site, facts)
-    name = site.binding.name
-    if found is None or name is None:
+    start = acquired_in_block(site, facts)
+    if start is None:
         return None
-    block, index = found
-    body = tuple(block.body)
+    name, block, body, index = start.name, start.block, start.body, start.index
     _, derived = range_of(body, index + 1, name)
     guard: cst.BaseExpression | None = None
     position = next(

@@ -41,10 +41,10 @@ import libcst as cst
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.fix.ranges import (
+    acquired_in_block,
     assigned,
     deferred_use,
     detaches,
-    enclosing_block,
     ending_at_release,
     hands_over,
     is_release,
@@ -70,12 +70,10 @@ from leakcheck.fix.recipes import (
 
 def release_before_reuse(site: Site, facts: ModuleFacts) -> Plan | None:
     """The rewrite releasing `site`'s resource just before its name is assigned again, or None."""
-    found = enclosing_block(site, facts)
-    name = site.binding.name
-    if found is None or name is None:
+    start = acquired_in_block(site, facts)
+    if start is None:
         return None
-    block, index = found
-    body = tuple(block.body)
+    name, block, body, index = start.name, start.block, start.body, start.index
     again = next(
         (
             k

@@ -8,6 +8,8 @@ session (an ORM object, an unread result) is returned or stored beyond it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
@@ -36,6 +38,28 @@ def enclosing_block(
                     ):
                         return node, index
     return None
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """Where a recipe starts: the acquired name, the block holding the acquiring statement, that
+    block's statements and the statement's index in them."""
+
+    name: str
+    block: cst.IndentedBlock | cst.Module
+    body: tuple[cst.BaseStatement, ...]
+    index: int
+
+
+def acquired_in_block(site: Site, facts: ModuleFacts) -> Acquired | None:
+    """`site`'s acquiring statement in its block (`enclosing_block`), with its name; None when
+    it is not a plain assignment in a block or binds no name."""
+    found = enclosing_block(site, facts)
+    name = site.binding.name
+    if found is None or name is None:
+        return None
+    block, index = found
+    return Acquired(name, block, tuple(block.body), index)
 
 
 def names(node: cst.CSTNode) -> set[str]:
@@ -463,12 +487,10 @@ def handed_to_later(site: Site, facts: ModuleFacts) -> cst.Call | None:
     the function mentions the resource again. The task (thread, job) then owns it: the analysis
     counts a coroutine that releases its parameter as the release, so the verdict does not say
     "hands it over". None when there is no such call."""
-    found = enclosing_block(site, facts)
-    name = site.binding.name
-    if found is None or name is None:
+    start = acquired_in_block(site, facts)
+    if start is None:
         return None
-    block, index = found
-    body = tuple(block.body)
+    name, body, index = start.name, start.body, start.index
     root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
     for position in range(index + 1, len(body)):
         node = deferred_use([body[position]], {name})

@@ -31,10 +31,10 @@ from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import call_text, dotted, receiver_text, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.ranges import (
+    acquired_in_block,
     caching_factory,
     deferred_use,
     detaches,
-    enclosing_block,
     ending_at_release,
     handed_to_later,
     hands_over,
@@ -147,12 +147,10 @@ def _wrap(
     """`enter`: the call is a context manager used without `with` (LC301): wrap in `with`.
     `helper`: the project's own context manager for this kind of connection (`helper_reason`:
     why using it is unsafe; "" when it is as safe as the plain form)."""
-    found = enclosing_block(site, facts)
-    name = site.binding.name
-    if found is None or name is None:
+    start = acquired_in_block(site, facts)
+    if start is None:
         return None
-    block, index = found
-    body = tuple(block.body)
+    name, block, body, index = start.name, start.block, start.body, start.index
     end, derived = range_of(body, index + 1, name)
     inner = list(body[index + 1 : end])
     releases = [] if enter else [s for s in inner if is_release(s, site, facts, name)]
@@ -493,12 +491,10 @@ def _release_before_handoff(site: Site, facts: ModuleFacts, handed: cst.CSTNode)
     hand-off. Only the statements before the one that hands it over are guarded: after it, the new
     owner (the caller, a thread, an object) releases it, and a release here would close it under
     them. `BaseException`, so that KeyboardInterrupt and task cancellation release it too."""
-    found = enclosing_block(site, facts)
-    name = site.binding.name
-    if found is None or name is None:
+    start = acquired_in_block(site, facts)
+    if start is None:
         return None
-    block, index = found
-    body = tuple(block.body)
+    name, block, body, index = start.name, start.block, start.body, start.index
     position = next(
         (i for i in range(index + 1, len(body)) if any(n is handed for n in walk(body[i]))), None
     )
