@@ -13,6 +13,7 @@ from leakcheck.analysis.django import DjangoContext, django_findings
 from leakcheck.analysis.facts import Export, ModuleFacts, Resolver, Site
 from leakcheck.analysis.gate import cpython_rejects
 from leakcheck.analysis.judge import all_verdicts
+from leakcheck.analysis.parsing import parse_module
 from leakcheck.analysis.positions import Span, locate
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
@@ -72,7 +73,7 @@ def analyse(
     if rejected is not None:
         return Analysis(FileResult(path, errors=(FileError(path, rejected.line, rejected.reason),)))
     try:
-        module = cst.parse_module(source)
+        module = parse_module(source)
     except cst.ParserSyntaxError as error:
         where = re.search(r"error at (\d+):", error.message)
         line = int(where[1]) if where else error.raw_line

@@ -21,6 +21,7 @@ from leakcheck.analysis.django import DjangoContext
 from leakcheck.analysis.facts import ModuleFacts, Resolver
 from leakcheck.analysis.gate import cpython_rejects
 from leakcheck.analysis.judge import all_verdicts
+from leakcheck.analysis.parsing import parse_module
 from leakcheck.analysis.positions import locate
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
@@ -75,7 +76,7 @@ def fix_source(
     if cpython_rejects(source) is not None:
         return Outcome(source, refused="it does not parse")
     try:
-        module = cst.parse_module(source)
+        module = parse_module(source)
     except Exception:
         return Outcome(source, refused="it does not parse")
     if module.bytes != source:
@@ -189,7 +190,7 @@ def _try(
     if cpython_rejects(new_code.bytes) is not None:  # the reference, as for every input
         return "the rewrite does not parse"
     try:
-        reparsed = cst.parse_module(new_code.bytes)
+        reparsed = parse_module(new_code.bytes)
     except Exception:
         return "the rewrite does not parse"
     # Outside the block, only the opening imports may change (the import a fix needs).
@@ -256,7 +257,7 @@ def applicable(facts: ModuleFacts, verdicts: list[Verdict], plans: list[Plan | N
 
 def _keys_after(module: cst.Module, facts: ModuleFacts) -> list[Key] | None:
     try:
-        reparsed = cst.parse_module(module.bytes)
+        reparsed = parse_module(module.bytes)
     except Exception:
         return None
     return verdict_keys(

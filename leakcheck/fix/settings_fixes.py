@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import libcst as cst
-
 from leakcheck.analysis.django import DjangoContext, django_findings
+from leakcheck.analysis.parsing import parse_module
 from leakcheck.model import Edit, Finding
 
 MAX_ROUNDS = 32
@@ -44,7 +43,7 @@ def wanted_keys(
 ) -> dict[Key, int]:
     """The fixable findings of `source` the caller wants, by key, with their original line."""
     try:
-        module = cst.parse_module(source)
+        module = parse_module(source)
     except Exception:
         return {}
     out = {}
@@ -81,7 +80,7 @@ def fix_settings(
     failed: set[Key] = set()
     for _ in range(MAX_ROUNDS):
         try:
-            module = cst.parse_module(outcome.source)
+            module = parse_module(outcome.source)
         except Exception:
             break
         before = django_findings(module, outcome.source, path, context)
@@ -110,7 +109,7 @@ def _check(
     source: bytes, path: str, context: DjangoContext | None, fixed: Finding, before: list[Finding]
 ) -> str:
     try:
-        module = cst.parse_module(source)
+        module = parse_module(source)
     except Exception:
         return "the rewrite does not parse"
     after = {key(f) for f in django_findings(module, source, path, context)}
