@@ -61,3 +61,20 @@ def record_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(engine, "analyse", counting)
     return parsed
+
+
+def record_libcst_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the first line of every file the engine hands to libcst (in this process:
+    run with `jobs=1`)."""
+    from leakcheck import engine
+
+    parsed: list[str] = []
+    original = engine.parse_module
+
+    def counting(source: bytes | str) -> object:
+        text = source.decode(errors="replace") if isinstance(source, bytes) else source
+        parsed.append(text.split("\n", 1)[0].rstrip("\r"))
+        return original(source)
+
+    monkeypatch.setattr(engine, "parse_module", counting)
+    return parsed

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import record_parses
+from helpers import record_libcst_parses, record_parses
 
 from leakcheck.cli import main
 from leakcheck.model import Report
@@ -190,6 +190,58 @@ def test_the_prefilter_follows_relative_imports_of_exported_names_only(
     assert "app/api/borrower.py" not in parsed
     unfiltered = run(["app"], options=Options(jobs=1, prefilter=False))
     assert outcome(unfiltered) == outcome(report)
+
+
+# Each checked file's first line names it. app/db.py exports `get_conn`; the first three files
+# hold that word only in a comment, a docstring or a string: the byte test keeps them, the
+# code-only test does not.
+WORDS_IN_TEXT = {
+    "app/__init__.py": "",
+    "app/db.py": """\
+        from psycopg2.pool import ThreadedConnectionPool
+        pool = ThreadedConnectionPool(1, 5)
+
+        def get_conn(*args):
+            return pool.getconn()
+
+        def describe(conn):
+            return conn.dsn
+        """,
+    "comment.py": "# comment.py\nfrom app.db import describe  # not get_conn(): it would leak\n",
+    "docstring.py": '# docstring.py\n"""Uses app.db, never get_conn()."""\nfrom app import db\n',
+    "string.py": "# string.py\nfrom app.db import describe\nHELP = 'call get_conn()'\n",
+    # Traps: the acquisition is code, after a `#` in a string, inside an f-string, or in a file
+    # with carriage returns (positions are then not trusted: the bytes are tested whole).
+    "hash.py": (
+        "# hash.py\nfrom app.db import get_conn\n\ndef f():\n"
+        "    conn = get_conn('#'); return conn.cursor().execute('x')\n"
+    ),
+    "fstring.py": (
+        "# fstring.py\nfrom app.db import get_conn\n\ndef f():\n"
+        "    print(f\"#{get_conn().cursor().execute('x')}\")\n"
+    ),
+    "crlf.py": (
+        "# crlf.py\r\nfrom app.db import get_conn\r\n\r\ndef f():  # get_conn\r\n"
+        "    conn = get_conn()\r\n    return conn.cursor().execute('x')\r\n"
+    ),
+}
+
+
+def test_words_only_in_comments_docstrings_and_strings_are_not_parsed_with_libcst(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(here, WORDS_IN_TEXT)
+
+    parsed = record_libcst_parses(monkeypatch)
+    report = run(["."], options=Options(jobs=1))
+    checked = sorted(p for p in parsed if p.startswith("# "))
+    assert checked == ["# crlf.py", "# fstring.py", "# hash.py"]
+    assert outcome(run(["."], options=Options(jobs=1, prefilter=False))) == outcome(report)
+    assert {f.path for f in report.findings} == {"crlf.py", "fstring.py", "hash.py"}
+    # A file named on the command line is always parsed.
+    parsed.clear()
+    run(["comment.py"], options=Options(jobs=1))
+    assert [p for p in parsed if p.startswith("# ")] == ["# comment.py"]
 
 
 def test_a_warm_run_reuses_results_that_depend_on_a_package_reexport(

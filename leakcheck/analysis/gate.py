@@ -35,10 +35,17 @@ def cpython_rejects(source: bytes) -> Rejection | None:
     parentheses", "multiple exception types must be parenthesized", "source code string cannot
     contain null bytes"); they vary between Python versions, as CPython's grammar does.
     """
+    found = cpython_parse(source)
+    return found if isinstance(found, Rejection) else None
+
+
+def cpython_parse(source: bytes) -> ast.Module | Rejection:
+    """`source`'s abstract syntax tree from the running interpreter's parser, or why it refuses
+    it (as `cpython_rejects`). Never raises (short of KeyboardInterrupt)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarning: invalid escape sequences and the like
-            compile(source, "<leakcheck>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            tree = compile(source, "<leakcheck>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as error:  # IndentationError and TabError included
         line = error.lineno if error.lineno else _null_byte_line(source)
         message = _one_line(error.msg or str(error))
@@ -52,7 +59,8 @@ def cpython_rejects(source: bytes) -> Rejection | None:
     except Exception as error:  # SystemError and the like: CPython's own bugs on odd input
         detail = _one_line(f"{type(error).__name__}: {error}")
         return Rejection(None, f"Python's parser failed on this file ({detail})")
-    return None
+    assert isinstance(tree, ast.Module)
+    return tree
 
 
 # How CPython's messages begin when the bytes, not the grammar, are at fault (Parser/tokenizer.c).

@@ -79,6 +79,7 @@ class Unit:
     result: FileResult | None = None
     answers: dict[str, Answer] = field(default_factory=dict)
     tokens: str = ""
+    test: Words | None = None  # the prefilter's test, passed again on the code alone
     parsed: bool = False
     volatile: bool = False  # a Django settings module (see `_evidence`)
     evidence: str = ""
@@ -292,6 +293,7 @@ class Project:
             judge=unit.judged,
             summarise=unit.marker,
             django=django,
+            tokens=unit.test if unit.judged and not unit.marker else None,
         )
 
     def _complete(self, unit: Unit, done: Done) -> None:
@@ -573,6 +575,9 @@ class Project:
                 continue
             source = self._bytes(unit)
             if pattern.matches(source, unit.package) or _django_relevant(source):
+                # A word in a comment or a docstring is no acquisition: the worker passes the
+                # test again on the code alone before it parses the file with libcst.
+                unit.test = pattern
                 to_parse.append(unit)
                 continue
             unit.entry = None  # skipped: no token, so no finding (see project.prefilter)

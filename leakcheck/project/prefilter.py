@@ -26,6 +26,8 @@ are not reported (a file named on the command line is always parsed).
 
 from __future__ import annotations
 
+import ast
+import bisect
 import fnmatch
 import re
 from collections.abc import Iterable
@@ -221,3 +223,64 @@ def acquisition_tokens(
 @cache
 def _tokens(kinds: tuple[Kind, ...], names: Names, exported: frozenset[tuple[str, str]]) -> Words:
     return _build(kinds, names, exported, markers=False)
+
+
+# A string that may be an annotation (`"Session"`, `"Optional[AsyncSession]"`, `"Session | None"`)
+# keeps its words: the analysis reads parameters' annotations, forward references included.
+_ANNOTATION_LIKE = re.compile(r"[\w. \[\],|]*")
+_BLANK = bytes(10 if b == 10 else 32 for b in range(256))  # every byte but "\n" -> " "
+# Offsets from CPython are into the decoded, newline-normalised text: a BOM, an encoding
+# declaration or a carriage return would shift them, and then the bytes are used as they are.
+_SHIFTED = re.compile(rb"\A\xef\xbb\xbf|\A(?:[^\n]*\n)?[ \t\f]*#[^\n]*coding[:=]|\r")
+
+
+def code_only(source: bytes, tree: ast.Module) -> bytes:
+    """`source` with its comments and string literals blanked out (same length, same lines):
+    the words a token test should see once the file is known to parse.
+
+    `tree` is `source`'s tree from CPython's parser (`gate.cpython_parse`), whose node positions
+    are UTF-8 byte offsets into each line (Python docs, `ast` "col_offset"). F-strings stay as
+    they are (their `{...}` parts are code), and so do strings that may be annotations. When the
+    positions cannot be trusted on the raw bytes (see `_SHIFTED`), `source` is returned whole:
+    the test is then the byte test, never narrower than the analysis.
+    """
+    if _SHIFTED.search(source):
+        return source
+    starts = [0]
+    at = source.find(b"\n")
+    while at >= 0:
+        starts.append(at + 1)
+        at = source.find(b"\n", at + 1)
+    spans: list[tuple[int, int, bool]] = []  # (start, end, blank it)
+    inside_fstrings: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            inside_fstrings.update(id(n) for n in ast.walk(node) if n is not node)
+        elif not isinstance(node, ast.Constant) or not isinstance(node.value, str | bytes):
+            continue
+        if id(node) in inside_fstrings or node.end_lineno is None or node.end_col_offset is None:
+            continue
+        start = starts[node.lineno - 1] + node.col_offset
+        end = starts[node.end_lineno - 1] + node.end_col_offset
+        keep = isinstance(node, ast.JoinedStr) or (
+            isinstance(node.value, str) and _ANNOTATION_LIKE.fullmatch(node.value) is not None
+        )
+        spans.append((start, end, not keep))
+    spans.sort()
+    out = bytearray(source)
+    for start, end, blank in spans:
+        if blank:
+            out[start:end] = source[start:end].translate(_BLANK)
+    # A `#` outside every string literal starts a comment, to the end of its line.
+    ends = [end for _, end, _ in spans]
+    at = source.find(b"#")
+    while at >= 0:
+        index = bisect.bisect_right(ends, at)
+        if index < len(spans) and spans[index][0] <= at:
+            at = source.find(b"#", spans[index][1])  # inside a string: go on after it
+            continue
+        line_end = source.find(b"\n", at)
+        line_end = len(source) if line_end < 0 else line_end
+        out[at:line_end] = b" " * (line_end - at)
+        at = source.find(b"#", line_end)
+    return bytes(out)

@@ -16,6 +16,7 @@ native crash cannot be contained.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import gc
 import os
@@ -30,6 +31,7 @@ from leakcheck.config.catalogue import Kind
 from leakcheck.config.settings import Names
 from leakcheck.model import FileError, FileResult
 from leakcheck.project.names import Answer, ModuleFinder, NameResolver, SummarySource
+from leakcheck.project.prefilter import Words, code_only
 from leakcheck.project.summaries import Summary, summarise
 
 if TYPE_CHECKING:  # multiprocessing (and the analysis) are imported only when workers start
@@ -76,6 +78,9 @@ class Task:
     judge: bool
     summarise: bool
     django: DjangoContext | None = None  # for the Django rules (LC5xx)
+    # The prefilter's test, to pass again on the code alone (comments and strings blanked) before
+    # the file is parsed with libcst; None: parse it.
+    tokens: Words | None = None
 
 
 @dataclass(frozen=True)
@@ -94,9 +99,19 @@ _FINDER = ModuleFinder()
 
 def perform(task: Task, source: SummarySource) -> Done:
     """Parse `task`'s file once and do what it asks. Never raises for a problem in the file."""
+    from leakcheck.analysis.django import relevant
     from leakcheck.engine import analyse
 
     resolver = NameResolver(_FINDER, task.roots, task.kinds, task.names, source)
+    worth_parsing = None
+    if task.tokens is not None:
+        tokens = task.tokens
+
+        def worth_parsing(tree: ast.Module) -> bool:
+            return tokens.matches(code_only(task.source, tree), task.package) or relevant(
+                task.source
+            )
+
     done = analyse(
         task.source,
         task.shown,
@@ -107,6 +122,7 @@ def perform(task: Task, source: SummarySource) -> Done:
         task.judge,
         task.django,
         summarise=task.summarise,
+        worth_parsing=worth_parsing,
     )
     summary = None
     if task.summarise and done.exports is not None and done.imports is not None:
