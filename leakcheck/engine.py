@@ -35,6 +35,16 @@ class Analysis:
     result: FileResult
     exports: dict[str, Export] | None = None  # None: the file did not parse
     imports: dict[str, str] | None = None
+    defines: bool = True  # False: the screen found nothing it can define (not parsed)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What CPython's tree of a file says is worth doing: `defines`, the module can define
+    something importers use (summarise it); `acquires`, it can hold an acquisition (judge it)."""
+
+    defines: bool = True
+    acquires: bool = True
 
 
 def check_source(
@@ -64,24 +74,30 @@ def analyse(
     judge: bool = True,
     django: DjangoContext | None = None,
     summarise: bool = True,
-    worth_parsing: Callable[[ast.Module], bool] | None = None,
+    screen: Callable[[ast.Module], Screening] | None = None,
 ) -> Analysis:
     """Parse once; summarise the module (unless `summarise` is false: a module nothing can import
     anything from, whose exports would be thrown away), and judge it too unless `judge` is false.
     Never raises.
 
-    `worth_parsing`, if given, sees CPython's tree of the file first (the gate's, about a
-    fifteenth of libcst's cost): when it says no, the file is not parsed with libcst and has no
-    findings (the prefilter's second step, `project.prefilter.code_only`).
+    `screen`, if given, sees CPython's tree of the file first (the gate's, about a fifteenth of
+    libcst's cost) and may say the module can define nothing, or hold no acquisition
+    (`Screening`): then it is not summarised, or not judged; with neither left to do, it is not
+    parsed with libcst at all (`project.prefilter.code_only`).
 
     The tree is dropped before returning: only the summary and the findings survive.
     """
     gate = cpython_parse(source)  # the reference; libcst never sees what it refuses
     if isinstance(gate, Rejection):
         return Analysis(FileResult(path, errors=(FileError(path, gate.line, gate.reason),)))
-    skip = worth_parsing is not None and not worth_parsing(gate)
+    screening = screen(gate) if screen is not None else Screening()
     del gate  # not kept alive next to libcst's tree
-    if skip:
+    if summarise and not screening.defines:
+        return Analysis(
+            FileResult(path), defines=False
+        )  # judged later, if at all, as a non-exporter
+    judge = judge and screening.acquires
+    if not summarise and not judge:
         return Analysis(FileResult(path))
     try:
         module = parse_module(source)

@@ -244,6 +244,52 @@ def test_words_only_in_comments_docstrings_and_strings_are_not_parsed_with_libcs
     assert [p for p in parsed if p.startswith("# ")] == ["# comment.py"]
 
 
+# app/__init__.py names `contextmanager` and `psycopg2.connect` only in its docstring: it can
+# define nothing, so it is never parsed with libcst, yet what it re-exports still resolves.
+MARKER_IN_DOCSTRING = {
+    "app/__init__.py": (
+        '"""Helpers: psycopg2.connect() wrapped in a contextmanager live in app.db."""\n'
+        "import psycopg2\n"
+        "from .db import get_conn\n"
+    ),
+    "app/db.py": """\
+        from psycopg2.pool import ThreadedConnectionPool
+        pool = ThreadedConnectionPool(1, 5)
+
+        def get_conn():
+            return pool.getconn()
+        """,
+    "app/api.py": """\
+        from app import get_conn
+
+        def count():
+            conn = get_conn()
+            return conn.cursor().execute("select 1")
+        """,
+}
+
+
+def test_a_module_with_markers_only_in_its_docstring_is_not_parsed_and_still_reexports(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(here, MARKER_IN_DOCSTRING)
+
+    parsed = record_libcst_parses(monkeypatch)
+    options = Options(jobs=1, cache=True, cache_dir=here / "cache")
+    report = run(["app/api.py"], options=options)  # as pre-commit runs it
+    assert [(f.path, f.line, f.code) for f in report.findings] == [("app/api.py", 4, "LC101")]
+    assert parsed == [
+        "from psycopg2.pool import ThreadedConnectionPool",  # app/db.py
+        "from app import get_conn",  # app/api.py
+    ]
+    assert outcome(run(["app/api.py"], options=Options(jobs=2))) == outcome(report)
+    parsed.clear()
+    assert outcome(run(["app/api.py"], options=options)) == outcome(report)  # warm: the cache
+    assert parsed == []
+    # Checked as a whole, the package's `__init__.py` is judged (it imports `get_conn`).
+    assert outcome(run(["app"], options=Options(jobs=1))) == outcome(report)
+
+
 def test_a_warm_run_reuses_results_that_depend_on_a_package_reexport(
     here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

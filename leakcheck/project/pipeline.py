@@ -130,6 +130,7 @@ class Project:
         self.overrides: dict[str, bytes] = {}  # real path -> bytes to use instead of the file's
         self.parsed = 0  # files parsed in this run (for the benchmark)
         self.on_judged: Callable[[], None] | None = None  # called as each checked file is done
+        self._demoted: list[Unit] = []  # checked modules found to define nothing (`_demote`)
 
     # -- units ---------------------------------------------------------------------------------
 
@@ -293,10 +294,14 @@ class Project:
             judge=unit.judged,
             summarise=unit.marker,
             django=django,
+            markers=export_markers(unit.kinds, unit.config.names) if unit.marker else None,
             tokens=unit.test if unit.judged and not unit.marker else None,
         )
 
     def _complete(self, unit: Unit, done: Done) -> None:
+        if not done.defines:
+            self._demote(unit)
+            return
         self.parsed += 1
         unit.summary = done.summary if unit.marker else None
         unit.answers = done.answers
@@ -310,6 +315,17 @@ class Project:
         unit.done = unit.dirty = True
         unit.source = None  # memory stays flat in the number of files (re-read if ever needed)
         self._judged(unit)
+
+    def _demote(self, unit: Unit) -> None:
+        """`unit`'s export marker was only in comments or strings: it can define nothing, and is
+        from now on what any module without a marker is (its import table is its offer to
+        importers; if checked, it is judged with the others, through the prefilter). The cache
+        remembers it so (`Entry.marker`), so a warm run orders it as a cold one would have."""
+        unit.marker, unit.summary, unit.done, unit.dirty = False, None, True, True
+        unit.table = import_table(self._bytes(unit), unit.package)
+        unit.source = None
+        if unit.judged:
+            self._demoted.append(unit)
 
     def _judged(self, unit: Unit) -> None:
         if unit.judged and self.on_judged is not None:
@@ -417,7 +433,9 @@ class Project:
             self._start_pool(work)
             with tuned_collector():
                 self._phase_modules(components)
-                self._phase_rest(judged_rest)
+                for unit in self._demoted:
+                    unit.done = False
+                self._phase_rest(judged_rest + self._demoted)
                 self._settle()
         finally:
             if self._pool is not None:

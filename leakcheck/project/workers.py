@@ -78,8 +78,10 @@ class Task:
     judge: bool
     summarise: bool
     django: DjangoContext | None = None  # for the Django rules (LC5xx)
-    # The prefilter's test, to pass again on the code alone (comments and strings blanked) before
-    # the file is parsed with libcst; None: parse it.
+    # The prefilter's tests, to pass again on the code alone (comments and strings blanked)
+    # before the file is parsed with libcst: `markers` for a module to summarise (failing it, the
+    # module is handed back undone, `Done.defines`), `tokens` for one to judge; None: parse it.
+    markers: Words | None = None
     tokens: Words | None = None
 
 
@@ -92,6 +94,7 @@ class Done:
     result: FileResult
     summary: Summary | None
     answers: dict[str, Answer] = field(default_factory=dict)
+    defines: bool = True  # False: no export marker in its code; nothing was done (`Task.markers`)
 
 
 _FINDER = ModuleFinder()
@@ -100,17 +103,17 @@ _FINDER = ModuleFinder()
 def perform(task: Task, source: SummarySource) -> Done:
     """Parse `task`'s file once and do what it asks. Never raises for a problem in the file."""
     from leakcheck.analysis.django import relevant
-    from leakcheck.engine import analyse
+    from leakcheck.engine import Screening, analyse
 
     resolver = NameResolver(_FINDER, task.roots, task.kinds, task.names, source)
-    worth_parsing = None
-    if task.tokens is not None:
-        tokens = task.tokens
 
-        def worth_parsing(tree: ast.Module) -> bool:
-            return tokens.matches(code_only(task.source, tree), task.package) or relevant(
-                task.source
-            )
+    def screen(tree: ast.Module) -> Screening:
+        code = code_only(task.source, tree)
+        markers, tokens = task.markers, task.tokens
+        return Screening(
+            markers is None or markers.matches(code, task.package),
+            tokens is None or tokens.matches(code, task.package) or relevant(task.source),
+        )
 
     done = analyse(
         task.source,
@@ -122,12 +125,12 @@ def perform(task: Task, source: SummarySource) -> Done:
         task.judge,
         task.django,
         summarise=task.summarise,
-        worth_parsing=worth_parsing,
+        screen=screen if task.markers is not None or task.tokens is not None else None,
     )
     summary = None
     if task.summarise and done.exports is not None and done.imports is not None:
         summary = summarise(done.exports, done.imports)
-    return Done(task.key, done.result, summary, dict(resolver.queries))
+    return Done(task.key, done.result, summary, dict(resolver.queries), done.defines)
 
 
 def failed(task: Task, why: str) -> Done:
