@@ -11,7 +11,9 @@
    findings. Names are resolved from summaries alone (`project.names`).
 3. The other checked files are parsed only if their bytes hold an acquisition token (derived from
    the kinds, the configuration and the names the summaries export); files named on the command
-   line are always parsed.
+   line are always parsed. In the worker, the markers and the tokens are looked for again in the
+   code alone (`prefilter.code_only`): a module to summarise without a marker in its code is
+   handed back (`_demote`) and joins step 3; a file to judge without a token is not parsed.
 4. Every answer a file got about an imported name is recorded; a cached result is reused only
    while the file is unchanged and every one of its answers is still the same. At the end, the
    answers of all files are checked against the final summaries, and the rare file whose answer

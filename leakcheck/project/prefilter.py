@@ -22,6 +22,10 @@ itself needs before it can call anything an acquisition (`ModuleFacts.acquisitio
 finding, so the findings with the prefilter equal those without it (tested on the fixtures and on
 real trees). Files found by walking that fail the test are not parsed at all: their syntax errors
 are not reported (a file named on the command line is always parsed).
+
+The same tests run twice: on the raw bytes in the parent, and, for a file that passes, on
+`code_only` of it in the worker, once CPython's parser has built its tree, before libcst parses it
+(a word in a docstring or a comment is no acquisition).
 """
 
 from __future__ import annotations
