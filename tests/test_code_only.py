@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import ast
+import io
+import re
+import sys
+import tokenize
 from pathlib import Path
 
-from leakcheck.project.prefilter import code_only
+from leakcheck.project.prefilter import _from_tree, _scan, code_only
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted([*(ROOT / "fixtures").rglob("*.py"), *(ROOT / "leakcheck").rglob("*.py")], key=str)
 
 
 def blanked(source: str) -> str:
@@ -45,13 +50,66 @@ def test_multiline_strings_keep_their_lines_and_utf8_offsets_hold() -> None:
     assert "engine" not in out and "conn = pool.getconn()" in out and "é" not in out
 
 
-def test_bytes_whose_positions_cannot_be_trusted_are_tested_whole() -> None:
-    for source in (
-        b"\xef\xbb\xbfx = 1  # engine\n",
-        b"# -*- coding: latin-1 -*-\nx = 1  # engine\n",
-        b"x = 1  # engine\r\ny = 2\r\n",
-    ):
-        assert code_only(source, ast.parse(source)) == source
+def test_a_bom_and_carriage_returns_are_lexed_a_foreign_encoding_is_tested_whole() -> None:
+    for source in (b"\xef\xbb\xbfx = 1  # engine\n", b"x = 1  # engine\r\ny = 'pool!'\r\n"):
+        out = code_only(source, ast.parse(source))
+        assert b"engine" not in out and b"pool" not in out and b"x = 1" in out
+        assert _from_tree(source, ast.parse(source)) == source  # its offsets would shift
+    latin = "# -*- coding: latin-1 -*-\nx = 1  # engine \xe9\n".encode("latin-1")
+    assert code_only(latin, ast.parse(latin)) == latin
+    utf8 = b"# -*- coding: utf-8 -*-\nx = 1  # engine\n"
+    assert b"engine" not in code_only(utf8, ast.parse(utf8))
+
+
+def expected(source: bytes) -> bytes:
+    """`code_only` as CPython's own tokenizer splits `source`: every comment and every string
+    literal blanked, but f-strings and annotation-like strings."""
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(row: int, column: int) -> int:  # tokenize counts characters, not bytes
+        return starts[row - 1] + len(lines[row - 1].decode()[:column].encode())
+
+    out = bytearray(source)
+    for token in tokenize.tokenize(io.BytesIO(source).readline):
+        if token.type == tokenize.STRING:
+            prefix = token.string[: min(token.string.index(q) for q in "'\"" if q in token.string)]
+            quotes = 3 if token.string[len(prefix) :][:3] in ('"""', "'''") else 1
+            inner = token.string[len(prefix) + quotes : -quotes]
+            if "f" in prefix.lower():
+                continue
+            if "b" not in prefix.lower() and re.fullmatch(r"[\w. \[\],|]*", inner, re.ASCII):
+                continue
+        elif token.type != tokenize.COMMENT:
+            continue
+        start, end = offset(*token.start), offset(*token.end)
+        out[start:end] = bytes(10 if b == 10 else 32 for b in source[start:end])
+    return bytes(out)
+
+
+def test_the_lexeme_scan_splits_files_as_cpythons_tokenizer_does() -> None:
+    # The scan is what runs before Python 3.12, and after for files without f-strings.
+    checked = 0
+    for path in SOURCES:
+        source = path.read_bytes()
+        try:
+            compile(source, str(path), "exec", ast.PyCF_ONLY_AST)
+        except SyntaxError:
+            continue
+        if sys.version_info >= (3, 12) and re.search(rb"(?<!\w)[rRbB]?[fF][rR]?['\"]", source):
+            continue
+        assert _scan(source) == expected(source), path
+        checked += 1
+    assert checked > 200
+
+
+def test_fstrings_with_their_own_quotes_go_by_the_tree() -> None:
+    source = b"x = f\"{d['#']}\" + pool.getconn()  # engine\n"
+    tree = ast.parse(source)
+    out = _from_tree(source, tree)
+    assert b"pool.getconn()" in out and b"engine" not in out
 
 
 def test_every_fixture_keeps_its_length_and_lines() -> None:

@@ -34,6 +34,7 @@ import ast
 import bisect
 import fnmatch
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -232,22 +233,72 @@ def _tokens(kinds: tuple[Kind, ...], names: Names, exported: frozenset[tuple[str
 # A string that may be an annotation (`"Session"`, `"Optional[AsyncSession]"`, `"Session | None"`)
 # keeps its words: the analysis reads parameters' annotations, forward references included.
 _ANNOTATION_LIKE = re.compile(r"[\w. \[\],|]*")
+_ANNOTATION_BYTES = re.compile(rb"[\w. \[\],|]*")
 _BLANK = bytes(10 if b == 10 else 32 for b in range(256))  # every byte but "\n" -> " "
-# Offsets from CPython are into the decoded, newline-normalised text: a BOM, an encoding
-# declaration or a carriage return would shift them, and then the bytes are used as they are.
-_SHIFTED = re.compile(rb"\A\xef\xbb\xbf|\A(?:[^\n]*\n)?[ \t\f]*#[^\n]*coding[:=]|\r")
+# An encoding declaration other than UTF-8 may make a quote or a backslash byte part of a
+# character (Shift-JIS, Big5): such bytes are tested whole.
+_COOKIE = re.compile(
+    rb"\A(?:[^\n]*\n)?[ \t\f]*#[^\n]*coding[:=][ \t]*(?!utf-?8(?![-\w]))[-\w.]+", re.IGNORECASE
+)
+# CPython's offsets are into the decoded, newline-normalised text: a BOM or a carriage return
+# would shift them (`_from_tree` only).
+_SHIFTED = re.compile(rb"\A\xef\xbb\xbf|\r")
+# One comment or string literal (any prefix, any quotes), the first from where the scan is: in a
+# file CPython accepts, and before Python 3.12, that is exactly how its tokenizer splits it.
+_LEXEME = re.compile(
+    rb"(?P<comment>#[^\r\n]*)"
+    rb"|(?:(?<!\w)(?P<prefix>[rRbBuUfF]{1,2}))?"
+    rb"(?P<string>'''(?:\\[\s\S]|[^\\])*?'''"
+    rb'|"""(?:\\[\s\S]|[^\\])*?"""'
+    rb"|'(?:\\[\s\S]|[^\\'\r\n])*'"
+    rb'|"(?:\\[\s\S]|[^\\"\r\n])*")'
+)
+# Python 3.12 lets an f-string's `{...}` hold its own quotes and comments (PEP 701): the lexeme
+# scan would end such an f-string early, so a file with f-strings then goes by the tree.
+_FSTRING = re.compile(rb"(?<!\w)(?:[rRbB]?[fF]|[fF][rRbB])['\"]")
+_NESTED_FSTRINGS = sys.version_info >= (3, 12)
 
 
 def code_only(source: bytes, tree: ast.Module) -> bytes:
     """`source` with its comments and string literals blanked out (same length, same lines):
     the words a token test should see once the file is known to parse.
 
-    `tree` is `source`'s tree from CPython's parser (`gate.cpython_parse`), whose node positions
-    are UTF-8 byte offsets into each line (Python docs, `ast` "col_offset"). F-strings stay as
-    they are (their `{...}` parts are code), and so do strings that may be annotations. When the
-    positions cannot be trusted on the raw bytes (see `_SHIFTED`), `source` is returned whole:
-    the test is then the byte test, never narrower than the analysis.
+    `tree` is `source`'s tree from CPython's parser (`gate.cpython_parse`). F-strings stay as they
+    are (their `{...}` parts are code), and so do strings that may be annotations. Comments and
+    strings are found by one regular expression over the bytes (`_LEXEME`), which splits a file
+    CPython accepts as its tokenizer does, except, from Python 3.12, an f-string holding its own
+    quotes (PEP 701): a file with f-strings then goes by `tree`'s nodes, whose positions are UTF-8
+    byte offsets into each line (Python docs, `ast` "col_offset"). When neither can be trusted on
+    the raw bytes (an encoding declaration other than UTF-8; for the tree, a BOM or a carriage
+    return), `source` is returned whole: the test is then the byte test, never narrower than the
+    analysis.
     """
+    if _COOKIE.search(source):
+        return source
+    if _NESTED_FSTRINGS and _FSTRING.search(source):
+        return _from_tree(source, tree)
+    return _scan(source)
+
+
+def _scan(source: bytes) -> bytes:
+    """`code_only` from `_LEXEME`'s split of the bytes."""
+    out = bytearray(source)
+    for lexeme in _LEXEME.finditer(source):
+        prefix = (lexeme["prefix"] or b"").lower()
+        if b"f" in prefix:
+            continue  # an f-string: its `{...}` parts are code
+        string = lexeme["string"]
+        if string is not None and b"b" not in prefix:
+            quotes = 3 if string[:3] in (b"'''", b'"""') else 1
+            if _ANNOTATION_BYTES.fullmatch(string, quotes, len(string) - quotes):
+                continue
+        start, end = lexeme.span()
+        out[start:end] = source[start:end].translate(_BLANK)
+    return bytes(out)
+
+
+def _from_tree(source: bytes, tree: ast.Module) -> bytes:
+    """`code_only` from `tree`'s string nodes (for f-strings that may nest quotes)."""
     if _SHIFTED.search(source):
         return source
     starts = [0]
