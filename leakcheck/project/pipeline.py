@@ -29,7 +29,7 @@ import os
 import re
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -380,11 +380,18 @@ class Project:
         self._judged(unit)
 
     def _execute(self, ready: Iterable[Unit], advance: Callable[[Unit], list[Unit]]) -> None:
-        """Process units as they become ready: reuse, or parse here or in a worker."""
-        queue = deque(ready)
+        """Process units as they become ready: reuse, or parse here or in a worker. `ready` is
+        drawn from only when a worker is idle, so a generator's work overlaps the workers'."""
+        queue: deque[Unit] = deque()
+        more = iter(ready)
         pool = self._pool
-        while queue or (pool is not None and pool.busy()):
-            while queue and (pool is None or pool.idle()):
+        while True:
+            while pool is None or pool.idle():
+                if not queue:
+                    unit = next(more, None)
+                    if unit is None:
+                        break
+                    queue.append(unit)
                 unit = queue.popleft()
                 if unit.done:
                     queue.extend(advance(unit))
@@ -398,11 +405,14 @@ class Project:
                     queue.extend(advance(unit))
                 else:
                     pool.submit(self._task(unit))
-            if pool is not None and pool.busy():
-                for done in pool.collect():
-                    unit = self.units[done.key]
-                    self._complete(unit, done)
-                    queue.extend(advance(unit))
+            if pool is None or not pool.busy():
+                if not queue:
+                    return
+                continue
+            for done in pool.collect():
+                unit = self.units[done.key]
+                self._complete(unit, done)
+                queue.extend(advance(unit))
 
     def _start_pool(self, work: int) -> None:
         jobs = min(self.jobs, work)
@@ -577,9 +587,13 @@ class Project:
         return found
 
     def _phase_rest(self, units: list[Unit]) -> None:
+        self._execute(self._worth_parsing(units), lambda unit: [])
+
+    def _worth_parsing(self, units: list[Unit]) -> Iterator[Unit]:
+        """The units to parse, each as soon as it is found (workers start on the first while the
+        rest are tested); the others are done here: reused from the cache, or without a token."""
         exported = sorted(self.exported_names())
         tokens_by_settings: dict[tuple[int, int], tuple[str, Words]] = {}
-        to_parse = []
         for unit in units:
             key = (id(unit.kinds), id(unit.config.names))
             if key not in tokens_by_settings:
@@ -587,7 +601,7 @@ class Project:
                 tokens_by_settings[key] = (digest((pattern.spec, "django-relevant")), pattern)
             unit.tokens, pattern = tokens_by_settings[key]
             if unit.named or not self.prefilter:
-                to_parse.append(unit)
+                yield unit
                 continue
             entry = unit.entry
             if entry is not None and entry.tokens == unit.tokens and self._reusable(unit):
@@ -598,14 +612,13 @@ class Project:
                 # A word in a comment or a docstring is no acquisition: the worker passes the
                 # test again on the code alone before it parses the file with libcst.
                 unit.test = pattern
-                to_parse.append(unit)
+                yield unit
                 continue
             unit.entry = None  # skipped: no token, so no finding (see project.prefilter)
             unit.result = self.finish(FileResult(unit.shown), source, unit)
             unit.done = unit.dirty = True
             unit.source = None
             self._judged(unit)
-        self._execute(to_parse, lambda unit: [])
 
     def _settle(self) -> None:
         """Judge again the few units whose answers changed after they were judged."""
