@@ -376,20 +376,24 @@ def test_a_warm_run_does_not_import_libcst(here: Path) -> None:
             main(["check", "--format", "json", "--jobs", "1", "app"])
         except SystemExit:
             pass
-        print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "libcst")))
+        print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in PACKAGES)))
         """
-    )
+    ).replace("PACKAGES", repr(("libcst", "pathspec")))
 
-    def libcst_modules() -> list[str]:
+    def imported() -> list[str]:
         done = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=here
         )
         return list(json.loads(done.stdout.strip().splitlines()[-1]))
 
-    assert libcst_modules() != []  # cold: it parses, in this process (--jobs 1)
+    cold = imported()
+    assert cold != []  # cold: it parses, in this process (--jobs 1)
+    assert not any(m.startswith("pathspec") for m in cold)  # no ignore file, no ignore patterns
     assert (here / ".leakcheck_cache" / "CACHEDIR.TAG").is_file()
     assert (here / ".leakcheck_cache" / ".gitignore").read_text().strip().endswith("*")
-    assert libcst_modules() == []  # warm: nothing changed, nothing parsed
+    assert imported() == []  # warm: nothing changed, nothing parsed
+    (here / ".gitignore").write_text("build/\n")
+    assert "pathspec" in imported()  # an ignore file: its patterns are read
 
 
 def test_a_corrupt_cache_entry_is_ignored(here: Path) -> None:
