@@ -347,3 +347,23 @@ def test_a_cached_settings_result_holds_until_the_projects_asgi_py_changes(
     found = run(["site"], options=options).findings
     assert [(f.path, f.code, f.line) for f in found] == [("site/settings.py", "LC503", 6)]
     assert "site/settings.py" in parsed
+
+
+def test_a_replayed_run_holds_until_the_projects_asgi_py_appears(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leakcheck.project.runner import Options, run
+
+    # Only the settings module is checked: asgi.py is no file of the run, only its evidence.
+    project(tmp_path, {"manage.py": "", "site/settings.py": POOLED_60, "site/urls.py": ""})
+    monkeypatch.chdir(tmp_path)
+    options = Options(jobs=1, cache=True, cache_dir=tmp_path / "cache")
+    assert run(["site/settings.py"], options=options).findings == []  # cold
+    assert run(["site/urls.py"], options=options).findings == []  # another run's manifest
+    assert run(["site/settings.py"], options=options).findings == []  # from the entries
+    parsed = record_parses(monkeypatch)
+    assert run(["site/settings.py"], options=options).findings == []  # from the manifest
+    assert parsed == []
+    (tmp_path / "site" / "asgi.py").write_text(TEMPLATE_ASGI)
+    found = run(["site/settings.py"], options=options).findings
+    assert [(f.path, f.code, f.line) for f in found] == [("site/settings.py", "LC503", 6)]

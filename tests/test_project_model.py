@@ -578,3 +578,83 @@ def test_workers_that_grew_are_replaced_and_findings_stay_the_same(
     recycled = outcome(run(["fixtures/pool"], options=Options(jobs=2, cache=False)))
     assert recycled == alone
     assert started > 2  # replaced after tasks, not only the two started at first
+
+
+# -- the manifest: the last run again ------------------------------------------------------------
+
+
+def entry_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, every cache entry a run loads (a replayed run loads none)."""
+    from leakcheck.project.cache import Cache
+
+    loaded: list[str] = []
+    original = Cache.load
+
+    def counting(self: Cache, key: str) -> object:
+        loaded.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(Cache, "load", counting)
+    return loaded
+
+
+def test_the_same_run_with_nothing_changed_is_replayed_from_the_manifest(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(here, PROJECT)
+    options = Options(jobs=1, cache=True)
+    cold = outcome(run(["app"], options=options))
+    loaded = entry_loads(monkeypatch)
+    parsed = record_parses(monkeypatch)
+    assert outcome(run(["app"], options=options)) == cold
+    assert loaded == [] and parsed == []  # one manifest, no entry, no parse
+    # Another working directory: the same files, shown by other paths.
+    monkeypatch.chdir(here / "app")
+    moved = outcome(
+        run(["."], options=Options(jobs=1, cache=True, cache_dir=here / ".leakcheck_cache"))
+    )
+    monkeypatch.chdir(here)
+    assert [(p, line) for p, line, *_ in moved] == [("api/items.py", 4)]
+    # Other options are another run: it does not replay this one.
+    assert outcome(run(["app"], options=replace_options(options, select=("LC2",)))) == []
+    assert loaded != []
+
+
+def replace_options(options: Options, select: tuple[str, ...]) -> Options:
+    from dataclasses import replace
+
+    from leakcheck.config.selection import Overrides
+
+    return replace(options, overrides=Overrides(select=select))
+
+
+def test_a_changed_imported_module_outside_the_checked_files_is_not_replayed(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(here, PROJECT)
+    options = Options(jobs=1, cache=True)
+    # As pre-commit runs it: only items.py is checked; app/db.py is read for its summary.
+    assert [r[:2] for r in outcome(run(["app/api/items.py"], options=options))] == [
+        ("app/api/items.py", 4)
+    ]
+    db = here / "app" / "db.py"
+    db.write_text("def get_conn():\n    return object()\n")
+    os.utime(db, ns=(db.stat().st_mtime_ns + 10**9,) * 2)
+    assert outcome(run(["app/api/items.py"], options=options)) == []
+
+
+def test_a_module_that_appears_where_an_import_found_none_is_not_replayed(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = dict(PROJECT)
+    files["app/api/items.py"] = files["app/api/items.py"].replace("app.db", "app.pools")
+    write(here, files)
+    options = Options(jobs=1, cache=True)
+    assert outcome(run(["app/api/items.py"], options=options)) == []  # no app/pools.py yet
+    assert outcome(run(["app/api/items.py"], options=Options(jobs=1))) == []
+    (here / "app" / "pools.py").write_text((here / "app" / "db.py").read_text())
+    # In this same process (as a language server is), with and without the cache.
+    for each in (options, Options(jobs=1)):
+        assert [r[:2] for r in outcome(run(["app/api/items.py"], options=each))] == [
+            ("app/api/items.py", 4)
+        ]

@@ -88,6 +88,29 @@ def cache_dir_for(root: Path, explicit: Path | None = None) -> Path:
     return root / DIRECTORY
 
 
+@dataclass(frozen=True)
+class Manifest:
+    """What the last run over a set of files saw, to answer the same run again at once.
+
+    key: the run (its checked files' entry keys, in order, with whether each was named; see
+    `Project.replay`). files: (real path, size, mtime_ns) of every module the run read, checked
+    or only summarised. directories: (path, mtime_ns) of every directory a module name was looked
+    up in (a file added or removed there changes it, and with it what an import resolves to).
+    results: the checked files' results, in order; shown: how each named its file. evidence:
+    (position, evidence) for each Django settings module (`Entry.evidence`).
+    """
+
+    key: str
+    files: tuple[tuple[str, int, int], ...]
+    directories: tuple[tuple[str, int | None], ...]  # None: it did not exist
+    results: tuple[FileResult, ...]
+    shown: tuple[str, ...]
+    evidence: tuple[tuple[int, str], ...] = ()
+
+
+MANIFEST = "manifest"
+
+
 class Cache:
     """Entries under `directory` (created on the first write, with .gitignore and CACHEDIR.TAG).
 
@@ -117,23 +140,50 @@ class Cache:
     def store(self, key: str, entry: Entry) -> None:
         """Write `entry` under `key` atomically (a temporary file, then `os.replace`)."""
         try:
-            self._prepare()
+            self.prepare()
             folder = self.entries / key[:2]
             folder.mkdir(exist_ok=True)
-            data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
-            handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(data)
-                os.replace(temporary, folder / key)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
+            self._write(folder, key, entry)
         except OSError:
             return
 
-    def _prepare(self) -> None:
+    def load_manifest(self, key: str) -> Manifest | None:
+        """The manifest of the last run, if it was the run `key`; else None (also when it
+        cannot be read)."""
+        try:
+            with open(self.entries / MANIFEST, "rb") as handle:
+                manifest = safe_loads(handle.read())
+        except Exception:  # missing, truncated, corrupt, foreign: as if absent
+            return None
+        if not isinstance(manifest, Manifest) or manifest.key != key:
+            return None
+        return manifest
+
+    def store_manifest(self, manifest: Manifest) -> None:
+        """Write `manifest` atomically, in place of the last run's (one per cache: runs over
+        other sets of files, such as pre-commit's, replace it and fall back to the entries)."""
+        try:
+            self.prepare()
+            self._write(self.entries, MANIFEST, manifest)
+        except OSError:
+            return
+
+    @staticmethod
+    def _write(folder: Path, name: str, value: object) -> None:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, folder / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+    def prepare(self) -> None:
+        """Create the directory (with its .gitignore and CACHEDIR.TAG) if it is not there.
+        Raises OSError when it cannot be created."""
         if self._ready:
             return
         self.entries.mkdir(parents=True, exist_ok=True)

@@ -155,12 +155,21 @@ def forget() -> None:
     _ROOTS.clear()
     _IMPORT_ROOTS.clear()
     dependencies.forget()  # the versions read from dependency files (FastAPI for LC403)
+    global _GENERATION
+    _GENERATION += 1  # every `ModuleFinder` starts afresh (a worker's is long-lived)
+
+
+_GENERATION = 0  # how many times `forget` was called
 
 
 class ModuleFinder:
     """Module name -> file, through a list of roots; every answer remembered for the run."""
 
     def __init__(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        self._generation = _GENERATION
         self._files: dict[tuple[Path, str], str | None] = {}
         self._listings: dict[str, frozenset[str]] = {}
         # The answer for a whole list of roots (asked tens of thousands of times in a run over a
@@ -169,10 +178,28 @@ class ModuleFinder:
         # directory), which spares hashing its `Path`s; then by value, for other callers.
         self._by_id: dict[int, tuple[tuple[Path, ...], dict[str, str | None]]] = {}
         self._answers: dict[tuple[Path, ...], dict[str, str | None]] = {}
+        # Every directory whose entries decided an answer (listed, or probed for an
+        # `__init__.py`), with its mtime from before it was read (None: it does not exist).
+        self._stamps: dict[str, int | None] = {}
+
+    def watched(self) -> dict[str, int | None]:
+        """The directories whose entries decided an answer so far, with their mtimes (ns) as
+        they were read: a file added or removed in one of them may change what a module name
+        resolves to."""
+        return dict(self._stamps)
+
+    def _stamp(self, directory: str) -> None:
+        if directory not in self._stamps:
+            try:
+                self._stamps[directory] = os.stat(directory).st_mtime_ns
+            except OSError:
+                self._stamps[directory] = None
 
     def find(self, roots: tuple[Path, ...], module: str) -> str | None:
         """The real path of `module`'s file (`a/b.py` or `a/b/__init__.py`) under the first root
         that has it, or None."""
+        if self._generation != _GENERATION:
+            self._start()  # `forget` was called: directories may have changed since
         known = self._by_id.get(id(roots))
         if known is not None and known[0] is roots:
             answers = known[1]
@@ -210,7 +237,9 @@ class ModuleFinder:
         if last + ".py" in listing:
             candidates.append(os.path.join(directory, last + ".py"))
         if last in listing:
-            candidates.append(os.path.join(directory, last, "__init__.py"))
+            package = os.path.join(directory, last)
+            self._stamp(package)
+            candidates.append(os.path.join(package, "__init__.py"))
         for candidate in candidates:
             if os.path.isfile(candidate):
                 return real_path(candidate)
@@ -219,6 +248,7 @@ class ModuleFinder:
     def _listing(self, directory: str) -> frozenset[str]:
         known = self._listings.get(directory)
         if known is None:
+            self._stamp(directory)
             try:
                 known = frozenset(os.listdir(directory))
             except OSError:

@@ -25,6 +25,7 @@ finished first, so output is the same for any number of jobs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import traceback
@@ -37,7 +38,7 @@ from leakcheck import __version__
 from leakcheck.config.catalogue import CatalogueError, Kind
 from leakcheck.config.settings import Config, ConfigFinder, kinds_for
 from leakcheck.model import FileError, FileResult
-from leakcheck.project.cache import Cache, Entry, content_hash
+from leakcheck.project.cache import Cache, Entry, Manifest, content_hash
 from leakcheck.project.names import (
     Answer,
     ModuleFinder,
@@ -133,6 +134,7 @@ class Project:
         self.parsed = 0  # files parsed in this run (for the benchmark)
         self.on_judged: Callable[[], None] | None = None  # called as each checked file is done
         self._demoted: list[Unit] = []  # checked modules found to define nothing (`_demote`)
+        self._run_key = ""  # the run's identity for its manifest (`replay`)
 
     # -- units ---------------------------------------------------------------------------------
 
@@ -171,12 +173,90 @@ class Project:
         return unit
 
     def _key(self, unit: Unit) -> None:
-        digest_ = self._digests.get(id(unit.config))
+        unit.key = self._entry_key(unit.real, unit.config)
+
+    def _entry_key(self, real: str, config: Config) -> str:
+        """The cache entry's name for the file at `real` under `config` ("" without a cache)."""
+        if self.cache is None:
+            return ""
+        digest_ = self._digests.get(id(config))
         if digest_ is None:
-            digest_ = self.settings_digest(unit.config)
-            self._digests[id(unit.config)] = digest_
-        if self.cache is not None:
-            unit.key = self.cache.key(unit.real, digest_)
+            digest_ = self.settings_digest(config)
+            self._digests[id(config)] = digest_
+        return self.cache.key(real, digest_)
+
+    # -- the last run again ----------------------------------------------------------------------
+
+    def replay(self, checked: list[tuple[str, str, str, bool]]) -> list[FileResult] | None:
+        """The results of the last run, when it was this same run and nothing it read changed;
+        else None (and `run` does the work, then remembers it for next time).
+
+        `checked`: (path, real path, shown, named) of each file to check, in order. "The same run":
+        the same files with the same configuration and options (their entry keys, in order).
+        "Nothing changed": every module it read (checked or only summarised) has the size and
+        mtime it had, every directory a module name was looked up in has its mtime (no module
+        appeared or went), and every Django settings module finds the same `asgi.py`. Then
+        every answer and summary the last run used still holds, and so does every result: the
+        work of a warm run (an entry, a `stat` and the answers' check per file) is skipped.
+        """
+        if self.cache is None or self.overrides:
+            return None
+        # Created now, before any directory is stamped: creating it inside the project would
+        # change the project root's mtime and make the next run miss its manifest.
+        with contextlib.suppress(OSError):
+            self.cache.prepare()
+        parts = []
+        for _, real, _, named in checked:
+            config = self.configs.for_dir(os.path.dirname(real))
+            parts.append((self._entry_key(real, config), named))
+        self._run_key = digest((tuple(parts), self.prefilter))
+        manifest = self.cache.load_manifest(self._run_key)
+        if manifest is None or not len(manifest.results) == len(manifest.shown) == len(checked):
+            return None
+        for real, size, mtime in manifest.files:
+            try:
+                status = os.stat(real)
+            except OSError:
+                return None
+            if (status.st_size, status.st_mtime_ns) != (size, mtime):
+                return None
+        for directory, stamp in manifest.directories:
+            try:
+                now: int | None = os.stat(directory).st_mtime_ns
+            except OSError:
+                now = None
+            if now != stamp:
+                return None
+        if any(_evidence_at(checked[i][0]) != found for i, found in manifest.evidence):
+            return None
+        results = []
+        for (_, _, shown, _), result, was in zip(
+            checked, manifest.results, manifest.shown, strict=True
+        ):
+            results.append(_renamed(result, shown) if was != shown else result)
+        return results
+
+    def _remember(self, checked: list[Unit]) -> None:
+        """Write the manifest `replay` reads (see there) for this run over `checked`."""
+        if self.cache is None or not self._run_key or self.overrides:
+            return
+        if any(u.unreadable or u.stat == (-1, -1) or u.result is None for u in checked):
+            return
+        if any(u.unreadable or u.stat == (-1, -1) for u in self.units):
+            return
+        for unit in self.units:  # every answer looked up here too: its directories are stamped
+            self._answers_hold(unit, unit.answers)
+        evidence = tuple((i, u.evidence) for i, u in enumerate(checked) if u.volatile and u.judged)
+        self.cache.store_manifest(
+            Manifest(
+                self._run_key,
+                tuple((u.real, *u.stat) for u in self.units),
+                tuple(sorted(self.modules.watched().items())),
+                tuple(u.result for u in checked if u.result is not None),
+                tuple(u.result.path for u in checked if u.result is not None),
+                evidence,
+            )
+        )
 
     def _load(self, unit: Unit) -> None:
         """Find out whether the file changed; read it only if it may have."""
@@ -372,6 +452,7 @@ class Project:
         entry = unit.entry
         assert entry is not None
         unit.summary, unit.result, unit.answers = entry.summary, entry.result, entry.answers
+        unit.volatile, unit.evidence = entry.volatile, entry.evidence  # checked in `_reusable`
         if unit.result is not None and entry.shown != unit.shown:
             unit.result = _renamed(unit.result, unit.shown)  # `cd` elsewhere, same file
             unit.dirty = True
@@ -429,8 +510,9 @@ class Project:
 
     # -- the run ---------------------------------------------------------------------------------
 
-    def run(self, progress: Callable[[], None] | None = None) -> None:
-        """Summarise and judge every unit (see the module's docstring)."""
+    def run(self, checked: list[Unit] | None = None) -> None:
+        """Summarise and judge every unit (see the module's docstring); `checked`: the checked
+        files' units in the order `replay` was given them, to remember the run by."""
         self.expand()
         markers = [u for u in self.units if u.marker and not u.unreadable]
         components = self._order(markers)
@@ -454,6 +536,8 @@ class Project:
                 self._pool.close()
                 self._pool = None
         self._save()
+        if checked is not None:
+            self._remember(checked)
 
     def _order(self, markers: list[Unit]) -> list[list[Unit]]:
         """Strongly connected components of the import graph among `markers`, deps first."""
@@ -671,9 +755,13 @@ def _evidence(unit: Unit) -> str:
     """What the LC5xx rules found beside a settings module that its findings depend on: the
     `asgi.py` that makes its project ASGI, as `asgi_file` finds it now ("" for none). Read from
     bytes, without libcst, so a warm run can check it."""
+    return _evidence_at(unit.path)
+
+
+def _evidence_at(path: str) -> str:
     from leakcheck.analysis.django.asgi import asgi_file
 
-    found = asgi_file(Path(unit.path))
+    found = asgi_file(Path(path))
     return str(found) if found is not None else ""
 
 

@@ -168,14 +168,24 @@ class Checker:
     ) -> list[FileResult]:
         """Results for `files`, in their order; `named`: files given explicitly (always parsed)."""
         project = self.project()
-        units = []
+        checked = []
         for path in files:
             real = real_path(path)
-            shown = display_path(path, real)
-            units.append(project.add(path, shown, judged=True, named=path in named, real=real))
+            checked.append((path, real, display_path(path, real), path in named))
+        if not self.options.fix:  # fixes need the run's summaries (`_Final`)
+            replayed = project.replay(checked)
+            if replayed is not None:
+                if progress is not None:
+                    for _ in replayed:
+                        progress([])
+                return replayed
+        units = [
+            project.add(path, shown, judged=True, named=is_named, real=real)
+            for path, real, shown, is_named in checked
+        ]
         if progress is not None:
             project.on_judged = lambda: progress([])
-        project.run()
+        project.run(units)
         self.summaries = _Final(project)
         by_path = {unit.path: unit for unit in units}
 
