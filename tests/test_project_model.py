@@ -522,6 +522,29 @@ def test_a_worker_that_crashes_hangs_or_runs_out_of_memory_costs_only_its_file(
     assert message in errors[0]["message"]  # type: ignore[index]
 
 
+def test_a_file_its_worker_failed_on_is_analysed_again_next_run(here: Path) -> None:
+    # The time or memory limit may have been the machine's load: the failure is not cached,
+    # neither in the file's entry nor in the run's manifest.
+    bad = "# leakcheck-test: crash\nimport psycopg2\nconn = psycopg2.connect()\n"
+    write(here, {"a_bad.py": bad, "b_leaky.py": LEAKY})
+    env = {k: v for k, v in os.environ.items() if k != "LEAKCHECK_CACHE_DIR"}
+
+    def errors(**environment: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "leakcheck", "check", "-j", "2", "--format", "json"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            env={**env, **environment},
+            check=False,
+            timeout=120,
+        )
+        return [e["path"] for e in json.loads(done.stdout)["errors"]]
+
+    assert errors(LEAKCHECK_TEST_FAULTS="1") == ["a_bad.py"]
+    assert errors() == []
+
+
 def test_module_finder_finds_modules_and_packages_as_imports_do(tmp_path: Path) -> None:
     """The finder reads directory listings instead of probing each candidate; its answers are
     those of probing: `a/b.py` before `a/b/__init__.py`, a directory without `__init__.py` is no

@@ -49,7 +49,15 @@ from leakcheck.project.names import (
 )
 from leakcheck.project.prefilter import Words, acquisition_tokens, export_markers
 from leakcheck.project.summaries import Summary, digest, import_table, scan_imports
-from leakcheck.project.workers import Done, Limits, Task, WorkerPool, perform, tuned_collector
+from leakcheck.project.workers import (
+    NOT_ANALYSED,
+    Done,
+    Limits,
+    Task,
+    WorkerPool,
+    perform,
+    tuned_collector,
+)
 
 Finish = Callable[[FileResult, bytes, "Unit"], FileResult]
 
@@ -241,6 +249,8 @@ class Project:
         if self.cache is None or not self._run_key or self.overrides:
             return
         if any(u.unreadable or u.stat == (-1, -1) or u.result is None for u in checked):
+            return
+        if any(_retried(u.result) for u in self.units):
             return
         if any(u.unreadable or u.stat == (-1, -1) for u in self.units):
             return
@@ -726,6 +736,8 @@ class Project:
                 continue
             if unit.stat == (-1, -1):
                 continue  # a buffer, not the file on disk
+            if _retried(unit.result):
+                continue
             self.cache.store(
                 unit.key,
                 Entry(
@@ -749,6 +761,14 @@ class Project:
 
 # A module that assigns `DATABASES` (a Django settings module, see analysis/django/settings.py).
 _SETTINGS_MODULE = re.compile(rb"^[ \t]*DATABASES[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
+
+
+def _retried(result: FileResult | None) -> bool:
+    """Whether `result` is not to be remembered: a bug in leakcheck, or a worker that failed on
+    the file (its time or memory limit may have been the machine's load, not the file's)."""
+    return result is not None and any(
+        e.internal or e.message.startswith(NOT_ANALYSED) for e in result.errors
+    )
 
 
 def _evidence(unit: Unit) -> str:

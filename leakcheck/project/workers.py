@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # multiprocessing (and the analysis) are imported only when w
     from leakcheck.analysis.django import DjangoContext
 
 FILE_TIMEOUT = 120.0  # seconds for one file in a worker
+NOT_ANALYSED = "not analysed: "  # how a file's error begins when its worker failed on it
 WORKER_MEMORY = 2048  # megabytes of address space for one worker
 # For the tests of isolation only: with this variable set to 1, a file whose bytes contain one of
 # these comments makes its worker crash, hang or allocate without bound.
@@ -135,7 +136,7 @@ def perform(task: Task, source: SummarySource) -> Done:
 
 def failed(task: Task, why: str) -> Done:
     """The outcome of a task whose worker died or was stopped: one error entry for its file."""
-    error = FileError(task.shown, None, f"not analysed: {why}")
+    error = FileError(task.shown, None, f"{NOT_ANALYSED}{why}")
     return Done(task.key, FileResult(task.shown, errors=(error,)), None)
 
 
