@@ -150,6 +150,20 @@ class Discovery:
             self._specs[directory] = _read_ignore_files(directory, root)
         return self._specs[directory]
 
+    def _learn(self, directory: str, names: set[str]) -> None:
+        """What `directory`'s listing already says: whether it is a repository's root (below a
+        known parent), and that it has no ignore file; spares a `stat` and two failed opens per
+        directory of the walk."""
+        if directory not in self._repositories:
+            parent = os.path.dirname(directory)
+            if ".git" in names:
+                self._repositories[directory] = directory
+            elif parent in self._repositories and parent != directory:
+                self._repositories[directory] = self._repositories[parent]
+        at_root = self._repositories.get(directory, "") == directory
+        if directory not in self._specs and not at_root and not names.intersection(IGNORE_FILES):
+            self._specs[directory] = None
+
     def _repository_root(self, directory: str) -> str | None:
         """The nearest directory at or above `directory` holding `.git`."""
         if directory not in self._repositories:
@@ -273,6 +287,8 @@ class Discovery:
             return
         root = self._root(config)
         respects = self._respects(config)
+        if respects:
+            self._learn(absolute, {name for name, _ in listing})
         # Only directories that have ignore files: the others never decide (a fifth of the
         # walk was asking each file's empty ancestors).
         if respects and self._spec(absolute) is not None:
