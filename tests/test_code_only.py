@@ -89,7 +89,7 @@ def expected(source: bytes) -> bytes:
     return bytes(out)
 
 
-def test_the_lexeme_scan_splits_files_as_cpythons_tokenizer_does() -> None:
+def test_the_scan_splits_files_as_cpythons_tokenizer_does() -> None:
     # The scan is what runs before Python 3.12, and after for files without f-strings.
     checked = 0
     for path in SOURCES:
@@ -124,3 +124,14 @@ def test_every_fixture_keeps_its_length_and_lines() -> None:
         assert len(out) == len(source) and out.count(b"\n") == source.count(b"\n"), path
         checked += 1
     assert checked > 100
+
+
+def test_prefixes_escapes_and_keywords_next_to_quotes() -> None:
+    for source in (
+        b'if"engine"in x: pass  # engine\n',
+        b"x = rb'pool\\'s' + Rb\"\\\\\" + br'''engine\n'''\n",
+        b"x = u'engine.connect()' if y else'pool.getconn()'\n",
+        b"s = 'engine \\\n pool'\n",
+    ):
+        assert _scan(source) == expected(source), source
+    assert _scan(b"x = 'never ends\n") == b"x = 'never ends\n"  # not Python: kept whole

@@ -243,18 +243,8 @@ _COOKIE = re.compile(
 # CPython's offsets are into the decoded, newline-normalised text: a BOM or a carriage return
 # would shift them (`_from_tree` only).
 _SHIFTED = re.compile(rb"\A\xef\xbb\xbf|\r")
-# One comment or string literal (any prefix, any quotes), the first from where the scan is: in a
-# file CPython accepts, and before Python 3.12, that is exactly how its tokenizer splits it.
-_LEXEME = re.compile(
-    rb"(?P<comment>#[^\r\n]*)"
-    rb"|(?:(?<!\w)(?P<prefix>[rRbBuUfF]{1,2}))?"
-    rb"(?P<string>'''(?:\\[\s\S]|[^\\])*?'''"
-    rb'|"""(?:\\[\s\S]|[^\\])*?"""'
-    rb"|'(?:\\[\s\S]|[^\\'\r\n])*'"
-    rb'|"(?:\\[\s\S]|[^\\"\r\n])*")'
-)
-# Python 3.12 lets an f-string's `{...}` hold its own quotes and comments (PEP 701): the lexeme
-# scan would end such an f-string early, so a file with f-strings then goes by the tree.
+# Python 3.12 lets an f-string's `{...}` hold its own quotes and comments (PEP 701): `_scan`
+# would end such an f-string early, so a file with f-strings then goes by the tree.
 _FSTRING = re.compile(rb"(?<!\w)(?:[rRbB]?[fF]|[fF][rRbB])['\"]")
 _NESTED_FSTRINGS = sys.version_info >= (3, 12)
 
@@ -265,12 +255,12 @@ def code_only(source: bytes, tree: ast.Module) -> bytes:
 
     `tree` is `source`'s tree from CPython's parser (`gate.cpython_parse`). F-strings stay as they
     are (their `{...}` parts are code), and so do strings that may be annotations. Comments and
-    strings are found by one regular expression over the bytes (`_LEXEME`), which splits a file
-    CPython accepts as its tokenizer does, except, from Python 3.12, an f-string holding its own
-    quotes (PEP 701): a file with f-strings then goes by `tree`'s nodes, whose positions are UTF-8
-    byte offsets into each line (Python docs, `ast` "col_offset"). When neither can be trusted on
-    the raw bytes (an encoding declaration other than UTF-8; for the tree, a BOM or a carriage
-    return), `source` is returned whole: the test is then the byte test, never narrower than the
+    strings are found by a scan of the bytes (`_scan`), which splits a file CPython accepts as
+    its tokenizer does, except, from Python 3.12, an f-string holding its own quotes (PEP 701):
+    a file with f-strings then goes by `tree`'s nodes, whose positions are UTF-8 byte offsets
+    into each line (Python docs, `ast` "col_offset"). When neither can be trusted on the raw
+    bytes (an encoding declaration other than UTF-8; for the tree, a BOM or a carriage return),
+    `source` is returned whole: the test is then the byte test, never narrower than the
     analysis.
     """
     if _COOKIE.search(source):
@@ -280,20 +270,49 @@ def code_only(source: bytes, tree: ast.Module) -> bytes:
     return _scan(source)
 
 
+# A comment or a string's opening quote: where the scan stops next.
+_OPENING = re.compile(rb"[#'\"]")
+_LINE_END = re.compile(rb"[\r\n]")
+# A string's body from its opening quote (escapes included, as the tokenizer reads them).
+_BODIES = {
+    b"'''": re.compile(rb"'''(?:\\[\s\S]|[^\\])*?'''"),
+    b'"""': re.compile(rb'"""(?:\\[\s\S]|[^\\])*?"""'),
+    b"'": re.compile(rb"'(?:\\[\s\S]|[^\\'\r\n])*'"),
+    b'"': re.compile(rb'"(?:\\[\s\S]|[^\\"\r\n])*"'),
+}
+_PREFIX = frozenset(b"rRbBuUfF")
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
 def _scan(source: bytes) -> bytes:
-    """`code_only` from `_LEXEME`'s split of the bytes."""
+    """`code_only` by scanning the bytes from one comment or string to the next, as CPython's
+    tokenizer splits a file it accepts (before Python 3.12: f-strings hold no quotes of their
+    own). Returns `source` whole if a string does not end (a file CPython would refuse)."""
     out = bytearray(source)
-    for lexeme in _LEXEME.finditer(source):
-        prefix = (lexeme["prefix"] or b"").lower()
+    at = 0
+    while (opening := _OPENING.search(source, at)) is not None:
+        start = at = opening.start()
+        if source[at] == 35:  # "#": a comment, to the end of its line
+            end = _LINE_END.search(source, at)
+            at = len(source) if end is None else end.start()
+            out[start:at] = b" " * (at - start)
+            continue
+        while start > 0 and at - start < 2 and source[start - 1] in _PREFIX:
+            start -= 1
+        if start < at and start > 0 and source[start - 1] in _WORD:
+            start = at  # `if"x"`, `or"x"`: the letters end a word, they are no prefix
+        prefix = source[start:at].lower()
+        quotes = source[at : at + 3] if source[at : at + 3] in _BODIES else source[at : at + 1]
+        body = _BODIES[quotes].match(source, at)
+        if body is None:
+            return source
+        at = body.end()
         if b"f" in prefix:
             continue  # an f-string: its `{...}` parts are code
-        string = lexeme["string"]
-        if string is not None and b"b" not in prefix:
-            quotes = 3 if string[:3] in (b"'''", b'"""') else 1
-            if _ANNOTATION_BYTES.fullmatch(string, quotes, len(string) - quotes):
-                continue
-        start, end = lexeme.span()
-        out[start:end] = source[start:end].translate(_BLANK)
+        inner = (body.start() + len(quotes), at - len(quotes))
+        if b"b" not in prefix and _ANNOTATION_BYTES.fullmatch(source, *inner):
+            continue
+        out[start:at] = source[start:at].translate(_BLANK)
     return bytes(out)
 
 
