@@ -91,6 +91,7 @@ class Unit:
     answers: dict[str, Answer] = field(default_factory=dict)
     tokens: str = ""
     test: Words | None = None  # the prefilter's test, passed again on the code alone
+    code: bytes | None = None  # its code alone, when a worker found it (`_demote`)
     parsed: bool = False
     volatile: bool = False  # a Django settings module (see `_evidence`)
     evidence: str = ""
@@ -392,7 +393,7 @@ class Project:
 
     def _complete(self, unit: Unit, done: Done) -> None:
         if not done.defines:
-            self._demote(unit)
+            self._demote(unit, done.code)
             return
         self.parsed += 1
         unit.summary = done.summary if unit.marker else None
@@ -401,19 +402,21 @@ class Project:
         source = self._bytes(unit)
         unit.result = self.finish(done.result, source, unit) if unit.judged else None
         # A Django settings module's findings also depend on an asgi.py/wsgi.py beside it, which
-        # no summary tracks: its result is never reused.
+        # no summary tracks: its result is reused only while the same one is found.
         unit.volatile = _SETTINGS_MODULE.search(source) is not None
         unit.evidence = _evidence(unit) if unit.volatile else ""
         unit.done = unit.dirty = True
         unit.source = None  # memory stays flat in the number of files (re-read if ever needed)
         self._judged(unit)
 
-    def _demote(self, unit: Unit) -> None:
+    def _demote(self, unit: Unit, code: bytes | None) -> None:
         """`unit`'s export marker was only in comments or strings: it can define nothing, and is
         from now on what any module without a marker is (its import table is its offer to
-        importers; if checked, it is judged with the others, through the prefilter). The cache
-        remembers it so (`Entry.marker`), so a warm run orders it as a cold one would have."""
+        importers; if checked, it is judged with the others, through the prefilter, on `code`,
+        its code alone, as the worker found it). The cache remembers it so (`Entry.marker`), so
+        a warm run orders it as a cold one would have."""
         unit.marker, unit.summary, unit.done, unit.dirty = False, None, True, True
+        unit.code = code
         unit.table = import_table(self._bytes(unit), unit.package)
         unit.source = None
         if unit.judged:
@@ -701,11 +704,12 @@ class Project:
             if entry is not None and entry.tokens == unit.tokens and self._reusable(unit):
                 self._reuse(unit)
                 continue
-            source = self._bytes(unit)
-            if pattern.matches(source, unit.package) or _django_relevant(source):
+            source, code, unit.code = self._bytes(unit), unit.code, None
+            if pattern.matches(code or source, unit.package) or _django_relevant(source):
                 # A word in a comment or a docstring is no acquisition: the worker passes the
-                # test again on the code alone before it parses the file with libcst.
-                unit.test = pattern
+                # test again on the code alone before it parses the file with libcst (unless
+                # that is what was tested here).
+                unit.test = pattern if code is None else None
                 yield unit
                 continue
             unit.entry = None  # skipped: no token, so no finding (see project.prefilter)

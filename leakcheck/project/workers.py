@@ -96,6 +96,7 @@ class Done:
     summary: Summary | None
     answers: dict[str, Answer] = field(default_factory=dict)
     defines: bool = True  # False: no export marker in its code; nothing was done (`Task.markers`)
+    code: bytes | None = None  # when not `defines`: its code alone (`prefilter.code_only`)
 
 
 _FINDER = ModuleFinder()
@@ -108,8 +109,11 @@ def perform(task: Task, source: SummarySource) -> Done:
 
     resolver = NameResolver(_FINDER, task.roots, task.kinds, task.names, source)
 
+    seen: list[bytes] = []
+
     def screen(tree: ast.Module) -> Screening:
         code = code_only(task.source, tree)
+        seen.append(code)
         markers, tokens = task.markers, task.tokens
         return Screening(
             markers is None or markers.matches(code, task.package),
@@ -131,7 +135,8 @@ def perform(task: Task, source: SummarySource) -> Done:
     summary = None
     if task.summarise and done.exports is not None and done.imports is not None:
         summary = summarise(done.exports, done.imports)
-    return Done(task.key, done.result, summary, dict(resolver.queries), done.defines)
+    code = seen[0] if seen and not done.defines else None  # the parent's prefilter reads it
+    return Done(task.key, done.result, summary, dict(resolver.queries), done.defines, code)
 
 
 def failed(task: Task, why: str) -> Done:
