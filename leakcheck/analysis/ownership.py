@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from leakcheck.analysis.syntax import children, dotted, scope_locals, walk
+from leakcheck.analysis.syntax import SCOPE_TYPES, children, dotted, scope_locals, walk
 from leakcheck.config.ownership import ownership
 
 if TYPE_CHECKING:
@@ -203,12 +203,14 @@ def _scan(facts: ModuleFacts, info: FunctionInfo, names: tuple[str, ...]) -> lis
     ]
     while stack:
         current, parent, grand = stack.pop()
-        if isinstance(current, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+        kind = type(current)  # exact types: see `syntax.SCOPE_TYPES`
+        if kind in SCOPE_TYPES:
             for name in names:
                 if free_mentions(current, aliases[name]):
                     scans[name].fixed = stronger(scans[name].fixed, TAKE)  # may run later
             continue
-        if isinstance(current, cst.Name):
+        if kind is cst.Name:
+            assert isinstance(current, cst.Name)
             for name in owners.get(current.value, ()):
                 scan = scans[name]
                 if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
@@ -216,7 +218,8 @@ def _scan(facts: ModuleFacts, info: FunctionInfo, names: tuple[str, ...]) -> lis
                 else:
                     scan.fixed = stronger(scan.fixed, _use(current, parent, grand))
             continue
-        if isinstance(current, cst.Call):
+        if kind is cst.Call:
+            assert isinstance(current, cst.Call)
             for arg in facts.released_args(current, info.class_name, None, external=False):
                 if isinstance(arg, cst.Name):
                     for name in owners.get(arg.value, ()):

@@ -265,21 +265,29 @@ def _body_quiet(info: FunctionInfo, facts: ModuleFacts) -> bool:
     assert isinstance(node, cst.FunctionDef)
     stores: set[int] = set()
     for sub in walk(node.body):
-        if isinstance(sub, (cst.Await, cst.Yield, cst.Raise, cst.Assert, cst.With, cst.Del)):
+        kind = type(sub)  # exact types: see `syntax.SCOPE_TYPES`
+        if kind in _NOT_QUIET:
             return False
-        if isinstance(sub, (cst.For, cst.While, cst.Try, cst.TryStar, cst.Match)):
-            return False  # keep the model small: straight-line code and `if` only
-        if isinstance(sub, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+        if kind is cst.Assign or kind is cst.AugAssign or kind is cst.AnnAssign:
+            assert isinstance(sub, (cst.Assign, cst.AugAssign, cst.AnnAssign))
             targets = (
                 [t.target for t in sub.targets] if isinstance(sub, cst.Assign) else [sub.target]
             )
             for target in targets:
                 if store_may_raise(target, info):
                     return False
-                if isinstance(target, cst.Subscript):
+                if type(target) is cst.Subscript:
                     stores.add(id(target))
-        if isinstance(sub, cst.Subscript) and id(sub) not in stores:
-            return False
-        if isinstance(sub, cst.Call) and call_may_raise(sub, facts, info):
+        if (kind is cst.Subscript and id(sub) not in stores) or (
+            kind is cst.Call and call_may_raise(sub, facts, info)  # type: ignore[arg-type]
+        ):
             return False
     return True
+
+
+# Statements and expressions a quiet function has none of (`await`, `yield`, `raise`, ...; and,
+# to keep the model small, loops, `try` and `match`: straight-line code and `if` only).
+_NOT_QUIET = frozenset(
+    {cst.Await, cst.Yield, cst.Raise, cst.Assert, cst.With, cst.Del}
+    | {cst.For, cst.While, cst.Try, cst.TryStar, cst.Match}
+)
