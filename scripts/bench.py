@@ -14,6 +14,8 @@ environment (never into leakcheck's). Then, in one run, each measurement `--repe
   pylint      pylint --disable=all --enable=consider-using-with -j2 on the Django part, and
               leakcheck cold on the same part
   x10         leakcheck cold on the corpus copied 10 times (cpu ratio to the corpus)
+Measurements that are compared run alternately (cold and the limit, warm and ruff, pylint and
+leakcheck on Django: one run of each, `--repeat` times), so that both see the same machine.
 Prints wall-clock medians, cpu time (this process's children), peak memory (the largest sum of
 PSS over the process tree, sampled every 100 ms: shared pages counted once), and each target's
 ratio. Numbers are for the README and notes, never for tests.
@@ -36,6 +38,7 @@ import tempfile
 import threading
 import time
 import venv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,20 +254,42 @@ def run(work: Path, args: argparse.Namespace) -> None:
     )
     results: dict[str, Sample] = _Results()
 
-    def cold(target: Path, name: str, repeat: int | None = None) -> Sample:
-        samples = []
-        for number in range(args.repeat if repeat is None else repeat):
-            cache = work / f"cache-{name}-{number}"
-            samples.append(measure([*leakcheck, "--cache-dir", str(cache), "."], target, env))
-        return median(samples)
+    def cold(target: Path, name: str, number: int) -> Sample:
+        cache = work / f"cache-{name}-{number}"
+        return measure([*leakcheck, "--cache-dir", str(cache), "."], target, env)
 
-    results["cold"] = cold(corpus, "corpus")
+    def side_by_side(
+        first: tuple[str, Callable[[int], Sample]], second: tuple[str, Callable[[int], Sample]]
+    ) -> None:
+        """Medians of two measurements made alternately (one run of each, `--repeat` times):
+        on a shared machine the speed drifts over minutes, and both see the same drift."""
+        samples: tuple[list[Sample], list[Sample]] = ([], [])
+        for number in range(args.repeat):
+            samples[0].append(first[1](number))
+            samples[1].append(second[1](number))
+        results[first[0]] = median(samples[0])
+        results[second[0]] = median(samples[1])
+
+    script = work / "limit.py"
+    script.write_text(LIMIT)
+    ruff_command = [str(binaries / "ruff"), "check", "--select", "SIM115", "--no-cache"]
+    pylint_command = [str(binaries / "pylint"), "--disable=all", "--enable=consider-using-with"]
     cache = work / "cache-corpus-0"
-    results["warm"] = median(
-        [
-            measure([*leakcheck, "--cache-dir", str(cache), "."], corpus, env)
-            for _ in range(args.repeat)
-        ]
+    side_by_side(
+        ("cold", lambda number: cold(corpus, "corpus", number)),
+        (
+            "the limit",
+            lambda _: measure(
+                [sys.executable, str(script), str(corpus), str(args.jobs)], corpus, env
+            ),
+        ),
+    )
+    side_by_side(
+        ("warm", lambda _: measure([*leakcheck, "--cache-dir", str(cache), "."], corpus, env)),
+        (
+            "ruff SIM115 --no-cache",
+            lambda _: measure([*ruff_command, "--exit-zero", "-q", "."], corpus),
+        ),
     )
     changed = corpus / "django" / "db" / "backends" / "postgresql" / "base.py"
     samples = []
@@ -274,54 +299,20 @@ def run(work: Path, args: argparse.Namespace) -> None:
         relative = str(changed.relative_to(corpus))
         samples.append(measure([*leakcheck, "--cache-dir", str(cache), relative], corpus, env))
     results["one changed file (pre-commit)"] = median(samples)
-    script = work / "limit.py"
-    script.write_text(LIMIT)
-    results["the limit"] = median(
-        [
-            measure([sys.executable, str(script), str(corpus), str(args.jobs)], corpus, env)
-            for _ in range(args.repeat)
-        ]
+    side_by_side(
+        (
+            "pylint consider-using-with -j2 (django)",
+            lambda _: measure([*pylint_command, "-j2", "--exit-zero", "django"], corpus),
+        ),
+        ("leakcheck cold (django)", lambda number: cold(corpus / "django", "django", number)),
     )
-    results["ruff SIM115 --no-cache"] = median(
-        [
-            measure(
-                [
-                    str(binaries / "ruff"),
-                    "check",
-                    "--select",
-                    "SIM115",
-                    "--no-cache",
-                    "--exit-zero",
-                    "-q",
-                    ".",
-                ],
-                corpus,
-            )
-            for _ in range(args.repeat)
-        ]
-    )
-    results["pylint consider-using-with -j2 (django)"] = median(
-        [
-            measure(
-                [
-                    str(binaries / "pylint"),
-                    "--disable=all",
-                    "--enable=consider-using-with",
-                    "-j2",
-                    "--exit-zero",
-                    "django",
-                ],
-                corpus,
-            )
-            for _ in range(args.repeat)
-        ]
-    )
-    results["leakcheck cold (django)"] = cold(corpus / "django", "django")
     if not args.no_x10:
         big = work / "corpus-x10"
         for copy in range(10):
             shutil.copytree(corpus, big / f"copy{copy}")
-        results["leakcheck cold (corpus x10)"] = cold(big, "x10", args.x10_repeat)
+        results["leakcheck cold (corpus x10)"] = median(
+            [cold(big, "x10", number) for number in range(args.x10_repeat)]
+        )
 
     print()
     print("| run | wall (s) | cpu (s) | peak RSS (MB) |")
