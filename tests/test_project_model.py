@@ -681,3 +681,21 @@ def test_a_module_that_appears_where_an_import_found_none_is_not_replayed(
         assert [r[:2] for r in outcome(run(["app/api/items.py"], options=each))] == [
             ("app/api/items.py", 4)
         ]
+
+
+def test_runs_over_other_files_keep_their_own_manifests_up_to_a_bound(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leakcheck.project.cache import MANIFESTS_KEPT
+
+    write(here, PROJECT)
+    options = Options(jobs=1, cache=True)
+    full = outcome(run(["app"], options=options))
+    run(["app/api/items.py"], options=options)  # pre-commit, between two full runs
+    loaded = entry_loads(monkeypatch)
+    assert outcome(run(["app"], options=options)) == full
+    assert loaded == []  # the full run's manifest is still there
+    for number in range(MANIFESTS_KEPT + 3):
+        (here / "app" / f"extra{number}.py").write_text("x = 1\n")
+        run([f"app/extra{number}.py"], options=options)
+    assert len(list((here / ".leakcheck_cache").rglob("manifest-*"))) == MANIFESTS_KEPT

@@ -109,6 +109,7 @@ class Manifest:
 
 
 MANIFEST = "manifest"
+MANIFESTS_KEPT = 8
 
 
 class Cache:
@@ -148,10 +149,9 @@ class Cache:
             return
 
     def load_manifest(self, key: str) -> Manifest | None:
-        """The manifest of the last run, if it was the run `key`; else None (also when it
-        cannot be read)."""
+        """The manifest of the last run `key`, or None (also when it cannot be read)."""
         try:
-            with open(self.entries / MANIFEST, "rb") as handle:
+            with open(self.entries / f"{MANIFEST}-{key}", "rb") as handle:
                 manifest = safe_loads(handle.read())
         except Exception:  # missing, truncated, corrupt, foreign: as if absent
             return None
@@ -160,11 +160,15 @@ class Cache:
         return manifest
 
     def store_manifest(self, manifest: Manifest) -> None:
-        """Write `manifest` atomically, in place of the last run's (one per cache: runs over
-        other sets of files, such as pre-commit's, replace it and fall back to the entries)."""
+        """Write `manifest` atomically, and keep only the `MANIFESTS_KEPT` most recent: one per
+        run (a full run, pre-commit's runs over a few changed files), never growing without
+        bound."""
         try:
             self.prepare()
-            self._write(self.entries, MANIFEST, manifest)
+            self._write(self.entries, f"{MANIFEST}-{manifest.key}", manifest)
+            kept = sorted(self.entries.glob(f"{MANIFEST}-*"), key=lambda p: p.stat().st_mtime_ns)
+            for old in kept[:-MANIFESTS_KEPT]:
+                old.unlink()
         except OSError:
             return
 

@@ -144,6 +144,7 @@ class Project:
         self.on_judged: Callable[[], None] | None = None  # called as each checked file is done
         self._demoted: list[Unit] = []  # checked modules found to define nothing (`_demote`)
         self._run_key = ""  # the run's identity for its manifest (`replay`)
+        self._verified: set[int] = set()  # units whose answers this process looked up
 
     # -- units ---------------------------------------------------------------------------------
 
@@ -256,7 +257,8 @@ class Project:
         if any(u.unreadable or u.stat == (-1, -1) for u in self.units):
             return
         for unit in self.units:  # every answer looked up here too: its directories are stamped
-            self._answers_hold(unit, unit.answers)
+            if unit.index not in self._verified:
+                self._answers_hold(unit, unit.answers)
         evidence = tuple((i, u.evidence) for i, u in enumerate(checked) if u.volatile and u.judged)
         self.cache.store_manifest(
             Manifest(
@@ -392,6 +394,7 @@ class Project:
         )
 
     def _complete(self, unit: Unit, done: Done) -> None:
+        self._verified.discard(unit.index)
         if not done.defines:
             self._demote(unit, done.code)
             return
@@ -459,7 +462,10 @@ class Project:
         resolver = NameResolver(
             self.modules, unit.roots, unit.kinds, unit.config.names, _View(self, unit)
         )
-        return all(resolver.answer(q) == a for q, a in answers.items())
+        hold = all(resolver.answer(q) == a for q, a in answers.items())
+        if hold:
+            self._verified.add(unit.index)  # (a parse of it gives new answers: `_complete`)
+        return hold
 
     def _reuse(self, unit: Unit) -> None:
         entry = unit.entry
