@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from leakcheck.model import FileResult
+from leakcheck.project.manifest import Manifest
 from leakcheck.project.summaries import Summary, safe_loads
 
 DIRECTORY = ".leakcheck_cache"
@@ -86,26 +87,6 @@ def cache_dir_for(root: Path, explicit: Path | None = None) -> Path:
     if from_environment:
         return Path(from_environment)
     return root / DIRECTORY
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What the last run over a set of files saw, to answer the same run again at once.
-
-    key: the run (its checked files' entry keys, in order, with whether each was named; see
-    `Project.replay`). files: (real path, size, mtime_ns) of every module the run read, checked
-    or only summarised. directories: (path, mtime_ns) of every directory a module name was looked
-    up in (a file added or removed there changes it, and with it what an import resolves to).
-    results: the checked files' results, in order; shown: how each named its file. evidence:
-    (position, evidence) for each Django settings module (`Entry.evidence`).
-    """
-
-    key: str
-    files: tuple[tuple[str, int, int], ...]
-    directories: tuple[tuple[str, int | None], ...]  # None: it did not exist
-    results: tuple[FileResult, ...]
-    shown: tuple[str, ...]
-    evidence: tuple[tuple[int, str], ...] = ()
 
 
 MANIFEST = "manifest"

@@ -18,6 +18,8 @@
    while the file is unchanged and every one of its answers is still the same. At the end, the
    answers of all files are checked against the final summaries, and the rare file whose answer
    changed (an import the regular expression missed) is judged again.
+5. The run as a whole is remembered (`project.manifest`): the same run again, with nothing it
+   read changed, prints the stored results without loading an entry (`replay`).
 
 With `jobs` > 1 parsing runs in `WorkerPool` processes; the results do not depend on which worker
 finished first, so output is the same for any number of jobs.
@@ -31,14 +33,15 @@ import re
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from leakcheck import __version__
 from leakcheck.config.catalogue import CatalogueError, Kind
 from leakcheck.config.settings import Config, ConfigFinder, kinds_for
 from leakcheck.model import FileError, FileResult
-from leakcheck.project.cache import Cache, Entry, Manifest, content_hash
+from leakcheck.project.cache import Cache, Entry, content_hash
+from leakcheck.project.manifest import Manifest, renamed, results_as_shown, unchanged
 from leakcheck.project.names import (
     Answer,
     ModuleFinder,
@@ -221,30 +224,14 @@ class Project:
             parts.append((self._entry_key(real, config), named))
         self._run_key = digest((tuple(parts), self.prefilter))
         manifest = self.cache.load_manifest(self._run_key)
-        if manifest is None or not len(manifest.results) == len(manifest.shown) == len(checked):
+        if manifest is None or len(manifest.results) != len(checked):
             return None
-        for real, size, mtime in manifest.files:
-            try:
-                status = os.stat(real)
-            except OSError:
-                return None
-            if (status.st_size, status.st_mtime_ns) != (size, mtime):
-                return None
-        for directory, stamp in manifest.directories:
-            try:
-                now: int | None = os.stat(directory).st_mtime_ns
-            except OSError:
-                now = None
-            if now != stamp:
-                return None
-        if any(_evidence_at(checked[i][0]) != found for i, found in manifest.evidence):
+        if not unchanged(manifest, lambda position: _evidence_at(checked[position][0])):
             return None
-        results = []
-        for (_, _, shown, _), result, was in zip(
-            checked, manifest.results, manifest.shown, strict=True
-        ):
-            results.append(_renamed(result, shown) if was != shown else result)
-        return results
+        try:
+            return results_as_shown(manifest, [shown for _, _, shown, _ in checked])
+        except ValueError:  # a damaged manifest
+            return None
 
     def _remember(self, checked: list[Unit]) -> None:
         """Write the manifest `replay` reads (see there) for this run over `checked`."""
@@ -473,7 +460,7 @@ class Project:
         unit.summary, unit.result, unit.answers = entry.summary, entry.result, entry.answers
         unit.volatile, unit.evidence = entry.volatile, entry.evidence  # checked in `_reusable`
         if unit.result is not None and entry.shown != unit.shown:
-            unit.result = _renamed(unit.result, unit.shown)  # `cd` elsewhere, same file
+            unit.result = renamed(unit.result, unit.shown)  # `cd` elsewhere, same file
             unit.dirty = True
         unit.parsed = entry.parsed
         unit.done = True
@@ -800,15 +787,6 @@ def _django_relevant(source: bytes) -> bool:
     from leakcheck.analysis.django import relevant
 
     return relevant(source)
-
-
-def _renamed(result: FileResult, shown: str) -> FileResult:
-    return replace(
-        result,
-        path=shown,
-        findings=tuple(replace(f, path=shown) for f in result.findings),
-        errors=tuple(replace(e, path=shown) for e in result.errors),
-    )
 
 
 def _tarjan(nodes: list[Unit], edges: dict[int, list[Unit]]) -> list[list[Unit]]:
