@@ -109,6 +109,16 @@ def dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
+def displayed_values(expr: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+    """The values a tuple, list, set or dict display holds (`(a, b)`, `[a, *b]`, `{"k": a}`:
+    for a dict, its values; a `**spread` is left out), or None for any other expression."""
+    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+        return [e.value for e in expr.elements]
+    if isinstance(expr, cst.Dict):
+        return [e.value for e in expr.elements if isinstance(e, cst.DictElement)]
+    return None
+
+
 # `await asyncio.wait_for(pool.acquire(), 5)`, `await asyncio.shield(...)`: the awaited value is
 # the wrapped one's (Python docs, asyncio "Timeouts" and "Shielding From Cancellation").
 PASS_THROUGH = frozenset({"wait_for", "shield"})

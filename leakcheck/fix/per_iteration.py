@@ -42,7 +42,7 @@ import libcst as cst
 from leakcheck.analysis.effects import unbounded_iteration, unbounded_wait
 from leakcheck.analysis.exports import module_names, provider_async
 from leakcheck.analysis.facts import ModuleFacts, Site
-from leakcheck.analysis.syntax import call_text, dotted, unwrap_value, walk
+from leakcheck.analysis.syntax import call_text, displayed_values, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.ranges import (
     assigned,
@@ -554,12 +554,9 @@ def _keeps_objects(expr: cst.BaseExpression, tied: set[str]) -> bool:
     or a chain on one (`db.get(Ticket, 1)`, `rows[0]`, `job.owner`)? A value computed from them
     by another call (`json.dumps(...)`, `str(...)`) is read before the session closes."""
     expr = unwrap_value(expr)
-    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
-        return any(_keeps_objects(e.value, tied) for e in expr.elements)
-    if isinstance(expr, cst.Dict):
-        return any(
-            _keeps_objects(e.value, tied) for e in expr.elements if isinstance(e, cst.DictElement)
-        )
+    values = displayed_values(expr)
+    if values is not None:
+        return any(_keeps_objects(v, tied) for v in values)
     if isinstance(expr, cst.Name):
         return expr.value in tied
     if isinstance(expr, cst.Call) and dotted(expr.func) in KEEPING:

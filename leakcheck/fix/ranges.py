@@ -14,7 +14,7 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.ownership import free_mentions
-from leakcheck.analysis.syntax import bound_names, dotted, unwrap_value, walk
+from leakcheck.analysis.syntax import bound_names, displayed_values, dotted, unwrap_value, walk
 
 # Session methods whose arguments become objects of the session.
 ATTACHING = frozenset({"add", "add_all", "merge", "refresh", "delete", "expunge"})
@@ -119,10 +119,9 @@ def escapes_attached(stmts: list[cst.BaseStatement], name: str, derived: set[str
         if expr is None:
             return False
         expr = unwrap_value(expr)
-        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
-            return any(attached(e.value) for e in expr.elements)
-        if isinstance(expr, cst.Dict):
-            return any(attached(e.value) for e in expr.elements if isinstance(e, cst.DictElement))
+        values = displayed_values(expr)
+        if values is not None:
+            return any(attached(v) for v in values)
         if isinstance(expr, cst.Name):
             return expr.value in tied
         if isinstance(expr, (cst.Call, cst.Subscript)):  # db.query(...).all(), rows[0]
@@ -264,12 +263,9 @@ def hands_over(expr: cst.BaseExpression, name: str) -> bool:
     expr = unwrap_value(expr)
     if isinstance(expr, cst.Name):
         return expr.value == name
-    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
-        return any(hands_over(e.value, name) for e in expr.elements)
-    if isinstance(expr, cst.Dict):
-        return any(
-            hands_over(e.value, name) for e in expr.elements if isinstance(e, cst.DictElement)
-        )
+    values = displayed_values(expr)
+    if values is not None:
+        return any(hands_over(v, name) for v in values)
     if isinstance(expr, cst.Call):
         return any(hands_over(a.value, name) for a in expr.args)
     return False
