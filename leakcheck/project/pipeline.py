@@ -237,12 +237,10 @@ class Project:
         """Write the manifest `replay` reads (see there) for this run over `checked`."""
         if self.cache is None or not self._run_key or self.overrides:
             return
-        if any(u.unreadable or u.stat == (-1, -1) or u.result is None for u in checked):
+        if any(u.result is None for u in checked):
             return
-        if any(_retried(u.result) for u in self.units):
-            return
-        if any(u.unreadable or u.stat == (-1, -1) for u in self.units):
-            return
+        if any(u.unreadable or u.stat == (-1, -1) or _retried(u.result) for u in self.units):
+            return  # (`checked` are among the units)
         for unit in self.units:  # every answer looked up here too: its directories are stamped
             if unit.index not in self._verified:
                 self._answers_hold(unit, unit.answers)
