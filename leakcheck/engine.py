@@ -16,7 +16,7 @@ from leakcheck.analysis.facts import Export, ModuleFacts, Resolver, Site
 from leakcheck.analysis.gate import Rejection, cpython_parse
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.parsing import parse_module
-from leakcheck.analysis.positions import Span, locate
+from leakcheck.analysis.positions import Span, locate_with_code
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind, rule_for
@@ -151,8 +151,8 @@ def _check_module(
     # One position pass for the findings and the fixes' blocks, one code generation for the
     # text: each is a full rendering of the module (a tenth of judging a big file).
     found = [p for chosen in kept for p in chosen]
-    spans = locate(module, [node for v in verdicts for node in v.nodes()] + [p.old for p in found])
-    text = module.code
+    nodes = [node for v in verdicts for node in v.nodes()] + [p.old for p in found]
+    spans, text = locate_with_code(module, nodes)
     fixes = _fixes(kept, facts, text, spans)
     judged = (_finding(v, spans, path, facts, f) for v, f in zip(verdicts, fixes, strict=True))
     findings = tuple(f for f in judged if f is not None) + extra

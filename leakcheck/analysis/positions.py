@@ -41,6 +41,7 @@ class _Locator(CodegenState):
             self.add_token(token)
 
     def add_token(self, value: str) -> None:
+        self.tokens.append(value)
         if "\n" in value or "\r" in value:
             parts = _NEWLINE.split(value)
             self.line += len(parts) - 1
@@ -75,10 +76,18 @@ class _Locator(CodegenState):
 
 def locate(module: cst.Module, nodes: Sequence[cst.CSTNode]) -> dict[int, Span]:
     """Spans of `nodes` (keyed by `id(node)`), from one pass over `module`."""
+    return locate_with_code(module, nodes)[0]
+
+
+def locate_with_code(
+    module: cst.Module, nodes: Sequence[cst.CSTNode]
+) -> tuple[dict[int, Span], str]:
+    """`locate`, and the module's code (`module.code`) from the same pass: a second rendering
+    of the whole module costs as much as the first."""
     state = _Locator(
         default_indent=module.default_indent,
         default_newline=module.default_newline,
         targets=frozenset(id(n) for n in nodes),
     )
     module._codegen(state)
-    return state.found
+    return state.found, "".join(state.tokens)
