@@ -316,6 +316,84 @@ def test_a_warm_run_reuses_results_that_depend_on_a_package_reexport(
     assert parsed == []
 
 
+# app/reporting.py names no pool, driver or acquisition method: only `get_conn` and `put_conn`,
+# which app/db.py exports. It wraps them; app/dashboards.py wraps that wrapper; app/__init__.py
+# only re-exports. Nothing but their summaries says that `dashboard_conn()` acquires.
+WRAPPERS = {
+    "pyproject.toml": "[project]\nname = 'svc'\n",
+    "app/__init__.py": "from .db import get_conn, put_conn\n",
+    "app/db.py": """\
+        from psycopg2.pool import ThreadedConnectionPool
+        pool = ThreadedConnectionPool(1, 5)
+
+        def get_conn():
+            return pool.getconn()
+
+        def put_conn(conn):
+            pool.putconn(conn)
+        """,
+    "app/reporting.py": """\
+        from app import get_conn, put_conn
+
+        def reporting_conn():
+            return get_conn()
+
+        def done_with(conn):
+            put_conn(conn)
+        """,
+    "app/dashboards.py": """\
+        from app.reporting import reporting_conn
+
+        def dashboard_conn():
+            return reporting_conn()
+        """,
+    "app/api.py": """\
+        from app.dashboards import dashboard_conn
+        from app.reporting import done_with
+
+        def count():
+            conn = dashboard_conn()
+            conn.cursor().execute("select 1")
+            done_with(conn)
+
+        def total():
+            conn = dashboard_conn()
+            return conn.cursor().execute("select 2")
+        """,
+}
+
+
+def test_wrappers_of_exported_starters_are_summarised_round_by_round(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(here, WRAPPERS)
+    found = variants(["app"], here / "cache")
+    expected = [("app/api.py", 5, "LC102"), ("app/api.py", 10, "LC101")]
+    for name, rows in found.items():
+        assert [(path, line, code) for path, line, _, code, _ in rows] == expected, name
+
+    # As pre-commit runs it: the wrappers are summarised (each parsed once), the package's
+    # `__init__.py`, which only re-exports, is not parsed.
+    options = Options(jobs=1, cache=True, cache_dir=here / "one")
+    parsed = record_parses(monkeypatch)
+    assert outcome(run(["app/api.py"], options=options)) == found["plain"]
+    shown = sorted(Path(p).resolve().relative_to(here.resolve()).as_posix() for p in parsed)
+    assert shown == ["app/api.py", "app/dashboards.py", "app/db.py", "app/reporting.py"]
+    parsed.clear()
+    (here / "app" / "api.py").write_text(textwrap.dedent(WRAPPERS["app/api.py"]) + "# edited\n")
+    assert outcome(run(["app/api.py"], options=options)) == found["plain"]
+    assert parsed == ["app/api.py"]  # the wrappers' summaries come from the cache
+
+    # get_conn no longer acquires: reporting.py is no longer summarised, and a warm run agrees
+    # with a cold one (the cached summaries made when it was are not reused).
+    (here / "app" / "db.py").write_text(
+        textwrap.dedent(WRAPPERS["app/db.py"]).replace("return pool.getconn()", "return None")
+    )
+    cold = outcome(run(["app/api.py"], options=Options(jobs=1)))
+    assert [row[3] for row in cold] == []
+    assert outcome(run(["app/api.py"], options=options)) == cold
+
+
 CYCLE = {
     "pyproject.toml": "[project]\nname = 'svc'\n",
     "pkg/__init__.py": "",

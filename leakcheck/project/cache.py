@@ -36,7 +36,7 @@ DIRECTORY = ".leakcheck_cache"
 # version, so that entries written by an older layout are never read as if complete (3:
 # `Finding.fixes`, several candidate fixes per finding, replaced `Finding.fix`; 10: `Entry.marker`
 # is decided on the code alone, comments and strings blanked).
-FORMAT = 10
+FORMAT = 11
 ENVIRONMENT = "LEAKCHECK_CACHE_DIR"
 TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -72,6 +72,7 @@ class Entry:
     volatile: bool = False
     evidence: str = ""
     table: dict[str, str] = field(default_factory=dict)  # a non-marker's import table
+    promoted: bool = False  # summarised as a relay that imports a starter (`Project._relay`)
 
 
 def content_hash(source: bytes) -> str:

@@ -18,6 +18,7 @@ tell, without importing the analysis, whether a file would now get a different a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -339,6 +340,32 @@ class NameResolver:
         return Export("source", self._kind(kind_name))
 
 
+def uses_a_starter(
+    table: dict[str, str], resolver: NameResolver, read: Callable[[], bytes]
+) -> bool:
+    """Whether a module without an export marker is to be summarised after all: it imports a
+    starter (a name its module's summary exports as a way to acquire or release,
+    `Summary.starters`, or a configured or conventional factory) and uses it beyond the import.
+    Such a module wraps it (`def reporting_conn(): return get_conn()`), and only its own summary
+    says what it exports; a package's `__init__.py` that only re-exports it does not.
+
+    `table`: its import table (`summaries.import_table`); `resolver`: answers its names, from the
+    summaries its `source` offers; `read`: its bytes, called only when a starter is imported.
+    """
+    starters = []
+    for local, target in sorted(table.items()):
+        answer = resolver.answer(target)
+        if answer is None:
+            continue
+        summary = resolver.source.summary(answer[1]) if answer[0] == "export" else None
+        if answer[0] != "export" or (summary is not None and answer[2] in summary.starters):
+            starters.append(local)
+    if not starters:
+        return False
+    source = read()
+    return any(len(re.findall(rb"\b%s\b" % name.encode(), source)) > 1 for name in starters)
+
+
 class LazySummaries:
     """Summaries computed on first use, in this process (for one file checked alone: the
     language server, `project.api`, tests). Each module is parsed at most once; an import cycle
@@ -377,15 +404,16 @@ class LazySummaries:
         except OSError:
             return None
         _, package, _ = module_name(Path(path))
+        resolver = NameResolver(self.finder, import_roots(Path(path)), kinds, names, self)
         if not export_markers(kinds, names).matches(source, package):
             from leakcheck.project.summaries import import_table
 
             table = import_table(source, package)  # it may pass on what it imports
-            return Summary(table) if table else None
+            if not uses_a_starter(table, resolver, lambda: source):
+                return Summary(table) if table else None
         from leakcheck.engine import analyse
         from leakcheck.project.summaries import summarise
 
-        resolver = NameResolver(self.finder, import_roots(Path(path)), kinds, names, self)
         done = analyse(source, path, kinds, package, resolver, judge=False)
         if done.exports is None or done.imports is None:
             return None

@@ -8,7 +8,11 @@
 2. Modules that can export are parsed in dependency order (strongly connected components of the
    import graph, deps first; inside a cycle, in file order, each seeing the summaries of the ones
    before it), each exactly once: one parse gives its summary and, if it is checked, its
-   findings. Names are resolved from summaries alone (`project.names`).
+   findings. Names are resolved from summaries alone (`project.names`). The modules without a
+   marker that import names (*relays*) are nodes of the same graph, after what their names come
+   from: when its turn comes, a relay that imports and uses a starter another summary exports is
+   *promoted* and summarised like the others (`_relay`: wrappers of the project's own helpers);
+   the others pass on their import table.
 3. The other checked files are parsed only if their bytes hold an acquisition token (derived from
    the kinds, the configuration and the names the summaries export); files named on the command
    line are always parsed. In the worker, the markers and the tokens are looked for again in the
@@ -49,6 +53,7 @@ from leakcheck.project.names import (
     import_roots,
     module_name,
     real_path,
+    uses_a_starter,
 )
 from leakcheck.project.prefilter import Words, acquisition_tokens, export_markers
 from leakcheck.project.summaries import Summary, digest, import_table, scan_imports
@@ -84,7 +89,9 @@ class Unit:
     stat: tuple[int, int] = (-1, -1)
     source: bytes | None = None
     content: str = ""
-    marker: bool = False
+    marker: bool = False  # summarised: its bytes hold an export marker, or it is `promoted`
+    promoted: bool = False  # a relay that imports a starter: summarised too (`_relay`)
+    relay: bool = False  # a module without a marker in the import graph, not yet decided
     imports: tuple[str, ...] = ()
     table: dict[str, str] = field(default_factory=dict)  # a non-marker's re-exports (import_table)
     unreadable: str = ""
@@ -140,7 +147,6 @@ class Project:
         self.by_real: dict[str, Unit] = {}
         self._digests: dict[int, str] = {}
         self._components = 0
-        self._relays: dict[tuple[int, tuple[Path, ...]], list[Unit]] = {}
         self._pool: WorkerPool | None = None
         self.overrides: dict[str, bytes] = {}  # real path -> bytes to use instead of the file's
         self.parsed = 0  # files parsed in this run (for the benchmark)
@@ -330,9 +336,13 @@ class Project:
         unit = self.by_real.get(path)
         if unit is None:  # an import the scan missed: summarise it now, here
             unit = self.add(path, path, judged=False, named=False)
-            if unit.marker:
+            if not unit.marker and unit.table and not unit.unreadable:
+                unit.relay = True
+            if unit.marker or (unit.relay and self._relay(unit)):
                 unit.component = self._new_component()
                 self._run_inline(unit)
+                if unit.relay and self._relay(unit):  # demoted: it may still pass one on
+                    self._run_inline(unit)
         if not unit.marker:
             # It defines nothing, but may pass on what it imports (`from .db import get_conn`
             # in a package's `__init__.py`): a summary of its import table alone.
@@ -374,7 +384,11 @@ class Project:
             judge=unit.judged,
             summarise=unit.marker,
             django=django,
-            markers=export_markers(unit.kinds, unit.config.names) if unit.marker else None,
+            markers=(
+                export_markers(unit.kinds, unit.config.names)
+                if unit.marker and not unit.promoted
+                else None
+            ),
             tokens=unit.test if unit.judged and not unit.marker else None,
         )
 
@@ -406,6 +420,7 @@ class Project:
         unit.marker, unit.summary, unit.done, unit.dirty = False, None, True, True
         unit.code = code
         unit.table = import_table(self._bytes(unit), unit.package)
+        unit.relay = bool(unit.table)  # decided next (`_relay`), before its importers run
         unit.source = None
         if unit.judged:
             self._demoted.append(unit)
@@ -430,6 +445,8 @@ class Project:
     def _reusable(self, unit: Unit) -> bool:
         entry = unit.entry
         if entry is None or (unit.judged and entry.result is None):
+            return False
+        if entry.promoted != unit.promoted:  # summarised then and not now, or the reverse
             return False
         if unit.judged and entry.volatile and entry.evidence != _evidence(unit):
             return False
@@ -470,6 +487,13 @@ class Project:
         queue: deque[Unit] = deque()
         more = iter(ready)
         pool = self._pool
+
+        def finished(unit: Unit) -> None:
+            if unit.relay:  # demoted just now: decided as a relay before its importers run
+                queue.appendleft(unit)
+            else:
+                queue.extend(advance(unit))
+
         while True:
             while pool is None or pool.idle():
                 if not queue:
@@ -478,6 +502,9 @@ class Project:
                         break
                     queue.append(unit)
                 unit = queue.popleft()
+                if unit.relay and not self._relay(unit):
+                    queue.extend(advance(unit))
+                    continue
                 if unit.done:
                     queue.extend(advance(unit))
                     continue
@@ -487,7 +514,7 @@ class Project:
                     continue
                 if pool is None:
                     self._run_inline(unit)
-                    queue.extend(advance(unit))
+                    finished(unit)
                 else:
                     pool.submit(self._task(unit))
             if pool is None or not pool.busy():
@@ -497,7 +524,7 @@ class Project:
             for done in pool.collect():
                 unit = self.units[done.key]
                 self._complete(unit, done)
-                queue.extend(advance(unit))
+                finished(unit)
 
     def _start_pool(self, work: int) -> None:
         jobs = min(self.jobs, work)
@@ -518,22 +545,24 @@ class Project:
         """Summarise and judge every unit (see the module's docstring); `checked`: the checked
         files' units in the order `replay` was given them, to remember the run by."""
         self.expand()
-        markers = [u for u in self.units if u.marker and not u.unreadable]
-        components = self._order(markers)
-        judged_rest = [u for u in self.units if u.judged and not u.marker and not u.unreadable]
+        nodes = [u for u in self.units if (u.marker or u.table) and not u.unreadable]
+        for unit in nodes:
+            unit.relay = not unit.marker
+        components = self._order(nodes)
         for unit in self.units:
             if unit.unreadable and unit.judged:
                 error = FileError(unit.shown, None, unit.unreadable)
                 unit.result, unit.done = FileResult(unit.shown, errors=(error,)), True
                 self._judged(unit)
-        work = sum(1 for u in markers + judged_rest if u.entry is None)
+        work = sum(1 for u in self.units if u.entry is None and (u.marker or u.judged))
         try:
             self._start_pool(work)
             with tuned_collector():
                 self._phase_modules(components)
                 for unit in self._demoted:
-                    unit.done = False
-                self._phase_rest(judged_rest + self._demoted)
+                    unit.done = unit.marker  # (promoted: summarised and judged already)
+                rest = [u for u in self.units if u.judged and not u.done and not u.unreadable]
+                self._phase_rest(rest)
                 self._settle()
         finally:
             if self._pool is not None:
@@ -543,15 +572,22 @@ class Project:
         if checked is not None:
             self._remember(checked)
 
-    def _order(self, markers: list[Unit]) -> list[list[Unit]]:
-        """Strongly connected components of the import graph among `markers`, deps first."""
+    def _order(self, nodes: list[Unit]) -> list[list[Unit]]:
+        """Strongly connected components of the import graph among `nodes` (the modules with an
+        export marker, and the relays: modules without one that import names), deps first."""
         edges: dict[int, list[Unit]] = {}
-        for unit in markers:
+        for unit in nodes:
             targets: list[Unit] = []
-            for module in unit.imports:
-                self._depends(unit, module, targets)
+            if unit.marker:
+                for module in unit.imports:
+                    self._depends(unit, module, targets)
+            else:  # a relay needs only what its names come from: no cycle through its other imports
+                for target in sorted(set(unit.table.values())):
+                    for module in (target, target.rpartition(".")[0]):  # a submodule, or a name's
+                        if module:
+                            self._depends(unit, module, targets)
             edges[unit.index] = targets
-        components = _tarjan(markers, edges)
+        components = _tarjan(nodes, edges)
         for members in components:
             number = self._new_component()
             # By path, not by discovery order: a module sees the same part of its import cycle
@@ -563,36 +599,35 @@ class Project:
         return components
 
     def _depends(self, unit: Unit, module: str, targets: list[Unit]) -> None:
-        """Add to `targets` the marker modules `unit` depends on through importing `module`:
-        the module itself, or, for one that only re-exports (`from .db import get_conn` in a
-        package's `__init__.py`), the markers its import table leads to."""
+        """Add to `targets` the node of the import graph `unit` imports as `module`, if any."""
         path = self.modules.find(unit.roots, module)
         other = self.by_real.get(path) if path is not None else None
-        if other is None or other is unit:
+        if other is None or other is unit or other.unreadable:
             return
-        found = [other] if other.marker else self._passed_on(other, unit.roots)
-        targets.extend(t for t in found if t is not unit and all(t is not u for u in targets))
+        if (other.marker or other.table) and all(other is not t for t in targets):
+            targets.append(other)
 
-    def _passed_on(self, relay: Unit, roots: tuple[Path, ...]) -> list[Unit]:
-        """The marker modules a re-exporting module's import table leads to, computed once per
-        module (a cycle of re-exports answers what was found so far: the ordering is a hint,
-        `_settle` makes up for what it misses)."""
-        key = (relay.index, roots)
-        known = self._relays.get(key)
-        if known is not None:
-            return known
-        found: list[Unit] = []
-        self._relays[key] = found
-        for target in sorted(set(relay.table.values())):
-            for name in (target, target.rpartition(".")[0]):  # a submodule, or a name's module
-                path = self.modules.find(roots, name) if name else None
-                other = self.by_real.get(path) if path is not None else None
-                if other is None or other is relay:
-                    continue
-                for unit in [other] if other.marker else self._passed_on(other, roots):
-                    if all(unit is not u for u in found):
-                        found.append(unit)
-        return found
+    def _relay(self, unit: Unit) -> bool:
+        """Decide, once its imports are done, whether `unit`, a module without an export marker,
+        is summarised after all (`uses_a_starter`): then it is `promoted`, and True. Else it stays
+        what it was: its import table is its offer to importers (`visible`)."""
+        unit.relay = False
+        resolver = NameResolver(
+            self.modules, unit.roots, unit.kinds, unit.config.names, _View(self, unit)
+        )
+
+        def read() -> bytes:
+            kept = unit.source is not None
+            data = self._bytes(unit)
+            if not kept:
+                unit.source = None  # read again if it is parsed (see `_load`)
+            return data
+
+        if not uses_a_starter(unit.table, resolver, read):
+            return False
+        unit.marker = unit.promoted = True
+        unit.done = False
+        return True
 
     def _phase_modules(self, components: list[list[Unit]]) -> None:
         """Summarise (and judge) the modules that can export, each after what it depends on.
@@ -739,7 +774,7 @@ class Project:
                     unit.stat[0],
                     unit.stat[1],
                     unit.content,
-                    unit.marker,
+                    unit.marker and not unit.promoted,  # what its bytes say (`_relay` decides)
                     unit.imports,
                     unit.summary,
                     unit.result,
@@ -750,6 +785,7 @@ class Project:
                     unit.volatile,
                     unit.evidence,
                     unit.table,
+                    unit.promoted,
                 ),
             )
 
