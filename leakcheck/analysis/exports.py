@@ -245,8 +245,8 @@ class SummaryFacts(CollectedFacts):
                 or any(isinstance(a.value, cst.Name) and a.value.value in wanted for a in call.args)
             ):
                 continue
-            # Only this module's releasers: a chain through another module's is not followed.
-            for arg in self.released_args(call, info.class_name, None, external=False):
+            # Also through another module's releaser (`def done_with(conn): put_conn(conn)`).
+            for arg in self.released_args(call, info.class_name, None):
                 if isinstance(arg, cst.Name) and arg.value in params[offset:]:
                     return params.index(arg.value) - offset
         return None
