@@ -56,7 +56,7 @@ from leakcheck.project.names import (
     uses_a_starter,
 )
 from leakcheck.project.prefilter import Words, acquisition_tokens, export_markers
-from leakcheck.project.summaries import Summary, digest, import_table, scan_imports
+from leakcheck.project.summaries import Summary, digest, import_table, read_imports
 from leakcheck.project.workers import (
     NOT_ANALYSED,
     Done,
@@ -295,9 +295,9 @@ class Project:
             return
         unit.dirty = True
         unit.marker = export_markers(unit.kinds, unit.config.names).matches(source, unit.package)
-        unit.table = {} if unit.marker else import_table(source, unit.package)
+        imports, unit.table = read_imports(source, unit.package, table=not unit.marker)
         follow = unit.marker or unit.judged or bool(unit.table)
-        unit.imports = scan_imports(source, unit.package) if follow else ()
+        unit.imports = imports if follow else ()
 
     def _trust(self, unit: Unit, entry: Entry) -> None:
         unit.entry, unit.content = entry, entry.content
@@ -562,6 +562,7 @@ class Project:
                 for unit in self._demoted:
                     unit.done = unit.marker  # (promoted: summarised and judged already)
                 rest = [u for u in self.units if u.judged and not u.done and not u.unreadable]
+                rest.sort(key=lambda u: -u.stat[0])  # the largest first: no long file last
                 self._phase_rest(rest)
                 self._settle()
         finally:

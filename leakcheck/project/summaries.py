@@ -160,22 +160,7 @@ def import_table(source: bytes, package: str) -> dict[str, str]:
     submodules), so a name can be followed through it without parsing it. Only `from` imports at
     the start of a line count; `import x` binds no name another module could import from it.
     """
-    table: dict[str, str] = {}
-    for match in _IMPORT.finditer(source):
-        if match["base"] is None or not match[0][:1].isalpha():
-            continue  # `import x`, or an import indented inside a block
-        base = _absolute(match["base"].decode("ascii", "replace"), package)
-        if base is None:
-            continue
-        names = match["names"].replace(b"\\\n", b" ").strip(b"() \t\r\n")
-        for part in names.split(b","):
-            alias = _ALIAS.fullmatch(part.split(b"#", 1)[0].strip())
-            if alias is None:
-                continue  # `*`, an empty part after a trailing comma
-            name = alias[1].decode("ascii", "replace")
-            local = (alias[2] or alias[1]).decode("ascii", "replace")
-            table[local] = f"{base}.{name}" if base else name
-    return table
+    return read_imports(source, package)[1]
 
 
 def _absolute(base: str, package: str) -> str | None:
@@ -198,7 +183,15 @@ def scan_imports(source: bytes, package: str) -> tuple[str, ...]:
     (an import split by a backslash, `__import__`) costs a second look at the end of the run, never
     a wrong answer. For `from a import b`, both `a` and `a.b` are listed (b may be a submodule).
     """
+    return read_imports(source, package, table=False)[0]
+
+
+def read_imports(
+    source: bytes, package: str, table: bool = True
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """`scan_imports` and (if `table`) `import_table` of `source`, from one pass over its bytes."""
     found: list[str] = []
+    names_of: dict[str, str] = {}
     for match in _IMPORT.finditer(source):
         if match["modules"] is not None:
             for part in match["modules"].split(b","):
@@ -210,7 +203,17 @@ def scan_imports(source: bytes, package: str) -> tuple[str, ...]:
         if base is None:
             continue
         found.append(base)
-        for word in _WORD.findall(match["names"].replace(b"\\\n", b" ")):
+        names = match["names"].replace(b"\\\n", b" ")
+        for word in _WORD.findall(names):
             if word not in (b"as",):
                 found.append(f"{base}.{word.decode('ascii', 'replace')}")
-    return tuple(dict.fromkeys(found))
+        if not table or not match[0][:1].isalpha():
+            continue  # an import indented inside a block binds nothing an importer sees
+        for part in names.strip(b"() \t\r\n").split(b","):
+            alias = _ALIAS.fullmatch(part.split(b"#", 1)[0].strip())
+            if alias is None:
+                continue  # `*`, an empty part after a trailing comma
+            name = alias[1].decode("ascii", "replace")
+            local = (alias[2] or alias[1]).decode("ascii", "replace")
+            names_of[local] = f"{base}.{name}" if base else name
+    return tuple(dict.fromkeys(found)), names_of
