@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import traceback
 from collections.abc import Callable
@@ -131,6 +132,8 @@ def analyse(
         error_entry = FileError(path, None, "too deeply nested to analyse")
         return Analysis(FileResult(path, errors=(error_entry,)), exports, imports)
     except Exception as error:  # a bug in leakcheck: report it, keep checking other files
+        if os.environ.get("LEAKCHECK_DEBUG"):  # where it happened, as for any internal error
+            traceback.print_exc()
         detail = " ".join("".join(traceback.format_exception_only(type(error), error)).split())
         internal = FileError(path, None, f"internal error in leakcheck: {detail}", internal=True)
         return Analysis(FileResult(path, errors=(internal,)), exports, imports)
@@ -215,8 +218,9 @@ def _finding(
     if rule is None:
         return None
     span = spans[id(verdict.anchor or site.call)]
+    # Not `str.format`: the text quotes the user's code, which may hold braces (`"{0}".format`).
     how = "".join(
-        text.format(line=spans[id(node)].line) if node is not None else text
+        text.replace("{line}", str(spans[id(node)].line)) if node is not None else text
         for text, node in verdict.how
     )
     what = verdict.what or f"{site.kind.resource} from `{call_text(site.call)}`"
