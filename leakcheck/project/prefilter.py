@@ -56,7 +56,9 @@ def _word(word: str) -> tuple[bytes, re.Pattern[bytes]]:
     return data, re.compile(rb"\b" + re.escape(data) + rb"\b")
 
 
-_IDENTIFIER_BEFORE = re.compile(rb"(\w*)[ \t]*$")
+# The receiver before `.method(`: a name, or what `syntax.receiver_text` reads as one (a call
+# without arguments, a subscript by a string: `get_read_engine().connect()`, `pools["main"]`).
+_RECEIVER_BEFORE = re.compile(rb"([\w\[\]\"'()]*)[ \t]*$")
 # `from .x import a, b` / `from .. import (a,\n b)`: the names a relative import imports (group 1).
 _RELATIVE_IMPORT = re.compile(
     rb"^[ \t]*from[ \t]*\.[\w.]*[ \t]+import[ \t]+(\([^)]*\)|(?:[^\n\\]|\\\n)*)", re.MULTILINE
@@ -129,9 +131,11 @@ def _calls(method: _Method, source: bytes) -> bool:
     if any(data in source and pattern.search(source) for data, pattern in method.releases):
         return True
     for call in calls:
-        before = _IDENTIFIER_BEFORE.search(source, max(0, call.start() - 200), call.start())
-        name = before[1].decode("ascii", "replace").lower() if before else ""
-        if name and any(fnmatch.fnmatchcase(name, p) for p in method.receivers):
+        before = _RECEIVER_BEFORE.search(source, max(0, call.start() - 200), call.start())
+        text = before[1].decode("ascii", "replace").lower() if before else ""
+        # As `Kind.matches_source_name` reads it, and the bare name at its end.
+        names = {text, text[len(text.rstrip("_0123456789abcdefghijklmnopqrstuvwxyz")) :]}
+        if any(n and fnmatch.fnmatchcase(n, p) for n in names for p in method.receivers):
             return True
     return False
 
