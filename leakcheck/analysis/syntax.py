@@ -122,17 +122,25 @@ def displayed_values(expr: cst.BaseExpression) -> list[cst.BaseExpression] | Non
 # `await asyncio.wait_for(pool.acquire(), 5)`, `await asyncio.shield(...)`: the awaited value is
 # the wrapped one's (Python docs, asyncio "Timeouts" and "Shielding From Cancellation").
 PASS_THROUGH = frozenset({"wait_for", "shield"})
+# `asyncio.run(coro)` and `loop.run_until_complete(coro)` return what the coroutine returns
+# (Python docs, asyncio "Runners" and "Event Loop"): sync code's `await`.
+RUNS_TO_COMPLETION = frozenset({"asyncio.run", "run_until_complete"})
 
 
 def unwrap_value(node: cst.BaseExpression) -> cst.BaseExpression:
-    """The value under any `await`, `typing.cast(T, value)` and `asyncio.wait_for(value, t)` /
-    `asyncio.shield(value)`: what a name is really bound to."""
+    """The value under any `await`, `typing.cast(T, value)`, `asyncio.wait_for(value, t)` /
+    `asyncio.shield(value)` and `asyncio.run(value)` / `loop.run_until_complete(value)`: what a
+    name is really bound to."""
     while True:
         if isinstance(node, cst.Await):
             node = node.expression
         elif (
             isinstance(node, cst.Call)
-            and (dotted(node.func) or "").rsplit(".", 1)[-1] in PASS_THROUGH
+            and (
+                (name := dotted(node.func) or "").rsplit(".", 1)[-1] in PASS_THROUGH
+                or name in RUNS_TO_COMPLETION
+                or name.rsplit(".", 1)[-1] in RUNS_TO_COMPLETION
+            )
             and node.args
             and node.args[0].keyword is None
             and not node.args[0].star
