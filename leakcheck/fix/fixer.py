@@ -216,9 +216,10 @@ def applicable(facts: ModuleFacts, verdicts: list[Verdict], plans: list[Plan | N
     """Which plans `--fix` would apply: the same checks as `_try` (parses, clears its finding,
     adds none), so that "fixable" counts only fixes the fixer keeps.
 
-    Plans on disjoint blocks are applied together and the module analysed once (linear); only
-    when that result cannot be attributed (a new finding, or plans sharing a block) is each plan
-    checked alone.
+    Plans on disjoint blocks are applied together and the module analysed once (linear). When a
+    finding appears, the plans in the functions it appears in are checked alone and the others
+    together again; only when that cannot be attributed (the rewrite does not parse, a finding in
+    a function no plan touches, plans sharing a block) is each plan checked alone.
     """
     module, keys = facts.module, verdict_keys(verdicts)
     ok = [False] * len(plans)
@@ -239,14 +240,25 @@ def applicable(facts: ModuleFacts, verdicts: list[Verdict], plans: list[Plan | N
         else:
             taken.append((span.line, span.end_line))
             together.append(i)
-    if together:
+    while together:
         chosen = [p for i in together if (p := plans[i]) is not None]
         after = _keys_after(apply_plans(module, chosen), facts)
-        if after is not None and not set(after) - set(keys):
-            for i in together:
-                ok[i] = keys[i] not in after
-        else:
-            alone += together
+        if after is not None:
+            new = set(after) - set(keys)
+            if not new:
+                for i in together:
+                    ok[i] = keys[i] not in after
+                break
+            # A finding appeared in some functions: their plans are checked alone, the others
+            # together again (a file with many findings is analysed a few times, not once each).
+            scopes = {key[1] for key in new}
+            suspects = [i for i in together if keys[i][1] in scopes]
+            if suspects and len(suspects) < len(together):
+                alone += suspects
+                together = [i for i in together if keys[i][1] not in scopes]
+                continue
+        alone += together
+        break
     for i in alone:
         plan_ = plans[i]
         assert plan_ is not None
