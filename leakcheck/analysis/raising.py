@@ -99,10 +99,24 @@ CONTAINER_METHODS = frozenset(
         "clear",
     }
 )
-# On a connection opened directly and not used since: configuration, no I/O.
+# On a connection opened directly and not used since: configuration, no I/O. psycopg 3 applies
+# the transaction characteristics at the next transaction and keeps the factories and prepare
+# settings as plain attributes (psycopg docs, "The Connection class").
 FRESH_METHODS = frozenset({"cursor", "thread_id"})
 FRESH_ATTRIBUTES = frozenset(
-    {"row_factory", "text_factory", "autocommit", "isolation_level", "readonly", "deferrable"}
+    {
+        "row_factory",
+        "text_factory",
+        "autocommit",
+        "isolation_level",
+        "readonly",
+        "read_only",
+        "deferrable",
+        "cursor_factory",
+        "server_cursor_factory",
+        "prepare_threshold",
+        "prepared_max",
+    }
 )
 CONTEXT_VAR_METHODS = frozenset({"get", "set", "reset"})
 QUIET_DECORATORS = frozenset({"classmethod", "staticmethod"})
