@@ -13,7 +13,7 @@ Exception paths are judged only when the scope releases the resource itself (it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
@@ -230,6 +230,17 @@ def _classify(
         order = _source_order(site.scope)
         held.sort(key=lambda ex: (order.get(id(ex.node), -1), _note_order(ex.state, order)))
         end.sort(key=lambda state: _note_order(state, order))
+        # A branch both ways of which lead to the same escape explains nothing.
+        held = [
+            replace(ex, state=replace(ex.state, note=None))
+            if _moot(ex.state.note, [o.state.note for o in held if o.node is ex.node])
+            else ex
+            for ex in held
+        ]
+        end = [
+            replace(state, note=None) if _moot(state.note, [o.note for o in end]) else state
+            for state in end
+        ]
     last = last_statement(body) or site.call
     if not (owner or trace.moved) and not trace.released:
         if held or end or trace.rebound:
@@ -302,12 +313,32 @@ def _source_order(scope: cst.CSTNode) -> dict[int, int]:
     return order
 
 
-def _note_order(state: State, order: dict[int, int]) -> tuple[int, int]:
+def _note_order(state: State, order: dict[int, int]) -> tuple[int, int, str]:
     note = state.note
     if note is None:
-        return (-1, -1)
+        return (-1, -1, "")
     cause = note.cause if note.cause is not None else note.node
-    return (order.get(id(cause), -1), order.get(id(note.node), -1))
+    return (order.get(id(cause), -1), order.get(id(note.node), -1), note.kind)
+
+
+def _moot(note: Note | None, others: list[Note | None]) -> bool:
+    """Whether `note`, an `if` taken one way, is moot: among `others` (the notes of the paths
+    that escape the same way) one took it the other way, or went through its other branch
+    (`if A: ... elif B: ...; return`: every branch reaches the `return`)."""
+    if (
+        note is None
+        or note.kind not in ("if-true", "if-false")
+        or not isinstance(note.node, cst.If)
+    ):
+        return False
+    opposite = "if-false" if note.kind == "if-true" else "if-true"
+    branch = note.node.orelse if note.kind == "if-true" else note.node.body
+    inside = {id(n) for n in walk(branch)} if branch is not None else set()
+    return any(
+        other is not None
+        and ((other.node is note.node and other.kind == opposite) or id(other.node) in inside)
+        for other in others
+    )
 
 
 def _rebound_verdict(site: Site, trace: Trace) -> Verdict:
