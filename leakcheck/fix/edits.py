@@ -10,6 +10,7 @@ import libcst as cst
 
 from leakcheck.analysis.positions import Span, locate
 from leakcheck.analysis.syntax import dotted
+from leakcheck.fix.continuations import deepen_continuations
 from leakcheck.model import Edit
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ def apply_plan(module: cst.Module, plan: Plan) -> tuple[cst.Module, int | None]:
     """The module with the plan's block replaced and its imports added once; and the 1-based line
     of the import in the new code, if a line was inserted (the only line outside the block a fix
     may add; a name added to an existing `from contextlib import ...` changes that line)."""
-    result = module.deep_replace(plan.old, plan.new)
+    new = deepen_continuations(plan.old, plan.new, module.default_indent)
+    result = module.deep_replace(plan.old, new)
     assert isinstance(result, cst.Module)
     inserted: cst.CSTNode | None = None
     for source, name in plan.imports:
@@ -47,9 +49,9 @@ def apply_plan(module: cst.Module, plan: Plan) -> tuple[cst.Module, int | None]:
 
 
 class _Replace(cst.CSTTransformer):
-    def __init__(self, plans: Sequence[Plan]) -> None:
+    def __init__(self, plans: Sequence[Plan], indent: str) -> None:
         super().__init__()
-        self.new = {id(p.old): p.new for p in plans}
+        self.new = {id(p.old): deepen_continuations(p.old, p.new, indent) for p in plans}
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         return self.new.get(id(original_node), updated_node)
@@ -57,7 +59,7 @@ class _Replace(cst.CSTTransformer):
 
 def apply_plans(module: cst.Module, plans: Sequence[Plan]) -> cst.Module:
     """The module with several plans on disjoint blocks applied at once, imports added once."""
-    result = module.visit(_Replace(plans))
+    result = module.visit(_Replace(plans, module.default_indent))
     assert isinstance(result, cst.Module)
     for source, name in dict.fromkeys(i for p in plans for i in p.imports):
         if not _imports(result, source, name):
@@ -263,7 +265,8 @@ def edits_for(
 
 def _block_edit(module: cst.Module, plan: Plan, span: Span, lines: list[str]) -> Edit | None:
     old = module.code_for_node(plan.old).splitlines(keepends=True)
-    new = module.code_for_node(plan.new).splitlines(keepends=True)
+    rewritten = deepen_continuations(plan.old, plan.new, module.default_indent)
+    new = module.code_for_node(rewritten).splitlines(keepends=True)
     first, last_old, last_new = changed_lines(old, new)
     last_line = span.end_line - 1 if span.end_column == 1 else span.end_line
     offset = last_line - len(old)  # the file line of old[k] is offset + k + 1

@@ -1,0 +1,79 @@
+"""Backslash continuation lines follow their statement when a rewrite moves it deeper.
+
+libcst keeps the whitespace after a backslash-newline as written (`x = a + \\` then the next
+line's indentation, inside one `SimpleWhitespace`), while it indents the statement itself by its
+new depth. A statement moved into a `try:` or `with` block would keep its continuation lines
+where they were, under the new block's first column: valid Python, but not what anyone writes
+(pycodestyle E122/E127). Parenthesised continuations carry no absolute indentation in libcst's
+tree and need nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import libcst as cst
+
+_CONTINUATION = "\\\n"
+
+
+def deepen_continuations(old: cst.CSTNode, new: cst.CSTNode, indent: str) -> cst.CSTNode:
+    """`new` (the rewrite of `old`) with each backslash continuation line of a statement that is
+    deeper in `new` than in `old` indented by `indent` once per level it went down. Statements
+    are matched by identity: the recipes move the original nodes. Raises nothing."""
+    before, after = _depths(old), _depths(new)
+    moved = {key: after[key] - depth for key, depth in before.items() if after.get(key, 0) > depth}
+    if not moved:
+        return new
+    deepened = new.visit(_Deepen(moved, indent))
+    return deepened if isinstance(deepened, cst.CSTNode) else new
+
+
+def _depths(root: cst.CSTNode) -> dict[int, int]:
+    """Statement node id -> how many indented blocks enclose it under `root`."""
+    found: dict[int, int] = {}
+
+    class Depths(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.depth = 0
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.IndentedBlock):
+                self.depth += 1
+            elif isinstance(node, cst.BaseStatement):
+                found[id(node)] = self.depth
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            if isinstance(original_node, cst.IndentedBlock):
+                self.depth -= 1
+
+    root.visit(Depths())
+    return found
+
+
+class _Deepen(cst.CSTTransformer):
+    def __init__(self, moved: dict[int, int], indent: str) -> None:
+        super().__init__()
+        self.moved = moved
+        self.indent = indent
+        self.levels: list[int] = [0]
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BaseStatement):  # a statement inside keeps its own depth
+            self.levels.append(self.moved.get(id(node), 0))
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: Any, updated_node: Any) -> Any:
+        if isinstance(original_node, cst.BaseStatement):
+            self.levels.pop()
+        return super().on_leave(original_node, updated_node)
+
+    def leave_SimpleWhitespace(
+        self, original_node: cst.SimpleWhitespace, updated_node: cst.SimpleWhitespace
+    ) -> cst.SimpleWhitespace:
+        levels = self.levels[-1]
+        if levels <= 0 or _CONTINUATION not in updated_node.value:
+            return updated_node
+        value = updated_node.value.replace(_CONTINUATION, _CONTINUATION + self.indent * levels)
+        return updated_node.with_changes(value=value)
