@@ -570,12 +570,26 @@ class CollectedFacts:
 
     def releases_any(self, info: FunctionInfo, names: frozenset[str], kind: Kind) -> bool:
         """Does the scope release any of `names` somewhere (is it the resource's owner)?"""
+        if self.release_calls(info, names, kind):
+            return True
+        return self.releases_in_loops(info, names, kind)
+
+    def release_calls(
+        self, info: FunctionInfo, names: frozenset[str], kind: Kind
+    ) -> list[cst.Call]:
+        """The calls of the scope that release one of `names` (`conn.close()`, `putconn(conn)`,
+        `closing(conn)`)."""
+        found = []
         for call in info.calls:
             released = self.released_args(call, info.class_name, kind)
             if self.is_closing(call, kind):
                 released = [a.value for a in call.args]
             if any(isinstance(arg, cst.Name) and arg.value in names for arg in released):
-                return True
+                found.append(call)
+        return found
+
+    def releases_in_loops(self, info: FunctionInfo, names: frozenset[str], kind: Kind) -> bool:
+        """Does the scope release the elements of a list held in `names` (`releases_elements`)?"""
         node = info.node
         if isinstance(node, cst.FunctionDef):
             for loop in walk(node.body):

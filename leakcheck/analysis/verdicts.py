@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
+from leakcheck.analysis.collect import FunctionInfo
 from leakcheck.analysis.effects import Context
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.flow import Exit, Note, State, Status, Trace, Walker, header
@@ -68,7 +69,7 @@ def judge(site: Site, facts: ModuleFacts) -> list[Verdict]:
     managed = site.binding.how == "with" and site.kind.with_releases
     # A session the function manages with `with`, or is given by its framework, is its own:
     # passing it to a helper (`load(db)`) only lends it.
-    owner = given or managed or facts.releases_any(info, facts.alias_closure(info, name), site.kind)
+    owner = given or managed or _releases_it(facts, info, facts.alias_closure(info, name), site)
     body = (
         tuple(site.scope.body)
         if isinstance(site.scope, cst.Module)
@@ -298,6 +299,27 @@ def _classify(
         if leak in candidates:
             return candidates[leak]
     return None
+
+
+def _releases_it(facts: ModuleFacts, info: FunctionInfo, names: frozenset[str], site: Site) -> bool:
+    """Does the scope release what `site` acquires somewhere it can reach (is it the owner)? A
+    release after the acquisition in source order, or inside a loop around it (the next
+    iteration reaches it); one before it, outside such a loop, released an earlier acquisition
+    into the same name (pgAdmin's `connection` closed, then acquired again in a loop and passed
+    to a helper): it says nothing of this one."""
+    calls = facts.release_calls(info, names, site.kind)
+    if not calls:
+        return facts.releases_in_loops(info, names, site.kind)
+    order = _source_order(site.scope)
+    at = order.get(id(site.call), -1)
+    if any(order.get(id(call), -1) > at for call in calls):
+        return True
+    for loop in walk(site.scope):
+        if isinstance(loop, (cst.For, cst.While)):
+            inside = {id(node) for node in walk(loop)}
+            if id(site.call) in inside and any(id(call) in inside for call in calls):
+                return True
+    return facts.releases_in_loops(info, names, site.kind)
 
 
 def _source_order(scope: cst.CSTNode) -> dict[int, int]:
