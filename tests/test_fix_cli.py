@@ -536,3 +536,38 @@ def test_no_fix_when_a_cursor_of_the_connection_is_returned(here: Path) -> None:
         "    cursor.execute('SELECT 1')\n    conn.close()\n    return None\n"
     )
     assert fix(here, "a.py", source, "--unsafe-fixes") == source
+
+
+REUSED_NAME = """\
+import psycopg
+import regression_utils
+
+
+def drop_all(server, names):
+    connection = psycopg.connect(server)
+    connection.execute("DROP DATABASE IF EXISTS scratch")
+    connection.close()
+    for name in names:
+        connection = psycopg.connect(server)
+        regression_utils.delete_tablespace(connection, name)
+
+
+def reset(server):
+    for attempt in range(3):
+        connection = psycopg.connect(server)
+        connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity")
+        connection.close()
+"""
+
+
+def test_a_fix_not_applied_because_it_adds_a_finding_names_that_finding(here: Path) -> None:
+    # "Release in finally" would take the try to the end of the function, over the loop that
+    # acquires into the same name: the safety check refuses it and says what it would add.
+    (here / "jobs.py").write_text(REUSED_NAME)
+    result = CliRunner().invoke(main, ["check", "--no-cache", "--diff", "jobs.py"])
+    assert (
+        "LC202 at line 6: Release `connection` in `finally`: not applied (the rewrite would add "
+        "a finding: LC205 for `psycopg.connect(...)` in `drop_all()`)"
+    ) in result.stderr
+    assert "Would fix 1 leak." in result.stderr  # reset's
+    assert (here / "jobs.py").read_text() == REUSED_NAME

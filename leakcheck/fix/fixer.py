@@ -204,12 +204,23 @@ def _try(
         first + skip_old < span.line or last_old + skip_old > span.end_line
     ):
         return "the rewrite changes code outside its block"
-    after = verdict_keys(all_verdicts(ModuleFacts(reparsed, kinds, package, resolver)))
+    verdicts = all_verdicts(ModuleFacts(reparsed, kinds, package, resolver))
+    after = verdict_keys(verdicts)
     if key in after:
         return "the finding remains after the rewrite"
-    if set(after) - set(before):
-        return "the rewrite would add a finding"
+    added = [v for v, k in zip(verdicts, after, strict=True) if k not in set(before)]
+    if added:
+        return f"the rewrite would add a finding: {_named(added[0])}"
     return reparsed, after
+
+
+def _named(verdict: Verdict) -> str:
+    """`LC206 for `psycopg.connect(...)` in `drop_all()``: which finding a rewrite would add."""
+    site = verdict.site
+    rule = rule_for(site.kind.family, verdict.leak)
+    code = rule.code if rule is not None else verdict.leak
+    where = "" if isinstance(site.scope, cst.Module) else f" in `{site.scope.name.value}()`"
+    return f"{code} for `{call_text(site.call)}`{where}"
 
 
 def applicable(facts: ModuleFacts, verdicts: list[Verdict], plans: list[Plan | None]) -> list[bool]:
