@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
+from libcst._nodes.internal import CodegenState
 
 from leakcheck.analysis.positions import Span, locate
 from leakcheck.analysis.syntax import dotted
@@ -264,31 +265,46 @@ def edits_for(
 
 
 def _block_edit(module: cst.Module, plan: Plan, span: Span, lines: list[str]) -> Edit | None:
-    old = module.code_for_node(plan.old).splitlines(keepends=True)
-    rewritten = deepen_continuations(plan.old, plan.new, module.default_indent)
-    new = module.code_for_node(rewritten).splitlines(keepends=True)
-    first, last_old, last_new = changed_lines(old, new)
+    bare = module.code_for_node(plan.old).splitlines(keepends=True)
     last_line = span.end_line - 1 if span.end_column == 1 else span.end_line
-    offset = last_line - len(old)  # the file line of old[k] is offset + k + 1
+    offset = last_line - len(bare)  # the file line of bare[k] is offset + k + 1
     if offset < 0 or last_line > len(lines):
         return None
-    for k in range(first - 1, last_old):
-        if not lines[offset + k].endswith(old[k]):
-            return None
     # The indentation of the enclosing blocks, which rendering the block alone leaves out (the
     # first rendered line may be the tail of a `def ...:` line: not used).
     prefix = next(
         (
-            lines[offset + k][: len(lines[offset + k]) - len(old[k])]
-            for k in range(1, len(old))
-            if old[k].strip() and lines[offset + k].endswith(old[k])
+            lines[offset + k][: len(lines[offset + k]) - len(bare[k])]
+            for k in range(1, len(bare))
+            if bare[k].strip() and lines[offset + k].endswith(bare[k])
         ),
         "",
     )
     if prefix.strip():
         return None
-    body = "".join(prefix + line if line.strip() else line for line in new[first - 1 : last_new])
-    return Edit(offset + first, 1, offset + last_old + 1, 1, body)
+    # Rendered at that depth, not shifted by it afterwards: the lines of a string literal or
+    # after a backslash are not the renderer's to indent, and must come out as they are.
+    old = _render(module, plan.old, prefix).splitlines(keepends=True)
+    rewritten = deepen_continuations(plan.old, plan.new, module.default_indent)
+    new = _render(module, rewritten, prefix).splitlines(keepends=True)
+    first, last_old, last_new = changed_lines(old, new)
+    if len(old) != len(bare):
+        return None
+    for k in range(first - 1, last_old):
+        if lines[offset + k] != old[k]:
+            return None
+    return Edit(offset + first, 1, offset + last_old + 1, 1, "".join(new[first - 1 : last_new]))
+
+
+def _render(module: cst.Module, node: cst.CSTNode, indent: str) -> str:
+    """`module.code_for_node(node)` as if `node` sat under blocks indented by `indent`."""
+    state = CodegenState(
+        default_indent=module.default_indent,
+        default_newline=module.default_newline,
+        indent_tokens=[indent] if indent else [],
+    )
+    node._codegen(state)
+    return "".join(state.tokens)
 
 
 def _import_edit(module: cst.Module, plan: Plan) -> Edit | None:
