@@ -341,7 +341,9 @@ def _emit_diff(report: Report, handle: IO[str] | None) -> None:
         where = f"{error.path}:{error.line}" if error.line is not None else error.path
         click.echo(f"{where}: error: {error.message}", err=True)
     count = report.fixed
-    click.echo(f"Would fix {count} leak{'s' if count != 1 else ''}.", err=True)
+    left = len(report.findings) - count
+    more = f" ({left} more without a safe fix: `leakcheck check` lists them)" if left > 0 else ""
+    click.echo(f"Would fix {count} leak{'s' if count != 1 else ''}{more}.", err=True)
 
 
 def _emit(
