@@ -722,7 +722,7 @@ class Project:
             key = (id(unit.kinds), id(unit.config.names))
             if key not in tokens_by_settings:
                 pattern = acquisition_tokens(unit.kinds, unit.config.names, exported)
-                tokens_by_settings[key] = (digest((pattern.spec, "django-relevant")), pattern)
+                tokens_by_settings[key] = (digest((pattern.spec, "django in code")), pattern)
             unit.tokens, pattern = tokens_by_settings[key]
             if unit.named or not self.prefilter:
                 yield unit
