@@ -59,6 +59,8 @@ NON_RAISING = frozenset(
         "os.path.splitext",
         "os.path.normpath",
         "os.getpid",
+        # A new container, like `list()` and `dict()` (pgAdmin's `deque([], maxlen)` notices).
+        "collections.deque",
     }
 )
 CONTAINER_CALLS = frozenset({"dict", "list", "set"})
@@ -100,9 +102,10 @@ CONTAINER_METHODS = frozenset(
     }
 )
 # On a connection opened directly and not used since: configuration, no I/O. psycopg 3 applies
-# the transaction characteristics at the next transaction and keeps the factories and prepare
-# settings as plain attributes (psycopg docs, "The Connection class").
-FRESH_METHODS = frozenset({"cursor", "thread_id"})
+# the transaction characteristics at the next transaction, keeps the factories and prepare
+# settings as plain attributes, and only registers notice and notification callbacks (psycopg
+# docs, "The Connection class"; psycopg2 docs, `connection.notices`).
+FRESH_METHODS = frozenset({"cursor", "thread_id", "add_notice_handler", "add_notify_handler"})
 FRESH_ATTRIBUTES = frozenset(
     {
         "row_factory",
@@ -116,6 +119,9 @@ FRESH_ATTRIBUTES = frozenset(
         "server_cursor_factory",
         "prepare_threshold",
         "prepared_max",
+        # psycopg2 documents replacing these lists (by a `deque` with a maximum length).
+        "notices",
+        "notifies",
     }
 )
 CONTEXT_VAR_METHODS = frozenset({"get", "set", "reset"})
