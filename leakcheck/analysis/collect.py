@@ -176,6 +176,7 @@ class CollectedFacts:
         self.package = package  # `app.routers` for app/routers/items.py: for relative imports
         self.resolver = resolver
         self.imports: dict[str, str] = {}
+        self.star_imports: list[str] = []  # `from x import *`: where other names may come from
         self.constructed: dict[str, Kind] = {}  # receiver text -> kind of pool built there
         self.paired: dict[str, set[str]] = {}  # receiver text -> release methods called on it
         self.functions: dict[cst.FunctionDef, FunctionInfo] = {}
@@ -340,8 +341,6 @@ class CollectedFacts:
                     self.imports[head] = head
                     self.module_aliases.add(head)
             return
-        if isinstance(node.names, cst.ImportStar):
-            return
         base = (dotted(node.module) or "") if node.module is not None else ""
         if node.relative:
             # `from ..db import X` in package `app.routers` means `app.db`.
@@ -352,6 +351,10 @@ class CollectedFacts:
                 base = ".".join([*anchor, base] if base else anchor)
             # Else the package is unknown (a single file): read it as the absolute import it
             # names, so that conventional names (`SessionLocal`) still apply.
+        if isinstance(node.names, cst.ImportStar):
+            if base:
+                self.star_imports.append(base)
+            return
         for alias in node.names:
             name = dotted(alias.name) or ""
             local = name
@@ -665,10 +668,20 @@ class CollectedFacts:
         return self._imported(text)
 
     def _imported(self, text: str) -> Export | None:
-        """What another module says about an imported name (`SessionLocal`, `db.pool`)."""
-        if self.resolver is None or text.partition(".")[0] not in self.imports:
+        """What another module says about an imported name (`SessionLocal`, `db.pool`), or about
+        a name none of the module's imports binds but a `from x import *` may (the last star
+        import that exports it wins, as at run time)."""
+        if self.resolver is None:
             return None
         head, _, rest = text.partition(".")
+        if head not in self.imports:
+            if head in self.by_key or head in self.classes or head in self.module_info.assigned:
+                return None  # defined here
+            for base in reversed(self.star_imports):
+                export = self.resolver.lookup(f"{base}.{text}")
+                if export is not None:
+                    return export
+            return None
         full = self.imports[head]
         return self.resolver.lookup(f"{full}.{rest}" if rest else full)
 
