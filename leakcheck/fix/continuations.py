@@ -14,6 +14,8 @@ from typing import Any
 
 import libcst as cst
 
+from leakcheck.analysis.syntax import children
+
 _CONTINUATION = "\\\n"
 
 
@@ -30,25 +32,17 @@ def deepen_continuations(old: cst.CSTNode, new: cst.CSTNode, indent: str) -> cst
 
 
 def _depths(root: cst.CSTNode) -> dict[int, int]:
-    """Statement node id -> how many indented blocks enclose it under `root`."""
+    """Statement node id -> how many indented blocks enclose it under `root` (by the fast walk
+    of `syntax.children`: whitespace is not where statements are)."""
     found: dict[int, int] = {}
-
-    class Depths(cst.CSTVisitor):
-        def __init__(self) -> None:
-            self.depth = 0
-
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            if isinstance(node, cst.IndentedBlock):
-                self.depth += 1
-            elif isinstance(node, cst.BaseStatement):
-                found[id(node)] = self.depth
-            return True
-
-        def on_leave(self, original_node: cst.CSTNode) -> None:
-            if isinstance(original_node, cst.IndentedBlock):
-                self.depth -= 1
-
-    root.visit(Depths())
+    stack: list[tuple[cst.CSTNode, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, cst.IndentedBlock):
+            depth += 1
+        elif isinstance(node, cst.BaseStatement):
+            found[id(node)] = depth
+        stack.extend((child, depth) for child in children(node))
     return found
 
 
