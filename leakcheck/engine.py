@@ -151,8 +151,8 @@ def _check_module(
     if not verdicts:
         return FileResult(path, findings=extra, source=module.code if extra else "")
     kept = _plans(verdicts, facts, helpers, where)
-    # One position pass for the findings and the fixes' blocks, one code generation for the
-    # text: each is a full rendering of the module (a tenth of judging a big file).
+    # One rendering of the module gives the positions of the findings and the fixes' blocks and
+    # the text (each full rendering is a tenth of judging a big file).
     found = [p for chosen in kept for p in chosen]
     nodes = [node for v in verdicts for node in v.nodes()] + [p.old for p in found]
     spans, text = locate_with_code(module, nodes)

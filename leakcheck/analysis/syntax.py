@@ -122,9 +122,11 @@ def displayed_values(expr: cst.BaseExpression) -> list[cst.BaseExpression] | Non
 # `await asyncio.wait_for(pool.acquire(), 5)`, `await asyncio.shield(...)`: the awaited value is
 # the wrapped one's (Python docs, asyncio "Timeouts" and "Shielding From Cancellation").
 PASS_THROUGH = frozenset({"wait_for", "shield"})
-# `asyncio.run(coro)` and `loop.run_until_complete(coro)` return what the coroutine returns
-# (Python docs, asyncio "Runners" and "Event Loop"): sync code's `await`.
-RUNS_TO_COMPLETION = frozenset({"asyncio.run", "run_until_complete"})
+# `loop.run_until_complete(coro)` and `asyncio.run(coro)` return what the coroutine returns
+# (Python docs, asyncio "Event Loop" and "Runners"): sync code's `await`. `run` alone is too
+# common a name (`subprocess.run`) to count on any receiver.
+PASS_THROUGH_METHODS = PASS_THROUGH | {"run_until_complete"}
+PASS_THROUGH_CALLS = frozenset({"asyncio.run"})
 
 
 def unwrap_value(node: cst.BaseExpression) -> cst.BaseExpression:
@@ -137,9 +139,8 @@ def unwrap_value(node: cst.BaseExpression) -> cst.BaseExpression:
         elif (
             isinstance(node, cst.Call)
             and (
-                (name := dotted(node.func) or "").rsplit(".", 1)[-1] in PASS_THROUGH
-                or name in RUNS_TO_COMPLETION
-                or name.rsplit(".", 1)[-1] in RUNS_TO_COMPLETION
+                (name := dotted(node.func) or "").rsplit(".", 1)[-1] in PASS_THROUGH_METHODS
+                or name in PASS_THROUGH_CALLS
             )
             and node.args
             and node.args[0].keyword is None

@@ -208,7 +208,8 @@ def _try(
     after = verdict_keys(verdicts)
     if key in after:
         return "the finding remains after the rewrite"
-    added = [v for v, k in zip(verdicts, after, strict=True) if k not in set(before)]
+    known = set(before)
+    added = [v for v, k in zip(verdicts, after, strict=True) if k not in known]
     if added:
         return f"the rewrite would add a finding: {_named(added[0])}"
     return reparsed, after
