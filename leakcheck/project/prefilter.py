@@ -133,7 +133,8 @@ def _calls(method: _Method, source: bytes) -> bool:
     for call in calls:
         before = _RECEIVER_BEFORE.search(source, max(0, call.start() - 200), call.start())
         text = before[1].decode("ascii", "replace").lower() if before else ""
-        # As `Kind.matches_source_name` reads it, and the bare name at its end.
+        # As `Kind.matches_source_name` reads it, and the name right before the dot, whatever
+        # precedes it (`if(pool.getconn())`).
         names = {text, text[len(text.rstrip("_0123456789abcdefghijklmnopqrstuvwxyz")) :]}
         if any(n and fnmatch.fnmatchcase(n, p) for n in names for p in method.receivers):
             return True
