@@ -48,3 +48,21 @@ def test_one_pass_gives_the_table_and_the_imports_of_every_module() -> None:
                 assert _absolute(node.module, node.level, package) in imports, path
         checked += 1
     assert checked > 100
+
+
+def test_the_fast_scan_finds_what_the_expression_finds_everywhere() -> None:
+    """`read_imports` tries only the lines holding `import`; it must find exactly the statements
+    the expression finds tried at every line start, on real files and on the shapes where a
+    naive line search would differ (a statement after `;`, `import` inside a parenthesised
+    list, a word that only contains `import`)."""
+    from leakcheck.project.summaries import _IMPORT, _import_statements
+
+    tricky = [
+        b"import a; import b\nfrom c import (d,\n    import_e)\n",
+        b"x = 'import y'\n  import z\nimportlib = 1\nfrom . import (\n f)  # import g\n",
+        b"from a import b\nfrom a import b",
+        b"import",
+    ]
+    for source in [*tricky, *(p.read_bytes() for p in SOURCES)]:
+        fast = [(m.span(), m.groupdict()) for m in _import_statements(source)]
+        assert fast == [(m.span(), m.groupdict()) for m in _IMPORT.finditer(source)]
