@@ -75,31 +75,33 @@ def analyse(
     judge: bool = True,
     django: DjangoContext | None = None,
     summarise: bool = True,
-    screen: Callable[[ast.Module], Screening] | None = None,
+    screen: Callable[[ast.Module | None], Screening | None] | None = None,
 ) -> Analysis:
     """Parse once; summarise the module (unless `summarise` is false: a module nothing can import
     anything from, whose exports would be thrown away), and judge it too unless `judge` is false.
     Never raises.
 
-    `screen`, if given, sees CPython's tree of the file first (the gate's, about a fifteenth of
-    libcst's cost) and may say the module can define nothing, or hold no acquisition
+    `screen`, if given, may say the module can define nothing, or hold no acquisition
     (`Screening`): then it is not summarised, or not judged; with neither left to do, it is not
-    parsed with libcst at all (`project.prefilter.code_only`).
+    parsed at all (`project.prefilter.code_only`). It is asked first with no tree, and answers
+    None if it needs CPython's tree of the file: then it is asked again with the gate's tree
+    (about an eighth of libcst's cost, which a file screened out before it does not pay).
 
     The tree is dropped before returning: only the summary and the findings survive.
     """
+    screening = screen(None) if screen is not None else Screening()
+    if screening is not None and _nothing_to_do(screening, summarise, judge):
+        return _screened_out(path, screening, summarise)
     gate = cpython_parse(source)  # the reference; libcst never sees what it refuses
     if isinstance(gate, Rejection):
         return Analysis(FileResult(path, errors=(FileError(path, gate.line, gate.reason),)))
-    screening = screen(gate) if screen is not None else Screening()
+    if screening is None:
+        assert screen is not None
+        screening = screen(gate) or Screening()
     del gate  # not kept alive next to libcst's tree
-    if summarise and not screening.defines:
-        return Analysis(
-            FileResult(path), defines=False
-        )  # judged later, if at all, as a non-exporter
+    if _nothing_to_do(screening, summarise, judge):
+        return _screened_out(path, screening, summarise)
     judge = judge and screening.acquires
-    if not summarise and not judge:
-        return Analysis(FileResult(path))
     try:
         module = parse_module(source)
     except cst.ParserSyntaxError as error:
@@ -137,6 +139,21 @@ def analyse(
         detail = " ".join("".join(traceback.format_exception_only(type(error), error)).split())
         internal = FileError(path, None, f"internal error in leakcheck: {detail}", internal=True)
         return Analysis(FileResult(path, errors=(internal,)), exports, imports)
+
+
+def _nothing_to_do(screening: Screening, summarise: bool, judge: bool) -> bool:
+    """Whether `screening` leaves a module neither to summarise nor to judge."""
+    if summarise:
+        return not screening.defines
+    return not (judge and screening.acquires)
+
+
+def _screened_out(path: str, screening: Screening, summarise: bool) -> Analysis:
+    """The outcome for a module `_nothing_to_do` says to leave unparsed: a module to summarise
+    that defines nothing is handed back to be judged later, if at all, as a non-exporter."""
+    if summarise and not screening.defines:
+        return Analysis(FileResult(path), defines=False)
+    return Analysis(FileResult(path))
 
 
 def _check_module(

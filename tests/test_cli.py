@@ -125,13 +125,16 @@ def test_syntax_error_is_reported_and_the_run_goes_on(project: Path) -> None:
 def test_a_broken_file_without_acquisition_tokens_is_skipped_unless_named(project: Path) -> None:
     # Found by walking, a file whose bytes name no acquisition is never parsed (it cannot leak),
     # so its syntax error is not leakcheck's to report; named on the command line, it is parsed.
+    # So is a file that names one only in a comment or a string: its code names none.
     (project / "app" / "broken.py").write_text("def f(:\n    pass\n")
+    (project / "app" / "commented.py").write_text("def f(:\n    pass  # pool.getconn()\n")
     code, out = invoke("check", "--format", "json", "app")
     assert code == 1  # app/leaky.py
     assert json.loads(out)["errors"] == []
-    code, out = invoke("check", "--format", "json", "app/broken.py")
-    assert code == 1
-    assert [e["path"] for e in json.loads(out)["errors"]] == ["app/broken.py"]
+    for name in ("broken", "commented"):
+        code, out = invoke("check", "--format", "json", f"app/{name}.py")
+        assert code == 1
+        assert [e["path"] for e in json.loads(out)["errors"]] == [f"app/{name}.py"]
 
 
 def test_unparseable_file_alone_exits_one(project: Path) -> None:

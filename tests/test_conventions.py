@@ -427,7 +427,7 @@ def test_the_readme_json_example_has_the_shape_of_a_real_run(project: Path) -> N
     readme = (ROOT / "README.md").read_text()
     section = readme.split("`--output-format json` prints", 1)[1]
     example = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
-    write(project, {"app/db.py": POOL, "app/broken.py": "def (:  # pool.getconn()\n"})
+    write(project, {"app/db.py": POOL, "app/broken.py": "def (:\n    pool.getconn()\n"})
     code, out = invoke("check", "--output-format", "json", ".")
     real = json.loads(out)
     assert code == 1 and real["findings"] and real["errors"]

@@ -174,7 +174,7 @@ def test_sarif_reports_files_that_could_not_be_analysed(here: Path) -> None:
 
 
 def test_github_annotations(here: Path) -> None:
-    write(here, {"app/broken.py": "x = (  # pool.getconn()\n"})  # a token: it is parsed
+    write(here, {"app/broken.py": "x = (pool.getconn()\n"})  # a token in code: it is parsed
     code, out = invoke("check", "--format", "github", "app")
     assert code == 1
     assert out.splitlines() == [

@@ -577,7 +577,7 @@ def isolated_run(here: Path, bad: str, **environment: str) -> dict[str, object]:
 def test_a_real_parser_crash_costs_only_its_file(here: Path) -> None:
     # libcst's native parser overflows its stack on this (a segfault, exit code -11), unless a
     # syntax gate turns it away first: either way, one error entry and the run goes on.
-    nested = "# pool.getconn()\nx = " + "(" * 2000 + "1" + ")" * 2000 + "\n"
+    nested = "conn = pool.getconn()\nx = " + "(" * 2000 + "1" + ")" * 2000 + "\n"
     document = isolated_run(here, nested)
     assert [e["path"] for e in document["errors"]] == ["a_bad.py"]  # type: ignore[index, union-attr]
 

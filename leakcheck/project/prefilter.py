@@ -24,8 +24,9 @@ real trees). Files found by walking that fail the test are not parsed at all: th
 are not reported (a file named on the command line is always parsed).
 
 The same tests run twice: on the raw bytes in the parent, and, for a file that passes, on
-`code_only` of it in the worker, once CPython's parser has built its tree, before libcst parses it
-(a word in a docstring or a comment is no acquisition).
+`code_only` of it in the worker, before libcst parses it (a word in a docstring or a comment is
+no acquisition). That second test runs before CPython's parser when it can (`code_only` without
+a tree): a file that fails it is not parsed at all, like a file that fails the first.
 """
 
 from __future__ import annotations
@@ -254,24 +255,27 @@ _FSTRING = re.compile(rb"(?<!\w)(?:[rRbB]?[fF]|[fF][rRbB])['\"]")
 _NESTED_FSTRINGS = sys.version_info >= (3, 12)
 
 
-def code_only(source: bytes, tree: ast.Module) -> bytes:
+def code_only(source: bytes, tree: ast.Module | None) -> bytes | None:
     """`source` with its comments and string literals blanked out (same length, same lines):
-    the words a token test should see once the file is known to parse.
+    the words a token test should see. None when `tree` is None and it is needed (from Python
+    3.12, a file with f-strings).
 
-    `tree` is `source`'s tree from CPython's parser (`gate.cpython_parse`). F-strings stay as they
-    are (their `{...}` parts are code), and so do strings that may be annotations. Comments and
-    strings are found by a scan of the bytes (`_scan`), which splits a file CPython accepts as
-    its tokenizer does, except, from Python 3.12, an f-string holding its own quotes (PEP 701):
-    a file with f-strings then goes by `tree`'s nodes, whose positions are UTF-8 byte offsets
-    into each line (Python docs, `ast` "col_offset"). When neither can be trusted on the raw
-    bytes (an encoding declaration other than UTF-8; for the tree, a BOM or a carriage return),
-    `source` is returned whole: the test is then the byte test, never narrower than the
-    analysis.
+    `tree` is `source`'s tree from CPython's parser (`gate.cpython_parse`), or None before the
+    file has been through it: on a file CPython would refuse, the result may be wrong, which
+    matters only for a file that is then not parsed (it has no finding either way). F-strings
+    stay as they are (their `{...}` parts are code), and so do strings that may be annotations.
+    Comments and strings are found by a scan of the bytes (`_scan`), which splits a file CPython
+    accepts as its tokenizer does, except, from Python 3.12, an f-string holding its own quotes
+    (PEP 701): a file with f-strings then goes by `tree`'s nodes, whose positions are UTF-8 byte
+    offsets into each line (Python docs, `ast` "col_offset"). When neither can be trusted on the
+    raw bytes (an encoding declaration other than UTF-8; for the tree, a BOM or a carriage
+    return), `source` is returned whole: the test is then the byte test, never narrower than
+    the analysis.
     """
     if _COOKIE.search(source):
         return source
     if _NESTED_FSTRINGS and _FSTRING.search(source):
-        return _from_tree(source, tree)
+        return None if tree is None else _from_tree(source, tree)
     return _scan(source)
 
 

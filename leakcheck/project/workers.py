@@ -111,8 +111,10 @@ def perform(task: Task, source: SummarySource) -> Done:
 
     seen: list[bytes] = []
 
-    def screen(tree: ast.Module) -> Screening:
+    def screen(tree: ast.Module | None) -> Screening | None:
         code = code_only(task.source, tree)
+        if code is None:
+            return None  # it needs CPython's tree: asked again with it
         seen.append(code)
         markers, tokens = task.markers, task.tokens
         return Screening(
