@@ -230,9 +230,21 @@ def test_lc503_unsafe_fix_only_for_literals(tmp_path: Path) -> None:
 def test_tokens_a_prefilter_may_rely_on() -> None:
     assert relevant(b"DATABASES = {}")
     assert relevant(b"from django.db import models\nThread(target=f)\nLead.objects.all()")
-    assert relevant(b"from chat.models import Room\nsync_to_async(Room.objects.get)")
+    consumer = b"from channels.generic.websocket import AsyncWebsocketConsumer as Base\n"
+    assert relevant(consumer + b"from chat.models import Room\nsync_to_async(Room.objects.get)")
+    # Without a consumer class in the module, `sync_to_async` is no LC507 (Django's own ORM).
+    assert not relevant(b"from chat.models import Room\nsync_to_async(Room.objects.get)")
     assert not relevant(b"Thread(target=f)\nprint(1)")
     assert not relevant(b"import os\nconn = pool.getconn()\n")
+
+
+def test_every_consumer_base_holds_a_consumer_token() -> None:
+    # The prefilter reads `CONSUMER_TOKENS`; LC507 recognises a consumer by `CONSUMER_BASES`.
+    from leakcheck.analysis.django import CONSUMER_TOKENS
+    from leakcheck.analysis.django.consumers import CONSUMER_BASES
+
+    for base in CONSUMER_BASES:
+        assert any(token in base.encode() for token in CONSUMER_TOKENS), base
 
 
 def test_alias_names_from_module_constants() -> None:

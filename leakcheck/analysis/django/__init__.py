@@ -25,14 +25,12 @@ if TYPE_CHECKING:
 SETTINGS_TOKENS: tuple[bytes, ...] = (b"DATABASES",)  # LC501-LC505
 ORM_TOKENS: tuple[bytes, ...] = (b"objects", b"cursor", b"atomic", b"_manager")
 DJANGO_TOKENS: tuple[bytes, ...] = (b"django", b"models", b"channels")
-THREAD_TOKENS: tuple[bytes, ...] = (  # LC506 (threads) and LC507 (sync_to_async)
-    b"Thread",
-    b"Timer",
-    b"add_job",
-    b"scheduled_job",
-    b"sync_to_async",
-    b"SyncToAsync",
-)
+THREAD_TOKENS: tuple[bytes, ...] = (b"Thread", b"Timer", b"add_job", b"scheduled_job")  # LC506
+SYNC_TO_ASYNC_TOKENS: tuple[bytes, ...] = (b"sync_to_async", b"SyncToAsync")  # LC507
+# LC507 looks only inside a consumer class of the module, whose bases (or an import of them)
+# name one of `consumers.CONSUMER_BASES`: Django's own ORM uses `sync_to_async` everywhere, in
+# no consumer.
+CONSUMER_TOKENS: tuple[bytes, ...] = (b"AsyncConsumer", b"WebsocketConsumer")
 EXECUTOR_TOKEN = (
     b"xecutor"  # `executor.submit(f)` / `.map(f, ...)`: a ThreadPoolExecutor, *executor*
 )
@@ -63,7 +61,16 @@ def _orm_candidate(source: bytes) -> bool:
         return False
     if any(t in source for t in THREAD_TOKENS):
         return True
+    if _consumer_candidate(source):
+        return True
     return EXECUTOR_TOKEN in source and any(t in source for t in EXECUTOR_METHODS)
+
+
+def _consumer_candidate(source: bytes) -> bool:
+    """`sync_to_async` next to a Channels consumer class (LC507)."""
+    return any(t in source for t in SYNC_TO_ASYNC_TOKENS) and any(
+        t in source for t in CONSUMER_TOKENS
+    )
 
 
 def django_findings(
@@ -84,7 +91,7 @@ def django_findings(
     if _orm_candidate(source):
         orm = Orm(module)
         drafts += thread_drafts(module, orm)
-        if b"sync_to_async" in source or b"SyncToAsync" in source:
+        if _consumer_candidate(source):
             drafts += consumer_drafts(module, orm)
     return findings(module, drafts, path)
 
