@@ -474,6 +474,48 @@ def test_a_warm_run_does_not_import_libcst(here: Path) -> None:
     assert "pathspec" in imported()  # an ignore file: its patterns are read
 
 
+def test_a_cold_run_with_workers_leaves_the_analysis_to_them(here: Path) -> None:
+    # Cold (no cache, or an empty one), the workers start before the files are read and import
+    # libcst themselves while this process reads the tree; with entries cached, they start only
+    # if something is to be parsed, forked after this process imported the analysis once.
+    write(here, PROJECT)
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from leakcheck.project import pipeline
+        from leakcheck.project.runner import run, Options
+        early = []
+        start = pipeline.Project.start_early
+        def spy(self, files):
+            start(self, files)
+            early.append(self._pool is not None)
+        pipeline.Project.start_early = spy
+        report = run(["app"], options=Options(jobs=2, cache=CACHE, cache_dir=None))
+        print(json.dumps([early, "libcst" in sys.modules, len(report.findings)]))
+        """
+    )
+
+    def observed(cache: bool) -> list[object]:
+        done = subprocess.run(
+            [sys.executable, "-c", script.replace("CACHE", repr(cache))],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=here,
+            env={k: v for k, v in os.environ.items() if k != "LEAKCHECK_CACHE_DIR"},
+        )
+        return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    findings = len(run(["app"], options=Options(jobs=1, cache=False)).findings)
+    assert findings > 0
+    assert observed(cache=False) == [[True], False, findings]
+    assert observed(cache=True) == [[True], False, findings]  # the first run: an empty cache
+    (here / "app" / "api" / "items.py").write_text(
+        (here / "app" / "api" / "items.py").read_text() + "# edited\n"
+    )
+    assert observed(cache=True) == [[False], True, findings]  # cached: started when needed
+
+
 def test_a_corrupt_cache_entry_is_ignored(here: Path) -> None:
     write(here, PROJECT)
     options = Options(jobs=1, cache=True)

@@ -110,6 +110,15 @@ class Cache:
         """A file name for an entry made of `parts`."""
         return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
 
+    def is_empty(self) -> bool:
+        """Whether this version's folder holds nothing yet (a first run, a cleared cache, or one
+        written by another leakcheck version or cache format)."""
+        try:
+            with os.scandir(self.entries) as found:
+                return next(found, None) is None
+        except OSError:
+            return True
+
     def load(self, key: str) -> Entry | None:
         """The entry stored under `key`, or None when there is none or it cannot be read."""
         try:

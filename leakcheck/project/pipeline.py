@@ -526,7 +526,25 @@ class Project:
                 self._complete(unit, done)
                 finished(unit)
 
+    def start_early(self, files: int) -> None:
+        """Start the workers before the `files` checked files are read, when the run is cold
+        (no cache, or an empty one: a first run, CI on a fresh checkout). Each then imports the
+        analysis (libcst, about 0.2 s) while this process walks and reads the tree, instead of
+        this process importing it first while the workers wait. A run that may find its
+        results cached starts them later (`_start_pool`), and only if something is to be
+        parsed."""
+        if self.jobs > 1 and files > 0 and (self.cache is None or self.cache.is_empty()):
+            self._pool = WorkerPool(min(self.jobs, files), self._answer, self.limits)
+
+    def stop_workers(self) -> None:
+        """Stop the workers, if any were started."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
     def _start_pool(self, work: int) -> None:
+        if self._pool is not None:
+            return  # started early (`start_early`)
         jobs = min(self.jobs, work)
         if jobs > 1 or (self.jobs > 1 and work > 0):
             # Import the analysis (libcst) here, once, before the workers fork: they inherit it
@@ -566,9 +584,7 @@ class Project:
                 self._phase_rest(rest)
                 self._settle()
         finally:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+            self.stop_workers()
         self._save()
         if checked is not None:
             self._remember(checked)

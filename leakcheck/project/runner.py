@@ -179,10 +179,15 @@ class Checker:
                     for _ in replayed:
                         progress([])
                 return replayed
-        units = [
-            project.add(path, shown, judged=True, named=is_named, real=real)
-            for path, real, shown, is_named in checked
-        ]
+        project.start_early(len(checked))
+        try:
+            units = [
+                project.add(path, shown, judged=True, named=is_named, real=real)
+                for path, real, shown, is_named in checked
+            ]
+        except BaseException:  # (Ctrl-C while reading): `run` would have stopped the workers
+            project.stop_workers()
+            raise
         if progress is not None:
             project.on_judged = lambda: progress([])
         project.run(units)

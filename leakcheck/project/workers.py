@@ -199,7 +199,11 @@ def tuned_collector() -> Iterator[None]:
 
 
 def _worker(connection: Connection, megabytes: int) -> None:
-    """A worker's life: limit its memory, then perform tasks until told to stop."""
+    """A worker's life: import the analysis (inherited when the parent had imported it before
+    forking, see `Project.start_early`), limit its memory, then perform tasks until told to
+    stop."""
+    import leakcheck.engine  # noqa: F401  (before the collector freezes what is alive)
+
     with tuned_collector():
         _serve(connection, megabytes)
 
