@@ -135,3 +135,26 @@ def test_prefixes_escapes_and_keywords_next_to_quotes() -> None:
     ):
         assert _scan(source) == expected(source), source
     assert _scan(b"x = 'never ends\n") == b"x = 'never ends\n"  # not Python: kept whole
+
+
+def test_whole_words_are_found_as_the_word_boundary_expression_finds_them() -> None:
+    """`prefilter._word` searches from the word's text (fast), and checks its left edge after:
+    it must find exactly what `\\bword\\b` finds, on every fixture and on leakcheck's sources,
+    for every word the built-in tests look for, and at the edges of a file."""
+    from leakcheck.config.catalogue import builtin_kinds
+    from leakcheck.config.settings import DEFAULT
+    from leakcheck.project.prefilter import _word, acquisition_tokens
+
+    test = acquisition_tokens(builtin_kinds(), DEFAULT.names, [("get_conn", "app.db")])
+    words = {data for data, _ in test.plain}
+    words |= {data for _, _, names in test.qualified for data, _ in names}
+    words |= {data for _, (data, _), names in test.exported for data, _ in names}
+    words |= {b"x", b"a.b"}
+    edges = [b"connect", b"xconnect", b"connectx", b" connect(", b"_connect", b"a.b", b"ya.b"]
+    for source in [*edges, *(p.read_bytes() for p in SOURCES)]:
+        for data in words:
+            text, fast = _word(data.decode())
+            reference = re.compile(rb"\b" + re.escape(data) + rb"\b")
+            assert text == data
+            found = [m.span() for m in fast.finditer(source)]
+            assert found == [m.span() for m in reference.finditer(source)], (data, source[:40])

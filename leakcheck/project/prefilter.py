@@ -52,9 +52,23 @@ _ANNOTATIONS = tuple(
 )
 
 
+# A word that begins and ends with a name's character (`_word`).
+_NAME_EDGES = re.compile(rb"\w(?:.*\w)?", re.DOTALL)
+
+
 def _word(word: str) -> tuple[bytes, re.Pattern[bytes]]:
+    r"""`word` and an expression that finds it as a whole word (what `\bword\b` finds).
+
+    A word that begins and ends with a name's character is matched as itself first, and its
+    left edge is checked after it (`(?<!\wword)`): an expression that begins with literal text
+    is searched with a fast scan for that text, while one that begins with `\b` is tried at
+    every byte (ten times slower on real code).
+    """
     data = word.encode()
-    return data, re.compile(rb"\b" + re.escape(data) + rb"\b")
+    text = re.escape(data)
+    if _NAME_EDGES.fullmatch(data):
+        return data, re.compile(text + rb"(?<!\w" + text + rb")\b")
+    return data, re.compile(rb"\b" + text + rb"\b")
 
 
 # The receiver before `.method(`: a name, or what `syntax.receiver_text` reads as one (a call
