@@ -108,6 +108,24 @@ def test_leakcheck_toml_is_found_walking_up_from_the_checked_file(here: Path) ->
     assert found("app/deep/er") == [("app/deep/er/session.py", 5, "LC201")]
 
 
+def test_a_walk_finds_each_directorys_configuration_from_its_listing(here: Path) -> None:
+    # The walk tells the finder what each directory holds: a directory listed without a
+    # configuration file is not looked in again, one listed with it is read.
+    from leakcheck.config.settings import ConfigFinder
+
+    (here / "app" / "inner").mkdir()
+    (here / "app" / "inner" / "leakcheck.toml").write_text('select = ["LC2"]\n')
+    write(here, {"app/inner/pool.py": POOL, "app/inner/session.py": SESSION})
+    assert sorted(found("app")) == sorted([*BOTH, ("app/inner/session.py", 5, "LC201")])
+    finder = ConfigFinder()
+    inner = str((here / "app" / "inner").resolve())
+    finder.listed(inner, {"pool.py"})  # (a listing made before the file was written)
+    assert finder.for_dir(inner).select == ConfigFinder().for_dir(str(here.resolve())).select
+    finder = ConfigFinder()
+    finder.listed(inner, {"leakcheck.toml", "pool.py"})
+    assert finder.for_dir(inner).select == ("LC2",)
+
+
 def test_explicit_config_and_isolated(here: Path) -> None:
     pyproject(here, 'select = ["LC2"]\n')
     (here / "strict.toml").write_text('select = ["LC1"]\n')

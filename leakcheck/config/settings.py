@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,9 @@ def _names(table: dict[str, Any], path: Path) -> Names:
     )
 
 
+CONFIG_FILES = ("leakcheck.toml", "pyproject.toml")  # the first with a table wins
+
+
 class ConfigFinder:
     """The configuration for each directory, found once and cached."""
 
@@ -301,10 +305,18 @@ class ConfigFinder:
         if isolated:
             self._explicit = DEFAULT
         self._by_dir: dict[str, Config] = {}
+        self._without: set[str] = set()  # directories listed without either file (`listed`)
 
     def for_file(self, path: Path | str) -> Config:
         """The configuration in force for the file `path` (resolved through links)."""
         return self.for_dir(os.path.dirname(os.path.realpath(path)))
+
+    def listed(self, directory: str, names: Collection[str]) -> None:
+        """Learn from a listing of `directory` (an absolute, resolved path) that a walk made
+        anyway: without `leakcheck.toml` or `pyproject.toml` among `names`, `for_dir` need not
+        look for them there (two `stat` calls per directory of a big tree)."""
+        if not any(name in names for name in CONFIG_FILES):
+            self._without.add(directory)
 
     def for_dir(self, directory: Path | str) -> Config:
         """The configuration in force in `directory` (an absolute, resolved path): the nearest
@@ -320,7 +332,7 @@ class ConfigFinder:
         if cached is not None:
             return cached
         found: Config | None = None
-        for name in ("leakcheck.toml", "pyproject.toml"):
+        for name in () if directory in self._without else CONFIG_FILES:
             candidate = os.path.join(directory, name)
             if os.path.isfile(candidate) and _table(Path(candidate)) is not None:
                 found = load(Path(candidate))

@@ -30,7 +30,7 @@ import fnmatch
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 IGNORE_FILES = (".gitignore", ".ignore")  # `.ignore` after `.gitignore`: it wins, as in ripgrep
 ConfigFor = Callable[[str], Config]  # an absolute, resolved directory
+Listed = Callable[[str, Collection[str]], None]  # a directory and the names it holds
 NOT_REGULAR = "cannot read: not a regular file (a FIFO, socket or device)"
 
 
@@ -130,12 +131,14 @@ class Discovery:
     """One run's file discovery. `config_for(directory)` gives the configuration in force in a
     directory (`ConfigFinder.for_dir`); `respect_gitignore` None follows each configuration's
     `respect-gitignore` (default true); `force_exclude` applies `exclude` and ignore files to
-    files named explicitly too. After `files()`, `errors` holds the paths that could not be
-    checked, in the order met."""
+    files named explicitly too; `listed(directory, names)` is told each listing the walk makes
+    (`ConfigFinder.listed`), before `config_for` is asked about that directory. After `files()`,
+    `errors` holds the paths that could not be checked, in the order met."""
 
     config_for: ConfigFor = lambda directory: DEFAULT
     respect_gitignore: bool | None = None
     force_exclude: bool = False
+    listed: Listed = lambda directory, names: None
     errors: list[FileError] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
     _roots: dict[int, tuple[Config, str]] = field(default_factory=dict)
@@ -275,12 +278,23 @@ class Discovery:
                 return True
         return self._ignored_by_files(absolute, False, chain)
 
-    def _walk(self, shown: str, absolute: str, chain: list[str], found: list[str]) -> None:
+    def _walk(
+        self, shown: str, absolute: str, chain: list[str], found: list[str], top: bool = True
+    ) -> None:
         """Walk the directory `shown` (whose real path is `absolute`); `chain` lists the
-        directories above it whose ignore files apply."""
+        directories above it whose ignore files apply. Below the directory given (`top`), a
+        virtual environment (it holds a `pyvenv.cfg`) is skipped."""
         try:  # listing first: in a folder that cannot be read, looking for its config fails too
             with os.scandir(shown) as entries:
                 listing = sorted((entry.name, entry) for entry in entries)
+            names = {name for name, _ in listing}
+            if (
+                not top
+                and "pyvenv.cfg" in names
+                and os.path.exists(os.path.join(absolute, "pyvenv.cfg"))
+            ):
+                return  # a virtual environment (any tool's): not the project's code
+            self.listed(absolute, names)
             config = self.config_for(absolute)
         except OSError as error:
             self._error(shown, _problem(error))
@@ -288,7 +302,7 @@ class Discovery:
         root = self._root(config)
         respects = self._respects(config)
         if respects:
-            self._learn(absolute, {name for name, _ in listing})
+            self._learn(absolute, names)
         # Only directories that have ignore files: the others never decide (a fifth of the
         # walk was asking each file's empty ancestors).
         if respects and self._spec(absolute) is not None:
@@ -302,8 +316,6 @@ class Discovery:
                     if _excluded_by_config(path, config, root):
                         continue
                     if respects and self._ignored_by_files(path, True, chain):
-                        continue
-                    if os.path.exists(os.path.join(path, "pyvenv.cfg")):  # any environment
                         continue
                     dirs.append((entry.path, path))
                     continue
@@ -332,7 +344,7 @@ class Discovery:
         for entry_path, real in files:
             self._add(os.path.normpath(entry_path), real, found)
         for entry_path, real in dirs:
-            self._walk(entry_path, real, chain, found)
+            self._walk(entry_path, real, chain, found, top=False)
 
 
 def iter_files(paths: list[str]) -> list[str]:

@@ -278,7 +278,10 @@ class Checker:
         """The files to check (`exclude` and ignore files applied while walking, and to named
         files if forced), and the paths that cannot be checked (missing, unreadable, a FIFO)."""
         discovery = Discovery(
-            self.finder.for_dir, self.options.respect_gitignore, self.options.force_exclude
+            self.finder.for_dir,
+            self.options.respect_gitignore,
+            self.options.force_exclude,
+            listed=self.finder.listed,
         )
         return discovery.files(paths), discovery.errors
 
