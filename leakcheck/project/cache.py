@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +164,8 @@ class Cache:
 
     @staticmethod
     def _write(folder: Path, name: str, value: object) -> None:
+        import tempfile  # here, not at the top: 5 ms of every start, for a run that writes
+
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
         try:
