@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from cli_helpers import POOL, SESSION, found, invoke, invoke_split, write
 
+from leakcheck import __version__
 from leakcheck.config.catalogue import tomllib
 from leakcheck.project import discovery
 from leakcheck.report.ruledocs import RULES_URL
@@ -407,8 +408,8 @@ def test_distribution_name_readme_install_line_and_rule_urls() -> None:
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"pip install 'leakcheck-db(\[server\])?'", readme)
     assert not re.search(r"pip install leakcheck\b(?!-)", readme)
-    hooks = re.search(r"rev: (v\d+\.\d+\.\d+)", readme)
-    assert hooks is not None and hooks.group(1) != "v0.1.0"
+    hooks = re.findall(r"rev: (v\d+\.\d+\.\d+)", readme)
+    assert hooks and set(hooks) == {f"v{__version__}"}  # the tag of the version it documents
 
 
 # --- the README's JSON section -------------------------------------------------------------------
@@ -433,6 +434,7 @@ def test_the_readme_json_example_has_the_shape_of_a_real_run(project: Path) -> N
     assert code == 1 and real["findings"] and real["errors"]
     assert real["findings"][0]["fix"] is not None
     assert _shape(example) == _shape(real)
+    assert example["version"] == real["version"] == __version__
     assert (example["findings"][0]["code"], example["findings"][0]["line"]) == ("LC102", 5)
     assert example["findings"][0]["message"] == real["findings"][0]["message"]
 
