@@ -135,6 +135,23 @@ class Site:
     anchor: cst.CSTNode | None = None  # where to report, when not at `call` (a parameter)
 
 
+_ASSERT_RAISES = frozenset({"assertRaises", "assertRaisesRegex"})
+
+
+def _last_statement(body: cst.BaseSuite) -> cst.BaseSmallStatement | None:
+    """The last simple statement of a block, when the block ends with one (`x = f()`, or the
+    last of `a(); b()`): once a block that must raise reaches it, the error can only come from
+    it (from the call that is its whole value, when the statement is `f()` or `x = f()`; an
+    acquisition passed to a call, `use(pool.getconn())`, may be made and then leak). None when
+    the block ends with a compound statement."""
+    if isinstance(body, cst.SimpleStatementSuite):
+        return body.body[-1] if body.body else None
+    last = body.body[-1] if isinstance(body, cst.IndentedBlock) and body.body else None
+    if isinstance(last, cst.SimpleStatementLine) and last.body:
+        return last.body[-1]
+    return None
+
+
 @dataclass
 class FunctionInfo:
     """A scope: a function, or the module's own statements (key `<module>`)."""
@@ -203,6 +220,7 @@ class CollectedFacts:
         self.used_in_functions: set[str] = set()
         self.bindings: dict[int, Binding] = {}
         self.awaited: set[int] = set()  # calls under an `await`
+        self.expected_to_raise: set[int] = set()  # calls a test expects to raise (`_with`)
         self.module_info = FunctionInfo(node=module, class_name=None, key="<module>", params=())
         self.scopes: dict[Scope, FunctionInfo] = {module: self.module_info}
         self.calls: list[tuple[cst.Call, Scope, str | None]] = []
@@ -467,6 +485,13 @@ class CollectedFacts:
             self.annotated[id(call)] = kind
 
     def _with(self, node: cst.With, info: FunctionInfo) -> None:
+        if any(self._expects_raising(item.item) for item in node.items):
+            last = _last_statement(node.body)
+            value = getattr(last, "value", None)  # `X`, `x = X`, `x: T = X`, `await X`
+            if type(last) in (cst.Expr, cst.Assign, cst.AnnAssign) and value is not None:
+                call = unwrap_value(value)
+                if type(call) is cst.Call:
+                    self.expected_to_raise.add(id(call))
         for item in node.items:
             inner = unwrap_value(item.item)
             if isinstance(inner, cst.Name):
@@ -481,6 +506,17 @@ class CollectedFacts:
                     if constructor in kind.source_constructors:
                         self.constructed[name] = kind
             self.bindings[id(inner)] = Binding("with", name)
+
+    def _expects_raising(self, expr: cst.BaseExpression) -> bool:
+        """`pytest.raises(...)` (pytest docs, "Assertions about expected exceptions") or
+        unittest's `self.assertRaises(...)` / `self.assertRaisesRegex(...)` used as a context
+        manager: the block must raise, or the test fails."""
+        if type(expr) is not cst.Call:
+            return False
+        func = expr.func
+        if self.qualify(func) == "pytest.raises":
+            return True
+        return type(func) is cst.Attribute and func.attr.value in _ASSERT_RAISES
 
     def _settle_source_factories(self) -> None:
         """Find the functions that return a new source, then the names bound to their calls
