@@ -472,6 +472,32 @@ def _kind_of(top: str, parent: str, name: str) -> str:
     return ""
 
 
+class FakePytest:
+    """The `pytest` a fixture imports: a fake, but for `pytest.raises`, which behaves as pytest's
+    does with an exception the fakes never raise (their errors are never the expected type): it
+    lets every error through, and fails the test when none comes ("DID NOT RAISE")."""
+
+    def __init__(self, fake: Fake) -> None:
+        self._fake = fake
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fake, name)
+
+    @staticmethod
+    def raises(*expected: Any, **options: Any) -> contextlib.AbstractContextManager[None]:
+        return _NoExpectedError()
+
+
+class _NoExpectedError:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> bool:
+        if kind is None:
+            raise AssertionError("DID NOT RAISE")  # pytest's `Failed`, as an ordinary error
+        return False
+
+
 class FakeImporter:
     """`__import__` for a fixture: real computing modules; the fixture's own project's modules
     (files under `root`, loaded with this importer, once); fakes for the rest (one per name)."""
@@ -502,7 +528,8 @@ class FakeImporter:
             return self._project(name.split(".", 1)[0])
         path = name if fromlist else name.split(".", 1)[0]
         if path not in self.modules:
-            self.modules[path] = Fake(self.world, path)
+            fake = Fake(self.world, path)
+            self.modules[path] = FakePytest(fake) if path == "pytest" else fake
         return self.modules[path]
 
     def _project(self, name: str) -> types.ModuleType | None:
