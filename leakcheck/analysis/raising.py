@@ -80,6 +80,9 @@ PURE_BUILTINS = frozenset(
     }
     | CONTAINER_CALLS
 )
+# `max(a, b)`, `min(a, b, c)`: comparisons of their arguments, which never count (see
+# docs/semantics.md); with one argument they read an iterable and raise when it is empty.
+COMPARING_BUILTINS = frozenset({"max", "min"})
 LOG_METHODS = frozenset(
     {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log"}
 )
@@ -179,6 +182,10 @@ def call_may_raise(
     if isinstance(func, cst.Name):
         if func.value in PURE_BUILTINS and func.value not in facts.imports:
             return False
+        if func.value in COMPARING_BUILTINS and func.value not in facts.imports:
+            positional = [a for a in call.args if a.keyword is None]
+            if len(positional) >= 2 and not any(a.star for a in positional):
+                return False
         return not (quiet(facts, func.value) or _imported_quiet(facts, func.value))
     if not isinstance(func, cst.Attribute):
         return True
