@@ -219,10 +219,34 @@ def test_custom_kind_from_pyproject(project: Path) -> None:
     )
 
 
+def test_a_custom_kind_may_release_every_handle_of_its_pool(project: Path) -> None:
+    # `<pool>.shutdown()`: every handle taken from that pool is closed (as `closeall()` is).
+    (project / "pyproject.toml").write_text(
+        '[tool.leakcheck]\n[[tool.leakcheck.kinds]]\nname = "inhouse"\n'
+        'acquire = ["<pool>.borrow"]\n'
+        'release = ["<pool>.give_back(<resource>)", "<pool>.shutdown()"]\n'
+        'source-names = ["*handles*"]\n'
+    )
+    (project / "app" / "inhouse.py").write_text(
+        "def f(handles, other_handles):\n    h = handles.borrow()\n    try:\n        h.run()\n"
+        "    finally:\n        handles.shutdown()\n\n\n"
+        "def g(handles, other_handles):\n    h = handles.borrow()\n    h.run()\n"
+        "    other_handles.shutdown()\n"
+    )
+    code, out = invoke("check", "--format", "json", "app/inhouse.py")
+    assert code == 1
+    assert [(f["line"], f["code"]) for f in json.loads(out)["findings"]] == [(10, "LC101")]
+
+
 @pytest.mark.parametrize(
     ("config", "complaint"),
     [
         ("[tool.leakcheck]\ncolour = true\n", "unknown key `colour` in [tool.leakcheck]"),
+        (
+            '[tool.leakcheck]\n[[tool.leakcheck.kinds]]\nname = "x"\nacquire = ["<pool>.b"]\n'
+            'release = ["give_back"]\n',
+            "`release` pattern 'give_back' is none of `<pool>.METHOD(<resource>)`",
+        ),
         (
             '[tool.leakcheck]\n[[tool.leakcheck.kinds]]\nname = "x"\nacquire = ["borrow"]\n'
             'release = ["<pool>.give_back(<resource>)"]\n',

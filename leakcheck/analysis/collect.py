@@ -135,6 +135,23 @@ class Site:
     anchor: cst.CSTNode | None = None  # where to report, when not at `call` (a parameter)
 
 
+def releases_all_of(call: cst.Call, site: Site) -> bool:
+    """Whether `call` is `pool.closeall()` / `pool.terminate()` on the very source `site` took
+    its resource from (the same receiver text): it closes every resource taken from that source
+    (`Kind.release_all_methods`). An acquisition through a helper or a factory call names no
+    source here, so no such call releases it."""
+    func = call.func
+    if call.args or not isinstance(func, cst.Attribute):
+        return False
+    if func.attr.value not in site.kind.release_all_methods:
+        return False
+    acquired = site.call.func
+    if not isinstance(acquired, cst.Attribute):
+        return False
+    source = receiver_text(acquired.value)
+    return source is not None and receiver_text(func.value) == source
+
+
 _ASSERT_RAISES = frozenset({"assertRaises", "assertRaisesRegex"})
 
 

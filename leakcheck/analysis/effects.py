@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from leakcheck.analysis.collect import releases_all_of
 from leakcheck.analysis.facts import FunctionInfo, ModuleFacts, Site
 from leakcheck.analysis.ownership import BORROW, RELEASE, UNKNOWN, argument_effect, free_mentions
 from leakcheck.analysis.raising import (
@@ -173,6 +174,8 @@ def scan(
                 if isinstance(arg, cst.Name) and arg.value in aliases:
                     eff.released = True
                     released_ids.add(id(arg))
+            if releases_all_of(node, ctx.site):
+                eff.released = True
             if _hands_over_release(node, aliases, ctx):
                 eff.moved = True
             func = node.func

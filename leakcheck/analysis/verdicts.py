@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from leakcheck.analysis.collect import FunctionInfo
+from leakcheck.analysis.collect import FunctionInfo, releases_all_of
 from leakcheck.analysis.effects import Context
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.flow import Exit, Note, State, Status, Trace, Walker, header
@@ -308,6 +308,7 @@ def _releases_it(facts: ModuleFacts, info: FunctionInfo, names: frozenset[str], 
     into the same name (pgAdmin's `connection` closed, then acquired again in a loop and passed
     to a helper): it says nothing of this one."""
     calls = facts.release_calls(info, names, site.kind)
+    calls += [call for call in info.calls if releases_all_of(call, site)]  # `pool.closeall()`
     if not calls:
         return facts.releases_in_loops(info, names, site.kind)
     order = _source_order(site.scope)

@@ -39,6 +39,7 @@ _ACQUIRE_SOURCE_CALL = re.compile(rf"^{_SOURCE}\(\)$")
 _ACQUIRE_CALLABLE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
 _RELEASE_SOURCE = re.compile(rf"^{_SOURCE}\.{_METHOD}\(<resource>\)$")
 _RELEASE_SELF = re.compile(rf"^<resource>\.{_METHOD}\(\)$")
+_RELEASE_ALL = re.compile(rf"^{_SOURCE}\.{_METHOD}\(\)$")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class Kind:
     # A connection is checked out only at the first use (a SQLAlchemy `Session`): a path that
     # leaves before it loses nothing.
     lazy_checkout: bool = False
+    # `<source>.M()`: closes every resource taken from the source, checked out ones included
+    # (psycopg2's `closeall()`, asyncpg's and aiopg's `terminate()`).
+    release_all_methods: frozenset[str] = frozenset()
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -167,15 +171,18 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         raise CatalogueError(f"{where}: `acquire` must name at least one pattern")
     release: set[str] = set()
     self_release: set[str] = set()
+    release_all: set[str] = set()
     for pattern in _strings(raw.get("release", []), "release", where):
         if match := _RELEASE_SOURCE.match(pattern):
             release.add(match["method"])
         elif match := _RELEASE_SELF.match(pattern):
             self_release.add(match["method"])
+        elif match := _RELEASE_ALL.match(pattern):
+            release_all.add(match["method"])
         else:
             raise CatalogueError(
-                f"{where}: `release` pattern {pattern!r} is neither "
-                "`<pool>.METHOD(<resource>)` nor `<resource>.METHOD()`"
+                f"{where}: `release` pattern {pattern!r} is none of "
+                "`<pool>.METHOD(<resource>)`, `<resource>.METHOD()` or `<pool>.METHOD()`"
             )
     if not release and not self_release:
         raise CatalogueError(f"{where}: `release` must name at least one method")
@@ -218,6 +225,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         ),
         handles=frozenset(_strings(raw.get("handles", []), "handles", where)),
         lazy_checkout=_flag(raw, "lazy-checkout", where),
+        release_all_methods=frozenset(release_all),
     )
 
 
