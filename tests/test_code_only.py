@@ -161,22 +161,6 @@ def test_whole_words_are_found_as_the_word_boundary_expression_finds_them() -> N
             assert found == [m.span() for m in reference.finditer(source)], (data, source[:40])
 
 
-def test_relative_imports_are_found_as_the_expression_finds_them() -> None:
-    """`prefilter.relative_imports` tries only the lines holding `from .`; it must find exactly
-    what the expression tried at every line start finds."""
-    from leakcheck.project.prefilter import _RELATIVE_IMPORT, relative_imports
-
-    tricky = [
-        b"from . import a; from .b import c\nx = 1  # from . import d\n",
-        b"  from ..e import (f,\n g)\n",
-        b"from .a import \\\n    b\nfrom .c import d",
-        b"from . import (\n  from_,\n)\nfrom .x import y",
-    ]
-    for source in [*tricky, *(p.read_bytes() for p in SOURCES)]:
-        fast = [(m.span(), m[1]) for m in relative_imports(source)]
-        assert fast == [(m.span(), m[1]) for m in _RELATIVE_IMPORT.finditer(source)], source[:60]
-
-
 def test_exported_names_are_grouped_by_their_modules_last_name() -> None:
     """Two modules named `db` (in two top packages) are scanned for once; a relative import
     counts only inside the package of the module that exports the name."""

@@ -4,9 +4,20 @@ parser on every fixture and on leakcheck's sources."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
-from leakcheck.project.summaries import import_table, read_imports, scan_imports
+import pytest
+
+from leakcheck.project.linescan import line_statements
+from leakcheck.project.prefilter import _RELATIVE_FROM, _RELATIVE_IMPORT
+from leakcheck.project.summaries import (
+    _IMPORT,
+    _IMPORT_WORD,
+    import_table,
+    read_imports,
+    scan_imports,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*(ROOT / "fixtures").rglob("*.py"), *(ROOT / "leakcheck").rglob("*.py")], key=str)
@@ -50,19 +61,39 @@ def test_one_pass_gives_the_table_and_the_imports_of_every_module() -> None:
     assert checked > 100
 
 
-def test_the_fast_scan_finds_what_the_expression_finds_everywhere() -> None:
-    """`read_imports` tries only the lines holding `import`; it must find exactly the statements
-    the expression finds tried at every line start, on real files and on the shapes where a
-    naive line search would differ (a statement after `;`, `import` inside a parenthesised
-    list, a word that only contains `import`)."""
-    from leakcheck.project.summaries import _IMPORT, _import_statements
-
-    tricky = [
-        b"import a; import b\nfrom c import (d,\n    import_e)\n",
-        b"x = 'import y'\n  import z\nimportlib = 1\nfrom . import (\n f)  # import g\n",
-        b"from a import b\nfrom a import b",
-        b"import",
-    ]
+@pytest.mark.parametrize(
+    ("word", "statement", "tricky"),
+    [
+        (
+            _IMPORT_WORD,
+            _IMPORT,
+            [
+                b"import a; import b\nfrom c import (d,\n    import_e)\n",
+                b"x = 'import y'\n  import z\nimportlib = 1\nfrom . import (\n f)  # import g\n",
+                b"from a import b\nfrom a import b",
+                b"import",
+            ],
+        ),
+        (
+            _RELATIVE_FROM,
+            _RELATIVE_IMPORT,
+            [
+                b"from . import a; from .b import c\nx = 1  # from . import d\n",
+                b"  from ..e import (f,\n g)\n",
+                b"from .a import \\\n    b\nfrom .c import d",
+                b"from . import (\n  from_,\n)\nfrom .x import y",
+            ],
+        ),
+    ],
+    ids=["imports", "relative imports"],
+)
+def test_the_line_scan_finds_what_the_expression_finds_everywhere(
+    word: re.Pattern[bytes], statement: re.Pattern[bytes], tricky: list[bytes]
+) -> None:
+    """`linescan.line_statements` tries only the lines holding `word`; it must find exactly the
+    statements the expression finds tried at every line start, on real files and on the shapes
+    where a line search could differ (a statement after `;`, the word inside a parenthesised
+    list or a comment, a longer word that holds it)."""
     for source in [*tricky, *(p.read_bytes() for p in SOURCES)]:
-        fast = [(m.span(), m.groupdict()) for m in _import_statements(source)]
-        assert fast == [(m.span(), m.groupdict()) for m in _IMPORT.finditer(source)]
+        fast = [(m.span(), m.groups()) for m in line_statements(source, word, statement)]
+        assert fast == [(m.span(), m.groups()) for m in statement.finditer(source)], source[:60]

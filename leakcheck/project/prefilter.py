@@ -42,6 +42,7 @@ from functools import cache
 
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.settings import Names
+from leakcheck.project.linescan import line_statements
 
 _DECORATORS = ("contextmanager", "asynccontextmanager")  # facts.CONTEXT_DECORATORS
 # Annotations that make a parameter a session (`ModuleFacts._session_param`).
@@ -234,19 +235,9 @@ def _exported(
 
 
 def relative_imports(source: bytes) -> Iterator[re.Match[bytes]]:
-    """What `_RELATIVE_IMPORT.finditer(source)` yields, found faster: only the lines holding
-    `from` followed by a dot are tried, each from its start (as `summaries.read_imports` does)."""
-    end = 0
-    tried = -1
-    for word in _RELATIVE_FROM.finditer(source):
-        start = source.rfind(b"\n", 0, word.start()) + 1
-        if start < end or start == tried:
-            continue
-        tried = start
-        match = _RELATIVE_IMPORT.match(source, start)
-        if match is not None:
-            end = match.end()
-            yield match
+    """What `_RELATIVE_IMPORT.finditer(source)` yields: only the lines holding `from` followed
+    by a dot are tried (`linescan.line_statements`)."""
+    return line_statements(source, _RELATIVE_FROM, _RELATIVE_IMPORT)
 
 
 _RELATIVE_FROM = re.compile(rb"from[ \t]*\.")
