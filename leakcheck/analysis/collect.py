@@ -212,6 +212,9 @@ class CollectedFacts:
         self.imports: dict[str, str] = {}
         self.star_imports: list[str] = []  # `from x import *`: where other names may come from
         self.constructed: dict[str, Kind] = {}  # receiver text -> kind of pool built there
+        # Every kind built under a receiver text, anywhere in the module: a name may be a
+        # psycopg2 pool at module level and an asyncpg pool inside one function.
+        self.built: dict[str, list[Kind]] = {}
         self.paired: dict[str, set[str]] = {}  # receiver text -> release methods called on it
         self.functions: dict[cst.FunctionDef, FunctionInfo] = {}
         self.by_key: dict[str, FunctionInfo] = {}
@@ -414,7 +417,7 @@ class CollectedFacts:
                     for target in targets:
                         text = dotted(target)
                         if text is not None:
-                            self.constructed[text] = kind
+                            self._construct(text, kind)
                             self.asynchronous[text] = _async_constructor(constructor, inner)
             if not built and dotted(inner.func) is not None:
                 texts = [t for t in (dotted(target) for target in targets) if t is not None]
@@ -521,8 +524,15 @@ class CollectedFacts:
                 constructor = self.qualify(inner.func)
                 for kind in self.kinds:
                     if constructor in kind.source_constructors:
-                        self.constructed[name] = kind
+                        self._construct(name, kind)
             self.bindings[id(inner)] = Binding("with", name)
+
+    def _construct(self, text: str, kind: Kind) -> None:
+        """`text` is bound to a new source of `kind` (the last binding is its `constructed`)."""
+        self.constructed[text] = kind
+        kinds = self.built.setdefault(text, [])
+        if kind not in kinds:
+            kinds.append(kind)
 
     def _expects_raising(self, expr: cst.BaseExpression) -> bool:
         """`pytest.raises(...)` (pytest docs, "Assertions about expected exceptions") or
@@ -707,7 +717,10 @@ class CollectedFacts:
                     return next((k for k in self.kinds if k.family == "pool" and wants(k)), None)
                 built = export.kind
         if built is not None:
-            return built if wants(built) else None
+            if wants(built):
+                return built
+            # Bound to another kind of source elsewhere in the module: the method decides.
+            return next((k for k in self.built.get(receiver, ()) if wants(k)), None)
         released = self.paired.get(receiver, set())
         for kind in self.kinds:
             if wants(kind) and (
