@@ -91,7 +91,7 @@ def analyse(
     """
     screening = screen(None) if screen is not None else Screening()
     if screening is not None and _nothing_to_do(screening, summarise, judge):
-        return _screened_out(path, screening, summarise)
+        return _screened_out(path, summarise)
     gate = cpython_parse(source)  # the reference; libcst never sees what it refuses
     if isinstance(gate, Rejection):
         return Analysis(FileResult(path, errors=(FileError(path, gate.line, gate.reason),)))
@@ -100,7 +100,7 @@ def analyse(
         screening = screen(gate) or Screening()
     del gate  # not kept alive next to libcst's tree
     if _nothing_to_do(screening, summarise, judge):
-        return _screened_out(path, screening, summarise)
+        return _screened_out(path, summarise)
     judge = judge and screening.acquires
     try:
         module = parse_module(source)
@@ -148,12 +148,10 @@ def _nothing_to_do(screening: Screening, summarise: bool, judge: bool) -> bool:
     return not (judge and screening.acquires)
 
 
-def _screened_out(path: str, screening: Screening, summarise: bool) -> Analysis:
+def _screened_out(path: str, summarise: bool) -> Analysis:
     """The outcome for a module `_nothing_to_do` says to leave unparsed: a module to summarise
-    that defines nothing is handed back to be judged later, if at all, as a non-exporter."""
-    if summarise and not screening.defines:
-        return Analysis(FileResult(path), defines=False)
-    return Analysis(FileResult(path))
+    (it defines nothing) is handed back to be judged later, if at all, as a non-exporter."""
+    return Analysis(FileResult(path), defines=not summarise)
 
 
 def _check_module(

@@ -36,7 +36,7 @@ import bisect
 import fnmatch
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -79,6 +79,7 @@ _RECEIVER_BEFORE = re.compile(rb"([\w\[\]\"'()]*)[ \t]*$")
 _RELATIVE_IMPORT = re.compile(
     rb"^[ \t]*from[ \t]*\.[\w.]*[ \t]+import[ \t]+(\([^)]*\)|(?:[^\n\\]|\\\n)*)", re.MULTILINE
 )
+_RELATIVE_FROM = re.compile(rb"from[ \t]*\.")  # on every line `_RELATIVE_IMPORT` matches
 Literal = tuple[bytes, re.Pattern[bytes]]  # a fast substring test, then the exact one
 
 
@@ -137,7 +138,8 @@ class Words:
             if inside is None:
                 continue
             if relative is None:
-                relative = b"\n".join(m[1] for m in relative_imports(source))
+                matches = line_statements(source, _RELATIVE_FROM, _RELATIVE_IMPORT)
+                relative = b"\n".join(m[1] for m in matches)
             if relative and any(
                 data in relative and pattern.search(relative) for data, pattern in inside
             ):
@@ -232,15 +234,6 @@ def _exported(
         )
         for last, by_top in sorted(by_last.items())
     )
-
-
-def relative_imports(source: bytes) -> Iterator[re.Match[bytes]]:
-    """What `_RELATIVE_IMPORT.finditer(source)` yields: only the lines holding `from` followed
-    by a dot are tried (`linescan.line_statements`)."""
-    return line_statements(source, _RELATIVE_FROM, _RELATIVE_IMPORT)
-
-
-_RELATIVE_FROM = re.compile(rb"from[ \t]*\.")
 
 
 def _method(name: str, receivers: set[str], releases: set[str]) -> _Method:
