@@ -527,9 +527,11 @@ class CollectedFacts:
                         self._construct(name, kind)
             self.bindings[id(inner)] = Binding("with", name)
 
-    def _construct(self, text: str, kind: Kind) -> None:
-        """`text` is bound to a new source of `kind` (the last binding is its `constructed`)."""
-        self.constructed[text] = kind
+    def _construct(self, text: str, kind: Kind, replace: bool = True) -> None:
+        """`text` is bound to a new source of `kind`: its `constructed` kind is the last such
+        binding (with `replace`) or the first, and every kind is in `built`."""
+        if replace or text not in self.constructed:
+            self.constructed[text] = kind
         kinds = self.built.setdefault(text, [])
         if kind not in kinds:
             kinds.append(kind)
@@ -563,7 +565,7 @@ class CollectedFacts:
             found = self.source_factory(call.func, class_name)
             if found is not None:
                 for text in texts:
-                    self.constructed.setdefault(text, found[0])
+                    self._construct(text, found[0], replace=False)
                     self.asynchronous.setdefault(text, bool(found[1]))
         self._pending_sources = []
 
