@@ -17,6 +17,7 @@ from leakcheck import __version__
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.selection import Overrides, enabled, ignored_in_file
 from leakcheck.config.settings import Config, ConfigFinder, Names, kinds_for
+from leakcheck.fix.boundary import fix_refusal, project_root
 from leakcheck.fix.patch import patch_text
 from leakcheck.model import FileError, FileResult, Report
 from leakcheck.project import baseline
@@ -131,6 +132,14 @@ class Checker:
             directory = cache_dir_for(cache_root(Path.cwd()), self.options.cache_dir)
             self.cache = Cache(directory, __version__)
         self.summaries: SummarySource = LazySummaries(self.modules, self._settings)
+        self._root: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        """The project root, where every link is the repository's (`fix.boundary`)."""
+        if self._root is None:
+            self._root = project_root()
+        return self._root
 
     def _settings(self, path: Path) -> tuple[tuple[Kind, ...], Names]:
         config = self.finder.for_file(path)
@@ -225,6 +234,10 @@ class Checker:
             for f in result.findings
         ):
             return result
+        # A file --fix would not write is reported as it is, with why (`fix.boundary`).
+        refusal = fix_refusal(unit.path, self.root, unit.shown)
+        if refusal is not None:
+            return replace(result, errors=(*result.errors, FileError(unit.shown, None, refusal)))
         with open(unit.real, "rb") as handle:
             source = handle.read()
         return self._fix(result, source, self.context(Path(unit.real)))
@@ -243,7 +256,7 @@ class Checker:
             return replace(result, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=diff)
         from leakcheck.fix.writer import Changed, remove_stray_temporaries, write_atomically
 
-        target = ctx.path.resolve()  # through a symlink: the link stays, its target is fixed
+        target = ctx.path  # the real path, reached through no link of the repository's
         remove_stray_temporaries(target.parent)
         try:
             write_atomically(target, source, outcome.source)

@@ -20,8 +20,21 @@ def prepare_file(path: str, option: str) -> Path:
     """Make `path` ready to be written by `fix.writer.replace_text`: create its folder, and check
     that a file can be created there (and that an existing one may be written).
 
+    A symbolic link on the way that the repository controls (at or below the project root, the
+    path's own name included, dangling or not) is refused: a checked-out repository could point
+    it anywhere. Links outside the project (`/dev/stdout`, the user's own folders) are followed.
+    See `fix.boundary`.
+
     Returns the path; raises DestinationError naming `option` and the path.
     """
+    from leakcheck.fix.boundary import project_root, repository_link
+
+    link = repository_link(path, project_root())
+    if link is not None:
+        raise DestinationError(
+            f"{option} {path}: {link} is a symbolic link inside the project; "
+            "leakcheck does not write through links"
+        )
     target = Path(path)
     if target.is_dir():
         raise DestinationError(f"{option} {path}: is a folder, not a file")
