@@ -8,12 +8,24 @@ and the options that select or suppress findings); inside, the file's size and m
 check and a hash of its bytes the truth. Whether the entry's result may be reused also depends on
 the answers its module got about imported names, which the run checks (`project.pipeline`).
 
-Entries are pickles (the standard library; results, summaries and answers are plain dataclasses
-and tuples, so no hand-written format can drift from them) written to a temporary file in the same
-directory and moved into place with `os.replace`, which is atomic on POSIX and Windows: concurrent
-runs (pre-commit starts hooks in parallel) see an old entry or a new one, never half of one. Reading
-goes through an unpickler that only builds leakcheck's own classes and a few standard ones, and
-any entry that cannot be read (truncated, corrupt, from another version) is treated as absent.
+The cache lives inside the repository under check, so it is untrusted: a repository can commit
+one. Nothing read from it can run code or write outside it:
+- Entries and manifests are JSON records (`project.records`), read back as the dataclass they
+  must be, every field checked against its type; results, summaries and answers are plain
+  dataclasses and tuples, so no hand-written format can drift from them. Anything that does not
+  read (truncated, corrupt, forged, from another version) is treated as absent. No `pickle`: an
+  unpickler runs whatever callable the data names.
+- Entries are kept per leakcheck version, record layout and interpreter
+  (`sys.implementation.cache_tag`): what CPython 3.11 rejects as a syntax error, 3.12 may accept.
+- No link is followed: the default folder, its version folder and its subfolders must be real
+  folders, files are opened with `O_NOFOLLOW` (and `O_NONBLOCK`: a FIFO never blocks the run), the
+  `.gitignore` and `CACHEDIR.TAG` are created with `O_EXCL`. A link found there makes the cache
+  unused for the run, and `problem` says why (the run reports it as an error entry). A folder the
+  user names (`--cache-dir`, `LEAKCHECK_CACHE_DIR`) may itself be a link: that is their choice.
+Entries are written to a temporary file in the same directory (`mkstemp`: a random name,
+`O_EXCL`) and moved into place with `os.replace`, which is atomic on POSIX and Windows and
+replaces a link rather than writing through it: concurrent runs (pre-commit starts hooks in
+parallel) see an old entry or a new one, never half of one.
 """
 
 from __future__ import annotations
@@ -21,21 +33,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import pickle
+import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from leakcheck.model import FileResult
+from leakcheck.project import records
 from leakcheck.project.manifest import Manifest
-from leakcheck.project.summaries import Summary, safe_loads
+from leakcheck.project.names import Answer
+from leakcheck.project.summaries import Summary
 
 DIRECTORY = ".leakcheck_cache"
 # The layout of entries: bumped when `Entry`, `Summary` or `FileResult` change shape within a
 # version, so that entries written by an older layout are never read as if complete (3:
 # `Finding.fixes`, several candidate fixes per finding, replaced `Finding.fix`; 10: `Entry.marker`
-# is decided on the code alone, comments and strings blanked).
-FORMAT = 11
+# is decided on the code alone, comments and strings blanked; 12: JSON records, not pickles).
+FORMAT = 12
 ENVIRONMENT = "LEAKCHECK_CACHE_DIR"
 TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -62,7 +77,7 @@ class Entry:
     imports: tuple[str, ...] = ()
     summary: Summary | None = None
     result: FileResult | None = None
-    answers: dict[str, Any] = field(default_factory=dict)
+    answers: dict[str, Answer] = field(default_factory=dict)
     tokens: str = ""
     parsed: bool = False  # `result` comes from parsing the file (not from the prefilter)
     shown: str = ""  # how `result` names the file
@@ -79,35 +94,76 @@ def content_hash(source: bytes) -> str:
     return hashlib.blake2b(source, digest_size=16).hexdigest()
 
 
-def cache_dir_for(root: Path, explicit: Path | None = None) -> Path:
-    """`--cache-dir`, else `LEAKCHECK_CACHE_DIR`, else `.leakcheck_cache` under `root`."""
+def cache_dir_for(root: Path, explicit: Path | None = None) -> tuple[Path, bool]:
+    """Where the cache is, and whether the user chose it: `--cache-dir`, else
+    `LEAKCHECK_CACHE_DIR` (both chosen), else `.leakcheck_cache` under `root` (not chosen: the
+    repository controls what is there)."""
     if explicit is not None:
-        return explicit
+        return explicit, True
     from_environment = os.environ.get(ENVIRONMENT)
     if from_environment:
-        return Path(from_environment)
-    return root / DIRECTORY
+        return Path(from_environment), True
+    return root / DIRECTORY, False
 
 
 MANIFEST = "manifest"
 MANIFESTS_KEPT = 8
+_READER = records.Reader()
+_Record = TypeVar("_Record", Entry, Manifest)
+# Opening a cache file: never through a link, never waiting on a FIFO.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 class Cache:
     """Entries under `directory` (created on the first write, with .gitignore and CACHEDIR.TAG).
 
-    Never raises for a problem with the cache itself: an unreadable entry reads as None, and a
-    write that fails (read-only tree, full disk) is skipped.
+    `chosen`: the user named `directory` (it may be a link); otherwise it is the project's own
+    folder and must be a real one. Never raises for a problem with the cache itself: an unreadable
+    entry reads as None, and a write that fails (read-only tree, full disk) is skipped. A link
+    where the cache keeps its files turns the cache off for the run, with `problem` saying why.
     """
 
-    def __init__(self, directory: Path, version: str) -> None:
+    def __init__(self, directory: Path, version: str, chosen: bool = True) -> None:
         self.directory = directory
-        self.entries = directory / f"v{version}-{FORMAT}"
+        layout = f"v{version}-{FORMAT}-{sys.implementation.cache_tag}"
+        self.entries = directory / layout
+        self.chosen = chosen
+        self.problem: str | None = None
+        self._checked = False
         self._ready = False
 
     def key(self, *parts: str) -> str:
-        """A file name for an entry made of `parts`."""
-        return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
+        """A file name for an entry made of `parts` (which may hold lone surrogates: file names
+        that are not UTF-8)."""
+        joined = "\0".join(parts).encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(joined, digest_size=16).hexdigest()
+
+    def usable(self) -> bool:
+        """Whether the cache may be read and written: no link where it keeps its files (checked
+        once; a link sets `problem`)."""
+        if not self._checked:
+            self._checked = True
+            if not self.chosen:
+                self._refuse_link(self.directory)
+            self._refuse_link(self.entries)
+        return self.problem is None
+
+    def _refuse_link(self, path: Path) -> bool:
+        """Whether `path` is a link (or anything but a folder where a folder belongs); a link
+        sets `problem`."""
+        try:
+            status = os.lstat(path)
+        except OSError:
+            return False  # not there (yet): created as a real folder
+        if stat.S_ISLNK(status.st_mode):
+            if self.problem is None:
+                self.problem = (
+                    f"cache not used: {path} is a symbolic link, and leakcheck never writes "
+                    "through a link inside the checked tree (remove it, or choose the cache's "
+                    f"place with --cache-dir or {ENVIRONMENT})"
+                )
+            return True
+        return not stat.S_ISDIR(status.st_mode)
 
     def is_empty(self) -> bool:
         """Whether this version's folder holds nothing yet (a first run, a cleared cache, or one
@@ -120,34 +176,47 @@ class Cache:
 
     def load(self, key: str) -> Entry | None:
         """The entry stored under `key`, or None when there is none or it cannot be read."""
-        try:
-            with open(self.entries / key[:2] / key, "rb") as handle:
-                data = handle.read()
-            entry = safe_loads(data)
-        except Exception:  # missing, truncated, corrupt, foreign: as if absent
-            return None
-        return entry if isinstance(entry, Entry) else None
+        return self._read(self.entries / key[:2] / key, Entry)
 
     def store(self, key: str, entry: Entry) -> None:
         """Write `entry` under `key` atomically (a temporary file, then `os.replace`)."""
         try:
             self.prepare()
             folder = self.entries / key[:2]
-            folder.mkdir(exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir()
+            if self._refuse_link(folder):
+                return
             self._write(folder, key, entry)
         except OSError:
             return
 
     def load_manifest(self, key: str) -> Manifest | None:
         """The manifest of the last run `key`, or None (also when it cannot be read)."""
+        manifest = self._read(self.entries / f"{MANIFEST}-{key}", Manifest)
+        return manifest if manifest is not None and manifest.key == key else None
+
+    def _read(self, path: Path, expected: type[_Record]) -> _Record | None:
+        """The record at `path` read as `expected`, or None: missing, not a regular file (a
+        link, a FIFO, a folder), truncated, corrupt, forged or from another layout."""
+        if not self.usable():
+            return None
         try:
-            with open(self.entries / f"{MANIFEST}-{key}", "rb") as handle:
-                manifest = safe_loads(handle.read())
-        except Exception:  # missing, truncated, corrupt, foreign: as if absent
+            descriptor = os.open(path, _OPEN_FLAGS)
+        except OSError:
             return None
-        if not isinstance(manifest, Manifest) or manifest.key != key:
+        try:
+            with os.fdopen(descriptor, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
+                data = handle.read()
+        except OSError:
             return None
-        return manifest
+        try:
+            value = _READER.loads(data, expected)
+        except records.Invalid:
+            return None
+        return value if isinstance(value, expected) else None
 
     def store_manifest(self, manifest: Manifest) -> None:
         """Write `manifest` atomically, and keep only the `MANIFESTS_KEPT` most recent: one per
@@ -156,7 +225,7 @@ class Cache:
         try:
             self.prepare()
             self._write(self.entries, f"{MANIFEST}-{manifest.key}", manifest)
-            kept = sorted(self.entries.glob(f"{MANIFEST}-*"), key=lambda p: p.stat().st_mtime_ns)
+            kept = sorted(self.entries.glob(f"{MANIFEST}-*"), key=lambda p: p.lstat().st_mtime_ns)
             for old in kept[:-MANIFESTS_KEPT]:
                 old.unlink()
         except OSError:
@@ -166,7 +235,7 @@ class Cache:
     def _write(folder: Path, name: str, value: object) -> None:
         import tempfile  # here, not at the top: 5 ms of every start, for a run that writes
 
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        data = records.dumps(value)
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as out:
@@ -179,13 +248,31 @@ class Cache:
 
     def prepare(self) -> None:
         """Create the directory (with its .gitignore and CACHEDIR.TAG) if it is not there.
-        Raises OSError when it cannot be created."""
+        Raises OSError when it cannot be created or may not be used (`usable`)."""
+        if not self.usable():
+            raise OSError(self.problem)
         if self._ready:
             return
         self.entries.mkdir(parents=True, exist_ok=True)
+        self._checked = False  # what was missing is there now: look again
+        if not self.usable():
+            raise OSError(self.problem)
         for name, text in ((".gitignore", "# Created by leakcheck.\n*\n"), ("CACHEDIR.TAG", TAG)):
-            path = self.directory / name
-            if not path.exists():
-                with contextlib.suppress(OSError):
-                    path.write_text(text, encoding="utf-8")
+            self._create(self.directory / name, text)
+        if self.problem is not None:
+            raise OSError(self.problem)
         self._ready = True
+
+    def _create(self, path: Path, text: str) -> None:
+        """Write `path` if nothing (not even a dangling link) is there: `O_EXCL` never follows a
+        link. A link there is a `problem`; another failure is ignored (the file is a courtesy)."""
+        if os.path.lexists(path):
+            self._refuse_link(path)
+            return
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            descriptor = os.open(path, flags, 0o666)
+        except OSError:
+            return
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)

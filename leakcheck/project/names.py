@@ -308,7 +308,7 @@ class NameResolver:
             name = parts[-1]
             if name in summary.digests:
                 answer: Answer = ("export", path, name, summary.digests[name])
-                return answer, summary.exports()[name] if materialise else None
+                return answer, summary.exports().get(name) if materialise else None
             target = summary.imports.get(name)
             if target is not None and depth < MAX_REEXPORTS:
                 return self._resolve(target, depth + 1, materialise)  # `from .db import X`

@@ -129,8 +129,8 @@ class Checker:
         self.modules = ModuleFinder()
         self.cache: Cache | None = None
         if self.options.cache:
-            directory = cache_dir_for(cache_root(Path.cwd()), self.options.cache_dir)
-            self.cache = Cache(directory, __version__)
+            directory, chosen = cache_dir_for(cache_root(Path.cwd()), self.options.cache_dir)
+            self.cache = Cache(directory, __version__, chosen)
         self.summaries: SummarySource = LazySummaries(self.modules, self._settings)
         self._root: Path | None = None
 
@@ -330,6 +330,10 @@ def run(
         progress(files)
     named = frozenset(os.path.normpath(p) for p in paths if os.path.isfile(p))
     results += checker.check_files(files, named, progress)
+    cache = checker.cache
+    if cache is not None and cache.problem is not None:  # a link planted where it keeps files
+        where = display_path(str(cache.directory))
+        results.append(FileResult(where, errors=(FileError(where, None, cache.problem),)))
     report = Report(results)
     if known is not None and checker.options.baseline is not None:
         report = _apply_baseline(report, checker.options.baseline, known)

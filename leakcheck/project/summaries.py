@@ -3,14 +3,16 @@
 A summary is what `ModuleFacts.exports()` says about the module's names (sources, factories,
 releasers, providers, context managers, and whatever `Export` grows to say) plus its import table,
 through which re-exports are followed (`from .database import SessionLocal` in a package's
-`__init__.py`). It is small and picklable: workers send it back to the parent, the cache stores it,
-and names are resolved across modules from summaries alone (`project.names`), never by parsing a
+`__init__.py`). It is small plain data: workers send it back to the parent, the cache stores it, and
+names are resolved across modules from summaries alone (`project.names`), never by parsing a
 module a second time.
 
-The exports travel as a pickle of the `Export` values, so fields added to `Export` flow through
-untouched; next to it each export has a digest of its canonical form (`digest`), which is what the
-cache compares to decide whether a module that depends on it must be judged again, without
-unpickling (and so without importing libcst) on a warm run.
+The exports travel as a JSON record of the `Export` values (`project.records`: written from their
+fields and read back checked against `Export`'s type hints, so fields added to `Export` flow
+through untouched and nothing in a cache file can build anything else); next to it each export
+has a digest of its canonical form (`digest`), which is what the cache compares to decide whether
+a module that depends on it must be judged again, without reading the record (and so without
+importing libcst) on a warm run.
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
-import io
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from sys import intern
 from typing import TYPE_CHECKING, Any
 
+from leakcheck.project import records
 from leakcheck.project.linescan import line_statements
 
 if TYPE_CHECKING:
@@ -38,23 +39,29 @@ class Summary:
 
     imports: local name -> qualified name it was imported as (`SessionLocal` ->
     `app.database.SessionLocal`); digests: export name -> `digest` of its `Export`; blob: the
-    pickled `dict[str, Export]` (read back by `exports()`, which imports the analysis package);
+    `dict[str, Export]` as a JSON record (read back by `exports()`, which imports the analysis
+    package);
     starters: the exports through which an importer can come to hold a resource (`STARTERS`),
     the names the prefilter looks for in importers' bytes.
     """
 
     imports: dict[str, str] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
-    blob: bytes = b""
+    blob: str = ""
     starters: tuple[str, ...] = ()
 
     def exports(self) -> dict[str, Export]:
-        """The exports themselves. Raises what `pickle.loads` raises on a damaged blob."""
+        """The exports themselves; none when the record does not read as exports (a damaged or
+        forged cache entry: what it claims to export is then not believed)."""
         if not self.blob:
             return {}
         cached = _EXPORTS.get(self.blob)
         if cached is None:
-            cached = safe_loads(self.blob)
+            try:
+                reader, expected = _reader()
+                cached = reader.loads(self.blob, expected)
+            except records.Invalid:
+                cached = {}
             if len(_EXPORTS) >= _EXPORTS_KEPT:  # memory stays flat in the number of modules
                 del _EXPORTS[next(iter(_EXPORTS))]
             _EXPORTS[self.blob] = cached
@@ -63,30 +70,22 @@ class Summary:
 
 # Unpickled exports by blob, the oldest dropped first: a worker reads the same few modules'
 # exports (the project's db module) for file after file.
-_EXPORTS: dict[bytes, dict[str, Export]] = {}
+_EXPORTS: dict[str, dict[str, Export]] = {}
 _EXPORTS_KEPT = 256
-_ALLOWED = {
-    ("builtins", "frozenset"),
-    ("builtins", "set"),
-    ("pathlib", "PosixPath"),
-    ("pathlib", "WindowsPath"),
-    ("pathlib", "PurePosixPath"),
-    ("pathlib", "PureWindowsPath"),
-}
+_READER: list[tuple[records.Reader, Any]] = []
 
 
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("leakcheck.") or (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed here")
+def _reader() -> tuple[records.Reader, Any]:
+    """The reader of export records, made on first use: it imports the analysis (libcst), which
+    a warm run that reads no exports never needs."""
+    if not _READER:
+        from leakcheck.analysis.collect import Export
+        from leakcheck.analysis.managers import Manager
+        from leakcheck.analysis.ownership import ParamEffects
 
-
-def safe_loads(data: bytes) -> Any:
-    """`pickle.loads` that builds only leakcheck's classes and a few standard ones: what the
-    cache and the workers exchange. Raises `pickle.UnpicklingError` (or what a damaged pickle
-    raises) otherwise."""
-    return _Unpickler(io.BytesIO(data)).load()
+        names = {"Export": Export, "Manager": Manager, "ParamEffects": ParamEffects}
+        _READER.append((records.Reader(names), dict[str, Export]))
+    return _READER[0]
 
 
 # Export roles through which an importer can acquire (or release, "the pair") a resource. A
@@ -106,7 +105,7 @@ def summarise(exports: dict[str, Export], imports: dict[str, str]) -> Summary:
     return Summary(
         dict(imports),
         {name: digest(value) for name, value in ordered.items()},
-        pickle.dumps(ordered, protocol=pickle.HIGHEST_PROTOCOL),
+        records.dumps(ordered).decode("ascii"),
         tuple(name for name, value in ordered.items() if value.role in STARTERS),
     )
 
