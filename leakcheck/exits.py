@@ -30,13 +30,14 @@ from leakcheck.interrupts import (
     terminate_raises,
 )
 from leakcheck.report.destinations import DestinationError
+from leakcheck.report.shown import shown
 
 EXIT_ERROR = 2
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     with contextlib.suppress(OSError):  # standard error itself gone: the exit code still says it
-        click.echo(f"leakcheck: {message}", err=True)
+        click.echo(f"leakcheck: {shown(message)}", err=True)  # a path in it: valid UTF-8
     if os.environ.get("LEAKCHECK_DEBUG") and code == EXIT_ERROR:
         traceback.print_exc()
     sys.exit(code)

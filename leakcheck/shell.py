@@ -17,6 +17,7 @@ from leakcheck.model import Report
 from leakcheck.project.buffers import STDIN, check_buffer, fix_buffer
 from leakcheck.project.runner import Checker, Options
 from leakcheck.report.output import print_text
+from leakcheck.report.shown import shown
 
 __all__ = ["STDIN", "check_stdin", "parse_per_file_ignores", "text_console"]
 
@@ -73,7 +74,7 @@ def check_stdin(
         sys.exit(2)
     report = Report([result])
     if options.diff:
-        click.echo(result.diff, nl=False)
+        click.echo(shown(result.diff), nl=False)  # its header names the path
         failed = bool(result.diff or result.errors)
     elif options.fix:
         sys.stdout.buffer.write(fixed.source)

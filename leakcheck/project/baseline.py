@@ -20,6 +20,7 @@ from leakcheck import __version__
 from leakcheck.config.catalogue import CatalogueError
 from leakcheck.fix.writer import replace_text
 from leakcheck.model import Finding
+from leakcheck.report.shown import shown
 
 FORMAT = 1
 
@@ -29,11 +30,14 @@ class BaselineError(CatalogueError):
 
 
 def _relative(path: str, base: Path) -> str:
+    """`path` relative to `base` (else absolute), `/`-separated and as `report.shown` shows it:
+    a name's undecodable bytes as `\\xNN`, so that the fingerprint and the recorded path are
+    valid UTF-8 and the same on every run."""
     absolute = Path(os.path.abspath(path))
     try:
-        return absolute.relative_to(base.resolve()).as_posix()
+        return shown(absolute.relative_to(base.resolve()).as_posix())
     except ValueError:
-        return absolute.as_posix()
+        return shown(absolute.as_posix())
 
 
 def fingerprints(findings: Iterable[Finding], base: Path) -> list[tuple[str, Finding]]:

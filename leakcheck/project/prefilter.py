@@ -65,7 +65,9 @@ def _word(word: str) -> tuple[bytes, re.Pattern[bytes]]:
     is searched with a fast scan for that text, while one that begins with `\b` is tried at
     every byte (ten times slower on real code).
     """
-    data = word.encode()
+    # A module whose file name is not UTF-8 (`bad\xff.py`: U+DCFF) cannot be named in source:
+    # "surrogatepass" gives bytes no UTF-8 source holds, so its word never matches, never raises.
+    data = word.encode("utf-8", "surrogatepass")
     text = re.escape(data)
     if _NAME_EDGES.fullmatch(data):
         return data, re.compile(text + rb"(?<!\w" + text + rb")\b")

@@ -12,10 +12,13 @@ from rich.markup import escape
 from leakcheck import __version__
 from leakcheck.model import FileResult, Finding, Fix, Report
 from leakcheck.project.suppressions import UNUSED
+from leakcheck.report.shown import printable
 
 
 def to_json(report: Report) -> str:
-    """The stable machine-readable schema (see README, "JSON output")."""
+    """The stable machine-readable schema (see README, "JSON output"). Paths and messages are
+    valid UTF-8 (`report.shown`): no lone surrogate, escaped or not, reaches the document."""
+    report = printable(report)
     findings = report.findings
     errors = report.errors
     document: dict[str, Any] = {
@@ -72,7 +75,9 @@ def fix_json(fix: Fix | None) -> dict[str, Any] | None:
 
 
 def print_text(report: Report, console: Console, quiet: bool = False) -> None:
-    """Each finding with a code frame, then errors, then a summary line (not when `quiet`)."""
+    """Each finding with a code frame, then errors, then a summary line (not when `quiet`).
+    Paths and messages as `report.shown` shows them (valid UTF-8)."""
+    report = printable(report)
     sources = {r.path: r for r in report.files if r.findings}
     for finding in report.findings:
         console.print(
@@ -92,6 +97,7 @@ def print_text(report: Report, console: Console, quiet: bool = False) -> None:
 
 def fixes_text(report: Report) -> str:
     """What `--fix` applied (or, with `--diff`, would), per file, as ruff's `--show-fixes`."""
+    report = printable(report)
     count = report.fixed
     if not count:
         return "No leaks fixed.\n"
@@ -137,7 +143,9 @@ def _github_data(value: str) -> str:
 
 
 def to_github(report: Report) -> str:
-    """GitHub Actions workflow commands: one `::error` annotation per finding and per error."""
+    """GitHub Actions workflow commands: one `::error` annotation per finding and per error;
+    paths as `report.shown` shows them (valid UTF-8)."""
+    report = printable(report)
     lines = []
     for f in report.findings:
         props = (

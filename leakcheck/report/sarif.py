@@ -6,6 +6,7 @@ a related location, and a finding's candidate fixes as `fixes[]`, each with its
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +18,7 @@ from leakcheck.project.baseline import (
     fingerprints,  # SARIF's partialFingerprints are the baseline's
 )
 from leakcheck.report.ruledocs import url
+from leakcheck.report.shown import shown
 
 SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -26,10 +28,12 @@ FINGERPRINT = "leakcheck/v1"
 
 
 def _artifact(path: str) -> dict[str, str]:
-    """Relative paths against %SRCROOT% (the working directory), others as file URIs."""
+    """Relative paths against %SRCROOT% (the working directory), others as file URIs. The URI
+    percent-encodes the name's bytes, so a name that is not UTF-8 (`bad\\xff.py` as shown)
+    is `bad%FF.py`: the file itself, in valid UTF-8."""
     if Path(path).is_absolute():
-        return {"uri": Path(path).as_uri()}
-    return {"uri": quote(Path(path).as_posix()), "uriBaseId": BASE}
+        return {"uri": Path(path).as_uri()}  # pathlib quotes os.fsencode(path) too
+    return {"uri": quote(os.fsencode(Path(path).as_posix())), "uriBaseId": BASE}
 
 
 def _rule(rule: Rule) -> dict[str, Any]:
@@ -78,7 +82,7 @@ def _result(finding: Finding, index: dict[str, int], fingerprint: str) -> dict[s
         "ruleId": finding.code,
         "ruleIndex": index[finding.code],
         "level": "error",
-        "message": {"text": finding.message},
+        "message": {"text": shown(finding.message)},
         "locations": [
             {
                 "physicalLocation": {
@@ -111,13 +115,16 @@ def _result(finding: Finding, index: dict[str, int], fingerprint: str) -> dict[s
 
 
 def to_sarif(report: Report) -> str:
+    """The report as one SARIF 2.1.0 log. Messages are valid UTF-8 (`report.shown`); artifact
+    URIs percent-encode each path's bytes (never its shown form); fingerprints are the
+    baseline's."""
     catalogue = rules()
     index = {rule.code: i for i, rule in enumerate(catalogue)}
     findings = fingerprints(report.findings, Path.cwd())
     notifications = [
         {
             "level": "error",
-            "message": {"text": error.message},
+            "message": {"text": shown(error.message)},
             "locations": [
                 {
                     "physicalLocation": {
