@@ -22,7 +22,7 @@ from leakcheck.fix.writer import replace_text
 from leakcheck.model import Report
 from leakcheck.project import baseline
 from leakcheck.project.runner import Options, default_jobs, run
-from leakcheck.report.destinations import prepare_file
+from leakcheck.report.destinations import prepare_file, writing
 from leakcheck.report.output import (
     fixes_text,
     print_text,
@@ -33,6 +33,7 @@ from leakcheck.report.output import (
 )
 from leakcheck.report.ruledocs import find, render, rule_json
 from leakcheck.report.sarif import to_sarif
+from leakcheck.report.shown import printable, shown
 from leakcheck.shell import STDIN, check_stdin, parse_per_file_ignores, text_console
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 
 
 @main.command(epilog=EPILOG, short_help="Check files and directories for leaks.")
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))
 @click.option(
     "--output-format",
     "--format",
@@ -293,7 +294,8 @@ def check(
             handle = io.StringIO() if output is not None else None
             _emit(report, output_format, statistics, quiet, handle, color)
             if output is not None and handle is not None:
-                replace_text(output, handle.getvalue())
+                with writing(output):
+                    replace_text(output, handle.getvalue())
 
         check_stdin(options, stdin_filename, exit_zero, emit)
     try:
@@ -303,10 +305,12 @@ def check(
         click.echo(f"leakcheck: error: {error}", err=True)
         sys.exit(2)
     if write_baseline is not None and baseline_out is not None:
-        baseline.write(baseline_out, report.findings)
+        with writing(baseline_out):
+            baseline.write(baseline_out, report.findings)
         count = len(report.findings)
         click.echo(
-            f"Wrote {count} finding{'s' if count != 1 else ''} to {write_baseline}", err=True
+            f"Wrote {count} finding{'s' if count != 1 else ''} to {shown(write_baseline)}",
+            err=True,
         )
         sys.exit(2 if any(e.internal for e in report.errors) else 0)
     handle = io.StringIO() if output is not None else None  # written whole, once complete
@@ -317,7 +321,8 @@ def check(
         if show_fixes and fix and output_format == "text":
             click.echo(fixes_text(report), file=handle, nl=False)
     if output is not None and handle is not None:
-        replace_text(output, handle.getvalue())
+        with writing(output):
+            replace_text(output, handle.getvalue())
     if any(e.internal for e in report.errors):
         sys.exit(2)
     if diff:  # as ruff: 1 when --fix would change something, or a file could not be analysed
@@ -330,7 +335,9 @@ def check(
 
 
 def _emit_diff(report: Report, handle: IO[str] | None) -> None:
-    """The diffs on standard output; what would be fixed, and what would not, on standard error."""
+    """The diffs on standard output; what would be fixed, and what would not, on standard error.
+    Paths as `report.shown` shows them (valid UTF-8)."""
+    report = printable(report)
     for result in report.files:
         if result.diff:
             click.echo(result.diff, file=handle, nl=False)

@@ -270,7 +270,8 @@ class Project:
             try:
                 status = os.stat(unit.real)
             except OSError as error:
-                unit.unreadable, unit.done = f"cannot read: {error}", not unit.judged
+                unit.unreadable = f"cannot read: {error.strerror or error}"  # as discovery
+                unit.done = not unit.judged
                 return
             unit.stat = (status.st_size, status.st_mtime_ns)
             if entry is not None and (entry.size, entry.mtime_ns) == unit.stat:
@@ -283,7 +284,8 @@ class Project:
                 with open(unit.real, "rb") as handle:
                     source = handle.read()
         except OSError as error:
-            unit.unreadable, unit.done = f"cannot read: {error}", not unit.judged
+            unit.unreadable = f"cannot read: {error.strerror or error}"  # as discovery
+            unit.done = not unit.judged
             return
         # The bytes are not kept (an override is): every file is loaded before any is parsed,
         # so holding them made the run's memory grow with the size of the tree. `_bytes` reads

@@ -2,18 +2,23 @@
 writes anything at all, so that `--fix` never rewrites the project and then fails on a report path.
 
 A missing folder is created, as ruff does for `--output-file`; a path that can never be written
-(under a regular file, a folder given for a file, a read-only place) is one clear error.
+(under a regular file, a folder given for a file, a read-only place) is one clear error, and so is
+a write that fails on the way (a full disk: `cannot write report.json: No space left on device`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+from leakcheck.report.shown import shown as _shown
 
 
 class DestinationError(ValueError):
-    """A path leakcheck was asked to write cannot be written; the message names the option."""
+    """A path leakcheck was asked to write cannot be written; the message names the path (and
+    the option, when it is checked before the run)."""
 
 
 def prepare_file(path: str, option: str) -> Path:
@@ -78,3 +83,16 @@ def prepare_folder(path: str, option: str, shown: str | None = None) -> Path:
     with contextlib.suppress(OSError):
         os.unlink(probe)
     return folder
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Around the write of a report or baseline file at `path`: an OSError raised inside (a full
+    disk, a quota, an I/O error; the OS's message alone often does not name the file) becomes a
+    DestinationError naming the file and why, e.g. `cannot write report.json: No space left on
+    device`. Raises DestinationError; anything else passes through."""
+    try:
+        yield
+    except OSError as error:
+        why = error.strerror or str(error)
+        raise DestinationError(f"cannot write {_shown(os.fspath(path))}: {why}") from error
