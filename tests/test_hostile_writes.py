@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import POOL, invoke, invoke_split, write
+from cli_helpers import POOL, invoke, invoke_split, script, write
 
 import leakcheck.fix.writer
 from leakcheck.fix.boundary import fix_refusal, repository_link
@@ -284,3 +287,32 @@ def test_device_links_are_the_systems(tmp_path: Path) -> None:
     assert repository_link(str(tmp_path / "a" / "x"), tmp_path) == str(tmp_path / "a")
     assert repository_link(str(tmp_path / "a" / "x"), tmp_path / "elsewhere") is None
     assert fix_refusal(str(tmp_path / "a"), tmp_path) is not None  # a link: never fixed
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="no /dev/stdout")
+def test_output_to_dev_stdout_through_a_pipe_is_written(repo: Path) -> None:
+    done = script("check", "--output-format", "json", "-o", "/dev/stdout", "good.py", cwd=repo)
+    assert done.returncode == 1, done.stderr
+    assert finding_paths(json.loads(done.stdout)) == ["good.py"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="no /dev/stdout")
+def test_output_to_dev_stdout_redirected_to_a_file_appends_to_it(repo: Path) -> None:
+    # `leakcheck check -o /dev/stdout >> log`: the log is the user's, written as `>>` would.
+    command = shutil.which("leakcheck", path=os.path.dirname(sys.executable))
+    assert command is not None
+    log = repo.parent / "log"
+    log.write_text("earlier\n")
+    inode = log.stat().st_ino
+    with open(log, "ab") as handle:
+        done = subprocess.run(
+            [command, "check", "-o", "/dev/stdout", "good.py"],
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            cwd=repo,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    assert log.stat().st_ino == inode  # not replaced
+    text = log.read_text()
+    assert text.startswith("earlier\ngood.py:5:12: LC102 ")

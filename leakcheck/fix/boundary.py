@@ -22,7 +22,8 @@ from pathlib import Path
 
 from leakcheck.project.names import ROOT_MARKERS
 
-_SYSTEM = ("/dev/", "/proc/")  # links there are the system's (`/dev/stdout` -> /proc/self/fd/1)
+# Links there are the system's (`/dev/stdout` -> /proc/self/fd/1 -> a pipe, a tty, a file).
+SYSTEM_FOLDERS = ("/dev/", "/proc/")
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -69,7 +70,7 @@ def repository_link(path: str | os.PathLike[str], root: Path, last: bool = True)
         if not linked:
             current = candidate
             continue
-        system = candidate.startswith(_SYSTEM)
+        system = candidate.startswith(SYSTEM_FOLDERS)
         if _inside(candidate, home) and not system and (last or not final):
             return candidate
         current = os.path.realpath(candidate)

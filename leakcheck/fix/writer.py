@@ -143,14 +143,25 @@ def _current(path: Path) -> bytes:
 
 def replace_text(path: Path, text: str) -> None:
     """Write `text` (UTF-8) to `path` whole or not at all: a temporary file with a random name
-    beside it (O_EXCL), fsync, replace. A file that is not a regular file (`/dev/stdout`, a FIFO)
-    is written directly: it cannot be replaced. A link is followed (its target written, the link
-    stays): the caller refuses the repository's links first (`report.destinations.prepare_file`,
+    beside it (O_EXCL), fsync, replace. A link is followed (its target written, the link stays):
+    the caller refuses the repository's links first (`report.destinations.prepare_file`,
     `fix.boundary.repository_link`). An existing file keeps its mode (and owner and group where
     allowed); a new one is created as open() would create it: 0o666 less the umask.
 
+    Written directly instead, as a shell's `>` would: a file that is not a regular file (a FIFO,
+    a device), which cannot be replaced; and a path under /dev or /proc (`/dev/stdout`,
+    `/dev/fd/3`), opened as given and appended to: through a pipe it has no real path to replace,
+    and when it is a redirected file, replacing would drop what the shell wrote before and leave
+    the shell writing to a removed file.
+
     Raises OSError.
     """
+    from leakcheck.fix.boundary import SYSTEM_FOLDERS
+
+    if os.path.abspath(path).startswith(SYSTEM_FOLDERS):
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+        return
     target = path.resolve()
     if target.exists() and not target.is_file():
         with open(target, "w", encoding="utf-8") as handle:
