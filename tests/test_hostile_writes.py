@@ -146,12 +146,13 @@ def test_a_link_to_a_file_inside_the_project_is_not_written_either(repo: Path) -
     assert code == 1
 
 
-def test_a_file_named_through_a_linked_folder_of_the_project_is_not_rewritten(
-    repo: Path, outside: Path
+@pytest.mark.parametrize("named", ["lib/victim.py", "lib"], ids=["file", "folder"])
+def test_a_file_reached_through_a_linked_folder_of_the_project_is_not_rewritten(
+    repo: Path, outside: Path, named: str
 ) -> None:
     (outside / "victim.py").write_text(POOL)
     (repo / "lib").symlink_to(outside)
-    code, document = fix_json(os.path.join("lib", "victim.py"), "good.py")
+    code, document = fix_json(named, "good.py")
     assert (outside / "victim.py").read_text() == POOL
     assert (repo / "good.py").read_text() == FIXED
     [(path, message)] = errors(document)
