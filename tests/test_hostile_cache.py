@@ -127,7 +127,7 @@ def test_a_committed_pickle_payload_in_every_cache_file_runs_nothing(
         lambda data: data[: len(data) // 2],  # truncated
         lambda data: b"\x00garbage",
         lambda data: b"[" * 200_000 + b"]" * 200_000,  # deeper than json's recursion
-        lambda data: data.replace(b'"size":', b'"size":"12",' b'"x":', 1),  # wrong type
+        lambda data: data.replace(b'"size":', b'"size":"12","x":', 1),  # wrong type
         lambda data: data.replace(b'"line":', b'"line":true,"y":', 1),
         lambda data: data.replace(b"{", b'{"unknown":1,', 1),  # a field no version had
         lambda data: b'{"key":null}',
@@ -296,3 +296,30 @@ def test_a_record_is_plain_json_naming_no_class() -> None:
     data = records.dumps(_Shape(1, ("a",)))
     assert json.loads(data) == {"number": 1, "names": ["a"]}
     assert records.Reader().loads(data, _Shape) == _Shape(1, ("a",))
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda finding: finding.update(path="app/other.py"),  # names another file
+        lambda finding: finding.update(related_line=0),
+        lambda finding: finding.update(line=-3),
+    ],
+    ids=["other-file", "related-line-0", "negative-line"],
+)
+def test_forged_results_that_fit_the_types_are_ignored(project: Path, forge: object) -> None:
+    """The last run's results are replayed as they are: ones no run could make are not."""
+    assert callable(forge)
+    env = {k: v for k, v in os.environ.items() if k != "LEAKCHECK_CACHE_DIR"}
+    command = [sys.executable, "-m", "leakcheck", "check", "app"]
+    clean = subprocess.run([*command, "--no-cache"], cwd=project, env=env, capture_output=True)
+    subprocess.run(command, cwd=project, env=env, capture_output=True, check=False)
+    (manifest,) = (project / DIRECTORY).glob("v*/manifest-*")
+    record = json.loads(manifest.read_text())
+    forged = [f for r in record["results"] for f in r.get("findings", ())]
+    assert forged
+    for finding in forged:
+        forge(finding)
+    manifest.write_text(json.dumps(record))
+    again = subprocess.run(command, cwd=project, env=env, capture_output=True)
+    assert (again.returncode, again.stdout) == (1, clean.stdout), again.stderr

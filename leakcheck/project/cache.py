@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from leakcheck.model import FileResult
+from leakcheck.model import Edit, FileResult, Finding
 from leakcheck.project import records
 from leakcheck.project.manifest import Manifest
 from leakcheck.project.names import Answer
@@ -216,7 +216,7 @@ class Cache:
             value = _READER.loads(data, expected)
         except records.Invalid:
             return None
-        return value if isinstance(value, expected) else None
+        return value if isinstance(value, expected) and _consistent(value) else None
 
     def store_manifest(self, manifest: Manifest) -> None:
         """Write `manifest` atomically, and keep only the `MANIFESTS_KEPT` most recent: one per
@@ -276,3 +276,31 @@ class Cache:
             return
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
+
+
+def _consistent(record: Entry | Manifest) -> bool:
+    """Whether the results `record` holds could have been made by a run: each finding and error
+    names its result's file, positions are 1-based lines and 0-based columns, in order. A forged
+    record that fits the types but not this is ignored like a corrupt one (the report would
+    otherwise trip on it)."""
+    results = record.results if isinstance(record, Manifest) else (record.result,)
+    if isinstance(record, Manifest) and len(record.shown) != len(record.results):
+        return False
+    for result in results:
+        if result is None:
+            continue
+        for finding in result.findings:
+            if finding.path != result.path or not _span_ok(finding):
+                return False
+            if finding.related_line is not None and finding.related_line < 1:
+                return False
+            for fix in finding.fixes:
+                if not all(_span_ok(edit) for edit in fix.edits):
+                    return False
+        if any(e.path != result.path or (e.line is not None and e.line < 1) for e in result.errors):
+            return False
+    return True
+
+
+def _span_ok(span: Finding | Edit) -> bool:
+    return 1 <= span.line <= span.end_line and span.column >= 0 and span.end_column >= 0

@@ -173,7 +173,7 @@ def _frame(finding: Finding, result: FileResult, console: Console) -> None:
     gutter = " " * width
     previous = 0
     for line, label in sorted(marks):
-        if line > len(lines):
+        if not 1 <= line <= len(lines):
             continue
         if previous and line > previous + 1:
             console.print(f"[blue]{gutter} ...[/]")
