@@ -317,3 +317,21 @@ def test_output_to_dev_stdout_redirected_to_a_file_appends_to_it(repo: Path) -> 
     assert log.stat().st_ino == inode  # not replaced
     text = log.read_text()
     assert text.startswith("earlier\ngood.py:5:12: LC102 ")
+
+
+def test_a_file_walked_both_as_itself_and_through_a_link_is_fixed_as_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`alias.py` sorts before `lib/real.py`: the walk meets the link first, yet the file is
+    listed under its own name, so `--fix` may write it."""
+    root = tmp_path / "repo"
+    (root / "lib").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (root / "lib" / "real.py").write_text(POOL)
+    (root / "alias.py").symlink_to(root / "lib" / "real.py")
+    monkeypatch.chdir(root)
+    code, output = invoke("check", "--no-cache", "--fix", "--output-format", "json", ".")
+    report = json.loads(output)
+    assert code == 0 and report["errors"] == [] and report["summary"]["fixed"] == 1, report
+    assert "finally:" in (root / "lib" / "real.py").read_text()
+    assert (root / "alias.py").is_symlink()

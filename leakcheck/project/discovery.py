@@ -140,7 +140,7 @@ class Discovery:
     force_exclude: bool = False
     listed: Listed = lambda directory, names: None
     errors: list[FileError] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set)
+    _seen: dict[str, int] = field(default_factory=dict)  # real path -> its place in the list
     _roots: dict[int, tuple[Config, str]] = field(default_factory=dict)
     # Per run, not per process: a language server or a test may see the files change.
     _specs: dict[str, pathspec.GitIgnoreSpec | None] = field(default_factory=dict)
@@ -246,9 +246,14 @@ class Discovery:
             self._add(os.path.normpath(given), absolute, found)
 
     def _add(self, shown: str, real: str, found: list[str]) -> None:
-        if real not in self._seen:
-            self._seen.add(real)
+        """List `shown` unless its file (`real`) is listed already; of a link and the file it
+        names, both walked, the file is kept whichever came first: `--fix` writes no link."""
+        at = self._seen.get(real)
+        if at is None:
+            self._seen[real] = len(found)
             found.append(shown)
+        elif found[at] != shown and _through_link(found[at]) and not _through_link(shown):
+            found[at] = shown
 
     def _respects(self, config: Config) -> bool:
         if self.respect_gitignore is not None:
@@ -368,3 +373,8 @@ def display_path(path: str, real: str | None = None) -> str:
 @cache
 def _real_cwd(cwd: str) -> str:
     return os.path.realpath(cwd)
+
+
+def _through_link(path: str) -> bool:
+    """Whether `path` reaches its file through a symbolic link (itself or a folder above it)."""
+    return os.path.realpath(path) != os.path.abspath(path)
