@@ -14,54 +14,72 @@ which only this module imports. What it offers, following `ruff server`:
 
 Positions: findings count columns in characters; the document's position codec (pygls) converts
 them to the encoding negotiated with the client (UTF-16 unless the client offers another).
+
+Limits, as the CLI's workers have them (`project.workers`): every check and fix-all runs in a
+worker process (`serverwork.Workers`: at most two, started with `spawn`, kept warm), limited to
+`LEAKCHECK_FILE_TIMEOUT` seconds (default 30: shorter than the CLI's 120, since an editor waits
+for the answer) and `LEAKCHECK_WORKER_MEMORY` MB of address space (the CLI's default, 2048). A
+document that runs past either, or that crashes the parser, costs that document one Warning
+diagnostic on its first line ("not analysed: ...", the CLI's words) and a `window/logMessage`;
+the worker is replaced and the server goes on answering meanwhile (the wait is in a thread, not
+in the event loop). A newer text of a document supersedes a check of an older one: its result is
+never published, and the check is stopped when it has run longer than `CANCEL_AFTER` (2 s).
+A lone surrogate in a document's text (JSON can carry one) is checked as U+FFFD (`encoded`).
+
+JSON-RPC: a body that is not JSON gets a Parse error reply (-32700, `id` null), a message that is
+not a JSON-RPC 2.0 request or notification an Invalid Request (-32600), a request whose params do
+not fit its method an Invalid params (-32602) with its id (JSON-RPC 2.0, section 5.1); the server
+goes on. `exit` ends the process with 0 after `shutdown`, with 1 otherwise (LSP 3.17, "Exit
+Notification").
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from leakcheck import __version__
-from leakcheck.config.catalogue import CatalogueError, rules
+from leakcheck.config.catalogue import rules
 from leakcheck.model import FileError, FileResult, Finding, Fix
-from leakcheck.project.buffers import check_buffer, fix_buffer
-from leakcheck.project.runner import Checker, Options
+from leakcheck.project.buffers import Fixed
+from leakcheck.project.workers import NOT_ANALYSED, Limits
 from leakcheck.report.ruledocs import url
+from leakcheck.serverwork import SUPERSEDED, Job, Workers, server_limits
 
 SOURCE = "leakcheck"
 FIX_ALL = "source.fixAll.leakcheck"  # a sub-kind of `source.fixAll`, as ruff's
 _URLS = {rule.code: url(rule) for rule in rules()}
+_LOG = logging.getLogger(__name__)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encoded(text: str) -> bytes:
+    """`text` in UTF-8, each lone surrogate (which JSON can carry as `"\\ud800"`, UTF-8 cannot)
+    replaced by U+FFFD: one character for one, so columns are unchanged."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
 @dataclass(frozen=True)
 class Checked:
-    """One version of one document and what was found in it."""
+    """One state of one document (`stamp`: see `LeakcheckServer.stamps`) and what was found."""
 
-    version: int | None
+    stamp: int
     result: FileResult
-
-
-class LeakcheckServer(LanguageServer):
-    """The server, with the latest check of each open document."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "leakcheck", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full
-        )
-        self.checked: dict[str, Checked] = {}
-
-    def check(self, document: TextDocument) -> FileResult:
-        """Check `document`'s current text (cached per version)."""
-        cached = self.checked.get(document.uri)
-        if cached is not None and cached.version == document.version:
-            return cached.result
-        result = _check_text(document)
-        self.checked[document.uri] = Checked(document.version, result)
-        return result
 
 
 def _path(document: TextDocument) -> str:
@@ -69,18 +87,199 @@ def _path(document: TextDocument) -> str:
     return path if path is not None else document.uri
 
 
-def _checker() -> Checker:
-    """A fresh Checker per check (configuration and other modules may have changed on disk).
-    As `ruff server` does for open files, what `exclude` or an ignore file skips is not checked:
-    `--force-exclude` semantics."""
-    return Checker(options=Options(force_exclude=True))
+def _failed(path: str, why: str) -> FileResult:
+    return FileResult(path, errors=(FileError(path, 1, f"{NOT_ANALYSED}{why}"),))
 
 
-def _check_text(document: TextDocument) -> FileResult:
-    try:
-        return check_buffer(_checker(), document.source.encode("utf-8"), _path(document))
-    except CatalogueError as error:  # a bad configuration: say so on the first line
-        return FileResult(document.uri, errors=(FileError(document.uri, 1, str(error)),))
+PARSE_ERROR = -32700  # JSON-RPC 2.0, section 5.1
+INVALID_REQUEST = -32600
+
+
+def _is_id(value: object) -> bool:
+    """Whether `value` can be a request's id (LSP: an integer or a string)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    """A message that cannot be handled, and the error it is answered with (`reply` False: a
+    notification, which is never answered, JSON-RPC 2.0 section 4.1)."""
+
+    id: int | str | None
+    code: int
+    message: str
+    reply: bool = True
+
+
+class LeakcheckProtocol(LanguageServerProtocol):
+    """pygls's protocol, answering what it cannot read instead of only logging it."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """pygls's reading of one JSON object (called for every object in a body, innermost
+        first), except that a message that is not valid JSON-RPC 2.0, or whose params do not fit
+        its method, becomes a `_Rejected` instead of an exception that loses its id."""
+        if "jsonrpc" not in data:
+            return data  # a nested object, or not JSON-RPC at all (`handle_message` answers)
+        ident = data.get("id")
+        request = "id" in data and "method" in data
+        if data["jsonrpc"] != self.VERSION or ("id" in data and not _is_id(ident)):
+            return _Rejected(ident if _is_id(ident) else None, INVALID_REQUEST, "Invalid Request")
+        if "method" in data and not isinstance(data["method"], str):
+            return _Rejected(ident if _is_id(ident) else None, INVALID_REQUEST, "Invalid Request")
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            response = error.to_response_error()
+            return _Rejected(ident, response.code, response.message, reply=request)
+
+    def handle_message(self, message: Any) -> None:
+        """Answer a `_Rejected` message with its error, anything that is not a JSON-RPC message
+        object (a dict without `jsonrpc`, an array, a number) with Invalid Request (-32600, id
+        null: LSP has no batches); hand the rest to pygls."""
+        if isinstance(message, _Rejected):
+            _LOG.warning("rejected a message: %s (%s)", message.message, message.code)
+            if message.reply:
+                self.reply_error(message.id, message.code, message.message)
+            return
+        if not hasattr(message, "jsonrpc"):
+            ident = message.get("id") if isinstance(message, dict) else None
+            self.reply_error(ident if _is_id(ident) else None, INVALID_REQUEST, "Invalid Request")
+            return
+        super().handle_message(message)
+
+    def reply_error(self, ident: int | str | None, code: int, message: str) -> None:
+        """Send a JSON-RPC error response; `ident` None is sent as `"id": null`, as JSON-RPC 2.0
+        (section 5) requires when the request's id could not be read."""
+        error = {"code": code, "message": message}
+        self._send_data({"jsonrpc": self.VERSION, "id": ident, "error": error})
+
+
+class LeakcheckServer(LanguageServer):
+    """The server: the latest check of each open document, the checks in flight, the workers."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        super().__init__(
+            "leakcheck",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+            protocol_cls=LeakcheckProtocol,
+        )
+        self.workers = Workers(limits or server_limits())
+        # The waits for workers: not pygls's pool, which also reads standard input.
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="leakcheck-check")
+        self.stamps: dict[str, int] = {}  # per document, bumped by each open, change and save
+        self.checked: dict[str, Checked] = {}
+        self._running: dict[str, tuple[int, asyncio.Future[FileResult], threading.Event]] = {}
+        self._publishing: set[str] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
+        self.shut_down = False  # `shutdown` received: `exit` then ends with 0
+        self.closing = False  # no more checks: shut down, exiting, or the client is gone
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """A body that is not JSON (pygls's reading loop gives up on it and calls this with
+        `JsonRpcException` as source) gets a Parse error reply (-32700, id null, JSON-RPC 2.0
+        section 5.1) rather than pygls's pop-up; other errors go to pygls."""
+        if source is JsonRpcException and isinstance(error, (ValueError, RecursionError)):
+            _LOG.warning("a message that is not JSON: %s", error)
+            assert isinstance(self.protocol, LeakcheckProtocol)
+            self.protocol.reply_error(None, PARSE_ERROR, "Parse error")
+            return
+        super().report_server_error(error, source)
+
+    def edited(self, uri: str) -> None:
+        """Note that `uri`'s text (or what it depends on, on save) changed, and stop a check of
+        its previous text if it runs long (`CANCEL_AFTER`)."""
+        self.stamps[uri] = self.stamps.get(uri, 0) + 1
+        running = self._running.get(uri)
+        if running is not None:
+            running[2].set()
+
+    async def check(self, document: TextDocument) -> FileResult:
+        """What is found in `document`'s current text, checked in a worker; one check per
+        state (`stamps`) of a document, shared by whoever asks for it."""
+        uri, stamp = document.uri, self.stamps.get(document.uri, 0)
+        cached = self.checked.get(uri)
+        if cached is not None and cached.stamp == stamp:
+            return cached.result
+        running = self._running.get(uri)
+        if running is None or running[0] != stamp:
+            job = Job("check", encoded(document.source), _path(document))
+            cancelled = threading.Event()
+            task = asyncio.ensure_future(self._check(uri, stamp, job, cancelled))
+            running = (stamp, task, cancelled)
+            self._running[uri] = running
+        return await asyncio.shield(running[1])
+
+    async def _check(
+        self, uri: str, stamp: int, job: Job, cancelled: threading.Event
+    ) -> FileResult:
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(self.executor, self.workers.run, job, cancelled)
+        if self._running.get(uri, (None,))[0] == stamp:
+            del self._running[uri]
+        if outcome.failure is not None:
+            if outcome.failure != SUPERSEDED:  # never published: nothing to explain
+                self._log_failure(job.path, outcome.failure)
+            result = _failed(job.path, outcome.failure)
+        else:
+            assert isinstance(outcome.value, FileResult)
+            result = outcome.value
+        if self.stamps.get(uri, 0) == stamp:
+            self.checked[uri] = Checked(stamp, result)
+        return result
+
+    async def fixed(self, document: TextDocument) -> Fixed | None:
+        """`document`'s text with every safe fix applied, worked out in a worker; None when it
+        failed (the reason is logged)."""
+        job = Job("fix", encoded(document.source), _path(document))
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(self.executor, self.workers.run, job, None)
+        if outcome.failure is not None:
+            self._log_failure(job.path, outcome.failure)
+            return None
+        return outcome.value if isinstance(outcome.value, Fixed) else None
+
+    def _log_failure(self, path: str, why: str) -> None:
+        if self.closing:
+            return
+        self.window_log_message(
+            types.LogMessageParams(
+                type=types.MessageType.Warning, message=f"leakcheck: {path}: {NOT_ANALYSED}{why}"
+            )
+        )
+
+    def publish(self, uri: str) -> None:
+        """Check the open document `uri` and publish its diagnostics: its latest text's only
+        (a check of a text edited meanwhile is not published; the latest is checked then)."""
+        if uri in self._publishing:
+            return  # the loop in flight sees the new stamp and checks the latest text
+        self._publishing.add(uri)
+        task = asyncio.ensure_future(self._publish(uri))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, uri: str) -> None:
+        try:
+            while uri in self.stamps and not self.closing:
+                stamp = self.stamps[uri]
+                document = self.workspace.get_text_document(uri)
+                result = await self.check(document)
+                if self.stamps.get(uri) != stamp or self.closing:
+                    continue  # edited (or closed) meanwhile
+                self.text_document_publish_diagnostics(
+                    types.PublishDiagnosticsParams(
+                        uri=uri, version=document.version, diagnostics=diagnostics(document, result)
+                    )
+                )
+                return
+        finally:
+            self._publishing.discard(uri)
+
+    def close(self) -> None:
+        """Stop the workers; checks in flight end as failures and are not published."""
+        self.closing = True
+        self.workers.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _range(
@@ -125,7 +324,8 @@ def diagnostic(document: TextDocument, finding: Finding) -> types.Diagnostic:
 
 
 def diagnostics(document: TextDocument, result: FileResult) -> list[types.Diagnostic]:
-    """Findings and file errors (a syntax error, a bad configuration) as diagnostics."""
+    """Findings and file errors (a syntax error, a bad configuration: Error; "not analysed", a
+    limit or a crash: Warning) as diagnostics."""
     found = [diagnostic(document, f) for f in result.findings]
     for error in result.errors:
         line = error.line or 1
@@ -133,7 +333,10 @@ def diagnostics(document: TextDocument, result: FileResult) -> list[types.Diagno
             types.Diagnostic(
                 range=_line_range(document, line, None),
                 message=error.message,
-                severity=types.DiagnosticSeverity.Error,
+                # A document that was not analysed (a limit, a crash) has no error in it.
+                severity=types.DiagnosticSeverity.Warning
+                if error.message.startswith(NOT_ANALYSED)
+                else types.DiagnosticSeverity.Error,
                 source=SOURCE,
             )
         )
@@ -175,14 +378,12 @@ def quick_fixes(
     return actions
 
 
-def fix_all(document: TextDocument) -> types.CodeAction | None:
-    """Every safe fix, as one edit replacing the document; None when nothing changes."""
-    source = document.source.encode("utf-8")
-    try:
-        fixed = fix_buffer(_checker(), source, _path(document))
-    except CatalogueError:
-        return None
-    if fixed.source == source:
+def fix_all(document: TextDocument, fixed: Fixed | None) -> types.CodeAction | None:
+    """Every safe fix (`fixed`, from `fix_buffer` on the document's text), as one edit replacing
+    the document; None when nothing changes or the fixes could not be worked out. None too for a
+    text with a lone surrogate: the edit would replace it (`encoded`)."""
+    source = document.source
+    if fixed is None or fixed.source == encoded(source) or _LONE_SURROGATE.search(source):
         return None
     lines = document.lines
     end = types.Position(line=len(lines), character=0)
@@ -205,38 +406,38 @@ def _wants(only: list[str] | None, kind: str) -> bool:
     return any(kind == k or kind.startswith(f"{k}.") for k in only)
 
 
-def build() -> LeakcheckServer:
-    """The server with its handlers registered (not started)."""
-    server = LeakcheckServer()
+def build(limits: Limits | None = None) -> LeakcheckServer:
+    """The server with its handlers registered (not started); `limits` default to
+    `server_limits()`."""
+    server = LeakcheckServer(limits)
 
-    def publish(document: TextDocument) -> None:
-        result = server.check(document)
-        server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(
-                uri=document.uri,
-                version=document.version,
-                diagnostics=diagnostics(document, result),
-            )
-        )
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: LeakcheckServer, params: types.InitializedParams) -> None:
+        ls.workers.warm()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: LeakcheckServer, params: types.DidOpenTextDocumentParams) -> None:
-        publish(ls.workspace.get_text_document(params.text_document.uri))
+        ls.edited(params.text_document.uri)
+        ls.publish(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: LeakcheckServer, params: types.DidChangeTextDocumentParams) -> None:
-        publish(ls.workspace.get_text_document(params.text_document.uri))
+        ls.edited(params.text_document.uri)
+        ls.publish(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: LeakcheckServer, params: types.DidSaveTextDocumentParams) -> None:
-        ls.checked.pop(params.text_document.uri, None)  # other modules may have changed too
-        publish(ls.workspace.get_text_document(params.text_document.uri))
+        ls.edited(params.text_document.uri)  # other modules may have changed too
+        ls.publish(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LeakcheckServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.checked.pop(params.text_document.uri, None)
+        uri = params.text_document.uri
+        ls.edited(uri)
+        ls.stamps.pop(uri, None)
+        ls.checked.pop(uri, None)
         ls.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )
 
     @server.feature(
@@ -249,21 +450,50 @@ def build() -> LeakcheckServer:
             ]
         ),
     )
-    def code_action(ls: LeakcheckServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        document = ls.workspace.get_text_document(params.text_document.uri)
+    async def code_action(
+        ls: LeakcheckServer, params: types.CodeActionParams
+    ) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        document = ls.workspace.get_text_document(uri)
+        stamp = ls.stamps.get(uri, 0)
         only = list(params.context.only) if params.context.only else None
         actions: list[types.CodeAction] = []
         if _wants(only, types.CodeActionKind.QuickFix):
-            actions += quick_fixes(document, ls.check(document), params.range)
+            result = await ls.check(document)
+            if ls.stamps.get(uri, 0) != stamp:
+                return []  # edited meanwhile: the client asks again for the new text
+            actions += quick_fixes(document, result, params.range)
         if only and _wants(only, FIX_ALL):
-            action = fix_all(document)
+            fixed = await ls.fixed(document)
+            if ls.stamps.get(uri, 0) != stamp:
+                return []
+            action = fix_all(document, fixed)
             if action is not None:
                 actions.append(action)
         return actions
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: LeakcheckServer, params: None) -> None:
+        ls.shut_down = True
+        ls.close()
+
+    @server.feature(types.EXIT)
+    def exit_(ls: LeakcheckServer, params: None) -> None:
+        ls.close()  # before pygls closes standard output and ends the loop
 
     return server
 
 
 def serve() -> None:
-    """Run the server on standard input/output until the client says `exit`."""
-    build().start_io()
+    """Run the server on standard input/output until the client says `exit` (or closes its
+    end), then exit: with 0 if `shutdown` came first, else 1 (LSP 3.17, "Exit Notification":
+    "The server should exit with success code 0 if the shutdown request has been received
+    before; otherwise with error code 1"). pygls swallows its own `sys.exit` for `exit`
+    (`JsonRPCServer._start_io_async`), hence the exit here. Raises SystemExit."""
+    server = build()
+    server.workers.warm()  # its import of the analysis overlaps the client's `initialize`
+    try:
+        server.start_io()
+    finally:
+        server.close()
+    raise SystemExit(0 if server.shut_down else 1)
