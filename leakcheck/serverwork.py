@@ -190,6 +190,9 @@ class Workers:
     def __init__(self, limits: Limits, size: int = MAX_WORKERS) -> None:
         self.limits = limits
         self.size = size
+        # Passing the pipes to a worker needs POSIX (`pass_fds`); elsewhere jobs run in the
+        # server's process, in a thread, without the limits (as the CLI's `--jobs 1`).
+        self.isolated = os.name == "posix"
         self._lock = threading.Condition()
         self._idle: list[_Worker] = []
         self._all: list[_Worker] = []
@@ -197,8 +200,8 @@ class Workers:
 
     def warm(self) -> None:
         """Start one worker now if none runs, so that the first check does not wait for it."""
-        with self._lock:
-            if not self._all and not self._closed:
+        with self._lock, contextlib.suppress(OSError):  # if it cannot, `run` says why
+            if self.isolated and not self._all and not self._closed:
                 self._idle.append(self._start())
 
     def _start(self) -> _Worker:
@@ -216,6 +219,10 @@ class Workers:
                 stdout=subprocess.PIPE,  # never the client's channel: see `_forward`
                 stderr=subprocess.STDOUT,
             )
+        except BaseException:
+            os.close(jobs_out)
+            os.close(results_in)
+            raise
         finally:
             os.close(jobs_in)
             os.close(results_out)
@@ -262,7 +269,12 @@ class Workers:
         server closing) is an Outcome with `failure` set; the worker is then replaced."""
         if cancelled is not None and cancelled.is_set():
             return Outcome(None, SUPERSEDED)  # still queued: never started
-        worker = self._take()
+        if not self.isolated:
+            return perform(job, self.limits.megabytes)
+        try:
+            worker = self._take()
+        except OSError as error:  # no process could be started
+            return Outcome(None, f"could not start a worker ({error})")
         if worker is None:
             return Outcome(None, "the server is shutting down")
         outcome, healthy = Outcome(None, "the server is shutting down"), False
