@@ -20,7 +20,8 @@ from leakcheck.analysis.judge import all_verdicts
 from leakcheck.config.catalogue import builtin_kinds
 from leakcheck.engine import check_source
 from leakcheck.fix import edits
-from leakcheck.fix.recipes import Plan, plan
+from leakcheck.fix.plans import plan
+from leakcheck.fix.recipes import Plan
 from leakcheck.model import Edit
 from leakcheck.project.api import fix_file
 from leakcheck.project.runner import Checker

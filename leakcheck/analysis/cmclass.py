@@ -103,10 +103,11 @@ def _acquisitions(facts: ModuleFacts, info: FunctionInfo) -> list[tuple[int, cst
     return out
 
 
-def _releases(
+def releases(
     facts: ModuleFacts, site: Site, node: cst.CSTNode, attribute: str, names: frozenset[str]
 ) -> bool:
-    """Does `node` release `self.x` (or a local holding it, one of `names`)?"""
+    """Does `node` release `self.x` (`attribute`), or a local holding it (one of `names`), as
+    `site`'s kind releases? Used by the judge and by the `__exit__` fix (fix/cmexit.py)."""
     for sub in walk(node):
         if isinstance(sub, cst.Call):
             released = facts.released_args(sub, site.class_name, site.kind)
@@ -117,9 +118,9 @@ def _releases(
     return False
 
 
-def _holders(body: cst.CSTNode, attribute: str) -> frozenset[str]:
-    """Locals that `__exit__` moves `self.x` into: `conn = self.conn`,
-    `conn, self.conn = self.conn, None`."""
+def holders(body: cst.CSTNode, attribute: str) -> frozenset[str]:
+    """Locals that `__exit__` (`body`) moves `self.x` (`attribute`) into: `conn = self.conn`,
+    `conn, self.conn = self.conn, None`. Returns their names."""
     names: set[str] = set()
     for node in walk(body):
         if not isinstance(node, cst.Assign):
@@ -139,7 +140,8 @@ def _holders(body: cst.CSTNode, attribute: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _may_raise(node: cst.CSTNode) -> bool:
+def may_raise(node: cst.CSTNode) -> bool:
+    """Can `node` raise: does it call, await, subscript or raise anywhere inside?"""
     return any(isinstance(n, (cst.Call, cst.Await, cst.Subscript, cst.Raise)) for n in walk(node))
 
 
@@ -152,27 +154,27 @@ def _unprotected(
 ) -> tuple[bool, cst.CSTNode | None]:
     """(found the release, the first statement before it that may raise, outside `finally`)."""
     for stmt in stmts:
-        if not _releases(facts, site, stmt, attribute, names):
-            if _may_raise(stmt):
+        if not releases(facts, site, stmt, attribute, names):
+            if may_raise(stmt):
                 # Whether or not a release follows, it is skipped. Named: the statement inside
                 # that may raise (`self.conn.commit()`), not an `if` around it.
                 return True, _first_raising(stmt)
             continue
         if isinstance(stmt, (cst.Try, cst.TryStar)):
-            if stmt.finalbody is not None and _releases(
+            if stmt.finalbody is not None and releases(
                 facts, site, stmt.finalbody, attribute, names
             ):
                 return True, None
             return _unprotected(facts, site, block_statements(stmt.body), attribute, names)
         if isinstance(stmt, (cst.If, cst.With, cst.For, cst.While)):
-            if isinstance(stmt, cst.If) and _may_raise(stmt.test):
+            if isinstance(stmt, cst.If) and may_raise(stmt.test):
                 return True, stmt
             return _unprotected(facts, site, block_statements(stmt.body), attribute, names)
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
-                if _releases(facts, site, small, attribute, names):
+                if releases(facts, site, small, attribute, names):
                     return True, None
-                if _may_raise(small):
+                if may_raise(small):
                     return True, small
         return True, None
     return False, None
@@ -182,12 +184,12 @@ def _first_raising(stmt: cst.CSTNode) -> cst.CSTNode:
     """The first statement of `stmt` (itself, a small statement of it, or the header of a
     compound one whose test may raise) that may raise, in source order."""
     if isinstance(stmt, cst.SimpleStatementLine):
-        return next((small for small in stmt.body if _may_raise(small)), stmt)
-    if isinstance(stmt, (cst.If, cst.While)) and _may_raise(stmt.test):
+        return next((small for small in stmt.body if may_raise(small)), stmt)
+    if isinstance(stmt, (cst.If, cst.While)) and may_raise(stmt.test):
         return stmt
-    if isinstance(stmt, cst.For) and _may_raise(stmt.iter):
+    if isinstance(stmt, cst.For) and may_raise(stmt.iter):
         return stmt
-    if isinstance(stmt, cst.With) and any(_may_raise(item) for item in stmt.items):
+    if isinstance(stmt, cst.With) and any(may_raise(item) for item in stmt.items):
         return stmt
     blocks: list[cst.CSTNode] = []
     node: cst.CSTNode | None = stmt
@@ -200,7 +202,7 @@ def _first_raising(stmt: cst.CSTNode) -> cst.CSTNode:
             blocks.extend(block_statements(handler.body))
         orelse = getattr(node, "orelse", None)
         if isinstance(orelse, cst.If):
-            if _may_raise(orelse.test):
+            if may_raise(orelse.test):
                 blocks.append(orelse)
                 break
             node = orelse
@@ -208,7 +210,7 @@ def _first_raising(stmt: cst.CSTNode) -> cst.CSTNode:
         if orelse is not None and isinstance(getattr(orelse, "body", None), cst.BaseSuite):
             blocks.extend(block_statements(orelse.body))
         break
-    inner = next((b for b in blocks if _may_raise(b)), None)
+    inner = next((b for b in blocks if may_raise(b)), None)
     return stmt if inner is None else _first_raising(inner)
 
 
@@ -217,11 +219,11 @@ def _exit_verdict(
 ) -> Verdict | None:
     exit_node = exit_info.node if exit_info is not None else None
     names = (
-        _holders(exit_node.body, attribute)
+        holders(exit_node.body, attribute)
         if isinstance(exit_node, cst.FunctionDef)
         else frozenset()
     )
-    if not isinstance(exit_node, cst.FunctionDef) or not _releases(
+    if not isinstance(exit_node, cst.FunctionDef) or not releases(
         facts, site, exit_node.body, attribute, names
     ):
         how: tuple[Part, ...] = (
@@ -248,7 +250,7 @@ def _setup_verdict(
     for stmt in block_statements(enter.body)[index + 1 :]:
         if isinstance(stmt, (cst.Try, cst.TryStar)):
             return None  # handled there, we assume
-        if _may_raise(stmt):
+        if may_raise(stmt):
             how = (
                 (
                     f" if `{raising_text(stmt)}` on line {{line}} raises: `{exit_name}` does not "

@@ -31,7 +31,8 @@ from leakcheck.fix.ranges import (
     mentions_release,
     used_after,
 )
-from leakcheck.fix.recipes import Plan, _bare, _closing_name
+from leakcheck.fix.recipes import Plan
+from leakcheck.fix.statements import bare, closing_name
 from leakcheck.fix.withitems import taken_before_try
 
 
@@ -77,7 +78,7 @@ def release_into_with(site: Site, facts: ModuleFacts) -> Plan | None:
             rest = drop_statement(body, position + 1)
             if "close" in site.kind.self_release_methods:
                 return _closing(site, facts, block, node, at, rest, position)
-            return _finally(site, block, node, at, _bare(release), rest, position)
+            return _finally(site, block, node, at, bare(release), rest, position)
     return None
 
 
@@ -91,7 +92,7 @@ def _closing(
     position: int,
 ) -> Plan | None:
     name = site.binding.name
-    closer = _closing_name(facts)
+    closer = closing_name(facts)
     if closer is None or name is None:
         return None  # `closing` means something else here
     item = node.items[at]

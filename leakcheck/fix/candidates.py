@@ -20,7 +20,8 @@ from leakcheck.analysis.syntax import dotted, import_bindings, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.helper_releases import releases_through_busy_helper
 from leakcheck.fix.per_iteration import per_iteration
-from leakcheck.fix.recipes import WRAPPED, Plan, plan, with_helper
+from leakcheck.fix.plans import plan
+from leakcheck.fix.recipes import WRAPPED, Plan, with_helper
 from leakcheck.fix.streams import close_before_wait, function_scope
 
 

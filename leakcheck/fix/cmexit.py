@@ -24,11 +24,12 @@ from typing import Any
 
 import libcst as cst
 
-from leakcheck.analysis.cmclass import _holders, _may_raise, _releases
+from leakcheck.analysis.cmclass import holders, may_raise, releases
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import Verdict
-from leakcheck.fix.recipes import Plan, _bare, _lift_blank_lines
+from leakcheck.fix.recipes import Plan
+from leakcheck.fix.statements import bare, lift_blank_lines
 
 EXITS = ("__exit__", "__aexit__")
 
@@ -117,13 +118,13 @@ def release_never_in_exit(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
             return None
         body = list(exit_.body.body)
         start = 0
-        while start < len(body) and not _may_raise(body[start]):
+        while start < len(body) and not may_raise(body[start]):
             start += 1
         guarded = body[start:]
         if any(isinstance(n, (cst.Return, cst.Yield)) for s in body[:start] for n in walk(s)):
             return None
         if guarded:
-            blank, lifted = _lift_blank_lines(guarded)
+            blank, lifted = lift_blank_lines(guarded)
             added: cst.BaseStatement = cst.Try(
                 body=cst.IndentedBlock(body=lifted),
                 finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
@@ -151,29 +152,29 @@ def _exit_finally(
     if not isinstance(exit_.body, cst.IndentedBlock):
         return None
     body = list(exit_.body.body)
-    holders = _holders(exit_.body, attribute)
+    held_by = holders(exit_.body, attribute)
     position = next(
         (
             i
             for i, s in enumerate(body)
             if isinstance(s, cst.SimpleStatementLine)
             and len(s.body) == 1
-            and _releases(facts, site, s, attribute, holders)
+            and releases(facts, site, s, attribute, held_by)
         ),
         None,
     )
     if position is None:
         return None  # released inside a block of its own (`if self.conn:`): left to the author
     start = 0
-    while start < position and not _may_raise(body[start]):
+    while start < position and not may_raise(body[start]):
         start += 1  # a docstring, `conn = self.conn`: cannot raise, stay above the `try`
     guarded = body[start:position]
-    if not guarded or any(_releases(facts, site, s, attribute, holders) for s in guarded):
+    if not guarded or any(releases(facts, site, s, attribute, held_by) for s in guarded):
         return None
-    blank, lifted = _lift_blank_lines(guarded)
+    blank, lifted = lift_blank_lines(guarded)
     new_try = cst.Try(
         body=cst.IndentedBlock(body=lifted),
-        finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(body[position])])),
+        finalbody=cst.Finally(body=cst.IndentedBlock(body=[bare(body[position])])),
         leading_lines=blank,
     )
     new_body = [*body[:start], new_try, *body[position + 1 :]]
@@ -201,7 +202,7 @@ def _release_if_enter_fails(site: Site, enter: cst.FunctionDef, attribute: str) 
         ),
         None,
     )
-    if store is None or not any(_may_raise(s) for s in body[store + 1 :]):
+    if store is None or not any(may_raise(s) for s in body[store + 1 :]):
         return None
     guarded = body[store + 1 :]
     if any(isinstance(s, (cst.Try, cst.TryStar)) for s in guarded):
@@ -214,7 +215,7 @@ def _release_if_enter_fails(site: Site, enter: cst.FunctionDef, attribute: str) 
         body=cst.IndentedBlock(body=[release, cst.SimpleStatementLine(body=[cst.Raise()])]),
         type=cst.Name("BaseException"),
     )
-    blank, lifted = _lift_blank_lines(guarded)
+    blank, lifted = lift_blank_lines(guarded)
     new_try = cst.Try(body=cst.IndentedBlock(body=lifted), handlers=[handler], leading_lines=blank)
     new = enter.body.with_changes(body=[*body[: store + 1], new_try])
     verb = "Return" if site.kind.release_methods else "Close"

@@ -38,7 +38,8 @@ from leakcheck.fix.ranges import (
     returns_live,
     used_after,
 )
-from leakcheck.fix.recipes import Plan, _bare, _has_comment
+from leakcheck.fix.recipes import Plan
+from leakcheck.fix.statements import bare, has_comment
 
 
 def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -108,7 +109,7 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
             return None  # a handler releases and goes on to this release: the original fails
         removed.append(rest[after])
         rest = drop_statement(rest, after)
-    if not try_body or not removed or len([s for s in removed if _has_comment(s)]) > 1:
+    if not try_body or not removed or len([s for s in removed if has_comment(s)]) > 1:
         return None
     inside: list[cst.BaseStatement] = list(try_body)
     for handler in handlers:
@@ -135,12 +136,12 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
         or returns_live(inside, name)
     ):
         return None  # handed over on some path: its new holder would find it released
-    release = next((s for s in removed if _has_comment(s)), removed[-1])
+    release = next((s for s in removed if has_comment(s)), removed[-1])
     while handlers and _only_reraises(handlers[-1]):
         handlers.pop()  # `except Exception: raise` as the last handler does nothing
     if not handlers and orelse is not None:
         return None  # `try/else` without a handler is not Python
-    final: cst.BaseStatement = _bare(release)
+    final: cst.BaseStatement = bare(release)
     if guard is not None:
         final = cst.If(test=guard, body=cst.IndentedBlock(body=[final]))
     new_try = old.with_changes(

@@ -36,11 +36,11 @@ from leakcheck.fix.ranges import (
     returns_live,
     used_after,
 )
-from leakcheck.fix.recipes import (
+from leakcheck.fix.recipes import Plan
+from leakcheck.fix.statements import (
     WITH_FORM,
-    Plan,
-    _in_async_def,
-    _release_statement,
+    in_async_def,
+    release_statement,
     released_in_finally,
     with_block,
 )
@@ -129,13 +129,13 @@ def _plan(
     assert isinstance(small, cst.Assign)
     awaited = isinstance(small.value, cst.Await)
     session = site.kind.name in WITH_FORM and not awaited and site.kind.name != "asyncpg-pool"
-    if session and not _in_async_def(site):
+    if session and not in_async_def(site):
         replacement = with_block(site, name, acquiring, kept, asynchronous=False)
         title = f"Use `with` for `{name}` in each iteration"
     else:
-        if site.kind.self_release_methods and _in_async_def(site) and not awaited:
+        if site.kind.self_release_methods and in_async_def(site) and not awaited:
             return None  # `db.close()` or `await db.close()`: not known here
-        release = _release_statement(site, name, awaited)
+        release = release_statement(site, name, awaited)
         if release is None:
             return None
         replacement = released_in_finally(acquiring, kept, release)

@@ -57,14 +57,14 @@ from leakcheck.fix.ranges import (
     returns_live,
     used_after,
 )
-from leakcheck.fix.recipes import (
-    Plan,
-    _bare,
-    _in_async_def,
-    _release_statement,
-    _with_form,
+from leakcheck.fix.recipes import Plan
+from leakcheck.fix.statements import (
+    bare,
+    in_async_def,
+    release_statement,
     released_in_finally,
     with_block,
+    with_form,
 )
 
 
@@ -120,14 +120,14 @@ def release_before_reuse(site: Site, facts: ModuleFacts) -> Plan | None:
     first = acquiring.body[0]
     assert isinstance(first, (cst.Assign, cst.AnnAssign)) and first.value is not None
     awaited = isinstance(first.value, cst.Await)
-    asynchronous = _with_form(site, facts, [], awaited, first)
+    asynchronous = with_form(site, facts, [], awaited, first)
     if asynchronous is not None:
         replacement = with_block(site, name, acquiring, kept, asynchronous)
         title = f"Use `{'async ' if asynchronous else ''}with` for the first `{name}`"
     else:
-        if site.kind.self_release_methods and _in_async_def(site) and not awaited:
+        if site.kind.self_release_methods and in_async_def(site) and not awaited:
             return None  # `db.close()` or `await db.close()`: not known here
-        release = _release_statement(site, name, awaited)
+        release = release_statement(site, name, awaited)
         if release is None:
             return None
         replacement = released_in_finally(acquiring, kept, release)
@@ -225,7 +225,7 @@ def _reassigned_inside(
     first = acquiring.body[0]
     assert isinstance(first, (cst.Assign, cst.AnnAssign)) and first.value is not None
     awaited = isinstance(first.value, cst.Await)
-    if site.kind.self_release_methods and _in_async_def(site) and not awaited:
+    if site.kind.self_release_methods and in_async_def(site) and not awaited:
         return None  # `db.close()` or `await db.close()`: not known here
     new_branch = _release_before(site, branch, position, rebind, handler, awaited, root)
     if new_branch is None:
@@ -233,7 +233,7 @@ def _reassigned_inside(
     new_holder = holder.deep_replace(branch, new_branch)
     assert isinstance(new_holder, cst.BaseStatement)
     inner = [new_holder if s is holder else s for s in inner]
-    release = releases[0] if releases else _release_statement(site, name, awaited)
+    release = releases[0] if releases else release_statement(site, name, awaited)
     if release is None:
         return None
     kept = [s for s in inner if s is not release]
@@ -241,7 +241,7 @@ def _reassigned_inside(
     split = ending_at_release(inner, releases, name)
     if split is not None:
         kept, tail = split
-    replacement = released_in_finally(acquiring, kept, _bare(release))
+    replacement = released_in_finally(acquiring, kept, bare(release))
     new_block = block.with_changes(body=[*body[:index], *replacement, *tail, *body[end:]])
     title = f"Release the first `{name}` before it is reassigned, and `{name}` in `finally`"
     reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
@@ -330,7 +330,7 @@ def _release_before(
     assert name is not None
     stmts = list(branch.body)
     if site.kind.name in CLOSE_AGAIN:
-        release = _release_statement(site, name, awaited)
+        release = release_statement(site, name, awaited)
         if release is None:
             return None
         release = release.with_changes(leading_lines=_leading(rebind))
@@ -339,7 +339,7 @@ def _release_before(
     old = f"old_{name}"
     if old in names(root):
         return None  # the name is taken
-    release = _release_statement(site, old, awaited)
+    release = release_statement(site, old, awaited)
     if release is None:
         return None
     if site.kind.name == "psycopg2-pool" and _catches_broken(handler):

@@ -39,11 +39,11 @@ import dataclasses
 
 import libcst as cst
 
-from leakcheck.analysis.effects import unbounded_iteration, unbounded_wait
 from leakcheck.analysis.exports import module_names, provider_async
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import call_text, displayed_values, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
+from leakcheck.analysis.effects import unbounded_iteration, unbounded_wait
 from leakcheck.fix.ranges import (
     assigned,
     deferred_use,
@@ -55,13 +55,8 @@ from leakcheck.fix.ranges import (
     range_of,
     returns_live,
 )
-from leakcheck.fix.recipes import (
-    Plan,
-    _bare,
-    _with_form,
-    released_in_finally,
-    with_block,
-)
+from leakcheck.fix.recipes import Plan
+from leakcheck.fix.statements import bare, released_in_finally, with_block, with_form
 
 HOISTED = ("payload", "event", "chunk")  # the name a yielded value is computed into
 
@@ -273,7 +268,7 @@ def _from_assignment(
             return None
         if any(name in names(s) for s in others):
             return None  # used outside the loop: it must stay one resource there
-        asynchronous = _with_form(site, facts, [release], awaited, small)
+        asynchronous = with_form(site, facts, [release], awaited, small)
         if asynchronous and not (
             isinstance(scope, cst.FunctionDef) and scope.asynchronous is not None
         ):
@@ -282,7 +277,7 @@ def _from_assignment(
             site.call,
             acquiring,
             asynchronous,
-            _bare(release),
+            bare(release),
             block,
             (acquiring, release),
             unwrap,

@@ -22,13 +22,12 @@ statement in `finally` (LC104/LC204) is nested in its own try/finally instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
-from leakcheck.analysis.syntax import call_text, dotted, receiver_text, unwrap_value, walk
+from leakcheck.analysis.syntax import call_text, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.ranges import (
     acquired_in_block,
@@ -47,9 +46,18 @@ from leakcheck.fix.ranges import (
     returns_live,
     used_after,
 )
+from leakcheck.fix.statements import (
+    bare,
+    closing_name,
+    has_comment,
+    in_async_def,
+    lift_blank_lines,
+    release_statement,
+    released_in_finally,
+    with_block,
+    with_form,
+)
 
-# Kinds whose `with` on the acquiring call only releases (no commit): the `with` form is safe.
-WITH_FORM = frozenset({"sqlalchemy-session", "sqlalchemy-connection", "asyncpg-pool"})
 WRAPPED = frozenset({"never", "exception", "early-exit", "yield"})
 
 
@@ -65,8 +73,19 @@ class Plan:
     imports: tuple[tuple[str, str], ...] = ()  # (module, name) the new code needs imported
 
 
-def plan(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) -> Plan | None:
-    """The rewrite that fixes `verdict`, or None when no rewrite is known to be right.
+@dataclass(frozen=True)
+class Attempt:
+    """What the main forms make of a verdict: `plan` when `decided`; when not, they do not apply
+    (or found nothing) and the later recipes may (a `plan` of None that is `decided`: the main
+    form applies and no rewrite is known to be right, so none is tried)."""
+
+    plan: Plan | None
+    decided: bool
+
+
+def main_form(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) -> Attempt:
+    """What the main forms make of `verdict` (the caller, `plans.plan`, tries the later recipes
+    of coverage.py when they do not decide).
 
     `helpers` (`fix-helpers` in the configuration): context managers of the project that hand out
     a pooled connection and give it back, used instead of try/finally for pool connections.
@@ -76,24 +95,18 @@ def plan(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) ->
     if handed is None and verdict.leak == "exception" and site.binding.how == "assign":
         handed = handed_to_later(site, facts)  # a task whose coroutine releases it
     if verdict.leak == "exception" and handed is not None and site.binding.how == "assign":
-        return _release_before_handoff(site, facts, handed)
+        return Attempt(_release_before_handoff(site, facts, handed), decided=True)
     if verdict.leak in WRAPPED and site.binding.how == "assign":
         wrapped = _wrap(site, facts, helper=_helper(site, helpers))
-        return wrapped if wrapped is not None else _more(verdict, facts)
+        return Attempt(wrapped, decided=wrapped is not None)
     if verdict.leak == "never" and site.binding.how == "with":
         released = _with_that_releases(site, facts)
-        return released if released is not None else _more(verdict, facts)
+        return Attempt(released, decided=released is not None)
     if verdict.leak == "unentered" and site.binding.how == "assign":
-        return _enter(site, facts)
+        return Attempt(_enter(site, facts), decided=True)
     if verdict.leak == "finally-order" and verdict.node is not None:
-        return _nest_release(verdict, facts)
-    return _more(verdict, facts)
-
-
-def _more(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
-    from leakcheck.fix.coverage import plan_more  # its recipes build on this module's
-
-    return plan_more(verdict, facts)
+        return Attempt(_nest_release(verdict, facts), decided=True)
+    return Attempt(None, decided=False)
 
 
 # -- the range of a resource ------------------------------------------------------------------
@@ -222,60 +235,21 @@ def _wrap(
         first, rest = split
         if not (detaches(site, first, name, derived) or lets_out(first, name, True)):
             kept, after, reason = first, rest, ""
-    asynchronous = _with_form(site, facts, releases, awaited, small)
-    if asynchronous is not None and not any(_has_comment(r) for r in releases):
+    asynchronous = with_form(site, facts, releases, awaited, small)
+    if asynchronous is not None and not any(has_comment(r) for r in releases):
         replacement = with_block(site, name, acquiring, kept, asynchronous)
         title = f"Use `{'async ' if asynchronous else ''}with` for `{name}`"
     else:
-        if not releases and site.kind.self_release_methods and _in_async_def(site) and not awaited:
+        if not releases and site.kind.self_release_methods and in_async_def(site) and not awaited:
             return None  # `db.close()` or `await db.close()`: not known for this session
-        release = releases[0] if releases else _release_statement(site, name, awaited)
+        release = releases[0] if releases else release_statement(site, name, awaited)
         if release is None:
             return None
-        replacement = released_in_finally(acquiring, kept, _bare(release))
+        replacement = released_in_finally(acquiring, kept, bare(release))
         title = f"Release `{name}` in `finally`"
     new_body = [*body[:index], *replacement, *after, *body[end:]]
     new_block = block.with_changes(body=new_body)
     return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
-
-
-def with_block(
-    site: Site,
-    name: str,
-    acquiring: cst.SimpleStatementLine,
-    kept: list[cst.BaseStatement],
-    asynchronous: bool,
-) -> list[cst.BaseStatement]:
-    """`name = <acquire>` and the statements `kept` after it, as `[async] with <acquire> as
-    name:` around them (the acquisition's comment and leading lines stay on the `with` line)."""
-    return [
-        cst.With(
-            items=[cst.WithItem(site.call, asname=cst.AsName(cst.Name(name)))],
-            body=cst.IndentedBlock(
-                body=_lift_blank_lines(kept)[1], header=acquiring.trailing_whitespace
-            ),
-            asynchronous=cst.Asynchronous() if asynchronous else None,
-            leading_lines=acquiring.leading_lines,
-        )
-    ]
-
-
-def released_in_finally(
-    acquiring: cst.SimpleStatementLine,
-    kept: list[cst.BaseStatement],
-    release: cst.BaseStatement,
-) -> list[cst.BaseStatement]:
-    """The acquisition, then `try:` around the statements `kept` with `release` in `finally`
-    (blank lines above the first kept statement move above the `try`)."""
-    blank, lifted = _lift_blank_lines(kept)
-    return [
-        acquiring,
-        cst.Try(
-            body=cst.IndentedBlock(body=lifted),
-            finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])),
-            leading_lines=blank,
-        ),
-    ]
 
 
 def _enter(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -311,7 +285,7 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
         if used_after(node, root, name):
             return None  # the code goes on using the connection after the `with`
         if "close" in site.kind.self_release_methods:
-            closer = _closing_name(facts)
+            closer = closing_name(facts)
             if closer is None:
                 return None  # `closing` means something else here
             closing = cst.WithItem(
@@ -323,7 +297,7 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
             title = f"Close `{name}` with `closing()`, keeping the transaction `with`"
             needs = (("contextlib", "closing"),) if closer == "closing" else ()
             return Plan(node, new, title, "safe", imports=needs)
-        release = _release_statement(site, name, False)
+        release = release_statement(site, name, False)
         if release is None or node.asynchronous is not None:
             return None
         body_block = node.body
@@ -352,125 +326,6 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
                 return Plan(block, new_block, f"Return `{name}` to the pool in `finally`", "safe")
         return None
     return None
-
-
-def _closing_name(facts: ModuleFacts) -> str | None:
-    """How to call `contextlib.closing` here: `closing` (imported, or free to import) or
-    `contextlib.closing`; None when `closing` is the module's own name and contextlib is not
-    imported."""
-    imported = facts.imports.get("closing")
-    if imported == "contextlib.closing":
-        return "closing"
-    defined = any(
-        isinstance(n, (cst.FunctionDef, cst.ClassDef)) and n.name.value == "closing"
-        for n in walk(facts.module, into_scopes=True)
-    )
-    assigned = any("closing" in info.assigned for info in facts.scopes.values())
-    bound = imported is not None or defined or assigned
-    if not bound:
-        return "closing"
-    return "contextlib.closing" if facts.imports.get("contextlib") == "contextlib" else None
-
-
-def unwrap_first(stmt: cst.CSTNode) -> cst.CSTNode | None:
-    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr):
-        return stmt.body[0].value
-    return None
-
-
-def _bare(stmt: cst.BaseStatement) -> cst.BaseStatement:
-    """The statement without the blank lines above it (its comments stay with it)."""
-    if isinstance(stmt, cst.SimpleStatementLine):
-        return stmt.with_changes(
-            leading_lines=[line for line in stmt.leading_lines if line.comment]
-        )
-    return stmt
-
-
-def _lift_blank_lines(
-    stmts: Sequence[cst.BaseStatement],
-) -> tuple[list[cst.EmptyLine], list[cst.BaseStatement]]:
-    """The blank lines above the first of `stmts`, and `stmts` without them: an inserted `try:`
-    takes them, so that no blank line follows it (comments stay with their statement)."""
-    if not stmts:
-        return [], list(stmts)
-    first = stmts[0]
-    lines = list(getattr(first, "leading_lines", ()))
-    count = 0
-    while count < len(lines) and lines[count].comment is None:
-        count += 1
-    if count == 0:
-        return [], list(stmts)
-    return lines[:count], [first.with_changes(leading_lines=lines[count:]), *stmts[1:]]
-
-
-def _has_comment(stmt: cst.BaseStatement) -> bool:
-    if not isinstance(stmt, cst.SimpleStatementLine):
-        return False
-    return stmt.trailing_whitespace.comment is not None or any(
-        line.comment for line in stmt.leading_lines
-    )
-
-
-def _with_form(
-    site: Site,
-    facts: ModuleFacts,
-    releases: list[cst.BaseStatement],
-    awaited: bool,
-    acquiring: cst.BaseSmallStatement,
-) -> bool | None:
-    """Whether the `with` form applies, and then whether it must be `async with`; None when the
-    resource's context-manager protocol is not known for sure (try/finally is used instead)."""
-    kind = site.kind
-    if kind.name not in WITH_FORM or isinstance(acquiring, cst.AnnAssign):
-        return None  # an annotated name (`db: Session = ...`) keeps its annotation
-    func = site.call.func
-    if kind.name == "asyncpg-pool":
-        return True if awaited else None
-    if isinstance(func, cst.Attribute) and func.attr.value == "raw_connection":
-        return None  # no context manager before SQLAlchemy 2.0
-    qualified = facts.qualify(func)
-    if qualified in kind.acquire_callables:
-        return qualified.endswith("AsyncSession")
-    if isinstance(func, cst.Attribute) and func.attr.value in kind.acquire_methods:
-        source = dotted(func.value)
-    else:
-        source = dotted(func)
-    if source is not None and source in facts.asynchronous:
-        return facts.asynchronous[source]  # built here: `async_sessionmaker`, `create_engine`
-    export = facts.imported(source) if source is not None else None
-    if export is not None and export.role == "source" and export.asynchronous is not None:
-        return export.asynchronous  # built in the project module it is imported from
-    if kind.acquire_by_calling_source and releases:
-        # A session factory of another module: how the code closes it says sync or async.
-        return isinstance(unwrap_first(releases[0]), cst.Await)
-    return None
-
-
-def _in_async_def(site: Site) -> bool:
-    return isinstance(site.scope, cst.FunctionDef) and site.scope.asynchronous is not None
-
-
-def _release_statement(site: Site, name: str, awaited: bool) -> cst.SimpleStatementLine | None:
-    """`pool.putconn(conn)` or `conn.close()`, built from the kind, when no release exists."""
-    kind = site.kind
-    call: cst.BaseExpression
-    func = site.call.func
-    if kind.release_methods and isinstance(func, cst.Attribute):
-        receiver = receiver_text(func.value)
-        if receiver is None or dotted(func.value) is None:
-            return None
-        method = sorted(kind.release_methods)[0]
-        call = cst.Call(
-            func=cst.Attribute(func.value, cst.Name(method)), args=[cst.Arg(cst.Name(name))]
-        )
-    elif "close" in kind.self_release_methods:
-        call = cst.Call(func=cst.Attribute(cst.Name(name), cst.Name("close")))
-    else:
-        return None
-    if awaited:
-        call = cst.Await(call)
-    return cst.SimpleStatementLine(body=[cst.Expr(call)])
 
 
 # -- an error before the resource is handed over --------------------------------------------------
@@ -514,16 +369,16 @@ def _release_before_handoff(site: Site, facts: ModuleFacts, handed: cst.CSTNode)
     small = acquiring.body[0]
     assert isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None
     awaited = isinstance(small.value, cst.Await)
-    if site.kind.self_release_methods and _in_async_def(site) and not awaited:
+    if site.kind.self_release_methods and in_async_def(site) and not awaited:
         return None  # `db.close()` or `await db.close()`: not known for this session
-    release = _release_statement(site, name, awaited)
+    release = release_statement(site, name, awaited)
     if release is None:
         return None
     handler = cst.ExceptHandler(
         body=cst.IndentedBlock(body=[release, cst.SimpleStatementLine(body=[cst.Raise()])]),
         type=cst.Name("BaseException"),
     )
-    blank, lifted = _lift_blank_lines(guarded)
+    blank, lifted = lift_blank_lines(guarded)
     new_try = cst.Try(body=cst.IndentedBlock(body=lifted), handlers=[handler], leading_lines=blank)
     new_block = block.with_changes(body=[*body[: index + 1], new_try, *body[position:]])
     verb = "Return" if site.kind.release_methods else "Close"
@@ -554,7 +409,7 @@ def _nest_release(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
             return None
         guarded = cst.Try(
             body=cst.IndentedBlock(body=list(body[:position])),
-            finalbody=cst.Finally(body=cst.IndentedBlock(body=[_bare(body[position])])),
+            finalbody=cst.Finally(body=cst.IndentedBlock(body=[bare(body[position])])),
         )
         new = node.with_changes(body=node.body.with_changes(body=[guarded, *body[position + 1 :]]))
         return Plan(node, new, f"Release `{name}` even if the statements before it raise", "safe")

@@ -25,7 +25,8 @@ import libcst as cst
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import unwrap_value, walk
 from leakcheck.fix.ranges import used_after
-from leakcheck.fix.recipes import Plan, _closing_name, _release_statement
+from leakcheck.fix.recipes import Plan
+from leakcheck.fix.statements import closing_name, release_statement
 
 
 def release_with_items(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -52,7 +53,7 @@ def release_with_items(site: Site, facts: ModuleFacts) -> Plan | None:
 
 def _closing(site: Site, facts: ModuleFacts, node: cst.With, at: int) -> Plan | None:
     name = site.binding.name
-    closer = _closing_name(facts)
+    closer = closing_name(facts)
     if closer is None or name is None:
         return None  # `closing` means something else here
     item = node.items[at]
@@ -72,7 +73,7 @@ def _pooled(site: Site, root: cst.CSTNode, node: cst.With, at: int) -> Plan | No
     """The pool connection taken before a `try` whose `finally` returns it; the items before it
     (a lock) become a `with` of their own around both, so they are still entered first."""
     name = site.binding.name
-    release = _release_statement(site, name or "", False)
+    release = release_statement(site, name or "", False)
     if name is None or release is None:
         return None
     replacement = taken_before_try(site, node, at, release)
