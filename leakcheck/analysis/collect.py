@@ -1,28 +1,22 @@
 """The first pass over a module: imports, pools, functions, calls and bindings, and the questions
 every later stage asks about them (is this call an acquisition, a release, of which kind?).
 
-One walk collects everything syntactic. What the module's functions do with resources
-(factories, releasers, parameter effects) and what it exports is `exports.SummaryFacts`; where a
-function acquires (the sites judging follows) is `sites.SiteFacts`; `facts.ModuleFacts` is both.
+One walk collects everything syntactic. The records it makes (`Binding`, `Site`, `FunctionInfo`)
+are `records.py`'s. The role each function plays for resources (factory, releaser, provider) is
+`roles.RoleFacts`, built on this; where a function acquires (the sites judging follows) is
+`sites.SiteFacts`, built on that; `facts.ModuleFacts` adds what the module exports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, cast
 
 import libcst as cst
 
+from leakcheck.analysis.records import Binding, Export, FunctionInfo, Resolver, Scope, Site
 from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
 
-if TYPE_CHECKING:
-    from leakcheck.analysis.facts import ModuleFacts
-    from leakcheck.analysis.managers import Manager
-    from leakcheck.analysis.ownership import ParamEffects
-
-Scope = cst.FunctionDef | cst.Module
 CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})
 SESSION_CLASSES = frozenset({"Session", "AsyncSession"})
 ENTERING = frozenset({"enter_context", "enter_async_context", "__enter__", "__aenter__"})
@@ -66,75 +60,6 @@ def _async_constructor(constructor: str, call: cst.Call) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class Export:
-    """What a module offers other modules about one of its names.
-
-    role: "source" (a pool, session factory or engine), "factory" (a function returning a fresh
-    resource; with `slot`, inside the tuple it returns), "releaser" (a function releasing its
-    argument number `index`), "context-manager" (a function meant for `with` that wraps an
-    acquisition), "provider" (a generator yielding a fresh resource), "source-factory" (a function
-    returning a new source: `def init_session_class(): return sessionmaker(bind=engine)`),
-    "function" (none of these) or "helper" (a plain function whose body cannot raise).
-    `params`: what the function (or a class's `__init__`) does to each parameter, for callers that
-    pass it a resource (see ownership.py). `quiet`: its body cannot raise (see raising.py).
-    Plain data: picklable, no syntax nodes.
-    """
-
-    role: str
-    kind: Kind | None = None
-    index: int = 0
-    params: ParamEffects | None = None
-    slot: int | None = None
-    quiet: bool = False  # its body cannot raise (see `analysis/raising.py`)
-    # "context-manager": its obvious shape (`analysis/managers.py`), for fixes that use it;
-    # "source": the module's obvious helpers that acquire from it (`pooled` for `pool`).
-    manager: Manager | None = None
-    managers: tuple[str, ...] = ()
-    # "source", "source-factory": whether what it hands out is used with `async with`
-    # (`async_sessionmaker`, `create_async_engine`), None when the module does not say; a fix's
-    # `with` form needs it. "provider": the same for the resource it yields.
-    asynchronous: bool | None = None
-    # "releaser": its body only releases, closes or logs (no commit): a fix may drop or move a
-    # call of it like the kind's own release (see `fix/helper_releases.py`).
-    pure: bool = False
-    # "provider": the source its one acquisition calls without arguments, for a fix that opens
-    # the same resource elsewhere: `.SessionLocal` (a name of the provider's module) or the
-    # qualified name it imports (`app.database.SessionLocal`); "" when not that simple.
-    acquires: str = ""
-
-
-class Resolver(Protocol):
-    """Answers for names imported from other modules of the project (see `project.py`)."""
-
-    def lookup(self, qualified: str) -> Export | None: ...
-
-
-@dataclass
-class Binding:
-    """How an acquiring call's result is kept: `name = call`, `with call as name`, or dropped."""
-
-    how: str  # "assign" | "with" | "discarded" | "tuple" | "collection" | "lost" | "param"
-    name: str | None
-    names: tuple[str | None, ...] = ()  # "tuple": the names unpacked, in order
-
-
-@dataclass(frozen=True)
-class Site:
-    """An acquisition that leakcheck follows through its scope."""
-
-    call: cst.Call
-    kind: Kind
-    scope: Scope
-    class_name: str | None
-    # how "param": a session the function is given (`Depends(get_db)`); "tuple": one element of
-    # `conn, cur = open_pair()`; "collection": a list of them (`[eng.connect() for ...]`,
-    # `conns.append(pool.getconn())`); "lost": only a chained call's result is kept
-    # (`pool.getconn().cursor()`).
-    binding: Binding
-    anchor: cst.CSTNode | None = None  # where to report, when not at `call` (a parameter)
-
-
 def releases_all_of(call: cst.Call, site: Site) -> bool:
     """Whether `call` is `pool.closeall()` / `pool.terminate()` on the very source `site` took
     its resource from (the same receiver text): it closes every resource taken from that source
@@ -167,26 +92,6 @@ def _last_statement(body: cst.BaseSuite) -> cst.BaseSmallStatement | None:
     if isinstance(last, cst.SimpleStatementLine) and last.body:
         return last.body[-1]
     return None
-
-
-@dataclass
-class FunctionInfo:
-    """A scope: a function, or the module's own statements (key `<module>`)."""
-
-    node: cst.FunctionDef | cst.Module
-    class_name: str | None
-    key: str  # "name" for module functions, "Class.name" for methods
-    params: tuple[str, ...]
-    calls: list[cst.Call] = field(default_factory=list)
-    returns: list[cst.BaseExpression] = field(default_factory=list)
-    assigned: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
-    declared_global: set[str] = field(default_factory=set)
-    is_context_manager: bool = False
-    attribute_uses: dict[str, list[cst.Attribute]] = field(default_factory=dict)  # `name.attr`
-    param_nodes: tuple[cst.Param, ...] = ()
-    stored: set[str] = field(default_factory=set)  # names stored on an object: `self.c = conn`
-    yields: bool = False  # a generator
-    entered: set[str] = field(default_factory=set)  # names used as `with` items or handed on
 
 
 class CollectedFacts:
@@ -231,7 +136,6 @@ class CollectedFacts:
         self.annotated: dict[int, Kind] = {}  # `s: AsyncSession = unknown()` -> the kind named
         # `context["db"] = make_session()`, `g.db = connect()`: stored on a context object.
         self.stored_calls: dict[int, tuple[str, str, str]] = {}  # call -> (target, holder, key)
-        self._effects: dict[str, ParamEffects] | None = None
         self.releasers: dict[str, int] = {}  # function key -> index of the released argument
         self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
         # Sources built here: do they hand out async resources (`async_sessionmaker`, ...)?
@@ -253,10 +157,6 @@ class CollectedFacts:
         self._pending_sources: list[tuple[list[str], cst.Call, str | None]] = []
         self._collect(module)
         self._settle_source_factories()
-
-    def _whole(self) -> ModuleFacts:
-        """This object as the `ModuleFacts` it is part of, for analyses that take the whole."""
-        return cast("ModuleFacts", self)
 
     # -- collection -------------------------------------------------------------------------
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from leakcheck.analysis.collect import releases_all_of
-from leakcheck.analysis.facts import FunctionInfo, ModuleFacts, Site
+from leakcheck.analysis.collect import CollectedFacts, releases_all_of
 from leakcheck.analysis.ownership import BORROW, RELEASE, UNKNOWN, argument_effect, free_mentions
 from leakcheck.analysis.raising import (
     FRESH_ATTRIBUTES,
@@ -19,7 +18,9 @@ from leakcheck.analysis.raising import (
     call_may_raise,
     store_may_raise,
 )
+from leakcheck.analysis.records import FunctionInfo, Site
 from leakcheck.analysis.syntax import children, dotted, unwrap_value, walk
+from leakcheck.analysis.waits import unbounded_wait
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.ownership import ownership
 
@@ -37,44 +38,6 @@ MANAGING_METHODS = frozenset(
 SUPPRESS = frozenset({"suppress", "contextlib.suppress"})
 # Calls that end a session's transaction and give its connection back to the pool.
 ENDS_TRANSACTION = frozenset({"commit", "rollback", "close", "reset"})
-SLEEPS = frozenset({"sleep"})
-WAITS = frozenset({"wait", "wait_closed"})
-RECEIVES = ("receive", "recv", "iter_text", "iter_bytes", "iter_json")
-
-
-def unbounded_wait(expr: cst.BaseExpression) -> str | None:
-    """Does awaiting `expr` wait on the outside world? "sleep" (unbounded when repeated in a
-    loop), "wait" (a websocket message, a queue item, an event), or None."""
-    if not isinstance(expr, cst.Call):
-        return None
-    func = expr.func
-    name = dotted(func) or ""
-    last = name.rsplit(".", 1)[-1] if name else ""
-    if name in ("asyncio.wait_for", "wait_for") and expr.args:
-        return unbounded_wait(expr.args[0].value)  # a long poll: `wait_for(event.wait(), 30)`
-    if last in SLEEPS:
-        return "sleep"
-    if not isinstance(func, cst.Attribute):
-        return None
-    method = func.attr.value
-    receiver = (dotted(func.value) or "").lower()
-    if method in WAITS or method.startswith(RECEIVES):
-        return "wait"
-    if method == "get" and "queue" in receiver:
-        return "wait"
-    return None
-
-
-def unbounded_iteration(expr: cst.BaseExpression) -> bool:
-    """`async for message in websocket.iter_text()`: each step waits for a client."""
-    call = expr if isinstance(expr, cst.Call) else None
-    func = call.func if call is not None else expr
-    if isinstance(func, cst.Attribute):
-        if func.attr.value.startswith(RECEIVES):
-            return True
-        func = func.value
-    text = (dotted(func) or "").lower()
-    return any(word in text for word in ("websocket", "pubsub", "queue"))
 
 
 @dataclass
@@ -101,7 +64,7 @@ class Context:
     """The tracked site and what the effect computation needs to know about its module."""
 
     site: Site
-    facts: ModuleFacts
+    facts: CollectedFacts
 
     @property
     def kind(self) -> Kind:

@@ -1,27 +1,28 @@
-"""`ModuleFacts`: everything the analysis knows about one module before following any path.
+"""`ModuleFacts`: everything the analysis knows about one module, and what it offers others.
 
-Built in three parts, one module each: the first pass and the questions answered from it
-(`collect.py`), what the module's functions do with resources and what it exports (`exports.py`:
-the module summary), and the acquisition sites judging follows (`sites.py`). The records they
-share (`Export`, `Site`, `Binding`, `FunctionInfo`, `Resolver`) are importable from here.
+Built in layers, one module each, every one importing only those below it: the shared records
+(`records.py`), the first pass and the questions answered from it (`collect.py`), the role each
+function plays for resources (`roles.py`), where the module acquires (`sites.py`); judging reads
+those. What the module exports (`exports.py`: the module summary) comes last, since a helper's
+shape is known only once the judge has passed it, and so does this class, which the rules (judge,
+fixes) and the engine take. The records are importable from here.
 """
 
 from __future__ import annotations
 
-import libcst as cst
-
-from leakcheck.analysis.collect import (
-    CONTEXT_DECORATORS,
+from leakcheck.analysis.collect import CONTEXT_DECORATORS
+from leakcheck.analysis.exports import exports
+from leakcheck.analysis.ownership import param_effects
+from leakcheck.analysis.records import (
     Binding,
     Export,
     FunctionInfo,
+    ParamEffects,
     Resolver,
     Scope,
     Site,
 )
-from leakcheck.analysis.exports import SummaryFacts
 from leakcheck.analysis.sites import SiteFacts
-from leakcheck.config.catalogue import Kind
 
 __all__ = [
     "CONTEXT_DECORATORS",
@@ -35,20 +36,19 @@ __all__ = [
 ]
 
 
-class ModuleFacts(SiteFacts, SummaryFacts):
-    """What the engine knows about one module before following any path: the first pass's facts,
-    with the module's function summaries closed (factories, releasers, providers).
+class ModuleFacts(SiteFacts):
+    """What the engine knows about one module: the first pass's facts, with the module's function
+    roles closed (factories, releasers, providers) and its sites, and what it offers importers.
 
     Inputs: the parsed module, the resource kinds, the module's package (for relative imports) and
     a resolver for names imported from other modules of the project (None: a file alone).
     """
 
-    def __init__(
-        self,
-        module: cst.Module,
-        kinds: tuple[Kind, ...],
-        package: str = "",
-        resolver: Resolver | None = None,
-    ) -> None:
-        super().__init__(module, kinds, package, resolver)
-        self._close_summaries()
+    @property
+    def param_effects(self) -> dict[str, ParamEffects]:
+        """What each function and class of the module does to each parameter (ownership.py)."""
+        return param_effects(self)
+
+    def exports(self) -> dict[str, Export]:
+        """What this module offers importers (see `exports.exports`)."""
+        return exports(self)

@@ -25,7 +25,6 @@ from leakcheck.analysis.effects import (
     is_site_value,
     small_effect,
     truth_when_held,
-    unbounded_iteration,
 )
 from leakcheck.analysis.guards import Known, assign, flag_truth, learn, tested_flags
 from leakcheck.analysis.raising import starts_fresh
@@ -37,6 +36,7 @@ from leakcheck.analysis.syntax import (
     unwrap_value,
     walk,
 )
+from leakcheck.analysis.waits import unbounded_iteration
 
 MAX_STATES = 64
 

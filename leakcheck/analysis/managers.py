@@ -14,42 +14,27 @@ A module-level `@contextmanager` / `@asynccontextmanager` function without requi
 that acquires one resource, yields it bare, and gives it back on every path (the judge finds no
 leak in it): `with pooled() as conn:` can stand for `conn = pool.getconn()` ... `putconn`. What it
 does besides (`conn.commit()` after the `yield`, a `rollback()` in `except`) is named, because a
-fix through it then changes behaviour. Plain data, so that it travels in module summaries.
+fix through it then changes behaviour. The answer is a `records.Manager`: plain data, so that it
+travels in module summaries.
 """
 
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
 
 import libcst as cst
 
-from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.records import Manager
+from leakcheck.analysis.sites import SiteFacts
 from leakcheck.analysis.syntax import dotted, walk
+from leakcheck.analysis.verdicts import judge
+
+__all__ = ["Manager", "arguments", "managers"]
+
+_FOUND: weakref.WeakKeyDictionary[SiteFacts, dict[str, Manager]] = weakref.WeakKeyDictionary()
 
 
-@dataclass(frozen=True)
-class Manager:
-    """An obvious helper: what it acquires, from where, and what else it does.
-
-    `source`: the pool, engine or session factory it acquires from, qualified when the helper's
-    module imports it (`app.db.pool`), else the name in the helper's module (`pool`), with
-    `local` true. `extra`: "" when the helper only acquires, yields and gives back; otherwise what
-    else it does ("commits", "rolls back on error", "runs other statements").
-    """
-
-    kind: str
-    source: str
-    local: bool
-    asynchronous: bool
-    extra: str = ""
-    arguments: str = ""  # of its acquiring call, as `arguments()` writes them
-
-
-_FOUND: weakref.WeakKeyDictionary[ModuleFacts, dict[str, Manager]] = weakref.WeakKeyDictionary()
-
-
-def managers(facts: ModuleFacts) -> dict[str, Manager]:
+def managers(facts: SiteFacts) -> dict[str, Manager]:
     """The module's obvious helpers, by function name (computed once per `facts`)."""
     found = _FOUND.get(facts)
     if found is None:
@@ -57,9 +42,7 @@ def managers(facts: ModuleFacts) -> dict[str, Manager]:
     return found
 
 
-def _managers(facts: ModuleFacts) -> dict[str, Manager]:
-    from leakcheck.analysis.verdicts import judge  # verdicts imports facts: import when used
-
+def _managers(facts: SiteFacts) -> dict[str, Manager]:
     out: dict[str, Manager] = {}
     wanted = [
         info

@@ -17,22 +17,40 @@ The effects of a module's functions depend on each other (`nightly()` passes its
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from leakcheck.analysis.collect import CollectedFacts
+from leakcheck.analysis.records import (
+    BORROW,
+    RELEASE,
+    STREAM,
+    TAKE,
+    UNKNOWN,
+    FunctionInfo,
+    ParamEffects,
+)
 from leakcheck.analysis.syntax import SCOPE_TYPES, children, dotted, scope_locals, walk
+from leakcheck.analysis.waits import finite_read, loops_or_waits
 from leakcheck.config.ownership import ownership
 
-if TYPE_CHECKING:
-    from leakcheck.analysis.facts import FunctionInfo, ModuleFacts
+__all__ = [
+    "BORROW",
+    "RELEASE",
+    "STREAM",
+    "TAKE",
+    "UNKNOWN",
+    "ParamEffects",
+    "argument_effect",
+    "callee_effects",
+    "compute",
+    "free_mentions",
+    "param_effects",
+    "stronger",
+]
 
-BORROW = "borrow"
-UNKNOWN = "unknown"
-TAKE = "take"
-STREAM = "stream"
-RELEASE = "release"
 _RANK = {BORROW: 0, UNKNOWN: 1, TAKE: 2, STREAM: 3, RELEASE: 4}
 MAX_ROUNDS = 8
 # Decorators that leave a call of the function a plain call; any other (`@app.task`,
@@ -54,43 +72,31 @@ _NEUTRAL = (
 _CONTAINERS = (cst.Element, cst.DictElement, cst.StarredElement, cst.StarredDictElement)
 
 
-@dataclass(frozen=True)
-class ParamEffects:
-    """A callable's parameters (self/cls left out) and what it does to each; plain data.
-
-    `names` in order (positional first, then keyword-only); `effects` beside them. `rest` is the
-    effect for arguments matching no name (a class without `__init__`: a dataclass stores them).
-    """
-
-    names: tuple[str, ...]
-    effects: tuple[str, ...]
-    asynchronous: bool = False
-    rest: str = UNKNOWN
-    positional: int = -1  # how many of `names` may be passed by position (-1: all)
-
-    def for_argument(self, call: cst.Call, arg: cst.Arg) -> str:
-        """The effect on the parameter that `arg` of `call` binds."""
-        if arg.star:
-            return UNKNOWN
-        if arg.keyword is not None:
-            name = arg.keyword.value
-            return self.effects[self.names.index(name)] if name in self.names else self.rest
-        positional = [a for a in call.args if a.keyword is None]
-        if any(a.star for a in positional):
-            return UNKNOWN
-        index = next(i for i, a in enumerate(positional) if a is arg)
-        limit = len(self.names) if self.positional < 0 else self.positional
-        return self.effects[index] if index < limit else self.rest
-
-
 def stronger(a: str, b: str) -> str:
+    """The stronger of two effects (`borrow` < `unknown` < `take` < `stream` < `release`)."""
     return a if _RANK[a] >= _RANK[b] else b
 
 
-def compute(facts: ModuleFacts, current: dict[str, ParamEffects]) -> None:
+# Per module, computed once on first use. Weakly keyed: an entry goes with its facts.
+_EFFECTS: weakref.WeakKeyDictionary[CollectedFacts, dict[str, ParamEffects]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def param_effects(facts: CollectedFacts) -> dict[str, ParamEffects]:
+    """What each function and class of the module does to each parameter (computed once per
+    `facts`; while it is computed, the latest round, so that recursive calls see it)."""
+    found = _EFFECTS.get(facts)
+    if found is None:
+        found = _EFFECTS[facts] = {}
+        compute(facts, found)
+    return found
+
+
+def compute(facts: CollectedFacts, current: dict[str, ParamEffects]) -> None:
     """Fill `current` with effects for every function of the module (keys as in `facts.by_key`)
     and every class (key: the class name, from its `__init__`). `current` is the dict that
-    `facts.param_effects` answers from meanwhile, so recursive calls see the latest round.
+    `param_effects(facts)` answers from meanwhile, so recursive calls see the latest round.
 
     Each function's body is read once: what does not depend on other functions is fixed then;
     only the calls that receive a parameter are asked again each round.
@@ -136,7 +142,7 @@ class _Scan:
     calls: list[tuple[cst.Call, cst.Arg]]
 
 
-def _settle(facts: ModuleFacts, info: FunctionInfo, scan: _Scan) -> str:
+def _settle(facts: CollectedFacts, info: FunctionInfo, scan: _Scan) -> str:
     effect = scan.fixed
     for call, arg in scan.calls:
         if effect == RELEASE:
@@ -145,7 +151,7 @@ def _settle(facts: ModuleFacts, info: FunctionInfo, scan: _Scan) -> str:
     return effect
 
 
-def _classes(facts: ModuleFacts, current: dict[str, ParamEffects]) -> None:
+def _classes(facts: CollectedFacts, current: dict[str, ParamEffects]) -> None:
     for name in facts.classes:
         init = current.get(f"{name}.__init__")
         if init is not None:
@@ -176,7 +182,7 @@ def _is_async(info: FunctionInfo) -> bool:
     return isinstance(node, cst.FunctionDef) and node.asynchronous is not None and not info.yields
 
 
-def _scan(facts: ModuleFacts, info: FunctionInfo, names: tuple[str, ...]) -> list[_Scan]:
+def _scan(facts: CollectedFacts, info: FunctionInfo, names: tuple[str, ...]) -> list[_Scan]:
     node = info.node
     assert isinstance(node, cst.FunctionDef)
     if any(
@@ -264,7 +270,7 @@ def _use(name: cst.Name, parent: cst.CSTNode | None, grand: cst.CSTNode | None) 
 
 
 def argument_effect(
-    facts: ModuleFacts, call: cst.Call, arg: cst.Arg, class_name: str | None
+    facts: CollectedFacts, call: cst.Call, arg: cst.Arg, class_name: str | None
 ) -> str:
     """What `call` does to the resource passed as `arg`: borrow, take, release, or unknown.
 
@@ -298,11 +304,11 @@ def argument_effect(
 
 
 def callee_effects(
-    facts: ModuleFacts, call: cst.Call, class_name: str | None
+    facts: CollectedFacts, call: cst.Call, class_name: str | None
 ) -> ParamEffects | None:
     """The parameter effects of the function or class that `call` calls, when it is known."""
     func = call.func
-    known = facts.param_effects
+    known = param_effects(facts)
     if isinstance(func, cst.Name):
         if func.value in known and func.value not in facts.imports:
             return known[func.value]
@@ -343,6 +349,4 @@ def free_mentions(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
 
 def _streams(node: cst.FunctionDef, aliases: frozenset[str]) -> bool:
     """A generator using the parameter inside an open-ended loop or wait (see streams.py)."""
-    from leakcheck.analysis.streams import finite_read, loops_or_waits
-
     return _mentions_any(node.body, aliases) and loops_or_waits(node) and not finite_read(node)

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from leakcheck.analysis.collect import CollectedFacts
+from leakcheck.analysis.records import FunctionInfo
 from leakcheck.analysis.syntax import dotted, walk
 
 if TYPE_CHECKING:
-    from leakcheck.analysis.facts import FunctionInfo, ModuleFacts
     from leakcheck.config.catalogue import Kind
 
 # Constructors that cannot fail in practice.
@@ -166,7 +167,7 @@ def _is_container(value: cst.BaseExpression) -> bool:
 
 def call_may_raise(
     call: cst.Call,
-    facts: ModuleFacts,
+    facts: CollectedFacts,
     info: FunctionInfo | None,
     fresh: frozenset[str] = frozenset(),
 ) -> bool:
@@ -211,12 +212,12 @@ def call_may_raise(
     return not _imported_quiet(facts, f"{receiver}.{method}")
 
 
-def _imported_quiet(facts: ModuleFacts, text: str) -> bool:
+def _imported_quiet(facts: CollectedFacts, text: str) -> bool:
     export = facts.imported(text)
     return export is not None and export.quiet
 
 
-def context_vars(facts: ModuleFacts) -> frozenset[str]:
+def context_vars(facts: CollectedFacts) -> frozenset[str]:
     """Module-level names bound to `contextvars.ContextVar(...)`."""
     cached = _CONTEXT_VARS.get(facts)
     if cached is not None:
@@ -245,18 +246,20 @@ def store_may_raise(target: cst.BaseExpression, info: FunctionInfo | None) -> bo
 
 # -- quiet helpers ------------------------------------------------------------------------------
 
-# Per module, computed once. Weakly keyed: an entry goes with its `ModuleFacts` (and so with the
+# Per module, computed once. Weakly keyed: an entry goes with the module's facts (and so with the
 # module's tree), so a worker's memory does not grow with the files it has analysed.
-_QUIET: weakref.WeakKeyDictionary[ModuleFacts, frozenset[str]] = weakref.WeakKeyDictionary()
-_CONTEXT_VARS: weakref.WeakKeyDictionary[ModuleFacts, frozenset[str]] = weakref.WeakKeyDictionary()
+_QUIET: weakref.WeakKeyDictionary[CollectedFacts, frozenset[str]] = weakref.WeakKeyDictionary()
+_CONTEXT_VARS: weakref.WeakKeyDictionary[CollectedFacts, frozenset[str]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def quiet(facts: ModuleFacts, key: str) -> bool:
+def quiet(facts: CollectedFacts, key: str) -> bool:
     """Is `key` (`helper`, `Class.method`) a function of the module that cannot raise?"""
     return key in quiet_functions(facts)
 
 
-def quiet_functions(facts: ModuleFacts) -> frozenset[str]:
+def quiet_functions(facts: CollectedFacts) -> frozenset[str]:
     """Keys of the module's functions whose bodies cannot raise under this model.
 
     Computed once per module, as a fixpoint: a helper calling only quiet helpers is quiet.
@@ -287,7 +290,7 @@ def _may_be_quiet(info: FunctionInfo) -> bool:
     return all((dotted(d.decorator) or "") in QUIET_DECORATORS for d in node.decorators)
 
 
-def _body_quiet(info: FunctionInfo, facts: ModuleFacts) -> bool:
+def _body_quiet(info: FunctionInfo, facts: CollectedFacts) -> bool:
     node = info.node
     assert isinstance(node, cst.FunctionDef)
     stores: set[int] = set()

@@ -4,27 +4,19 @@ judging follows, and the sessions functions are given as parameters.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import libcst as cst
 
-from leakcheck.analysis.collect import (
-    GETTERS,
-    RETURNS_SAME,
-    Binding,
-    CollectedFacts,
-    Scope,
-    Site,
-)
+from leakcheck.analysis.collect import GETTERS, RETURNS_SAME
+from leakcheck.analysis.ownership import BORROW, argument_effect
+from leakcheck.analysis.records import Binding, Scope, Site
+from leakcheck.analysis.roles import RoleFacts
 from leakcheck.analysis.syntax import dotted
 from leakcheck.config.catalogue import Kind
 
-if TYPE_CHECKING:
-    pass
 
-
-class SiteFacts(CollectedFacts):
-    """The judging side of `ModuleFacts`: `sites()` and `param_sites()`."""
+class SiteFacts(RoleFacts):
+    """What judging reads about one module: the first pass, the functions' roles, and where the
+    module acquires (`sites()` and `param_sites()`)."""
 
     def param_sites(self) -> list[Site]:
         """Sessions a function is given: `db: Session`, `db = Depends(get_db)` (for LC401/402)."""
@@ -145,10 +137,8 @@ class SiteFacts(CollectedFacts):
         found = self.passed.get(id(call))
         if found is None:
             return None
-        from leakcheck.analysis.ownership import BORROW, argument_effect
-
         outer, arg = found
-        if argument_effect(self._whole(), outer, arg, class_name) != BORROW:
+        if argument_effect(self, outer, arg, class_name) != BORROW:
             return None
         return Binding("passed", dotted(outer.func) or "")
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leakcheck.analysis.effects import unbounded_wait
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.ownership import STREAM, argument_effect
 from leakcheck.analysis.syntax import bound_names, dotted, walk
 from leakcheck.analysis.verdicts import Part, Verdict
+from leakcheck.analysis.waits import finite_read, loops_or_waits
 
 RESPONSE_SUFFIX = "Response"
 # Responses whose body is sent after the handler returns, for as long as the stream lasts.
@@ -347,21 +347,3 @@ def _is_generator(expr: cst.BaseExpression, name: str) -> bool:
 
 def _mentions(expr: cst.CSTNode, name: str) -> bool:
     return any(isinstance(n, cst.Name) and n.value == name for n in walk(expr))
-
-
-def loops_or_waits(inner: cst.FunctionDef) -> bool:
-    return any(isinstance(n, (cst.For, cst.While, cst.Await)) for n in walk(inner.body))
-
-
-def finite_read(inner: cst.FunctionDef) -> bool:
-    """A deliberate streaming read that ends with its results: `for row in
-    db.execute(q).yield_per(500): yield row`, perhaps after a count. No `while` loop, no sleep,
-    no wait on the outside world: it runs as long as the query's rows last."""
-    for node in walk(inner.body):
-        if isinstance(node, cst.While):
-            return False
-        if isinstance(node, cst.Await) and unbounded_wait(node.expression) is not None:
-            return False
-        if isinstance(node, cst.Call) and (dotted(node.func) or "").rsplit(".", 1)[-1] == "sleep":
-            return False
-    return True

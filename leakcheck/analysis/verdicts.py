@@ -13,41 +13,33 @@ Exception paths are judged only when the scope releases the resource itself (it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import libcst as cst
 
-from leakcheck.analysis.collect import FunctionInfo, releases_all_of
+from leakcheck.analysis.collect import CollectedFacts, releases_all_of
 from leakcheck.analysis.effects import Context
-from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.flow import Exit, Note, State, Status, Trace, Walker, header
+from leakcheck.analysis.records import FunctionInfo, Part, Site, Verdict
 from leakcheck.analysis.syntax import block_statements, call_text, children, dotted, source_of, walk
 
-# A piece of explanation: text with an optional `{line}` filled from the node's position.
-Part = tuple[str, cst.CSTNode | None]
+__all__ = [
+    "PRIORITY",
+    "Part",
+    "Verdict",
+    "judge",
+    "last_statement",
+    "named",
+    "pytest_fixture",
+    "pytest_test",
+    "raising_text",
+    "what_it_holds",
+]
 
 PRIORITY = ("loop", "overwritten", "early-exit", "yield", "finally-order", "exception")
 
 
-@dataclass(frozen=True)
-class Verdict:
-    site: Site
-    leak: str
-    node: cst.CSTNode | None  # the statement through which the resource escapes
-    how: tuple[Part, ...]
-    label: str = "escapes here"  # what the code frame says at `node`
-    what: str = ""  # the subject of the message, when it is not "<resource> from `<call>`"
-    anchor: cst.CSTNode | None = None  # where the finding points, when not the acquiring call
-
-    def nodes(self) -> list[cst.CSTNode]:
-        found: list[cst.CSTNode] = [self.anchor or self.site.call]
-        found += [node for _, node in self.how if node is not None]
-        if self.node is not None:
-            found.append(self.node)
-        return found
-
-
-def judge(site: Site, facts: ModuleFacts) -> list[Verdict]:
+def judge(site: Site, facts: CollectedFacts) -> list[Verdict]:
     """The verdicts for one acquisition: how it leaks, if it does, and whether it is kept open
     across an await on the outside world. Empty when every path gives it back in time."""
     if site.binding.how == "discarded":
@@ -96,7 +88,7 @@ def judge(site: Site, facts: ModuleFacts) -> list[Verdict]:
     return found
 
 
-def _held_across_await(site: Site, wait: cst.CSTNode, facts: ModuleFacts) -> Verdict:
+def _held_across_await(site: Site, wait: cst.CSTNode, facts: CollectedFacts) -> Verdict:
     shown = wait.iter if isinstance(wait, cst.For) else wait
     text = (
         f"async for ... in {source_of(shown, 40)}"
@@ -116,7 +108,7 @@ def _held_across_await(site: Site, wait: cst.CSTNode, facts: ModuleFacts) -> Ver
     )
 
 
-def what_it_holds(site: Site, facts: ModuleFacts) -> str:
+def what_it_holds(site: Site, facts: CollectedFacts) -> str:
     """What a used resource keeps while it waits: the words depend on the kind.
 
     A session checks a pooled connection out with its transaction (SQLAlchemy autobegin); a pool
@@ -151,7 +143,7 @@ def what_it_holds(site: Site, facts: ModuleFacts) -> str:
 AUTOCOMMIT_DRIVERS = frozenset({"asyncpg.connect", "aiopg.connect", "aiopg.create_pool"})
 
 
-def _autocommit(site: Site, facts: ModuleFacts) -> bool:
+def _autocommit(site: Site, facts: CollectedFacts) -> bool:
     """Is the resource in autocommit mode: by its driver, a keyword, or `x.autocommit = True`?"""
     if site.binding.how == "param":
         return False
@@ -180,7 +172,7 @@ def _autocommit(site: Site, facts: ModuleFacts) -> bool:
     return False
 
 
-def pytest_fixture(scope: cst.CSTNode, facts: ModuleFacts) -> bool:
+def pytest_fixture(scope: cst.CSTNode, facts: CollectedFacts) -> bool:
     """`@pytest.fixture` / `@pytest_asyncio.fixture` (also called: `@pytest.fixture(scope=...)`).
 
     pytest resumes a yield fixture with `next()` after the test, whatever its outcome: a test's
@@ -301,7 +293,9 @@ def _classify(
     return None
 
 
-def _releases_it(facts: ModuleFacts, info: FunctionInfo, names: frozenset[str], site: Site) -> bool:
+def _releases_it(
+    facts: CollectedFacts, info: FunctionInfo, names: frozenset[str], site: Site
+) -> bool:
     """Does the scope release what `site` acquires somewhere it can reach (is it the owner)? A
     release after the acquisition in source order, or inside a loop around it (the next
     iteration reaches it); one before it, outside such a loop, released an earlier acquisition

@@ -43,7 +43,7 @@ from leakcheck.analysis.exports import module_names, provider_async
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import call_text, displayed_values, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
-from leakcheck.analysis.effects import unbounded_iteration, unbounded_wait
+from leakcheck.analysis.waits import unbounded_iteration, unbounded_wait
 from leakcheck.fix.ranges import (
     assigned,
     deferred_use,

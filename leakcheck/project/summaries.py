@@ -79,9 +79,7 @@ def _reader() -> tuple[records.Reader, Any]:
     """The reader of export records, made on first use: it imports the analysis (libcst), which
     a warm run that reads no exports never needs."""
     if not _READER:
-        from leakcheck.analysis.collect import Export
-        from leakcheck.analysis.managers import Manager
-        from leakcheck.analysis.ownership import ParamEffects
+        from leakcheck.analysis.records import Export, Manager, ParamEffects
 
         names = {"Export": Export, "Manager": Manager, "ParamEffects": ParamEffects}
         _READER.append((records.Reader(names), dict[str, Export]))

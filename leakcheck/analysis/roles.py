@@ -1,0 +1,163 @@
+"""The role each function of a module plays for resources: factory (returns a fresh one, perhaps
+in a tuple), releaser (gives its argument back), context-manager helper and provider (a generator
+that acquires and yields).
+
+Found from the first pass's facts and closed under each other (a function returning a factory's
+result is a factory too) in a few cheap rounds, when the facts are made: every later question
+about a call (`acquisition`, `released_args`) reads them.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from leakcheck.analysis.collect import CollectedFacts
+from leakcheck.analysis.raising import LOG_METHODS, is_logger
+from leakcheck.analysis.records import FunctionInfo, Resolver
+from leakcheck.analysis.syntax import dotted, unwrap_value, walk
+from leakcheck.config.catalogue import Kind
+
+
+class RoleFacts(CollectedFacts):
+    """The first pass's facts with the module's function roles closed: factories, tuple
+    factories, releasers, context-manager helpers and providers.
+
+    Inputs as for `CollectedFacts`.
+    """
+
+    def __init__(
+        self,
+        module: cst.Module,
+        kinds: tuple[Kind, ...],
+        package: str = "",
+        resolver: Resolver | None = None,
+    ) -> None:
+        super().__init__(module, kinds, package, resolver)
+        self._close_summaries()
+
+    def _close_summaries(self) -> None:
+        """Find factories and releasers, letting each new one reveal more, until nothing changes."""
+        changed = True
+        rounds = 0
+        while changed and rounds < 10:
+            changed = False
+            rounds += 1
+            for info in self.functions.values():
+                if info.key not in self.factories:
+                    kind = self._returns_fresh(info)
+                    if kind is not None:
+                        self.factories[info.key] = kind
+                        changed = True
+                    elif info.key not in self.tuple_factories:
+                        pair = self._returns_fresh_in_tuple(info)
+                        if pair is not None:
+                            self.tuple_factories[info.key] = pair
+                            changed = True
+                if info.key not in self.releasers:
+                    index = self._released_param(info)
+                    if index is not None:
+                        self.releasers[info.key] = index
+                        changed = True
+        for info in self.functions.values():
+            if info.is_context_manager or info.yields:
+                for call in info.calls:
+                    kind = self.acquisition(call, info.class_name)
+                    if kind is not None:
+                        if info.is_context_manager:
+                            self.context_managers[info.key] = kind
+                        else:
+                            self.providers[info.key] = kind
+                        break
+
+    def provider_call(self, key: str) -> cst.Call | None:
+        """The one acquiring call of the provider `key` (`get_db`), None when it has several."""
+        info = self.by_key.get(key)
+        if info is None:
+            return None
+        found = [c for c in info.calls if self.acquisition(c, info.class_name) is not None]
+        return found[0] if len(found) == 1 else None
+
+    def only_releases(self, info: FunctionInfo) -> bool:
+        """Every call in the function's body releases something, closes something
+        (`cur.close()`) or logs: a release helper with no other work (no commit)."""
+        if not isinstance(info.node, cst.FunctionDef):
+            return False
+        for node in walk(info.node.body):
+            if not isinstance(node, cst.Call):
+                continue
+            func = node.func
+            if self.released_args(node, info.class_name, None):
+                continue
+            if isinstance(func, cst.Attribute) and func.attr.value == "close":
+                continue
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value in LOG_METHODS
+                and is_logger(dotted(func.value) or "")
+            ):
+                continue
+            return False
+        return True
+
+    def _returns_fresh_in_tuple(self, info: FunctionInfo) -> tuple[Kind, int] | None:
+        """`return conn, conn.cursor()`: a fresh resource at a fixed place in a returned tuple."""
+        if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
+            return None
+        for value in info.returns:
+            inner = unwrap_value(value)
+            if not isinstance(inner, cst.Tuple):
+                continue
+            for slot, element in enumerate(inner.elements):
+                item = unwrap_value(element.value)
+                candidates: list[cst.BaseExpression] = [item]
+                if isinstance(item, cst.Name):
+                    if item.value in info.stored or item.value in info.declared_global:
+                        return None
+                    candidates = info.assigned.get(item.value, [])
+                for candidate in candidates:
+                    candidate = unwrap_value(candidate)
+                    if isinstance(candidate, cst.Call):
+                        kind = self.acquisition(candidate, info.class_name)
+                        if kind is not None:
+                            return kind, slot
+        return None
+
+    def _returns_fresh(self, info: FunctionInfo) -> Kind | None:
+        if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
+            return None
+        for value in info.returns:
+            inner = unwrap_value(value)
+            if isinstance(inner, cst.Name) and (
+                inner.value in info.stored or inner.value in info.declared_global
+            ):
+                return None  # a cache (`self._local.conn = conn; return conn`), not a factory
+            if isinstance(inner, cst.Name):
+                for assigned in info.assigned.get(inner.value, []):
+                    candidate = unwrap_value(assigned)
+                    if isinstance(candidate, cst.Call):
+                        kind = self.acquisition(candidate, info.class_name)
+                        if kind is not None:
+                            return kind
+            elif isinstance(inner, cst.Call):
+                kind = self.acquisition(inner, info.class_name)
+                if kind is not None:
+                    return kind
+        return None
+
+    def _released_param(self, info: FunctionInfo) -> int | None:
+        params = info.params
+        offset = 1 if info.class_name is not None and params[:1] in (("self",), ("cls",)) else 0
+        wanted = set(params[offset:])
+        for call in info.calls:
+            func = call.func
+            receiver = func.value if isinstance(func, cst.Attribute) else None
+            if not (
+                (isinstance(receiver, cst.Name) and receiver.value in wanted)
+                or any(isinstance(a.value, cst.Name) and a.value.value in wanted for a in call.args)
+            ):
+                continue
+            # Also through another module's releaser (`def done_with(conn): put_conn(conn)`).
+            for arg in self.released_args(call, info.class_name, None):
+                if isinstance(arg, cst.Name) and arg.value in params[offset:]:
+                    return params.index(arg.value) - offset
+        return None
