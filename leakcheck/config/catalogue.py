@@ -81,10 +81,73 @@ class Kind:
     # `<source>.M()`: closes every resource taken from the source, checked out ones included
     # (psycopg2's `closeall()`, asyncpg's and aiopg's `terminate()`).
     release_all_methods: frozenset[str] = frozenset()
+    # `with <acquiring call> as x:` gives the resource back and does nothing else (no commit):
+    # a fix may write that form instead of try/finally (SQLAlchemy 2.0: `Session.__exit__` and
+    # `Connection.__exit__` call `close()`; asyncpg: `async with pool.acquire()` releases).
+    with_only_releases: bool = False
+    # `<source>.M()` acquisitions whose result is not known to be a context manager: a fix uses
+    # try/finally for them (`engine.raw_connection()`: none before SQLAlchemy 2.0).
+    not_context_manager_methods: frozenset[str] = frozenset()
+    # Releasing a second time does nothing (sqlite3, psycopg2 and SQLAlchemy's `close()` on a
+    # closed connection or session return at once): a fix may release before a reassignment
+    # and again in `finally`.
+    release_is_idempotent: bool = False
+    # The keyword that makes the release discard the connection instead of keeping it in the
+    # pool (psycopg2: `putconn(conn, close=True)`): a fix releasing a connection replaced after a
+    # broken-connection error (`OperationalError`, `InterfaceError`, PEP 249) passes it.
+    discard_keyword: str = ""
+    # Objects loaded through the resource are detached when it closes (SQLAlchemy: `Session.
+    # close()` expunges them; unloaded attributes then raise `DetachedInstanceError`): a fix that
+    # closes earlier is unsafe when they are read after it.
+    detaches_objects: bool = False
+    # Results read from the resource cannot be read once it closes (SQLAlchemy: a `Result` of a
+    # `Connection` is closed with it): a fix that closes earlier is unsafe when one leaves.
+    closes_results: bool = False
+    # Closing ends the current use only: the resource can be used again after it (SQLAlchemy 2.0,
+    # "Closing": the session starts anew): a fix may close before a long wait.
+    usable_after_close: bool = False
+    # Top-level packages of drivers whose connections run in autocommit (asyncpg, aiopg: each
+    # statement in its own transaction): a leaked one holds no transaction open. A resource
+    # acquired by one of the kind's `acquire` callables has that callable's driver; one taken
+    # from a source has the driver the module imports, when all it imports of the kind's
+    # `source-constructors` packages are listed here.
+    autocommit_drivers: frozenset[str] = frozenset()
+    # Classes whose annotation names this kind (`db: Session = make()`, a parameter `db:
+    # AsyncSession`), as `package.Class`: any `package.<modules>.Class` matches.
+    annotations: frozenset[str] = frozenset()
+    # `[tool.leakcheck]` keys whose names are sources of this kind (`session-factories`,
+    # `engines`, `conventional-factory-names`); `pools` names sources of any pool kind.
+    sources_listed_in: tuple[str, ...] = ()
+    # Modules of the library a `from X import Y` binds (`from psycopg2 import pool`): a call on
+    # one is a module function, never a release through a source.
+    library_modules: frozenset[str] = frozenset()
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
         return any(fnmatch.fnmatchcase(last, pattern.lower()) for pattern in self.source_names)
+
+    def names_annotation(self, qualified: str) -> bool:
+        """Does the qualified annotation (`sqlalchemy.orm.Session`) name this kind? True when
+        one of `annotations` has its top-level package and its last name."""
+        if "." not in qualified:
+            return False
+        top, last = qualified.split(".", 1)[0], qualified.rsplit(".", 1)[-1]
+        return any(
+            a.split(".", 1)[0] == top and a.rsplit(".", 1)[-1] == last for a in self.annotations
+        )
+
+    def autocommits(self, acquired_by: str, imported: frozenset[str]) -> bool:
+        """Does a resource of this kind run in autocommit? `acquired_by`: the acquiring call's
+        qualified name; `imported`: the top-level packages the module imports. See
+        `autocommit_drivers` (asyncpg docs, "Transactions": outside a transaction block,
+        changes apply at once; psycopg2 docs, "Asynchronous support": an asynchronous connection,
+        which aiopg uses, is always in autocommit)."""
+        if not self.autocommit_drivers:
+            return False
+        if acquired_by in self.acquire_callables:
+            return acquired_by.split(".", 1)[0] in self.autocommit_drivers
+        drivers = {c.split(".", 1)[0] for c in self.source_constructors} & imported
+        return bool(drivers) and drivers <= self.autocommit_drivers
 
 
 @dataclass(frozen=True)
@@ -119,7 +182,21 @@ _KIND_KEYS = {
     "untracked-targets",
     "handles",
     "lazy-checkout",
+    "with-only-releases",
+    "not-context-managers",
+    "release-is-idempotent",
+    "discard-keyword",
+    "detaches-objects",
+    "closes-results",
+    "usable-after-close",
+    "autocommit-drivers",
+    "annotations",
+    "sources-listed-in",
+    "library-modules",
 }
+# `[tool.leakcheck]` keys that name sources (`sources-listed-in`); `pools` is any pool kind's.
+SOURCE_LIST_KEYS = frozenset({"session-factories", "engines", "conventional-factory-names"})
+_PACKAGE = re.compile(r"^[A-Za-z_]\w*$")
 _FAMILY_RELEASED = {"pool": "returned to the pool", "session": "closed"}
 
 
@@ -194,6 +271,46 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
                 f"{where}: `context-managers` pattern {pattern!r} is not `<source>.METHOD`"
             )
         managers.add(match["method"])
+    not_managers: set[str] = set()
+    for pattern in _strings(raw.get("not-context-managers", []), "not-context-managers", where):
+        match = _ACQUIRE_METHOD.match(pattern)
+        if not match or match["method"] not in methods:
+            raise CatalogueError(
+                f"{where}: `not-context-managers` pattern {pattern!r} is not `<source>.METHOD` "
+                "for one of the kind's `acquire` methods"
+            )
+        not_managers.add(match["method"])
+    annotations = _strings(raw.get("annotations", []), "annotations", where)
+    for annotation in annotations:
+        if not _ACQUIRE_CALLABLE.match(annotation):
+            raise CatalogueError(
+                f"{where}: `annotations` entry {annotation!r} is not `package.Class` "
+                "(such as `sqlalchemy.Session`)"
+            )
+    drivers = _strings(raw.get("autocommit-drivers", []), "autocommit-drivers", where)
+    for driver in drivers:
+        if not _PACKAGE.match(driver):
+            raise CatalogueError(
+                f"{where}: `autocommit-drivers` entry {driver!r} is not a top-level package name"
+            )
+    listed_in = _strings(raw.get("sources-listed-in", []), "sources-listed-in", where)
+    for key in listed_in:
+        if key not in SOURCE_LIST_KEYS:
+            raise CatalogueError(
+                f"{where}: `sources-listed-in` entry {key!r} is none of "
+                f"{', '.join(f'`{k}`' for k in sorted(SOURCE_LIST_KEYS))}"
+            )
+    modules = _strings(raw.get("library-modules", []), "library-modules", where)
+    for module in modules:
+        if not _ACQUIRE_CALLABLE.match(module) and not _PACKAGE.match(module):
+            raise CatalogueError(
+                f"{where}: `library-modules` entry {module!r} is not a module name"
+            )
+    discard = _text(raw, "discard-keyword", "", where)
+    if discard and not (release and discard.isidentifier()):
+        raise CatalogueError(
+            f"{where}: `discard-keyword` must be a keyword of a `<pool>.METHOD(<resource>)` release"
+        )
     family = _text(raw, "family", "pool", where)
     with_releases = raw.get("with-releases", False)
     if not isinstance(with_releases, bool):
@@ -226,6 +343,17 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         handles=frozenset(_strings(raw.get("handles", []), "handles", where)),
         lazy_checkout=_flag(raw, "lazy-checkout", where),
         release_all_methods=frozenset(release_all),
+        with_only_releases=_flag(raw, "with-only-releases", where),
+        not_context_manager_methods=frozenset(not_managers),
+        release_is_idempotent=_flag(raw, "release-is-idempotent", where),
+        discard_keyword=discard,
+        detaches_objects=_flag(raw, "detaches-objects", where),
+        closes_results=_flag(raw, "closes-results", where),
+        usable_after_close=_flag(raw, "usable-after-close", where),
+        autocommit_drivers=frozenset(drivers),
+        annotations=frozenset(annotations),
+        sources_listed_in=tuple(listed_in),
+        library_modules=frozenset(modules),
     )
 
 

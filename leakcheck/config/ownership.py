@@ -22,7 +22,8 @@ class Ownership:
     """The ownership data: callables and methods that take a resource, and what borrows."""
 
     takes_callables: frozenset[str]
-    takes_methods: frozenset[str]
+    takes_methods: frozenset[str]  # `managing_methods` included
+    managing_methods: frozenset[str]  # ExitStack's: take over for the rest of the scope
     borrowing_packages: frozenset[str]
     borrowing_builtins: frozenset[str]
 
@@ -47,7 +48,8 @@ def ownership() -> Ownership:
         data = tomllib.load(handle)
     return Ownership(
         takes_callables=_strings(data, "takes-callables"),
-        takes_methods=_strings(data, "takes-methods"),
+        takes_methods=_strings(data, "takes-methods") | _strings(data, "managing-methods"),
+        managing_methods=_strings(data, "managing-methods"),
         borrowing_packages=_strings(data, "borrowing-packages"),
         borrowing_builtins=_strings(data, "borrowing-builtins"),
     )

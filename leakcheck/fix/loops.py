@@ -38,7 +38,6 @@ from leakcheck.fix.ranges import (
 )
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.statements import (
-    WITH_FORM,
     in_async_def,
     release_statement,
     released_in_finally,
@@ -128,7 +127,7 @@ def _plan(
     small = acquiring.body[0]
     assert isinstance(small, cst.Assign)
     awaited = isinstance(small.value, cst.Await)
-    session = site.kind.name in WITH_FORM and not awaited and site.kind.name != "asyncpg-pool"
+    session = site.kind.with_only_releases and not awaited and not site.kind.acquire_awaited
     if session and not in_async_def(site):
         replacement = with_block(site, name, acquiring, kept, asynchronous=False)
         title = f"Use `with` for `{name}` in each iteration"
@@ -166,7 +165,7 @@ def _may_not_run(loop: cst.For | cst.While, name: str) -> str:
 def _kept_across(site: Site, kept: list[cst.BaseStatement], name: str, derived: set[str]) -> str:
     """An object of a session handed to code outside the resource (`results.append(user)`) may be
     used after the iteration's session closes."""
-    if site.kind.name != "sqlalchemy-session":
+    if not site.kind.detaches_objects:
         return ""
     for stmt in kept:
         for node in walk(stmt):

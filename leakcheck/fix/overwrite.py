@@ -28,10 +28,11 @@ goes into try/finally, releasing whichever resource the name holds at the end:
                                              finally:
                                                  pool.putconn(conn)
 
-Kinds whose second release does nothing (CLOSE_AGAIN) get the plain `conn.close()` right before
-the reassignment instead: if the new acquisition fails, `finally` closes the old one again,
-harmlessly. A psycopg2 pool raises `PoolError` on a second `putconn`, so the new one is taken
-first and the old one put back after, the order the original had (it held both there too).
+Kinds whose second release does nothing (`release-is-idempotent` in kinds.toml: sqlite3,
+psycopg2 and SQLAlchemy `close()`) get the plain `conn.close()` right before the reassignment
+instead: if the new acquisition fails, `finally` closes the old one again, harmlessly. A psycopg2
+pool raises `PoolError` on a second `putconn`, so the new one is taken first and the old one put
+back after, the order the original had (it held both there too).
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def release_before_reuse(site: Site, facts: ModuleFacts) -> Plan | None:
         title = f"Release the first `{name}` before the name is reused"
     new_block = block.with_changes(body=[*body[:index], *replacement, *body[again:]])
     reason = lets_out(kept, name, False)
-    if not reason and site.kind.name == "sqlalchemy-session":
+    if not reason and site.kind.detaches_objects:
         later = derived - live
         if any(names(s) & later for s in body[again:]):
             reason = "objects of the first session are used after it closes"
@@ -160,16 +161,8 @@ def _read_later(stmts: tuple[cst.BaseStatement, ...], live: set[str]) -> bool:
     return False
 
 
-# Kinds whose release may run twice: `close()` on a closed connection or session does nothing.
-# sqlite3 (CPython `Modules/_sqlite/connection.c`: closing checks `self->db` and returns),
-# psycopg2 (`conn_close` in `connection_int.c` returns at once when `closed` is set),
-# SQLAlchemy (`Session.close()` only resets the session; `Connection.close()` on a closed one
-# returns). Not a pool's `putconn` (psycopg2 raises `PoolError("trying to put unkeyed
-# connection")`), nor pymysql (`Error("Already closed")`).
-CLOSE_AGAIN = frozenset(
-    {"sqlalchemy-session", "sqlalchemy-connection", "dbapi-connection-transaction-with"}
-)
-# psycopg2 errors after which a connection is likely broken: `putconn(conn, close=True)`.
+# Errors (PEP 249 names) after which a connection is likely broken: its release then passes the
+# kind's `discard_keyword` (psycopg2: `putconn(conn, close=True)`).
 BROKEN = frozenset({"OperationalError", "InterfaceError"})
 
 
@@ -245,7 +238,7 @@ def _reassigned_inside(
     new_block = block.with_changes(body=[*body[:index], *replacement, *tail, *body[end:]])
     title = f"Release the first `{name}` before it is reassigned, and `{name}` in `finally`"
     reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
-    if not reason and site.kind.name == "sqlalchemy-session":
+    if not reason and site.kind.detaches_objects:
         before = [*inner[: inner.index(new_holder)], *branch.body[:position]]
         _, loaded = range_of(tuple(before), 0, name)
         if any(names(s) & (loaded - live) for s in [*later, *after]):
@@ -325,11 +318,12 @@ def _release_before(
     root: cst.CSTNode,
 ) -> cst.IndentedBlock | None:
     """The branch with the old resource released around `rebind`: right before it where a
-    second release is harmless (CLOSE_AGAIN), else through `old_<name>` right after it."""
+    second release is harmless (`Kind.release_is_idempotent`), else through `old_<name>` right
+    after it."""
     name = site.binding.name
     assert name is not None
     stmts = list(branch.body)
-    if site.kind.name in CLOSE_AGAIN:
+    if site.kind.release_is_idempotent:
         release = release_statement(site, name, awaited)
         if release is None:
             return None
@@ -342,8 +336,8 @@ def _release_before(
     release = release_statement(site, old, awaited)
     if release is None:
         return None
-    if site.kind.name == "psycopg2-pool" and _catches_broken(handler):
-        release = _with_close(release)
+    if site.kind.discard_keyword and _catches_broken(handler):
+        release = _discarding(release, site.kind.discard_keyword)
     keep = cst.SimpleStatementLine(
         body=[cst.Assign([cst.AssignTarget(cst.Name(old))], cst.Name(name))],
         leading_lines=_leading(rebind),
@@ -368,8 +362,9 @@ def _catches_broken(handler: cst.ExceptHandler | None) -> bool:
     return any((dotted(e.value) or "").rsplit(".", 1)[-1] in BROKEN for e in elements)
 
 
-def _with_close(release: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
-    """`pool.putconn(c)` -> `pool.putconn(c, close=True)` (also under `await`)."""
+def _discarding(release: cst.SimpleStatementLine, keyword: str) -> cst.SimpleStatementLine:
+    """`pool.putconn(c)` -> `pool.putconn(c, close=True)` (also under `await`), `keyword`
+    being the kind's `discard_keyword`."""
     small = release.body[0]
     assert isinstance(small, cst.Expr)
     call = small.value.expression if isinstance(small.value, cst.Await) else small.value
@@ -383,7 +378,7 @@ def _with_close(release: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
             *args,
             cst.Arg(
                 cst.Name("True"),
-                keyword=cst.Name("close"),
+                keyword=cst.Name(keyword),
                 equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
             ),
         ]

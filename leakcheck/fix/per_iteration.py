@@ -487,7 +487,7 @@ def _rewrite_loop(
     kept = list(body[first:end])
     after: list[cst.BaseStatement] = []
     if yielded is not None:
-        if site.kind.name == "sqlalchemy-session" and _keeps_objects(yielded, tied):
+        if site.kind.detaches_objects and _keeps_objects(yielded, tied):
             return None  # the consumer would read objects of a closed session
         hoisted = _free_name(holder, facts)
         if hoisted is None:
@@ -506,7 +506,7 @@ def _rewrite_loop(
         kept[-1] = kept[-1].with_changes(trailing_whitespace=cst.TrailingWhitespace())
     if name in _assigned_names(kept) or mentions_release(tuple(kept), site, facts, name):
         return None
-    session = site.kind.name == "sqlalchemy-session"
+    session = site.kind.detaches_objects
     if returns_live(kept, name) or (
         session
         and any(

@@ -183,9 +183,9 @@ def mentions_release(
 
 def detaches(site: Site, kept: list[cst.BaseStatement], name: str, derived: set[str]) -> str:
     """Why releasing at the end of the block may change behaviour, or "" when it cannot."""
-    if site.kind.name == "sqlalchemy-session" and escapes_attached(kept, name, derived):
+    if site.kind.detaches_objects and escapes_attached(kept, name, derived):
         return "objects of the session leave the block and are detached once it closes"
-    if site.kind.name == "sqlalchemy-connection" and returns_result(kept, name, derived):
+    if site.kind.closes_results and returns_result(kept, name, derived):
         return "a result of the connection leaves the block and cannot be read once it closes"
     return ""
 

@@ -12,9 +12,6 @@ import libcst as cst
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import dotted, receiver_text, walk
 
-# Kinds whose `with` on the acquiring call only releases (no commit): the `with` form is safe.
-WITH_FORM = frozenset({"sqlalchemy-session", "sqlalchemy-connection", "asyncpg-pool"})
-
 
 def with_block(
     site: Site,
@@ -125,18 +122,23 @@ def with_form(
     acquiring: cst.BaseSmallStatement,
 ) -> bool | None:
     """Whether the `with` form applies, and then whether it must be `async with`; None when the
-    resource's context-manager protocol is not known for sure (try/finally is used instead)."""
+    resource's context-manager protocol is not known for sure (try/finally is used instead).
+
+    Only for kinds whose `with` gives the resource back and does nothing else
+    (`Kind.with_only_releases`); an always-awaited acquisition (`Kind.acquire_awaited`: asyncpg's
+    `await pool.acquire()`) takes `async with`. `releases`: the original releases of the range;
+    `awaited`: the acquisition is awaited; `acquiring`: its assignment."""
     kind = site.kind
-    if kind.name not in WITH_FORM or isinstance(acquiring, cst.AnnAssign):
+    if not kind.with_only_releases or isinstance(acquiring, cst.AnnAssign):
         return None  # an annotated name (`db: Session = ...`) keeps its annotation
     func = site.call.func
-    if kind.name == "asyncpg-pool":
+    if kind.acquire_awaited:
         return True if awaited else None
-    if isinstance(func, cst.Attribute) and func.attr.value == "raw_connection":
-        return None  # no context manager before SQLAlchemy 2.0
+    if isinstance(func, cst.Attribute) and func.attr.value in kind.not_context_manager_methods:
+        return None  # `engine.raw_connection()`: no context manager before SQLAlchemy 2.0
     qualified = facts.qualify(func)
     if qualified in kind.acquire_callables:
-        return qualified.endswith("AsyncSession")
+        return "async" in qualified.rsplit(".", 1)[-1].lower()  # `AsyncSession(engine)`
     if isinstance(func, cst.Attribute) and func.attr.value in kind.acquire_methods:
         source = dotted(func.value)
     else:

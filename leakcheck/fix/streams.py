@@ -149,16 +149,17 @@ def close_before_wait(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
     the blocks around it, before which every use of `db` comes and which no loop around it
     repeats a use. Always unsafe: objects loaded through the session are detached by `close()`,
     so attributes not loaded yet (lazy relationships, expired columns) raise
-    `DetachedInstanceError` when read after it. SQLAlchemy sessions only: `Session.close()` may
-    be called again (SQLAlchemy 2.0, "Closing": the session can be used again after it), so the
-    `finally` / `with` that closed it before stays as it was."""
+    `DetachedInstanceError` when read after it. Only kinds that can be used again after
+    `close()` (`Kind.usable_after_close`; SQLAlchemy 2.0, "Closing": `Session.close()` may be
+    called again and the session starts anew), so the `finally` / `with` that closed it before
+    stays as it was."""
     site = verdict.site
     name = site.binding.name
     scope = site.scope
     wait = verdict.node
     if verdict.leak != "held-across-await" or name is None or wait is None:
         return None
-    if site.kind.name != "sqlalchemy-session" or not isinstance(scope, cst.FunctionDef):
+    if not site.kind.usable_after_close or not isinstance(scope, cst.FunctionDef):
         return None
     if site.binding.how not in ("assign", "with"):
         return None  # a dependency's session (a parameter): its provider closes it; not proven

@@ -313,21 +313,25 @@ class NameResolver:
             if target is not None and depth < MAX_REEXPORTS:
                 return self._resolve(target, depth + 1, materialise)  # `from .db import X`
             return None, None
-        if parts[-1] in self.names.conventional and self._kind("sqlalchemy-session"):
-            return ("conventional", "sqlalchemy-session"), self._export(
-                "sqlalchemy-session", materialise
-            )
+        conventional = self._listing("conventional-factory-names")
+        if parts[-1] in self.names.conventional and conventional is not None:
+            return ("conventional", conventional), self._export(conventional, materialise)
         return None, None
 
     def _configured(self, qualified: str) -> str | None:
         names = self.names
         if qualified in names.session_factories:
-            return "sqlalchemy-session" if self._kind("sqlalchemy-session") else None
+            return self._listing("session-factories")
         if qualified in names.engines:
-            return "sqlalchemy-connection" if self._kind("sqlalchemy-connection") else None
+            return self._listing("engines")
         if qualified in names.pools:
             return "<any pool>"  # any pool kind whose acquire method is called on it
         return None
+
+    def _listing(self, key: str) -> str | None:
+        """The name of the kind whose sources `key` of `[tool.leakcheck]` lists
+        (`Kind.sources_listed_in`: `session-factories` for SQLAlchemy sessions), or None."""
+        return next((k.name for k in self.kinds if key in k.sources_listed_in), None)
 
     def _kind(self, name: str) -> Kind | None:
         return next((k for k in self.kinds if k.name == name), None)

@@ -45,12 +45,6 @@ from leakcheck.config.settings import Names
 from leakcheck.project.linescan import line_statements
 
 _DECORATORS = ("contextmanager", "asynccontextmanager")  # facts.CONTEXT_DECORATORS
-# Annotations that make a parameter a session (`ModuleFacts._session_param`).
-_ANNOTATIONS = tuple(
-    f"{package}.{name}"
-    for package in ("sqlalchemy", "sqlmodel")
-    for name in ("Session", "AsyncSession", "Connection", "AsyncConnection")
-)
 
 
 # A word that begins and ends with a name's character (`_word`).
@@ -179,8 +173,8 @@ def _build(
         plain |= {n.rsplit(".", 1)[-1] for n in group}
     qualified: dict[str, set[str]] = {}
     callables = [c for k in kinds for c in k.source_constructors | k.acquire_callables]
-    if not markers:
-        callables += _ANNOTATIONS
+    if not markers:  # annotations that make a parameter a session (`Kind.annotations`)
+        callables += [a for k in kinds for a in k.annotations]
     for name in callables:
         head, _, _ = name.partition(".")
         qualified.setdefault(head, set()).add(name.rsplit(".", 1)[-1])

@@ -1,0 +1,195 @@
+"""A pool API that differs from the built-in ones only in its method names and its kind flags is
+one `[[tool.leakcheck.kinds]]` entry, no Python: it gets its findings *and* its fixes (issue 30).
+
+Each test writes a project with its own pyproject.toml, runs the command line on it, and checks
+the exact (code, line) of every finding and what `--fix` writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from click.testing import CliRunner
+
+from leakcheck.cli import main
+
+# A session whose `with` closes it and does nothing else (like SQLAlchemy's), and a pool whose
+# release takes a keyword that discards a broken handle (like psycopg2's `putconn(c, close=True)`).
+KINDS = """\
+[tool.leakcheck]
+
+[[tool.leakcheck.kinds]]
+name = "ledger-session"
+family = "session"
+resource = "session"
+acquire = ["<source>.open_session"]
+release = ["<resource>.close()"]
+with-releases = true
+with-only-releases = {with_only_releases}
+release-is-idempotent = true
+source-constructors = ["ledger.Book"]
+
+[[tool.leakcheck.kinds]]
+name = "vault-pool"
+family = "pool"
+resource = "handle"
+acquire = ["<pool>.lend"]
+release = ["<pool>.take_back(<resource>)"]
+source-names = ["*vault*"]
+discard-keyword = "close"
+"""
+
+JOBS = """\
+from ledger import Book
+
+book = Book("ledger://main")
+
+
+def record(account, amount):
+    s = book.open_session()
+    s.add(account, amount)
+    s.commit()
+    s.close()
+
+
+def balance(vault, account):
+    handle = vault.lend()
+    total = handle.sum(account)
+    vault.take_back(handle)
+    return total
+"""
+
+RETRY = """\
+from vaultlib import OperationalError
+
+
+def refresh(vault, account):
+    handle = vault.lend()
+    try:
+        handle.ping()
+    except OperationalError:
+        handle = vault.lend()
+    total = handle.sum(account)
+    vault.take_back(handle)
+    return total
+"""
+
+
+def _project(root: Path, with_only_releases: bool = True) -> Path:
+    (root / "pyproject.toml").write_text(
+        KINDS.format(with_only_releases=str(with_only_releases).lower())
+    )
+    (root / "app").mkdir()
+    (root / "app" / "jobs.py").write_text(JOBS)
+    (root / "app" / "retry.py").write_text(RETRY)
+    return root
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["check", "--no-cache", *args])
+    return result.exit_code, result.output
+
+
+def _findings(path: str) -> list[tuple[str, int]]:
+    code, out = _run("--output-format", "json", path)
+    assert code == 1, out
+    return [(f["code"], f["line"]) for f in json.loads(out)["findings"]]
+
+
+@pytest.fixture()
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return _project(tmp_path)
+
+
+def test_a_kind_of_the_configuration_is_found_where_it_leaks(project: Path) -> None:
+    assert _findings("app/jobs.py") == [("LC202", 7), ("LC102", 14)]
+    assert _findings("app/retry.py") == [("LC105", 5), ("LC102", 9)]
+
+
+def test_with_only_releases_makes_the_fix_a_with_and_the_pool_gets_try_finally(
+    project: Path,
+) -> None:
+    code, out = _run("--fix", "app/jobs.py")
+    assert code == 0, out
+    fixed = (project / "app" / "jobs.py").read_text()
+    cst.parse_module(fixed)
+    assert (
+        "def record(account, amount):\n"
+        "    with book.open_session() as s:\n"
+        "        s.add(account, amount)\n"
+        "        s.commit()\n"
+    ) in fixed
+    assert "s.close()" not in fixed
+    assert (
+        "    handle = vault.lend()\n"
+        "    try:\n"
+        "        total = handle.sum(account)\n"
+        "    finally:\n"
+        "        vault.take_back(handle)\n"
+        "    return total\n"
+    ) in fixed
+    assert _run("app/jobs.py")[0] == 0  # nothing left to report
+
+
+def test_without_with_only_releases_the_session_is_closed_in_finally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    root = _project(tmp_path, with_only_releases=False)
+    assert _findings("app/jobs.py") == [("LC202", 7), ("LC102", 14)]
+    assert _run("--fix", "app/jobs.py")[0] == 0
+    fixed = (root / "app" / "jobs.py").read_text()
+    cst.parse_module(fixed)
+    assert (
+        "    s = book.open_session()\n"
+        "    try:\n"
+        "        s.add(account, amount)\n"
+        "        s.commit()\n"
+        "    finally:\n"
+        "        s.close()\n"
+    ) in fixed
+
+
+def test_discard_keyword_is_passed_when_a_broken_handle_is_replaced(project: Path) -> None:
+    code, out = _run("--fix", "app/retry.py")
+    assert code == 0, out
+    fixed = (project / "app" / "retry.py").read_text()
+    cst.parse_module(fixed)
+    assert (
+        "        except OperationalError:\n"
+        "            old_handle = handle\n"
+        "            handle = vault.lend()\n"
+        "            vault.take_back(old_handle, close=True)\n"
+    ) in fixed
+    assert "    finally:\n        vault.take_back(handle)\n" in fixed
+    assert _run("app/retry.py")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "complaint"),
+    [
+        ("with-only-releases", '"yes"', "`with-only-releases` must be true or false"),
+        ("not-context-managers", '["<pool>.other"]', "`not-context-managers` pattern"),
+        ("annotations", '["Session"]', "`annotations` entry 'Session' is not `package.Class`"),
+        ("autocommit-drivers", '["a.b"]', "`autocommit-drivers` entry 'a.b'"),
+        ("sources-listed-in", '["pools"]', "`sources-listed-in` entry 'pools' is none of"),
+        ("discard-keyword", '"not a keyword"', "`discard-keyword` must be a keyword"),
+    ],
+)
+def test_a_malformed_flag_names_the_file_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: str, complaint: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.leakcheck]\n[[tool.leakcheck.kinds]]\nname = "x"\nacquire = ["<pool>.lend"]\n'
+        f'release = ["<pool>.take_back(<resource>)"]\n{key} = {value}\n'
+    )
+    (tmp_path / "a.py").write_text("x = 1\n")
+    code, out = _run("a.py")
+    assert code == 2
+    assert "pyproject.toml" in out
+    assert complaint in out
