@@ -33,24 +33,14 @@ CLOSING = {
 RETURNS_SAME = frozenset({"execution_options"})
 # Callees that look a value up rather than make one (`kwargs.get("session")`).
 GETTERS = frozenset({"get", "pop", "setdefault", "getattr", "get_nowait", "lookup", "find"})
-# Modules of drivers that a `from X import Y` may bind (`from psycopg2 import pool`).
-LIBRARY_MODULES = frozenset(
-    {"psycopg2.pool", "psycopg2.extras", "psycopg2.extensions", "mysql.connector.pooling"}
-)
-# Annotations that name a pooled SQLAlchemy session or connection (`s: AsyncSession = make()`).
-ANNOTATED_KINDS = {
-    "Session": "sqlalchemy-session",
-    "AsyncSession": "sqlalchemy-session",
-    "Connection": "sqlalchemy-connection",
-    "AsyncConnection": "sqlalchemy-connection",
-}
 
 
-def _async_constructor(constructor: str, call: cst.Call) -> bool:
+def _async_constructor(constructor: str, call: cst.Call, kind: Kind) -> bool:
     """`async_sessionmaker(...)`, `create_async_engine(...)`, `sessionmaker(class_=AsyncSession)`,
-    `asyncpg.create_pool(...)`: sources whose resources need `async with`."""
+    `asyncpg.create_pool(...)` (a kind whose acquisitions are awaited): sources whose resources
+    need `async with`."""
     last = constructor.rsplit(".", 1)[-1]
-    if "async" in last.lower() or constructor.startswith(("asyncpg.", "aiopg.", "aiomysql.")):
+    if "async" in last.lower() or kind.acquire_awaited:
         return True
     return any(
         arg.keyword is not None
@@ -318,7 +308,7 @@ class CollectedFacts:
                         text = dotted(target)
                         if text is not None:
                             self._construct(text, kind)
-                            self.asynchronous[text] = _async_constructor(constructor, inner)
+                            self.asynchronous[text] = _async_constructor(constructor, inner, kind)
             if not built and dotted(inner.func) is not None:
                 texts = [t for t in (dotted(target) for target in targets) if t is not None]
                 if texts:
@@ -397,10 +387,7 @@ class CollectedFacts:
         """`s: AsyncSession = request.app.state.make()`: the annotation names the kind (used only
         when the callee is unknown; `sites()` decides)."""
         qualified = self.qualify(annotation)
-        if not qualified.startswith(("sqlalchemy.", "sqlmodel.")):
-            return
-        wanted = ANNOTATED_KINDS.get(qualified.rsplit(".", 1)[-1])
-        kind = next((k for k in self.kinds if k.name == wanted), None)
+        kind = next((k for k in self.kinds if k.names_annotation(qualified)), None)
         if kind is not None:
             self.annotated[id(call)] = kind
 
@@ -498,7 +485,7 @@ class CollectedFacts:
         constructor = self.qualify(node.func)
         for kind in self.kinds:
             if constructor in kind.source_constructors:
-                return kind, _async_constructor(constructor, node)
+                return kind, _async_constructor(constructor, node, kind)
         return self.source_factory(node.func, class_name)
 
     def source_factory(
@@ -769,7 +756,10 @@ class CollectedFacts:
         text = dotted(receiver)
         if text is None or text.split(".", 1)[0] not in self.imports:
             return False
-        return text in self.module_aliases or self.qualify(receiver) in LIBRARY_MODULES
+        if text in self.module_aliases:
+            return True
+        qualified = self.qualify(receiver)
+        return any(qualified in kind.library_modules for kind in self.kinds)
 
     def released_args(
         self, call: cst.Call, class_name: str | None, kind: Kind | None, external: bool = True

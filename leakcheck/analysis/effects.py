@@ -24,17 +24,6 @@ from leakcheck.analysis.waits import unbounded_wait
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.ownership import ownership
 
-# Calls that take over a resource for the rest of a scope (ExitStack and friends).
-MANAGING_METHODS = frozenset(
-    {
-        "enter_context",
-        "enter_async_context",
-        "callback",
-        "push",
-        "push_async_callback",
-        "push_async_exit",
-    }
-)
 SUPPRESS = frozenset({"suppress", "contextlib.suppress"})
 # Calls that end a session's transaction and give its connection back to the pool.
 ENDS_TRANSACTION = frozenset({"commit", "rollback", "close", "reset"})
@@ -184,7 +173,9 @@ def _classify_use(
 ) -> None:
     if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
         func = grand.func
-        managing = isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS
+        managing = (
+            isinstance(func, cst.Attribute) and func.attr.value in ownership().managing_methods
+        )
         if ctx.is_closing(grand) or managing:
             eff.moved = True
         elif ctx.facts.closing_method(grand) is not None:
@@ -212,7 +203,7 @@ def _hands_over_release(call: cst.Call, aliases: frozenset[str], ctx: Context) -
     call that keeps it for later, `atexit.register(db.close)`)."""
     func = call.func
     if not (
-        (isinstance(func, cst.Attribute) and func.attr.value in MANAGING_METHODS)
+        (isinstance(func, cst.Attribute) and func.attr.value in ownership().managing_methods)
         or _takes_calls(call, ctx)  # `atexit.register(db.close)`, `weakref.finalize(o, db.close)`
     ):
         return False

@@ -44,19 +44,9 @@ class SiteFacts(RoleFacts):
             first = annotation.slice[0].slice
             annotation = first.value if isinstance(first, cst.Index) else None
         qualified = self.qualify(annotation) if annotation is not None else ""
-        name = (
-            qualified.rsplit(".", 1)[-1]
-            if qualified.startswith(("sqlalchemy.", "sqlmodel."))
-            else ""
-        )
-        wanted = {
-            "Session": "sqlalchemy-session",
-            "AsyncSession": "sqlalchemy-session",
-            "Connection": "sqlalchemy-connection",
-            "AsyncConnection": "sqlalchemy-connection",
-        }
-        if name in wanted:
-            return next((k for k in self.kinds if k.name == wanted[name]), None)
+        annotated = next((k for k in self.kinds if k.names_annotation(qualified)), None)
+        if annotated is not None:  # `db: Session` (`Kind.annotations`)
+            return annotated
         default = param.default
         if (
             isinstance(default, cst.Call)

@@ -140,21 +140,12 @@ def what_it_holds(site: Site, facts: CollectedFacts) -> str:
     )
 
 
-AUTOCOMMIT_DRIVERS = frozenset({"asyncpg.connect", "aiopg.connect", "aiopg.create_pool"})
-
-
 def _autocommit(site: Site, facts: CollectedFacts) -> bool:
     """Is the resource in autocommit mode: by its driver, a keyword, or `x.autocommit = True`?"""
     if site.binding.how == "param":
         return False
-    if facts.qualify(site.call.func) in AUTOCOMMIT_DRIVERS:
-        return True
-    drivers = {v.split(".", 1)[0] for v in facts.imports.values()}
-    if (
-        site.kind.name == "asyncpg-pool"
-        and drivers & {"asyncpg", "aiopg"}
-        and "aiomysql" not in drivers
-    ):
+    drivers = frozenset(v.split(".", 1)[0] for v in facts.imports.values())
+    if site.kind.autocommits(facts.qualify(site.call.func), drivers):
         return True  # asyncpg and aiopg run each statement in its own transaction
     for arg in site.call.args:
         keyword = arg.keyword.value if arg.keyword is not None else None
