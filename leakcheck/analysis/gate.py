@@ -7,6 +7,11 @@ and crashes the whole process on others (a 2,000-deep `((((1))))` overflows its 
 parser never crashes: it refuses more than 200 nested brackets ("too many nested parentheses") and
 raises RecursionError or MemoryError on expressions too deep for it.
 
+CPython's tree also says what would overflow libcst's stack though CPython accepts it (a chain
+of 8,000 `and` operands, flat in CPython's tree and 8,000 levels deep in libcst's): such a file
+is refused here too, with the chain and its line (`depth.too_deep`), so that nothing reaches
+libcst's parser that could crash the process.
+
 The file is only compiled to an abstract syntax tree (`ast.PyCF_ONLY_AST`): nothing in it is ever
 executed, imported or turned into bytecode.
 """
@@ -17,10 +22,13 @@ import ast
 import warnings
 from dataclasses import dataclass
 
+from leakcheck.analysis.depth import too_deep
+
 
 @dataclass(frozen=True)
 class Rejection:
-    """Why CPython refuses a file: `line` is 1-based, None when not tied to a line."""
+    """Why CPython refuses a file, or why libcst must not see it: `line` is 1-based, None when
+    not tied to a line."""
 
     line: int | None
     reason: str  # one line, in CPython's words
@@ -41,7 +49,9 @@ def cpython_rejects(source: bytes) -> Rejection | None:
 
 def cpython_parse(source: bytes) -> ast.Module | Rejection:
     """`source`'s abstract syntax tree from the running interpreter's parser, or why it refuses
-    it (as `cpython_rejects`). Never raises (short of KeyboardInterrupt)."""
+    it (as `cpython_rejects`), or why libcst's parser must not be given it (`depth.too_deep`:
+    "a chain of 8,000 `and` operands on line 1 is longer than leakcheck's parser (libcst) can
+    read (limit 1,000); skipped"). Never raises (short of KeyboardInterrupt)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarning: invalid escape sequences and the like
@@ -60,6 +70,9 @@ def cpython_parse(source: bytes) -> ast.Module | Rejection:
         detail = _one_line(f"{type(error).__name__}: {error}")
         return Rejection(None, f"Python's parser failed on this file ({detail})")
     assert isinstance(tree, ast.Module)
+    deep = too_deep(tree, source)
+    if deep is not None:
+        return Rejection(deep.line, deep.reason)
     return tree
 
 
