@@ -7,9 +7,9 @@ the base revision's and the head revision's leakcheck twice,
   leakcheck check --diff --unsafe-fixes --no-cache --jobs N PATH
 
 and compares standard output, standard error and the exit code byte for byte. It prints one row
-per PATH (files, findings, json / diff / stderr the same?), then the first differing lines of
-each difference (a unified diff, capped), and exits 0 when everything is identical, 1 when
-something differs, 2 when it could not run.
+per PATH (files, findings, errors, json / diff / stderr the same?), then the first differing
+lines of each difference (a unified diff, capped), and exits 0 when everything is identical, 1
+when something differs, 2 when it could not run.
 
 How each side runs the right code: `git archive REV leakcheck rules` is unpacked into a
 temporary directory (the working tree, for a head given as none, is copied: its `leakcheck/` and
@@ -102,6 +102,7 @@ class Row:
     path: str
     files: str
     findings: str
+    errors: str  # files not checked: two sides failing alike are "the same", and say nothing
     same: dict[str, bool]  # "json", "diff", "stderr"
     seconds: tuple[float, float]  # base, head: the two modes together
 
@@ -275,13 +276,13 @@ def compare(
     return found
 
 
-def counts(stdout: bytes) -> tuple[str, str]:
-    """Files and findings from a JSON report's summary (`?` when it is not one)."""
+def counts(stdout: bytes) -> tuple[str, str, str]:
+    """Files, findings and errors from a JSON report's summary (`?` when it is not one)."""
     try:
         summary = json.loads(stdout)["summary"]
-        return str(summary["files"]), str(summary["findings"])
+        return str(summary["files"]), str(summary["findings"]), str(summary["errors"])
     except (ValueError, KeyError, TypeError):
-        return "?", "?"
+        return "?", "?", "?"
 
 
 def check_path(
@@ -297,7 +298,7 @@ def check_path(
     same: dict[str, bool] = {}
     differences: list[Difference] = []
     seconds = [0.0, 0.0]
-    files = findings = "?"
+    files = findings = errors = "?"
     for mode in MODES:
         base = run(base_side, mode, name, cwd, jobs, hash_seed)
         head = run(head_side, mode, name, cwd, jobs, hash_seed)
@@ -318,7 +319,7 @@ def check_path(
                     head.seconds,
                 )
             base_counts, head_counts = counts(base.stdout), counts(head.stdout)
-            files, findings = (
+            files, findings, errors = (
                 (c1 if c1 == c2 else f"{c1}->{c2}")
                 for c1, c2 in zip(base_counts, head_counts, strict=True)
             )
@@ -326,16 +327,17 @@ def check_path(
         differences.extend(found)
         same[mode] = not any(d.stream != "stderr" for d in found)
         same["stderr"] = same.get("stderr", True) and not any(d.stream == "stderr" for d in found)
-    return Row(name, files, findings, same, (seconds[0], seconds[1])), differences
+    return Row(name, files, findings, errors, same, (seconds[0], seconds[1])), differences
 
 
 def table(rows: Sequence[Row]) -> list[str]:
-    headers = ("path", "files", "findings", "json", "diff", "stderr", "base s", "head s")
+    headers = ("path", "files", "findings", "errors", "json", "diff", "stderr", "base s", "head s")
     cells = [
         (
             row.path,
             row.files,
             row.findings,
+            row.errors,
             *("same" if row.same[key] else "DIFFERS" for key in ("json", "diff", "stderr")),
             f"{row.seconds[0]:.1f}",
             f"{row.seconds[1]:.1f}",

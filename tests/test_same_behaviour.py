@@ -26,7 +26,8 @@ def sb() -> ModuleType:
 
 
 REPORT = (
-    b'{\n  "version": "0.2.0",\n  "findings": [],\n  "summary": {"files": 3, "findings": 0}\n}\n'
+    b'{\n  "version": "0.2.0",\n  "findings": [],\n'
+    b'  "summary": {"files": 3, "findings": 0, "errors": 1}\n}\n'
 )
 
 
@@ -88,12 +89,14 @@ def test_only_the_version_field_is_normalised(sb: ModuleType) -> None:
 
 
 def test_counts_come_from_the_json_summary(sb: ModuleType) -> None:
-    assert sb.counts(REPORT) == ("3", "0")
-    assert sb.counts(b"Traceback (most recent call last):\n") == ("?", "?")
+    assert sb.counts(REPORT) == ("3", "0", "1")
+    assert sb.counts(b"Traceback (most recent call last):\n") == ("?", "?", "?")
 
 
 def test_the_table_says_which_output_differs(sb: ModuleType) -> None:
-    row = sb.Row("examples", "6", "7", {"json": True, "diff": False, "stderr": True}, (1.0, 2.0))
+    row = sb.Row(
+        "examples", "6", "7", "0", {"json": True, "diff": False, "stderr": True}, (1.0, 2.0)
+    )
     header, _, line = sb.table([row])
-    assert header.split()[:6] == ["path", "files", "findings", "json", "diff", "stderr"]
-    assert line.split() == ["examples", "6", "7", "same", "DIFFERS", "same", "1.0", "2.0"]
+    assert header.split()[:7] == ["path", "files", "findings", "errors", "json", "diff", "stderr"]
+    assert line.split() == ["examples", "6", "7", "0", "same", "DIFFERS", "same", "1.0", "2.0"]
