@@ -3,6 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
+
+
+class TextEnum(str, Enum):
+    """A value of a fixed set that is also its text, as `enum.StrEnum` (Python 3.11) is: `str()`,
+    f-strings, JSON, comparison and hashing see the value (`Applicability.SAFE == "safe"`), so
+    reports and cache records read and write the same text as before there was an enum."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
+
+    def __hash__(self) -> int:
+        return str.__hash__(self)
+
+
+class Applicability(TextEnum):
+    """Whether applying a fix keeps what the code does (ruff's `Applicability`): `--fix` applies
+    "safe" fixes; "unsafe" ones (a fix that moves a commit, say) need `--unsafe-fixes`."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
 
 
 @dataclass(frozen=True)
@@ -18,11 +42,11 @@ class Edit:
 
 @dataclass(frozen=True)
 class Fix:
-    """A change that resolves a finding; `applicability` as ruff says it: "safe" or "unsafe"."""
+    """A change that resolves a finding, and whether it keeps behaviour (`applicability`)."""
 
     message: str
     edits: tuple[Edit, ...]
-    applicability: str = "safe"
+    applicability: Applicability = Applicability.SAFE
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import POOL, write
 
-from leakcheck.model import Edit, FileError, FileResult, Finding, Fix
+from leakcheck.model import Applicability, Edit, FileError, FileResult, Finding, Fix
 from leakcheck.project import records
 from leakcheck.project.cache import DIRECTORY, Cache, Entry
 from leakcheck.project.manifest import Manifest
@@ -250,6 +250,19 @@ def test_results_summaries_and_manifests_read_back_as_they_were_written() -> Non
     reader = records.Reader()
     assert reader.loads(records.dumps(entry), Entry) == entry
     assert reader.loads(records.dumps(manifest), Manifest) == manifest
+
+
+@pytest.mark.parametrize("applicability", list(Applicability))
+def test_a_fix_applicability_is_written_as_its_text_and_read_back_as_the_enum(
+    applicability: Applicability,
+) -> None:
+    fix = Fix("wrap", (Edit(1, 0, 2, 0, "x"),), applicability)
+    data = records.dumps(fix)
+    written = json.loads(data).get("applicability", "safe")  # the default is left out
+    assert written == applicability.value and type(written) is str
+    back = records.Reader().loads(data, Fix)
+    assert back == fix and type(back.applicability) is Applicability
+    assert f"{back.applicability}" == str(back.applicability) == applicability.value
 
 
 def test_exports_read_back_as_they_were_written() -> None:

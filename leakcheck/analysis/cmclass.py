@@ -14,6 +14,7 @@ from __future__ import annotations
 import libcst as cst
 
 from leakcheck.analysis.facts import Binding, FunctionInfo, ModuleFacts, Site
+from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.syntax import block_statements, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Part, Verdict, raising_text
 from leakcheck.config.catalogue import Kind
@@ -36,7 +37,7 @@ def context_manager_classes(facts: ModuleFacts) -> list[Verdict]:
         if not known:
             continue  # inherited from a class we cannot see: it may release
         for index, call, kind, attribute in _acquisitions(facts, info):
-            binding = Binding("attribute", attribute)
+            binding = Binding(Origin.ATTRIBUTE, attribute)
             site = Site(call, kind, node, info.class_name, binding)
             verdict = _exit_verdict(facts, site, exit_info, attribute, exit_name)
             if verdict is None:
@@ -229,7 +230,7 @@ def _exit_verdict(
         how: tuple[Part, ...] = (
             (f" (it is kept on `{attribute}` and `{name}` never gives it back)", None),
         )
-        return Verdict(site, "never", None, how, "still held here")
+        return Verdict(site, Escape.NEVER, None, how, "still held here")
     _, before = _unprotected(facts, site, block_statements(exit_node.body), attribute, names)
     if before is None:
         return None
@@ -240,7 +241,7 @@ def _exit_verdict(
             before,
         ),
     )
-    return Verdict(site, "exception", before, how, "if this raises")
+    return Verdict(site, Escape.EXCEPTION, before, how, "if this raises")
 
 
 def _setup_verdict(
@@ -258,5 +259,5 @@ def _setup_verdict(
                     stmt,
                 ),
             )
-            return Verdict(site, "exception", stmt, how, "if this raises")
+            return Verdict(site, Escape.EXCEPTION, stmt, how, "if this raises")
     return None

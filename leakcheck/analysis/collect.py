@@ -13,7 +13,15 @@ from collections.abc import Callable
 
 import libcst as cst
 
-from leakcheck.analysis.records import Binding, Export, FunctionInfo, Resolver, Scope, Site
+from leakcheck.analysis.records import (
+    Binding,
+    Export,
+    FunctionInfo,
+    Origin,
+    Resolver,
+    Scope,
+    Site,
+)
 from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
 
@@ -194,7 +202,7 @@ class CollectedFacts:
             elif kind is cst.Expr:
                 value = unwrap_value(node.value)  # type: ignore[attr-defined]
                 if type(value) is cst.Call:
-                    self.bindings[id(value)] = Binding("discarded", None)
+                    self.bindings[id(value)] = Binding(Origin.DISCARDED, None)
                     self._appended(value)
             elif kind is cst.Return:
                 if node.value is not None:  # type: ignore[attr-defined]
@@ -314,7 +322,7 @@ class CollectedFacts:
                 if texts:
                     self._pending_sources.append((texts, inner, info.class_name))
             if len(targets) == 1 and isinstance(targets[0], cst.Name):
-                self.bindings[id(inner)] = Binding("assign", targets[0].value)
+                self.bindings[id(inner)] = Binding(Origin.ASSIGN, targets[0].value)
                 if isinstance(node, cst.AnnAssign):
                     self._annotated(node.annotation.annotation, inner)
             elif len(targets) == 1 and info is not self.module_info:
@@ -324,7 +332,7 @@ class CollectedFacts:
                     e.value.value if isinstance(e.value, cst.Name) else None
                     for e in targets[0].elements
                 )
-                self.bindings[id(inner)] = Binding("tuple", None, names)
+                self.bindings[id(inner)] = Binding(Origin.TUPLE, None, names)
         elif (
             isinstance(inner, (cst.ListComp, cst.SetComp))
             and len(targets) == 1
@@ -332,7 +340,7 @@ class CollectedFacts:
         ):
             element = unwrap_value(inner.elt)
             if isinstance(element, cst.Call):
-                self.bindings[id(element)] = Binding("collection", targets[0].value)
+                self.bindings[id(element)] = Binding(Origin.COLLECTION, targets[0].value)
         for target in targets:
             if isinstance(target, cst.Name):
                 info.assigned.setdefault(target.value, []).append(value)
@@ -381,7 +389,7 @@ class CollectedFacts:
         ):
             element = unwrap_value(call.args[0].value)
             if isinstance(element, cst.Call):
-                self.bindings[id(element)] = Binding("collection", func.value.value)
+                self.bindings[id(element)] = Binding(Origin.COLLECTION, func.value.value)
 
     def _annotated(self, annotation: cst.BaseExpression, call: cst.Call) -> None:
         """`s: AsyncSession = request.app.state.make()`: the annotation names the kind (used only
@@ -412,7 +420,7 @@ class CollectedFacts:
                 for kind in self.kinds:
                     if constructor in kind.source_constructors:
                         self._construct(name, kind)
-            self.bindings[id(inner)] = Binding("with", name)
+            self.bindings[id(inner)] = Binding(Origin.WITH, name)
 
     def _construct(self, text: str, kind: Kind, replace: bool = True) -> None:
         """`text` is bound to a new source of `kind`: its `constructed` kind is the last such

@@ -13,6 +13,7 @@ from __future__ import annotations
 import libcst as cst
 
 from leakcheck.analysis.facts import Binding, ModuleFacts, Site
+from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.syntax import receiver_text
 from leakcheck.analysis.verdicts import Verdict
 
@@ -30,11 +31,11 @@ def stored_on_context(facts: ModuleFacts) -> list[Verdict]:
         if kind is None:
             continue
         text, holder, key = stored
-        site = Site(call, kind, scope, class_name, Binding("stored", text))
+        site = Site(call, kind, scope, class_name, Binding(Origin.STORED, text))
         if _released_somewhere(facts, holder, key, site):
             continue
         how = ((f" (stored in `{text}`, and nothing in this module closes it)", None),)
-        found.append(Verdict(site, "never", None, how))
+        found.append(Verdict(site, Escape.NEVER, None, how))
     return found
 
 

@@ -18,7 +18,7 @@ from leakcheck.analysis.raising import (
     call_may_raise,
     store_may_raise,
 )
-from leakcheck.analysis.records import FunctionInfo, Site
+from leakcheck.analysis.records import FunctionInfo, Origin, Site
 from leakcheck.analysis.syntax import children, dotted, unwrap_value, walk
 from leakcheck.analysis.waits import unbounded_wait
 from leakcheck.config.catalogue import Kind
@@ -282,7 +282,7 @@ def is_site_value(value: cst.BaseExpression | None, site: Site) -> bool:
     inner = unwrap_value(value)
     if inner is site.call:
         return True
-    if site.binding.how != "collection":
+    if site.binding.how != Origin.COLLECTION:
         return False
     if isinstance(inner, (cst.ListComp, cst.SetComp)):
         return unwrap_value(inner.elt) is site.call

@@ -44,9 +44,7 @@ def exports(facts: SiteFacts) -> dict[str, Export]:
             )
     for key, (kind, asynchronous) in facts.source_factories.items():
         if key in top:
-            out[key] = Export(
-                "source-factory", kind, params=params(key), asynchronous=asynchronous
-            )
+            out[key] = Export("source-factory", kind, params=params(key), asynchronous=asynchronous)
     for key, kind in facts.factories.items():
         if key in top:
             out[key] = Export("factory", kind, params=params(key))
@@ -60,9 +58,7 @@ def exports(facts: SiteFacts) -> dict[str, Export]:
             out[key] = Export("releaser", None, index, params=params(key), pure=pure)
     for key, kind in facts.context_managers.items():
         if key in top:
-            out[key] = Export(
-                "context-manager", kind, params=params(key), manager=shapes.get(key)
-            )
+            out[key] = Export("context-manager", kind, params=params(key), manager=shapes.get(key))
     for key, kind in facts.providers.items():
         if key in top:
             call = facts.provider_call(key)

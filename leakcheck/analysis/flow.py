@@ -28,6 +28,7 @@ from leakcheck.analysis.effects import (
 )
 from leakcheck.analysis.guards import Known, assign, flag_truth, learn, tested_flags
 from leakcheck.analysis.raising import starts_fresh
+from leakcheck.analysis.records import Origin
 from leakcheck.analysis.syntax import (
     block_statements,
     bound_names,
@@ -225,7 +226,7 @@ class Walker:
                 elif aliases != state.aliases:
                     state = replace(state, aliases=aliases)
         if eff.acquires and target is not None:
-            if state.status is Status.HELD and self.ctx.site.binding.how == "collection":
+            if state.status is Status.HELD and self.ctx.site.binding.how == Origin.COLLECTION:
                 return state  # one more in the same list
             if state.status is Status.HELD:
                 # Acquiring into a name that still holds it (other aliases keep the old one alive).
@@ -416,7 +417,7 @@ class Walker:
         """`for conn in conns: pool.putconn(conn)` gives back a list of resources (ownership.py)."""
         if (
             state.status is Status.HELD
-            and self.ctx.site.binding.how == "collection"
+            and self.ctx.site.binding.how == Origin.COLLECTION
             and self.ctx.facts.releases_elements(
                 node, state.aliases, self.ctx.facts.scopes[self.ctx.site.scope], self.ctx.kind
             )
@@ -629,7 +630,7 @@ def before_or_done(before: State, after: State, eff: Effect) -> State:
 def _acquired_name(stmt: cst.BaseSmallStatement, ctx: Context) -> str | None:
     binding = ctx.site.binding
     if (
-        binding.how in ("assign", "tuple", "collection")
+        binding.how in (Origin.ASSIGN, Origin.TUPLE, Origin.COLLECTION)
         and isinstance(stmt, (cst.Assign, cst.AnnAssign, cst.Expr))
         and is_site_value(stmt.value, ctx.site)
     ):

@@ -24,7 +24,7 @@ import weakref
 
 import libcst as cst
 
-from leakcheck.analysis.records import Manager
+from leakcheck.analysis.records import Manager, Origin
 from leakcheck.analysis.sites import SiteFacts
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import judge
@@ -63,7 +63,7 @@ def _managers(facts: SiteFacts) -> dict[str, Manager]:
             continue
         site = own[0]
         name = site.binding.name
-        if site.binding.how not in ("assign", "with") or name is None:
+        if site.binding.how not in (Origin.ASSIGN, Origin.WITH) or name is None:
             continue
         if not _yields_only(node, name) or judge(site, facts):
             continue  # not the resource it yields, or not given back on every path

@@ -14,8 +14,44 @@ from typing import Protocol
 import libcst as cst
 
 from leakcheck.config.catalogue import Kind
+from leakcheck.model import TextEnum
 
 Scope = cst.FunctionDef | cst.Module
+
+
+class Origin(TextEnum):
+    """How an acquisition's result is kept (`Binding.how`): where the resource comes from, for the
+    scope that judges it."""
+
+    ASSIGN = "assign"  # `conn = pool.getconn()`
+    WITH = "with"  # `with engine.connect() as conn:`
+    DISCARDED = "discarded"  # `pool.getconn()`: the result is dropped
+    TUPLE = "tuple"  # `conn, cur = open_pair()`: one element of a factory's tuple
+    COLLECTION = "collection"  # `[eng.connect() for ...]`, `conns.append(pool.getconn())`
+    LOST = "lost"  # `pool.getconn().cursor()`: only a chained call's result is kept
+    PASSED = "passed"  # `rebuild_index(SessionLocal())`: passed straight to a borrower
+    PARAM = "param"  # a session the function is given (`db = Depends(get_db)`)
+    ATTRIBUTE = "attribute"  # `self.conn = pool.getconn()` in `__enter__` (cmclass.py)
+    STORED = "stored"  # `g.db = connect()`, `context["db"] = ...` (contexts.py)
+
+
+class Escape(TextEnum):
+    """How a verdict says a resource escapes (`Verdict.leak`); rules map each, per kind family,
+    to a code (`rules/rules.toml`, `leak = ...`)."""
+
+    NEVER = "never"  # no path gives it back or hands it off
+    EXCEPTION = "exception"  # an exception between acquire and release skips the release
+    EARLY_EXIT = "early-exit"  # a return/break/continue/raise or a branch leaves it held
+    FINALLY_ORDER = "finally-order"  # released in `finally` after a statement that may raise
+    YIELD = "yield"  # released after a `yield`, outside `finally`
+    OVERWRITTEN = "overwritten"  # its last name is reassigned or deleted while held
+    LOOP = "loop"  # the next iteration acquires again while the previous one is held
+    HELD_ACROSS_AWAIT = "held-across-await"  # kept open across a wait on the outside world
+    CAPTURED_BY_STREAM = "captured-by-stream"  # used by a streaming generator (streams.py)
+    HANDED_TO_TASK = "handed-to-task"  # a request's session given to work that runs later
+    PINNED_BY_STREAM = "pinned-by-stream"  # a dependency's session pinned while a response streams
+    UNENTERED = "unentered"  # a context manager used without `with` (unentered.py)
+
 
 # What a function does to a resource passed to one of its parameters (see `ownership.py`).
 BORROW = "borrow"
@@ -121,9 +157,9 @@ class Resolver(Protocol):
 class Binding:
     """How an acquiring call's result is kept: `name = call`, `with call as name`, or dropped."""
 
-    how: str  # "assign" | "with" | "discarded" | "tuple" | "collection" | "lost" | "param"
+    how: Origin
     name: str | None
-    names: tuple[str | None, ...] = ()  # "tuple": the names unpacked, in order
+    names: tuple[str | None, ...] = ()  # `Origin.TUPLE`: the names unpacked, in order
 
 
 @dataclass(frozen=True)
@@ -134,11 +170,7 @@ class Site:
     kind: Kind
     scope: Scope
     class_name: str | None
-    # how "param": a session the function is given (`Depends(get_db)`); "tuple": one element of
-    # `conn, cur = open_pair()`; "collection": a list of them (`[eng.connect() for ...]`,
-    # `conns.append(pool.getconn())`); "lost": only a chained call's result is kept
-    # (`pool.getconn().cursor()`).
-    binding: Binding
+    binding: Binding  # how its result is kept (`Origin`: a name, a parameter, a tuple slot...)
     anchor: cst.CSTNode | None = None  # where to report, when not at `call` (a parameter)
 
 
@@ -171,7 +203,7 @@ class Verdict:
     """How one acquisition escapes (`leak`, see `verdicts.py`), and the words that explain it."""
 
     site: Site
-    leak: str
+    leak: Escape
     node: cst.CSTNode | None  # the statement through which the resource escapes
     how: tuple[Part, ...]
     label: str = "escapes here"  # what the code frame says at `node`

@@ -8,7 +8,7 @@ import libcst as cst
 
 from leakcheck.analysis.collect import GETTERS, RETURNS_SAME
 from leakcheck.analysis.ownership import BORROW, argument_effect
-from leakcheck.analysis.records import Binding, Scope, Site
+from leakcheck.analysis.records import Binding, Origin, Scope, Site
 from leakcheck.analysis.roles import RoleFacts
 from leakcheck.analysis.syntax import dotted
 from leakcheck.config.catalogue import Kind
@@ -32,7 +32,7 @@ class SiteFacts(RoleFacts):
                             kind,
                             info.node,
                             info.class_name,
-                            Binding("param", param.name.value),
+                            Binding(Origin.PARAM, param.name.value),
                             param,
                         )
                     )
@@ -80,7 +80,7 @@ class SiteFacts(RoleFacts):
                 binding = self._chained_binding(call) or self._passed_binding(call, class_name)
                 if binding is None:
                     continue
-            if binding.how == "tuple":
+            if binding.how == Origin.TUPLE:
                 site = self._tuple_site(call, scope, class_name, binding)
                 if site is not None:
                     found.append(site)
@@ -90,7 +90,7 @@ class SiteFacts(RoleFacts):
                 kind = self._annotated_kind(call, class_name)
                 if kind is None:
                     continue
-            if binding.how == "lost" and self._ends_with_chain(call, kind):
+            if binding.how == Origin.LOST and self._ends_with_chain(call, kind):
                 continue
             if kind.registry and (
                 isinstance(scope, cst.Module) or self._registry_called(scope, binding.name)
@@ -99,9 +99,9 @@ class SiteFacts(RoleFacts):
                 # registry whose sessions the scope takes (`db = Session()`): those are judged
                 # as sessions of their own.
                 continue
-            if kind.acquire_awaited and binding.how != "with" and id(call) not in self.awaited:
+            if kind.acquire_awaited and binding.how != Origin.WITH and id(call) not in self.awaited:
                 continue  # `sem.acquire()` without await: not an asyncpg-style pool
-            if binding.how == "with" and (
+            if binding.how == Origin.WITH and (
                 binding.name is None or (kind.with_releases and not managed)
             ):
                 continue
@@ -130,7 +130,7 @@ class SiteFacts(RoleFacts):
         outer, arg = found
         if argument_effect(self, outer, arg, class_name) != BORROW:
             return None
-        return Binding("passed", dotted(outer.func) or "")
+        return Binding(Origin.PASSED, dotted(outer.func) or "")
 
     def _registry_called(self, scope: Scope, name: str | None) -> bool:
         info = self.scopes[scope]
@@ -143,7 +143,7 @@ class SiteFacts(RoleFacts):
             return None
         if outer.func.attr.value in RETURNS_SAME:
             return None  # the chain's result is the resource itself: judged there
-        return Binding("lost", None)
+        return Binding(Origin.LOST, None)
 
     def _tuple_site(
         self, call: cst.Call, scope: Scope, class_name: str | None, binding: Binding
@@ -155,7 +155,7 @@ class SiteFacts(RoleFacts):
         kind, slot = found
         if slot >= len(binding.names) or binding.names[slot] is None:
             return None
-        return Site(call, kind, scope, class_name, Binding("tuple", binding.names[slot]))
+        return Site(call, kind, scope, class_name, Binding(Origin.TUPLE, binding.names[slot]))
 
     def tuple_factory(self, call: cst.Call, class_name: str | None) -> tuple[Kind, int] | None:
         """The kind and tuple slot of a fresh resource that `call` returns inside a tuple."""

@@ -13,6 +13,7 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.ownership import STREAM, argument_effect
+from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.syntax import bound_names, dotted, walk
 from leakcheck.analysis.verdicts import Part, Verdict
 from leakcheck.analysis.waits import finite_read, loops_or_waits
@@ -36,7 +37,7 @@ def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
         held = {
             site.binding.name: site
             for site in sites
-            if site.scope is outer and site.binding.name and site.binding.how != "discarded"
+            if site.scope is outer and site.binding.name and site.binding.how != Origin.DISCARDED
         }
         if not held:
             continue
@@ -57,7 +58,7 @@ def captured(facts: ModuleFacts, sites: list[Site]) -> list[Verdict]:
                 ),
             )
             what = f"{site.kind.resource} `{use.value}` of `{outer.name.value}()`"
-            found.append(Verdict(site, "captured-by-stream", None, how, what=what, anchor=use))
+            found.append(Verdict(site, Escape.CAPTURED_BY_STREAM, None, how, what=what, anchor=use))
         nodes = list(walk(outer.body))  # read once for the rules below
         found += _closed_at_stream_end(facts, outer, held)
         found += _passed_to_streams(facts, info.class_name, outer, held, nodes)
@@ -72,14 +73,14 @@ def _closed_at_stream_end(
     """`def gen(): ...; yield row; db.close()` streamed: a client disconnect (GeneratorExit at
     the `yield`) or an error skips the close at the generator's end (LC107/LC207)."""
     found: list[Verdict] = []
-    if not any(site.binding.how in ("assign", "tuple") for site in held.values()):
+    if not any(site.binding.how in (Origin.ASSIGN, Origin.TUPLE) for site in held.values()):
         return found
     for inner in _inner_generators(outer):
         if not _outlives(inner.name.value, outer, inner):
             continue
         shadowed = _locals(inner)
         for name, site in held.items():
-            if name in shadowed or site.binding.how not in ("assign", "tuple"):
+            if name in shadowed or site.binding.how not in (Origin.ASSIGN, Origin.TUPLE):
                 continue
             release = _release_outside_finally(facts, inner, name, site)
             if release is None:
@@ -92,7 +93,7 @@ def _closed_at_stream_end(
                     release,
                 ),
             )
-            found.append(Verdict(site, "yield", release, how, "skipped at a disconnect"))
+            found.append(Verdict(site, Escape.YIELD, release, how, "skipped at a disconnect"))
     return found
 
 
@@ -154,7 +155,9 @@ def _passed_to_streams(
                 ),
             )
             what = f"{site.kind.resource} `{value.value}` of `{outer.name.value}()`"
-            found.append(Verdict(site, "captured-by-stream", None, how, what=what, anchor=value))
+            found.append(
+                Verdict(site, Escape.CAPTURED_BY_STREAM, None, how, what=what, anchor=value)
+            )
     return found
 
 
@@ -163,7 +166,7 @@ def _dependency(site: Site) -> str | None:
     dependency is scoped to the function (`Depends(get_db, scope="function")`, FastAPI >= 0.121,
     exits before the response is sent)."""
     param = site.anchor
-    if site.binding.how != "param" or not isinstance(param, cst.Param):
+    if site.binding.how != Origin.PARAM or not isinstance(param, cst.Param):
         return None
     for node in walk(param):
         if (
@@ -217,7 +220,7 @@ def _handed_to_later(
                     ),
                 )
                 what = f"request {site.kind.resource} `{sub.value}` of `{outer.name.value}()`"
-                found.append(Verdict(site, "handed-to-task", None, how, what=what, anchor=sub))
+                found.append(Verdict(site, Escape.HANDED_TO_TASK, None, how, what=what, anchor=sub))
                 break
     return found
 
@@ -261,7 +264,9 @@ def _pinned_dependencies(
         )
         what = f"{site.kind.resource} `{name}` of `{outer.name.value}()`"
         found.append(
-            Verdict(site, "pinned-by-stream", streaming, how, "streams here", what, site.anchor)
+            Verdict(
+                site, Escape.PINNED_BY_STREAM, streaming, how, "streams here", what, site.anchor
+            )
         )
     return found
 

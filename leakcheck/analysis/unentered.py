@@ -11,6 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
 
@@ -21,7 +22,7 @@ def unentered(facts: ModuleFacts) -> list[Verdict]:
     found = []
     for call, scope, class_name in facts.calls:
         binding = facts.bindings.get(id(call))
-        if binding is None or binding.how != "assign" or binding.name is None:
+        if binding is None or binding.how != Origin.ASSIGN or binding.name is None:
             continue
         kind = facts.context_manager_kind(call, class_name)
         if kind is None:
@@ -45,7 +46,7 @@ def unentered(facts: ModuleFacts) -> list[Verdict]:
         found.append(
             Verdict(
                 site,
-                "unentered",
+                Escape.UNENTERED,
                 use,
                 how,
                 f"uses the manager, not a {kind.resource}",

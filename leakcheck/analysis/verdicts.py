@@ -1,6 +1,6 @@
 """Judge one acquisition: run the walker, pick the leak that best explains it, say how it escapes.
 
-Verdict classes (rules map them to codes, per family):
+Verdict classes (`records.Escape`; rules map them to codes, per family):
   never          no path gives the resource back or hands it off
   exception      released on the normal path; an exception between acquire and release skips it
   early-exit     a return/break/continue/raise, a branch, or a swallowed error leaves it held
@@ -20,7 +20,7 @@ import libcst as cst
 from leakcheck.analysis.collect import CollectedFacts, releases_all_of
 from leakcheck.analysis.effects import Context
 from leakcheck.analysis.flow import Exit, Note, State, Status, Trace, Walker, header
-from leakcheck.analysis.records import FunctionInfo, Part, Site, Verdict
+from leakcheck.analysis.records import Escape, FunctionInfo, Origin, Part, Site, Verdict
 from leakcheck.analysis.syntax import block_statements, call_text, children, dotted, source_of, walk
 
 __all__ = [
@@ -36,20 +36,29 @@ __all__ = [
     "what_it_holds",
 ]
 
-PRIORITY = ("loop", "overwritten", "early-exit", "yield", "finally-order", "exception")
+PRIORITY = (
+    Escape.LOOP,
+    Escape.OVERWRITTEN,
+    Escape.EARLY_EXIT,
+    Escape.YIELD,
+    Escape.FINALLY_ORDER,
+    Escape.EXCEPTION,
+)
 
 
 def judge(site: Site, facts: CollectedFacts) -> list[Verdict]:
     """The verdicts for one acquisition: how it leaks, if it does, and whether it is kept open
     across an await on the outside world. Empty when every path gives it back in time."""
-    if site.binding.how == "discarded":
-        return [Verdict(site, "never", None, ((" (the result of the call is discarded)", None),))]
-    if site.binding.how == "passed":
+    if site.binding.how == Origin.DISCARDED:
+        return [
+            Verdict(site, Escape.NEVER, None, ((" (the result of the call is discarded)", None),))
+        ]
+    if site.binding.how == Origin.PASSED:
         text = f" (passed straight to `{site.binding.name}()`, which only uses it)"
-        return [Verdict(site, "never", None, ((text, None),))]
-    if site.binding.how == "lost":
+        return [Verdict(site, Escape.NEVER, None, ((text, None),))]
+    if site.binding.how == Origin.LOST:
         text = " (only the result of a method called on it is kept: nothing refers to it)"
-        return [Verdict(site, "never", None, ((text, None),))]
+        return [Verdict(site, Escape.NEVER, None, ((text, None),))]
     info = facts.scopes[site.scope]
     name = site.binding.name
     assert name is not None
@@ -57,8 +66,8 @@ def judge(site: Site, facts: CollectedFacts) -> list[Verdict]:
         return []
     if info is facts.module_info and name in facts.used_in_functions:
         return []  # a module global used by the module's functions: long-lived by design
-    given = site.binding.how == "param"
-    managed = site.binding.how == "with" and site.kind.with_releases
+    given = site.binding.how == Origin.PARAM
+    managed = site.binding.how == Origin.WITH and site.kind.with_releases
     # A session the function manages with `with`, or is given by its framework, is its own:
     # passing it to a helper (`load(db)`) only lends it.
     owner = given or managed or _releases_it(facts, info, facts.alias_closure(info, name), site)
@@ -95,7 +104,7 @@ def _held_across_await(site: Site, wait: cst.CSTNode, facts: CollectedFacts) -> 
         if isinstance(wait, cst.For)
         else source_of(shown, 50)
     )
-    what = f"{site.kind.resource} `{site.binding.name}`" if site.binding.how == "param" else ""
+    what = f"{site.kind.resource} `{site.binding.name}`" if site.binding.how == Origin.PARAM else ""
     how = (
         (
             f" is kept open across `{text}` on line {{line}} after being used: "
@@ -104,7 +113,7 @@ def _held_across_await(site: Site, wait: cst.CSTNode, facts: CollectedFacts) -> 
         ),
     )
     return Verdict(
-        site, "held-across-await", wait, how, "waits here", what=what, anchor=site.anchor
+        site, Escape.HELD_ACROSS_AWAIT, wait, how, "waits here", what=what, anchor=site.anchor
     )
 
 
@@ -142,7 +151,7 @@ def what_it_holds(site: Site, facts: CollectedFacts) -> str:
 
 def _autocommit(site: Site, facts: CollectedFacts) -> bool:
     """Is the resource in autocommit mode: by its driver, a keyword, or `x.autocommit = True`?"""
-    if site.binding.how == "param":
+    if site.binding.how == Origin.PARAM:
         return False
     drivers = frozenset(v.split(".", 1)[0] for v in facts.imports.values())
     if site.kind.autocommits(facts.qualify(site.call.func), drivers):
@@ -228,51 +237,57 @@ def _classify(
     last = last_statement(body) or site.call
     if not (owner or trace.moved) and not trace.released:
         if held or end or trace.rebound:
-            leak = "overwritten" if any(r.loop is None for r in trace.rebound) else "never"
-            if leak == "overwritten":
+            leak = (
+                Escape.OVERWRITTEN if any(r.loop is None for r in trace.rebound) else Escape.NEVER
+            )
+            if leak == Escape.OVERWRITTEN:
                 return _rebound_verdict(site, trace)
-            if site.binding.how == "with" and site.kind.with_note:
-                return Verdict(site, "never", None, ((f": {site.kind.with_note}", None),))
+            if site.binding.how == Origin.WITH and site.kind.with_note:
+                return Verdict(site, Escape.NEVER, None, ((f": {site.kind.with_note}", None),))
             where = _first_escape(held, end, last, site)
             return Verdict(
                 site,
-                "never",
+                Escape.NEVER,
                 where[1],
                 ((" (still held ", None), *where[0], (")", None)),
                 "still held here",
             )
         return None
-    candidates: dict[str, Verdict] = {}
+    candidates: dict[Escape, Verdict] = {}
     if trace.rebound:
         verdict = _rebound_verdict(site, trace)
         candidates[verdict.leak] = verdict
     for state in end:
         candidates.setdefault(
-            "early-exit",
+            Escape.EARLY_EXIT,
             Verdict(
-                site, "early-exit", last, (*_end(site, last), *_note(state.note)), "still held here"
+                site,
+                Escape.EARLY_EXIT,
+                last,
+                (*_end(site, last), *_note(state.note)),
+                "still held here",
             ),
         )
     for ex in held:
         leak = _exit_class(ex)
-        if leak in ("exception", "finally-order", "yield") and not errors:
+        if leak in (Escape.EXCEPTION, Escape.FINALLY_ORDER, Escape.YIELD) and not errors:
             continue
         if fixture and ex.at_yield:
             continue  # pytest never throws a test's error into a fixture
         note = ex.state.note
-        if leak != "early-exit" and note is not None and note.kind == "caught":
+        if leak != Escape.EARLY_EXIT and note is not None and note.kind == "caught":
             note = None  # the exit already names the error
         label = {
-            "exception": "if this raises",
-            "finally-order": "if this raises",
-            "yield": "an error thrown in here skips the release",
+            Escape.EXCEPTION: "if this raises",
+            Escape.FINALLY_ORDER: "if this raises",
+            Escape.YIELD: "an error thrown in here skips the release",
         }.get(leak, "leaves here")
         if ex.explicit:
             label = "leaves here"
         elif ex.cancelled:
             label = "if the task is cancelled here"
         how = (*_exit(ex), *_note(note))
-        if leak == "exception" and not owner and trace.handed is not None:
+        if leak == Escape.EXCEPTION and not owner and trace.handed is not None:
             what = "releases it" if trace.handed_back else "hands it over"
             how = (*how, (f", before line {{line}} {what}", trace.handed))
         # The frame points at the statement the message names (the error's cause when a
@@ -354,7 +369,7 @@ def _rebound_verdict(site: Site, trace: Trace) -> Verdict:
     if lost.loop is not None:
         return Verdict(
             site,
-            "loop",
+            Escape.LOOP,
             lost.loop,
             ((" before the loop on line {line} acquires the next one", lost.loop),),
             "the next iteration acquires again",
@@ -362,28 +377,28 @@ def _rebound_verdict(site: Site, trace: Trace) -> Verdict:
     if isinstance(lost.node, cst.Del):
         return Verdict(
             site,
-            "overwritten",
+            Escape.OVERWRITTEN,
             lost.node,
             ((f" before `del {lost.name}` on line {{line}} drops it", lost.node),),
             "dropped here",
         )
     return Verdict(
         site,
-        "overwritten",
+        Escape.OVERWRITTEN,
         lost.node,
         ((f" before `{lost.name}` is reassigned on line {{line}}", lost.node),),
         "reassigned here",
     )
 
 
-def _exit_class(ex: Exit) -> str:
+def _exit_class(ex: Exit) -> Escape:
     if ex.kind == "raise" and not ex.explicit:
         if ex.in_finally:
-            return "finally-order"
+            return Escape.FINALLY_ORDER
         if ex.at_yield:
-            return "yield"  # thrown into the generator at the `yield`
-        return "exception"
-    return "early-exit"  # also `raise HTTPException(409)` in a handler: a deliberate way out
+            return Escape.YIELD  # thrown into the generator at the `yield`
+        return Escape.EXCEPTION
+    return Escape.EARLY_EXIT  # also `raise HTTPException(409)` in a handler: a deliberate way out
 
 
 def _first_escape(

@@ -34,6 +34,7 @@ from leakcheck.fix.ranges import (
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.statements import bare, closing_name
 from leakcheck.fix.withitems import taken_before_try
+from leakcheck.model import Applicability
 
 
 def release_into_with(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -107,7 +108,7 @@ def _closing(
     rest[position] = node.with_changes(items=items)
     needs = (("contextlib", "closing"),) if closer == "closing" else ()
     title = f"Close `{name}` with `closing()` instead of after the block"
-    return Plan(block, block.with_changes(body=rest), title, "safe", imports=needs)
+    return Plan(block, block.with_changes(body=rest), title, Applicability.SAFE, imports=needs)
 
 
 def _finally(
@@ -133,4 +134,4 @@ def _finally(
         return None
     new_body = [*rest[:position], *replacement, *rest[position + 1 :]]
     title = f"Return `{name}` to the pool in `finally`"
-    return Plan(block, block.with_changes(body=new_body), title, "safe")
+    return Plan(block, block.with_changes(body=new_body), title, Applicability.SAFE)

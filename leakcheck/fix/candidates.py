@@ -16,6 +16,7 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.managers import Manager, arguments, managers
+from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.syntax import dotted, import_bindings, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.helper_releases import releases_through_busy_helper
@@ -23,6 +24,7 @@ from leakcheck.fix.per_iteration import per_iteration
 from leakcheck.fix.plans import plan
 from leakcheck.fix.recipes import WRAPPED, Plan, with_helper
 from leakcheck.fix.streams import close_before_wait, function_scope
+from leakcheck.model import Applicability
 
 
 def candidates(
@@ -40,11 +42,11 @@ def candidates(
     the same pool, engine or factory and is as safe as the plain form; otherwise after it.
     Rewrites that produce the same code are offered once.
     """
-    if verdict.leak == "pinned-by-stream":
+    if verdict.leak == Escape.PINNED_BY_STREAM:
         return unique([function_scope(verdict, facts, where)])
-    if verdict.leak == "held-across-await":
+    if verdict.leak == Escape.HELD_ACROSS_AWAIT:
         return unique([close_before_wait(verdict, facts), per_iteration(verdict, facts)])
-    if verdict.leak == "captured-by-stream":
+    if verdict.leak == Escape.CAPTURED_BY_STREAM:
         return unique([per_iteration(verdict, facts)])
     name = verdict.site.binding.name
     if name is not None and releases_through_busy_helper(verdict.site, facts, name):
@@ -54,7 +56,7 @@ def candidates(
     if helpers:
         found.append(plan(verdict, facts))
     plain = found[-1]
-    wrapped = verdict.leak in WRAPPED and verdict.site.binding.how == "assign"
+    wrapped = verdict.leak in WRAPPED and verdict.site.binding.how == Origin.ASSIGN
     for helper in detected(verdict.site, facts) if wrapped else ():
         rewrite = with_helper(
             verdict, facts, helper.call, helper.manager.asynchronous, helper.reason, helper.imports
@@ -64,7 +66,11 @@ def candidates(
         preferred = (
             helper.same_source
             and not helpers
-            and (plain is None or rewrite.applicability == "safe" or plain.applicability != "safe")
+            and (
+                plain is None
+                or rewrite.applicability == Applicability.SAFE
+                or plain.applicability != Applicability.SAFE
+            )
         )
         if preferred:
             found.insert(0, rewrite)

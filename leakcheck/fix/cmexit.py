@@ -30,6 +30,7 @@ from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.statements import bare, lift_blank_lines
+from leakcheck.model import Applicability
 
 EXITS = ("__exit__", "__aexit__")
 
@@ -75,7 +76,7 @@ def _both(
     new = cls.body.visit(_Swap({id(exiting.old): exiting.new, id(entering.old): entering.new}))
     assert isinstance(new, cst.CSTNode)
     title = f"{exiting.title}, and in `{enter.name.value}` if it fails after acquiring it"
-    return Plan(cls.body, new, title, "safe")
+    return Plan(cls.body, new, title, Applicability.SAFE)
 
 
 class _Swap(cst.CSTTransformer):
@@ -137,12 +138,12 @@ def release_never_in_exit(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
         reason = f"`{attribute}` stays on the object: code using it after the block finds it closed"
         entering = _release_if_enter_fails(site, enter, attribute)
         if entering is None:
-            return Plan(exit_.body, new, title, "unsafe", reason)
+            return Plan(exit_.body, new, title, Applicability.UNSAFE, reason)
         swap = _Swap({id(exit_.body): new, id(entering.old): entering.new})
         both = cls.body.visit(swap)
         assert isinstance(both, cst.CSTNode)
         title += f", and in `{enter.name.value}` if it fails after acquiring it"
-        return Plan(cls.body, both, title, "unsafe", reason)
+        return Plan(cls.body, both, title, Applicability.UNSAFE, reason)
     return None
 
 
@@ -180,7 +181,7 @@ def _exit_finally(
     new_body = [*body[:start], new_try, *body[position + 1 :]]
     new = exit_.body.with_changes(body=new_body)
     title = f"Release `{attribute}` in `finally` in `{exit_.name.value}`"
-    return Plan(exit_.body, new, title, "safe")
+    return Plan(exit_.body, new, title, Applicability.SAFE)
 
 
 def _release_if_enter_fails(site: Site, enter: cst.FunctionDef, attribute: str) -> Plan | None:
@@ -220,7 +221,7 @@ def _release_if_enter_fails(site: Site, enter: cst.FunctionDef, attribute: str) 
     new = enter.body.with_changes(body=[*body[: store + 1], new_try])
     verb = "Return" if site.kind.release_methods else "Close"
     title = f"{verb} `{attribute}` if `{enter.name.value}` fails after acquiring it"
-    return Plan(enter.body, new, title, "safe")
+    return Plan(enter.body, new, title, Applicability.SAFE)
 
 
 def _release(site: Site, attribute: str, awaited: bool) -> cst.SimpleStatementLine | None:

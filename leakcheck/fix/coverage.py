@@ -13,6 +13,7 @@ module each; this one picks:
 from __future__ import annotations
 
 from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.afterwith import release_into_with
 from leakcheck.fix.cmexit import release_in_exit, release_never_in_exit
@@ -26,18 +27,18 @@ from leakcheck.fix.withitems import release_with_items
 def plan_more(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
     """A rewrite for `verdict` from the recipes below, or None."""
     site = verdict.site
-    if verdict.leak in ("exception", "early-exit") and site.binding.how == "assign":
+    if verdict.leak in (Escape.EXCEPTION, Escape.EARLY_EXIT) and site.binding.how == Origin.ASSIGN:
         return release_in_finally(site, facts)
-    if verdict.leak in ("exception", "early-exit") and site.binding.how == "with":
+    if verdict.leak in (Escape.EXCEPTION, Escape.EARLY_EXIT) and site.binding.how == Origin.WITH:
         return release_into_with(site, facts)
-    if verdict.leak == "never" and site.binding.how == "with":
+    if verdict.leak == Escape.NEVER and site.binding.how == Origin.WITH:
         return release_with_items(site, facts)
-    if verdict.leak == "loop" and site.binding.how == "assign":
+    if verdict.leak == Escape.LOOP and site.binding.how == Origin.ASSIGN:
         return release_per_iteration(site, facts)
-    if verdict.leak == "overwritten" and site.binding.how == "assign":
+    if verdict.leak == Escape.OVERWRITTEN and site.binding.how == Origin.ASSIGN:
         return release_before_reuse(site, facts)
-    if verdict.leak == "exception" and site.binding.how == "attribute":
+    if verdict.leak == Escape.EXCEPTION and site.binding.how == Origin.ATTRIBUTE:
         return release_in_exit(verdict, facts)
-    if verdict.leak == "never" and site.binding.how == "attribute":
+    if verdict.leak == Escape.NEVER and site.binding.how == Origin.ATTRIBUTE:
         return release_never_in_exit(verdict, facts)
     return None

@@ -40,6 +40,7 @@ from leakcheck.fix.ranges import (
 )
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.statements import bare, has_comment
+from leakcheck.model import Applicability
 
 
 def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -153,7 +154,9 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
     new_block = block.with_changes(body=[*body[:position], new_try, *rest])
     reason = detaches(site, [*inside, *rest], name, derived)
     title = f"Release `{name}` in `finally` instead of `except`"
-    return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
+    return Plan(
+        block, new_block, title, Applicability.UNSAFE if reason else Applicability.SAFE, reason
+    )
 
 
 def _acquired_inside(

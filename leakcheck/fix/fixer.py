@@ -31,6 +31,7 @@ from leakcheck.fix.edits import apply_plan, apply_plans, changed_lines, header_l
 from leakcheck.fix.newlines import match_line_endings
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.settings_fixes import fix_settings, wanted_keys
+from leakcheck.model import Applicability
 
 MAX_ROUNDS = 32
 Key = tuple[str, str, str, int]
@@ -47,7 +48,7 @@ class Outcome:
 def verdict_keys(verdicts: list[Verdict]) -> list[Key]:
     """Stable names for verdicts across rewrites (lines move): class, scope, call, occurrence."""
     seen: Counter[tuple[str, str, str]] = Counter()
-    keys = []
+    keys: list[Key] = []
     for verdict in verdicts:
         site = verdict.site
         scope = "" if isinstance(site.scope, cst.Module) else site.scope.name.value
@@ -104,7 +105,7 @@ def fix_source(
         applied: tuple[cst.Module, list[str]] | None = None
         reasons = []
         for fix in plans:  # the first candidate the checks keep is the one `--fix` applies
-            allowed_here = fix.applicability == "safe" or unsafe
+            allowed_here = fix.applicability == Applicability.SAFE or unsafe
             result = _try(module, fix, key, keys, kinds, package, resolver)
             if isinstance(result, str):
                 if allowed_here:
@@ -165,7 +166,7 @@ def _next(
         if key in skip:
             continue
         plans = candidates(verdict, facts, helpers, where)
-        if any(p.applicability == "safe" or unsafe for p in plans):
+        if any(p.applicability == Applicability.SAFE or unsafe for p in plans):
             return verdict, key, plans
     return None
 

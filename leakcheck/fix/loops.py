@@ -43,6 +43,7 @@ from leakcheck.fix.statements import (
     released_in_finally,
     with_block,
 )
+from leakcheck.model import Applicability
 
 
 def release_per_iteration(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -150,7 +151,9 @@ def _plan(
         or _may_not_run(loop, name)
     )
     new_block = block.with_changes(body=rest)
-    return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
+    return Plan(
+        block, new_block, title, Applicability.UNSAFE if reason else Applicability.SAFE, reason
+    )
 
 
 def _may_not_run(loop: cst.For | cst.While, name: str) -> str:

@@ -67,6 +67,7 @@ from leakcheck.fix.statements import (
     with_block,
     with_form,
 )
+from leakcheck.model import Applicability
 
 
 def release_before_reuse(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -139,7 +140,9 @@ def release_before_reuse(site: Site, facts: ModuleFacts) -> Plan | None:
         later = derived - live
         if any(names(s) & later for s in body[again:]):
             reason = "objects of the first session are used after it closes"
-    return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
+    return Plan(
+        block, new_block, title, Applicability.UNSAFE if reason else Applicability.SAFE, reason
+    )
 
 
 def _read_later(stmts: tuple[cst.BaseStatement, ...], live: set[str]) -> bool:
@@ -243,7 +246,9 @@ def _reassigned_inside(
         _, loaded = range_of(tuple(before), 0, name)
         if any(names(s) & (loaded - live) for s in [*later, *after]):
             reason = "objects of the first session are used after it closes"
-    return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
+    return Plan(
+        block, new_block, title, Applicability.UNSAFE if reason else Applicability.SAFE, reason
+    )
 
 
 def _nested_reassignment(

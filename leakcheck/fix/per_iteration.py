@@ -41,6 +41,7 @@ import libcst as cst
 
 from leakcheck.analysis.exports import module_names, provider_async
 from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.syntax import call_text, displayed_values, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.analysis.waits import unbounded_iteration, unbounded_wait
@@ -57,6 +58,7 @@ from leakcheck.fix.ranges import (
 )
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.statements import bare, released_in_finally, with_block, with_form
+from leakcheck.model import Applicability
 
 HOISTED = ("payload", "event", "chunk")  # the name a yielded value is computed into
 
@@ -85,15 +87,15 @@ def per_iteration(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
     if name is None or site.kind.direct or not isinstance(site.scope, cst.FunctionDef):
         return None
     holder: cst.FunctionDef | None = None
-    if verdict.leak == "held-across-await":
+    if verdict.leak == Escape.HELD_ACROSS_AWAIT:
         holder = site.scope
-    elif verdict.leak == "captured-by-stream" and site.binding.how == "param":
+    elif verdict.leak == Escape.CAPTURED_BY_STREAM and site.binding.how == Origin.PARAM:
         holder = _generator_of(site.scope, verdict.anchor)
         if holder is not None and _mentioned_outside(site.scope, holder, name):
             return None  # the handler uses the session too: it stays pinned (LC403)
     if holder is None:
         return None
-    lc402 = verdict.leak == "held-across-await"
+    lc402 = verdict.leak == Escape.HELD_ACROSS_AWAIT
     loop = _loop(holder, name, verdict.node if lc402 else verdict.anchor, lc402)
     if loop is None:
         return None
@@ -211,13 +213,13 @@ def _source(
     loop: cst.For | cst.While,
     name: str,
 ) -> _Source | None:
-    if site.binding.how == "param":
+    if site.binding.how == Origin.PARAM:
         return _from_dependency(site, facts, holder, name)
     if holder is not site.scope:
         return None
-    if site.binding.how == "assign":
+    if site.binding.how == Origin.ASSIGN:
         return _from_assignment(site, facts, loop, name)
-    if site.binding.how == "with" and site.kind.with_releases:
+    if site.binding.how == Origin.WITH and site.kind.with_releases:
         return _from_with(site, loop, name)
     return None
 
@@ -614,7 +616,7 @@ def _plan(
     reason = _carried(site, what)
     if source.note:
         reason = f"{reason}; {source.note}"
-    return Plan(old, new, title, "unsafe", reason, source.imports)
+    return Plan(old, new, title, Applicability.UNSAFE, reason, source.imports)
 
 
 def _carried(site: Site, what: str) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
+from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.syntax import call_text, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.ranges import (
@@ -57,8 +58,9 @@ from leakcheck.fix.statements import (
     with_block,
     with_form,
 )
+from leakcheck.model import Applicability
 
-WRAPPED = frozenset({"never", "exception", "early-exit", "yield"})
+WRAPPED = frozenset({Escape.NEVER, Escape.EXCEPTION, Escape.EARLY_EXIT, Escape.YIELD})
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Plan:
     old: cst.CSTNode
     new: cst.CSTNode
     title: str
-    applicability: str  # "safe" | "unsafe"
+    applicability: Applicability
     reason: str = ""  # why it is unsafe
     imports: tuple[tuple[str, str], ...] = ()  # (module, name) the new code needs imported
 
@@ -92,19 +94,23 @@ def main_form(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = (
     """
     site = verdict.site
     handed = _handed(verdict)
-    if handed is None and verdict.leak == "exception" and site.binding.how == "assign":
+    if handed is None and verdict.leak == Escape.EXCEPTION and site.binding.how == Origin.ASSIGN:
         handed = handed_to_later(site, facts)  # a task whose coroutine releases it
-    if verdict.leak == "exception" and handed is not None and site.binding.how == "assign":
+    if (
+        verdict.leak == Escape.EXCEPTION
+        and handed is not None
+        and site.binding.how == Origin.ASSIGN
+    ):
         return Attempt(_release_before_handoff(site, facts, handed), decided=True)
-    if verdict.leak in WRAPPED and site.binding.how == "assign":
+    if verdict.leak in WRAPPED and site.binding.how == Origin.ASSIGN:
         wrapped = _wrap(site, facts, helper=_helper(site, helpers))
         return Attempt(wrapped, decided=wrapped is not None)
-    if verdict.leak == "never" and site.binding.how == "with":
+    if verdict.leak == Escape.NEVER and site.binding.how == Origin.WITH:
         released = _with_that_releases(site, facts)
         return Attempt(released, decided=released is not None)
-    if verdict.leak == "unentered" and site.binding.how == "assign":
+    if verdict.leak == Escape.UNENTERED and site.binding.how == Origin.ASSIGN:
         return Attempt(_enter(site, facts), decided=True)
-    if verdict.leak == "finally-order" and verdict.node is not None:
+    if verdict.leak == Escape.FINALLY_ORDER and verdict.node is not None:
         return Attempt(_nest_release(verdict, facts), decided=True)
     return Attempt(None, decided=False)
 
@@ -134,9 +140,9 @@ def with_helper(
     a helper of the project detected by `analysis/managers.py`. Unsafe with `reason` when it is not
     "" (it also commits, or takes from another pool); otherwise as safe as the plain form."""
     site = verdict.site
-    if verdict.leak not in WRAPPED or site.binding.how != "assign":
+    if verdict.leak not in WRAPPED or site.binding.how != Origin.ASSIGN:
         return None
-    if verdict.leak == "exception" and _handed(verdict) is not None:
+    if verdict.leak == Escape.EXCEPTION and _handed(verdict) is not None:
         return None  # released only before a hand-off: a `with` would release after it
     return _wrap(
         site,
@@ -209,7 +215,14 @@ def _wrap(
         reason = helper_reason or detaches(site, kept, name, derived)
         reason = reason or lets_out(kept, name, bool(releases))
         title = f"Use `{'async ' if helper_async else ''}with {helper}() as {name}:`"
-        return Plan(block, new_block, title, "unsafe" if reason else "safe", reason, helper_imports)
+        return Plan(
+            block,
+            new_block,
+            title,
+            Applicability.UNSAFE if reason else Applicability.SAFE,
+            reason,
+            helper_imports,
+        )
     if enter:
         asynchronous = _async_manager(site, facts)
         if asynchronous is None:
@@ -223,7 +236,7 @@ def _wrap(
         new_block = block.with_changes(body=[*body[:index], with_, *body[end:]])
         title = f"Enter `{call_text(site.call)}` with `{'async ' if asynchronous else ''}with`"
         reason = "the manager now runs: it acquires and releases what the code used without it"
-        return Plan(block, new_block, title, "unsafe", reason)
+        return Plan(block, new_block, title, Applicability.UNSAFE, reason)
     if len(releases) > 1:
         return None  # released twice in the original, which then fails: that would change
     reason = detaches(site, kept, name, derived) or lets_out(kept, name, bool(releases))
@@ -249,7 +262,9 @@ def _wrap(
         title = f"Release `{name}` in `finally`"
     new_body = [*body[:index], *replacement, *after, *body[end:]]
     new_block = block.with_changes(body=new_body)
-    return Plan(block, new_block, title, "unsafe" if reason else "safe", reason)
+    return Plan(
+        block, new_block, title, Applicability.UNSAFE if reason else Applicability.SAFE, reason
+    )
 
 
 def _enter(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -296,7 +311,7 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
             new = node.with_changes(items=[closing, cst.WithItem(cst.Name(name))])
             title = f"Close `{name}` with `closing()`, keeping the transaction `with`"
             needs = (("contextlib", "closing"),) if closer == "closing" else ()
-            return Plan(node, new, title, "safe", imports=needs)
+            return Plan(node, new, title, Applicability.SAFE, imports=needs)
         release = release_statement(site, name, False)
         if release is None or node.asynchronous is not None:
             return None
@@ -323,7 +338,12 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
             ):
                 body = [x for s in block.body for x in ([acquire, guarded] if s is node else [s])]
                 new_block = block.with_changes(body=body)
-                return Plan(block, new_block, f"Return `{name}` to the pool in `finally`", "safe")
+                return Plan(
+                    block,
+                    new_block,
+                    f"Return `{name}` to the pool in `finally`",
+                    Applicability.SAFE,
+                )
         return None
     return None
 
@@ -384,7 +404,7 @@ def _release_before_handoff(site: Site, facts: ModuleFacts, handed: cst.CSTNode)
     verb = "Return" if site.kind.release_methods else "Close"
     where = "to the pool " if site.kind.release_methods else ""
     title = f"{verb} `{name}` {where}if an error comes before it is handed over"
-    return Plan(block, new_block, title, "safe")
+    return Plan(block, new_block, title, Applicability.SAFE)
 
 
 # -- a release after a raising statement in `finally` ---------------------------------------------
@@ -412,5 +432,10 @@ def _nest_release(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
             finalbody=cst.Finally(body=cst.IndentedBlock(body=[bare(body[position])])),
         )
         new = node.with_changes(body=node.body.with_changes(body=[guarded, *body[position + 1 :]]))
-        return Plan(node, new, f"Release `{name}` even if the statements before it raise", "safe")
+        return Plan(
+            node,
+            new,
+            f"Release `{name}` even if the statements before it raise",
+            Applicability.SAFE,
+        )
     return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from leakcheck.analysis.django import DjangoContext, django_findings
 from leakcheck.analysis.parsing import parse_module
-from leakcheck.model import Edit, Finding
+from leakcheck.model import Applicability, Edit, Finding
 
 MAX_ROUNDS = 32
 Key = tuple[str, str, str]
@@ -49,7 +49,7 @@ def wanted_keys(
     out = {}
     for finding in django_findings(module, source, path, context):
         fix = finding.fix
-        if fix is None or (fix.applicability != "safe" and not unsafe):
+        if fix is None or (fix.applicability != Applicability.SAFE and not unsafe):
             continue
         if wanted(finding.code, finding.line):
             out[key(finding)] = finding.line

@@ -25,11 +25,13 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.positions import Span, locate
+from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.streams import STREAMING
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.dependencies import package_version
 from leakcheck.fix.recipes import Plan
+from leakcheck.model import Applicability
 
 SCOPE_FIXED = (0, 121, 1)  # `scope="function"` right for parameterless dependencies
 SCOPE_ADDED = (0, 121, 0)
@@ -44,7 +46,7 @@ def function_scope(verdict: Verdict, facts: ModuleFacts, where: Path | None) -> 
     param = site.anchor
     handler = site.scope
     name = site.binding.name
-    if verdict.leak != "pinned-by-stream" or not isinstance(param, cst.Param) or name is None:
+    if verdict.leak != Escape.PINNED_BY_STREAM or not isinstance(param, cst.Param) or name is None:
         return None
     if not isinstance(handler, cst.FunctionDef):
         return None
@@ -94,7 +96,7 @@ def function_scope(verdict: Verdict, facts: ModuleFacts, where: Path | None) -> 
     reason = reason or _read_by_stream(handler, name)
     scoped = f'Depends({provider}, scope="function")'
     title = f"Close `{name}` when `{handler.name.value}()` returns: `{scoped}` ({version})"
-    return Plan(depends, new, title, "unsafe" if reason else "safe", reason)
+    return Plan(depends, new, title, Applicability.UNSAFE if reason else Applicability.SAFE, reason)
 
 
 def _read_by_stream(handler: cst.FunctionDef, name: str) -> str:
@@ -157,11 +159,11 @@ def close_before_wait(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
     name = site.binding.name
     scope = site.scope
     wait = verdict.node
-    if verdict.leak != "held-across-await" or name is None or wait is None:
+    if verdict.leak != Escape.HELD_ACROSS_AWAIT or name is None or wait is None:
         return None
     if not site.kind.usable_after_close or not isinstance(scope, cst.FunctionDef):
         return None
-    if site.binding.how not in ("assign", "with"):
+    if site.binding.how not in (Origin.ASSIGN, Origin.WITH):
         return None  # a dependency's session (a parameter): its provider closes it; not proven
     awaited = _async_session(scope, name)
     if awaited is None:
@@ -179,7 +181,7 @@ def close_before_wait(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
         child = path[i + 1]
         if isinstance(node, cst.IndentedBlock) and isinstance(child, cst.BaseStatement):
             blocks.append((node, child))
-    acquired = site.anchor if site.binding.how == "param" else site.call
+    acquired: cst.CSTNode | None = site.call  # not a parameter: returned above
     spans = locate(facts.module, [*uses, *(s for _, s in blocks), *path])
     more = locate(facts.module, [acquired]) if acquired is not None else {}
     start = more.get(id(acquired)) if acquired is not None else None
@@ -209,7 +211,7 @@ def close_before_wait(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
         "yet (lazy relationships, expired columns) fail when read after the close"
     )
     title = f"Close `{name}` before it waits, after its last use"
-    return Plan(block, new, title, "unsafe", reason)
+    return Plan(block, new, title, Applicability.UNSAFE, reason)
 
 
 def _async_session(scope: cst.FunctionDef, name: str) -> bool | None:

@@ -27,6 +27,7 @@ from leakcheck.analysis.syntax import unwrap_value, walk
 from leakcheck.fix.ranges import used_after
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.statements import closing_name, release_statement
+from leakcheck.model import Applicability
 
 
 def release_with_items(site: Site, facts: ModuleFacts) -> Plan | None:
@@ -66,7 +67,7 @@ def _closing(site: Site, facts: ModuleFacts, node: cst.With, at: int) -> Plan | 
     new = node.with_changes(items=[*node.items[:at], closing, own, *node.items[at + 1 :]])
     needs = (("contextlib", "closing"),) if closer == "closing" else ()
     title = f"Close `{name}` with `closing()`, keeping the transaction `with`"
-    return Plan(node, new, title, "safe", imports=needs)
+    return Plan(node, new, title, Applicability.SAFE, imports=needs)
 
 
 def _pooled(site: Site, root: cst.CSTNode, node: cst.With, at: int) -> Plan | None:
@@ -85,7 +86,7 @@ def _pooled(site: Site, root: cst.CSTNode, node: cst.With, at: int) -> Plan | No
         ):
             body = [x for s in block.body for x in (replacement if s is node else [s])]
             title = f"Return `{name}` to the pool in `finally`"
-            return Plan(block, block.with_changes(body=body), title, "safe")
+            return Plan(block, block.with_changes(body=body), title, Applicability.SAFE)
     return None
 
 

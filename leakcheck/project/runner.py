@@ -19,7 +19,7 @@ from leakcheck.config.selection import Overrides, enabled, ignored_in_file
 from leakcheck.config.settings import Config, ConfigFinder, Names, kinds_for
 from leakcheck.fix.boundary import fix_refusal, project_root
 from leakcheck.fix.patch import patch_text
-from leakcheck.model import FileError, FileResult, Report
+from leakcheck.model import Applicability, FileError, FileResult, Report
 from leakcheck.project import baseline
 from leakcheck.project.cache import Cache, cache_dir_for
 from leakcheck.project.discovery import Discovery, display_path
@@ -230,7 +230,8 @@ class Checker:
         result = unit.result
         assert result is not None
         if not self.options.fix or not any(
-            f.fix is not None and (f.fix.applicability == "safe" or self.options.fix == "unsafe")
+            f.fix is not None
+            and (f.fix.applicability == Applicability.SAFE or self.options.fix == "unsafe")
             for f in result.findings
         ):
             return result

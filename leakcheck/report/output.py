@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from leakcheck import __version__
-from leakcheck.model import FileResult, Finding, Fix, Report
+from leakcheck.model import Applicability, FileResult, Finding, Fix, Report
 from leakcheck.project.suppressions import UNUSED
 from leakcheck.report.shown import printable
 
@@ -192,7 +192,7 @@ def _frame(finding: Finding, result: FileResult, console: Console) -> None:
         console.print(f"[blue]{gutter} |[/] [bold red]{underline}[/] {label}")
         previous = line
     for number, fix in enumerate(finding.fixes):
-        kind = " (safe fix)" if fix.applicability == "safe" else ""
+        kind = " (safe fix)" if fix.applicability == Applicability.SAFE else ""
         label = "help" if number == 0 else "or"  # the first is what --fix applies
         console.print(f"[cyan]{gutter} = {label}:[/] {escape(fix.message)}{kind}")
     console.print()
@@ -217,8 +217,12 @@ def summary_line(report: Report) -> str:
         parts.append(f"{len(errors)} file{'s' if len(errors) != 1 else ''} could not be analysed")
     if report.baselined:
         parts.append(f"{report.baselined} in the baseline not shown")
-    safe = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "safe")
-    unsafe = sum(1 for f in findings if f.fix is not None and f.fix.applicability != "safe")
+    safe = sum(
+        1 for f in findings if f.fix is not None and f.fix.applicability == Applicability.SAFE
+    )
+    unsafe = sum(
+        1 for f in findings if f.fix is not None and f.fix.applicability != Applicability.SAFE
+    )
     if safe:
         parts.append(f"{safe} fixable with `--fix`")
     if unsafe:

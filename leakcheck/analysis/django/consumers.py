@@ -21,6 +21,7 @@ import libcst as cst
 from leakcheck.analysis.django.drafts import Draft, FixDraft, InsertLineAfter, Replace
 from leakcheck.analysis.django.orm import Orm
 from leakcheck.analysis.syntax import source_of, walk
+from leakcheck.model import Applicability
 
 CONSUMER_BASES = frozenset(
     {"AsyncConsumer", "AsyncWebsocketConsumer", "AsyncJsonWebsocketConsumer"}
@@ -122,7 +123,7 @@ def _fix(module: cst.Module, orm: Orm, node: cst.CSTNode) -> FixDraft | None:
         return None
     title = "Use `channels.db.database_sync_to_async`; unsafe: it also closes old connections"
     if orm.imports.names.get("database_sync_to_async") == "channels.db.database_sync_to_async":
-        return FixDraft(title, "unsafe", Replace(callee, "database_sync_to_async"))
+        return FixDraft(title, Applicability.UNSAFE, Replace(callee, "database_sync_to_async"))
     if "database_sync_to_async" in orm.imports.names:
         return None  # the name means something else here
     last_import: cst.CSTNode | None = None
@@ -137,7 +138,7 @@ def _fix(module: cst.Module, orm: Orm, node: cst.CSTNode) -> FixDraft | None:
         return None
     return FixDraft(
         title,
-        "unsafe",
+        Applicability.UNSAFE,
         Replace(callee, "database_sync_to_async"),
         (InsertLineAfter(last_import, "from channels.db import database_sync_to_async"),),
     )

@@ -13,7 +13,7 @@ import libcst as cst
 
 from leakcheck.analysis.positions import Span, locate
 from leakcheck.config.catalogue import Rule, rules
-from leakcheck.model import Edit, Finding, Fix
+from leakcheck.model import Applicability, Edit, Finding, Fix
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class FixDraft:
     """A fix before positions: its title, applicability and text changes."""
 
     title: str
-    applicability: str  # "safe" | "unsafe"
+    applicability: Applicability
     change: Change
     more: tuple[Change, ...] = ()  # further edits of the same fix
 

@@ -35,6 +35,7 @@ from leakcheck.analysis.django.values import (
     string_value,
 )
 from leakcheck.analysis.syntax import dotted
+from leakcheck.model import Applicability
 
 PGBOUNCER_PORT = 6432
 ASGI_APPS = frozenset({"daphne", "channels"})
@@ -414,7 +415,7 @@ def judge(
                 if alias.dict_node is not None and cursors is None:
                     fix = FixDraft(
                         'Add `"DISABLE_SERVER_SIDE_CURSORS": True`',
-                        "safe",
+                        Applicability.SAFE,
                         InsertKey(alias.dict_node, "DISABLE_SERVER_SIDE_CURSORS", "True"),
                     )
                 drafts.append(
@@ -439,7 +440,7 @@ def judge(
                 if _literal(max_age_entry.value):
                     fix = FixDraft(
                         "Set `CONN_MAX_AGE` to 0; unsafe: every request opens a new connection",
-                        "unsafe",
+                        Applicability.UNSAFE,
                         Replace(max_age_entry.value, "0"),
                     )
                 drafts.append(
