@@ -33,10 +33,11 @@ class RoleFacts(CollectedFacts):
         resolver: Resolver | None = None,
     ) -> None:
         super().__init__(module, kinds, package, resolver)
-        self._close_summaries()
+        self._close_roles()
 
-    def _close_summaries(self) -> None:
-        """Find factories and releasers, letting each new one reveal more, until nothing changes."""
+    def _close_roles(self) -> None:
+        """Find factories and releasers, letting each new one reveal more, until nothing changes;
+        then the context-manager helpers and providers."""
         changed = True
         rounds = 0
         while changed and rounds < 10:
