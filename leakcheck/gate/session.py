@@ -1,0 +1,92 @@
+"""The gate while it is on: one object per pytest session, registered as a plugin by
+`plugin.pytest_configure` (see `plugin` for when a test is judged and who owns a checkout)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+from leakcheck.gate.ledger import Leak, Ledger
+from leakcheck.gate.recorders import Undo, install_all
+from leakcheck.gate.report import headline, render
+from leakcheck.gate.static import StaticJoin
+
+HANDOFF = "leakcheck_handoff"
+
+
+class Gate:
+    """Recorders installed for the session, the ledger, and the hooks that judge each test."""
+
+    NAME = "leakcheck-gate"
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.ledger = Ledger()
+        self.static = StaticJoin()
+        self.base = os.fspath(config.invocation_params.dir)
+        self.watched: list[str] = []
+        self.problems: list[str] = []
+        self._undo: list[Undo] = []
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Patch every library that imports (see `recorders`)."""
+        self.watched, self._undo, self.problems = install_all(self.ledger)
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """One header line: what the gate watches."""
+        watched = ", ".join(self.watched) or "no supported library installed"
+        lines = [f"leakcheck gate: on, watching {watched}"]
+        lines += [f"leakcheck gate: cannot watch {problem}" for problem in self.problems]
+        return lines
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Undo every patch, newest first."""
+        while self._undo:
+            self._undo.pop()()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, None]:
+        """While a wider-scoped fixture sets up, what is taken is nobody's."""
+        if fixturedef.scope == "function":
+            yield
+            return
+        saved = self.ledger.owner
+        self.ledger.owner = None
+        try:
+            yield
+        finally:
+            self.ledger.owner = saved
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+        """Run the test's three phases unlogged, judge it, then log its reports."""
+        ihook = item.ihook
+        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        self.ledger.begin(item.nodeid)
+        try:
+            reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        finally:
+            leaks = self.ledger.settle(item.nodeid)
+        if leaks and item.get_closest_marker(HANDOFF) is None:
+            self._fail(reports, leaks)
+        for report in reports:
+            ihook.pytest_runtest_logreport(report=report)
+        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
+    def _fail(self, reports: list[pytest.TestReport], leaks: list[Leak]) -> None:
+        """A passed call becomes a failure with the leak as its text; any other outcome keeps
+        its own and gets the leak as a section."""
+        text = render(leaks, self.static, self.base)
+        call = next((r for r in reports if r.when == "call"), None)
+        if call is not None and call.passed and not hasattr(call, "wasxfail"):
+            call.outcome = "failed"
+            call.longrepr = text
+            return
+        target = call or reports[0]
+        target.sections.append(("leakcheck: " + headline(leaks, self.base), text))
