@@ -7,6 +7,7 @@ the exact (code, line) of every finding and what `--fix` writes.
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import libcst as cst
 import pytest
 from click.testing import CliRunner
 
+import leakcheck
 from leakcheck.cli import main
+from leakcheck.config.catalogue import builtin_kinds
 
 # A session whose `with` closes it and does nothing else (like SQLAlchemy's), and a pool whose
 # release takes a keyword that discards a broken handle (like psycopg2's `putconn(c, close=True)`).
@@ -193,3 +196,39 @@ def test_a_malformed_flag_names_the_file_and_key(
     assert code == 2
     assert "pyproject.toml" in out
     assert complaint in out
+
+
+def test_no_python_module_but_the_kind_loader_names_a_kind_or_its_library() -> None:
+    """What differs between kinds is read from `rules/kinds.toml`: a string in the code that is a
+    built-in kind's name (`"sqlalchemy-session"`) or names one of their libraries (`"asyncpg"`,
+    `"psycopg2.pool"`) is behaviour that a new kind would not get from its entry."""
+    kinds = builtin_kinds()
+    names = {kind.name for kind in kinds}
+    packages = {
+        dotted.split(".", 1)[0]
+        for kind in kinds
+        for dotted in (
+            *kind.acquire_callables,
+            *kind.source_constructors,
+            *kind.annotations,
+            *kind.library_modules,
+            *kind.autocommit_drivers,
+        )
+    }
+    root = Path(leakcheck.__file__).parent
+    loader = root / "config" / "catalogue.py"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path == loader:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+                continue
+            text = node.value
+            if (
+                text in names
+                or text in packages
+                or text.startswith(tuple(f"{p}." for p in packages))
+            ):
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {text!r}")
+    assert found == []
