@@ -227,12 +227,53 @@ def _serve(connection: Connection, megabytes: int) -> None:
             _fault(task.source)
             done = perform(task, _Remote(connection))
         except MemoryError:
-            done = failed(task, f"it needs more than the memory limit ({megabytes} MB)")
+            done = failed(task, memory_message(megabytes))
         except Exception as error:  # a bug in leakcheck: this file's error, not the worker's end
             detail = " ".join(f"{type(error).__name__}: {error}".split())
             internal = FileError(task.shown, None, f"internal error in leakcheck: {detail}", True)
             done = Done(task.key, FileResult(task.shown, errors=(internal,)), None)
         connection.send(("done", done))
+
+
+# A worker that dies having used at least this share of its memory limit (peak resident memory
+# against `LEAKCHECK_WORKER_MEMORY`) died of it: libcst's parser (Rust) aborts the process when an
+# allocation fails, where Python would raise MemoryError (measured: a worker limited to 500 MB
+# dies at 4xx MB resident parsing a 900 KB list; one that crashes otherwise is at about 60 MB).
+DEATH_BY_MEMORY = 0.5
+
+
+def memory_message(megabytes: int) -> str:
+    """The reason given for a file whose worker went over its memory limit of `megabytes`."""
+    return f"it needs more than the memory limit ({megabytes} MB) set by LEAKCHECK_WORKER_MEMORY"
+
+
+def _reap(process: Any) -> tuple[int | None, float | None]:
+    """Wait for a dead (or dying) worker and return its exit code (negative: the signal) and
+    its peak resident memory in MB (`os.wait4`'s rusage; None where there is none). Waits at
+    most 5 s, then kills it. The exit code is handed to `process` as `multiprocessing` would
+    have set it, so that it is not waited for again."""
+    wait4 = getattr(os, "wait4", None)
+    popen = getattr(process, "_popen", None)
+    if wait4 is None or popen is None or getattr(popen, "returncode", 0) is not None:
+        process.join(timeout=5)
+        return process.exitcode, None
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            pid, status, usage = wait4(process.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere
+            return process.exitcode, None
+        if pid == process.pid:
+            break
+        if time.monotonic() > deadline:
+            process.kill()
+            deadline = float("inf")
+        time.sleep(0.01)
+    code = os.waitstatus_to_exitcode(status)
+    popen.returncode = code
+    # ru_maxrss: kilobytes on Linux, bytes on macOS.
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return code, usage.ru_maxrss / scale
 
 
 # A worker whose resident memory grew this much beyond what it had when it started is replaced
@@ -332,7 +373,7 @@ class WorkerPool:
                     try:
                         message = slot.connection.recv()
                     except (EOFError, OSError):
-                        finished.append(failed(task, "the worker analysing it crashed"))
+                        finished.append(failed(task, self._death(slot)))
                         self._replace(slot)
                         continue
                     if message[0] == "need":
@@ -342,16 +383,24 @@ class WorkerPool:
                         finished.append(message[1])
                         self._recycle_if_grown(slot)
                 elif slot.process.sentinel in ready:
-                    code = slot.process.exitcode
-                    finished.append(
-                        failed(task, f"the worker analysing it crashed (exit code {code})")
-                    )
+                    finished.append(failed(task, self._death(slot)))
                     self._replace(slot)
                 elif time.monotonic() >= slot.started + self.limits.seconds:
                     limit = f"{self.limits.seconds:g} s"
                     finished.append(failed(task, f"it takes longer than the time limit ({limit})"))
                     self._replace(slot)
         return finished
+
+    def _death(self, slot: _Slot) -> str:
+        """Why the worker in `slot` died on its task, for the file's error entry: over its
+        memory limit (`memory_message`) when it had used at least `DEATH_BY_MEMORY` of it,
+        else a crash with its exit code. Reaps it (it has died, or closed its end of the pipe
+        to die)."""
+        code, peak = _reap(slot.process)
+        if peak is not None and peak >= DEATH_BY_MEMORY * self.limits.megabytes:
+            return memory_message(self.limits.megabytes)
+        shown = f" (exit code {code})" if code is not None else ""
+        return f"the worker analysing it crashed{shown}"
 
     def _recycle_if_grown(self, slot: _Slot) -> None:
         """Replace an idle worker whose memory grew by `RECYCLE_GROWTH_MB` since its first task
