@@ -46,6 +46,8 @@ IGNORE_FILES = (".gitignore", ".ignore")  # `.ignore` after `.gitignore`: it win
 ConfigFor = Callable[[str], Config]  # an absolute, resolved directory
 Listed = Callable[[str, Collection[str]], None]  # a directory and the names it holds
 NOT_REGULAR = "cannot read: not a regular file (a FIFO, socket or device)"
+# A notebook is JSON holding cells, not Python: parsed as Python it would be one syntax error.
+NOTEBOOK = "not analysed: Jupyter notebooks are not supported"
 
 
 def _relative(absolute: str, root: str) -> str | None:
@@ -243,7 +245,10 @@ class Discovery:
         elif not stat.S_ISREG(info.st_mode):
             self._error(given, NOT_REGULAR)
         elif not (self.force_exclude and self.named_excluded(absolute)):
-            self._add(os.path.normpath(given), absolute, found)
+            if given.lower().endswith(".ipynb"):  # named: walking lists `*.py` only
+                self._error(given, NOTEBOOK)
+            else:
+                self._add(os.path.normpath(given), absolute, found)
 
     def _add(self, shown: str, real: str, found: list[str]) -> None:
         """List `shown` unless its file (`real`) is listed already; of a link and the file it
