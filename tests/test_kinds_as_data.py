@@ -217,9 +217,12 @@ def test_no_python_module_but_the_kind_loader_names_a_kind_or_its_library() -> N
     }
     root = Path(leakcheck.__file__).parent
     loader = root / "config" / "catalogue.py"
+    # The runtime gate's recorders patch one library's classes each while tests run: they are
+    # that library's adapter, not the static analysis.
+    recorders = root / "gate" / "recorders"
     found = []
     for path in sorted(root.rglob("*.py")):
-        if path == loader:
+        if path == loader or recorders in path.parents:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
