@@ -10,11 +10,18 @@ libcst, and so are adjacent string literals (`'a' 'b'`: one constant) and the `f
 comprehension. Other Python versions set other limits. So the depth libcst's tree would have is
 measured here on CPython's, and a file beyond `LIMIT` is never handed to libcst.
 
-Measured with libcst 1.9.0 on CPython 3.11, main thread with an 8 MB stack (Linux's default):
-the parser crashes at 7,075 `and` (or `or`) operands, 6,978 `+` operands, ... (see
-`tests/test_hostile_parse.py` and the README's Reliability section). `LIMIT` is 1,000 levels: a
-margin of more than three times under the lowest of these, and still above what leakcheck's own
-analysis can walk (a file judged for leaks fails with "too deeply nested" from about 500 levels).
+Measured with libcst 1.9.0 on CPython 3.11, main thread with an 8 MB stack (Linux's default),
+each in a child process, by bisection: the parser crashes (SIGSEGV) at 7,075 `and` (or `or`)
+operands, 6,978 `+` operands, 5,948 attribute accesses (`a.b.b...`), and between 2,000 and 4,000
+nested lambdas; comparison chains are flat in both trees and never crash it; 4,000 adjacent string
+literals make it raise a syntax error instead. CPython 3.11 itself refuses any of these but the
+boolean chains, the literals and the comprehension clauses past about 3,000 levels
+(RecursionError "during ast construction", or MemoryError). `LIMIT` is 1,000 levels on an 8 MB
+stack, proportionally fewer on a smaller one (`_limit`): a margin of at least twice under the
+lowest crash point, and still above what leakcheck's own analysis can walk (a file judged for
+leaks fails with "too deeply nested to analyse" from about 500 levels). Running the parse on a
+thread with a 64 MB stack instead moves the crash past 50,000 operands, but costs 1.2 ms per
+parse for the thread (against 0.06 ms to parse a one-line file), so the screen is the guard.
 
 Cost: the walk skips every node whose source is too short to hold `LIMIT` levels (each level
 takes at least one character of source; `_PER_CHAR` is the margin), so on ordinary code it visits
@@ -27,7 +34,28 @@ import ast
 from dataclasses import dataclass
 from itertools import accumulate
 
-LIMIT = 1_000  # levels of libcst's tree; see the module's docstring for the measurements
+_MEASURED_STACK = 8 * 1024 * 1024  # the stack the crash points below were measured on
+
+
+def _limit() -> int:
+    """1,000 levels on a stack of 8 MB or more; proportionally fewer on a smaller one.
+
+    The stack is the main thread's limit (`RLIMIT_STACK`, `ulimit -s`), which glibc also gives
+    each new thread by default. libcst's use of it per level does not change, so the same share
+    of it is kept as margin (measured: 1 MB holds 800 `and` operands; the limit there is 125).
+    """
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_STACK)
+    except (ImportError, ValueError, OSError, AttributeError):
+        return 1_000
+    if soft == resource.RLIM_INFINITY or soft <= 0 or soft >= _MEASURED_STACK:
+        return 1_000
+    return max(50, 1_000 * soft // _MEASURED_STACK)
+
+
+LIMIT = _limit()  # levels of libcst's tree; see the module's docstring for the measurements
 _PER_CHAR = 2  # at most this many levels per character of source (one, measured; doubled)
 _SLACK = 16  # levels libcst adds around any statement (Module, SimpleStatementLine, Expr, ...)
 

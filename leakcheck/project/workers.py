@@ -5,13 +5,15 @@
 of the modules its file imports while it works (the parent knows which are visible to that file),
 so that names are resolved from summaries alone and no module is parsed twice.
 
-Isolation: a worker that dies (libcst's native parser can overflow its stack on pathological
-nesting and take the process down), runs past the per-file time limit (a 20,000-term `a + a + ...`
-keeps the parser busy for minutes), or runs out of its address-space limit costs one error entry
-for the file it was working on; the parent starts a new worker and the run goes on. The limits are
-`LIMITS` (seconds, megabytes), overridable with the environment variables `LEAKCHECK_FILE_TIMEOUT`
-and `LEAKCHECK_WORKER_MEMORY` (MB), and apply only to workers: `--jobs 1` runs in-process, where a
-native crash cannot be contained.
+Isolation: a worker that dies (a native crash; libcst's parser overflowing its stack on deep
+chains is turned away before it by `analysis.depth`, and its aborting on a failed allocation
+under the memory limit is reported as the memory limit, `DEATH_BY_MEMORY`), runs past the
+per-file time limit (libcst's parser takes 8 s over 2,000 subscripts `a[0][0]...`, minutes over
+8,000), or runs out of its address-space limit costs one error entry for the file it was
+working on; the parent starts a new worker and the run goes on. The limits are `LIMITS`
+(seconds, megabytes), overridable with the environment variables `LEAKCHECK_FILE_TIMEOUT` and
+`LEAKCHECK_WORKER_MEMORY` (MB), and apply only to workers: `--jobs 1` runs in-process, where
+neither limit applies and a native crash cannot be contained.
 """
 
 from __future__ import annotations
