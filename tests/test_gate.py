@@ -8,6 +8,8 @@ static analysis is silent.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
 import sys
 from pathlib import Path
@@ -18,8 +20,13 @@ from leakcheck.project.api import fix_file
 
 pytest_plugins = ["pytester"]
 
-# Imported here, before pytester snapshots `sys.modules`, so that inner runs share one SQLAlchemy.
+# Imported here, before pytester snapshots `sys.modules`, so that inner runs share one copy of
+# each library the gate patches (pytester drops what an inner run imported, and importing them
+# again in every run costs seconds).
 sqlalchemy = pytest.importorskip("sqlalchemy")
+for _library in ("psycopg_pool", "psycopg2.pool", "asyncpg.pool", "django.db.backends.base.base"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_library)
 from sqlalchemy.orm import Session  # noqa: E402
 from sqlalchemy.pool import QueuePool  # noqa: E402
 
@@ -54,9 +61,13 @@ LEAKY_USE = 13  # its first query, where the Session takes the connection
 STASH_LINE = 22  # `conn = engine.connect()` in stash
 
 
+# No cache folder, and no Hypothesis plugin: it imports Hypothesis at the end of each run (seconds).
+QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+
+
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """pytest on pytester's folder, in this process, with the gate on (and any `args`)."""
-    return pytester.runpytest_inprocess("--leakcheck", "-p", "no:cacheprovider", *args)
+    return pytester.runpytest_inprocess("--leakcheck", *QUIET, *args)
 
 
 def outcomes(result: pytest.RunResult) -> dict[str, int]:
@@ -305,7 +316,7 @@ def test_a_test_failing_on_its_own_keeps_its_failure_and_shows_the_leak(
 def test_ini_setting_turns_it_on(pytester: pytest.Pytester, app: Path) -> None:
     pytester.makeini("[pytest]\nleakcheck = true\n")
     pytester.makepyfile(test_app="import app\n\ndef test_stash():\n    app.stash()\n")
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess(*QUIET)
     assert outcomes(result) == {"failed": 1}
 
 
@@ -324,7 +335,7 @@ def test_off_without_the_flag_patches_nothing(pytester: pytest.Pytester, app: Pa
             assert "psycopg2" not in sys.modules and "asyncpg" not in sys.modules
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*QUIET)
     assert outcomes(result) == {"passed": 1}
     assert "leakcheck gate" not in result.stdout.str()
 
@@ -402,7 +413,7 @@ def test_django_connection_left_open_in_a_worker_thread_fails(pytester: pytest.P
         """,
     )
     # A subprocess: Django's settings are configured once per process.
-    result = pytester.runpytest_subprocess("--leakcheck", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--leakcheck", *QUIET)
     assert outcomes(result) == {"passed": 2, "failed": 1}
     text = result.stdout.str()
     assert "FAILED test_workers.py::test_leaky - leakcheck: " in text
