@@ -2,7 +2,11 @@
 
 - psycopg 3: `conn.info.transaction_status`, a `psycopg.pq.TransactionStatus`; psycopg2 >= 2.8:
   the same `conn.info.transaction_status`. Both are libpq's `PQtransactionStatus`: IDLE 0, ACTIVE
-  1, INTRANS 2, INERROR 3, UNKNOWN 4 (no usable connection). ACTIVE, INTRANS and INERROR count.
+  1, INTRANS 2, INERROR 3, UNKNOWN 4 (no usable connection). ACTIVE and INTRANS count; INERROR
+  does not: the transaction already failed and the caller saw the exception, and every pool rolls
+  it back on return (psycopg_pool `_reset_connection`, psycopg2 `_putconn`), so the ordinary
+  `try: ... finally: pool.putconn(conn)` around a query that raised is not a failure. INTRANS is
+  work neither committed nor rolled back, which the pool's rollback throws away unseen.
 - sqlite3: `conn.in_transaction` (Python docs, `sqlite3.Connection.in_transaction`).
 - asyncpg: `conn.is_in_transaction()` (asyncpg API reference, `Connection.is_in_transaction`).
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_OPEN = (1, 2, 3)  # libpq PQTRANS_ACTIVE, PQTRANS_INTRANS, PQTRANS_INERROR
+_OPEN = (1, 2)  # libpq PQTRANS_ACTIVE, PQTRANS_INTRANS
 
 
 def in_transaction(conn: Any) -> bool:

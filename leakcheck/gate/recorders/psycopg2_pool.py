@@ -5,9 +5,10 @@ Facts relied on (psycopg2 `lib/pool.py`, 2.9): every pool's `getconn` / `putconn
 two are wrapped, and `SimpleConnectionPool.getconn` / `putconn`, which are the same functions
 bound as class attributes when the class was made. `_getconn` with a key already out returns the
 same connection again (not a new checkout). The pool keeps lent connections in `_used`, so
-holding one strongly changes nothing. `_putconn` rolls back a connection whose `info.transaction_status` is not idle before pooling it;
-the gate reads `conn.get_transaction_status()` (psycopg2 `connection` docs) before the call,
-unless `close=True` (the connection is discarded, not reused) or it is closed.
+holding one strongly changes nothing. `_putconn` rolls back a connection whose
+`info.transaction_status` is not idle before pooling it; the gate reads
+`conn.get_transaction_status()` (psycopg2 `connection` docs) before the call, unless
+`close=True` (the connection is discarded, not reused) or it is closed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from leakcheck.gate.recorders import Undo
 from leakcheck.gate.recorders._patch import patch_methods
 
 KIND = "psycopg2 pool connection"
-OPEN = (1, 2, 3)  # psycopg2.extensions.TRANSACTION_STATUS_ACTIVE, _INTRANS, _INERROR
+# psycopg2.extensions.TRANSACTION_STATUS_ACTIVE, _INTRANS; not _INERROR (see `transactions`).
+OPEN = (1, 2)
 
 
 def _open_transaction(conn: Any, close: bool) -> bool:
