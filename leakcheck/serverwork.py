@@ -77,10 +77,10 @@ def perform(job: Job, megabytes: int = WORKER_MEMORY) -> Outcome:
     """Do `job` in this process (a worker's side). Never raises for a problem in the text: a bad
     configuration is an error on the first line (a check) or no fix; running out of memory, or a
     bug in leakcheck, is a failure."""
-    from leakcheck.project.workers import _fault  # the isolation tests' faults
+    from leakcheck.project.workers import injected_fault  # the isolation tests' faults
 
     try:
-        _fault(job.source)
+        injected_fault(job.source)
         if job.action == "fix":
             return Outcome(fix_buffer(_checker(), job.source, job.path))
         return Outcome(check_buffer(_checker(), job.source, job.path))

@@ -21,7 +21,7 @@ from test_server import BUFFER, DATABASE, Client
 pytest.importorskip("pygls")
 
 SLOW = 1500  # functions: 210 kB, about 20 s to check on the 2-core machine this was written on
-HANG = "# leakcheck-test: hang\n"  # with LEAKCHECK_TEST_FAULTS=1 (`project.workers._fault`)
+HANG = "# leakcheck-test: hang\n"  # with LEAKCHECK_TEST_FAULTS=1 (`project.workers.injected_fault`)
 CRASH = "# leakcheck-test: crash\n"
 # LC201 on line 6 and LC102 on line 10 (LC103 is ignored by the project's configuration).
 BUFFER_CODES = [("LC201", 5), ("LC102", 9)]

@@ -165,7 +165,9 @@ class _Remote:
         return self.known[path]
 
 
-def _fault(source: bytes) -> None:
+def injected_fault(source: bytes) -> None:
+    """For the isolation tests only, with `LEAKCHECK_TEST_FAULTS=1`: die, hang or exhaust memory
+    when `source` holds the matching marker (`# leakcheck-test: crash|hang|oom`); else nothing."""
     if os.environ.get(FAULTS) != "1":
         return
     if _FAULT_MARKERS[0] in source:
@@ -226,7 +228,7 @@ def _serve(connection: Connection, megabytes: int) -> None:
         if task is None:
             return
         try:
-            _fault(task.source)
+            injected_fault(task.source)
             done = perform(task, _Remote(connection))
         except MemoryError:
             done = failed(task, memory_message(megabytes))
