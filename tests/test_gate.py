@@ -132,6 +132,8 @@ def test_a_test_that_returns_its_connections_passes(pytester: pytest.Pytester, a
     result = run(pytester)
     assert outcomes(result) == {"passed": 2}
     assert "leakcheck gate: on, watching sqlalchemy" in result.stdout.str()
+    # Three checkouts: the session's, then the two connections'.
+    result.stdout.fnmatch_lines(["leakcheck gate: 3 checkouts recorded in 2 tests; 0 tests leaked"])
 
 
 def test_static_silence_prints_the_line_to_paste(pytester: pytest.Pytester, app: Path) -> None:

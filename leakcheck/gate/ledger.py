@@ -49,6 +49,7 @@ class Checkout:
     # (a Django wrapper closed by a path no recorder sees), else the detail to print.
     status: Callable[[], str | None] | None = None
     flagged: Escape | None = None  # a problem seen before the return completed (a reset)
+    note: str = ""  # what a reader needs to know about this pool to read the site right
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Ledger:
     test_thread: int = 0  # the thread that runs the tests
     out: dict[int, Checkout] = field(default_factory=dict)
     leaks: list[Leak] = field(default_factory=list)
+    recorded: int = 0  # checkouts recorded this session, for the summary line
 
     def begin(self, owner: str) -> None:
         """A test starts: what is taken from now on is `owner`'s."""
@@ -84,6 +86,7 @@ class Ledger:
         origin: tuple[RawFrame, ...] = (),
         origin_label: str = "",
         status: Callable[[], str | None] | None = None,
+        note: str = "",
     ) -> None:
         """Record a checkout of the object whose `id()` is `key`, unless nobody owns it (a
         wider-scoped fixture, collection) or it is already out (psycopg2's keyed `getconn`)."""
@@ -95,7 +98,8 @@ class Ledger:
             return
         if frames is None:
             frames = self.frames.capture(None)
-        self.out[key] = Checkout(kind, frames, owner, ref, origin, origin_label, status)
+        self.out[key] = Checkout(kind, frames, owner, ref, origin, origin_label, status, note=note)
+        self.recorded += 1
 
     def flag(self, key: int, escape: Escape) -> None:
         """Note a problem with a checkout that is being returned (the reset before a checkin)."""

@@ -54,6 +54,8 @@ def _one(number: int, leak: Leak, count: int, static: StaticJoin, base: str) -> 
     times = f" (x{count})" if count > 1 else ""
     detail = f": {leak.detail}" if leak.detail else ""
     out = [f"[{number}] {c.kind}, {leak.escape.value}{detail}{times}"]
+    if c.note:
+        out.append(f"{INDENT}note: {c.note}")
     if c.origin:
         out.append(f"{INDENT}{c.origin_label} at {format_frame(c.origin[0], base)}")
         out.append(f"{INDENT}{INDENT}{_code(c.origin[0])}")

@@ -31,6 +31,8 @@ class Gate:
         self.watched: list[str] = []
         self.problems: list[str] = []
         self._undo: list[Undo] = []
+        self.judged = 0  # tests judged
+        self.failed: list[str] = []  # node ids of the tests that leaked (exempt ones too)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Patch every library that imports (see `recorders`)."""
@@ -42,6 +44,13 @@ class Gate:
         lines = [f"leakcheck gate: on, watching {watched}"]
         lines += [f"leakcheck gate: cannot watch {problem}" for problem in self.problems]
         return lines
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """One line: how much the gate saw, so that a clean run is known to have looked."""
+        terminalreporter.write_line(
+            f"leakcheck gate: {self.ledger.recorded} checkouts recorded in {self.judged} tests;"
+            f" {len(self.failed)} tests leaked"
+        )
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -72,7 +81,9 @@ class Gate:
             reports = runtestprotocol(item, nextitem=nextitem, log=False)
         finally:
             leaks = self.ledger.settle(item.nodeid)
+        self.judged += 1
         if leaks and item.get_closest_marker(HANDOFF) is None:
+            self.failed.append(item.nodeid)
             self._fail(reports, leaks)
         for report in reports:
             ihook.pytest_runtest_logreport(report=report)

@@ -20,6 +20,9 @@ Facts relied on (SQLAlchemy 2.0 / 2.1, `sqlalchemy/pool/events.py` and `pool/bas
   "returned with a transaction still open".
 - A `Session` takes its connection lazily, in `Session._connection_for_bind` (orm/session.py);
   the gate notes where each Session was created (`Session.__init__`) to name that line as well.
+- `SingletonThreadPool` (SQLite `:memory:`) and `StaticPool` lend one connection: a second
+  `connect()` while it is out reuses it (`_ConnectionFairy._checkout_existing`, no event), and it
+  goes back only when every such user has closed. The checkout named is then the first one.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ from leakcheck.gate.transactions import in_transaction
 KIND = "SQLAlchemy pool connection"
 ORIGIN = "_leakcheck_gate_origin"  # where a Session was created, set on the Session
 SEARCH = 40  # frames searched for the Session that asked for the connection
+SHARED = (
+    "a {} lends one connection to every connect() of a thread; it stays out until the last of"
+    " them is closed, which may be a later connect() than the one named here"
+)
 
 
 def install(ledger: Ledger) -> Undo:
@@ -46,7 +53,7 @@ def install(ledger: Ledger) -> Undo:
     creation sites; returns the undo (removes the listeners, restores `Session.__init__`)."""
     from sqlalchemy import event
     from sqlalchemy.orm import Session
-    from sqlalchemy.pool import Pool
+    from sqlalchemy.pool import Pool, SingletonThreadPool, StaticPool
 
     session_code = getattr(getattr(Session, "_connection_for_bind", None), "__code__", None)
 
@@ -72,12 +79,15 @@ def install(ledger: Ledger) -> Undo:
         made = origin()
         if made is None:
             return  # the connection of a Session a wider-scoped fixture made
+        pool = getattr(proxy, "_pool", None)
+        shared = isinstance(pool, (SingletonThreadPool, StaticPool))
         ledger.take(
             id(record),
             KIND,
             weakref.ref(proxy),
             origin=made,
             origin_label="session created" if made else "",
+            note=SHARED.format(type(pool).__name__) if shared else "",
         )
 
     def on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
