@@ -13,7 +13,7 @@ import os
 import site
 import sys
 import sysconfig
-from types import FrameType
+from types import CodeType, FrameType
 from typing import NamedTuple
 
 GATE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -51,12 +51,22 @@ def _outside_roots() -> tuple[str, ...]:
     return tuple(sorted(expanded))
 
 
+OUTSIDE, OWN, STOP = 0, 1, 2  # what a code object's frames are, cached per code object
+
+
 class FrameFilter:
-    """Decides, once per file name, whether a frame belongs to the project; captures stacks."""
+    """Decides, once per code object, whether its frames belong to the project; captures stacks."""
 
     def __init__(self, outside: tuple[str, ...] | None = None) -> None:
         self.outside = _outside_roots() if outside is None else outside
         self._own: dict[str, bool] = {}
+        self._codes: dict[CodeType, int] = {}
+
+    def stop_at(self, codes: list[CodeType]) -> None:
+        """Functions past which no frame is the project's (pytest's call of a test function):
+        the walk ends there instead of climbing pytest's and pluggy's forty-odd frames."""
+        for code in codes:
+            self._codes[code] = STOP
 
     def is_own(self, filename: str) -> bool:
         """Whether frames of `filename` are the project's own code (see the module docstring)."""
@@ -76,18 +86,21 @@ class FrameFilter:
         """The project's frames on the stack, innermost first, at most `depth`; from `frame`
         (default: the caller's). Reads only code objects and line numbers (`sys._getframe`)."""
         frame = sys._getframe(1) if frame is None else frame
-        own = self._own
+        codes = self._codes
         kept: list[RawFrame] = []
         while frame is not None:
             code = frame.f_code
-            name = code.co_filename
-            mine = own.get(name)
-            if mine is None:
-                mine = self.is_own(name)
-            if mine:
-                kept.append(RawFrame(name, frame.f_lineno, code.co_name, code.co_firstlineno))
+            what = codes.get(code)
+            if what is None:
+                what = codes[code] = OWN if self.is_own(code.co_filename) else OUTSIDE
+            if what == OWN:
+                kept.append(
+                    RawFrame(code.co_filename, frame.f_lineno, code.co_name, code.co_firstlineno)
+                )
                 if len(kept) >= depth:
                     break
+            elif what == STOP:
+                break
             frame = frame.f_back
         return tuple(kept)
 

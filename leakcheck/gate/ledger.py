@@ -50,6 +50,7 @@ class Checkout:
     status: Callable[[], str | None] | None = None
     flagged: Escape | None = None  # a problem seen before the return completed (a reset)
     note: str = ""  # what a reader needs to know about this pool to read the site right
+    reset: bool = False  # the pool reset it on return (SQLAlchemy), so its state was judged then
 
 
 @dataclass(frozen=True)

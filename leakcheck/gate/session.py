@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Generator
 from typing import Any
@@ -16,6 +17,12 @@ from leakcheck.gate.report import headline, render
 from leakcheck.gate.static import StaticJoin
 
 HANDOFF = "leakcheck_handoff"
+# Where pytest calls project code (pytest 7-9): frames past these are pytest's and pluggy's.
+STOPS = (
+    ("_pytest.python", "pytest_pyfunc_call"),
+    ("_pytest.fixtures", "call_fixture_func"),
+    ("_pytest.unittest", "TestCaseFunction.runtest"),
+)
 
 
 class Gate:
@@ -35,8 +42,18 @@ class Gate:
         self.failed: list[str] = []  # node ids of the tests that leaked (exempt ones too)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Patch every library that imports (see `recorders`)."""
+        """Patch every library that imports (see `recorders`); stop stack walks at pytest's
+        call of a test function, a fixture or a unittest test (`STOPS`; skipped if they move)."""
         self.watched, self._undo, self.problems = install_all(self.ledger)
+        stop = []
+        for module, path in STOPS:
+            target: Any = importlib.import_module(module)
+            for name in path.split("."):
+                target = getattr(target, name, None)
+            code = getattr(target, "__code__", None)
+            if code is not None:
+                stop.append(code)
+        self.ledger.frames.stop_at(stop)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         """One header line: what the gate watches."""

@@ -25,13 +25,13 @@ def in_transaction(conn: Any) -> bool:
     """True when `conn` (a DB-API connection, an asyncpg connection or pool proxy) reports an
     open transaction; False when it reports none or cannot say. Never raises."""
     try:
+        flag = getattr(conn, "in_transaction", None)
+        if isinstance(flag, bool):
+            return flag
         info = getattr(conn, "info", None)
         status = getattr(info, "transaction_status", None)
         if status is not None:
             return int(status) in _OPEN
-        flag = getattr(conn, "in_transaction", None)
-        if isinstance(flag, bool):
-            return flag
         method = getattr(conn, "is_in_transaction", None)
         if callable(method):
             return bool(method())

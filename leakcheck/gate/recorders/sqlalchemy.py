@@ -41,7 +41,10 @@ from leakcheck.gate.transactions import in_transaction
 
 KIND = "SQLAlchemy pool connection"
 ORIGIN = "_leakcheck_gate_origin"  # where a Session was created, set on the Session
-SEARCH = 40  # frames searched for the Session that asked for the connection
+# Frames searched for the Session that asked for the connection: from the listener (through the
+# event's call, the pool's checkout, `Engine.connect`) to `Session._connection_for_bind` are about
+# a dozen.
+SEARCH = 24
 SHARED = (
     "a {} lends one connection to every connect() of a thread; it stays out until the last of"
     " them is closed, which may be a later connect() than the one named here"
@@ -57,10 +60,12 @@ def install(ledger: Ledger) -> Undo:
 
     session_code = getattr(getattr(Session, "_connection_for_bind", None), "__code__", None)
 
+    sessions_made = [False]  # no Session yet: no Session can be asking, skip the search
+
     def origin() -> tuple[RawFrame, ...] | None:
         """Where the Session asking for this connection was made; () when no Session asks;
         None when a Session made outside any test (a wider-scoped fixture's) asks."""
-        if session_code is None:
+        if session_code is None or not sessions_made[0]:
             return ()
         frame: FrameType | None = sys._getframe(1)
         for _ in range(SEARCH):
@@ -91,8 +96,12 @@ def install(ledger: Ledger) -> Undo:
         )
 
     def on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        entry = ledger.out.get(id(record))
+        if entry is None:
+            return
+        entry.reset = True
         if not getattr(state, "transaction_was_reset", True) and in_transaction(dbapi_connection):
-            ledger.flag(id(record), Escape.MID_TRANSACTION)
+            entry.flagged = Escape.MID_TRANSACTION
 
     def returned(dbapi_connection: Any, record: Any) -> None:
         entry = ledger.out.get(id(record))
@@ -100,7 +109,9 @@ def install(ledger: Ledger) -> Undo:
             return
         if entry.ref() is None:
             ledger.give_back(id(record), Escape.COLLECTED)
-        elif dbapi_connection is not None and in_transaction(dbapi_connection):
+        elif entry.flagged is not None:
+            ledger.give_back(id(record))
+        elif not entry.reset and dbapi_connection is not None and in_transaction(dbapi_connection):
             ledger.give_back(id(record), Escape.MID_TRANSACTION, "the pool does not reset it")
         else:
             ledger.give_back(id(record))
@@ -117,6 +128,7 @@ def install(ledger: Ledger) -> Undo:
     def wrap_init(original: Any) -> Any:
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             original(self, *args, **kwargs)
+            sessions_made[0] = True
             if ledger.owner is not None:
                 setattr(self, ORIGIN, ledger.frames.capture(sys._getframe(1)))
 
