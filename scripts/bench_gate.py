@@ -1,7 +1,7 @@
 """What the runtime gate (`pytest --leakcheck`) costs per checkout: N checkouts and checkins of a
 SQLAlchemy QueuePool on a SQLite file, without the gate and with it recording, median of rounds.
 
-    .venv/bin/python scripts/bench_gate.py [--n 20000] [--rounds 7] [--depth 60]
+    .venv/bin/python scripts/bench_gate.py [--n 20000] [--rounds 7] [--depth 60] [--url URL]
 
 Two workloads: the pool alone (`pool.connect()` / `close()`, the worst case for the ratio, since
 nothing else happens) and `engine.connect()` with one `SELECT 1` (what a test does). The timed
@@ -55,10 +55,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--depth", type=int, default=60, help="frames above the timed loop")
     parser.add_argument("--no-stop", action="store_true", help="walk every frame to the top")
+    parser.add_argument("--url", help="another database than a SQLite file (a PostgreSQL URL)")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-gate-"))
-    engine = create_engine(f"sqlite:///{folder / 'bench.db'}", pool_size=5, max_overflow=0)
+    url = args.url or f"sqlite:///{folder / 'bench.db'}"
+    engine = create_engine(url, pool_size=5, max_overflow=0)
     pool = engine.pool
 
     def pool_checkout() -> None:
