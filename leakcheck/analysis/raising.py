@@ -24,16 +24,13 @@ Assignments of names and constants, arithmetic and comparisons are never counted
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from leakcheck.analysis.collect import CollectedFacts
 from leakcheck.analysis.records import FunctionInfo
 from leakcheck.analysis.syntax import dotted, walk
-
-if TYPE_CHECKING:
-    from leakcheck.config.catalogue import Kind
+from leakcheck.config.catalogue import Kind
 
 # Constructors that cannot fail in practice.
 NON_RAISING = frozenset(
