@@ -65,8 +65,8 @@ class Gate:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """One line: how much the gate saw, so that a clean run is known to have looked."""
         terminalreporter.write_line(
-            f"leakcheck gate: {self.ledger.recorded} checkouts recorded in {self.judged} tests;"
-            f" {len(self.failed)} tests leaked"
+            f"leakcheck gate: {_count(self.ledger.recorded, 'checkout')} recorded in"
+            f" {_count(self.judged, 'test')}; {_count(len(self.failed), 'test')} leaked"
         )
 
     @pytest.hookimpl(trylast=True)
@@ -118,3 +118,7 @@ class Gate:
             return
         target = call or reports[0]
         target.sections.append(("leakcheck: " + headline(leaks, self.base), text))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
