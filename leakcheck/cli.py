@@ -33,8 +33,8 @@ from leakcheck.report.output import (
 )
 from leakcheck.report.ruledocs import find, render, rule_json
 from leakcheck.report.sarif import to_sarif
-from leakcheck.report.shown import printable, shown
 from leakcheck.shell import STDIN, check_stdin, parse_per_file_ignores, text_console
+from leakcheck.shown import printable, shown
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -336,7 +336,7 @@ def check(
 
 def _emit_diff(report: Report, handle: IO[str] | None) -> None:
     """The diffs on standard output; what would be fixed, and what would not, on standard error.
-    Paths as `report.shown` shows them (valid UTF-8)."""
+    Paths as `leakcheck.shown` shows them (valid UTF-8)."""
     report = printable(report)
     for result in report.files:
         if result.diff:

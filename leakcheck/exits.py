@@ -30,7 +30,7 @@ from leakcheck.interrupts import (
     terminate_raises,
 )
 from leakcheck.report.destinations import DestinationError
-from leakcheck.report.shown import shown
+from leakcheck.shown import shown
 
 EXIT_ERROR = 2
 

@@ -17,7 +17,7 @@ from leakcheck.model import Report
 from leakcheck.project.buffers import STDIN, check_buffer, fix_buffer
 from leakcheck.project.runner import Checker, Options
 from leakcheck.report.output import print_text
-from leakcheck.report.shown import shown
+from leakcheck.shown import shown
 
 __all__ = ["STDIN", "check_stdin", "parse_per_file_ignores", "text_console"]
 

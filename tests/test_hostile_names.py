@@ -38,7 +38,7 @@ SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json")
 BAD_FILE = os.fsdecode(b"bad\xff.py")  # holds the lone surrogate U+DCFF
 BAD_DIR = os.fsdecode(b"dir\xfe")
 BROKEN = os.fsdecode(b"broken\xfc.py")  # a syntax error: one error entry, named
-# As leakcheck shows them (report/shown.py): each undecodable byte as `\xNN`.
+# As leakcheck shows them (leakcheck/shown.py): each undecodable byte as `\xNN`.
 SHOWN_FILE, SHOWN_INNER, SHOWN_BROKEN = "bad\\xff.py", "dir\\xfe/inner.py", "broken\\xfc.py"
 GOOD_FINDING = ("good.py", 5, "LC201")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from leakcheck.config.catalogue import tomllib
+from leakcheck.config.roots import ROOT_MARKERS
 
-ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 LOCKS = ("uv.lock", "poetry.lock")
 # `fastapi[standard]>=0.121.1,<1`: the name, extras, and the first lower-bounding clause.
 _REQUIREMENT = re.compile(

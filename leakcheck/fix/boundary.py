@@ -20,23 +20,8 @@ import os
 import stat
 from pathlib import Path
 
-from leakcheck.project.names import ROOT_MARKERS
-
 # Links there are the system's (`/dev/stdout` -> /proc/self/fd/1 -> a pipe, a tty, a file).
 SYSTEM_FOLDERS = ("/dev/", "/proc/")
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The project root for `start` (default: the working directory): the nearest directory at
-    or above it holding pyproject.toml, setup.cfg, setup.py or .git, else `start` itself.
-
-    Returns a resolved path. Raises OSError when the working directory is gone.
-    """
-    start = (start if start is not None else Path.cwd()).resolve()
-    for directory in (start, *start.parents):
-        if any((directory / marker).exists() for marker in ROOT_MARKERS):
-            return directory
-    return start
 
 
 def _inside(path: str, root: str) -> bool:

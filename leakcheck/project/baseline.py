@@ -20,7 +20,7 @@ from leakcheck import __version__
 from leakcheck.config.catalogue import CatalogueError
 from leakcheck.fix.writer import replace_text
 from leakcheck.model import Finding
-from leakcheck.report.shown import shown
+from leakcheck.shown import shown
 
 FORMAT = 1
 
@@ -30,7 +30,7 @@ class BaselineError(CatalogueError):
 
 
 def _relative(path: str, base: Path) -> str:
-    """`path` relative to `base` (else absolute), `/`-separated and as `report.shown` shows it:
+    """`path` relative to `base` (else absolute), `/`-separated and as `leakcheck.shown` shows it:
     a name's undecodable bytes as `\\xNN`, so that the fingerprint and the recorded path are
     valid UTF-8 and the same on every run."""
     absolute = Path(os.path.abspath(path))

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from leakcheck.config import dependencies
 from leakcheck.config.catalogue import Kind
+from leakcheck.config.roots import ROOT_MARKERS
 from leakcheck.config.settings import Names
 from leakcheck.project.summaries import Summary
 
 if TYPE_CHECKING:
     from leakcheck.analysis.facts import Export
 
-ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 MAX_REEXPORTS = 8
 # What a lookup answered: ("config", kind name), ("conventional", kind name), ("export", module
 # path, name, digest of the Export), or None.

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from leakcheck import __version__
 from leakcheck.config.catalogue import Kind
+from leakcheck.config.roots import project_root
 from leakcheck.config.selection import Overrides, enabled, ignored_in_file
 from leakcheck.config.settings import Config, ConfigFinder, Names, kinds_for
-from leakcheck.fix.boundary import fix_refusal, project_root
+from leakcheck.fix.boundary import fix_refusal
 from leakcheck.fix.patch import patch_text
 from leakcheck.model import Applicability, FileError, FileResult, Report
 from leakcheck.project import baseline
@@ -25,7 +26,6 @@ from leakcheck.project.cache import Cache, cache_dir_for
 from leakcheck.project.discovery import Discovery, display_path
 from leakcheck.project.guard import guarded
 from leakcheck.project.names import (
-    ROOT_MARKERS,
     LazySummaries,
     ModuleFinder,
     NameResolver,
@@ -67,16 +67,6 @@ def default_jobs() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
-
-
-def cache_root(start: Path) -> Path:
-    """The project root for the cache: the nearest directory at or above `start` holding
-    pyproject.toml, setup.cfg, setup.py or .git; `start` itself when there is none."""
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        if any((directory / marker).exists() for marker in ROOT_MARKERS):
-            return directory
-    return start
 
 
 @dataclass(frozen=True)
@@ -129,7 +119,7 @@ class Checker:
         self.modules = ModuleFinder()
         self.cache: Cache | None = None
         if self.options.cache:
-            directory, chosen = cache_dir_for(cache_root(Path.cwd()), self.options.cache_dir)
+            directory, chosen = cache_dir_for(project_root(), self.options.cache_dir)
             self.cache = Cache(directory, __version__, chosen)
         self.summaries: SummarySource = LazySummaries(self.modules, self._settings)
         self._root: Path | None = None

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from leakcheck.report.shown import shown as _shown
+from leakcheck.shown import shown as _shown
 
 
 class DestinationError(ValueError):
@@ -32,7 +32,8 @@ def prepare_file(path: str, option: str) -> Path:
 
     Returns the path; raises DestinationError naming `option` and the path.
     """
-    from leakcheck.fix.boundary import project_root, repository_link
+    from leakcheck.config.roots import project_root
+    from leakcheck.fix.boundary import repository_link
 
     link = repository_link(path, project_root())
     if link is not None:

@@ -12,12 +12,12 @@ from rich.markup import escape
 from leakcheck import __version__
 from leakcheck.model import Applicability, FileResult, Finding, Fix, Report
 from leakcheck.project.suppressions import UNUSED
-from leakcheck.report.shown import printable
+from leakcheck.shown import printable
 
 
 def to_json(report: Report) -> str:
     """The stable machine-readable schema (see README, "JSON output"). Paths and messages are
-    valid UTF-8 (`report.shown`): no lone surrogate, escaped or not, reaches the document."""
+    valid UTF-8 (`leakcheck.shown`): no lone surrogate, escaped or not, reaches the document."""
     report = printable(report)
     findings = report.findings
     errors = report.errors
@@ -76,7 +76,7 @@ def fix_json(fix: Fix | None) -> dict[str, Any] | None:
 
 def print_text(report: Report, console: Console, quiet: bool = False) -> None:
     """Each finding with a code frame, then errors, then a summary line (not when `quiet`).
-    Paths and messages as `report.shown` shows them (valid UTF-8)."""
+    Paths and messages as `leakcheck.shown` shows them (valid UTF-8)."""
     report = printable(report)
     sources = {r.path: r for r in report.files if r.findings}
     for finding in report.findings:
@@ -144,7 +144,7 @@ def _github_data(value: str) -> str:
 
 def to_github(report: Report) -> str:
     """GitHub Actions workflow commands: one `::error` annotation per finding and per error;
-    paths as `report.shown` shows them (valid UTF-8)."""
+    paths as `leakcheck.shown` shows them (valid UTF-8)."""
     report = printable(report)
     lines = []
     for f in report.findings:

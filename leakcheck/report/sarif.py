@@ -18,7 +18,7 @@ from leakcheck.project.baseline import (
     fingerprints,  # SARIF's partialFingerprints are the baseline's
 )
 from leakcheck.report.ruledocs import url
-from leakcheck.report.shown import shown
+from leakcheck.shown import shown
 
 SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -115,7 +115,7 @@ def _result(finding: Finding, index: dict[str, int], fingerprint: str) -> dict[s
 
 
 def to_sarif(report: Report) -> str:
-    """The report as one SARIF 2.1.0 log. Messages are valid UTF-8 (`report.shown`); artifact
+    """The report as one SARIF 2.1.0 log. Messages are valid UTF-8 (`leakcheck.shown`); artifact
     URIs percent-encode each path's bytes (never its shown form); fingerprints are the
     baseline's."""
     catalogue = rules()
