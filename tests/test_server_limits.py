@@ -190,8 +190,8 @@ def test_a_document_past_the_memory_limit_is_one_warning_and_the_server_goes_on(
 
 def test_a_document_that_crashes_the_parser_costs_one_diagnostic(start: Start) -> None:
     client, root = start(LEAKCHECK_TEST_FAULTS="1")
-    # 8,000 `and` terms overflow libcst's native parser (issue 24, item 5): the process dies.
-    # A screen before the parse may turn it into an error entry: one diagnostic either way.
+    # 8,000 `and` terms overflow libcst's native parser (issue 24, item 5): the screen before the
+    # parse makes it one diagnostic on the chain's line, naming it.
     deep = (root / "app" / "deep.py").as_uri()
     open_document(
         client,
@@ -199,7 +199,8 @@ def test_a_document_that_crashes_the_parser_costs_one_diagnostic(start: Start) -
         "import psycopg2\nconn = psycopg2.connect()\ny = " + " and ".join(["a"] * 8000) + "\n",
     )
     (only,) = client.diagnostics(deep)
-    assert only["range"]["start"]["line"] == 0 and only["source"] == "leakcheck"
+    assert only["range"]["start"]["line"] == 2 and only["source"] == "leakcheck"
+    assert "8,000 `and` operands" in only["message"], only["message"]
     # A native crash whatever the screen lets through (os.abort, as a segfault dies).
     crash = (root / "app" / "crash.py").as_uri()
     open_document(client, crash, CRASH + BUFFER)
