@@ -17,8 +17,6 @@ are those made during collection or between tests.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 HANDOFF = "leakcheck_handoff"
@@ -42,10 +40,3 @@ def pytest_configure(config: pytest.Config) -> None:
         from leakcheck.gate.session import Gate
 
         config.pluginmanager.register(Gate(config), Gate.NAME)
-
-
-def active(config: pytest.Config) -> Any:
-    """The running gate of `config`, or None when it is off."""
-    from leakcheck.gate.session import Gate
-
-    return config.pluginmanager.get_plugin(Gate.NAME)

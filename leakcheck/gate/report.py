@@ -5,7 +5,6 @@ paste into a bug report when the static analysis is silent."""
 from __future__ import annotations
 
 import linecache
-import os
 from collections import Counter
 
 from leakcheck import __version__
@@ -104,8 +103,3 @@ def _miss(leak: Leak, base: str) -> list[str]:
         f"{INDENT}{INDENT}leakcheck-gate-miss leakcheck={__version__} kind={c.kind!r} "
         f"escape={leak.escape.name} site={where}",
     ]
-
-
-def base_dir(invocation: str | os.PathLike[str]) -> str:
-    """The folder file names are shown relative to: where pytest was started."""
-    return os.fspath(invocation)

@@ -63,7 +63,10 @@ class Gate:
         return lines
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """One line: how much the gate saw, so that a clean run is known to have looked."""
+        """One line: how much the gate saw, so that a clean run is known to have looked. None
+        where no test ran (pytest-xdist's controller: its workers run the tests)."""
+        if not self.judged:
+            return
         terminalreporter.write_line(
             f"leakcheck gate: {_count(self.ledger.recorded, 'checkout')} recorded in"
             f" {_count(self.judged, 'test')}; {_count(len(self.failed), 'test')} leaked"
