@@ -222,3 +222,90 @@ def test_gate_fails_django_worker_threads_and_passes_the_documented_cure(
     assert "is still running and holds it open, idle" in text
     assert static_lines(text, "crm_workers.py") == expectations("crm_workers.py")
     assert "no automatic fix: see `leakcheck rule LC506`" in text
+
+
+POOLS = """
+import asyncio
+import os
+
+import psycopg
+import pytest
+from psycopg2.pool import SimpleConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+URL = os.environ["DATABASE_URL"]
+
+
+@pytest.fixture
+def pg2():
+    pool = SimpleConnectionPool(1, 2, dsn=URL)
+    yield pool
+    pool.closeall()
+
+
+def test_psycopg2_uncommitted_insert_returned(pg2):
+    conn = pg2.getconn()
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO orders (user_id, total) VALUES (1, 1)")
+    pg2.putconn(conn)
+
+
+def test_psycopg2_failed_query_returned_in_finally(pg2):
+    conn = pg2.getconn()
+    try:
+        with pytest.raises(Exception, match="division by zero"):
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 / 0")
+    finally:
+        pg2.putconn(conn)
+
+
+def test_psycopg3_uncommitted_insert_returned():
+    with ConnectionPool(URL, min_size=1, max_size=2, open=True) as pool:
+        conn = pool.getconn()
+        conn.execute("INSERT INTO orders (user_id, total) VALUES (1, 1)")
+        pool.putconn(conn)
+
+
+def test_async_pool_getconn_never_returned():
+    async def work():
+        pool = AsyncConnectionPool(URL, min_size=1, max_size=2, open=False)
+        await pool.open()
+        try:
+            conn = await pool.getconn()
+            await conn.execute("SELECT 1")
+        finally:
+            await pool.close(timeout=0.1)
+
+    asyncio.run(work())
+
+
+def test_async_pool_connection_context_returns():
+    async def work():
+        async with AsyncConnectionPool(URL, min_size=1, max_size=2, open=False) as pool:
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+
+    asyncio.run(work())
+"""
+
+
+def test_gate_on_pools_mid_transaction_and_async(
+    pytester: pytest.Pytester, database_url: str
+) -> None:
+    pytester.makepyfile(test_pools=POOLS)
+    result = pytester.runpytest_inprocess("--leakcheck", *QUIET)
+    text = result.stdout.str()
+    assert summary(result) == {"failed": 3, "passed": 2}, text
+    failed = {line.split(" - ")[0] for line in result.outlines if line.startswith("FAILED")}
+    assert failed == {
+        "FAILED test_pools.py::test_psycopg2_uncommitted_insert_returned",
+        "FAILED test_pools.py::test_psycopg3_uncommitted_insert_returned",
+        "FAILED test_pools.py::test_async_pool_getconn_never_returned",
+    }
+    # An INSERT left uncommitted (INTRANS) fails; a query that raised (INERROR), given back in
+    # `finally`, does not: the caller saw the exception and the pool rolls it back.
+    assert "psycopg2 pool connection taken at test_pools.py:20 returned mid-transaction" in text
+    assert "psycopg_pool connection taken at test_pools.py:38 returned mid-transaction" in text
+    # Never returned: freed with the coroutine's frame, or still out if something holds it.
+    assert "psycopg_pool async connection taken at test_pools.py:48 " in text
