@@ -113,7 +113,13 @@ class Gate:
     def _fail(self, reports: list[pytest.TestReport], leaks: list[Leak]) -> None:
         """A passed call becomes a failure with the leak as its text; any other outcome keeps
         its own and gets the leak as a section."""
-        text = render(leaks, self.static, self.base)
+        try:
+            text = render(leaks, self.static, self.base)
+        except Exception as exc:  # a bug in the report must not lose the verdict or the run
+            text = (
+                f"{headline(leaks, self.base)}\n(leakcheck could not write the details:"
+                f" {type(exc).__name__}: {exc}; please report it)\n"
+            )
         call = next((r for r in reports if r.when == "call"), None)
         if call is not None and call.passed and not hasattr(call, "wasxfail"):
             call.outcome = "failed"
