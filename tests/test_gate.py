@@ -353,6 +353,7 @@ def test_patches_are_undone_when_the_session_ends(pytester: pytest.Pytester, app
         module = sys.modules["psycopg2.pool"]
         assert module.AbstractConnectionPool._getconn.__module__ == "psycopg2.pool"
         assert module.SimpleConnectionPool.getconn.__module__ == "psycopg2.pool"
+        assert sys.modules["psycopg2"].connect.__module__ == "psycopg2"
 
 
 DJANGO_WORKERS = """

@@ -6,8 +6,7 @@ Cases the gate has nothing to say about, and why:
 - `fitness_cursor.py`: the manager is never entered, so no connection is ever taken (the leaky
   code fails on its own with AttributeError);
 - `clinic_stream.py`: a stream holds its connection while it runs and gives it back when it ends:
-  a long hold is not a leak at the test's end (the gate has no timers);
-- `account_import.py`: `psycopg2.connect()` outside any pool; the gate watches pools.
+  a long hold is not a leak at the test's end (the gate has no timers).
 """
 
 from __future__ import annotations
@@ -43,6 +42,20 @@ for _library in (
 QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 WORKLOADS = {
+    "account_import.py": """
+        import os
+        from contextlib import closing
+
+        import psycopg2
+        import account_import
+
+        def test_import_with_duplicate_emails():
+            with closing(psycopg2.connect(os.environ["DATABASE_URL"])) as conn, conn:
+                conn.cursor().execute("DELETE FROM accounts")
+            job = account_import.AccountImport()
+            job.run([{"id": n, "email": f"user{n % 2}@example.org"} for n in range(1, 5)])
+            assert (job.imported, len(job.failures)) == (2, 2)
+    """,
     "bot_bookings.py": """
         import psycopg2
         import pytest

@@ -30,6 +30,7 @@ RECORDERS = (
     Recorder("sqlalchemy", "sqlalchemy"),
     Recorder("psycopg_pool", "psycopg_pool"),
     Recorder("psycopg2.pool", "psycopg2_pool"),
+    Recorder("psycopg2", "psycopg2_connect"),
     Recorder("asyncpg.pool", "asyncpg_pool"),
     Recorder("django.db.backends.base.base", "django_threads"),
 )
