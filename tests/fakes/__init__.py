@@ -461,6 +461,10 @@ def _kind_of(top: str, parent: str, name: str) -> str:
         return "pool-cm"
     if name == "get_connection" and "pool" in parent.lower():
         return "closes"  # mysql-connector: the pooled connection's close() gives it back
+    if name == "SessionPool" and top in ("oracledb", "cx_Oracle"):
+        return ""  # a pool (cx_Oracle's name for it), not a session
+    if name == "acquire" and top in ("oracledb", "cx_Oracle"):
+        return "closes"  # python-oracledb: a pooled connection's close() (or `with`) releases it
     if name == "acquire" and top not in ("threading", "asyncio", "multiprocessing"):
         return "acquire"
     if name.endswith(tuple(f"{f}()" for f in SESSION_FACTORIES)):
