@@ -488,7 +488,7 @@ def test_a_cold_run_with_workers_leaves_the_analysis_to_them(here: Path) -> None
         start = pipeline.Project.start_early
         def spy(self, files):
             start(self, files)
-            early.append(self._pool is not None)
+            early.append(self.schedule.pool is not None)
         pipeline.Project.start_early = spy
         report = run(["app"], options=Options(jobs=2, cache=CACHE, cache_dir=None))
         print(json.dumps([early, "libcst" in sys.modules, len(report.findings)]))
