@@ -319,6 +319,6 @@ def test_gate_on_pools_mid_transaction_and_async(
     # An INSERT left uncommitted (INTRANS) fails; a query that raised (INERROR), given back in
     # `finally`, does not: the caller saw the exception and the pool rolls it back.
     assert "psycopg2 pool connection taken at test_pools.py:20 returned mid-transaction" in text
-    assert "psycopg_pool connection taken at test_pools.py:38 returned mid-transaction" in text
+    assert "psycopg 3 pool connection taken at test_pools.py:38 returned mid-transaction" in text
     # Never returned: freed with the coroutine's frame, or still out if something holds it.
-    assert "psycopg_pool async connection taken at test_pools.py:48 " in text
+    assert "psycopg 3 async pool connection taken at test_pools.py:48 " in text

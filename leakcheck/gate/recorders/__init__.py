@@ -20,7 +20,8 @@ Undo = Callable[[], None]
 @dataclass(frozen=True)
 class Recorder:
     """A library the gate can watch: the module that must be importable, and where its
-    recorder lives (`leakcheck.gate.recorders.<name>`, with `install(ledger) -> Undo`)."""
+    recorder lives (`leakcheck.gate.recorders.<name>`, with `install(ledger, library) -> Undo`,
+    given the imported library module: only this table names the libraries)."""
 
     library: str  # the module that must import: "sqlalchemy", "psycopg_pool", ...
     name: str  # the recorder module in this package
@@ -55,9 +56,9 @@ def install_all(ledger: Ledger) -> tuple[list[str], list[Undo], list[str]]:
         if not importable(recorder.library):
             continue
         try:
-            importlib.import_module(recorder.library)
+            library = importlib.import_module(recorder.library)
             module = importlib.import_module(f"{__name__}.{recorder.name}")
-            undos.append(module.install(ledger))
+            undos.append(module.install(ledger, library))
         except Exception as exc:  # an installed library that does not import here
             problems.append(f"{recorder.library}: {type(exc).__name__}: {exc}")
             continue

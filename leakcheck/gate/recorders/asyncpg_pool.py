@@ -10,7 +10,6 @@ while out. `release` resets the connection, rolling back an open transaction (as
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,9 +21,9 @@ from leakcheck.gate.transactions import in_transaction
 KIND = "asyncpg pool connection"
 
 
-def install(ledger: Ledger) -> Undo:
+def install(ledger: Ledger, library: Any) -> Undo:
     """Wrap `Pool._acquire` and `Pool.release`; returns the undo."""
-    Pool = importlib.import_module("asyncpg.pool").Pool  # no type information
+    Pool = library.Pool  # `asyncpg.pool`: no type information
 
     def acquire(original: Callable[..., Any]) -> Callable[..., Any]:
         async def _acquire(self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -12,7 +12,6 @@ in-memory databases are exempt: their `close()` does nothing on purpose (the sql
 
 from __future__ import annotations
 
-import importlib
 import threading
 import weakref
 from collections.abc import Callable
@@ -40,9 +39,9 @@ def _status(
     return status
 
 
-def install(ledger: Ledger) -> Undo:
+def install(ledger: Ledger, library: Any) -> Undo:
     """Wrap `BaseDatabaseWrapper.connect` and `.close`; returns the undo."""
-    base: Any = importlib.import_module("django.db.backends.base.base")  # no type information
+    base = library  # `django.db.backends.base.base`: no type information
     BaseDatabaseWrapper = base.BaseDatabaseWrapper
 
     def connect(original: Callable[..., Any]) -> Callable[..., Any]:

@@ -26,10 +26,10 @@ from leakcheck.gate.recorders import Undo
 KIND = "psycopg2 connection (no pool)"
 
 
-def install(ledger: Ledger) -> Undo:
+def install(ledger: Ledger, library: Any) -> Undo:
     """Wrap `psycopg2.connect`; returns the undo."""
-    psycopg2: Any = importlib.import_module("psycopg2")
-    extensions: Any = importlib.import_module("psycopg2.extensions")
+    psycopg2 = library
+    extensions: Any = importlib.import_module(f"{library.__name__}.extensions")
     original: Callable[..., Any] = psycopg2.connect
 
     class TrackedConnection(extensions.connection):  # type: ignore[misc]

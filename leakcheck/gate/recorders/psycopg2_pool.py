@@ -13,7 +13,6 @@ holding one strongly changes nothing. `_putconn` rolls back a connection whose
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -33,10 +32,10 @@ def _open_transaction(conn: Any, close: bool) -> bool:
         return False
 
 
-def install(ledger: Ledger) -> Undo:
+def install(ledger: Ledger, library: Any) -> Undo:
     """Wrap `AbstractConnectionPool._getconn` / `_putconn` (and `SimpleConnectionPool`'s copies);
     returns the undo."""
-    pool: Any = importlib.import_module("psycopg2.pool")  # no type information
+    pool = library  # `psycopg2.pool`: no type information
     AbstractConnectionPool = pool.AbstractConnectionPool
     SimpleConnectionPool = pool.SimpleConnectionPool
 

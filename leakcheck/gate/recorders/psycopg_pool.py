@@ -21,8 +21,8 @@ from leakcheck.gate.recorders import Undo
 from leakcheck.gate.recorders._patch import patch_methods
 from leakcheck.gate.transactions import in_transaction
 
-KIND = "psycopg_pool connection"
-ASYNC_KIND = "psycopg_pool async connection"
+KIND = "psycopg 3 pool connection"
+ASYNC_KIND = "psycopg 3 async pool connection"
 
 
 def _took(ledger: Ledger, conn: Any, kind: str, frames: Any = None) -> None:
@@ -30,9 +30,9 @@ def _took(ledger: Ledger, conn: Any, kind: str, frames: Any = None) -> None:
     ledger.take(key, kind, weakref.ref(conn, lambda ref: ledger.lost(key, ref)), frames=frames)
 
 
-def install(ledger: Ledger) -> Undo:
+def install(ledger: Ledger, library: Any) -> Undo:
     """Wrap getconn/putconn of both pool classes; returns the undo."""
-    from psycopg_pool import AsyncConnectionPool, ConnectionPool
+    ConnectionPool, AsyncConnectionPool = library.ConnectionPool, library.AsyncConnectionPool
 
     def getconn(original: Callable[..., Any]) -> Callable[..., Any]:
         def getconn(self: Any, *args: Any, **kwargs: Any) -> Any:

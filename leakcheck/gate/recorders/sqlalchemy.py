@@ -51,7 +51,7 @@ SHARED = (
 )
 
 
-def install(ledger: Ledger) -> Undo:
+def install(ledger: Ledger, library: Any) -> Undo:
     """Listen to checkout/checkin/detach/reset on `sqlalchemy.pool.Pool` and note Sessions'
     creation sites; returns the undo (removes the listeners, restores `Session.__init__`)."""
     from sqlalchemy import event
