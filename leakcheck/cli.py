@@ -14,7 +14,8 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from leakcheck import __version__
-from leakcheck.config.catalogue import CatalogueError, rules
+from leakcheck.checks import rules
+from leakcheck.config.catalogue import CatalogueError
 from leakcheck.config.selection import Overrides
 from leakcheck.config.settings import check_codes
 from leakcheck.exits import GuardedGroup

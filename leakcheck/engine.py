@@ -20,7 +20,8 @@ from leakcheck.analysis.parsing import parse_module
 from leakcheck.analysis.positions import Span, locate_with_code
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
-from leakcheck.config.catalogue import Kind, rule_for
+from leakcheck.checks import rule_for
+from leakcheck.config.catalogue import Kind
 from leakcheck.fix.candidates import candidates
 from leakcheck.fix.edits import edits_for
 from leakcheck.fix.fixer import applicable

@@ -51,7 +51,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from leakcheck import __version__
-from leakcheck.config.catalogue import rules
+from leakcheck.checks import rules
 from leakcheck.model import FileError, FileResult, Finding, Fix
 from leakcheck.project.buffers import Fixed
 from leakcheck.project.workers import NOT_ANALYSED, Limits

@@ -1,4 +1,5 @@
-"""Write docs/rules/*.md and the README's rule table from rules/rules.toml.
+"""Write docs/rules/*.md and the README's rule table from the rule modules
+(`leakcheck/checks/`).
 
 python scripts/gen_rule_docs.py           # write the files
 python scripts/gen_rule_docs.py --check   # exit 1 if any is out of date (as the tests do)

@@ -14,8 +14,8 @@ import pytest
 from cli_helpers import POOL, SESSION, invoke, invoke_split, script, write
 
 from leakcheck import __version__
+from leakcheck.checks import rules
 from leakcheck.cli import PROGRESS_MIN_FILES, progress_display, progress_wanted
-from leakcheck.config.catalogue import rules
 from leakcheck.model import Edit, FileResult, Finding, Fix, Report
 from leakcheck.report.output import to_json
 from leakcheck.report.ruledocs import RULES_URL

@@ -1,5 +1,5 @@
-"""Rule documentation has one source, rules/rules.toml: `leakcheck rule`, docs/rules/*.md and the
-README's rule table must agree with it."""
+"""Rule documentation has one source, the rule modules (`leakcheck/checks/`): `leakcheck rule`,
+docs/rules/*.md and the README's rule table must agree with it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import invoke, script
 
-from leakcheck.config.catalogue import rules
+from leakcheck.checks import rules
 from leakcheck.report.ruledocs import HEADINGS, generated, headings, render
 
 ROOT = Path(__file__).resolve().parent.parent

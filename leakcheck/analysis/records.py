@@ -37,7 +37,7 @@ class Origin(TextEnum):
 
 class Escape(TextEnum):
     """How a verdict says a resource escapes (`Verdict.leak`); rules map each, per kind family,
-    to a code (`rules/rules.toml`, `leak = ...`)."""
+    to a code (`leakcheck/checks/`: each rule module's `leak`)."""
 
     NEVER = "never"  # no path gives it back or hands it off
     EXCEPTION = "exception"  # an exception between acquire and release skips the release

@@ -1,4 +1,5 @@
-"""The rule catalogue as data: resource kinds and rules, read from `rules/` and user config."""
+"""The resource kinds as data, read from `rules/kinds.toml` and user config (the rules are
+modules: `leakcheck.checks`)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 __all__ = [
     "CatalogueError",
     "Kind",
-    "Rule",
     "builtin_kinds",
-    "opt_in_codes",
     "parse_kind",
-    "rule_for",
-    "rules",
     "tomllib",
 ]
 
@@ -148,18 +145,6 @@ class Kind:
             return acquired_by.split(".", 1)[0] in self.autocommit_drivers
         drivers = {c.split(".", 1)[0] for c in self.source_constructors} & imported
         return bool(drivers) and drivers <= self.autocommit_drivers
-
-
-@dataclass(frozen=True)
-class Rule:
-    code: str
-    name: str
-    family: str
-    leak: str
-    message: str
-    doc: str
-    summary: str  # one line for tables: what the rule flags
-    opt_in: bool = False  # not in the default selection: enabled only when named by its full code
 
 
 _KIND_KEYS = {
@@ -376,35 +361,3 @@ def _load(name: str) -> dict[str, Any]:
 @cache
 def builtin_kinds() -> tuple[Kind, ...]:
     return tuple(parse_kind(raw, "rules/kinds.toml") for raw in _load("kinds.toml")["kind"])
-
-
-@cache
-def rules() -> tuple[Rule, ...]:
-    out = []
-    for raw in _load("rules.toml")["rule"]:
-        out.append(
-            Rule(
-                code=raw["code"],
-                name=raw["name"],
-                family=raw["family"],
-                leak=raw["leak"],
-                message=raw["message"],
-                doc=raw["doc"].strip(),
-                summary=raw["summary"],
-                opt_in=bool(raw.get("opt-in", False)),
-            )
-        )
-    return tuple(out)
-
-
-def opt_in_codes() -> frozenset[str]:
-    """Rules `select = ["ALL"]` or a prefix does not enable (`opt-in = true` in rules.toml)."""
-    return frozenset(rule.code for rule in rules() if rule.opt_in)
-
-
-def rule_for(family: str, leak: str) -> Rule | None:
-    """The rule that names a verdict of this family, if the catalogue has one."""
-    for rule in rules():
-        if rule.family in (family, "any") and rule.leak == leak:
-            return rule
-    return None

@@ -2,8 +2,8 @@
 
 As in ruff, the most specific prefix wins (`select = ["LC"]`, `ignore = ["LC1"]` keeps LC2xx), and
 at equal specificity `ignore` wins. `--select` on the command line starts the selection afresh;
-`--ignore` and `--extend-select` add to the configuration's. An opt-in rule (`opt-in = true` in
-rules.toml, as ruff's preview rules under `explicit-preview-rules`) is enabled only when its full
+`--ignore` and `--extend-select` add to the configuration's. An opt-in rule (`opt_in=True` in
+its module, as ruff's preview rules under `explicit-preview-rules`) is enabled only when its full
 code is selected: `ALL` and prefixes leave it out.
 """
 
@@ -13,7 +13,7 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from leakcheck.config.catalogue import opt_in_codes
+from leakcheck.checks import opt_in_codes
 from leakcheck.config.settings import Config
 
 

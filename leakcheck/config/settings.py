@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from leakcheck.checks import rules
 from leakcheck.config.catalogue import (
     CatalogueError,
     Kind,
     builtin_kinds,
     parse_kind,
-    rules,
     tomllib,
 )
 

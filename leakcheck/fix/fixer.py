@@ -25,7 +25,8 @@ from leakcheck.analysis.parsing import parse_module
 from leakcheck.analysis.positions import locate
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.verdicts import Verdict
-from leakcheck.config.catalogue import Kind, rule_for
+from leakcheck.checks import rule_for
+from leakcheck.config.catalogue import Kind
 from leakcheck.fix.candidates import candidates
 from leakcheck.fix.edits import apply_plan, apply_plans, changed_lines, header_lines
 from leakcheck.fix.newlines import match_line_endings

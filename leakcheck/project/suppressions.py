@@ -10,7 +10,7 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from leakcheck.config.catalogue import rules
+from leakcheck.checks import rules
 from leakcheck.model import Finding
 
 UNUSED = "LC001"

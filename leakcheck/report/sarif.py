@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from leakcheck import __version__
-from leakcheck.config.catalogue import Rule, rules
+from leakcheck.checks import Rule, rules
 from leakcheck.model import Finding, Fix, Report
 from leakcheck.project.baseline import (
     fingerprints,  # SARIF's partialFingerprints are the baseline's

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from leakcheck.analysis.positions import Span, locate
-from leakcheck.config.catalogue import Rule, rules
+from leakcheck.checks import Rule, rules
 from leakcheck.model import Applicability, Edit, Finding, Fix
 
 
@@ -74,7 +74,7 @@ class Draft:
 
 
 def rule(code: str) -> Rule:
-    """The catalogue's rule for `code`. Raises KeyError for a code rules.toml does not define."""
+    """The registry's rule for `code`. Raises KeyError for a code no rule module defines."""
     for candidate in rules():
         if candidate.code == code:
             return candidate

@@ -1,0 +1,114 @@
+"""
+## What it does
+Finds a dependency or context-manager generator that opens a session or connection, yields it, and
+closes it after the `yield` outside a `finally`, such as FastAPI's
+`def get_db(): db = SessionLocal(); yield db; db.close()`. Not pytest fixtures
+(`@pytest.fixture`, `@pytest_asyncio.fixture`): pytest resumes them with `next()` whatever the test
+did, so a test's error never reaches the `yield` (one that never closes is still LC201).
+
+## Why is this bad?
+An exception in the endpoint is thrown into the generator at the `yield` (and an early stop throws
+`GeneratorExit`), so `db.close()` never runs and the session keeps its pooled connection.
+
+## Example
+```python
+def get_db():
+    db = SessionLocal()
+    yield db
+    db.close()
+```
+
+## Use instead
+```python
+def get_db():
+    db = SessionLocal()
+    try:
+        yield db
+    finally:
+        db.close()
+```
+
+## Fix safety
+SQLAlchemy sessions and connections: `with SessionLocal() as db:` (or `async with`) around the
+statements from the acquisition through the last use of the session or of anything derived from it;
+it closes without committing, so it is safe, except when objects or results of the session are
+returned or stored beyond the block: they would be detached, so that fix is unsafe. Driver
+connections: try/finally with `close()` (safe); `with psycopg2.connect() as conn:` and
+`with sqlite3.connect() as conn:` become `with closing(...) as conn, conn:`, which keeps the
+transaction and adds the close (safe; `from contextlib import closing` is added once), also as
+one item of a multi-item `with`, and a `close()` right after such a `with` block moves into it. A
+`close()` written in `except` (and perhaps after the `try`) moves into a new `finally` of that
+`try`, once (safe when nothing uses the connection after it; unsafe when objects of a session that
+was never closed on the normal path are used after the `try`). In a context-manager class, the
+`close()` in `__exit__` moves into `finally`, and an `__enter__` that may fail after opening
+closes in `except BaseException:` before re-raising (safe); an `__exit__` that never closes it
+gets the `close()` added (unsafe: the object keeps the attribute).
+
+## Options
+None.
+"""
+
+from __future__ import annotations
+
+from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+
+INVALID = """\
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+from .models import Item, Order, User
+
+SessionLocal = sessionmaker(bind=create_engine("postgresql://localhost/shop"))
+
+
+def get_db():
+    db = SessionLocal()
+    yield db
+    db.close()
+"""
+
+FIXED = """\
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+from .models import Item, Order, User
+
+SessionLocal = sessionmaker(bind=create_engine("postgresql://localhost/shop"))
+
+
+def get_db():
+    with SessionLocal() as db:
+        yield db
+"""
+
+VALID = """\
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+from .models import Item, Order, User
+
+SessionLocal = sessionmaker(bind=create_engine("postgresql://localhost/shop"))
+
+
+def get_db():
+    db = SessionLocal()
+    try:
+        yield db
+    finally:
+        db.close()
+"""
+
+RULE = Rule(
+    code="LC207",
+    name="close-after-yield-not-in-finally",
+    summary=(
+        "`def get_db(): db = SessionLocal(); yield db; db.close()`: an error in the endpoint "
+        "skips the close"
+    ),
+    family="session",
+    leak="yield",
+    message="{what} is not {released}{how}",
+    doc=documentation(__doc__),
+    invalid=(Invalid(INVALID, findings=(("LC207", 10),), fixed=FIXED),),
+    valid=(Valid(VALID),),
+)

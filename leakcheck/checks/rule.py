@@ -1,0 +1,59 @@
+"""What a rule module declares: the `Rule` and its examples.
+
+A rule names one way a resource escapes (`leak`, an `Escape` value of the shared lifetime
+analysis) for one family of kinds, or a Django settings finding; the analysis computes the path,
+the rule names it. `message` placeholders: {what} the acquisition ("connection from
+`pool.getconn()`"), {released} the kind's phrase ("returned to the pool", "closed"), {how} the
+path from the analysis; Django rules have their own fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Invalid", "Rule", "Valid", "documentation"]
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Code the rule flags: exactly `findings`, as (code, line); `fixed` is what `--fix` (or,
+    when `unsafe`, `--unsafe-fixes`) writes, None when the rule offers no fix for it."""
+
+    source: str
+    findings: tuple[tuple[str, int], ...]
+    fixed: str | None = None
+    unsafe: bool = False
+
+
+@dataclass(frozen=True)
+class Valid:
+    """Code the rule does not flag (the "Use instead" of its documentation)."""
+
+    source: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: its identity, the verdicts it names, its message, documentation and examples."""
+
+    code: str
+    name: str  # kebab-case, the pattern flagged
+    summary: str  # one line for tables: what the rule flags
+    family: str  # the kind family it judges ("pool", "session"), "any", "django", "suppression"
+    leak: str  # the escape class of the verdicts it names (`Escape` values), or its own tag
+    message: str
+    doc: str  # under the fixed headings: the rule module's docstring
+    invalid: tuple[Invalid, ...] = ()
+    valid: tuple[Valid, ...] = ()
+    opt_in: bool = False  # not in the default selection: enabled only when named by its full code
+
+    def judges(self, family: str, leak: str) -> bool:
+        """Does this rule name a verdict of a kind of `family` that escapes by `leak`?"""
+        return self.family in (family, "any") and self.leak == leak
+
+
+def documentation(docstring: str | None) -> str:
+    """A rule module's docstring as its documentation (a module without one is a bug)."""
+    if not docstring:
+        raise ValueError("a rule module needs its documentation as its docstring")
+    return docstring.strip()
