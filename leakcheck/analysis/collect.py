@@ -5,6 +5,11 @@ One walk collects everything syntactic. The records it makes (`Binding`, `Site`,
 are `records.py`'s. The role each function plays for resources (factory, releaser, provider) is
 `roles.RoleFacts`, built on this; where a function acquires (the sites judging follows) is
 `sites.SiteFacts`, built on that; `facts.ModuleFacts` adds what the module exports.
+
+The walk is here, with what it records about scopes, calls and bindings; it hands each import to
+`imports.ModuleImports` and each source built to `sources.Sources`, and the release questions are
+`releases.Releases`'. `CollectedFacts` composes them and keeps their maps and questions under
+its own names, which every later stage reads.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
+from leakcheck.analysis.imports import ModuleImports
 from leakcheck.analysis.records import (
     Binding,
     Export,
@@ -22,40 +28,20 @@ from leakcheck.analysis.records import (
     Scope,
     Site,
 )
-from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value, walk
+from leakcheck.analysis.releases import Releases
+from leakcheck.analysis.sources import Sources, async_constructor
+from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value
 from leakcheck.config.catalogue import Kind
 
 CONTEXT_DECORATORS = frozenset({"contextmanager", "asynccontextmanager"})
 SESSION_CLASSES = frozenset({"Session", "AsyncSession"})
 ENTERING = frozenset({"enter_context", "enter_async_context", "__enter__", "__aenter__"})
-# `closing(x)` calls `x.close()` on exit: a release only for kinds that `close()` releases.
-CLOSING = {
-    "closing": "close",
-    "contextlib.closing": "close",
-    "aclosing": "aclose",
-    "contextlib.aclosing": "aclose",
-}
 # Methods that return the resource they are called on (SQLAlchemy docs, `Connection.
 # execution_options()`: "returns this Connection" since 2.0, a branch sharing the same DBAPI
 # connection before): `engine.connect().execution_options(...)` acquires the connection.
 RETURNS_SAME = frozenset({"execution_options"})
 # Callees that look a value up rather than make one (`kwargs.get("session")`).
 GETTERS = frozenset({"get", "pop", "setdefault", "getattr", "get_nowait", "lookup", "find"})
-
-
-def _async_constructor(constructor: str, call: cst.Call, kind: Kind) -> bool:
-    """`async_sessionmaker(...)`, `create_async_engine(...)`, `sessionmaker(class_=AsyncSession)`,
-    `asyncpg.create_pool(...)` (a kind whose acquisitions are awaited): sources whose resources
-    need `async with`."""
-    last = constructor.rsplit(".", 1)[-1]
-    if "async" in last.lower() or kind.acquire_awaited:
-        return True
-    return any(
-        arg.keyword is not None
-        and arg.keyword.value == "class_"
-        and (dotted(arg.value) or "").endswith("AsyncSession")
-        for arg in call.args
-    )
 
 
 def releases_all_of(call: cst.Call, site: Site) -> bool:
@@ -112,33 +98,36 @@ class CollectedFacts:
         self.kinds = kinds
         self.package = package  # `app.routers` for app/routers/items.py: for relative imports
         self.resolver = resolver
-        self.imports: dict[str, str] = {}
-        self.star_imports: list[str] = []  # `from x import *`: where other names may come from
-        self.constructed: dict[str, Kind] = {}  # receiver text -> kind of pool built there
-        # Every kind built under a receiver text, anywhere in the module: a name may be a
-        # psycopg2 pool at module level and an asyncpg pool inside one function.
-        self.built: dict[str, list[Kind]] = {}
-        self.paired: dict[str, set[str]] = {}  # receiver text -> release methods called on it
+        self.names = ModuleImports(package, resolver)
+        self.sources = Sources(kinds, self.names, self._imported)
+        # The recorders' maps, under the names every later stage reads (the same objects).
+        self.imports = self.names.imports
+        self.star_imports = self.names.star_imports  # `from x import *`
+        self.module_aliases = self.names.module_aliases  # bound by `import x` / `import x as y`
+        self.constructed = self.sources.constructed  # receiver text -> kind of pool built there
+        self.built = self.sources.built  # receiver text -> every kind built under it
+        self.paired = self.sources.paired  # receiver text -> release methods called on it
+        self.asynchronous = self.sources.asynchronous  # source -> hands out async resources?
+        self.source_factories = self.sources.source_factories  # function -> (kind, async)
         self.functions: dict[cst.FunctionDef, FunctionInfo] = {}
         self.by_key: dict[str, FunctionInfo] = {}
+        # The roles (`roles.RoleFacts` fills them in, after the walk):
         self.factories: dict[str, Kind] = {}  # function key -> kind of the resource it returns
         self.tuple_factories: dict[str, tuple[Kind, int]] = {}  # `return conn, cur`: kind, slot
+        self.releasers: dict[str, int] = {}  # function key -> index of the released argument
+        self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
+        self.providers: dict[str, Kind] = {}  # generators that acquire and yield (`get_db`)
+        self.releases = Releases(kinds, self.names, self.releasers, self._imported)
         self.classes: set[str] = set()
         # Each class of the module (nested ones too) -> its base classes as written (`?` when
         # not a dotted name); a later class of the same name replaces an earlier one.
         self.class_bases: dict[str, list[str]] = {}
         self.defined: set[str] = set()  # names the module binds at top level
-        self.module_aliases: set[str] = set()  # names bound by `import x` / `import x as y`
         self.chained: dict[int, cst.Call] = {}  # `pool.getconn()` -> `pool.getconn().cursor()`
         self.passed: dict[int, tuple[cst.Call, cst.Arg]] = {}  # `f(SessionLocal())`: f, the arg
         self.annotated: dict[int, Kind] = {}  # `s: AsyncSession = unknown()` -> the kind named
         # `context["db"] = make_session()`, `g.db = connect()`: stored on a context object.
         self.stored_calls: dict[int, tuple[str, str, str]] = {}  # call -> (target, holder, key)
-        self.releasers: dict[str, int] = {}  # function key -> index of the released argument
-        self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
-        # Sources built here: do they hand out async resources (`async_sessionmaker`, ...)?
-        self.asynchronous: dict[str, bool] = {}
-        self.providers: dict[str, Kind] = {}  # generators that acquire and yield (`get_db`)
         self.used_in_functions: set[str] = set()
         self.bindings: dict[int, Binding] = {}
         self.awaited: set[int] = set()  # calls under an `await`
@@ -147,14 +136,9 @@ class CollectedFacts:
         self.scopes: dict[Scope, FunctionInfo] = {module: self.module_info}
         self.calls: list[tuple[cst.Call, Scope, str | None]] = []
         self._acquire_methods = frozenset(m for k in kinds for m in k.acquire_methods)
-        self._release_methods = frozenset(m for k in kinds for m in k.release_methods)
-        # Functions returning a new source (`def make_session_class(): return sessionmaker(...)`)
-        # -> (kind, async); and the assignments of calls that may be to one, settled after the
-        # walk, when every function of the module is known.
-        self.source_factories: dict[str, tuple[Kind, bool | None]] = {}
-        self._pending_sources: list[tuple[list[str], cst.Call, str | None]] = []
+        self._release_methods = self.releases.release_methods
         self._collect(module)
-        self._settle_source_factories()
+        self.sources.settle(self.functions.values())
 
     # -- collection -------------------------------------------------------------------------
 
@@ -194,7 +178,7 @@ class CollectedFacts:
                 if scope is module:
                     self.defined.add(class_name)
             elif kind is cst.Import or kind is cst.ImportFrom:
-                self._import(node)  # type: ignore[arg-type]
+                self.names.record(node)  # type: ignore[arg-type]
             elif kind is cst.Assign or kind is cst.AnnAssign:
                 self._assign(node, info)  # type: ignore[arg-type]
             elif kind is cst.With:
@@ -253,50 +237,7 @@ class CollectedFacts:
                 self.passed[id(value)] = (call, arg)
         if isinstance(func, cst.Attribute) and func.attr.value in ENTERING:
             info.entered.update(a.value.value for a in call.args if isinstance(a.value, cst.Name))
-        # The pair: `pool.putconn(conn)` gives a resource back, so it takes a variable holding
-        # one; `lock.release()` and `semaphore.release(3)` do not make their receiver a pool.
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in self._release_methods
-            and call.args
-            and isinstance(call.args[0].value, (cst.Name, cst.Attribute))
-        ):
-            receiver = receiver_text(func.value)
-            if receiver is not None:
-                self.paired.setdefault(receiver, set()).add(func.attr.value)
-
-    def _import(self, node: cst.Import | cst.ImportFrom) -> None:
-        if isinstance(node, cst.Import):
-            for alias in node.names:
-                full = dotted(alias.name) or ""
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    self.imports[alias.asname.name.value] = full
-                    self.module_aliases.add(alias.asname.name.value)
-                else:
-                    head = full.split(".", 1)[0]
-                    self.imports[head] = head
-                    self.module_aliases.add(head)
-            return
-        base = (dotted(node.module) or "") if node.module is not None else ""
-        if node.relative:
-            # `from ..db import X` in package `app.routers` means `app.db`.
-            package = self.package.split(".") if self.package else []
-            up = len(node.relative) - 1
-            if package and up < len(package):
-                anchor = package[: len(package) - up]
-                base = ".".join([*anchor, base] if base else anchor)
-            # Else the package is unknown (a single file): read it as the absolute import it
-            # names, so that conventional names (`SessionLocal`) still apply.
-        if isinstance(node.names, cst.ImportStar):
-            if base:
-                self.star_imports.append(base)
-            return
-        for alias in node.names:
-            name = dotted(alias.name) or ""
-            local = name
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                local = alias.asname.name.value
-            self.imports[local] = f"{base}.{name}" if base else name
+        self.sources.pair(call)
 
     def _assign(self, node: cst.Assign | cst.AnnAssign, info: FunctionInfo) -> None:
         value = node.value
@@ -315,12 +256,12 @@ class CollectedFacts:
                     for target in targets:
                         text = dotted(target)
                         if text is not None:
-                            self._construct(text, kind)
-                            self.asynchronous[text] = _async_constructor(constructor, inner, kind)
+                            self.sources.construct(text, kind)
+                            self.asynchronous[text] = async_constructor(constructor, inner, kind)
             if not built and dotted(inner.func) is not None:
                 texts = [t for t in (dotted(target) for target in targets) if t is not None]
                 if texts:
-                    self._pending_sources.append((texts, inner, info.class_name))
+                    self.sources.defer(texts, inner, info.class_name)
             if len(targets) == 1 and isinstance(targets[0], cst.Name):
                 self.bindings[id(inner)] = Binding(Origin.ASSIGN, targets[0].value)
                 if isinstance(node, cst.AnnAssign):
@@ -419,17 +360,8 @@ class CollectedFacts:
                 constructor = self.qualify(inner.func)
                 for kind in self.kinds:
                     if constructor in kind.source_constructors:
-                        self._construct(name, kind)
+                        self.sources.construct(name, kind)
             self.bindings[id(inner)] = Binding(Origin.WITH, name)
-
-    def _construct(self, text: str, kind: Kind, replace: bool = True) -> None:
-        """`text` is bound to a new source of `kind`: its `constructed` kind is the last such
-        binding (with `replace`) or the first, and every kind is in `built`."""
-        if replace or text not in self.constructed:
-            self.constructed[text] = kind
-        kinds = self.built.setdefault(text, [])
-        if kind not in kinds:
-            kinds.append(kind)
 
     def _expects_raising(self, expr: cst.BaseExpression) -> bool:
         """`pytest.raises(...)` (pytest docs, "Assertions about expected exceptions") or
@@ -441,79 +373,6 @@ class CollectedFacts:
         if self.qualify(func) == "pytest.raises":
             return True
         return type(func) is cst.Attribute and func.attr.value in _ASSERT_RAISES
-
-    def _settle_source_factories(self) -> None:
-        """Find the functions that return a new source, then the names bound to their calls
-        (`Session = make_session_class()`, `self.Session = init_db_session_class()`), which are
-        sources like those bound to a constructor. Rounds let one factory reveal another."""
-        for _ in range(4):
-            grew = False
-            for info in self.functions.values():
-                if info.key not in self.source_factories:
-                    found = self._returns_source(info)
-                    if found is not None:
-                        self.source_factories[info.key] = found
-                        grew = True
-            if not grew:
-                break
-        for texts, call, class_name in self._pending_sources:
-            found = self.source_factory(call.func, class_name)
-            if found is not None:
-                for text in texts:
-                    self._construct(text, found[0], replace=False)
-                    self.asynchronous.setdefault(text, bool(found[1]))
-        self._pending_sources = []
-
-    def _returns_source(self, info: FunctionInfo) -> tuple[Kind, bool | None] | None:
-        """(kind, async) when every value `info` returns is a new source: a constructor's call
-        (`return sessionmaker(bind=engine)`), another source factory's, or a local bound only to
-        those. A source kept on an object or a global is a shared one, but still a source."""
-        if not info.returns or info.is_context_manager or info.yields:
-            return None
-        found: tuple[Kind, bool | None] | None = None
-        for value in info.returns:
-            inner = unwrap_value(value)
-            calls: list[cst.BaseExpression] = [inner]
-            if isinstance(inner, cst.Name):
-                calls = [unwrap_value(v) for v in info.assigned.get(inner.value, [])]
-            if not calls:
-                return None
-            for call in calls:
-                one = self._new_source(call, info.class_name)
-                if one is None or (found is not None and one[0] != found[0]):
-                    return None
-                found = one
-        return found
-
-    def _new_source(
-        self, node: cst.BaseExpression, class_name: str | None
-    ) -> tuple[Kind, bool | None] | None:
-        if not isinstance(node, cst.Call):
-            return None
-        constructor = self.qualify(node.func)
-        for kind in self.kinds:
-            if constructor in kind.source_constructors:
-                return kind, _async_constructor(constructor, node, kind)
-        return self.source_factory(node.func, class_name)
-
-    def source_factory(
-        self, func: cst.BaseExpression, class_name: str | None
-    ) -> tuple[Kind, bool | None] | None:
-        """(kind, async) when calling `func` returns a new source: a function of this module
-        (`make_session_class`, `self.make_session_class`) or an imported "source-factory"."""
-        whole = dotted(func)
-        if whole is None:
-            return None
-        head, _, method = whole.partition(".")
-        if head in ("self", "cls") and class_name is not None and "." not in method:
-            whole = f"{class_name}.{method}"
-        known = self.source_factories.get(whole)
-        if known is not None:
-            return known
-        export = self._imported(whole)
-        if export is not None and export.role == "source-factory" and export.kind is not None:
-            return export.kind, export.asynchronous
-        return None
 
     # -- questions the engine asks ------------------------------------------------------------
 
@@ -532,135 +391,68 @@ class CollectedFacts:
         return frozenset(names)
 
     def releases_any(self, info: FunctionInfo, names: frozenset[str], kind: Kind) -> bool:
-        """Does the scope release any of `names` somewhere (is it the resource's owner)?"""
-        if self.release_calls(info, names, kind):
-            return True
-        return self.releases_in_loops(info, names, kind)
+        """Does the scope release any of `names` somewhere (`Releases.releases_any`)?"""
+        return self.releases.releases_any(info, names, kind)
 
     def release_calls(
         self, info: FunctionInfo, names: frozenset[str], kind: Kind
     ) -> list[cst.Call]:
-        """The calls of the scope that release one of `names` (`conn.close()`, `putconn(conn)`,
-        `closing(conn)`)."""
-        found = []
-        for call in info.calls:
-            released = self.released_args(call, info.class_name, kind)
-            if self.is_closing(call, kind):
-                released = [a.value for a in call.args]
-            if any(isinstance(arg, cst.Name) and arg.value in names for arg in released):
-                found.append(call)
-        return found
+        """The calls of the scope that release one of `names` (`Releases.release_calls`)."""
+        return self.releases.release_calls(info, names, kind)
 
     def releases_in_loops(self, info: FunctionInfo, names: frozenset[str], kind: Kind) -> bool:
-        """Does the scope release the elements of a list held in `names` (`releases_elements`)?"""
-        node = info.node
-        if isinstance(node, cst.FunctionDef):
-            for loop in walk(node.body):
-                if isinstance(loop, cst.For) and self.releases_elements(loop, names, info, kind):
-                    return True
-        return False
+        """Does the scope release the elements of a list held in `names`?"""
+        return self.releases.releases_in_loops(info, names, kind)
 
     def releases_elements(
         self, loop: cst.For, names: frozenset[str], info: FunctionInfo, kind: Kind
     ) -> bool:
-        """`for conn in conns: pool.putconn(conn)`: a loop over a list held in `names` that
-        releases each element."""
-        if not (isinstance(loop.iter, cst.Name) and loop.iter.value in names):
-            return False
-        if not isinstance(loop.target, cst.Name):
-            return False
-        element = loop.target.value
-        for node in walk(loop.body):
-            if isinstance(node, cst.Call):
-                released = self.released_args(node, info.class_name, kind)
-                if self.is_closing(node, kind):
-                    released = [a.value for a in node.args]
-                if any(isinstance(a, cst.Name) and a.value == element for a in released):
-                    return True
-        return False
+        """`for conn in conns: pool.putconn(conn)` (`Releases.releases_elements`)."""
+        return self.releases.releases_elements(loop, names, info, kind)
 
     def closing_method(self, call: cst.Call) -> str | None:
         """`close` for `closing(x)` however imported; `aclose` for `aclosing(x)`."""
-        return CLOSING.get(self.qualify(call.func)) or CLOSING.get(dotted(call.func) or "")
+        return self.releases.closing_method(call)
 
     def is_closing(self, call: cst.Call, kind: Kind) -> bool:
-        """Is `call` a `closing(...)` that gives a resource of `kind` back?
+        """Is `call` a `closing(...)` that gives a resource of `kind` back?"""
+        return self.releases.is_closing(call, kind)
 
-        A psycopg2 pool connection is not: `conn.close()` leaves it counted as used by the pool.
-        """
-        method = self.closing_method(call)
-        return method is not None and method in kind.self_release_methods
+    def releaser_index(
+        self, call: cst.Call, class_name: str | None, external: bool = True
+    ) -> int | None:
+        """For a call of a module function that releases a parameter: that argument's index."""
+        return self.releases.releaser_index(call, class_name, external)
+
+    def released_args(
+        self, call: cst.Call, class_name: str | None, kind: Kind | None, external: bool = True
+    ) -> list[cst.BaseExpression]:
+        """The expressions that `call` releases (gives back to their pool or closes)."""
+        return self.releases.released_args(call, class_name, kind, external)
 
     def qualify(self, expr: cst.BaseExpression) -> str:
         """The imported name an expression refers to: `pool.X` after `from psycopg2 import pool`."""
-        text = dotted(expr)
-        if text is None:
-            return ""
-        head, _, rest = text.partition(".")
-        full = self.imports.get(head, head)
-        return f"{full}.{rest}" if rest else full
+        return self.names.qualify(expr)
 
     def source_kind(self, receiver: str, wants: Callable[[Kind], bool]) -> Kind | None:
-        """The kind `receiver` is a source of (pool, session factory, engine), if `wants` it.
+        """The kind `receiver` is a source of, if `wants` it (`Sources.source_kind`)."""
+        return self.sources.source_kind(receiver, wants)
 
-        Judged by construction in this module or another module of the project, then by the
-        acquire/release pair on the same receiver, then by its name.
-        """
-        built = self.constructed.get(receiver)
-        if built is None:
-            export = self._imported(receiver)
-            if export is not None and export.role == "source":
-                if export.kind is None:  # a pool named in the configuration: any pool kind
-                    return next((k for k in self.kinds if k.family == "pool" and wants(k)), None)
-                built = export.kind
-        if built is not None:
-            if wants(built):
-                return built
-            # Bound to another kind of source elsewhere in the module: the method decides.
-            return next((k for k in self.built.get(receiver, ()) if wants(k)), None)
-        released = self.paired.get(receiver, set())
-        for kind in self.kinds:
-            if wants(kind) and (
-                released & kind.release_methods or kind.matches_source_name(receiver)
-            ):
-                return kind
-        return None
+    def source_factory(
+        self, func: cst.BaseExpression, class_name: str | None
+    ) -> tuple[Kind, bool | None] | None:
+        """(kind, async) when calling `func` returns a new source (`Sources.source_factory`)."""
+        return self.sources.source_factory(func, class_name)
 
     def imported(self, text: str) -> Export | None:
         """What another module of the project says about an imported name, if anything."""
         return self._imported(text)
 
     def _imported(self, text: str) -> Export | None:
-        """What another module says about an imported name (`SessionLocal`, `db.pool`), or about
-        a name none of the module's imports binds but a `from x import *` may (the last star
-        import that exports it wins, as at run time)."""
-        if self.resolver is None:
-            return None
-        head, _, rest = text.partition(".")
-        if head not in self.imports:
-            if head in self.by_key or head in self.classes or head in self.module_info.assigned:
-                return None  # defined here
-            for base in reversed(self.star_imports):
-                export = self.resolver.lookup(f"{base}.{text}")
-                if export is not None:
-                    return export
-            return None
-        full = self.imports[head]
-        return self.resolver.lookup(f"{full}.{rest}" if rest else full)
+        return self.names.lookup(text, self._defined_here)
 
-    def _bound_to_engine(self, call: cst.Call) -> bool:
-        """`Session(engine)`, `Session(bind=self.engine)`: a session that checks connections out
-        of an engine's pool (not one bound to an existing connection, nor an unbound one)."""
-        for arg in call.args:
-            if arg.keyword is None or arg.keyword.value == "bind":
-                text = receiver_text(arg.value)
-                if text is not None and self.source_kind(
-                    text, lambda k: "connect" in k.acquire_methods
-                ):
-                    return True
-                if arg.keyword is not None or arg is call.args[0]:
-                    return False
-        return False
+    def _defined_here(self, head: str) -> bool:
+        return head in self.by_key or head in self.classes or head in self.module_info.assigned
 
     def acquisition(self, call: cst.Call, class_name: str | None) -> Kind | None:
         """The kind of resource `call` hands out fresh, if any."""
@@ -670,9 +462,9 @@ class CollectedFacts:
             if qualified in kind.acquire_callables:
                 if kind.untracked_targets and _first_string(call) in kind.untracked_targets:
                     return None  # `sqlite3.connect(":memory:")`: no file, server or pool slot
-                if qualified.rsplit(".", 1)[-1] in SESSION_CLASSES and not self._bound_to_engine(
-                    call
-                ):
+                if qualified.rsplit(".", 1)[
+                    -1
+                ] in SESSION_CLASSES and not self.sources.bound_to_engine(call):
                     return None  # `Session()`, `Session(bind=op.get_bind())`: no pool checkout
                 return kind
         whole = dotted(func)
@@ -740,70 +532,6 @@ class CollectedFacts:
                 return source
         export = self._imported(whole)
         return export.kind if export is not None and export.role == "context-manager" else None
-
-    def releaser_index(
-        self, call: cst.Call, class_name: str | None, external: bool = True
-    ) -> int | None:
-        """For a call of a module function that releases a parameter: that argument's index."""
-        func = call.func
-        if isinstance(func, cst.Name) and func.value in self.releasers:
-            return self.releasers[func.value]
-        if (
-            isinstance(func, cst.Attribute)
-            and class_name is not None
-            and dotted(func.value) in ("self", "cls")
-        ):
-            return self.releasers.get(f"{class_name}.{func.attr.value}")
-        whole = dotted(func)
-        export = self._imported(whole) if whole is not None and external else None
-        return export.index if export is not None and export.role == "releaser" else None
-
-    def _library_module(self, receiver: cst.BaseExpression) -> bool:
-        """Is `receiver` a module (`import psycopg2`, `from psycopg2 import pool`) rather than an
-        object such as a pool? A module-level `putconn` does not exist: it releases nothing."""
-        text = dotted(receiver)
-        if text is None or text.split(".", 1)[0] not in self.imports:
-            return False
-        if text in self.module_aliases:
-            return True
-        qualified = self.qualify(receiver)
-        return any(qualified in kind.library_modules for kind in self.kinds)
-
-    def released_args(
-        self, call: cst.Call, class_name: str | None, kind: Kind | None, external: bool = True
-    ) -> list[cst.BaseExpression]:
-        """The expressions that `call` releases (gives back to their pool or closes)."""
-        func = call.func
-        out: list[cst.BaseExpression] = []
-        if isinstance(func, cst.Attribute):
-            method = func.attr.value
-            methods = kind.release_methods if kind is not None else self._release_methods
-            if method in methods and self._library_module(func.value):
-                return out  # `psycopg2.putconn(conn)`: a module, not a pool; nothing released
-            if method in methods:
-                keyword = kind.release_keyword if kind is not None else None
-                positional = [a.value for a in call.args if a.keyword is None and not a.star]
-                if positional:
-                    out.append(positional[0])
-                out.extend(
-                    a.value
-                    for a in call.args
-                    if a.keyword is not None and (keyword is None or a.keyword.value == keyword)
-                )
-                return out
-            selfs = (
-                kind.self_release_methods
-                if kind is not None
-                else frozenset(m for k in self.kinds for m in k.self_release_methods)
-            )
-            if method in selfs:
-                out.append(func.value)
-        index = self.releaser_index(call, class_name, external)
-        if index is not None:
-            positional = [a.value for a in call.args if a.keyword is None and not a.star]
-            if index < len(positional):
-                out.append(positional[index])
-        return out
 
 
 def _first_string(call: cst.Call) -> str | None:
