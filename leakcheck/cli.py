@@ -14,7 +14,12 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from leakcheck import __version__
-from leakcheck.checks import rules
+from leakcheck.checks import (
+    EXAMPLE,
+    pool_connection_not_returned_on_exception,
+    rules,
+    unused_suppression,
+)
 from leakcheck.config.catalogue import CatalogueError
 from leakcheck.config.selection import Overrides
 from leakcheck.config.settings import check_codes
@@ -40,7 +45,9 @@ from leakcheck.shown import printable, shown
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-EPILOG = """\b
+# The rule the examples show (`leakcheck rule CODE`).
+SHOWN = pool_connection_not_returned_on_exception.RULE.code
+EPILOG = f"""\b
 Examples:
   leakcheck check                       every Python file under the current directory
   leakcheck check app/ scripts/run.py   a package and one script
@@ -49,7 +56,7 @@ Examples:
   leakcheck check - --stdin-filename app/db.py < app/db.py   a buffer, as if at that path
   leakcheck check --write-baseline .leakcheck-baseline.json .
   leakcheck check --baseline .leakcheck-baseline.json .
-  leakcheck rule LC102                  what a rule flags, and what to write instead
+  leakcheck rule {SHOWN}                  what a rule flags, and what to write instead
   leakcheck server                      the language server, for editors
 
 \b
@@ -158,7 +165,7 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
     multiple=True,
     metavar="GLOB:CODES",
     help="Codes not to report in files matching GLOB (relative to the working directory), "
-    "e.g. 'tests/*:LC101,LC2'. Repeatable; added to the configuration's.",
+    f"e.g. 'tests/*:{EXAMPLE.code},LC2'. Repeatable; added to the configuration's.",
 )
 @click.option(
     "--respect-gitignore/--no-respect-gitignore",
@@ -187,7 +194,8 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 @click.option(
     "--report-unused-noqa",
     is_flag=True,
-    help="Report `# noqa` / `# leakcheck: ignore` comments that suppress nothing (LC001).",
+    help="Report `# noqa` / `# leakcheck: ignore` comments that suppress nothing "
+    f"({unused_suppression.RULE.code}).",
 )
 @click.option(
     "--baseline",
@@ -396,7 +404,11 @@ def server() -> None:
     serve()
 
 
-@main.command(short_help="Show a rule's documentation.")
+@main.command(
+    short_help="Show a rule's documentation.",
+    help=f"Print the documentation of a rule, by code or name (`leakcheck rule {EXAMPLE.code}`,\n"
+    f"`leakcheck rule {EXAMPLE.name}`), or of every rule (--all).",
+)
 @click.argument("code", required=False, metavar="CODE|NAME")
 @click.option("--all", "show_all", is_flag=True, help="Show every rule's documentation.")
 @click.option(
@@ -409,8 +421,7 @@ def server() -> None:
     help="text: the rule's page; json: its fields, for scripts.",
 )
 def rule(code: str | None, show_all: bool, output_format: str) -> None:
-    """Print the documentation of a rule, by code or name (`leakcheck rule LC101`,
-    `leakcheck rule pool-connection-never-returned`), or of every rule (--all)."""
+    """Print the documentation of a rule, by code or name, or of every rule (`help` above)."""
     if show_all == (code is not None):
         raise click.UsageError("give one rule code or name, or --all")
     chosen = list(rules()) if show_all else [find(code or "")]

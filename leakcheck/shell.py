@@ -11,6 +11,7 @@ from typing import IO, NoReturn
 import click
 from rich.console import Console
 
+from leakcheck.checks import EXAMPLE
 from leakcheck.config.catalogue import CatalogueError
 from leakcheck.config.settings import check_codes
 from leakcheck.model import Report
@@ -41,7 +42,7 @@ def parse_per_file_ignores(values: tuple[str, ...]) -> tuple[tuple[str, tuple[st
         glob, sep, codes = value.rpartition(":")
         if not sep or not glob or not codes.strip():
             raise click.BadParameter(
-                f"{value!r} is not GLOB:CODES (e.g. 'tests/*:LC101')",
+                f"{value!r} is not GLOB:CODES (e.g. 'tests/*:{EXAMPLE.code}')",
                 param_hint="--per-file-ignores",
             )
         listed = tuple(c.strip() for c in codes.split(",") if c.strip())

@@ -11,8 +11,9 @@ from leakcheck.analysis.verdicts import Verdict, judge
 
 
 def all_verdicts(facts: ModuleFacts) -> list[Verdict]:
-    """Every rule's verdicts for one module: leaks, LC402, LC301 and LC401, and resources that
-    context-manager classes keep on `self` (one verdict per acquiring call)."""
+    """Every rule's verdicts for one module: leaks, `held-across-await`, `unentered` and
+    `captured-by-stream`, and resources that context-manager classes keep on `self` (one verdict
+    per acquiring call)."""
     sites = facts.sites(managed=True) + facts.param_sites()
     verdicts = [verdict for site in sites for verdict in judge(site, facts)]
     judged = {id(v.site.call) for v in verdicts}

@@ -5,7 +5,7 @@ Each parameter of each function gets one effect, the strongest of its uses:
   unknown  something we cannot judge (passed to unknown code, `with param:`, awaited...)
   take     it outlives the call: returned, stored on an object or in a container, captured by a
            nested function, handed to a thread / task / callback, or held by a generator
-  stream   a generator holds it across an open-ended loop or await (a stream, LC401)
+  stream   a generator holds it across an open-ended loop or await (a stream, `captured-by-stream`)
   release  it is given back (closed, returned to its pool)
 A caller that passes its resource to a borrowing parameter still owns it; to any other, the
 resource is handed off (or, for `unknown`, perhaps handed off: nothing is reported).

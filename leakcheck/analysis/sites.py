@@ -19,7 +19,8 @@ class SiteFacts(RoleFacts):
     module acquires (`sites()` and `param_sites()`)."""
 
     def param_sites(self) -> list[Site]:
-        """Sessions a function is given: `db: Session`, `db = Depends(get_db)` (for LC401/402)."""
+        """Sessions a function is given: `db: Session`, `db = Depends(get_db)` (for
+        `captured-by-stream` and `held-across-await`)."""
         found = []
         for info in self.functions.values():
             for param in info.param_nodes:
@@ -65,7 +66,8 @@ class SiteFacts(RoleFacts):
     def sites(self, managed: bool = False) -> list[Site]:
         """Every acquisition whose result is bound to a name or dropped, in source order.
 
-        With `managed`, also those a `with` gives back (for LC402, which follows them too).
+        With `managed`, also those a `with` gives back (for `held-across-await`, which follows
+        them too).
         """
         found = []
         for call, scope, class_name in self.calls:

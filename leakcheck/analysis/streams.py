@@ -1,4 +1,5 @@
-"""LC401: a handler's session captured by a streaming generator that outlives the request.
+"""`captured-by-stream`: a handler's session captured by a streaming generator that outlives
+the request.
 
 `async def event_gen(): while True: ... db ...; await asyncio.sleep(5)` returned inside a
 `StreamingResponse` / `EventSourceResponse` keeps the handler's session (a local, or
@@ -71,7 +72,7 @@ def _closed_at_stream_end(
     facts: ModuleFacts, outer: cst.FunctionDef, held: dict[str, Site]
 ) -> list[Verdict]:
     """`def gen(): ...; yield row; db.close()` streamed: a client disconnect (GeneratorExit at
-    the `yield`) or an error skips the close at the generator's end (LC107/LC207)."""
+    the `yield`) or an error skips the close at the generator's end (`yield`)."""
     found: list[Verdict] = []
     if not any(site.binding.how in (Origin.ASSIGN, Origin.TUPLE) for site in held.values()):
         return found
@@ -131,7 +132,8 @@ def _passed_to_streams(
     nodes: list[cst.CSTNode],
 ) -> list[Verdict]:
     """`return StreamingResponse(export_rows(db))` where `export_rows` (here or in another module
-    of the project) is a generator that streams from its parameter: LC401 at the argument."""
+    of the project) is a generator that streams from its parameter: `captured-by-stream` at the
+    argument."""
     found = []
     seen: set[int] = set()
     for call in _outliving_calls(nodes):
@@ -191,7 +193,7 @@ def _handed_to_later(
 ) -> list[Verdict]:
     """A request's dependency session given to `background_tasks.add_task(...)` or to
     `asyncio.create_task(work(db))`: it runs after the response, when the dependency has closed
-    the session (FastAPI >= 0.106) or keeps it open for the task's whole life (LC404)."""
+    the session (FastAPI >= 0.106) or keeps it open for the task's whole life (`handed-to-task`)."""
     found: list[Verdict] = []
     if not any(_dependency(site) for site in held.values()):
         return found
@@ -231,7 +233,7 @@ def _pinned_dependencies(
     """A yield-dependency session used by a handler that returns a streaming response: since
     FastAPI 0.118 the dependency's exit code runs after the response is sent (as before 0.106),
     so the session, and the pooled connection its last query checked out, stay pinned while the
-    stream lasts (LC403)."""
+    stream lasts (`pinned-by-stream`)."""
     if not any(_dependency(site) for site in held.values()):
         return []
     streaming = next(

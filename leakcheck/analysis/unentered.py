@@ -1,4 +1,4 @@
-"""LC301: a context manager that wraps a connection, called without `with` and used anyway.
+"""`unentered`: a context manager that wraps a connection, called without `with` and used anyway.
 
 `cursor = get_db_cursor(); cursor.execute(...)` never enters the manager: nothing is acquired and
 `cursor` is the manager itself (incident 4). We flag it only when the result is used as if it were

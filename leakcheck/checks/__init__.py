@@ -61,7 +61,7 @@ from leakcheck.checks import (
 )
 from leakcheck.checks.rule import Invalid, Rule, Valid
 
-__all__ = ["RULES", "Invalid", "Rule", "Valid", "opt_in_codes", "rule_for", "rules"]
+__all__ = ["EXAMPLE", "RULES", "Invalid", "Rule", "Valid", "opt_in_codes", "rule_for", "rules"]
 
 RULES: tuple[Rule, ...] = (
     pool_connection_never_returned.RULE,
@@ -92,6 +92,9 @@ RULES: tuple[Rule, ...] = (
     dependency_session_pinned_by_stream.RULE,
     request_session_handed_to_task.RULE,
 )
+
+# The rule that help texts and error messages name as an example (`--per-file-ignores`).
+EXAMPLE = pool_connection_never_returned.RULE
 
 
 def rules() -> tuple[Rule, ...]:

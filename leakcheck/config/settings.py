@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leakcheck.checks import rules
+from leakcheck.checks import EXAMPLE, rules
 from leakcheck.config.catalogue import (
     CatalogueError,
     Kind,
@@ -222,7 +222,7 @@ def _string_list(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]
 
 
 def check_codes(codes: list[str] | tuple[str, ...], where: str) -> tuple[str, ...]:
-    """Codes and prefixes (`LC101`, `LC1`, `LC`, `ALL`) that name at least one rule."""
+    """Codes and prefixes (a full code, `LC1`, `LC`, `ALL`) that name at least one rule."""
     known = [rule.code for rule in rules()]
     for code in codes:
         if not code.strip():  # "" would be a prefix of every code
@@ -252,7 +252,7 @@ def _per_file_ignores(table: dict[str, Any], path: Path) -> tuple[tuple[str, tup
     if not isinstance(value, dict):
         raise ConfigError(
             f"{path}: `per-file-ignores` must be a table of glob = [codes] "
-            '(`"tests/*" = ["LC101"]`)'
+            f'(`"tests/*" = ["{EXAMPLE.code}"]`)'
         )
     out = []
     for glob, codes in value.items():

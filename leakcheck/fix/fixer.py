@@ -41,7 +41,7 @@ Key = tuple[str, str, str, int]
 @dataclass
 class Outcome:
     source: bytes
-    applied: list[str] = field(default_factory=list)  # "LC102 at line 5: Release `conn` in ..."
+    applied: list[str] = field(default_factory=list)  # "CODE at line 5: Release `conn` in ..."
     dropped: list[str] = field(default_factory=list)  # the same, with why it was not applied
     refused: str = ""  # why the file was not touched at all
 
@@ -218,7 +218,7 @@ def _try(
 
 
 def _named(verdict: Verdict) -> str:
-    """`LC206 for `psycopg.connect(...)` in `drop_all()``: which finding a rewrite would add."""
+    """`CODE for `psycopg.connect(...)` in `drop_all()``: which finding a rewrite would add."""
     site = verdict.site
     rule = rule_for(site.kind.family, verdict.leak)
     code = rule.code if rule is not None else verdict.leak

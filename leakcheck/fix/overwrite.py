@@ -255,7 +255,7 @@ def _nested_reassignment(
     stmts: list[cst.BaseStatement], name: str
 ) -> tuple[cst.BaseStatement, cst.IndentedBlock, int, cst.ExceptHandler | None] | None:
     """`name = <value>` (the value not using `name`) as a statement of a branch of one of
-    `stmts`: an `if`/`elif`/`else` body, a `try` body, handler or `else`; not a loop (LC106's),
+    `stmts`: an `if`/`elif`/`else` body, a `try` body, handler or `else`; not a loop (`loop`'s),
     a `with` or a nested function. The statement holding it, the branch, the index there, and
     the handler when the branch is one."""
     for stmt in stmts:

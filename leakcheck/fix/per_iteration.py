@@ -9,15 +9,14 @@
     finally:
         await pool.release(conn)
 
-One mechanism for LC402 (a session or pooled connection kept across a sleep, a queue or a
-websocket receive) and LC401 (a polling generator that captures the request's session). The
-loop that holds the waits keeps them; the smallest run of consecutive statements of its body that
-covers every use of the resource, and of what is derived from it (results, loaded objects), gets
-its own `[async] with <acquire> as name:` (try/finally with the release for kinds whose `with`
-does not release). The run never contains a wait: a derived value used after a wait of the same
-iteration means no fix. A `yield` whose value reads the resource ends the run: its value is
-computed inside the block and yielded after it, so the session is not held while the consumer
-runs.
+One mechanism for `held-across-await` (a session or pooled connection kept across a sleep, a queue
+or a websocket receive) and `captured-by-stream` (a polling generator that captures the request's
+session). The loop that holds the waits keeps them; the smallest run of consecutive statements of
+its body that covers every use of the resource, and of what is derived from it (results, loaded
+objects), gets its own `[async] with <acquire> as name:` (try/finally with the release for kinds
+whose `with` does not release). The run never contains a wait: a derived value used after a wait of
+the same iteration means no fix. A `yield` whose value reads the resource ends the run: its value is
+computed inside the block and yielded after it, so the session is not held while the consumer runs.
 
 Where the acquisition comes from:
 - `name = <acquire>` (with its release after the loop or in the `finally` of a `try` holding the
@@ -80,8 +79,8 @@ class _Source:
 
 
 def per_iteration(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
-    """The rewrite for an LC402 (`held-across-await`) or LC401 (`captured-by-stream`) verdict,
-    or None when no per-iteration checkout is known to be right."""
+    """The rewrite for a `held-across-await` or `captured-by-stream` verdict, or None when no
+    per-iteration checkout is known to be right."""
     site = verdict.site
     name = site.binding.name
     if name is None or site.kind.direct or not isinstance(site.scope, cst.FunctionDef):
@@ -92,7 +91,7 @@ def per_iteration(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
     elif verdict.leak == Escape.CAPTURED_BY_STREAM and site.binding.how == Origin.PARAM:
         holder = _generator_of(site.scope, verdict.anchor)
         if holder is not None and _mentioned_outside(site.scope, holder, name):
-            return None  # the handler uses the session too: it stays pinned (LC403)
+            return None  # the handler uses the session too: it stays pinned (`pinned-by-stream`)
     if holder is None:
         return None
     lc402 = verdict.leak == Escape.HELD_ACROSS_AWAIT
@@ -140,7 +139,8 @@ def _loop(
     holder: cst.FunctionDef, name: str, target: cst.CSTNode | None, is_wait: bool
 ) -> cst.For | cst.While | None:
     """The innermost loop of `holder` (not of a nested function) around `target` that uses
-    `name` (LC402: `target` is the wait) or that waits (LC401: `target` is a use)."""
+    `name` (`held-across-await`: `target` is the wait) or that waits (`captured-by-stream`:
+    `target` is a use)."""
     found: list[cst.For | cst.While] = []
     for node in walk(holder.body):
         if not isinstance(node, (cst.For, cst.While)) or not isinstance(

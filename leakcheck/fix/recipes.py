@@ -17,7 +17,7 @@ or, where a `with` would do more than release (psycopg 3 commits) or does not ex
 
 Top-level releases inside the range are removed (the new form releases); a release nested deeper
 in the range means the rewrite could release twice, so there is no fix. A release after a raising
-statement in `finally` (LC104/LC204) is nested in its own try/finally instead.
+statement in `finally` (`finally-order`) is nested in its own try/finally instead.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def _wrap(
     helper_reason: str | None = "the project's helper may also commit or roll back",
     helper_imports: tuple[tuple[str, str], ...] = (),
 ) -> Plan | None:
-    """`enter`: the call is a context manager used without `with` (LC301): wrap in `with`.
+    """`enter`: the call is a context manager used without `with` (`unentered`): wrap in `with`.
     `helper`: the project's own context manager for this kind of connection (`helper_reason`:
     why using it is unsafe; "" when it is as safe as the plain form)."""
     start = acquired_in_block(site, facts)

@@ -1,4 +1,5 @@
-"""Apply the Django rules' fixes (LC501 adds a key, LC503 sets `CONN_MAX_AGE` to 0).
+"""Apply the Django rules' fixes (`server-side-cursors` adds a key, `persistent-under-asgi` sets
+`CONN_MAX_AGE` to 0).
 
 These fixes are text edits (`model.Edit`) carried by the findings themselves, not rewrites of a
 verdict's block, so recipes.py cannot express them. The same safety rules hold: one fix at a time,

@@ -1,8 +1,9 @@
-"""Fixes for sessions pinned by streams (LC403) and held across an await (LC402).
+"""Fixes for sessions pinned by streams (`pinned-by-stream`) and held across an await
+(`held-across-await`).
 
-LC403, `Depends(get_db, scope="function")`: the dependency's exit code (its `db.close()`) then runs
-when the path operation function returns, before the response streams. FastAPI facts, from its
-release notes:
+`pinned-by-stream`, `Depends(get_db, scope="function")`: the dependency's exit code (its
+`db.close()`) then runs when the path operation function returns, before the response streams.
+FastAPI facts, from its release notes:
 
 - 0.106.0 ran the exit code of dependencies with `yield` before the response was sent ("Using
   resources from dependencies with `yield` in background tasks is no longer supported");
@@ -38,10 +39,10 @@ SCOPE_ADDED = (0, 121, 0)
 
 
 def function_scope(verdict: Verdict, facts: ModuleFacts, where: Path | None) -> Plan | None:
-    """`db: Session = Depends(get_db)` -> `Depends(get_db, scope="function")` for an LC403
-    finding, with the FastAPI version in the title. Unsafe when the version is unknown or
-    0.121.0, or when the stream reads what the session loaded (lazy attributes fail once it is
-    closed)."""
+    """`db: Session = Depends(get_db)` -> `Depends(get_db, scope="function")` for a
+    `pinned-by-stream` finding, with the FastAPI version in the title. Unsafe when the version is
+    unknown or 0.121.0, or when the stream reads what the session loaded (lazy attributes fail once
+    it is closed)."""
     site = verdict.site
     param = site.anchor
     handler = site.scope
@@ -142,7 +143,7 @@ def _mentions(node: cst.CSTNode, names: set[str]) -> bool:
     return bool(_names(node) & names)
 
 
-# -- LC402: a session kept open across a wait on the outside world ----------------------------
+# -- `held-across-await`: a session kept open across a wait on the outside world --------------
 
 
 def close_before_wait(verdict: Verdict, facts: ModuleFacts) -> Plan | None:

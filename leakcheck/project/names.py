@@ -155,7 +155,7 @@ def forget() -> None:
     _PATHS.clear()
     _ROOTS.clear()
     _IMPORT_ROOTS.clear()
-    dependencies.forget()  # the versions read from dependency files (FastAPI for LC403)
+    dependencies.forget()  # the versions read from dependency files (FastAPI: `pinned-by-stream`)
     global _GENERATION
     _GENERATION += 1  # every `ModuleFinder` starts afresh (a worker's is long-lived)
 

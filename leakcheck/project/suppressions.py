@@ -1,6 +1,7 @@
-"""`# noqa: LC101` and `# leakcheck: ignore[LC101]` on the reported line, as ruff and flake8 read
+"""`# noqa: CODE` and `# leakcheck: ignore[CODE]` on the reported line, as ruff and flake8 read
 them: codes are case-sensitive, a bare `# noqa` suppresses everything on its line, and a `# noqa:`
-followed by no valid code suppresses nothing. Unused directives become LC001 findings on request.
+followed by no valid code suppresses nothing. Unused directives become `unused-suppression`
+findings on request.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from leakcheck.checks import rules
+from leakcheck.checks import rules, unused_suppression
 from leakcheck.model import Finding
 
-UNUSED = "LC001"
+UNUSED = unused_suppression.RULE.code
 _NOQA = re.compile(r"#\s*(?i:noqa)(?P<rest>.*)$")
 _NOQA_CODES = re.compile(r"^\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*)")
 _IGNORE = re.compile(r"#\s*leakcheck:\s*ignore(?:\[(?P<codes>[^\]]*)\])?(?P<rest>.*)$")
@@ -96,7 +97,8 @@ def suppress(
 
 
 def unused(by_line: dict[int, list[Directive]], path: str) -> tuple[Finding, ...]:
-    """LC001 for each directive that suppressed nothing, or listed leakcheck codes it did not need.
+    """An `unused-suppression` finding for each directive that suppressed nothing, or listed
+    leakcheck codes it did not need.
 
     Other tools' codes (`E501`) are theirs to judge.
     """

@@ -122,7 +122,7 @@ def perform(task: Task, source: SummarySource) -> Done:
         return Screening(
             markers is None or markers.matches(code, task.package),
             # The Django rules' words count in code too: `Thread` or `objects` in a docstring
-            # starts no LC506.
+            # starts no `orm-thread`.
             tokens is None or tokens.matches(code, task.package) or relevant(code),
         )
 

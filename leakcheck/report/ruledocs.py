@@ -37,8 +37,8 @@ def render(rule: Rule) -> str:
 
 
 def find(code: str) -> Rule | None:
-    """The rule with this code (`LC101`) or kebab-case name (`pool-connection-never-returned`),
-    or None. Codes are matched ignoring case, names exactly."""
+    """The rule with this code or kebab-case name, or None. Codes are matched ignoring case,
+    names exactly."""
     return next((r for r in rules() if r.code == code.upper() or r.name == code), None)
 
 

@@ -22,14 +22,14 @@ if TYPE_CHECKING:
 # and `asgi.py` never import libcst: a warm run asks them without parsing anything.
 
 # A prefilter may skip a file that `relevant` rejects: it cannot get an LC5xx finding.
-SETTINGS_TOKENS: tuple[bytes, ...] = (b"DATABASES",)  # LC501-LC505
+SETTINGS_TOKENS: tuple[bytes, ...] = (b"DATABASES",)  # the settings rules
 ORM_TOKENS: tuple[bytes, ...] = (b"objects", b"cursor", b"atomic", b"_manager")
 DJANGO_TOKENS: tuple[bytes, ...] = (b"django", b"models", b"channels")
-THREAD_TOKENS: tuple[bytes, ...] = (b"Thread", b"Timer", b"add_job", b"scheduled_job")  # LC506
-SYNC_TO_ASYNC_TOKENS: tuple[bytes, ...] = (b"sync_to_async", b"SyncToAsync")  # LC507
-# LC507 looks only inside a consumer class of the module, whose bases (or an import of them)
-# name one of `consumers.CONSUMER_BASES`: Django's own ORM uses `sync_to_async` everywhere, in
-# no consumer.
+THREAD_TOKENS: tuple[bytes, ...] = (b"Thread", b"Timer", b"add_job", b"scheduled_job")  # threads
+SYNC_TO_ASYNC_TOKENS: tuple[bytes, ...] = (b"sync_to_async", b"SyncToAsync")  # consumers
+# `consumer-sync-to-async` looks only inside a consumer class of the module, whose bases (or an
+# import of them) name one of `consumers.CONSUMER_BASES`: Django's own ORM uses `sync_to_async`
+# everywhere, in no consumer.
 CONSUMER_TOKENS: tuple[bytes, ...] = (b"AsyncConsumer", b"WebsocketConsumer")
 EXECUTOR_TOKEN = (
     b"xecutor"  # `executor.submit(f)` / `.map(f, ...)`: a ThreadPoolExecutor, *executor*
@@ -67,7 +67,7 @@ def _orm_candidate(source: bytes) -> bool:
 
 
 def _consumer_candidate(source: bytes) -> bool:
-    """`sync_to_async` next to a Channels consumer class (LC507)."""
+    """`sync_to_async` next to a Channels consumer class (`consumer-sync-to-async`)."""
     return any(t in source for t in SYNC_TO_ASYNC_TOKENS) and any(
         t in source for t in CONSUMER_TOKENS
     )
@@ -76,7 +76,7 @@ def _consumer_candidate(source: bytes) -> bool:
 def django_findings(
     module: cst.Module, source: bytes, path: str, context: DjangoContext | None = None
 ) -> list[Finding]:
-    """LC501-LC507 findings for one module."""
+    """The Django rules' findings for one module."""
     if not relevant(source):
         return []
     from leakcheck.analysis.django.consumers import consumer_drafts

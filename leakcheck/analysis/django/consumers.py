@@ -1,5 +1,5 @@
-"""LC507: ORM work in a Channels async consumer through `asgiref.sync.sync_to_async` instead of
-`channels.db.database_sync_to_async`.
+"""`consumer-sync-to-async`: ORM work in a Channels async consumer through
+`asgiref.sync.sync_to_async` instead of `channels.db.database_sync_to_async`.
 
 Channels documentation, "Database Access": the ORM is synchronous, and async code must call it
 through `database_sync_to_async`, which cleans up database connections on exit (it runs
@@ -21,6 +21,7 @@ import libcst as cst
 from leakcheck.analysis.django.drafts import Draft, FixDraft, InsertLineAfter, Replace
 from leakcheck.analysis.django.orm import Orm
 from leakcheck.analysis.syntax import source_of, walk
+from leakcheck.checks import orm_via_sync_to_async_in_consumer
 from leakcheck.model import Applicability
 
 CONSUMER_BASES = frozenset(
@@ -76,7 +77,8 @@ def _decorator(function: cst.FunctionDef, orm: Orm) -> cst.Decorator | None:
 
 
 def consumer_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
-    """LC507 at each `sync_to_async(...)` or `@sync_to_async` running ORM work for a consumer."""
+    """`consumer-sync-to-async` at each `sync_to_async(...)` or `@sync_to_async` running ORM work
+    for a consumer."""
     drafts: list[Draft] = []
     reported: set[int] = set()
     for cls in _consumers(module, orm):
@@ -112,7 +114,8 @@ def consumer_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
 
 
 def _draft(node: cst.CSTNode, where: str, wrapped: str, fix: FixDraft | None = None) -> Draft:
-    return Draft("LC507", node, {"where": where, "wrapped": wrapped}, where, wrapped, fix=fix)
+    code = orm_via_sync_to_async_in_consumer.RULE.code
+    return Draft(code, node, {"where": where, "wrapped": wrapped}, where, wrapped, fix=fix)
 
 
 def _fix(module: cst.Module, orm: Orm, node: cst.CSTNode) -> FixDraft | None:

@@ -1,4 +1,5 @@
-"""LC501-LC505: a Django settings module's `DATABASES`, judged against its poolers and server.
+"""The settings rules: a Django settings module's `DATABASES`, judged against its poolers and
+its server.
 
 A settings module is any module that assigns `DATABASES` at module level (also inside a
 module-level `if`/`try`/`with`). Each alias is read from a dict literal, a module-level name bound
@@ -35,6 +36,13 @@ from leakcheck.analysis.django.values import (
     string_value,
 )
 from leakcheck.analysis.syntax import dotted
+from leakcheck.checks import (
+    persistent_connections_through_transaction_pooler,
+    persistent_connections_under_asgi,
+    pool_with_persistent_connections,
+    server_side_cursors_with_transaction_pooling,
+    startup_options_through_pooler,
+)
 from leakcheck.model import Applicability
 
 PGBOUNCER_PORT = 6432
@@ -56,7 +64,7 @@ class Alias:
 
     name: str
     anchor: cst.CSTNode  # where alias-level findings point: the alias key
-    dict_node: cst.Dict | None = None  # the alias's dict literal, for the LC501 fix
+    dict_node: cst.Dict | None = None  # the alias's dict literal, for the `server-side-cursors` fix
     entries: dict[str, Entry] = field(default_factory=dict)
     options: dict[str, Entry] = field(default_factory=dict)
     url: cst.BaseExpression | None = None  # a database URL's default (dj_database_url)
@@ -395,7 +403,8 @@ def _truthy(value: Value) -> bool | None:
 def judge(
     module: SettingsModule, poolers: tuple[str, ...], asgi: str, asgi_node: cst.CSTNode | None
 ) -> list[Draft]:
-    """LC501-LC505 for every alias. `asgi` says why the project is ASGI ("" if it is not)."""
+    """The settings rules' drafts for every alias. `asgi` says why the project is ASGI (""
+    if it is not)."""
     drafts: list[Draft] = []
     names = module.names
     for alias in module.aliases:
@@ -420,7 +429,7 @@ def judge(
                     )
                 drafts.append(
                     Draft(
-                        "LC501",
+                        server_side_cursors_with_transaction_pooling.RULE.code,
                         alias.anchor,
                         {"alias": alias.name, "why": behind},
                         label,
@@ -433,7 +442,8 @@ def judge(
             untracked = untracked_switches(text) if isinstance(text, str) else []
             if options is not None and untracked:
                 fields = {"alias": alias.name, "why": behind, "names": ", ".join(untracked)}
-                drafts.append(Draft("LC502", options.key, fields, label, "OPTIONS.options"))
+                code = startup_options_through_pooler.RULE.code
+                drafts.append(Draft(code, options.key, fields, label, "OPTIONS.options"))
         if keeps and max_age_entry is not None:
             if asgi and not is_sqlite(where):
                 fix = None
@@ -445,7 +455,7 @@ def judge(
                     )
                 drafts.append(
                     Draft(
-                        "LC503",
+                        persistent_connections_under_asgi.RULE.code,
                         max_age_entry.key,
                         {"alias": alias.name, "value": shown, "why": asgi},
                         label,
@@ -459,7 +469,7 @@ def judge(
             if pool is not None and _truthy(evaluate(pool.value, names)):
                 drafts.append(
                     Draft(
-                        "LC504",
+                        pool_with_persistent_connections.RULE.code,
                         max_age_entry.key,
                         {"alias": alias.name, "value": shown},
                         label,
@@ -471,7 +481,7 @@ def judge(
             if behind:
                 drafts.append(
                     Draft(
-                        "LC505",
+                        persistent_connections_through_transaction_pooler.RULE.code,
                         max_age_entry.key,
                         {"alias": alias.name, "value": shown, "why": behind},
                         label,

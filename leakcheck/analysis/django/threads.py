@@ -1,4 +1,4 @@
-"""LC506: a function run on a thread outside the request cycle that uses the ORM and does not
+"""`orm-thread`: a function run on a thread outside the request cycle that uses the ORM and does not
 close its connection on every path.
 
 Django opens one connection per thread and closes it only at the end of a request (the
@@ -21,6 +21,7 @@ import libcst as cst
 from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.django.orm import Function, Orm
 from leakcheck.analysis.syntax import dotted, source_of, walk
+from leakcheck.checks import orm_in_thread_without_close
 
 THREAD_CLASSES = frozenset({"threading.Thread"})
 TIMER_CLASSES = frozenset({"threading.Timer"})
@@ -174,7 +175,7 @@ class _Finder:
 
 
 def thread_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
-    """LC506 at the first unclosed ORM use of each function started on a thread."""
+    """`orm-thread` at the first unclosed ORM use of each function started on a thread."""
     drafts: list[Draft] = []
     seen: set[int] = set()
     for started in _Finder(module, orm).run():
@@ -190,7 +191,7 @@ def thread_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
         qualified = f"{started.class_name}.{name}" if started.class_name else name
         drafts.append(
             Draft(
-                "LC506",
+                orm_in_thread_without_close.RULE.code,
                 first,
                 {"function": qualified, "use": source_of(first, 50)},
                 qualified,
