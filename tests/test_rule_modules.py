@@ -7,7 +7,8 @@ import importlib
 import re
 from pathlib import Path
 
-from leakcheck.checks import RULES
+from leakcheck.analysis.records import Escape
+from leakcheck.checks import PREFERENCE, RULES
 from leakcheck.checks.rule import Rule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,3 +42,13 @@ def test_every_rule_module_is_registered_once() -> None:
         rules.append(module.RULE)
     assert sorted(r.code for r in RULES) == sorted(r.code for r in rules)
     assert len({r.code for r in RULES}) == len(RULES) == len({r.name for r in RULES})
+
+
+def test_the_order_of_preference_covers_both_families() -> None:
+    """Every escape class one acquisition can have several of is ranked, once, and each pool rule
+    of the order has its session twin."""
+    order = [rule.leak for rule in PREFERENCE]
+    assert len(set(order)) == len(order)
+    assert all(Escape(leak) for leak in order)
+    for family in ("pool", "session"):
+        assert all(any(r.judges(family, leak) for r in RULES) for leak in order), family

@@ -22,6 +22,7 @@ from leakcheck.analysis.effects import Context
 from leakcheck.analysis.flow import Exit, Note, State, Status, Trace, Walker, header
 from leakcheck.analysis.records import Escape, FunctionInfo, Origin, Part, Site, Verdict
 from leakcheck.analysis.syntax import block_statements, call_text, children, dotted, source_of, walk
+from leakcheck.checks import PREFERENCE
 
 __all__ = [
     "PRIORITY",
@@ -36,14 +37,8 @@ __all__ = [
     "what_it_holds",
 ]
 
-PRIORITY = (
-    Escape.LOOP,
-    Escape.OVERWRITTEN,
-    Escape.EARLY_EXIT,
-    Escape.YIELD,
-    Escape.FINALLY_ORDER,
-    Escape.EXCEPTION,
-)
+# Which escape wins when several apply to one acquisition: the registry's order of preference.
+PRIORITY = tuple(Escape(rule.leak) for rule in PREFERENCE)
 
 
 def judge(site: Site, facts: CollectedFacts) -> list[Verdict]:

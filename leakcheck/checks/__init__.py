@@ -16,13 +16,17 @@ Design (issue 30, "A rule is one module"; ruff's file per rule, Fixit's rule cla
   read it; nothing reads rules from data any more (`rules/` keeps the kinds and ownership models).
 - `tests/test_rule_examples.py` is generated from the examples: each invalid example must give
   exactly its findings and its fixed source, each valid one no finding of its rule.
-  `tests/test_conventions.py` fails when a rule code is written in Python outside this package.
+  `tests/test_rule_modules.py` fails when a rule code is written in Python outside this package.
 - Layers: a rule module declares and imports only `rule`; the package sits just above the model,
   below config, so the settings (codes to validate), the Django analysis (its drafts name their
   rule by its module), the fixer and the engine all read the same objects.
 
-Still elsewhere (the next step): which verdict a rule prefers when several apply to one
-acquisition (`analysis/verdicts.PRIORITY`) and the fixes a rule offers (`fix/plans.py`,
+`PREFERENCE` below is the order of preference when several verdicts apply to one acquisition
+(`analysis/verdicts.PRIORITY` is read from it); `RULES` keeps the catalogue's order, which the
+published output (`leakcheck rule --all`, SARIF) follows.
+
+Still elsewhere (the next step): the predicates that compute each escape class
+(`analysis/verdicts._classify`) and the fixes a rule offers (`fix/plans.py`,
 `fix/recipes.py`, `fix/coverage.py`, `fix/candidates.py`, chosen by escape class). Moving those
 into the rule modules lifts this package above `analysis` and `fix`; the engine then gets the
 registry passed in, and config and the fixer take the codes they need as arguments.
@@ -61,7 +65,17 @@ from leakcheck.checks import (
 )
 from leakcheck.checks.rule import Invalid, Rule, Valid
 
-__all__ = ["EXAMPLE", "RULES", "Invalid", "Rule", "Valid", "opt_in_codes", "rule_for", "rules"]
+__all__ = [
+    "EXAMPLE",
+    "PREFERENCE",
+    "RULES",
+    "Invalid",
+    "Rule",
+    "Valid",
+    "opt_in_codes",
+    "rule_for",
+    "rules",
+]
 
 RULES: tuple[Rule, ...] = (
     pool_connection_never_returned.RULE,
@@ -91,6 +105,18 @@ RULES: tuple[Rule, ...] = (
     orm_via_sync_to_async_in_consumer.RULE,
     dependency_session_pinned_by_stream.RULE,
     request_session_handed_to_task.RULE,
+)
+
+# When several verdicts apply to one acquisition, the one named by the first of these rules is
+# reported (`analysis/verdicts.py` reads their escape classes in this order). The session rules
+# (LC2xx) mirror them: the same escape classes, in the same order.
+PREFERENCE: tuple[Rule, ...] = (
+    pool_connection_reacquired_in_loop.RULE,
+    pool_connection_overwritten_before_return.RULE,
+    pool_connection_not_returned_on_early_exit.RULE,
+    pool_release_after_yield_not_in_finally.RULE,
+    pool_release_in_finally_after_raising_statement.RULE,
+    pool_connection_not_returned_on_exception.RULE,
 )
 
 # The rule that help texts and error messages name as an example (`--per-file-ignores`).
