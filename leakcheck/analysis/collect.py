@@ -6,10 +6,11 @@ are `records.py`'s. The role each function plays for resources (factory, release
 `roles.RoleFacts`, built on this; where a function acquires (the sites judging follows) is
 `sites.SiteFacts`, built on that; `facts.ModuleFacts` adds what the module exports.
 
-The walk is here, with what it records about scopes, calls and bindings; it hands each import to
-`imports.ModuleImports` and each source built to `sources.Sources`, and the release questions are
-`releases.Releases`'. `CollectedFacts` composes them and keeps their maps and questions under
-its own names, which every later stage reads.
+The walk is here, with what it records about scopes (functions, classes, the names each
+assigns); it hands each import to `imports.ModuleImports`, each source built to `sources.Sources`
+and each call's value to `calls.CallRecords`, and the release questions are `releases.Releases`'.
+`CollectedFacts` composes them and keeps their maps and questions under its own names, which
+every later stage reads.
 """
 
 from __future__ import annotations
@@ -18,18 +19,17 @@ from collections.abc import Callable
 
 import libcst as cst
 
+from leakcheck.analysis.calls import CallRecords
 from leakcheck.analysis.imports import ModuleImports
 from leakcheck.analysis.records import (
-    Binding,
     Export,
     FunctionInfo,
-    Origin,
     Resolver,
     Scope,
     Site,
 )
 from leakcheck.analysis.releases import Releases
-from leakcheck.analysis.sources import Sources, async_constructor
+from leakcheck.analysis.sources import Sources
 from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value
 from leakcheck.config.catalogue import Kind
 
@@ -61,23 +61,6 @@ def releases_all_of(call: cst.Call, site: Site) -> bool:
     return source is not None and receiver_text(func.value) == source
 
 
-_ASSERT_RAISES = frozenset({"assertRaises", "assertRaisesRegex"})
-
-
-def _last_statement(body: cst.BaseSuite) -> cst.BaseSmallStatement | None:
-    """The last simple statement of a block, when the block ends with one (`x = f()`, or the
-    last of `a(); b()`): once a block that must raise reaches it, the error can only come from
-    it (from the call that is its whole value, when the statement is `f()` or `x = f()`; an
-    acquisition passed to a call, `use(pool.getconn())`, may be made and then leak). None when
-    the block ends with a compound statement."""
-    if isinstance(body, cst.SimpleStatementSuite):
-        return body.body[-1] if body.body else None
-    last = body.body[-1] if isinstance(body, cst.IndentedBlock) and body.body else None
-    if isinstance(last, cst.SimpleStatementLine) and last.body:
-        return last.body[-1]
-    return None
-
-
 class CollectedFacts:
     """What one walk over a module collects, and the questions answered from it alone (is a call an
     acquisition or a release, of which kind, what a name qualifies to).
@@ -98,8 +81,15 @@ class CollectedFacts:
         self.kinds = kinds
         self.package = package  # `app.routers` for app/routers/items.py: for relative imports
         self.resolver = resolver
-        self.names = ModuleImports(package, resolver)
-        self.sources = Sources(kinds, self.names, self._imported)
+        self.functions: dict[cst.FunctionDef, FunctionInfo] = {}
+        self.by_key: dict[str, FunctionInfo] = {}
+        self.classes: set[str] = set()
+        self.module_info = FunctionInfo(node=module, class_name=None, key="<module>", params=())
+        # The recorders hold the maps they need, never the facts: no reference cycle, so the
+        # facts (and the tree) are freed as soon as the run drops them, not by the collector.
+        local = (self.by_key, self.classes, self.module_info.assigned)  # defined here
+        self.names = ModuleImports(package, resolver, local)
+        self.sources = Sources(kinds, self.names)
         # The recorders' maps, under the names every later stage reads (the same objects).
         self.imports = self.names.imports
         self.star_imports = self.names.star_imports  # `from x import *`
@@ -109,30 +99,26 @@ class CollectedFacts:
         self.paired = self.sources.paired  # receiver text -> release methods called on it
         self.asynchronous = self.sources.asynchronous  # source -> hands out async resources?
         self.source_factories = self.sources.source_factories  # function -> (kind, async)
-        self.functions: dict[cst.FunctionDef, FunctionInfo] = {}
-        self.by_key: dict[str, FunctionInfo] = {}
         # The roles (`roles.RoleFacts` fills them in, after the walk):
         self.factories: dict[str, Kind] = {}  # function key -> kind of the resource it returns
         self.tuple_factories: dict[str, tuple[Kind, int]] = {}  # `return conn, cur`: kind, slot
         self.releasers: dict[str, int] = {}  # function key -> index of the released argument
         self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
         self.providers: dict[str, Kind] = {}  # generators that acquire and yield (`get_db`)
-        self.releases = Releases(kinds, self.names, self.releasers, self._imported)
-        self.classes: set[str] = set()
+        self.releases = Releases(kinds, self.names, self.releasers)
         # Each class of the module (nested ones too) -> its base classes as written (`?` when
         # not a dotted name); a later class of the same name replaces an earlier one.
         self.class_bases: dict[str, list[str]] = {}
         self.defined: set[str] = set()  # names the module binds at top level
-        self.chained: dict[int, cst.Call] = {}  # `pool.getconn()` -> `pool.getconn().cursor()`
-        self.passed: dict[int, tuple[cst.Call, cst.Arg]] = {}  # `f(SessionLocal())`: f, the arg
-        self.annotated: dict[int, Kind] = {}  # `s: AsyncSession = unknown()` -> the kind named
-        # `context["db"] = make_session()`, `g.db = connect()`: stored on a context object.
-        self.stored_calls: dict[int, tuple[str, str, str]] = {}  # call -> (target, holder, key)
+        self.records = CallRecords(kinds, self.names)
+        self.bindings = self.records.bindings  # call -> how its value is bound
+        self.chained = self.records.chained  # `pool.getconn()` -> `pool.getconn().cursor()`
+        self.passed = self.records.passed  # `f(SessionLocal())`: f, the arg
+        self.annotated = self.records.annotated  # `s: AsyncSession = unknown()` -> the kind
+        self.stored_calls = self.records.stored_calls  # `g.db = connect()`: (target, holder, key)
+        self.awaited = self.records.awaited  # calls under an `await`
+        self.expected_to_raise = self.records.expected_to_raise  # a test expects them to raise
         self.used_in_functions: set[str] = set()
-        self.bindings: dict[int, Binding] = {}
-        self.awaited: set[int] = set()  # calls under an `await`
-        self.expected_to_raise: set[int] = set()  # calls a test expects to raise (`_with`)
-        self.module_info = FunctionInfo(node=module, class_name=None, key="<module>", params=())
         self.scopes: dict[Scope, FunctionInfo] = {module: self.module_info}
         self.calls: list[tuple[cst.Call, Scope, str | None]] = []
         self._acquire_methods = frozenset(m for k in kinds for m in k.acquire_methods)
@@ -186,8 +172,7 @@ class CollectedFacts:
             elif kind is cst.Expr:
                 value = unwrap_value(node.value)  # type: ignore[attr-defined]
                 if type(value) is cst.Call:
-                    self.bindings[id(value)] = Binding(Origin.DISCARDED, None)
-                    self._appended(value)
+                    self.records.discarded(value)
             elif kind is cst.Return:
                 if node.value is not None:  # type: ignore[attr-defined]
                     info.returns.append(node.value)  # type: ignore[attr-defined]
@@ -196,8 +181,7 @@ class CollectedFacts:
             elif kind is cst.Yield:
                 info.yields = True
             elif kind is cst.Await:
-                self.awaited.add(id(node.expression))  # type: ignore[attr-defined]
-                self.awaited.add(id(unwrap_value(node.expression)))  # type: ignore[attr-defined]
+                self.records.await_(node)  # type: ignore[arg-type]
             elif kind is cst.Lambda:
                 # A release inside a lambda runs later, if ever: it is not the scope releasing.
                 info = FunctionInfo(info.node, class_name, "<lambda>", ())
@@ -228,13 +212,8 @@ class CollectedFacts:
     ) -> None:
         self.calls.append((call, scope, class_name))
         info.calls.append(call)
+        self.records.call(call)
         func = call.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
-            self.chained[id(func.value)] = call
-        for arg in call.args:
-            value = unwrap_value(arg.value)
-            if isinstance(value, cst.Call):
-                self.passed[id(value)] = (call, arg)
         if isinstance(func, cst.Attribute) and func.attr.value in ENTERING:
             info.entered.update(a.value.value for a in call.args if isinstance(a.value, cst.Name))
         self.sources.pair(call)
@@ -248,40 +227,8 @@ class CollectedFacts:
         )
         inner = unwrap_value(value)
         if isinstance(inner, cst.Call):
-            constructor = self.qualify(inner.func)
-            built = False
-            for kind in self.kinds:
-                if constructor in kind.source_constructors:
-                    built = True
-                    for target in targets:
-                        text = dotted(target)
-                        if text is not None:
-                            self.sources.construct(text, kind)
-                            self.asynchronous[text] = async_constructor(constructor, inner, kind)
-            if not built and dotted(inner.func) is not None:
-                texts = [t for t in (dotted(target) for target in targets) if t is not None]
-                if texts:
-                    self.sources.defer(texts, inner, info.class_name)
-            if len(targets) == 1 and isinstance(targets[0], cst.Name):
-                self.bindings[id(inner)] = Binding(Origin.ASSIGN, targets[0].value)
-                if isinstance(node, cst.AnnAssign):
-                    self._annotated(node.annotation.annotation, inner)
-            elif len(targets) == 1 and info is not self.module_info:
-                self._stored_call(targets[0], inner)
-            if len(targets) == 1 and isinstance(targets[0], (cst.Tuple, cst.List)):
-                names = tuple(
-                    e.value.value if isinstance(e.value, cst.Name) else None
-                    for e in targets[0].elements
-                )
-                self.bindings[id(inner)] = Binding(Origin.TUPLE, None, names)
-        elif (
-            isinstance(inner, (cst.ListComp, cst.SetComp))
-            and len(targets) == 1
-            and isinstance(targets[0], cst.Name)
-        ):
-            element = unwrap_value(inner.elt)
-            if isinstance(element, cst.Call):
-                self.bindings[id(element)] = Binding(Origin.COLLECTION, targets[0].value)
+            self.sources.assigned(targets, inner, info.class_name)
+        self.records.assign(node, targets, inner, info is not self.module_info)
         for target in targets:
             if isinstance(target, cst.Name):
                 info.assigned.setdefault(target.value, []).append(value)
@@ -300,79 +247,18 @@ class CollectedFacts:
                     ):
                         info.stored.add(item.value.value)
 
-    def _stored_call(self, target: cst.BaseExpression, call: cst.Call) -> None:
-        """`context["db"] = make_session()` / `g.db = connect()` (not on `self`/`cls`)."""
-        key = None
-        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
-            index = target.slice[0].slice
-            if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
-                value = index.value.evaluated_value
-                key = value if isinstance(value, str) else None
-        elif isinstance(target, cst.Attribute) and dotted(target.value) not in ("self", "cls"):
-            key = target.attr.value
-        text = receiver_text(target)
-        holder = (
-            receiver_text(target.value)
-            if isinstance(target, (cst.Subscript, cst.Attribute))
-            else None
-        )
-        if key and text is not None and holder is not None:
-            self.stored_calls[id(call)] = (text, holder, key)
-
-    def _appended(self, call: cst.Call) -> None:
-        """`conns.append(pool.getconn())`: one more resource kept in the list `conns`."""
-        func = call.func
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in ("append", "add")
-            and isinstance(func.value, cst.Name)
-            and len(call.args) == 1
-        ):
-            element = unwrap_value(call.args[0].value)
-            if isinstance(element, cst.Call):
-                self.bindings[id(element)] = Binding(Origin.COLLECTION, func.value.value)
-
-    def _annotated(self, annotation: cst.BaseExpression, call: cst.Call) -> None:
-        """`s: AsyncSession = request.app.state.make()`: the annotation names the kind (used only
-        when the callee is unknown; `sites()` decides)."""
-        qualified = self.qualify(annotation)
-        kind = next((k for k in self.kinds if k.names_annotation(qualified)), None)
-        if kind is not None:
-            self.annotated[id(call)] = kind
-
     def _with(self, node: cst.With, info: FunctionInfo) -> None:
-        if any(self._expects_raising(item.item) for item in node.items):
-            last = _last_statement(node.body)
-            value = getattr(last, "value", None)  # `X`, `x = X`, `x: T = X`, `await X`
-            if type(last) in (cst.Expr, cst.Assign, cst.AnnAssign) and value is not None:
-                call = unwrap_value(value)
-                if type(call) is cst.Call:
-                    self.expected_to_raise.add(id(call))
+        self.records.with_(node)
         for item in node.items:
             inner = unwrap_value(item.item)
             if isinstance(inner, cst.Name):
                 info.entered.add(inner.value)
-            if not isinstance(inner, cst.Call):
-                continue
-            name = None
-            if item.asname is not None and isinstance(item.asname.name, cst.Name):
-                name = item.asname.name.value
-                constructor = self.qualify(inner.func)
-                for kind in self.kinds:
-                    if constructor in kind.source_constructors:
-                        self.sources.construct(name, kind)
-            self.bindings[id(inner)] = Binding(Origin.WITH, name)
-
-    def _expects_raising(self, expr: cst.BaseExpression) -> bool:
-        """`pytest.raises(...)` (pytest docs, "Assertions about expected exceptions") or
-        unittest's `self.assertRaises(...)` / `self.assertRaisesRegex(...)` used as a context
-        manager: the block must raise, or the test fails."""
-        if type(expr) is not cst.Call:
-            return False
-        func = expr.func
-        if self.qualify(func) == "pytest.raises":
-            return True
-        return type(func) is cst.Attribute and func.attr.value in _ASSERT_RAISES
+            if (
+                isinstance(inner, cst.Call)
+                and item.asname is not None
+                and isinstance(item.asname.name, cst.Name)
+            ):
+                self.sources.entered(item.asname.name.value, inner)
 
     # -- questions the engine asks ------------------------------------------------------------
 
@@ -446,13 +332,10 @@ class CollectedFacts:
 
     def imported(self, text: str) -> Export | None:
         """What another module of the project says about an imported name, if anything."""
-        return self._imported(text)
+        return self.names.lookup(text)
 
     def _imported(self, text: str) -> Export | None:
-        return self.names.lookup(text, self._defined_here)
-
-    def _defined_here(self, head: str) -> bool:
-        return head in self.by_key or head in self.classes or head in self.module_info.assigned
+        return self.names.lookup(text)
 
     def acquisition(self, call: cst.Call, class_name: str | None) -> Kind | None:
         """The kind of resource `call` hands out fresh, if any."""
@@ -506,7 +389,7 @@ class CollectedFacts:
         if whole in self.constructed:
             built = self.constructed[whole]
             return built if built.acquire_by_calling_source else None
-        export = self._imported(whole)
+        export = self.names.lookup(whole)
         if export is None or export.kind is None:
             return None
         if export.role == "factory" or (
@@ -530,7 +413,7 @@ class CollectedFacts:
             source = self.source_kind(receiver, lambda k: method in k.context_manager_methods)
             if source is not None:
                 return source
-        export = self._imported(whole)
+        export = self.names.lookup(whole)
         return export.kind if export is not None and export.role == "context-manager" else None
 
 

@@ -8,7 +8,7 @@ Kept apart from the other records because only names decide these answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Container, Sequence
 
 import libcst as cst
 
@@ -20,11 +20,18 @@ from leakcheck.config.catalogue import Kind
 class ModuleImports:
     """The names one module imports: local name -> what it names, `from x import *` bases, and
     the names bound to modules. `package`: for relative imports; `resolver`: the project's
-    answers about names other modules define (None: none)."""
+    answers about names other modules define (None: none); `local`: the names the module
+    defines itself, which no other module answers for (filled in as the walk finds them)."""
 
-    def __init__(self, package: str = "", resolver: Resolver | None = None) -> None:
+    def __init__(
+        self,
+        package: str = "",
+        resolver: Resolver | None = None,
+        local: Sequence[Container[str]] = (),
+    ) -> None:
         self.package = package  # `app.routers` for app/routers/items.py: for relative imports
         self.resolver = resolver
+        self.local = local
         self.imports: dict[str, str] = {}
         self.star_imports: list[str] = []  # `from x import *`: where other names may come from
         self.module_aliases: set[str] = set()  # names bound by `import x` / `import x as y`
@@ -72,17 +79,16 @@ class ModuleImports:
         full = self.imports.get(head, head)
         return f"{full}.{rest}" if rest else full
 
-    def lookup(self, text: str, defined_here: Callable[[str], bool]) -> Export | None:
+    def lookup(self, text: str) -> Export | None:
         """What another module says about an imported name (`SessionLocal`, `db.pool`), or about
         a name none of the module's imports binds but a `from x import *` may (the last star
-        import that exports it wins, as at run time), unless the module defines it itself
-        (`defined_here`)."""
+        import that exports it wins, as at run time), unless the module defines it itself."""
         if self.resolver is None:
             return None
         head, _, rest = text.partition(".")
         if head not in self.imports:
-            if defined_here(head):
-                return None
+            if any(head in names for names in self.local):
+                return None  # defined here
             for base in reversed(self.star_imports):
                 export = self.resolver.lookup(f"{base}.{text}")
                 if export is not None:

@@ -8,12 +8,10 @@ later stage asks these questions and none of them records anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import libcst as cst
 
 from leakcheck.analysis.imports import ModuleImports
-from leakcheck.analysis.records import Export, FunctionInfo
+from leakcheck.analysis.records import FunctionInfo
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.config.catalogue import Kind
 
@@ -29,21 +27,17 @@ CLOSING = {
 class Releases:
     """The release questions about one module.
 
+    `imports`: the module's names, and what other modules of the project say about them;
     `releasers`: function key -> index of the argument it releases (shared with the facts, which
-    fill it in); `lookup(text)`: what another module of the project says about a name.
+    fill it in).
     """
 
     def __init__(
-        self,
-        kinds: tuple[Kind, ...],
-        imports: ModuleImports,
-        releasers: dict[str, int],
-        lookup: Callable[[str], Export | None],
+        self, kinds: tuple[Kind, ...], imports: ModuleImports, releasers: dict[str, int]
     ) -> None:
         self.kinds = kinds
         self.imports = imports
         self.releasers = releasers
-        self.lookup = lookup
         self.release_methods = frozenset(m for k in kinds for m in k.release_methods)
 
     def releases_any(self, info: FunctionInfo, names: frozenset[str], kind: Kind) -> bool:
@@ -120,7 +114,7 @@ class Releases:
         ):
             return self.releasers.get(f"{class_name}.{func.attr.value}")
         whole = dotted(func)
-        export = self.lookup(whole) if whole is not None and external else None
+        export = self.imports.lookup(whole) if whole is not None and external else None
         return export.index if export is not None and export.role == "releaser" else None
 
     def released_args(

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable
 import libcst as cst
 
 from leakcheck.analysis.imports import ModuleImports
-from leakcheck.analysis.records import Export, FunctionInfo
+from leakcheck.analysis.records import FunctionInfo
 from leakcheck.analysis.syntax import dotted, receiver_text, unwrap_value
 from leakcheck.config.catalogue import Kind
 
 
-def async_constructor(constructor: str, call: cst.Call, kind: Kind) -> bool:
+def _async_constructor(constructor: str, call: cst.Call, kind: Kind) -> bool:
     """`async_sessionmaker(...)`, `create_async_engine(...)`, `sessionmaker(class_=AsyncSession)`,
     `asyncpg.create_pool(...)` (a kind whose acquisitions are awaited): sources whose resources
     need `async with`."""
@@ -38,18 +38,12 @@ def async_constructor(constructor: str, call: cst.Call, kind: Kind) -> bool:
 class Sources:
     """The sources of one module, by receiver text, and the functions that return a new one.
 
-    `lookup(text)`: what another module of the project says about a name of this one.
+    `imports`: the module's names, and what other modules of the project say about them.
     """
 
-    def __init__(
-        self,
-        kinds: tuple[Kind, ...],
-        imports: ModuleImports,
-        lookup: Callable[[str], Export | None],
-    ) -> None:
+    def __init__(self, kinds: tuple[Kind, ...], imports: ModuleImports) -> None:
         self.kinds = kinds
         self.imports = imports
-        self.lookup = lookup
         self.constructed: dict[str, Kind] = {}  # receiver text -> kind of pool built there
         # Every kind built under a receiver text, anywhere in the module: a name may be a
         # psycopg2 pool at module level and an asyncpg pool inside one function.
@@ -89,9 +83,35 @@ class Sources:
             if receiver is not None:
                 self.paired.setdefault(receiver, set()).add(func.attr.value)
 
-    def defer(self, texts: list[str], call: cst.Call, class_name: str | None) -> None:
-        """`texts` are bound to `call`'s value, which may be a new source (`settle` decides)."""
-        self._pending.append((texts, call, class_name))
+    def assigned(
+        self,
+        targets: list[cst.BaseAssignTargetExpression],
+        call: cst.Call,
+        class_name: str | None,
+    ) -> None:
+        """`targets = call`: each target is a source of the kind `call` constructs, if it is a
+        constructor; else `call` may return one (`settle` decides, once every function is known)."""
+        constructor = self.imports.qualify(call.func)
+        built = False
+        for kind in self.kinds:
+            if constructor in kind.source_constructors:
+                built = True
+                for target in targets:
+                    text = dotted(target)
+                    if text is not None:
+                        self.construct(text, kind)
+                        self.asynchronous[text] = _async_constructor(constructor, call, kind)
+        if not built and dotted(call.func) is not None:
+            texts = [t for t in (dotted(target) for target in targets) if t is not None]
+            if texts:
+                self._pending.append((texts, call, class_name))
+
+    def entered(self, name: str, call: cst.Call) -> None:
+        """`with call as name`: `name` is a source of the kind `call` constructs, if any."""
+        constructor = self.imports.qualify(call.func)
+        for kind in self.kinds:
+            if constructor in kind.source_constructors:
+                self.construct(name, kind)
 
     def settle(self, functions: Iterable[FunctionInfo]) -> None:
         """Find the functions that return a new source, then the names bound to their calls
@@ -145,7 +165,7 @@ class Sources:
         constructor = self.imports.qualify(node.func)
         for kind in self.kinds:
             if constructor in kind.source_constructors:
-                return kind, async_constructor(constructor, node, kind)
+                return kind, _async_constructor(constructor, node, kind)
         return self.source_factory(node.func, class_name)
 
     # -- questions -------------------------------------------------------------------------------
@@ -164,7 +184,7 @@ class Sources:
         known = self.source_factories.get(whole)
         if known is not None:
             return known
-        export = self.lookup(whole)
+        export = self.imports.lookup(whole)
         if export is not None and export.role == "source-factory" and export.kind is not None:
             return export.kind, export.asynchronous
         return None
@@ -177,7 +197,7 @@ class Sources:
         """
         built = self.constructed.get(receiver)
         if built is None:
-            export = self.lookup(receiver)
+            export = self.imports.lookup(receiver)
             if export is not None and export.role == "source":
                 if export.kind is None:  # a pool named in the configuration: any pool kind
                     return next((k for k in self.kinds if k.family == "pool" and wants(k)), None)
