@@ -96,10 +96,8 @@ class Project:
         self.modules = ModuleFinder()
         self.units: list[Unit] = []
         self.by_real: dict[str, Unit] = {}
-        self.reuse = Reuse(
-            cache, settings_digest, prefilter, self.modules, lambda unit: _View(self, unit)
-        )
-        self.schedule = Schedule(jobs, limits, self._answer)
+        self.reuse = Reuse(cache, settings_digest, prefilter, self.modules)
+        self.schedule = Schedule(jobs, limits)
         self.overrides: dict[str, bytes] = {}  # real path -> bytes to use instead of the file's
         self.parsed = 0  # files parsed in this run (for the benchmark)
         self.on_judged: Callable[[], None] | None = None  # called as each checked file is done
@@ -357,7 +355,7 @@ class Project:
 
     def reused(self, unit: Unit) -> bool:
         """Whether `unit` was done from its cached entry (`Reuse.reusable`)."""
-        if not self.reuse.reusable(unit):
+        if not self.reuse.reusable(unit, _View(self, unit)):
             return False
         self.reuse.reuse(unit)
         self._judged(unit)
@@ -366,7 +364,7 @@ class Project:
     def start_early(self, files: int) -> None:
         """Start the workers before the `files` checked files are read, when the run is cold
         (`Schedule.start_early`)."""
-        self.schedule.start_early(files, self.reuse.cold())
+        self.schedule.start_early(files, self.reuse.cold(), self._answer)
 
     def stop_workers(self) -> None:
         """Stop the workers, if any were started."""
@@ -392,7 +390,7 @@ class Project:
                 self._judged(unit)
         work = sum(1 for u in self.units if u.entry is None and (u.marker or u.judged))
         try:
-            self.schedule.start(work)
+            self.schedule.start(work, self._answer)
             with tuned_collector():
                 self.schedule.phase_modules(components, self)
                 for unit in self._demoted:
@@ -405,7 +403,7 @@ class Project:
             self.stop_workers()
         self.reuse.save(self.units)
         if checked is not None and not self.overrides:
-            self.reuse.remember(checked, self.units)
+            self.reuse.remember(checked, self.units, lambda unit: _View(self, unit))
 
     def exported_names(self) -> set[tuple[str, str]]:
         """(name, module) for every name a summary exports as a way to acquire or release
@@ -468,7 +466,7 @@ class Project:
             stale = [
                 u
                 for u in self.units
-                if u.done and u.parsed and not self.reuse.answers_hold(u, u.answers)
+                if u.done and u.parsed and not self.reuse.answers_hold(u, u.answers, _View(self, u))
             ]
             if not stale:
                 return

@@ -28,7 +28,8 @@ class Reuse:
     """The cache's side of one run: entry keys, the entries' and the manifest's checks, and
     what is written back. Without a cache, nothing is reused and nothing stored.
 
-    `view(unit)`: the summaries `unit` may see now, against which its stored answers are checked.
+    Stored answers are checked against a `SummarySource` given with each question (the summaries
+    the unit may see now); it is not kept, so the run and its reuse hold no cycle.
     """
 
     def __init__(
@@ -37,13 +38,11 @@ class Reuse:
         settings_digest: Callable[[Config], str],
         prefilter: bool,
         modules: ModuleFinder,
-        view: Callable[[Unit], SummarySource],
     ) -> None:
         self.cache = cache
         self.settings_digest = settings_digest
         self.prefilter = prefilter
         self.modules = modules
-        self.view = view
         self._digests: dict[int, str] = {}
         self._run_key = ""  # the run's identity for its manifest (`replay`)
         self._verified: set[int] = set()  # units whose answers this process looked up
@@ -104,9 +103,11 @@ class Reuse:
         except ValueError:  # a damaged manifest
             return None
 
-    def remember(self, checked: list[Unit], units: list[Unit]) -> None:
+    def remember(
+        self, checked: list[Unit], units: list[Unit], view: Callable[[Unit], SummarySource]
+    ) -> None:
         """Write the manifest `replay` reads (see there) for this run over `checked`, one of
-        `units`, every module the run read."""
+        `units`, every module the run read (`view(unit)`: what `unit` may see)."""
         if self.cache is None or not self._run_key:
             return
         if any(u.result is None for u in checked):
@@ -115,7 +116,7 @@ class Reuse:
             return  # (`checked` are among the units)
         for unit in units:  # every answer looked up here too: its directories are stamped
             if unit.index not in self._verified:
-                self.answers_hold(unit, unit.answers)
+                self.answers_hold(unit, unit.answers, view(unit))
         evidence = tuple((i, u.evidence) for i, u in enumerate(checked) if u.volatile and u.judged)
         self.cache.store_manifest(
             Manifest(
@@ -130,8 +131,8 @@ class Reuse:
 
     # -- one file's entry ------------------------------------------------------------------------
 
-    def reusable(self, unit: Unit) -> bool:
-        """Whether `unit`'s cached entry gives what parsing it would give now."""
+    def reusable(self, unit: Unit, source: SummarySource) -> bool:
+        """Whether `unit`'s cached entry gives what parsing it would give now, seeing `source`."""
         entry = unit.entry
         if entry is None or (unit.judged and entry.result is None):
             return False
@@ -145,15 +146,14 @@ class Reuse:
                     return False
             elif entry.tokens != unit.tokens:
                 return False
-        return self.answers_hold(unit, entry.answers)
+        return self.answers_hold(unit, entry.answers, source)
 
-    def answers_hold(self, unit: Unit, answers: dict[str, Answer]) -> bool:
-        """Whether every name `unit` looked up still resolves as it did (`answers`)."""
+    def answers_hold(self, unit: Unit, answers: dict[str, Answer], source: SummarySource) -> bool:
+        """Whether every name `unit` looked up still resolves as it did (`answers`), seeing
+        `source`."""
         if not answers:
             return True
-        resolver = NameResolver(
-            self.modules, unit.roots, unit.kinds, unit.config.names, self.view(unit)
-        )
+        resolver = NameResolver(self.modules, unit.roots, unit.kinds, unit.config.names, source)
         hold = all(resolver.answer(q) == a for q, a in answers.items())
         if hold:
             self._verified.add(unit.index)  # (a parse of it gives new answers: `forget`)

@@ -49,38 +49,33 @@ class Work(Protocol):
         ...
 
 
+Answer = Callable[[Task, str], Summary | None]  # the summary a task may see for a module's path
+
+
 class Schedule:
-    """The import graph's order and the worker processes of one run.
+    """The import graph's order and the worker processes of one run."""
 
-    `answer(task, path)`: the summary a worker's task may see for the module at `path`.
-    """
-
-    def __init__(
-        self,
-        jobs: int,
-        limits: Limits | None,
-        answer: Callable[[Task, str], Summary | None],
-    ) -> None:
+    def __init__(self, jobs: int, limits: Limits | None) -> None:
         self.jobs = jobs
         self.limits = limits
-        self.answer = answer
         self.pool: WorkerPool | None = None
         self.edges: dict[int, list[Unit]] = {}
         self._components = 0
 
     # -- the workers -----------------------------------------------------------------------------
 
-    def start_early(self, files: int, cold: bool) -> None:
+    def start_early(self, files: int, cold: bool, answer: Answer) -> None:
         """Start the workers before the `files` checked files are read, when the run is `cold`
         (no cache, or an empty one: a first run, CI on a fresh checkout). Each then imports the
         analysis (libcst, about 0.2 s) while this process walks and reads the tree, instead of
         this process importing it first while the workers wait. A run that may find its
         results cached starts them later (`start`), and only if something is to be parsed."""
         if self.jobs > 1 and files > 0 and cold:
-            self.pool = WorkerPool(min(self.jobs, files), self.answer, self.limits)
+            self.pool = WorkerPool(min(self.jobs, files), answer, self.limits)
 
-    def start(self, work: int) -> None:
-        """Start the workers for `work` files to parse, unless started early or not worth it."""
+    def start(self, work: int, answer: Answer) -> None:
+        """Start the workers for `work` files to parse, unless started early or not worth it;
+        `answer(task, path)`: the summary a task may see for the module at `path`."""
         if self.pool is not None:
             return  # started early (`start_early`)
         jobs = min(self.jobs, work)
@@ -90,7 +85,7 @@ class Schedule:
             # nothing to parse never gets here and never imports libcst.
             import leakcheck.engine  # noqa: F401
 
-            self.pool = WorkerPool(jobs, self.answer, self.limits)
+            self.pool = WorkerPool(jobs, answer, self.limits)
 
     def stop(self) -> None:
         """Stop the workers, if any were started."""
