@@ -49,12 +49,18 @@ WORKLOADS = {
         import psycopg2
         import account_import
 
-        def test_import_with_duplicate_emails():
+        def clear():
             with closing(psycopg2.connect(os.environ["DATABASE_URL"])) as conn, conn:
                 conn.cursor().execute("DELETE FROM accounts")
-            job = account_import.AccountImport()
-            job.run([{"id": n, "email": f"user{n % 2}@example.org"} for n in range(1, 5)])
-            assert (job.imported, len(job.failures)) == (2, 2)
+
+        def test_import_with_duplicate_emails():
+            clear()
+            try:
+                job = account_import.AccountImport()
+                job.run([{"id": n, "email": f"user{n % 2}@example.org"} for n in range(1, 5)])
+                assert (job.imported, len(job.failures)) == (2, 2)
+            finally:
+                clear()  # the other proofs of this session start from an empty table
     """,
     "bot_bookings.py": """
         import psycopg2

@@ -174,6 +174,8 @@ def test_psycopg2_with_keeps_connections_open_then_fixed(
 ) -> None:
     rows = [{"id": n, "email": f"user{n % 3}@example.org"} for n in range(1, 10)]
 
+    with activity.conn.cursor() as cur:  # whatever an earlier proof left behind
+        cur.execute("DELETE FROM accounts")
     leaky = load(copy_case("account_import.py", tmp_path / "leaky"), "account_import_leaky")
     job = leaky.AccountImport()
     job.run(rows)
