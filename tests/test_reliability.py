@@ -11,20 +11,17 @@ from __future__ import annotations
 import ast
 import json
 import os
-import pwd
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import libcst as cst
 import pytest
 from click.testing import CliRunner
+from unprivileged import Runner
 
 import leakcheck.cli
 import leakcheck.fix.writer
@@ -413,80 +410,6 @@ def test_a_broken_pyproject_of_another_tool_nested_too_deep_is_not_ours(here: Pa
 
 
 # --- Unreadable files: as root, chmod blocks nothing, so drop privileges --------------------------
-
-
-Runner = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
-@pytest.fixture()
-def unprivileged() -> Iterator[tuple[Path, Runner]]:
-    """A world-writable scratch folder, and a way to run the CLI there as `nobody`.
-
-    Privileges are dropped with `setpriv` or, failing that, `os.setuid` in the child; a way is
-    used only if the child then cannot read a chmod 000 file (so the test cannot pass vacuously)
-    and can import leakcheck. Skips when no way works (not root, no `nobody`, a checkout or
-    interpreter in a folder `nobody` cannot enter).
-    """
-    if os.geteuid() != 0:
-        pytest.skip("dropping privileges needs root; as another user chmod 000 already works")
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no `nobody` user to drop privileges to")
-
-    def drop() -> None:
-        os.setgroups([])
-        os.setgid(nobody.pw_gid)
-        os.setuid(nobody.pw_uid)
-
-    setpriv = shutil.which("setpriv")
-    ways: list[tuple[list[str], Callable[[], None] | None]] = []
-    if setpriv is not None:
-        ways.append(
-            (
-                [setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"],
-                None,
-            )
-        )
-    ways.append(([], drop))
-    folder = Path(tempfile.mkdtemp(prefix="leakcheck-nobody-"))
-    folder.chmod(0o777)
-    secret = folder / "secret"
-    secret.write_text("root only")
-    secret.chmod(0o000)
-    probe = f"import leakcheck.cli; open({str(secret)!r}).read()"
-    try:
-        for prefix, preexec in ways:
-            try:
-                done = subprocess.run(
-                    [*prefix, sys.executable, "-c", probe],
-                    preexec_fn=preexec,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    cwd="/",
-                )
-            except OSError:
-                continue
-            if done.returncode != 0 and "PermissionError" in done.stderr:
-                secret.unlink()
-
-                def run(*args: str, cwd: Path, pre: list[str] = prefix, fn: Any = preexec) -> Any:
-                    return subprocess.run(
-                        [*pre, sys.executable, "-m", "leakcheck", *args],
-                        cwd=cwd,
-                        preexec_fn=fn,
-                        capture_output=True,
-                        text=True,
-                        check=False,
-                        timeout=120,
-                    )
-
-                yield folder, run
-                return
-        pytest.skip("cannot run leakcheck as `nobody` here")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_an_unreadable_pyproject_is_one_line_naming_it_and_exit_2(
