@@ -226,7 +226,7 @@ def _sequence(item: _Decode, build: Callable[[Any], Any]) -> _Decode:
     def decode(raw: Any) -> Any:
         if type(raw) is not list:
             raise Invalid(f"expected an array, not {_shown(raw)}")
-        return build(item(v) for v in raw) if build is not list else [item(v) for v in raw]
+        return build(item(v) for v in raw)
 
     return decode
 
