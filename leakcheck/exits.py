@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from typing import Any, NoReturn
@@ -27,7 +28,8 @@ from leakcheck.interrupts import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     Terminated,
-    terminate_raises,
+    forget_interrupt_in_exec,
+    signals_noted,
 )
 from leakcheck.report.destinations import DestinationError
 from leakcheck.shown import shown
@@ -36,6 +38,8 @@ EXIT_ERROR = 2
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    if code == EXIT_INTERRUPTED:
+        forget_interrupt_in_exec()  # else CPython may die of SIGINT instead of exiting 130
     with contextlib.suppress(OSError):  # standard error itself gone: the exit code still says it
         click.echo(f"leakcheck: {shown(message)}", err=True)  # a path in it: valid UTF-8
     if os.environ.get("LEAKCHECK_DEBUG") and code == EXIT_ERROR:
@@ -60,8 +64,15 @@ class GuardedGroup(click.Group):
     """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        with terminate_raises():
-            return super().main(*args, **kwargs)
+        with signals_noted() as noted:
+            try:
+                result = super().main(*args, **kwargs)
+            except SystemExit as done:
+                if done.code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+                    _exit_if_signalled(noted.signum)
+                raise
+            _exit_if_signalled(noted.signum)
+            return result
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -92,6 +103,15 @@ class GuardedGroup(click.Group):
                 f"error: internal error: {_one_line(detail)} "
                 "(a bug in leakcheck; LEAKCHECK_DEBUG=1 shows where)"
             )
+
+
+def _exit_if_signalled(signum: int | None) -> None:
+    """A signal whose exception Python swallowed (see `signals_noted`) still ends the run, with
+    the exit status it would have had."""
+    if signum == signal.SIGINT:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    if signum is not None:
+        _fail("terminated", EXIT_TERMINATED)
 
 
 def _one_line(text: str) -> str:

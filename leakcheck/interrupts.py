@@ -1,14 +1,17 @@
 """Ctrl-C and SIGTERM: stop the run cleanly, and never in the middle of writing a file.
 
-`terminate_raises()` turns SIGTERM into a `Terminated` exception, as Python already turns SIGINT
+`signals_noted()` turns SIGTERM into a `Terminated` exception, as Python already turns SIGINT
 into KeyboardInterrupt, so that `finally` blocks run and the command line can exit 143 (128 + 15,
-the shell's convention) after removing its temporaries. `deferred_signals()` holds both signals
-back while a file is being replaced: the signal is delivered once the file is fully written.
+the shell's convention) after removing its temporaries; it also remembers either signal, so that
+one Python swallows (raised in a weakref callback or `__del__`, where an exception is "ignored")
+still ends the run. `deferred_signals()` holds both signals back while a file is being replaced:
+the signal is delivered once the file is fully written.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,23 +33,69 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
+class Noted:
+    """The signal (SIGINT or SIGTERM) received within `signals_noted()`, if any: `signum` is None
+    until one arrives. Read it when the command ends: the exception the signal raised may have
+    been swallowed on its way."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def note(self, signum: int, frame: FrameType | None) -> None:
+        """The signal handler: remember `signum`, then raise as Python's own handler would
+        (KeyboardInterrupt for SIGINT, `Terminated` for SIGTERM)."""
+        self.signum = signum
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt()
+        raise Terminated()
+
+
+def _swallowed_signals_unraisable(hook: Callable[[Any], object]) -> Callable[[Any], object]:
+    def unraisable(info: Any) -> object:
+        if isinstance(info.exc_value, KeyboardInterrupt | Terminated):
+            return None  # noted: the run reports it as "interrupted" / "terminated" instead
+        return hook(info)
+
+    return unraisable
 
 
 @contextmanager
-def terminate_raises() -> Iterator[None]:
-    """Within the block, SIGTERM raises `Terminated` (outside the main thread: no change)."""
+def signals_noted() -> Iterator[Noted]:
+    """Within the block SIGINT raises KeyboardInterrupt, SIGTERM raises `Terminated`, and both
+    are remembered in the `Noted` yielded. An interrupt raised where Python can only print
+    "Exception ignored" (a weakref callback, `__del__`: `sys.unraisablehook`) is not printed:
+    the caller, reading `Noted`, ends the run for it. Outside the main thread: no change, and
+    nothing is noted."""
+    noted = Noted()
     if not _in_main_thread():
-        yield
+        yield noted
         return
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = {held: signal.getsignal(held) for held in _HELD}
+    hook = sys.unraisablehook
+    for held in _HELD:
+        signal.signal(held, noted.note)
+    sys.unraisablehook = _swallowed_signals_unraisable(hook)
     try:
-        yield
+        yield noted
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = hook
+        for held, handler in previous.items():
+            if handler is not None:
+                signal.signal(held, handler)
+
+
+def forget_interrupt_in_exec() -> None:
+    """Clear CPython's note that a KeyboardInterrupt left a string `exec`.
+
+    When a KeyboardInterrupt propagates out of `exec()` of a string (dataclasses and
+    namedtuple build their methods that way, so an interrupt often lands there), CPython
+    notes it as unhandled (Python/pythonrun.c `run_eval_code_obj`) and, at exit, kills the
+    process with SIGINT instead of exiting with the code the program chose, even though the
+    program caught the exception (the note comes from bpo-1054041, Python 3.8; seen on
+    3.10 to 3.13: exit status -2 where 130 was meant). The note is reset at the start of each
+    string `exec`, so an empty one clears it.
+    """
+    exec("")  # a constant empty string: runs nothing
 
 
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
