@@ -139,4 +139,3 @@ def rule_for(family: str, leak: str) -> Rule | None:
         if rule.judges(family, leak):
             return rule
     return None
-

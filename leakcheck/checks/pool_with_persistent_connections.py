@@ -65,14 +65,14 @@ RULE = Rule(
     code="LC504",
     name="pool-with-persistent-connections",
     summary=(
-        "`OPTIONS[\"pool\"]` (Django 5.1+ connection pool) with `CONN_MAX_AGE` other than 0: "
+        '`OPTIONS["pool"]` (Django 5.1+ connection pool) with `CONN_MAX_AGE` other than 0: '
         "Django raises `ImproperlyConfigured`"
     ),
     family="django",
     leak="pool-with-persistent",
     message=(
-        "`CONN_MAX_AGE` is {value} for database `{alias}`, which enables `OPTIONS[\"pool\"]`: "
-        "Django raises ImproperlyConfigured(\"Pooling doesn't support persistent connections.\")"
+        '`CONN_MAX_AGE` is {value} for database `{alias}`, which enables `OPTIONS["pool"]`: '
+        'Django raises ImproperlyConfigured("Pooling doesn\'t support persistent connections.")'
     ),
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC504", 4),)),),

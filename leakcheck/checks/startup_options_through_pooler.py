@@ -69,7 +69,7 @@ RULE = Rule(
     code="LC502",
     name="startup-options-through-pooler",
     summary=(
-        "`OPTIONS[\"options\"]` with `-c name=value` switches on an alias behind a pooler, which "
+        '`OPTIONS["options"]` with `-c name=value` switches on an alias behind a pooler, which '
         "refuses startup parameters it does not know"
     ),
     family="django",
