@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -576,3 +577,43 @@ def test_a_fix_not_applied_because_it_adds_a_finding_names_that_finding(here: Pa
         result.stderr
     )  # reset is fixed, drop_all not
     assert (here / "jobs.py").read_text() == REUSED_NAME
+
+
+def test_fixes_that_only_show_after_a_fix_are_applied_in_the_same_run(here: Path) -> None:
+    # The second connection's fix is found only on the text the first one's fix wrote.
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "pool" / "late_exit_stack.py"
+    shutil.copy(fixture, here / "jobs.py")
+    code, out = invoke("check", "--fix", "--no-cache", "jobs.py")
+    assert code == 0
+    assert out.strip() == "All checks passed! (1 file in all; Fixed 2 leaks)"
+    assert (here / "jobs.py").read_bytes() == fixture.with_suffix(".fixed.py").read_bytes()
+    assert invoke("check", "--fix", "--no-cache", "jobs.py") == (
+        0,
+        "All checks passed! (1 file in all)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "why"),
+    [
+        (lambda text: text + b"# again\n", "the fixes still change the file after 100 passes"),
+        (
+            lambda text: (
+                text.removesuffix(b"# a\n") if text.endswith(b"# a\n") else text + b"# a\n"
+            ),
+            "the fixes undo each other (the text came back to an earlier one)",
+        ),
+    ],
+    ids=["endless", "cycle"],
+)
+def test_fixes_that_never_settle_stop_and_say_so(
+    here: Path, monkeypatch: pytest.MonkeyPatch, rewrite: Any, why: str
+) -> None:
+    def fix_source(source: bytes, *args: Any, **kwargs: Any) -> leakcheck.fix.fixer.Outcome:
+        return leakcheck.fix.fixer.Outcome(rewrite(source), applied=["LC102 at line 2: fix"])
+
+    monkeypatch.setattr(leakcheck.fix.fixer, "fix_source", fix_source)
+    (here / "db.py").write_text(LEAK)
+    code, out = invoke("check", "--fix", "--no-cache", "db.py")
+    assert f"db.py: not fixed: {why}" in out.splitlines()
+    assert code == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leakcheck.model import FileResult
+from leakcheck.project.converge import fix_until_stable
 from leakcheck.project.runner import Checker, Options
 
 if TYPE_CHECKING:
@@ -18,9 +19,20 @@ if TYPE_CHECKING:
 
 def fix_file(path: Path, unsafe: bool = False, source: bytes | None = None) -> Outcome:
     """What `--fix` (with `unsafe`, `--unsafe-fixes`) makes of `path` (or of `source` as if it
-    were that file's content)."""
+    were that file's content): its fixes applied pass after pass until nothing changes
+    (`project.converge`), every fix applied in `applied`, the last pass's failures in `dropped`."""
+    from leakcheck.fix.fixer import Outcome as Fixed  # the fixer loads libcst: only when fixing
+
     data = path.read_bytes() if source is None else source
-    return Checker().context(path).fix(data, unsafe)
+    checker = Checker()
+    ctx = checker.context(path)
+    done = fix_until_stable(
+        data,
+        checker.check_buffer(data, path),
+        lambda text, wanted: ctx.fix(text, unsafe, wanted),
+        lambda text: checker.check_buffer(text, path),
+    )
+    return Fixed(done.source, list(done.applied), list(done.dropped), done.refused)
 
 
 def check_buffer(

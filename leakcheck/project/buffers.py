@@ -14,6 +14,7 @@ from pathlib import Path
 
 from leakcheck.fix.patch import patch_text
 from leakcheck.model import FileResult
+from leakcheck.project.converge import fix_until_stable
 from leakcheck.project.discovery import Discovery
 from leakcheck.project.runner import Checker, FileContext
 
@@ -58,15 +59,13 @@ def fix_buffer(
     ctx = _context(checker, path)
     if skipped(checker, path):
         return Fixed(source, FileResult(ctx.shown))
-    before = checker._check(source, ctx)
-    reported = {(f.code, f.line) for f in before.findings}
-    outcome = ctx.fix(source, unsafe, lambda code, line: (code, line) in reported)
-    not_fixed = tuple(outcome.dropped) + (
-        (f"not fixed: {outcome.refused}",) if outcome.refused else ()
+    done = fix_until_stable(
+        source,
+        checker._check(source, ctx),
+        lambda text, wanted: ctx.fix(text, unsafe, wanted),
+        lambda text: checker._check(text, ctx),
     )
-    after = checker._check(outcome.source, ctx) if outcome.source != source else before
     text = ""
-    if diff and outcome.source != source:
-        text = patch_text(source, outcome.source, ctx.shown)
-    result = replace(after, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=text)
-    return Fixed(outcome.source, result)
+    if diff and done.source != source:
+        text = patch_text(source, done.source, ctx.shown)
+    return Fixed(done.source, replace(done.result, diff=text))

@@ -23,6 +23,7 @@ from leakcheck.fix.patch import patch_text
 from leakcheck.model import Applicability, FileError, FileResult, Report
 from leakcheck.project import baseline
 from leakcheck.project.cache import Cache, cache_dir_for
+from leakcheck.project.converge import fix_until_stable
 from leakcheck.project.discovery import Discovery, display_path
 from leakcheck.project.guard import guarded
 from leakcheck.project.names import (
@@ -234,31 +235,34 @@ class Checker:
         return self._fix(result, source, self.context(Path(unit.real)))
 
     def _fix(self, result: FileResult, source: bytes, ctx: FileContext) -> FileResult:
-        reported = {(f.code, f.line) for f in result.findings}
-        outcome = ctx.fix(source, self.options.fix == "unsafe", lambda c, n: (c, n) in reported)
-        not_fixed = tuple(outcome.dropped) + (
-            (f"not fixed: {outcome.refused}",) if outcome.refused else ()
+        unsafe = self.options.fix == "unsafe"
+        done = fix_until_stable(
+            source,
+            result,
+            lambda text, wanted: ctx.fix(text, unsafe, wanted),
+            lambda text: self.check_buffer(text, ctx.path),
         )
-        if outcome.source == source:
-            return replace(result, not_fixed=not_fixed)
+        if done.source == source:
+            return replace(result, not_fixed=done.result.not_fixed)
         shown = ctx.shown
         if self.options.diff:
-            diff = patch_text(source, outcome.source, shown)
-            return replace(result, fixed=tuple(outcome.applied), not_fixed=not_fixed, diff=diff)
+            diff = patch_text(source, done.source, shown)
+            return replace(
+                result, fixed=done.result.fixed, not_fixed=done.result.not_fixed, diff=diff
+            )
         from leakcheck.fix.writer import Changed, remove_stray_temporaries, write_atomically
 
         target = ctx.path  # the real path, reached through no link of the repository's
         remove_stray_temporaries(target.parent)
         try:
-            write_atomically(target, source, outcome.source)
+            write_atomically(target, source, done.source)
         except (Changed, OSError) as error:
             why = "it changed on disk while being fixed"
             if not isinstance(error, Changed):
                 why = str(error)
             failure = FileError(shown, None, f"not written: {why}")
             return replace(result, errors=(*result.errors, failure))
-        after = self.check_buffer(outcome.source, ctx.path)
-        return replace(after, fixed=tuple(outcome.applied), not_fixed=not_fixed)
+        return done.result
 
     def _finish(self, result: FileResult, source: bytes, unit: Unit) -> FileResult:
         """`result` with rule selection and suppressions applied (`source`: the file's bytes)."""
