@@ -87,10 +87,13 @@ def _codes(value: str | None, option: str) -> tuple[str, ...] | None:
         raise click.BadParameter(str(error).split(": ", 1)[1], param_hint=option) from error
 
 
+TEXT_FORMATS = ("text", "concise")  # for people: a summary line, progress, `--show-fixes`
+
+
 def progress_wanted(output_format: str, quiet: bool, stream: IO[str], files: int) -> bool:
     """A progress display on stderr: text output, not quiet, a terminal, and many files."""
     return (
-        output_format == "text"
+        output_format in TEXT_FORMATS
         and not quiet
         and stream.isatty()
         and files >= PROGRESS_MIN_FILES
@@ -136,11 +139,11 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
     "--output-format",
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "sarif", "github"]),
+    type=click.Choice(["text", "concise", "json", "sarif", "github"]),
     default="text",
     show_default=True,
-    help="Output format: text for people, json for scripts, sarif for code scanning, "
-    "github for workflow annotations.",
+    help="Output format: text for people (concise: one line per finding), json for scripts, "
+    "sarif for code scanning, github for workflow annotations.",
 )
 @click.option(
     "-o",
@@ -268,7 +271,7 @@ def check(
     """Check PATHS (files or directories; default: the current directory) for leaks."""
     if config_file and isolated:
         raise click.UsageError("--config and --isolated exclude each other")
-    if statistics and output_format not in ("text", "json"):
+    if statistics and output_format not in (*TEXT_FORMATS, "json"):
         raise click.UsageError("--statistics prints text or json")
     if baseline_file and not Path(baseline_file).is_file():
         raise click.BadParameter(f"{baseline_file!r} does not exist", param_hint="--baseline")
@@ -327,7 +330,7 @@ def check(
         _emit_diff(report, handle)
     else:
         _emit(report, output_format, statistics, quiet, handle, color)
-        if show_fixes and fix and output_format == "text":
+        if show_fixes and fix and output_format in TEXT_FORMATS:
             click.echo(fixes_text(report), file=handle, nl=False)
     if output is not None and handle is not None:
         with writing(output):
@@ -371,8 +374,9 @@ def _emit(
     color: str = "auto",
 ) -> None:
 
-    if output_format == "text" and not statistics:
-        print_text(report, text_console(color, handle), quiet)
+    if output_format in TEXT_FORMATS and not statistics:
+        console = text_console(color, handle)
+        print_text(report, console, quiet, concise=output_format == "concise")
         return
     if statistics:
         text = statistics_json(report) if output_format == "json" else statistics_text(report)

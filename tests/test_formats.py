@@ -309,3 +309,21 @@ def test_no_progress_when_stderr_is_not_a_terminal(here: Path) -> None:
         write(here, {f"many/m{i:02}.py": "x = 1\n"})
     code, out, err = invoke_split("check", "many")
     assert (code, out, err) == (0, f"All checks passed! ({PROGRESS_MIN_FILES} files in all)\n", "")
+
+
+def test_concise_is_one_line_per_finding_marking_what_fix_fixes(here: Path) -> None:
+    code, out = invoke("check", "--output-format", "concise", "app")
+    assert code == 1
+    assert out.splitlines() == [
+        "app/pool.py:5:12: LC102 [*] Connection from `pool.getconn()` is not returned to the pool"
+        " if `conn.cursor()` on line 6 raises",
+        "app/session.py:5:10: LC201 Session from `SessionLocal()` is never closed"
+        " (still held at the `return` on line 6)",  # its fix is unsafe: no [*]
+        "Found 2 leaks in 2 files; 1 fixable with `--fix`; 1 more with `--fix --unsafe-fixes`"
+        " (3 files in all).",
+    ]
+    assert invoke("check", "--format", "concise", "-q", "app/session.py")[1].count("\n") == 1
+    assert invoke("check", "--format", "concise", "app/clean.py") == (
+        0,
+        "All checks passed! (1 file in all)\n",
+    )

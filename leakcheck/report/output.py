@@ -74,17 +74,23 @@ def fix_json(fix: Fix | None) -> dict[str, Any] | None:
     }
 
 
-def print_text(report: Report, console: Console, quiet: bool = False) -> None:
-    """Each finding with a code frame, then errors, then a summary line (not when `quiet`).
-    Paths and messages as `leakcheck.shown` shows them (valid UTF-8)."""
+def print_text(
+    report: Report, console: Console, quiet: bool = False, concise: bool = False
+) -> None:
+    """Each finding with a code frame (`concise`: one line each, `[*]` after the code when
+    `--fix` fixes it, as ruff's concise format), then errors, then a summary line (not when
+    `quiet`). Paths and messages as `leakcheck.shown` shows them (valid UTF-8)."""
     report = printable(report)
     sources = {r.path: r for r in report.files if r.findings}
     for finding in report.findings:
+        safe = finding.fix is not None and finding.fix.applicability == Applicability.SAFE
+        mark = escape(" [*]") if concise and safe else ""
         console.print(
             f"[bold]{escape(finding.path)}:{finding.line}:{finding.column}:[/] "
-            f"[bold red]{finding.code}[/] {escape(finding.message)}"
+            f"[bold red]{finding.code}[/]{mark} {escape(finding.message)}"
         )
-        _frame(finding, sources[finding.path], console)
+        if not concise:
+            _frame(finding, sources[finding.path], console)
     for result in report.files:
         for line in result.not_fixed:
             console.print(f"[bold]{escape(result.path)}:[/] {escape(line)}")
