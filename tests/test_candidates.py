@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from leakcheck.project.api import check_buffer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,3 +202,46 @@ def test_lc401_lc402_take_a_short_lived_resource_per_iteration_only_where_it_is_
     assert fixes[40][0][0].startswith("`with SessionLocal() as db:` in each iteration")
     # Read again after the `yield`; the handler uses the session too; an ORM object yielded.
     assert fixes[51] == fixes[68] == fixes[79] == []
+
+
+LATE_STACK = (
+    "import contextlib\n\nfrom psycopg2.pool import ThreadedConnectionPool\n\n"
+    "pool = ThreadedConnectionPool(1, 4)\n\n\n"
+    "def copy_day(day, make_key):\n    with contextlib.ExitStack() as stack:\n"
+    "        source = pool.getconn()\n        {between}\n"
+    "        stack.callback(pool.putconn, source, {key})\n"
+    "        source.cursor().execute('SELECT 1')\n"
+)
+
+
+def test_a_stack_registration_moves_up_to_the_acquisition(tmp_path: Path) -> None:
+    source = LATE_STACK.format(between="label = make_key(day)", key="None")
+    path = tmp_path / "copy.py"
+    path.write_text(source)
+    [finding] = check_buffer(source.encode(), path).findings
+    assert [(f.message, f.applicability) for f in finding.fixes] == [
+        ("Register `source` on `stack` right after taking it", "safe"),
+        ("Return `source` to the pool if an error comes before it is handed over", "safe"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("between", "key"),
+    [
+        # `key` is bound after the acquisition: registered earlier, the callback would not have it.
+        ("key = make_key(day)", "key"),
+        # Another registration in between: moved above it, the callbacks would run in another order.
+        ("stack.callback(make_key, day)", "None"),
+    ],
+    ids=["argument-assigned-between", "another-registration-between"],
+)
+def test_a_registration_that_cannot_move_keeps_the_guard(
+    tmp_path: Path, between: str, key: str
+) -> None:
+    source = LATE_STACK.format(between=between, key=key)
+    path = tmp_path / "copy.py"
+    path.write_text(source)
+    [finding] = check_buffer(source.encode(), path).findings
+    assert [(f.message, f.applicability) for f in finding.fixes] == [
+        ("Return `source` to the pool if an error comes before it is handed over", "safe"),
+    ]

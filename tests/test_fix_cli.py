@@ -579,14 +579,39 @@ def test_a_fix_not_applied_because_it_adds_a_finding_names_that_finding(here: Pa
     assert (here / "jobs.py").read_text() == REUSED_NAME
 
 
-def test_fixes_that_only_show_after_a_fix_are_applied_in_the_same_run(here: Path) -> None:
-    # The second connection's fix is found only on the text the first one's fix wrote.
-    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "pool" / "late_exit_stack.py"
-    shutil.copy(fixture, here / "jobs.py")
+LATE_EXIT_STACK = (
+    Path(__file__).resolve().parent.parent / "fixtures" / "pool" / "late_exit_stack.py"
+)
+
+
+def test_a_late_stack_registration_moves_up_and_clears_both_findings(here: Path) -> None:
+    # Registering the first connection right after taking it leaves the second one's
+    # registration right after its own acquisition: one rewrite fixes both.
+    shutil.copy(LATE_EXIT_STACK, here / "jobs.py")
     code, out = invoke("check", "--fix", "--no-cache", "jobs.py")
     assert code == 0
     assert out.strip() == "All checks passed! (1 file in all; Fixed 2 leaks)"
-    assert (here / "jobs.py").read_bytes() == fixture.with_suffix(".fixed.py").read_bytes()
+    assert (here / "jobs.py").read_bytes() == LATE_EXIT_STACK.with_suffix(".fixed.py").read_bytes()
+    assert invoke("check", "--fix", "--no-cache", "jobs.py") == (
+        0,
+        "All checks passed! (1 file in all)\n",
+    )
+
+
+def test_fixes_that_only_show_after_a_fix_are_applied_in_the_same_run(here: Path) -> None:
+    # An argument that is an expression keeps the first registration where it is (moved, it
+    # would be evaluated earlier): its guard is found only on the text the second one's wrote.
+    text = LATE_EXIT_STACK.read_text().replace(
+        "stack.callback(pool.putconn, source)\n        stack.callback(pool.putconn, target)",
+        "stack.callback(pool.putconn, source, close=not day)\n"
+        "        stack.callback(pool.putconn, target)",
+    )
+    assert "close=not day" in text
+    (here / "jobs.py").write_text(text)
+    code, out = invoke("check", "--fix", "--no-cache", "jobs.py")
+    assert code == 0
+    assert out.strip() == "All checks passed! (1 file in all; Fixed 2 leaks)"
+    assert (here / "jobs.py").read_text().count("except BaseException:") == 2
     assert invoke("check", "--fix", "--no-cache", "jobs.py") == (
         0,
         "All checks passed! (1 file in all)\n",

@@ -22,7 +22,8 @@ from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.helper_releases import releases_through_busy_helper
 from leakcheck.fix.per_iteration import per_iteration
 from leakcheck.fix.plans import plan
-from leakcheck.fix.recipes import WRAPPED, Plan, with_helper
+from leakcheck.fix.recipes import WRAPPED, Plan, handed_over_at, with_helper
+from leakcheck.fix.register_early import register_early
 from leakcheck.fix.streams import close_before_wait, function_scope
 from leakcheck.model import Applicability
 
@@ -37,10 +38,12 @@ def candidates(
 
     `where`: the file on disk, whose project's dependency files say which FastAPI it runs on.
 
-    A configured helper (`fix-helpers`) comes first, as the project asked; the plain form after
-    it. A helper detected in the project (`analysis/managers.py`) comes first when it takes from
-    the same pool, engine or factory and is as safe as the plain form; otherwise after it.
-    Rewrites that produce the same code are offered once.
+    An `ExitStack` registration moved up to the acquisition comes first where it applies (the
+    two-line change a person makes). A configured helper (`fix-helpers`) comes next, as the
+    project asked; the plain form after it. A helper detected in the project
+    (`analysis/managers.py`) comes first when it takes from the same pool, engine or factory and
+    is as safe as the plain form; otherwise after it. Rewrites that produce the same code are
+    offered once.
     """
     if verdict.leak == Escape.PINNED_BY_STREAM:
         return unique([function_scope(verdict, facts, where)])
@@ -52,7 +55,7 @@ def candidates(
     if name is not None and releases_through_busy_helper(verdict.site, facts, name):
         return []  # the helper's other work (a commit) would move or go with the release
     first = plan(verdict, facts, helpers)
-    found: list[Plan | None] = [first]
+    found: list[Plan | None] = [_registered_early(verdict, facts), first]
     if helpers:
         found.append(plan(verdict, facts))
     plain = found[-1]
@@ -77,6 +80,15 @@ def candidates(
         else:
             found.append(rewrite)
     return unique(found)
+
+
+def _registered_early(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
+    """The `ExitStack` registration moved up to the acquisition (register_early.py), for an error
+    before a hand-off to the stack; preferred to guarding the statements between. None otherwise."""
+    handed = handed_over_at(verdict) if verdict.leak == Escape.EXCEPTION else None
+    if handed is None or verdict.site.binding.how != Origin.ASSIGN:
+        return None
+    return register_early(verdict.site, facts, handed)
 
 
 def unique(plans: list[Plan | None]) -> list[Plan]:

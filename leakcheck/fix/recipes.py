@@ -93,7 +93,7 @@ def main_form(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = (
     a pooled connection and give it back, used instead of try/finally for pool connections.
     """
     site = verdict.site
-    handed = _handed(verdict)
+    handed = handed_over_at(verdict)
     if handed is None and verdict.leak == Escape.EXCEPTION and site.binding.how == Origin.ASSIGN:
         handed = handed_to_later(site, facts)  # a task whose coroutine releases it
     if (
@@ -142,7 +142,7 @@ def with_helper(
     site = verdict.site
     if verdict.leak not in WRAPPED or site.binding.how != Origin.ASSIGN:
         return None
-    if verdict.leak == Escape.EXCEPTION and _handed(verdict) is not None:
+    if verdict.leak == Escape.EXCEPTION and handed_over_at(verdict) is not None:
         return None  # released only before a hand-off: a `with` would release after it
     return _wrap(
         site,
@@ -351,7 +351,7 @@ def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
 # -- an error before the resource is handed over --------------------------------------------------
 
 
-def _handed(verdict: Verdict) -> cst.CSTNode | None:
+def handed_over_at(verdict: Verdict) -> cst.CSTNode | None:
     """Where the scope hands the resource over (returns it, stores it, gives it to a thread), when
     the verdict is about an error before that: the scope never releases it on the normal path."""
     for text, node in verdict.how:
