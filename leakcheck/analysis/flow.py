@@ -242,7 +242,8 @@ class Walker:
         return state
 
     def _wait(self, state: State, wait: cst.CSTNode | None, in_loop_only: bool) -> None:
-        """A used session kept across an await on the outside world (LC402)."""
+        """A used session kept across an await on the outside world (the rule of
+        `checks.session_held_across_await`)."""
         if (
             wait is not None
             and state.dirty
