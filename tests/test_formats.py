@@ -327,3 +327,17 @@ def test_concise_is_one_line_per_finding_marking_what_fix_fixes(here: Path) -> N
         0,
         "All checks passed! (1 file in all)\n",
     )
+
+
+def test_the_underline_counts_wide_characters_as_two_cells(here: Path) -> None:
+    # Wide characters before the acquisition and inside its span: the `^` start and end under it.
+    source = SESSION.replace(
+        "    db = SessionLocal()", '    名前 = "数据库"; db = SessionLocal(info={"键": "数据"})'
+    )
+    write(here, {"app/wide.py": source})
+    code, out = invoke("check", "--quiet", "app/wide.py")
+    assert code == 1
+    assert out.splitlines()[1:3] == [
+        '5 |     名前 = "数据库"; db = SessionLocal(info={"键": "数据"})',
+        "  |                           " + "^" * 33 + " acquired here",
+    ]

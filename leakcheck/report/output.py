@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import Any, overload
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 
@@ -168,6 +169,9 @@ def to_github(report: Report) -> str:
 
 
 def _frame(finding: Finding, result: FileResult, console: Console) -> None:
+    """Print `finding`'s code frame from `result.source` to `console`: the reported line with a
+    `^` underline under its span, the related line if any, and the fixes. Offsets are measured in
+    terminal cells (`rich.cells.cell_len`: East Asian wide characters and emoji take two)."""
     lines = result.source.splitlines()
     here = "unused suppression" if finding.code == UNUSED else "acquired here"
     if finding.code.startswith("LC5"):  # settings and ORM rules: nothing is acquired there
@@ -187,14 +191,16 @@ def _frame(finding: Finding, result: FileResult, console: Console) -> None:
         text = raw.expandtabs(4)
         console.print(f"[blue]{line:>{width}} |[/] {escape(text)}", highlight=False)
         if line == finding.line:
-            # Columns count characters of the raw line; the frame shows tabs expanded.
-            start = len(raw[: finding.column - 1].expandtabs(4))
+            # Columns count characters of the raw line; the frame shows tabs expanded, and a
+            # wide character (CJK, emoji) takes two terminal cells: measure in cells.
+            start = cell_len(raw[: finding.column - 1].expandtabs(4))
             stop = finding.end_column - 1 if finding.end_line == line else len(raw)
-            end = len(raw[:stop].expandtabs(4))
+            end = cell_len(raw[:stop].expandtabs(4))
             underline = " " * start + "^" * max(1, end - start)
         else:
-            start = len(text) - len(text.lstrip())
-            underline = " " * start + "^" * max(1, len(text.rstrip()) - start)
+            indent = text[: len(text) - len(text.lstrip())]
+            start = cell_len(indent)
+            underline = " " * start + "^" * max(1, cell_len(text.rstrip()) - start)
         console.print(f"[blue]{gutter} |[/] [bold red]{underline}[/] {label}")
         previous = line
     for number, fix in enumerate(finding.fixes):
