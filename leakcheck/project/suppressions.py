@@ -3,7 +3,7 @@ them: codes are case-sensitive, a bare `# noqa` suppresses everything on its lin
 followed by no valid code suppresses nothing. Unused directives become `unused-suppression`
 findings on request.
 
-File-level `# leakcheck: noqa` and `# leakcheck: noqa: LC101, LC2`, read as ruff reads
+File-level `# leakcheck: noqa` and `# leakcheck: noqa: <codes or prefixes>`, read as ruff reads
 `# ruff: noqa` (https://docs.astral.sh/ruff/linter/#file-level, docs/linter.md in astral-sh/ruff):
 a comment on its own line anywhere in the file, `#leakcheck:` matched case-sensitively with
 optional whitespace after `#` and before `:`, then optional whitespace and a case-insensitive
