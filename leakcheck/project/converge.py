@@ -10,7 +10,6 @@ changes nothing the second time.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -59,7 +58,7 @@ def fix_until_stable(
     `fix(text, wanted)` applies the fixes of the findings `wanted(code, line)` keeps;
     `check(text)` gives the findings of a text. Never raises beyond what they raise."""
     applied: list[str] = []
-    seen = {hashlib.sha256(source).digest()}
+    seen = {source}
     current = source
     for _ in range(MAX_PASSES):
         outcome = fix(current, _reported(result))
@@ -68,11 +67,12 @@ def fix_until_stable(
         applied += outcome.applied
         current = outcome.source
         result = check(current)
-        digest = hashlib.sha256(current).digest()
-        if digest in seen:
+        if current in seen:
             why = "the fixes undo each other (the text came back to an earlier one)"
             break
-        seen.add(digest)
+        if not result.findings:  # nothing left for a pass to fix: spare its parse
+            return _converged(current, result, applied, [], "")
+        seen.add(current)
     else:
         why = f"the fixes still change the file after {MAX_PASSES} passes"
     return _converged(current, result, applied, [], why)
