@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, NoReturn
 
 import click
 
@@ -21,13 +21,16 @@ from leakcheck.checks import (
     unused_suppression,
 )
 from leakcheck.config.catalogue import CatalogueError
+from leakcheck.config.overrides import SettingsOverrides
 from leakcheck.config.selection import Overrides
 from leakcheck.config.settings import check_codes
+from leakcheck.config.show import describe
 from leakcheck.exits import GuardedGroup
 from leakcheck.fix.writer import replace_text
 from leakcheck.model import Report
 from leakcheck.project import baseline
-from leakcheck.project.runner import Options, default_jobs, run
+from leakcheck.project.addnoqa import add_noqa
+from leakcheck.project.runner import Checker, Options, default_jobs, run
 from leakcheck.report.destinations import prepare_file, writing
 from leakcheck.report.output import (
     fixes_text,
@@ -215,6 +218,53 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary line.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
+@click.option(
+    "--fix-only",
+    is_flag=True,
+    help="Apply fixes as --fix does, but report nothing left: print how many were applied "
+    "(exit 0 unless a file could not be analysed or written).",
+)
+@click.option(
+    "--fixable",
+    metavar="CODES",
+    help="Codes or prefixes whose fixes --fix may apply (replaces `fixable`; default ALL).",
+)
+@click.option(
+    "--unfixable",
+    metavar="CODES",
+    help="Codes or prefixes whose fixes are never applied nor offered (replaces `unfixable`).",
+)
+@click.option(
+    "--add-noqa",
+    is_flag=True,
+    help="Add `# noqa: CODES` to each line with a finding (merged into a `# noqa` already "
+    "there), then print how many were added.",
+)
+@click.option(
+    "--preview/--no-preview",
+    default=None,
+    help="Enable rules and fixes marked preview (replaces `preview`). None is marked yet: "
+    "this changes nothing until one is.",
+)
+@click.option(
+    "--exclude",
+    metavar="GLOBS",
+    help="Comma-separated globs of files and folders to skip, relative to the working "
+    "directory (replaces `exclude`).",
+)
+@click.option(
+    "--extend-exclude",
+    metavar="GLOBS",
+    help="Globs to skip besides `exclude` (added to `extend-exclude`).",
+)
+@click.option(
+    "--show-files", is_flag=True, help="List the files that would be checked, then exit 0."
+)
+@click.option(
+    "--show-settings",
+    is_flag=True,
+    help="Print the settings in force for the first file that would be checked, then exit 0.",
+)
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
 @click.option(
     "--diff", is_flag=True, help="Print the diff --fix would apply; write nothing (exit 1 if any)."
@@ -260,6 +310,15 @@ def check(
     quiet: bool,
     exit_zero: bool,
     fix: bool,
+    fix_only: bool,
+    fixable: str | None,
+    unfixable: str | None,
+    add_noqa: bool,
+    preview: bool | None,
+    exclude: str | None,
+    extend_exclude: str | None,
+    show_files: bool,
+    show_settings: bool,
     unsafe_fixes: bool,
     diff: bool,
     show_fixes: bool,
@@ -273,6 +332,22 @@ def check(
         raise click.UsageError("--config and --isolated exclude each other")
     if statistics and output_format not in (*TEXT_FORMATS, "json"):
         raise click.UsageError("--statistics prints text or json")
+    # What `check` does instead of reporting (`--fix-only` still fixes); one at a time.
+    given = {
+        "--fix-only": fix_only,
+        "--add-noqa": add_noqa,
+        "--show-files": show_files,
+        "--show-settings": show_settings,
+        "--diff": diff and not fix_only,
+        "--write-baseline": write_baseline is not None,
+    }
+    modes = [mode for mode, on in given.items() if on]
+    other = next((mode for mode in modes if mode in OTHER_MODES), None)
+    if fix and other:
+        raise click.UsageError(f"--fix and {other} exclude each other")
+    if len(modes) > 1:
+        raise click.UsageError(f"{modes[0]} and {modes[1]} exclude each other")
+    fix = fix or fix_only
     if baseline_file and not Path(baseline_file).is_file():
         raise click.BadParameter(f"{baseline_file!r} does not exist", param_hint="--baseline")
     # Before anything is written (with --fix, before any file is rewritten):
@@ -288,6 +363,13 @@ def check(
             + (_codes(extend_ignore, "--extend-ignore") or ()),
             per_file_ignores=parse_per_file_ignores(per_file_ignores),
         ),
+        settings=SettingsOverrides(
+            exclude=_globs(exclude),
+            extend_exclude=_globs(extend_exclude) or (),
+            fixable=_codes(fixable, "--fixable"),
+            unfixable=_codes(unfixable, "--unfixable"),
+            preview=preview,
+        ),
         respect_gitignore=respect_gitignore,
         report_unused_noqa=report_unused_noqa,
         force_exclude=force_exclude,
@@ -301,6 +383,8 @@ def check(
     if stdin_filename is not None or STDIN in paths:
         if paths not in ((), (STDIN,)):
             raise click.UsageError("standard input (`-`, --stdin-filename) is checked alone")
+        if other:
+            raise click.UsageError(f"{other} takes files, not standard input")
 
         def emit(report: Report) -> None:  # as below for files: -o written whole, once
             handle = io.StringIO() if output is not None else None
@@ -310,6 +394,8 @@ def check(
                     replace_text(output, handle.getvalue())
 
         check_stdin(options, stdin_filename, exit_zero, emit)
+    if other:
+        _other_mode(other, list(paths) or ["."], options, exit_zero)
     try:
         with progress_display(output_format, quiet or output_file is not None) as progress:
             report = run(list(paths) or ["."], options=options, progress=progress)
@@ -328,6 +414,8 @@ def check(
     handle = io.StringIO() if output is not None else None  # written whole, once complete
     if diff:
         _emit_diff(report, handle)
+    elif fix_only:  # as ruff: what was fixed, not what is left
+        _emit_fix_only(report, quiet, show_fixes, handle)
     else:
         _emit(report, output_format, statistics, quiet, handle, color)
         if show_fixes and fix and output_format in TEXT_FORMATS:
@@ -341,9 +429,69 @@ def check(
         failed = any(r.diff for r in report.files) or bool(report.errors)
         sys.exit(1 if failed and not exit_zero else 0)
     failed = bool(report.findings or report.errors)
+    if fix_only:
+        failed = bool(report.errors)
     if exit_non_zero_on_fix and fix and report.fixed:  # as ruff: a fixed file fails the hook
         sys.exit(1)
     sys.exit(1 if failed and not exit_zero else 0)
+
+
+# What `check` does instead of checking (`_other_mode`).
+OTHER_MODES = ("--add-noqa", "--show-files", "--show-settings")
+
+
+def _globs(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(g.strip() for g in value.split(",") if g.strip())
+
+
+def _other_mode(mode: str, paths: list[str], options: Options, exit_zero: bool) -> NoReturn:
+    """`--show-files`, `--show-settings` or `--add-noqa` over `paths`; exits (2 for a bad
+    configuration)."""
+    try:
+        if mode == "--add-noqa":
+            noqa = add_noqa(paths, options)
+            errors = noqa.errors
+            for error in errors:
+                where = f"{error.path}:{error.line}" if error.line is not None else error.path
+                click.echo(f"{shown(where)}: error: {error.message}", err=True)
+            plural = "directive" if noqa.added == 1 else "directives"
+            click.echo(f"Added {noqa.added} noqa {plural}.", err=True)
+            if any(e.internal for e in errors):
+                sys.exit(2)
+            sys.exit(1 if errors and not exit_zero else 0)
+        checker = Checker(options=options)
+        files, unreadable = checker.files(paths)
+        for error in unreadable:
+            click.echo(f"{shown(error.path)}: error: {error.message}", err=True)
+        if mode == "--show-files":
+            for path in files:
+                click.echo(shown(path))
+            sys.exit(0)
+        if not files:
+            raise click.UsageError("no Python file to show the settings of")
+        real = Path(os.path.realpath(files[0]))
+        config = checker.finder.for_file(real)
+        click.echo(describe(real, shown(files[0]), config, options.overrides), nl=False)
+        sys.exit(0)
+    except CatalogueError as error:
+        click.echo(f"leakcheck: error: {error}", err=True)
+        sys.exit(2)
+
+
+def _emit_fix_only(report: Report, quiet: bool, show_fixes: bool, handle: IO[str] | None) -> None:
+    """`--fix-only`: the files that could not be analysed or written (standard error), the fixes
+    applied if asked, and how many."""
+    report = printable(report)
+    for error in report.errors:
+        where = f"{error.path}:{error.line}" if error.line is not None else error.path
+        click.echo(f"{where}: error: {error.message}", err=True)
+    if show_fixes:
+        click.echo(fixes_text(report), file=handle, nl=False)
+    if not quiet:
+        count = report.fixed
+        click.echo(f"Fixed {count} leak{'s' if count != 1 else ''}.", file=handle)
 
 
 def _emit_diff(report: Report, handle: IO[str] | None) -> None:

@@ -52,6 +52,13 @@ def enabled(code: str, config: Config, overrides: Overrides = Overrides()) -> bo
     return _specificity(code, select) > _specificity(code, ignore)
 
 
+def fix_allowed(code: str, config: Config) -> bool:
+    """Whether `--fix` may apply `code`'s fixes: `fixable` (default `ALL`) names it more
+    specifically than `unfixable` does, as `select` against `ignore` (ruff's `fixable` /
+    `unfixable`, where an unfixable rule's fix is dropped from its diagnostic)."""
+    return _specificity(code, config.fixable) > _specificity(code, config.unfixable)
+
+
 def matches(path: Path, pattern: str, root: Path) -> bool:
     """A glob against the path relative to `root`, or, without a `/`, against the name alone."""
     absolute = path.resolve()

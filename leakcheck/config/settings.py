@@ -1,5 +1,6 @@
-"""`[tool.leakcheck]` in pyproject.toml (or a `leakcheck.toml`): rule selection, file
-exclusion, resource kinds and project names.
+"""`[tool.leakcheck]` in pyproject.toml (or a `.leakcheck.toml` or `leakcheck.toml`): rule
+selection, file exclusion, fixes allowed, resource kinds and project names; `extend` chains one
+file to another (`config.inherit`).
 
 Like ruff, each file uses the closest configuration found by walking up from its directory; a
 pyproject.toml without a `[tool.leakcheck]` table does not count.
@@ -7,9 +8,10 @@ pyproject.toml without a `[tool.leakcheck]` table does not count.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from leakcheck.config.catalogue import (
     parse_kind,
     tomllib,
 )
+from leakcheck.config.inherit import MAX_DEPTH, extended_path, merge
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ KNOWN_KEYS = frozenset(
         "extend-exclude",
         "fix-helpers",
         "django",
+        "extend",
+        "fixable",
+        "unfixable",
+        "preview",
     }
 )
 DJANGO_KEYS = frozenset({"poolers", "asgi"})
@@ -106,6 +113,14 @@ class Config:
     # whether the project is ASGI (None: detect it from settings and asgi.py).
     django_poolers: tuple[str, ...] = ()
     django_asgi: bool | None = None
+    # Codes or prefixes whose fixes `--fix` may apply, and those it never applies (ruff's keys).
+    fixable: tuple[str, ...] = ("ALL",)
+    unfixable: tuple[str, ...] = ()
+    # ruff's `preview`: opt in to rules and fixes marked preview. None is marked yet, so this
+    # changes nothing until one is; it is read, shown and passed on so that it is honoured then.
+    preview: bool = False
+    # The files `extend` chained this one to, nearest first.
+    extends: tuple[Path, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -154,13 +169,58 @@ def _table(path: Path) -> dict[str, Any] | None:
 
 
 def load(path: Path) -> Config:
-    """Read one configuration file, rejecting unknown keys and malformed kinds."""
-    table = _table(path)
+    """Read one configuration file (and those its `extend` key chains it to, see
+    `config.inherit`). Raises ConfigError for an unknown key (suggesting the closest known
+    one), a malformed value or kind, or an `extend` that is missing, cyclic or too deep."""
+    table, extends = _resolved(path, ())
     if table is None:
         return Config(path, (), DEFAULT_NAMES)
-    unknown = sorted(set(table) - KNOWN_KEYS)
+    return _build(path, table, extends)
+
+
+def _unknown_keys(keys: Collection[str], known: frozenset[str], path: Path, where: str) -> None:
+    """Raise ConfigError for the first key not in `known`, with the closest known key if one
+    is close (`difflib.get_close_matches`: `extend-selct` -> `extend-select`)."""
+    unknown = sorted(set(keys) - known)
     if unknown:
-        raise ConfigError(f"{path}: unknown key `{unknown[0]}` in [tool.leakcheck]")
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        raise ConfigError(f"{path}: unknown key `{unknown[0]}` in {where}{hint}")
+
+
+Table = dict[str, Any]
+
+
+def _resolved(path: Path, chain: tuple[Path, ...]) -> tuple[Table | None, tuple[Path, ...]]:
+    """`path`'s table with what its `extend` chain inherits laid under it, and that chain.
+    `chain`: the files that extend `path`, outermost first (for cycles and depth)."""
+    table = _table(path)
+    if table is None:
+        return None, ()
+    _unknown_keys(table, KNOWN_KEYS, path, "[tool.leakcheck]")
+    if "extend" not in table:
+        return table, ()
+    value = table["extend"]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{path}: `extend` must be the path of a configuration file")
+    here = path.resolve()
+    base = extended_path(value, path)
+    seen = (*chain, here)
+    if base in seen:
+        loop = " -> ".join(str(p) for p in (*seen[seen.index(base) :], base))
+        raise ConfigError(f"{path}: `extend` makes a cycle: {loop}")
+    if len(seen) >= MAX_DEPTH:
+        raise ConfigError(f"{path}: `extend` chains more than {MAX_DEPTH} files")
+    if not base.is_file():
+        raise ConfigError(f"{path}: `extend`: {value!r} is not a file ({base})")
+    inherited, further = _resolved(base, seen)
+    inherited = inherited or {}  # a pyproject.toml without [tool.leakcheck]: nothing inherited
+    _build(base, inherited, further)  # a bad value is named in the file that holds it
+    return merge(inherited, base.parent, table, here.parent), (base, *further)
+
+
+def _build(path: Path, table: dict[str, Any], extends: tuple[Path, ...]) -> Config:
+    """The configuration `table` (read from `path`) describes; raises ConfigError."""
     raw_kinds = table.get("kinds", [])
     if not isinstance(raw_kinds, list) or not all(isinstance(k, dict) for k in raw_kinds):
         raise ConfigError(f"{path}: `kinds` must be an array of tables ([[tool.leakcheck.kinds]])")
@@ -188,6 +248,10 @@ def load(path: Path) -> Config:
         fix_helpers=_fix_helpers(table, path),
         respect_gitignore=_boolean(table, "respect-gitignore", path, True),
         **_django(table, path),
+        fixable=_codes(table, "fixable", path) if "fixable" in table else ("ALL",),
+        unfixable=_codes(table, "unfixable", path),
+        preview=_boolean(table, "preview", path, False),
+        extends=extends,
     )
 
 
@@ -197,9 +261,7 @@ def _django(table: dict[str, Any], path: Path) -> dict[str, Any]:
     raw = table.get("django", {})
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: `django` must be a table ([tool.leakcheck.django])")
-    unknown = sorted(set(raw) - DJANGO_KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key `{unknown[0]}` in [tool.leakcheck.django]")
+    _unknown_keys(raw, DJANGO_KEYS, path, "[tool.leakcheck.django]")
     poolers = _string_list(raw, "poolers", path)
     asgi = raw.get("asgi")
     if asgi is not None and not isinstance(asgi, bool):
@@ -293,17 +355,26 @@ def _names(table: dict[str, Any], path: Path) -> Names:
     )
 
 
-CONFIG_FILES = ("leakcheck.toml", "pyproject.toml")  # the first with a table wins
+# The first with a table wins (ruff's order: `.ruff.toml`, `ruff.toml`, `pyproject.toml`).
+CONFIG_FILES = (".leakcheck.toml", "leakcheck.toml", "pyproject.toml")
 
 
 class ConfigFinder:
     """The configuration for each directory, found once and cached."""
 
-    def __init__(self, explicit: Path | None = None, isolated: bool = False) -> None:
-        """`explicit`: one file for everything (`--config`); `isolated`: no file at all."""
-        self._explicit = load(explicit) if explicit is not None else None
+    def __init__(
+        self,
+        explicit: Path | None = None,
+        isolated: bool = False,
+        adjust: Callable[[Config], Config] | None = None,
+    ) -> None:
+        """`explicit`: one file for everything (`--config`); `isolated`: no file at all;
+        `adjust`: applied to each configuration read (the command line's overrides)."""
+        self._adjust = adjust or (lambda config: config)
+        self._explicit = self._adjust(load(explicit)) if explicit is not None else None
+        self._default = self._adjust(DEFAULT)
         if isolated:
-            self._explicit = DEFAULT
+            self._explicit = self._default
         self._by_dir: dict[str, Config] = {}
         self._without: set[str] = set()  # directories listed without either file (`listed`)
 
@@ -335,11 +406,11 @@ class ConfigFinder:
         for name in () if directory in self._without else CONFIG_FILES:
             candidate = os.path.join(directory, name)
             if os.path.isfile(candidate) and _table(Path(candidate)) is not None:
-                found = load(Path(candidate))
+                found = self._adjust(load(Path(candidate)))
                 break
         if found is None:
             parent = os.path.dirname(directory)
-            found = DEFAULT if parent == directory else self._for_dir(parent)
+            found = self._default if parent == directory else self._for_dir(parent)
         self._by_dir[directory] = found
         return found
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from leakcheck import __version__
 from leakcheck.config.catalogue import Kind
+from leakcheck.config.overrides import SettingsOverrides
 from leakcheck.config.roots import project_root
-from leakcheck.config.selection import Overrides, enabled, ignored_in_file
+from leakcheck.config.selection import Overrides, enabled, fix_allowed, ignored_in_file
 from leakcheck.config.settings import Config, ConfigFinder, Names, kinds_for
 from leakcheck.fix.boundary import fix_refusal
 from leakcheck.fix.patch import patch_text
@@ -51,6 +52,8 @@ class Options:
     config_file: Path | None = None
     isolated: bool = False  # ignore every configuration file
     overrides: Overrides = field(default_factory=Overrides)
+    # `--exclude`, `--extend-exclude`, `--fixable`, `--unfixable`, `--preview`
+    settings: SettingsOverrides = field(default_factory=SettingsOverrides)
     report_unused_noqa: bool = False
     force_exclude: bool = False  # apply `exclude` to files named on the command line too
     baseline: Path | None = None
@@ -94,8 +97,11 @@ class FileContext:
         unsafe: bool = False,
         wanted: Callable[[str, int], bool] = lambda code, line: True,
     ) -> Outcome:
-        """`source` (this file's bytes, or what they would be) with its fixes applied."""
+        """`source` (this file's bytes, or what they would be) with its fixes applied: those
+        of the findings `wanted(code, line)` keeps whose code `fixable` / `unfixable` allow."""
         from leakcheck.fix.fixer import fix_source
+
+        config = self.config
 
         return fix_source(
             source,
@@ -103,7 +109,7 @@ class FileContext:
             self.package,
             self.resolver,
             unsafe,
-            wanted,
+            lambda code, line: fix_allowed(code, config) and wanted(code, line),
             self.config.fix_helpers,
             django=self.django,
             path=self.shown,
@@ -116,7 +122,9 @@ class Checker:
     def __init__(self, config_file: Path | None = None, options: Options | None = None) -> None:
         self.options = options or Options(config_file)
         forget()  # a new run looks at the tree afresh
-        self.finder = ConfigFinder(self.options.config_file, self.options.isolated)
+        self.finder = ConfigFinder(
+            self.options.config_file, self.options.isolated, self.options.settings.apply
+        )
         self.modules = ModuleFinder()
         self.cache: Cache | None = None
         if self.options.cache:
@@ -268,7 +276,7 @@ class Checker:
         """`result` with rule selection and suppressions applied (`source`: the file's bytes)."""
         config, path = unit.config, Path(unit.real)
         findings = tuple(
-            f
+            f if not f.fixes or fix_allowed(f.code, config) else replace(f, fixes=())
             for f in result.findings
             if enabled(f.code, config, self.options.overrides)
             and not ignored_in_file(f.code, path, config, self.options.overrides)
