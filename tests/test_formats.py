@@ -61,9 +61,9 @@ def test_sarif_is_valid_and_carries_rules_locations_and_related_locations(here: 
     first, second = run["results"]
     assert first["ruleId"] == "LC102"
     assert first["ruleIndex"] == [r.code for r in rules()].index("LC102")
-    assert first["message"]["text"] == (
+    assert first["message"]["text"] == (  # the line linked to its related location
         "Connection from `pool.getconn()` is not returned to the pool if `conn.cursor()` "
-        "on line 6 raises"
+        "on [line 6](1) raises"
     )
     assert first["locations"] == [
         {

@@ -1,7 +1,8 @@
-"""SARIF 2.1.0 for code-scanning services: one run, the rule catalogue as the driver's rules, a
-result per finding with its primary location, the statement through which the resource leaks as
-a related location, and a finding's candidate fixes as `fixes[]`, each with its
-`artifactChanges`."""
+"""SARIF 2.1.0 for code-scanning services: one run, the rule catalogue as the driver's rules (with
+`properties.tags` and `properties.precision`, `report.traits`), a result per finding with its
+primary location, the lines its message names as related locations linked from the message, the
+escaping path as a `codeFlow` (`report.sarifpath`), and a finding's candidate fixes as `fixes[]`,
+each with its `artifactChanges`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from leakcheck.project.baseline import (
     fingerprints,  # SARIF's partialFingerprints are the baseline's
 )
 from leakcheck.report.ruledocs import url
+from leakcheck.report.sarifpath import code_flow, linked, steps
+from leakcheck.report.traits import judges_a_path, precision, tags
 from leakcheck.shown import shown
 
 SCHEMA = (
@@ -46,6 +49,7 @@ def _rule(rule: Rule) -> dict[str, Any]:
         "help": {"text": rule.doc, "markdown": rule.doc},
         "helpUri": url(rule),  # the rule's published page (ruledocs.RULES_URL)
         "defaultConfiguration": {"level": "error"},
+        "properties": {"tags": tags(rule), "precision": precision(rule)},
     }
 
 
@@ -77,16 +81,29 @@ def _fixes(fixes: tuple[Fix, ...], path: str) -> list[dict[str, Any]]:
     return out
 
 
-def _result(finding: Finding, index: dict[str, int], fingerprint: str) -> dict[str, Any]:
+def _region(line: int, column: int | None) -> dict[str, int]:
+    return {"startLine": line} if column is None else {"startLine": line, "startColumn": column}
+
+
+def _result(
+    finding: Finding, index: dict[str, int], fingerprint: str, flows: bool
+) -> dict[str, Any]:
+    """One SARIF result. `flows`: whether the rule judges a path (a codeFlow is written)."""
+    related = steps(finding)
+    artifact = _artifact(finding.path)
+
+    def where(line: int, column: int | None) -> dict[str, Any]:
+        return {"artifactLocation": artifact, "region": _region(line, column)}
+
     result: dict[str, Any] = {
         "ruleId": finding.code,
         "ruleIndex": index[finding.code],
         "level": "error",
-        "message": {"text": shown(finding.message)},
+        "message": {"text": linked(shown(finding.message), related)},
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": _artifact(finding.path),
+                    "artifactLocation": artifact,
                     "region": {
                         "startLine": finding.line,
                         "startColumn": finding.column,
@@ -98,17 +115,18 @@ def _result(finding: Finding, index: dict[str, int], fingerprint: str) -> dict[s
         ],
         "partialFingerprints": {FINGERPRINT: fingerprint},
     }
-    if finding.related_line is not None and finding.related_line != finding.line:
-        region: dict[str, int] = {"startLine": finding.related_line}
-        if finding.related_column is not None:
-            region["startColumn"] = finding.related_column
+    if related:
         result["relatedLocations"] = [
             {
-                "id": 1,
-                "physicalLocation": {"artifactLocation": _artifact(finding.path), "region": region},
-                "message": {"text": finding.related_label},
+                "id": step.id,
+                "physicalLocation": where(step.line, step.column),
+                **({"message": {"text": step.label}} if step.label else {}),
             }
+            for step in related
         ]
+    flow = code_flow(finding, related, where) if flows else None
+    if flow is not None:
+        result["codeFlows"] = [flow]
     if finding.fixes:
         result["fixes"] = _fixes(finding.fixes, finding.path)
     return result
@@ -120,6 +138,7 @@ def to_sarif(report: Report) -> str:
     baseline's."""
     catalogue = rules()
     index = {rule.code: i for i, rule in enumerate(catalogue)}
+    paths = {rule.code for rule in catalogue if judges_a_path(rule)}
     findings = fingerprints(report.findings, Path.cwd())
     notifications = [
         {
@@ -157,7 +176,7 @@ def to_sarif(report: Report) -> str:
                         "toolExecutionNotifications": notifications,
                     }
                 ],
-                "results": [_result(f, index, fp) for fp, f in findings],
+                "results": [_result(f, index, fp, f.code in paths) for fp, f in findings],
             }
         ],
     }
