@@ -31,17 +31,16 @@ from leakcheck.model import Report
 from leakcheck.project import baseline
 from leakcheck.project.addnoqa import add_noqa
 from leakcheck.project.runner import Checker, Options, default_jobs, run
+from leakcheck.report import formats
 from leakcheck.report.destinations import prepare_file, writing
 from leakcheck.report.output import (
     fixes_text,
     print_text,
     statistics_json,
     statistics_text,
-    to_github,
     to_json,
 )
 from leakcheck.report.ruledocs import find, render, rule_json
-from leakcheck.report.sarif import to_sarif
 from leakcheck.shell import STDIN, check_stdin, parse_per_file_ignores, text_console
 from leakcheck.shown import printable, shown
 
@@ -90,7 +89,7 @@ def _codes(value: str | None, option: str) -> tuple[str, ...] | None:
         raise click.BadParameter(str(error).split(": ", 1)[1], param_hint=option) from error
 
 
-TEXT_FORMATS = ("text", "concise")  # for people: a summary line, progress, `--show-fixes`
+TEXT_FORMATS = formats.TEXT  # for people: a summary line, progress, `--show-fixes`
 
 
 def progress_wanted(output_format: str, quiet: bool, stream: IO[str], files: int) -> bool:
@@ -142,11 +141,12 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
     "--output-format",
     "--format",
     "output_format",
-    type=click.Choice(["text", "concise", "json", "sarif", "github"]),
+    type=click.Choice(formats.NAMES),
     default="text",
     show_default=True,
     help="Output format: text for people (concise: one line per finding), json for scripts, "
-    "sarif for code scanning, github for workflow annotations.",
+    "sarif for code scanning, github for workflow annotations, gitlab for GitLab Code Quality, "
+    "junit for test reports.",
 )
 @click.option(
     "-o",
@@ -530,10 +530,8 @@ def _emit(
         text = statistics_json(report) if output_format == "json" else statistics_text(report)
     elif output_format == "json":
         text = to_json(report)
-    elif output_format == "sarif":
-        text = to_sarif(report)
     else:
-        text = to_github(report)
+        text = formats.render(output_format, report)
     if text:
         click.echo(text, file=handle)
 
