@@ -11,7 +11,9 @@ import pytest
 from cli_helpers import POOL, SESSION, found, invoke, invoke_split, write
 
 from leakcheck.config.inherit import rebase
+from leakcheck.model import FileError
 from leakcheck.project.addnoqa import ENDS_IN_STRING, UNREADABLE_NOQA, with_noqa
+from leakcheck.project.problems import summary_parts
 
 BOTH = [("app/pool.py", 5, "LC102"), ("app/session.py", 5, "LC201")]
 
@@ -355,3 +357,49 @@ def test_with_noqa_edits_only_what_it_must(
     assert edited.source.decode() == expected
     assert edited.left == left
     assert edited.added == (0 if source == expected else 1)
+
+
+# --- files that cannot be analysed -------------------------------------------------------------
+
+
+def test_the_summary_counts_files_not_analysed_and_why(here: Path) -> None:
+    (here / "app/broken.py").write_text("import psycopg2\ndef f(:\n    psycopg2.connect()\n")
+    (here / "app/latin.py").write_bytes(b"import psycopg2\nx = '\xff'\nc = psycopg2.connect()\n")
+    (here / "app/quiet.py").write_text("def g(:\n")  # no acquisition: never parsed, not counted
+    code, out, _ = invoke_split("check", "--no-cache", "app")
+    assert code == 1
+    assert "app/broken.py:2: error: syntax error" in out
+    assert out.splitlines()[-1] == (
+        "Found 2 leaks in 2 files; 2 files not analysed: 1 not UTF-8, 1 syntax error; "
+        "1 fixable with `--fix`; 1 more with `--fix --unsafe-fixes` (5 files in all)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ([], []),
+        ([("a.py", "syntax error: invalid syntax")], ["1 file not analysed: 1 syntax error"]),
+        (
+            [("a.py", "syntax error: x"), ("a.py", "cannot read: gone"), ("b.py", "syntax error")],
+            ["2 files not analysed: 2 syntax errors"],
+        ),
+        (
+            [("a.py", "cannot decode: unknown encoding: klingon"), ("b.py", "cannot read: EACCES")],
+            ["2 files not analysed: 1 not decodable, 1 unreadable"],
+        ),
+        (
+            [("a.py", "not fixed: a symbolic link"), ("b.py", "not analysed: it takes longer")],
+            ["1 file not analysed: 1 other problem", "1 file not written"],
+        ),
+        (
+            [("n.ipynb", "not analysed: Jupyter notebooks are not supported")],
+            ["1 file not analysed: 1 notebook"],
+        ),
+    ],
+)
+def test_summary_parts_count_each_file_once(
+    messages: list[tuple[str, str]], expected: list[str]
+) -> None:
+    errors = [FileError(path, None, message) for path, message in messages]
+    assert summary_parts(errors) == expected

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from leakcheck import __version__
 from leakcheck.model import Applicability, FileResult, Finding, Fix, Report
+from leakcheck.project.problems import summary_parts
 from leakcheck.project.suppressions import UNUSED
 from leakcheck.shown import printable
 
@@ -225,8 +226,7 @@ def summary_line(report: Report) -> str:
     if report.fixed:  # after --fix, what is found is what remains
         fixed = f"fixed {report.fixed} leak{'s' if report.fixed != 1 else ''}"
         parts = [f"{parts[0]} remaining, {fixed}" if parts else fixed.capitalize()]
-    if errors:
-        parts.append(f"{len(errors)} file{'s' if len(errors) != 1 else ''} could not be analysed")
+    parts += summary_parts(errors)  # files not analysed, and why; files not written
     if report.baselined:
         parts.append(f"{report.baselined} in the baseline not shown")
     safe = sum(
