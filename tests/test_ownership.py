@@ -185,3 +185,107 @@ def test_session_passed_straight_to_a_borrower_is_never_closed() -> None:
 
 def test_session_passed_straight_to_unknown_code_is_not_tracked() -> None:
     assert leaks("def job():\n    process(SessionLocal())\n") == []
+
+
+# -- uses that are not hand-offs (issue 27) -------------------------------------------------------
+
+WRAPPED = """\
+import functools
+from reports.rows import RowCursor
+
+def via_wrapper(db):
+    cur = RowCursor(db)
+    return cur.rows()
+
+def returns_wrapper(db):
+    cur = RowCursor(db)
+    return cur
+
+def closes_wrapper(db):
+    cur = RowCursor(db)
+    cur.close()
+
+def via_closure(db):
+    def count():
+        return db.query(1).count()
+    return count()
+
+def via_partial(db, load):
+    run = functools.partial(load, db)
+    return run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        ("via_wrapper", BORROW),
+        ("returns_wrapper", UNKNOWN),  # the wrapper leaves: whatever RowCursor does, stands
+        ("closes_wrapper", UNKNOWN),  # it may close what it wraps (issue 26)
+        ("via_closure", BORROW),
+        ("via_partial", BORROW),
+    ],
+)
+def test_local_wrappers_and_closures_only_borrow(function: str, expected: str) -> None:
+    assert facts_of(WRAPPED).param_effects[function].effects[0] == expected
+
+
+def test_local_wrapper_keeps_the_session_with_the_caller() -> None:
+    body = """\
+from reports.rows import RowCursor
+
+def job():
+    db = SessionLocal()
+    cur = RowCursor(db)
+    return cur.rows()
+
+def kept():
+    db = SessionLocal()
+    cur = RowCursor(db)
+    return cur
+"""
+    assert leaks(body) == ["never"]
+
+
+def test_closure_called_here_is_no_hand_off_but_one_passed_on_is() -> None:
+    job = "def job():\n    db = SessionLocal()\n    count = lambda: load(db)\n"
+    assert leaks(job + "    count()\n") == ["never"]
+    assert leaks(job + "    process(count)\n") == []
+
+
+def test_borrowing_library_calls_are_data() -> None:
+    data = ownership()
+    assert data.borrows_module("sqlite_vec.load")
+    assert data.borrows_module("pgvector.psycopg2.register_vector")
+    assert not data.borrows_module("pgvector.utils.to_db")
+    assert data.borrowing_method("to_sql", "con", -1)
+    assert data.borrowing_method("to_sql", None, 1)
+    assert not data.borrowing_method("to_sql", "dtype", -1)
+    assert not data.borrowing_method("to_csv", "con", -1)
+
+
+def test_df_to_sql_borrows_the_connection() -> None:
+    body = "def job(df):\n    conn = engine.connect()\n    df.to_sql('t', con=conn)\n"
+    assert leaks(body) == ["never"]
+
+
+def test_quiet_methods_are_exported_for_classes_and_instances() -> None:
+    exports = facts_of("""\
+import logging
+log = logging.getLogger(__name__)
+
+class Tracker:
+    def __init__(self):
+        self._active = set()
+
+    def untrack(self, s):
+        self._active.discard(id(s))
+        log.debug("untracked")
+
+    def dump(self, path):
+        open(path, "w").write(repr(self._active))
+
+tracker = Tracker()
+""").exports()
+    assert exports["Tracker"].quiet_methods == ("untrack",)
+    assert exports["tracker"] == Export("object", quiet_methods=("untrack",))

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from leakcheck.analysis.collect import CollectedFacts, releases_all_of
-from leakcheck.analysis.ownership import BORROW, RELEASE, UNKNOWN, argument_effect, free_mentions
+from leakcheck.analysis.ownership import (
+    BORROW,
+    RELEASE,
+    UNKNOWN,
+    argument_effect,
+    free_mentions,
+    kept_by_wrapper,
+    local_closure,
+)
 from leakcheck.analysis.raising import (
     FRESH_ATTRIBUTES,
     FRESH_METHODS,
@@ -101,7 +109,11 @@ def scan(
                 eff.waits_in_loop_only = wait == "sleep"
         if isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
             if aliases and free_mentions(node, aliases):
-                eff.escaped = True
+                info = ctx.info
+                if info is not None and local_closure(ctx.facts, info, node, aliases, settled=True):
+                    eff.uses = True  # only called here: the scope still owns the resource
+                else:
+                    eff.escaped = True
             continue
         if isinstance(node, cst.Call) and _takes_calls(node, ctx):
             deferred.update(id(a.value) for a in node.args if isinstance(a.value, cst.Call))
@@ -186,6 +198,8 @@ def _classify_use(
             # A borrow leaves the caller the owner; a callee that takes it over (stores it,
             # hands it to a thread, returns it) moves it; an unknown callee may have.
             effect = argument_effect(ctx.facts, grand, parent, ctx.site.class_name)
+            if kept_by_wrapper(ctx.facts, ctx.info, grand, effect):
+                effect = BORROW  # `cur = RowCursor(conn)`: the wrapper never leaves the scope
             if effect == UNKNOWN:
                 eff.escaped = True
             elif effect != BORROW:
@@ -261,7 +275,7 @@ def _target_effect(
     elif base is not None:
         scan(base, aliases, ctx, eff, fresh)
     if isinstance(target, cst.Subscript):
-        if store_may_raise(target, ctx.info):
+        if store_may_raise(target, ctx.info, ctx.facts):
             eff.raises = True
         scan(target.slice[0] if len(target.slice) == 1 else None, aliases, ctx, eff, fresh)
     if value_is_alias:

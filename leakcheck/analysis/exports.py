@@ -76,14 +76,37 @@ def exports(facts: SiteFacts) -> dict[str, Export]:
                 asynchronous=asynchronous,
                 acquires=source,
             )
-    for key in quiet_functions(facts):
+    quiet = quiet_functions(facts)
+    for key in quiet:
         if key not in top:
             continue
         if key not in out:
             out[key] = Export("helper", quiet=True)
         elif out[key].role == "function":
             out[key] = replace(out[key], quiet=True)
+    methods = quiet_methods(facts, quiet)
+    for name in sorted(top & facts.classes):
+        if methods.get(name) and name in out:
+            out[name] = replace(out[name], quiet_methods=methods[name])
+    for name, values in sorted(facts.module_info.assigned.items()):
+        made = {dotted(v.func) if isinstance(v, cst.Call) else None for v in values}
+        if name in out or len(made) != 1:
+            continue
+        (cls,) = made
+        if cls is not None and cls in facts.classes and methods.get(cls):
+            out[name] = Export("object", quiet_methods=methods[cls])  # `tracker = Tracker()`
     return out
+
+
+def quiet_methods(facts: CollectedFacts, quiet: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Class name -> its methods whose bodies cannot raise (`quiet` keys `Class.method`; not
+    dunder methods, which callers do not call by name)."""
+    out: dict[str, list[str]] = {}
+    for key in sorted(quiet):
+        cls, _, method = key.partition(".")
+        if method and "." not in method and not method.startswith("__") and cls in facts.classes:
+            out.setdefault(cls, []).append(method)
+    return {cls: tuple(found) for cls, found in out.items()}
 
 
 def provider_source(facts: CollectedFacts, call: cst.Call) -> str:

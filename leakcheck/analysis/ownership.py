@@ -47,6 +47,9 @@ __all__ = [
     "callee_effects",
     "compute",
     "free_mentions",
+    "kept_by_wrapper",
+    "local_closure",
+    "locals_of",
     "param_effects",
     "stronger",
 ]
@@ -147,7 +150,10 @@ def _settle(facts: CollectedFacts, info: FunctionInfo, scan: _Scan) -> str:
     for call, arg in scan.calls:
         if effect == RELEASE:
             break
-        effect = stronger(effect, argument_effect(facts, call, arg, info.class_name))
+        found = argument_effect(facts, call, arg, info.class_name)
+        if kept_by_wrapper(facts, info, call, found):
+            found = BORROW  # `cur = RowCursor(db)`, used only here
+        effect = stronger(effect, found)
     return effect
 
 
@@ -212,7 +218,9 @@ def _scan(facts: CollectedFacts, info: FunctionInfo, names: tuple[str, ...]) -> 
         kind = type(current)  # exact types: see `syntax.SCOPE_TYPES`
         if kind in SCOPE_TYPES:
             for name in names:
-                if free_mentions(current, aliases[name]):
+                if free_mentions(current, aliases[name]) and not local_closure(
+                    facts, info, current, aliases[name]
+                ):
                     scans[name].fixed = stronger(scans[name].fixed, TAKE)  # may run later
             continue
         if kind is cst.Name:
@@ -291,6 +299,11 @@ def argument_effect(
         if effects.asynchronous and id(call) not in facts.awaited:
             return UNKNOWN  # a coroutine not awaited here: it may run later
         return effects.for_argument(call, arg)
+    keyword = arg.keyword.value if arg.keyword is not None else None
+    if isinstance(func, cst.Attribute) and data.borrowing_method(
+        func.attr.value, keyword, _position(call, arg)
+    ):
+        return BORROW  # `df.to_sql("t", conn)` (see `borrowing-methods`)
     if whole is None:
         return UNKNOWN
     head = whole.split(".", 1)[0]
@@ -301,6 +314,20 @@ def argument_effect(
     if "." not in whole and whole in data.borrowing_builtins and whole not in facts.defined:
         return BORROW
     return UNKNOWN
+
+
+def _position(call: cst.Call, arg: cst.Arg) -> int:
+    """The 0-based position of a positional `arg` in `call` (-1 for a keyword or a star)."""
+    position = 0
+    for each in call.args:
+        if each.keyword is not None or each.star:
+            if each is arg:
+                return -1
+            continue
+        if each is arg:
+            return position
+        position += 1
+    return -1
 
 
 def callee_effects(
@@ -350,3 +377,334 @@ def free_mentions(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
 def _streams(node: cst.FunctionDef, aliases: frozenset[str]) -> bool:
     """A generator using the parameter inside an open-ended loop or wait (see streams.py)."""
     return _mentions_any(node.body, aliases) and loops_or_waits(node) and not finite_read(node)
+
+
+# -- values that never leave their scope (issue 27, "Uses that are not hand-offs") ------------
+
+# Methods that, called on a local wrapper (or given a local closure), may give back or pass on the
+# resource it holds: `w.close()`, `w.__exit__(...)`, a thread's `w.start()`. The wrapper is then
+# taken as the resource's owner, as before (a wrapper that releases is issue 26's, not followed).
+HANDS_ON = frozenset(
+    {
+        "close",
+        "aclose",
+        "release",
+        "dispose",
+        "terminate",
+        "shutdown",
+        "disconnect",
+        "detach",
+        "putconn",
+        "__exit__",
+        "__aexit__",
+        "__del__",
+        "start",
+        "run",
+        "submit",
+        "register",
+    }
+)
+_BINDING_PARENTS = (cst.AssignTarget, cst.AsName, cst.Param, cst.Del, cst.For, cst.CompFor)
+
+
+@dataclass(frozen=True)
+class Locals:
+    """What in one scope holds a resource only for the scope's own use.
+
+    wrappers: ids of the calls in `w = C(..., res, ...)` (a class, by its CapWords name, or
+    `functools.partial`) whose result `w` never leaves the scope: only its attributes and methods
+    are used (not a release or a start, `HANDS_ON`), it is called, compared, or passed to a
+    borrowing callee; never returned, yielded, stored, put in a container, aliased, captured by a
+    nested scope, entered with `with`, or declared `global`.
+    closures: ids of the nested `def` (undecorated, not a generator) or `name = lambda ...` nodes
+    whose name is used in the same way and, for a coroutine function, only called under `await`.
+    """
+
+    wrappers: frozenset[int]
+    closures: frozenset[int]
+
+
+_LOCALS: weakref.WeakKeyDictionary[CollectedFacts, dict[int, Locals]] = weakref.WeakKeyDictionary()
+
+
+def locals_of(facts: CollectedFacts, info: FunctionInfo) -> Locals:
+    """The scope's local wrappers and closures (see `Locals`), computed once per scope."""
+    per_module = _LOCALS.setdefault(facts, {})
+    found = per_module.get(id(info.node))
+    if found is None:
+        found = per_module[id(info.node)] = Locals(frozenset(), frozenset())  # while computing
+        found = per_module[id(info.node)] = _locals(facts, info)
+    return found
+
+
+def _locals(facts: CollectedFacts, info: FunctionInfo) -> Locals:
+    node = info.node
+    if not isinstance(node, cst.FunctionDef):
+        return Locals(frozenset(), frozenset())  # module level: not judged this way
+    mentions: dict[str, list[tuple[cst.Name, cst.CSTNode, cst.CSTNode | None]]] = {}
+    nested: list[cst.CSTNode] = []
+    wrappers: dict[str, list[cst.Call]] = {}
+    closures: dict[str, list[cst.FunctionDef | cst.Lambda]] = {}
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [
+        (child, node.body, None) for child in children(node.body)
+    ]
+    while stack:
+        current, parent, grand = stack.pop()
+        kind = type(current)
+        if kind in SCOPE_TYPES:
+            nested.append(current)
+            if kind is cst.FunctionDef:
+                assert isinstance(current, cst.FunctionDef)
+                closures.setdefault(current.name.value, []).append(current)
+            continue
+        if kind is cst.Name:
+            assert isinstance(current, cst.Name) and parent is not None
+            if _refers(current, parent):
+                mentions.setdefault(current.value, []).append((current, parent, grand))
+            continue
+        if kind is cst.Assign:
+            assert isinstance(current, cst.Assign)
+            target = current.targets[0].target if len(current.targets) == 1 else None
+            if isinstance(target, cst.Name):
+                value = current.value
+                if isinstance(value, cst.Call) and _wraps(facts, value):
+                    wrappers.setdefault(target.value, []).append(value)
+                elif isinstance(value, cst.Lambda):
+                    closures.setdefault(target.value, []).append(value)
+        stack.extend((child, current, parent) for child in children(current))
+
+    def stays(name: str, own: cst.CSTNode | None, awaited: bool) -> bool:
+        if name in info.declared_global or name in info.params:
+            return False
+        if any(n is not own and free_mentions(n, frozenset({name})) for n in nested):
+            return False
+        return all(
+            _local_use(facts, info, mention, parent, grand, awaited)
+            for mention, parent, grand in mentions.get(name, [])
+        )
+
+    kept: set[int] = set()
+    for name, calls in wrappers.items():
+        if name not in closures and stays(name, None, False):
+            kept.update(id(call) for call in calls)
+    local: set[int] = set()
+    for name, defs in closures.items():
+        if len(defs) != 1 or name in wrappers:
+            continue  # bound twice: which one a call runs is not known
+        only = defs[0]
+        if isinstance(only, cst.FunctionDef):
+            if only.decorators or _generator(only):
+                continue  # `@app.route`, `@atexit.register`: registered, run later
+            awaited = only.asynchronous is not None
+        else:
+            awaited = False
+        if stays(name, only, awaited):
+            local.add(id(only))
+    return Locals(frozenset(kept), frozenset(local))
+
+
+def _refers(name: cst.Name, parent: cst.CSTNode | None) -> bool:
+    """Is `name` a reference to a variable (not `x.name`, nor the keyword of `f(name=...)`)?"""
+    if isinstance(parent, cst.Attribute):
+        return parent.attr is not name
+    if isinstance(parent, cst.Arg):
+        return parent.keyword is not name
+    return True
+
+
+def _wraps(facts: CollectedFacts, call: cst.Call) -> bool:
+    """`RowCursor(conn)` (a CapWords callee: a class) or `functools.partial(...)`."""
+    qualified = facts.qualify(call.func)
+    if qualified == "functools.partial":
+        return True
+    whole = dotted(call.func)
+    if whole is None:
+        return False
+    last = whole.rsplit(".", 1)[-1]
+    return last[:1].isupper() and not last.isupper()
+
+
+def _generator(node: cst.FunctionDef) -> bool:
+    return any(isinstance(n, cst.Yield) for n in walk(node.body))
+
+
+def _local_use(
+    facts: CollectedFacts,
+    info: FunctionInfo,
+    name: cst.Name,
+    parent: cst.CSTNode,
+    grand: cst.CSTNode | None,
+    awaited: bool,
+) -> bool:
+    """Does this mention of a local wrapper or closure keep it in the scope?"""
+    if isinstance(parent, _BINDING_PARENTS):
+        return True  # (re)bound, deleted, or iterated: `for row in w`
+    if isinstance(parent, cst.Attribute) and parent.value is name:
+        return not (
+            isinstance(grand, cst.Call) and grand.func is parent and parent.attr.value in HANDS_ON
+        )
+    if isinstance(parent, cst.Call) and parent.func is name:
+        return not awaited or isinstance(grand, cst.Await)
+    if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
+        return plainly_borrows(facts, grand)
+    return isinstance(parent, _NEUTRAL)
+
+
+def plainly_borrows(facts: CollectedFacts, call: cst.Call) -> bool:
+    """Does `call` only use its arguments, by data alone (a borrowing builtin, a function of the
+    standard library or of a borrowing package, not a project name)? Unlike `argument_effect`
+    it never asks the module's parameter effects, so it can be used while they are computed."""
+    data = ownership()
+    whole = dotted(call.func)
+    if whole is None:
+        return False
+    qualified = facts.qualify(call.func)
+    if qualified in data.takes_callables or whole in data.takes_callables:
+        return False
+    if isinstance(call.func, cst.Attribute) and call.func.attr.value in data.takes_methods:
+        return False
+    head = whole.split(".", 1)[0]
+    if head in facts.imports:
+        return facts.imported(whole) is None and data.borrows_module(qualified)
+    return "." not in whole and whole in data.borrowing_builtins and whole not in facts.defined
+
+
+def local_closure(
+    facts: CollectedFacts,
+    info: FunctionInfo,
+    node: cst.CSTNode,
+    aliases: frozenset[str],
+    settled: bool = False,
+) -> bool:
+    """Is `node`, a nested `def` or lambda of `info`'s scope that captures `aliases`, only called
+    in the scope (`Locals.closures`), and does its body only use what it captures (methods other
+    than `HANDS_ON`, attributes, comparisons, borrowing calls)? Then capturing it is not a
+    hand-off: the enclosing function still owns the resource.
+
+    `settled`: the module's parameter effects are final, so a call passing the resource on is
+    judged by `argument_effect` (while they are computed, by data alone: `plainly_borrows`)."""
+    if id(node) not in locals_of(facts, info).closures:
+        return False
+    assert isinstance(node, (cst.FunctionDef, cst.Lambda))
+    free = aliases - scope_locals(node)
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [
+        (child, node, None) for child in children(node)
+    ]
+    while stack:
+        current, parent, grand = stack.pop()
+        if type(current) in SCOPE_TYPES:
+            if free_mentions(current, free):
+                return False
+            continue
+        if isinstance(current, cst.Name) and current.value in free:
+            if not _refers(current, parent):
+                continue
+            if isinstance(parent, cst.Attribute) and parent.value is current:
+                if (
+                    isinstance(grand, cst.Call)
+                    and grand.func is parent
+                    and parent.attr.value in HANDS_ON
+                ):
+                    return False  # `def cleanup(): conn.close()`: it gives the resource back
+            elif isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
+                borrows = (
+                    argument_effect(facts, grand, parent, info.class_name) == BORROW
+                    if settled
+                    else plainly_borrows(facts, grand)
+                )
+                if not borrows:
+                    return False
+            elif not isinstance(parent, _NEUTRAL):
+                return False
+            continue
+        stack.extend((child, current, parent) for child in children(current))
+    return True
+
+
+def kept_by_wrapper(
+    facts: CollectedFacts, info: FunctionInfo | None, call: cst.Call, effect: str
+) -> bool:
+    """Is passing the resource to `call`, with `effect` `unknown` or `take`, no hand-off because
+    `call` builds a local wrapper that never leaves the scope (`Locals.wrappers`)?
+
+    Kept with the caller: an unknown class (`RowCursor(conn)`), a class of the module that
+    stores its argument only on `self` and has no release-like method (`HANDS_ON`), and
+    `functools.partial(f, conn)` of a function that is not a release. Not: a class of another
+    module of the project that takes its argument (its methods are not known here: it may close
+    it), the `takes-callables` of `rules/ownership.toml` (a thread, a finaliser).
+    """
+    if effect not in (UNKNOWN, TAKE) or info is None:
+        return False
+    if id(call) not in locals_of(facts, info).wrappers:
+        return False
+    func = call.func
+    qualified = facts.qualify(func)
+    if qualified == "functools.partial":
+        first = call.args[0] if call.args else None
+        return (
+            first is not None
+            and first.keyword is None
+            and not first.star
+            and not _releasing(facts, first.value)
+        )
+    whole = dotted(func) or ""
+    data = ownership()
+    if qualified in data.takes_callables or whole in data.takes_callables:
+        return False
+    if isinstance(func, cst.Name) and func.value in facts.classes:
+        return _plain_holder(facts, func.value)
+    if whole.split(".", 1)[0] in facts.imports:
+        export = facts.imported(whole)
+        if export is not None:
+            return effect == UNKNOWN and export.params is not None
+    return effect == UNKNOWN
+
+
+def _releasing(facts: CollectedFacts, func: cst.BaseExpression) -> bool:
+    """`pool.putconn`, `conn.close`, a release helper of the module or of the project."""
+    text = dotted(func)
+    if text is None:
+        return True
+    if text.rsplit(".", 1)[-1] in HANDS_ON or text in facts.releasers:
+        return True
+    export = facts.imported(text)
+    return export is not None and export.role == "releaser"
+
+
+def _plain_holder(facts: CollectedFacts, class_name: str) -> bool:
+    """A class of the module with no release-like method, whose `__init__` keeps what it is
+    given only on `self` (`self.conn = conn`) or only uses it."""
+    if any(f"{class_name}.{method}" in facts.by_key for method in HANDS_ON):
+        return False
+    init = facts.by_key.get(f"{class_name}.__init__")
+    if init is None:
+        return False  # a dataclass, or an `__init__` inherited from a base we cannot see
+    node = init.node
+    assert isinstance(node, cst.FunctionDef)
+    names = frozenset(_param_names(init))
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [
+        (node.body, None, None)
+    ]
+    while stack:
+        current, parent, grand = stack.pop()
+        if type(current) in SCOPE_TYPES:
+            if free_mentions(current, names):
+                return False
+            continue
+        if isinstance(current, cst.Name) and current.value in names:
+            if not _refers(current, parent):
+                continue
+            if isinstance(parent, cst.Assign) and parent.value is current:
+                if not all(
+                    isinstance(t.target, cst.Attribute) and dotted(t.target.value) == "self"
+                    for t in parent.targets
+                ):
+                    return False
+            elif isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
+                if not plainly_borrows(facts, grand):
+                    return False
+            elif _use(current, parent, grand) != BORROW:
+                return False
+            continue
+        stack.extend((child, current, parent) for child in children(current))
+    return True

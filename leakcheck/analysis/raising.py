@@ -12,11 +12,21 @@ pooled connection, anything on a connection after it has done I/O). What cannot,
   reports handler errors instead of raising them (logging docs, "Handler.handleError");
 - a few pure builtins and clocks (`len`, `isinstance`, `time.monotonic()`), `contextlib` wrappers,
   string work on paths (`os.path.join`, `basename`, `dirname`, `splitext`, `normpath`);
-- dict/list/set operations on a local container built in the function (`rows.append(x)`,
-  `seen.add(k)`, `out[k] = v`); reads by key (`d[k]`, `d.pop(k)`) may raise and are not exempt;
+- dict/list/set operations on a container built in the function, at module level, or on `self`
+  by the class's methods (`rows.append(x)`, `seen.add(k)`, `out[k] = v`, `self._active.discard(s)`,
+  `self._by_id.pop(k, None)`: `pop` with a default cannot raise `KeyError`, Python docs,
+  "Mapping Types"); reads by key (`d[k]`, `d.pop(k)`) may raise and are not exempt;
+- `cur.close()` on a DB-API cursor from `X.cursor()` without a name or a cursor class: a
+  client-side cursor closes without I/O (psycopg2 docs, "cursor.close"; psycopg docs, "Cursor
+  classes": only a server-side cursor, `cursor(name)`, talks to the server on close; sqlite3
+  docs, "Cursor.close"), except when the module imports `mysql.connector`, whose unbuffered
+  cursor raises "Unread result found" on close (Connector/Python docs, "MySQLCursor.close()");
 - `ContextVar.set/get/reset` on a module-level `ContextVar`;
 - a helper of the module (or, through `Export.quiet`, of the project) whose body does only such
-  things (`quiet` functions).
+  things (`quiet` functions), and such a method of a class (`Tracker.untrack`), called on an
+  instance whose class is known: `self.tracker = Tracker()` in the class, `t = Tracker()`, or a
+  module-level instance, also of a class or instance of another module of the project
+  (`Export.quiet_methods`).
 
 Assignments of names and constants, arithmetic and comparisons are never counted as raising.
 """
@@ -125,6 +135,21 @@ FRESH_ATTRIBUTES = frozenset(
         "notifies",
     }
 )
+# Container constructors, by qualified name (Python docs, `collections`, `weakref`).
+CONTAINER_CONSTRUCTORS = frozenset(
+    {
+        "collections.defaultdict",
+        "collections.OrderedDict",
+        "collections.Counter",
+        "collections.deque",
+        "weakref.WeakSet",
+        "weakref.WeakValueDictionary",
+        "weakref.WeakKeyDictionary",
+    }
+)
+# `X.cursor(...)` keywords that make a server-side cursor, whose close talks to the server
+# (psycopg2 `cursor(name=..., withhold=..., scrollable=...)`, psycopg `cursor(name, ...)`).
+SERVER_CURSOR_KEYWORDS = frozenset({"name", "withhold", "scrollable"})
 CONTEXT_VAR_METHODS = frozenset({"get", "set", "reset"})
 QUIET_DECORATORS = frozenset({"classmethod", "staticmethod"})
 
@@ -152,14 +177,124 @@ def local_containers(info: FunctionInfo) -> frozenset[str]:
     return frozenset(found)
 
 
-def _is_container(value: cst.BaseExpression) -> bool:
+def _is_container(value: cst.BaseExpression, facts: CollectedFacts | None = None) -> bool:
     if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)):
         return True
-    return (
-        isinstance(value, cst.Call)
-        and isinstance(value.func, cst.Name)
-        and value.func.value in CONTAINER_CALLS
-    )
+    if not isinstance(value, cst.Call):
+        return False
+    if isinstance(value.func, cst.Name) and value.func.value in CONTAINER_CALLS:
+        return True
+    return facts is not None and facts.qualify(value.func) in CONTAINER_CONSTRUCTORS
+
+
+def _container_receiver(
+    facts: CollectedFacts, info: FunctionInfo | None, receiver: cst.BaseExpression
+) -> bool:
+    """Is `receiver` a container: a local one, a module-level name bound only to containers
+    (and not bound in the function), or `self.X` that the class's methods bind only to them?"""
+    if isinstance(receiver, cst.Name):
+        name = receiver.value
+        if info is not None and name in local_containers(info):
+            return True
+        if info is not None and info is not facts.module_info and name in info.assigned:
+            return False
+        values = facts.module_info.assigned.get(name, [])
+        return bool(values) and all(_is_container(v, facts) for v in values)
+    if (
+        isinstance(receiver, cst.Attribute)
+        and dotted(receiver.value) == "self"
+        and info is not None
+        and info.class_name is not None
+    ):
+        values = self_attributes(facts, info.class_name).get(receiver.attr.value, [])
+        return bool(values) and all(_is_container(v, facts) for v in values)
+    return False
+
+
+def _container_call(
+    facts: CollectedFacts, info: FunctionInfo | None, call: cst.Call, func: cst.Attribute
+) -> bool:
+    """A container operation that cannot raise: `CONTAINER_METHODS`, or `pop(k, default)`."""
+    method = func.attr.value
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    if method not in CONTAINER_METHODS and not (
+        method == "pop" and len(positional) == 2 and len(call.args) == 2
+    ):
+        return False
+    return _container_receiver(facts, info, func.value)
+
+
+def self_attributes(facts: CollectedFacts, class_name: str) -> dict[str, list[cst.BaseExpression]]:
+    """`self.X = value` in the methods of `class_name`: X -> every value bound to it."""
+    per_module = _SELF_ATTRIBUTES.setdefault(facts, {})
+    found = per_module.get(class_name)
+    if found is not None:
+        return found
+    found = {}
+    for info in facts.functions.values():
+        if info.class_name != class_name:
+            continue
+        for node in walk(info.node):
+            if isinstance(node, (cst.Assign, cst.AnnAssign)) and node.value is not None:
+                targets = (
+                    [t.target for t in node.targets]
+                    if isinstance(node, cst.Assign)
+                    else [node.target]
+                )
+                for target in targets:
+                    if isinstance(target, cst.Attribute) and dotted(target.value) == "self":
+                        found.setdefault(target.attr.value, []).append(node.value)
+            elif (
+                isinstance(node, cst.AugAssign)
+                and isinstance(node.target, cst.Attribute)
+                and dotted(node.target.value) == "self"
+            ):
+                found.setdefault(node.target.attr.value, []).append(node.value)
+    per_module[class_name] = found
+    return found
+
+
+def _client_cursor(
+    facts: CollectedFacts, info: FunctionInfo | None, name: str, call: cst.Call
+) -> bool:
+    """Is `name` bound in the scope only to client-side DB-API cursors (`conn.cursor()`,
+    `conn.cursor(cursor_factory=RealDictCursor)`; not `cursor("name")`, `cursor(name=...)`, a
+    cursor class such as pymysql's `SSCursor`, nor any cursor of `mysql.connector`)?"""
+    if info is None:
+        return False
+    values = info.assigned.get(name)
+    if not values or any(q.split(".", 1)[0] == "mysql" for q in facts.imports.values()):
+        return False
+    for value in values:
+        if not (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value == "cursor"
+            and all(
+                a.keyword is not None
+                and not a.star
+                and a.keyword.value not in SERVER_CURSOR_KEYWORDS
+                for a in value.args
+            )
+        ):
+            return False
+    return not _maybe_unbound(info, values, call)
+
+
+def _maybe_unbound(info: FunctionInfo, values: list[cst.BaseExpression], call: cst.Call) -> bool:
+    """Is `call` in a handler or `finally` of a `try` whose body binds the name (`values`)? An
+    error before the binding reaches it with the name unbound: `cur.close()` raises
+    `UnboundLocalError` (fitness-bot's `legacy_cursor`)."""
+    bound = {id(v) for v in values}
+    for node in walk(info.node):
+        if not isinstance(node, (cst.Try, cst.TryStar)):
+            continue
+        after = [*node.handlers, *([node.finalbody] if node.finalbody is not None else [])]
+        if any(call is n for part in after for n in walk(part)) and any(
+            id(n) in bound for n in walk(node.body)
+        ):
+            return True
+    return False
 
 
 def call_may_raise(
@@ -197,16 +332,57 @@ def call_may_raise(
         name = func.value.value
         if name in fresh and method in FRESH_METHODS:
             return False
-        if info is not None and method in CONTAINER_METHODS and name in local_containers(info):
-            return False
         if method in CONTEXT_VAR_METHODS and name in context_vars(facts):
             return False
+        if method == "close" and not call.args and _client_cursor(facts, info, name, call):
+            return False  # a client-side cursor closes without I/O
+    if _container_call(facts, info, call, func):
+        return False
     class_name = info.class_name if info is not None else None
     if receiver in ("self", "cls") and class_name is not None:
         return not quiet(facts, f"{class_name}.{method}")
     if quiet(facts, f"{receiver}.{method}"):  # `Tracker.untrack(...)`, a class of the module
         return False
-    return not _imported_quiet(facts, f"{receiver}.{method}")
+    if _imported_quiet(facts, f"{receiver}.{method}"):
+        return False
+    return not _instance_quiet(facts, info, func.value, method)
+
+
+def _instance_quiet(
+    facts: CollectedFacts, info: FunctionInfo | None, receiver: cst.BaseExpression, method: str
+) -> bool:
+    """`self.tracker.untrack(s)`, `tracker.untrack(s)`: is `method` quiet for the receiver's
+    class, known from what binds it (`self.tracker = Tracker()` in the class, `t = Tracker()` in
+    the scope or at module level), or from an imported instance's export?"""
+    values: list[cst.BaseExpression] | None = None
+    if isinstance(receiver, cst.Name):
+        name = receiver.value
+        if info is not None and name in info.assigned:
+            values = info.assigned[name]
+        elif name in facts.module_info.assigned:
+            values = facts.module_info.assigned[name]
+        elif name in facts.imports:
+            export = facts.imported(name)  # a module-level instance of another module
+            return export is not None and method in export.quiet_methods
+    elif (
+        isinstance(receiver, cst.Attribute)
+        and dotted(receiver.value) == "self"
+        and info is not None
+        and info.class_name is not None
+    ):
+        values = self_attributes(facts, info.class_name).get(receiver.attr.value)
+    if not values:
+        return False
+    classes = {dotted(v.func) if isinstance(v, cst.Call) else None for v in values}
+    if len(classes) != 1:
+        return False
+    (made,) = classes
+    if made is None:
+        return False
+    if made in facts.classes and made not in facts.imports:
+        return quiet(facts, f"{made}.{method}")
+    export = facts.imported(made)
+    return export is not None and method in export.quiet_methods
 
 
 def _imported_quiet(facts: CollectedFacts, text: str) -> bool:
@@ -231,13 +407,16 @@ def context_vars(facts: CollectedFacts) -> frozenset[str]:
     return names
 
 
-def store_may_raise(target: cst.BaseExpression, info: FunctionInfo | None) -> bool:
-    """Can storing into `target` raise? `out[k] = v` into a local container cannot."""
+def store_may_raise(
+    target: cst.BaseExpression, info: FunctionInfo | None, facts: CollectedFacts | None = None
+) -> bool:
+    """Can storing into `target` raise? `out[k] = v` into a local container cannot; with
+    `facts`, nor into a module-level one or one the class keeps on `self` (`self._by_id[k] = v`)."""
     if isinstance(target, cst.Subscript):
         base = target.value
-        return not (
-            info is not None and isinstance(base, cst.Name) and base.value in local_containers(info)
-        )
+        if info is not None and isinstance(base, cst.Name) and base.value in local_containers(info):
+            return False
+        return facts is None or not _container_receiver(facts, info, base)
     return False
 
 
@@ -249,6 +428,9 @@ _QUIET: weakref.WeakKeyDictionary[CollectedFacts, frozenset[str]] = weakref.Weak
 _CONTEXT_VARS: weakref.WeakKeyDictionary[CollectedFacts, frozenset[str]] = (
     weakref.WeakKeyDictionary()
 )
+_SELF_ATTRIBUTES: weakref.WeakKeyDictionary[
+    CollectedFacts, dict[str, dict[str, list[cst.BaseExpression]]]
+] = weakref.WeakKeyDictionary()
 
 
 def quiet(facts: CollectedFacts, key: str) -> bool:
@@ -301,7 +483,7 @@ def _body_quiet(info: FunctionInfo, facts: CollectedFacts) -> bool:
                 [t.target for t in sub.targets] if isinstance(sub, cst.Assign) else [sub.target]
             )
             for target in targets:
-                if store_may_raise(target, info):
+                if store_may_raise(target, info, facts):
                     return False
                 if type(target) is cst.Subscript:
                     stores.add(id(target))

@@ -118,7 +118,8 @@ class Export:
     argument number `index`), "context-manager" (a function meant for `with` that wraps an
     acquisition), "provider" (a generator yielding a fresh resource), "source-factory" (a function
     returning a new source: `def init_session_class(): return sessionmaker(bind=engine)`),
-    "function" (none of these) or "helper" (a plain function whose body cannot raise).
+    "function" (none of these), "helper" (a plain function whose body cannot raise) or "object"
+    (a module-level instance of one of the module's classes, for its `quiet_methods`).
     `params`: what the function (or a class's `__init__`) does to each parameter, for callers that
     pass it a resource (see ownership.py). `quiet`: its body cannot raise (see raising.py).
     Plain data: picklable, no syntax nodes.
@@ -130,6 +131,9 @@ class Export:
     params: ParamEffects | None = None
     slot: int | None = None
     quiet: bool = False  # its body cannot raise (see `analysis/raising.py`)
+    # A class, or a module-level instance of a class of the module ("object"): its methods whose
+    # bodies cannot raise (`Tracker.untrack`), for callers of `tracker.untrack(...)`.
+    quiet_methods: tuple[str, ...] = ()
     # "context-manager": its obvious shape (`analysis/managers.py`), for fixes that use it;
     # "source": the module's obvious helpers that acquire from it (`pooled` for `pool`).
     manager: Manager | None = None

@@ -11,7 +11,7 @@ until the stack closes or the object dies (Python docs, `contextlib`, `weakref`)
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from leakcheck.config.catalogue import CatalogueError, rules_dir, tomllib
@@ -26,12 +26,46 @@ class Ownership:
     managing_methods: frozenset[str]  # ExitStack's: take over for the rest of the scope
     borrowing_packages: frozenset[str]
     borrowing_builtins: frozenset[str]
+    borrowing_callables: frozenset[str] = frozenset()  # `sqlite_vec.load`, qualified
+    # method name -> (keyword, position) of the argument it only uses (`to_sql`: `con`, 1)
+    borrowing_methods: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def borrows_module(self, qualified: str) -> bool:
         """Is `qualified` (`pandas.read_sql`) a function of the standard library or of a package
         listed as borrowing? `sys.stdlib_module_names` (Python >= 3.10) names the former."""
         root = qualified.split(".", 1)[0]
-        return root in self.borrowing_packages or root in sys.stdlib_module_names
+        return (
+            root in self.borrowing_packages
+            or root in sys.stdlib_module_names
+            or qualified in self.borrowing_callables
+        )
+
+    def borrowing_method(self, method: str, keyword: str | None, position: int) -> bool:
+        """Does `<anything>.method(...)` only use the argument passed as `keyword` (or, without
+        one, at `position`)? (`df.to_sql("t", conn)`, `df.to_sql("t", con=conn)`.)"""
+        spec = self.borrowing_methods.get(method)
+        if spec is None:
+            return False
+        return keyword == spec[0] if keyword is not None else position == spec[1]
+
+
+def _methods(data: dict[str, object], key: str) -> dict[str, tuple[str, int]]:
+    value = data.get(key, [])
+    out: dict[str, tuple[str, int]] = {}
+    if not isinstance(value, list):
+        raise CatalogueError(f"rules/ownership.toml: `{key}` must be a list of tables")
+    for entry in value:
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("method"), str)
+            and isinstance(entry.get("keyword"), str)
+            and isinstance(entry.get("position"), int)
+        ):
+            raise CatalogueError(
+                f"rules/ownership.toml: each `{key}` entry needs `method`, `keyword`, `position`"
+            )
+        out[entry["method"]] = (entry["keyword"], entry["position"])
+    return out
 
 
 def _strings(data: dict[str, object], key: str) -> frozenset[str]:
@@ -52,4 +86,6 @@ def ownership() -> Ownership:
         managing_methods=_strings(data, "managing-methods"),
         borrowing_packages=_strings(data, "borrowing-packages"),
         borrowing_builtins=_strings(data, "borrowing-builtins"),
+        borrowing_callables=_strings(data, "borrowing-callables"),
+        borrowing_methods=_methods(data, "borrowing-methods"),
     )
