@@ -56,6 +56,8 @@ from leakcheck.model import FileError, FileResult, Finding, Fix
 from leakcheck.project.buffers import Fixed
 from leakcheck.project.workers import NOT_ANALYSED, Limits
 from leakcheck.report.ruledocs import url
+from leakcheck.server_actions import ON_SAVE, Settings, documentation, noqa_edit, settings
+from leakcheck.server_units import Snapshot
 from leakcheck.serverwork import SUPERSEDED, Job, Workers, server_limits
 
 SOURCE = "leakcheck"
@@ -63,6 +65,8 @@ FIX_ALL = "source.fixAll.leakcheck"  # a sub-kind of `source.fixAll`, as ruff's
 _URLS = {rule.code: url(rule) for rule in rules()}
 _LOG = logging.getLogger(__name__)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+DEBOUNCE = 0.2  # seconds after the last change before a check (a save or an open: at once)
+CONFIG_FILES = ("pyproject.toml", "leakcheck.toml", ".leakcheck.toml")
 
 
 def encoded(text: str) -> bytes:
@@ -172,6 +176,12 @@ class LeakcheckServer(LanguageServer):
         self._running: dict[str, tuple[int, asyncio.Future[FileResult], threading.Event]] = {}
         self._publishing: set[str] = set()
         self._tasks: set[asyncio.Future[None]] = set()
+        self.snapshots: dict[str, Snapshot] = {}  # what the next check may reuse (server_units)
+        self.generation = 0  # bumped when files on disk change: snapshots made before are stale
+        self.good: dict[str, list[types.Diagnostic]] = {}  # last published without syntax error
+        self.settings = Settings()
+        self.modes: dict[str, str] = {}  # how each document's last check was made
+        self._urgent: set[str] = set()  # publish without waiting (`DEBOUNCE`)
         self.shut_down = False  # `shutdown` received: `exit` then ends with 0
         self.closing = False  # no more checks: shut down, exiting, or the client is gone
 
@@ -203,7 +213,13 @@ class LeakcheckServer(LanguageServer):
             return cached.result
         running = self._running.get(uri)
         if running is None or running[0] != stamp:
-            job = Job("check", encoded(document.source), _path(document))
+            job = Job(
+                "check",
+                encoded(document.source),
+                _path(document),
+                self.snapshots.get(uri),
+                self.settings.overrides,
+            )
             cancelled = threading.Event()
             task = asyncio.ensure_future(self._check(uri, stamp, job, cancelled))
             running = (stamp, task, cancelled)
@@ -214,7 +230,14 @@ class LeakcheckServer(LanguageServer):
         self, uri: str, stamp: int, job: Job, cancelled: threading.Event
     ) -> FileResult:
         loop = asyncio.get_running_loop()
+        generation = self.generation
         outcome = await loop.run_in_executor(self.executor, self.workers.run, job, cancelled)
+        if generation == self.generation and uri in self.stamps:
+            if outcome.snapshot is not None:
+                self.snapshots[uri] = outcome.snapshot
+            elif outcome.failure is None:
+                self.snapshots.pop(uri, None)
+            self.modes[uri] = outcome.mode
         if self._running.get(uri, (None,))[0] == stamp:
             del self._running[uri]
         if outcome.failure is not None:
@@ -231,7 +254,7 @@ class LeakcheckServer(LanguageServer):
     async def fixed(self, document: TextDocument) -> Fixed | None:
         """`document`'s text with every safe fix applied, worked out in a worker; None when it
         failed (the reason is logged)."""
-        job = Job("fix", encoded(document.source), _path(document))
+        job = Job("fix", encoded(document.source), _path(document), None, self.settings.overrides)
         loop = asyncio.get_running_loop()
         outcome = await loop.run_in_executor(self.executor, self.workers.run, job, None)
         if outcome.failure is not None:
@@ -248,9 +271,17 @@ class LeakcheckServer(LanguageServer):
             )
         )
 
-    def publish(self, uri: str) -> None:
+    def forget(self) -> None:
+        """Files on disk changed (a save, a configuration): what checks reuse is stale."""
+        self.generation += 1
+        self.snapshots.clear()
+
+    def publish(self, uri: str, wait: bool = False) -> None:
         """Check the open document `uri` and publish its diagnostics: its latest text's only
-        (a check of a text edited meanwhile is not published; the latest is checked then)."""
+        (a check of a text edited meanwhile is not published; the latest is checked then).
+        With `wait`, only once no change came for `DEBOUNCE` seconds."""
+        if not wait:
+            self._urgent.add(uri)
         if uri in self._publishing:
             return  # the loop in flight sees the new stamp and checks the latest text
         self._publishing.add(uri)
@@ -262,24 +293,40 @@ class LeakcheckServer(LanguageServer):
         try:
             while uri in self.stamps and not self.closing:
                 stamp = self.stamps[uri]
+                if uri not in self._urgent:
+                    await asyncio.sleep(DEBOUNCE)
+                    if self.stamps.get(uri) != stamp:
+                        continue  # typed on: wait for the pause
+                self._urgent.discard(uri)
                 document = self.workspace.get_text_document(uri)
                 result = await self.check(document)
                 if self.stamps.get(uri) != stamp or self.closing:
                     continue  # edited (or closed) meanwhile
+                found = diagnostics(document, result)
+                if _syntax_error(result) and uri in self.good:
+                    found = [*self.good[uri], *found]  # what was found stays while typing
+                else:
+                    self.good[uri] = found
                 self.text_document_publish_diagnostics(
                     types.PublishDiagnosticsParams(
-                        uri=uri, version=document.version, diagnostics=diagnostics(document, result)
+                        uri=uri, version=document.version, diagnostics=found
                     )
                 )
                 return
         finally:
             self._publishing.discard(uri)
+            self._urgent.discard(uri)
 
     def close(self) -> None:
         """Stop the workers; checks in flight end as failures and are not published."""
         self.closing = True
         self.workers.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _syntax_error(result: FileResult) -> bool:
+    """Whether `result` is that of a text that does not parse (the gate's reason)."""
+    return any(e.message.startswith("syntax error") for e in result.errors)
 
 
 def _range(
@@ -354,15 +401,32 @@ def _edit(document: TextDocument, fix: Fix) -> types.WorkspaceEdit:
 
 
 def quick_fixes(
-    document: TextDocument, result: FileResult, wanted: types.Range
+    document: TextDocument, result: FileResult, wanted: types.Range, unsafe: bool = True
 ) -> list[types.CodeAction]:
-    """A `quickfix` per candidate fix of each finding whose lines meet `wanted`; the one `--fix`
-    applies is preferred when it is safe."""
+    """A `quickfix` per candidate fix of each finding whose lines meet `wanted` (without
+    `unsafe`, only the safe ones); the one `--fix` applies is preferred when it is safe. Then,
+    per finding, "Disable CODE for this line" (`server_actions.noqa_edit`)."""
     actions = []
+    silencing = []
     for finding in result.findings:
         if finding.end_line - 1 < wanted.start.line or finding.line - 1 > wanted.end.line:
             continue
+        silence = noqa_edit(document.source, finding.line, finding.code)
+        if silence is not None:
+            where = _range(document, silence.line, silence.start + 1, silence.line, silence.end + 1)
+            silencing.append(
+                types.CodeAction(
+                    title=f"Disable {finding.code} for this line",
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[diagnostic(document, finding)],
+                    edit=types.WorkspaceEdit(
+                        changes={document.uri: [types.TextEdit(range=where, new_text=silence.text)]}
+                    ),
+                )
+            )
         for number, fix in enumerate(finding.fixes):
+            if fix.applicability != "safe" and not unsafe:
+                continue
             title = fix.message
             if fix.applicability != "safe":
                 title += " (unsafe)"
@@ -375,7 +439,25 @@ def quick_fixes(
                     is_preferred=number == 0 and fix.applicability == "safe",
                 )
             )
-    return actions
+    return actions + silencing
+
+
+def hover(document: TextDocument, result: FileResult, where: types.Position) -> types.Hover | None:
+    """The documentation of the rules of the findings whose range holds `where`, as
+    `leakcheck rule CODE` prints it (Markdown); None when no finding is there."""
+    pages = []
+    for finding in result.findings:
+        span = diagnostic(document, finding).range
+        after_start = (where.line, where.character) >= (span.start.line, span.start.character)
+        before_end = (where.line, where.character) <= (span.end.line, span.end.character)
+        page = documentation(finding.code) if after_start and before_end else None
+        if page is not None and page not in pages:
+            pages.append(page)
+    if not pages:
+        return None
+    return types.Hover(
+        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value="\n---\n".join(pages))
+    )
 
 
 def fix_all(document: TextDocument, fixed: Fixed | None) -> types.CodeAction | None:
@@ -411,9 +493,50 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
     `server_limits()`."""
     server = LeakcheckServer(limits)
 
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: LeakcheckServer, params: types.InitializeParams) -> None:
+        ls.settings = settings(params.initialization_options)
+
     @server.feature(types.INITIALIZED)
     def initialized(ls: LeakcheckServer, params: types.InitializedParams) -> None:
         ls.workers.warm()
+        workspace = ls.client_capabilities.workspace
+        watched = workspace.did_change_watched_files if workspace else None
+        if watched is not None and watched.dynamic_registration:
+            patterns = [f"**/{name}" for name in CONFIG_FILES] + ["**/*.py"]
+            ls.client_register_capability(
+                types.RegistrationParams(
+                    registrations=[
+                        types.Registration(
+                            id="leakcheck-watched-files",
+                            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                            register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                                watchers=[types.FileSystemWatcher(glob_pattern=p) for p in patterns]
+                            ),
+                        )
+                    ]
+                )
+            )
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(
+        ls: LeakcheckServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        ls.settings = settings(params.settings, ls.settings)
+        ls.forget()
+        for uri in list(ls.stamps):
+            ls.edited(uri)
+            ls.publish(uri)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(
+        ls: LeakcheckServer, params: types.DidChangeWatchedFilesParams
+    ) -> None:
+        ls.forget()  # another module's summary, or the configuration, may have changed
+        if any(c.uri.rsplit("/", 1)[-1] in CONFIG_FILES for c in params.changes):
+            for uri in list(ls.stamps):
+                ls.edited(uri)
+                ls.publish(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: LeakcheckServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -423,12 +546,24 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: LeakcheckServer, params: types.DidChangeTextDocumentParams) -> None:
         ls.edited(params.text_document.uri)
-        ls.publish(params.text_document.uri)
+        if ls.settings.run != ON_SAVE:
+            ls.publish(params.text_document.uri, wait=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: LeakcheckServer, params: types.DidSaveTextDocumentParams) -> None:
-        ls.edited(params.text_document.uri)  # other modules may have changed too
+        ls.forget()  # other modules may have changed too
+        ls.edited(params.text_document.uri)
         ls.publish(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def on_hover(ls: LeakcheckServer, params: types.HoverParams) -> types.Hover | None:
+        uri = params.text_document.uri
+        document = ls.workspace.get_text_document(uri)
+        stamp = ls.stamps.get(uri, 0)
+        result = await ls.check(document)
+        if ls.stamps.get(uri, 0) != stamp:
+            return None
+        return hover(document, result, params.position)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LeakcheckServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -436,6 +571,8 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
         ls.edited(uri)
         ls.stamps.pop(uri, None)
         ls.checked.pop(uri, None)
+        ls.snapshots.pop(uri, None)
+        ls.good.pop(uri, None)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )
@@ -462,7 +599,7 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
             result = await ls.check(document)
             if ls.stamps.get(uri, 0) != stamp:
                 return []  # edited meanwhile: the client asks again for the new text
-            actions += quick_fixes(document, result, params.range)
+            actions += quick_fixes(document, result, params.range, ls.settings.unsafe_fixes)
         if only and _wants(only, FIX_ALL):
             fixed = await ls.fixed(document)
             if ls.stamps.get(uri, 0) != stamp:

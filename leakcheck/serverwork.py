@@ -18,14 +18,18 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
 from leakcheck.config.catalogue import CatalogueError
+from leakcheck.config.selection import Overrides
 from leakcheck.model import FileError, FileResult
 from leakcheck.project.buffers import Fixed, check_buffer, fix_buffer
 from leakcheck.project.runner import Checker, Options
 from leakcheck.project.workers import RECYCLE_GROWTH_MB, WORKER_MEMORY, Limits, resident_mb
+from leakcheck.server_units import Snapshot
+from leakcheck.server_units import check as incremental
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -55,6 +59,8 @@ class Job:
     action: Literal["check", "fix"]
     source: bytes
     path: str
+    previous: Snapshot | None = None  # the last check of this document (`server_units`)
+    overrides: Overrides = field(default_factory=Overrides)  # the client's select / ignore
 
 
 @dataclass(frozen=True)
@@ -64,13 +70,15 @@ class Outcome:
 
     value: FileResult | Fixed | None
     failure: str | None = None
+    snapshot: Snapshot | None = None  # what the next check of the document may reuse
+    mode: str = ""  # a check's: "full" or "incremental (...)" (`server_units.Checked`)
 
 
-def _checker() -> Checker:
+def _checker(overrides: Overrides | None = None) -> Checker:
     """A fresh Checker per check (configuration and other modules may have changed on disk).
     As `ruff server` does for open files, what `exclude` or an ignore file skips is not checked:
     `--force-exclude` semantics."""
-    return Checker(options=Options(force_exclude=True))
+    return Checker(options=Options(force_exclude=True, overrides=overrides or Overrides()))
 
 
 def perform(job: Job, megabytes: int = WORKER_MEMORY) -> Outcome:
@@ -82,8 +90,15 @@ def perform(job: Job, megabytes: int = WORKER_MEMORY) -> Outcome:
     try:
         injected_fault(job.source)
         if job.action == "fix":
-            return Outcome(fix_buffer(_checker(), job.source, job.path))
-        return Outcome(check_buffer(_checker(), job.source, job.path))
+            return Outcome(fix_buffer(_checker(job.overrides), job.source, job.path))
+        kinds = _checker(job.overrides).context(Path(job.path)).kinds
+        checked = incremental(
+            lambda text: check_buffer(_checker(job.overrides), text, job.path),
+            job.source,
+            kinds,
+            job.previous,
+        )
+        return Outcome(checked.result, snapshot=checked.snapshot, mode=checked.mode)
     except CatalogueError as error:  # a bad configuration: say so on the first line
         if job.action == "fix":
             return Outcome(None)

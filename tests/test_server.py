@@ -177,8 +177,14 @@ def test_diagnostics_quick_fixes_and_fix_all_over_stdio(session: tuple[Client, P
     assert [(a["kind"], a["diagnostics"][0]["code"]) for a in actions] == [
         ("quickfix", "LC201"),
         ("quickfix", "LC102"),
+        ("quickfix", "LC201"),
+        ("quickfix", "LC102"),
     ]
-    unsafe, safe = actions
+    unsafe, safe, silence, _ = actions
+    assert silence["title"] == "Disable LC201 for this line"
+    (added,) = silence["edit"]["changes"][uri]
+    assert added["newText"] == "  # noqa: LC201"
+    assert added["range"]["start"] == {"line": 5, "character": 23}
     assert "(unsafe)" in unsafe["title"] and "(unsafe)" not in safe["title"]
     (edit,) = safe["edit"]["changes"][uri]
     assert edit["range"] == {
@@ -196,7 +202,7 @@ def test_diagnostics_quick_fixes_and_fix_all_over_stdio(session: tuple[Client, P
             "context": {"diagnostics": []},
         },
     )
-    assert [a["diagnostics"][0]["code"] for a in narrow] == ["LC102"]
+    assert [a["diagnostics"][0]["code"] for a in narrow] == ["LC102", "LC102"]
 
     fix_all = client.request(
         "textDocument/codeAction",
@@ -326,6 +332,10 @@ def test_each_candidate_fix_is_its_own_quick_fix() -> None:
     finding = Finding("x.py", 2, 12, 2, 26, "LC102", "r", "m", fixes=(first, second))
     everything = types.Range(types.Position(0, 0), types.Position(3, 0))
     actions = quick_fixes(document, FileResult("x.py", (finding,)), everything)
+    *actions, silence = actions
+    assert silence.title == "Disable LC102 for this line"
+    safe_only = quick_fixes(document, FileResult("x.py", (finding,)), everything, unsafe=False)
+    assert [a.title for a in safe_only] == ["Release `conn` in `finally` (LC102)", silence.title]
     assert [(a.title, a.is_preferred) for a in actions] == [
         ("Release `conn` in `finally` (LC102)", True),
         ("Use `with pooled() as conn:` (unsafe) (LC102)", False),

@@ -1,0 +1,113 @@
+"""The language server's incremental checks give what a full check gives, over a sequence of
+edits to a fixture; and the server's editor features that need no subprocess: `# noqa` actions,
+hover, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leakcheck.model import FileResult
+from leakcheck.project.buffers import check_buffer
+from leakcheck.project.runner import Checker, Options
+from leakcheck.server_actions import Settings, noqa_edit, settings
+from leakcheck.server_units import Snapshot, check
+
+pytest.importorskip("pygls")
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "fixtures" / "drivers" / "dbapi_scripts.py"
+
+
+def _shown(result: FileResult) -> list[tuple[object, ...]]:
+    return sorted(
+        (
+            f.line,
+            f.column,
+            f.end_line,
+            f.end_column,
+            f.code,
+            f.message,
+            f.related_line,
+            f.function,
+            tuple((x.message, x.applicability, x.edits) for x in f.fixes),
+        )
+        for f in result.findings
+    )
+
+
+def _edits(text: str) -> list[tuple[str, str]]:
+    """(what, text) after each edit, each applied to the previous text."""
+    out: list[tuple[str, str]] = []
+
+    def edit(what: str, old: str, new: str) -> None:
+        current = out[-1][1] if out else text
+        assert old in current, what
+        out.append((what, current.replace(old, new, 1)))
+
+    edit("a string in cache_purge", "DELETE FROM cache", "DELETE FROM cache /* edited */")
+    edit(
+        "a line added to export_orders",
+        "    rows = cur.fetchall()\n",
+        "    rows = cur.fetchall()\n    print(since)\n",
+    )
+    edit("cache_purge never closes", "    conn.commit()\n    conn.close()\n", "    conn.commit()\n")
+    edit("an argument in cache_purge", '(prefix + "%",)', "(prefix,)")
+    edit("an import", "import csv\n", "import csv\nimport json\n")
+    edit("cache_purge closes again", "    conn.commit()\n", "    conn.commit()\n    conn.close()\n")
+    edit(
+        "a helper's body",
+        'database="legacy",\n        cursorclass',
+        'database="legacy2",\n        cursorclass',
+    )
+    return out
+
+
+def test_incremental_results_equal_full_checks_over_a_sequence_of_edits() -> None:
+    source = FIXTURE.read_text()
+    path = str(FIXTURE)
+    kinds = Checker(options=Options(force_exclude=True)).context(FIXTURE).kinds
+
+    def full(text: bytes) -> FileResult:
+        return check_buffer(Checker(options=Options(force_exclude=True)), text, path)
+
+    first = check(full, source.encode(), kinds, None)
+    assert first.mode == "full" and first.snapshot is not None
+    previous: Snapshot | None = first.snapshot
+    modes = []
+    for what, text in _edits(source):
+        done = check(full, text.encode(), kinds, previous)
+        assert _shown(done.result) == _shown(full(text.encode())), what
+        modes.append((what, done.mode.split(" ")[0]))
+        previous = done.snapshot
+    by_edit = dict(modes)
+    assert by_edit["an import"] == "full"  # the summary key changed: nothing reused
+    assert by_edit["a helper's body"] == "full"  # `legacy_connection` is called elsewhere
+    assert by_edit["a string in cache_purge"] == "incremental"
+    assert by_edit["cache_purge never closes"] == "incremental"
+    assert by_edit["an argument in cache_purge"] == "incremental"
+    assert by_edit["cache_purge closes again"] == "incremental"  # after the full check
+
+
+def test_noqa_is_added_or_merged() -> None:
+    text = "a = 1\nconn = pool.getconn()\nb = pool.getconn()  # noqa: XY1\nc = 2  # noqa\n"
+    added = noqa_edit(text, 2, "LC101")
+    assert added is not None and (added.start, added.end) == (21, 21)
+    assert added.text == "  # noqa: LC101"
+    merged = noqa_edit(text, 3, "LC101")
+    assert merged is not None
+    line = text.splitlines()[2]
+    assert line[: merged.start] + merged.text + line[merged.end :] == (
+        "b = pool.getconn()  # noqa: XY1, LC101"
+    )
+    assert noqa_edit(text, 4, "LC101") is None  # a bare `# noqa` silences it already
+    assert noqa_edit('s = """\nx\n"""\n', 1, "LC101") is None  # the line ends in a string
+
+
+def test_settings_from_the_client() -> None:
+    got = settings({"leakcheck": {"select": ["lc1"], "run": "onSave", "unsafeFixes": False}})
+    assert got == Settings(select=("LC1",), ignore=(), run="onSave", unsafe_fixes=False)
+    assert settings({"ignore": "LC102", "run": "sometimes"}, got).ignore == ("LC102",)
+    assert settings({"run": "sometimes"}, got).run == "onSave"  # a bad value changes nothing
+    assert settings(None, got) == got
