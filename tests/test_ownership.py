@@ -289,3 +289,34 @@ tracker = Tracker()
 """).exports()
     assert exports["Tracker"].quiet_methods == ("untrack",)
     assert exports["tracker"] == Export("object", quiet_methods=("untrack",))
+
+
+def test_hand_offs_assumed_are_counted_per_module() -> None:
+    from leakcheck.analysis.flow import handoffs_assumed
+    from leakcheck.analysis.judge import all_verdicts
+
+    facts = facts_of(
+        SESSION
+        + """\
+from reports.rows import RowCursor
+
+def handed():
+    db = SessionLocal()
+    process(db)
+
+def wrapped():
+    db = SessionLocal()
+    cur = RowCursor(db)
+    cur.rows()
+
+def owned():
+    db = SessionLocal()
+    try:
+        process(db)
+    finally:
+        db.close()
+"""
+    )
+    assert handoffs_assumed(facts) == 0  # not judged yet
+    assert len(all_verdicts(facts)) == 1  # `wrapped` never closes its session
+    assert handoffs_assumed(facts) == 1  # `handed`: its owner releases nothing, so it went silent

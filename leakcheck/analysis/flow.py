@@ -9,6 +9,7 @@ A held state that leaves the scope is a leak; so is a held resource whose last n
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -40,6 +41,17 @@ from leakcheck.analysis.syntax import (
 from leakcheck.analysis.waits import unbounded_iteration
 
 MAX_STATES = 64
+
+# Per module: the acquiring calls (by identity) whose resource the walker took as handed over to
+# code it cannot see (`process(conn)` in a function that never releases it): the function went
+# silent on that assumption. Weakly keyed: an entry goes with the module's facts.
+_ASSUMED: weakref.WeakKeyDictionary[object, set[int]] = weakref.WeakKeyDictionary()
+
+
+def handoffs_assumed(facts: object) -> int:
+    """How many acquisitions of the module (`facts`, once judged) were taken as handed off to
+    unknown code: a count for the run's summary ("hand-offs assumed"), 0 before judging."""
+    return len(_ASSUMED.get(facts, ()))
 
 
 class Status(Enum):
@@ -214,6 +226,8 @@ class Walker:
                 state = DONE
             elif eff.moved or (eff.escaped and not self.owner):
                 self.moved = True
+                if not eff.moved:
+                    _ASSUMED.setdefault(self.ctx.facts, set()).add(id(self.ctx.site.call))
                 if eff.moved and self.handed is None and not eff.to_module:
                     self.handed = node
                     self.handed_back = eff.gives_back
