@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from cli_helpers import POOL, SESSION, invoke, write
+from cli_helpers import POOL, SESSION, invoke, script, write
 
 import leakcheck.report
 from leakcheck.checks import rules
@@ -462,3 +463,21 @@ def test_the_schema_rejects_a_document_missing_a_required_key(here: Path) -> Non
     broken["findings"][0]["fixes"][0]["applicability"] = "maybe"
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(broken)
+
+
+def test_gitlab_and_junit_show_a_name_that_is_not_utf8_as_the_other_formats_do(
+    here: Path,
+) -> None:
+    name = os.fsdecode(b"bad\xff.py")  # Python holds byte 0xff as the lone surrogate U+DCFF
+    (here / name).write_text(POOL)
+    done = script("check", "--output-format", "gitlab", ".", cwd=here)
+    assert done.returncode == 1
+    issues = json.loads(done.stdout)
+    assert [i["location"]["path"] for i in issues if i["check_name"] == "LC102"] == [
+        "app/pool.py",
+        "bad\\xff.py",
+    ]
+    done = script("check", "--output-format", "junit", name, cwd=here)
+    root = ElementTree.fromstring(done.stdout.split("\n", 1)[1])
+    assert [suite.get("name") for suite in root] == ["bad\\xff.py"]
+    assert root[0][0].get("classname") == "bad\\xff"
