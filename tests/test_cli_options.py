@@ -403,3 +403,17 @@ def test_summary_parts_count_each_file_once(
 ) -> None:
     errors = [FileError(path, None, message) for path, message in messages]
     assert summary_parts(errors) == expected
+
+
+def test_extend_expands_environment_variables(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (here / "shared").mkdir()
+    (here / "shared" / "base.toml").write_text('select = ["LC2"]\n')
+    monkeypatch.setenv("LEAKCHECK_SHARED", str(here / "shared"))
+    (here / "leakcheck.toml").write_text('extend = "$LEAKCHECK_SHARED/base.toml"\n')
+    assert found("app") == [("app/session.py", 5, "LC201")]
+
+
+@pytest.mark.parametrize("mode", ["--add-noqa", "--show-files", "--show-settings"])
+def test_modes_that_take_files_refuse_standard_input(here: Path, mode: str) -> None:
+    code, _, err = invoke_split("check", mode, "-")
+    assert code == 2 and f"{mode} takes files, not standard input" in err
