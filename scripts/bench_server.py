@@ -1,0 +1,222 @@
+"""Benchmark: `leakcheck server` over stdio, as an editor drives it, on a generated module.
+
+Writes a module of about `--lines` lines (module-level pool and session factory, a context
+manager helper, then blocks of functions and classes, some leaking) into a temporary project,
+starts `leakcheck server` (the real process, LSP 3.17 framing with `Content-Length`), and measures:
+
+  open    `didOpen` to the first `publishDiagnostics` (target: 1 s)
+  edit    a one-line `didChange` inside one function (a different one each run) to its
+          `publishDiagnostics`, minus the server's debounce delay (target: 0.15 s); the delay
+          is printed separately (`leakcheck.server.DEBOUNCE`)
+
+Prints medians over `--runs` runs. Numbers are for the README and notes, never for tests.
+
+    python scripts/bench_server.py --lines 3000 --runs 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from queue import Queue
+from typing import IO, Any
+
+from leakcheck.server import DEBOUNCE
+
+HEADER = '''"""A generated service module for the language server benchmark."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import psycopg2
+from psycopg2.pool import ThreadedConnectionPool
+from sqlalchemy.orm import sessionmaker
+
+logger = logging.getLogger(__name__)
+pool = ThreadedConnectionPool(1, 10, dsn="dbname=app")
+Session = sessionmaker()
+
+
+@contextmanager
+def pooled():
+    conn = pool.getconn()
+    try:
+        yield conn
+    finally:
+        pool.putconn(conn)
+
+'''
+BLOCK = """
+def count_{i}(sql: str) -> int:
+    conn = pool.getconn()
+    cur = conn.cursor()
+    cur.execute(sql)
+    total = cur.fetchone()[0]
+    pool.putconn(conn)
+    return total
+
+
+def early_{i}(flag: bool) -> None:
+    conn = pool.getconn()
+    if flag:
+        return None
+    conn.cursor().execute("select {i}")
+    pool.putconn(conn)
+
+
+def safe_{i}() -> list[int]:
+    with pooled() as conn:
+        cur = conn.cursor()
+        cur.execute("select {i}")
+        return [row[0] for row in cur.fetchall()]
+
+
+class Repository{i}:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def load(self, key: int) -> object:
+        session = Session()
+        try:
+            return session.get(object, key)
+        finally:
+            session.close()
+
+    def store(self, key: int, value: str) -> None:
+        conn = psycopg2.connect(self.dsn)
+        conn.cursor().execute("insert into t values (%s, %s)", (key, value))
+        conn.commit()
+        conn.close()
+
+"""
+
+
+def module(lines: int) -> str:
+    """A module of at least `lines` lines: `HEADER`, then `BLOCK`s."""
+    parts, count, i = [HEADER], HEADER.count("\n"), 0
+    while count < lines:
+        parts.append(BLOCK.format(i=i))
+        count += BLOCK.count("\n")
+        i += 1
+    return "".join(parts)
+
+
+class Client:
+    """A minimal LSP client over the server's pipes."""
+
+    def __init__(self, cwd: Path) -> None:
+        command = shutil.which("leakcheck", path=os.path.dirname(sys.executable)) or "leakcheck"
+        self.process = subprocess.Popen(
+            [command, "server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=cwd
+        )
+        self.messages: Queue[tuple[float, dict[str, Any]]] = Queue()
+        assert self.process.stdout is not None
+        threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True).start()
+        self.next_id = 0
+
+    def _read(self, stream: IO[bytes]) -> None:
+        while True:
+            length = 0
+            while True:
+                line = stream.readline()
+                if not line:
+                    return
+                if line in (b"\r\n", b"\n"):
+                    break
+                name, _, value = line.decode("ascii").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            self.messages.put((time.perf_counter(), json.loads(stream.read(length))))
+
+    def send(self, message: dict[str, Any]) -> float:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode("utf-8")
+        assert self.process.stdin is not None
+        sent = time.perf_counter()
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+        return sent
+
+    def request(self, method: str, params: Any) -> Any:
+        self.next_id += 1
+        self.send({"id": self.next_id, "method": method, "params": params})
+        while True:
+            _, message = self.messages.get(timeout=120)
+            if message.get("id") == self.next_id and "method" not in message:
+                return message.get("result")
+
+    def diagnostics(self, version: int) -> tuple[float, int]:
+        """When the diagnostics of `version` arrived, and how many."""
+        while True:
+            at, message = self.messages.get(timeout=120)
+            if message.get("method") != "textDocument/publishDiagnostics":
+                continue
+            if message["params"].get("version") == version:
+                return at, len(message["params"]["diagnostics"])
+
+
+def main() -> None:
+    """Run the benchmark (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=3000)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    text = module(args.lines)
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "pyproject.toml").write_text("[tool.leakcheck]\n")
+        path = root / "service.py"
+        path.write_text(text)
+        uri = path.as_uri()
+        opens, edits = [], []
+        version = 0
+        for run in range(args.runs):
+            client = Client(root)
+            client.request("initialize", {"processId": os.getpid(), "capabilities": {}})
+            client.send({"method": "initialized", "params": {}})
+            time.sleep(2.0)  # the worker's import of the analysis, as while an editor starts
+            version += 1
+            item = {"uri": uri, "languageId": "python", "version": version, "text": text}
+            sent = client.send({"method": "textDocument/didOpen", "params": {"textDocument": item}})
+            at, count = client.diagnostics(version)
+            opens.append(at - sent)
+            current = text
+            for edit in range(3):
+                target = f'conn.cursor().execute("select {run * 3 + edit}")'
+                current = current.replace(target, target.replace("select", "select 1 +"), 1)
+                version += 1
+                sent = client.send(
+                    {
+                        "method": "textDocument/didChange",
+                        "params": {
+                            "textDocument": {"uri": uri, "version": version},
+                            "contentChanges": [{"text": current}],
+                        },
+                    }
+                )
+                at, after = client.diagnostics(version)
+                assert after == count, (after, count)
+                edits.append(at - sent - DEBOUNCE)
+            client.request("shutdown", None)
+            client.send({"method": "exit", "params": None})
+            client.process.wait(timeout=30)
+    lines = text.count("\n")
+    print(f"module: {lines} lines, {count} diagnostics; {args.runs} runs")
+    print(f"open  -> diagnostics: median {statistics.median(opens):.3f} s (target 1 s)")
+    print(
+        f"edit  -> diagnostics: median {statistics.median(edits):.3f} s after the debounce"
+        f" (target 0.15 s); debounce {DEBOUNCE:.2f} s; max {max(edits):.3f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
