@@ -29,6 +29,31 @@ class Applicability(TextEnum):
     UNSAFE = "unsafe"
 
 
+class Recipe(TextEnum):
+    """A way of rewriting a leak that a rule offers (`Rule.fixes`, in order of preference); the
+    fixer maps each to its function (`fix/offers.py`), which checks what it needs."""
+
+    # Offered beside the others, in the rule's order.
+    REGISTER_EARLY = "register-early"  # a late `ExitStack` registration moved up to the acquisition
+    FUNCTION_SCOPE = "function-scope"  # a dependency's session made function-scoped (FastAPI)
+    CLOSE_BEFORE_WAIT = "close-before-wait"  # the session released before the long wait
+    PER_ITERATION = "per-iteration"  # a short-lived session per iteration of a stream or loop
+    PROJECT_HELPER = "project-helper"  # `with helper() as name:`, a helper found in the project
+    # The main forms: alternatives, the first that applies gives the one main rewrite.
+    RELEASE_BEFORE_HANDOFF = "release-before-handoff"  # `except BaseException:` release, before
+    WRAP = "wrap"  # `with` (or `fix-helpers`), or try/finally with the release, around the range
+    WITH_THAT_RELEASES = "with-that-releases"  # a `with` that does not release made to release
+    ENTER = "enter"  # a context manager called without `with` entered with `with`
+    NEST_RELEASE = "nest-release"  # the statements before a release in `finally` in try/finally
+    RELEASE_IN_FINALLY = "release-in-finally"  # a release in `except` moved into `finally`
+    RELEASE_INTO_WITH = "release-into-with"  # a release after a `with` block into its `finally`
+    RELEASE_WITH_ITEMS = "release-with-items"  # a connection item of a multi-item `with` released
+    RELEASE_PER_ITERATION = "release-per-iteration"  # released in each iteration, not once after
+    RELEASE_BEFORE_REUSE = "release-before-reuse"  # the first released before the name is reused
+    RELEASE_IN_EXIT = "release-in-exit"  # a context-manager class: `__exit__` release in finally
+    RELEASE_NEVER_IN_EXIT = "release-never-in-exit"  # the release added to an `__exit__`
+
+
 @dataclass(frozen=True)
 class Edit:
     """Replace the text from (line, column) to (end_line, end_column), 1-based, end exclusive."""

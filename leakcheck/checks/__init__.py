@@ -7,8 +7,9 @@ Design (issue 30, "A rule is one module"; ruff's file per rule, Fixit's rule cla
   headings (What it does / Why is this bad? / Example / Use instead / Fix safety / Options), and
   it defines one `RULE` (`rule.Rule`): code, kebab-case name, table summary, the verdicts it names
   (a kind family and an escape class of the shared lifetime analysis: `Rule.judges`), its message
-  template, whether it is opt-in, and its `invalid` / `valid` examples (complete Python; an
-  invalid one with its exact (code, line) findings and, where the rule fixes it, the fixed source).
+  template, whether it is opt-in, the fixes it offers (`fixes`: `model.Recipe` values, in order
+  of preference) and its `invalid` / `valid` examples (complete Python; an invalid one with its
+  exact (code, line) findings and, where the rule fixes it, the fixed source).
 - `RULES` below is the registry: the one list of rules, in the catalogue's order (the order of
   `leakcheck rule --all`, SARIF's rule table and the docs; `rule_for` takes the first rule that
   judges a verdict). `leakcheck rule`, `scripts/gen_rule_docs.py` (docs/rules/*.md, the README's
@@ -25,11 +26,14 @@ Design (issue 30, "A rule is one module"; ruff's file per rule, Fixit's rule cla
 (`analysis/verdicts.PRIORITY` is read from it); `RULES` keeps the catalogue's order, which the
 published output (`leakcheck rule --all`, SARIF) follows.
 
-Still elsewhere (the next step): the predicates that compute each escape class
-(`analysis/verdicts._classify`) and the fixes a rule offers (`fix/plans.py`,
-`fix/recipes.py`, `fix/coverage.py`, `fix/candidates.py`, chosen by escape class). Moving those
-into the rule modules lifts this package above `analysis` and `fix`; the engine then gets the
-registry passed in, and config and the fixer take the codes they need as arguments.
+The fixes: a rule names its recipes; the fixer (`fix/offers.py`) maps each recipe to its
+function, which checks what it needs (how the resource is bound, a hand-off, the kind's fields),
+and `fix/candidates.py` walks the rule's list: the main forms are alternatives (the first that
+decides gives the one main rewrite), the others are offered beside it. So a rule changes its
+fixes in its own module; a new way of rewriting is a `Recipe` value and its function in the
+registry (`tests/test_rule_fixes.py` fails when one is missing). The Django rules' fixes are text
+edits drafted with their findings (`analysis/django/`), and the escape classes themselves are
+computed once, by the shared analysis (`analysis/verdicts.py`), for every rule.
 """
 
 from __future__ import annotations

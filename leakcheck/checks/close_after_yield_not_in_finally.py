@@ -50,7 +50,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from sqlalchemy import create_engine
@@ -107,6 +107,7 @@ RULE = Rule(
     ),
     family="session",
     leak="yield",
+    fixes=(Recipe.WRAP, Recipe.PROJECT_HELPER),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC207", 10),), fixed=FIXED),),

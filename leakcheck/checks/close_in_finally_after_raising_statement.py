@@ -33,7 +33,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from sqlalchemy import create_engine
@@ -81,6 +81,7 @@ RULE = Rule(
     summary="`close()` in `finally` after a statement that may raise",
     family="session",
     leak="finally-order",
+    fixes=(Recipe.NEST_RELEASE,),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC204", 10),), fixed=VALID),),

@@ -32,7 +32,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from contextlib import contextmanager
@@ -87,6 +87,7 @@ RULE = Rule(
     ),
     family="any",
     leak="unentered",
+    fixes=(Recipe.ENTER,),
     message="{what}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC301", 18),), fixed=VALID, unsafe=True),),

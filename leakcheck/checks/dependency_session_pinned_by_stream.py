@@ -50,7 +50,7 @@ the handler does not use it, or when its last use ends the transaction.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from fastapi import APIRouter, BackgroundTasks, Depends
@@ -144,6 +144,7 @@ RULE = Rule(
     ),
     family="any",
     leak="pinned-by-stream",
+    fixes=(Recipe.FUNCTION_SCOPE,),
     message="{what}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC403", 22),), fixed=FIXED, unsafe=True),),

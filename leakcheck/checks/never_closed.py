@@ -46,7 +46,7 @@ gets the `close()` added (unsafe: the object keeps the attribute).
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from sqlalchemy import create_engine
@@ -85,6 +85,13 @@ RULE = Rule(
     ),
     family="session",
     leak="never",
+    fixes=(
+        Recipe.WRAP,
+        Recipe.WITH_THAT_RELEASES,
+        Recipe.RELEASE_WITH_ITEMS,
+        Recipe.RELEASE_NEVER_IN_EXIT,
+        Recipe.PROJECT_HELPER,
+    ),
     message="{what} is never {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC201", 10),), fixed=VALID, unsafe=True),),

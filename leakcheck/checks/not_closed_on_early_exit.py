@@ -49,7 +49,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from sqlalchemy import create_engine
@@ -107,6 +107,12 @@ RULE = Rule(
     summary="an early exit, a branch, a swallowed error, or `close()` only in `except`",
     family="session",
     leak="early-exit",
+    fixes=(
+        Recipe.WRAP,
+        Recipe.RELEASE_IN_FINALLY,
+        Recipe.RELEASE_INTO_WITH,
+        Recipe.PROJECT_HELPER,
+    ),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC203", 10),), fixed=FIXED),),

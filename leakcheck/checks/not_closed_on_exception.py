@@ -54,7 +54,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from sqlalchemy import create_engine
@@ -93,6 +93,15 @@ RULE = Rule(
     summary="closed on the normal path, but a statement before `close()` may raise",
     family="session",
     leak="exception",
+    fixes=(
+        Recipe.REGISTER_EARLY,
+        Recipe.RELEASE_BEFORE_HANDOFF,
+        Recipe.WRAP,
+        Recipe.RELEASE_IN_FINALLY,
+        Recipe.RELEASE_INTO_WITH,
+        Recipe.RELEASE_IN_EXIT,
+        Recipe.PROJECT_HELPER,
+    ),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC202", 10),), fixed=VALID),),

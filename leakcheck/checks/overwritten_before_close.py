@@ -34,7 +34,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, documentation
 
 INVALID = """\
 from sqlalchemy import create_engine
@@ -57,6 +57,7 @@ RULE = Rule(
     summary="the name is reassigned or deleted while the session is open",
     family="session",
     leak="overwritten",
+    fixes=(Recipe.RELEASE_BEFORE_REUSE,),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC205", 10),)),),

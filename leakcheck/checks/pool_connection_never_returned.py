@@ -56,7 +56,7 @@ Custom pools: `[[tool.leakcheck.kinds]]` in `pyproject.toml`.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from psycopg2.pool import ThreadedConnectionPool
@@ -100,6 +100,13 @@ RULE = Rule(
     ),
     family="pool",
     leak="never",
+    fixes=(
+        Recipe.WRAP,
+        Recipe.WITH_THAT_RELEASES,
+        Recipe.RELEASE_WITH_ITEMS,
+        Recipe.RELEASE_NEVER_IN_EXIT,
+        Recipe.PROJECT_HELPER,
+    ),
     message="{what} is never {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC101", 9),), fixed=VALID),),

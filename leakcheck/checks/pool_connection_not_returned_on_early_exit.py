@@ -56,7 +56,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from psycopg2.pool import ThreadedConnectionPool
@@ -113,6 +113,12 @@ RULE = Rule(
     ),
     family="pool",
     leak="early-exit",
+    fixes=(
+        Recipe.WRAP,
+        Recipe.RELEASE_IN_FINALLY,
+        Recipe.RELEASE_INTO_WITH,
+        Recipe.PROJECT_HELPER,
+    ),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC103", 7),), fixed=FIXED),),

@@ -61,7 +61,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from psycopg2.pool import ThreadedConnectionPool
@@ -118,6 +118,15 @@ RULE = Rule(
     ),
     family="pool",
     leak="exception",
+    fixes=(
+        Recipe.REGISTER_EARLY,
+        Recipe.RELEASE_BEFORE_HANDOFF,
+        Recipe.WRAP,
+        Recipe.RELEASE_IN_FINALLY,
+        Recipe.RELEASE_INTO_WITH,
+        Recipe.RELEASE_IN_EXIT,
+        Recipe.PROJECT_HELPER,
+    ),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC102", 7),), fixed=FIXED),),

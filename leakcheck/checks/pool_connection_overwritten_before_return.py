@@ -38,7 +38,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, documentation
 
 INVALID = """\
 from psycopg2.pool import ThreadedConnectionPool
@@ -75,6 +75,7 @@ RULE = Rule(
     summary="the name is reassigned or deleted while the connection is held",
     family="pool",
     leak="overwritten",
+    fixes=(Recipe.RELEASE_BEFORE_REUSE,),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC105", 7),), fixed=FIXED),),

@@ -38,7 +38,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from psycopg2.pool import ThreadedConnectionPool
@@ -76,6 +76,7 @@ RULE = Rule(
     ),
     family="pool",
     leak="loop",
+    fixes=(Recipe.RELEASE_PER_ITERATION,),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC106", 8),), fixed=VALID, unsafe=True),),

@@ -59,7 +59,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from contextlib import contextmanager
@@ -102,6 +102,7 @@ RULE = Rule(
     ),
     family="pool",
     leak="yield",
+    fixes=(Recipe.WRAP, Recipe.PROJECT_HELPER),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC107", 10),), fixed=VALID),),

@@ -33,7 +33,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from psycopg2.pool import ThreadedConnectionPool
@@ -84,6 +84,7 @@ RULE = Rule(
     ),
     family="pool",
     leak="finally-order",
+    fixes=(Recipe.NEST_RELEASE,),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC104", 9),), fixed=VALID),),

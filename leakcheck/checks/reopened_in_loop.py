@@ -34,7 +34,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 from sqlalchemy import create_engine
@@ -73,6 +73,7 @@ RULE = Rule(
     summary="the next iteration opens another before the previous one is closed",
     family="session",
     leak="loop",
+    fixes=(Recipe.RELEASE_PER_ITERATION,),
     message="{what} is not {released}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC206", 11),), fixed=VALID, unsafe=True),),

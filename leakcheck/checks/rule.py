@@ -5,13 +5,20 @@ analysis) for one family of kinds, or a Django settings finding; the analysis co
 the rule names it. `message` placeholders: {what} the acquisition ("connection from
 `pool.getconn()`"), {released} the kind's phrase ("returned to the pool", "closed"), {how} the
 path from the analysis; Django rules have their own fields.
+
+`fixes` lists the rewrites the rule offers for its verdicts (`Recipe` values of the model), in
+order of preference: the fixer walks it (`fix/candidates.py`) and maps each to its function
+(`fix/offers.py`), which checks what it needs. A rule with no recipe offers no rewrite; the Django
+rules' text edits are drafted with their findings (`analysis/django/`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Invalid", "Rule", "Valid", "documentation"]
+from leakcheck.model import Recipe
+
+__all__ = ["Invalid", "Recipe", "Rule", "Valid", "documentation"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Rule:
     invalid: tuple[Invalid, ...] = ()
     valid: tuple[Valid, ...] = ()
     opt_in: bool = False  # not in the default selection: enabled only when named by its full code
+    fixes: tuple[Recipe, ...] = ()  # the rewrites offered for its verdicts, preferred first
 
     def judges(self, family: str, leak: str) -> bool:
         """Does this rule name a verdict of a kind of `family` that escapes by `leak`?"""

@@ -57,7 +57,7 @@ yield row`, a server-side cursor) is a deliberate, finite streaming read and is 
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 import asyncio
@@ -162,6 +162,7 @@ RULE = Rule(
     summary="a handler's session used inside a streaming generator that outlives the request",
     family="any",
     leak="captured-by-stream",
+    fixes=(Recipe.PER_ITERATION,),
     message="{what}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC401", 26),), fixed=FIXED, unsafe=True),),

@@ -68,7 +68,7 @@ None.
 
 from __future__ import annotations
 
-from leakcheck.checks.rule import Invalid, Rule, Valid, documentation
+from leakcheck.checks.rule import Invalid, Recipe, Rule, Valid, documentation
 
 INVALID = """\
 import asyncio
@@ -176,6 +176,7 @@ RULE = Rule(
     ),
     family="any",
     leak="held-across-await",
+    fixes=(Recipe.CLOSE_BEFORE_WAIT, Recipe.PER_ITERATION),
     message="{what}{how}",
     doc=documentation(__doc__),
     invalid=(Invalid(INVALID, findings=(("LC402", 23),), fixed=FIXED, unsafe=True),),

@@ -1,24 +1,24 @@
-"""The one rewrite of a verdict, in the order the recipes are tried: the main forms first
-(recipes.py: `with`, try/finally around the range, a hand-off guarded, a `finally` nested), the
-later recipes (coverage.py: one module each) where the main forms do not decide.
-"""
+"""The one main rewrite of a verdict: its rule's main forms (`Rule.fixes`), tried in the rule's
+order (offers.py); the other candidates are candidates.py's."""
 
 from __future__ import annotations
 
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.verdicts import Verdict
-from leakcheck.fix.coverage import plan_more
-from leakcheck.fix.recipes import Plan, main_form
+from leakcheck.checks import rule_for
+from leakcheck.fix.offers import Ask, main_form
+from leakcheck.fix.recipes import Plan
 
 
 def plan(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) -> Plan | None:
-    """The rewrite that fixes `verdict`, or None when no rewrite is known to be right.
+    """The main rewrite that fixes `verdict`, or None when no rewrite is known to be right (or no
+    rule names the verdict).
 
     `helpers` (`fix-helpers` in the configuration): context managers of the project that hand out
     a pooled connection and give it back, used instead of try/finally for pool connections. Never
     raises for a verdict of `facts`' module.
     """
-    first = main_form(verdict, facts, helpers)
-    if first.decided:
-        return first.plan
-    return plan_more(verdict, facts)
+    rule = rule_for(verdict.site.kind.family, verdict.leak)
+    if rule is None:
+        return None
+    return main_form(rule.fixes, Ask(verdict, facts, helpers))

@@ -18,6 +18,10 @@ or, where a `with` would do more than release (psycopg 3 commits) or does not ex
 Top-level releases inside the range are removed (the new form releases); a release nested deeper
 in the range means the rewrite could release twice, so there is no fix. A release after a raising
 statement in `finally` (`finally-order`) is nested in its own try/finally instead.
+
+These are the rewrites of the main forms (`wrap`, `enter`, `with_that_releases`,
+`release_before_handoff`, `nest_release`) and of the project's helper (`with_helper`); which ones
+a verdict gets is its rule's choice (`Rule.fixes`), and offers.py checks each one's preconditions.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
-from leakcheck.analysis.records import Escape, Origin
+from leakcheck.analysis.records import Origin
 from leakcheck.analysis.syntax import call_text, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.ranges import (
@@ -36,7 +40,6 @@ from leakcheck.fix.ranges import (
     deferred_use,
     detaches,
     ending_at_release,
-    handed_to_later,
     hands_over,
     is_release,
     leaves,
@@ -60,8 +63,6 @@ from leakcheck.fix.statements import (
 )
 from leakcheck.model import Applicability
 
-WRAPPED = frozenset({Escape.NEVER, Escape.EXCEPTION, Escape.EARLY_EXIT, Escape.YIELD})
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -73,46 +74,6 @@ class Plan:
     applicability: Applicability
     reason: str = ""  # why it is unsafe
     imports: tuple[tuple[str, str], ...] = ()  # (module, name) the new code needs imported
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What the main forms make of a verdict: `plan` when `decided`; when not, they do not apply
-    (or found nothing) and the later recipes may (a `plan` of None that is `decided`: the main
-    form applies and no rewrite is known to be right, so none is tried)."""
-
-    plan: Plan | None
-    decided: bool
-
-
-def main_form(verdict: Verdict, facts: ModuleFacts, helpers: tuple[str, ...] = ()) -> Attempt:
-    """What the main forms make of `verdict` (the caller, `plans.plan`, tries the later recipes
-    of coverage.py when they do not decide).
-
-    `helpers` (`fix-helpers` in the configuration): context managers of the project that hand out
-    a pooled connection and give it back, used instead of try/finally for pool connections.
-    """
-    site = verdict.site
-    handed = handed_over_at(verdict)
-    if handed is None and verdict.leak == Escape.EXCEPTION and site.binding.how == Origin.ASSIGN:
-        handed = handed_to_later(site, facts)  # a task whose coroutine releases it
-    if (
-        verdict.leak == Escape.EXCEPTION
-        and handed is not None
-        and site.binding.how == Origin.ASSIGN
-    ):
-        return Attempt(_release_before_handoff(site, facts, handed), decided=True)
-    if verdict.leak in WRAPPED and site.binding.how == Origin.ASSIGN:
-        wrapped = _wrap(site, facts, helper=_helper(site, helpers))
-        return Attempt(wrapped, decided=wrapped is not None)
-    if verdict.leak == Escape.NEVER and site.binding.how == Origin.WITH:
-        released = _with_that_releases(site, facts)
-        return Attempt(released, decided=released is not None)
-    if verdict.leak == Escape.UNENTERED and site.binding.how == Origin.ASSIGN:
-        return Attempt(_enter(site, facts), decided=True)
-    if verdict.leak == Escape.FINALLY_ORDER and verdict.node is not None:
-        return Attempt(_nest_release(verdict, facts), decided=True)
-    return Attempt(None, decided=False)
 
 
 # -- the range of a resource ------------------------------------------------------------------
@@ -140,9 +101,9 @@ def with_helper(
     a helper of the project detected by `analysis/managers.py`. Unsafe with `reason` when it is not
     "" (it also commits, or takes from another pool); otherwise as safe as the plain form."""
     site = verdict.site
-    if verdict.leak not in WRAPPED or site.binding.how != Origin.ASSIGN:
+    if site.binding.how != Origin.ASSIGN:
         return None
-    if verdict.leak == Escape.EXCEPTION and handed_over_at(verdict) is not None:
+    if handed_over_at(verdict) is not None:
         return None  # released only before a hand-off: a `with` would release after it
     return _wrap(
         site,
@@ -267,7 +228,18 @@ def _wrap(
     )
 
 
-def _enter(site: Site, facts: ModuleFacts) -> Plan | None:
+def wrap(site: Site, facts: ModuleFacts, helpers: tuple[str, ...] = ()) -> Plan | None:
+    """`with` or try/finally with the release around the range of `site`'s resource (bound by an
+    assignment), or None when no such rewrite is known to be right. `helpers` (`fix-helpers` in
+    the configuration): context managers of the project that hand out a pooled connection and
+    give it back, used instead of try/finally for pool connections."""
+    return _wrap(site, facts, helper=_helper(site, helpers))
+
+
+def enter(site: Site, facts: ModuleFacts) -> Plan | None:
+    """A context manager called without `with` (`unentered`) and assigned: the range in `with`
+    (`async with` for an `@asynccontextmanager`), unsafe (the manager now runs); None when not
+    known to be right."""
     return _wrap(site, facts, enter=True)
 
 
@@ -283,7 +255,7 @@ def _async_manager(site: Site, facts: ModuleFacts) -> bool | None:
     return "asynccontextmanager" in decorators
 
 
-def _with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
+def with_that_releases(site: Site, facts: ModuleFacts) -> Plan | None:
     """`with psycopg2.connect() as conn:` only ends the transaction:
     `with closing(psycopg2.connect()) as conn, conn:` closes it too and keeps the transaction.
     `with pool.getconn() as conn:` likewise becomes try/finally around `with conn:`."""
@@ -360,7 +332,7 @@ def handed_over_at(verdict: Verdict) -> cst.CSTNode | None:
     return None
 
 
-def _release_before_handoff(site: Site, facts: ModuleFacts, handed: cst.CSTNode) -> Plan | None:
+def release_before_handoff(site: Site, facts: ModuleFacts, handed: cst.CSTNode) -> Plan | None:
     """`conn = connect(); conn.autocommit = True; Thread(args=(conn,)).start()` ->
     `try: conn.autocommit = True` / `except BaseException: conn.close(); raise` before the
     hand-off. Only the statements before the one that hands it over are guarded: after it, the new
@@ -410,7 +382,7 @@ def _release_before_handoff(site: Site, facts: ModuleFacts, handed: cst.CSTNode)
 # -- a release after a raising statement in `finally` ---------------------------------------------
 
 
-def _nest_release(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
+def nest_release(verdict: Verdict, facts: ModuleFacts) -> Plan | None:
     """`finally: conn.autocommit = True; pool.putconn(conn)` ->
     `finally: try: conn.autocommit = True finally: pool.putconn(conn)`."""
     site = verdict.site
