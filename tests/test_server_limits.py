@@ -159,7 +159,8 @@ def test_other_documents_and_requests_are_answered_while_a_slow_check_runs(start
             "context": {"diagnostics": []},
         },
     )
-    assert [a["diagnostics"][0]["code"] for a in actions] == ["LC201", "LC102"]
+    fixes = [a for a in actions if not a["title"].startswith("Disable ")]
+    assert [a["diagnostics"][0]["code"] for a in fixes] == ["LC201", "LC102"]
     # All that while the big document is still being checked: nothing published for it yet.
     assert not any(published(big)(m) for m in seen)
     # `shutdown` is answered at once too, and stops its check.
@@ -288,7 +289,8 @@ def test_a_lone_surrogate_is_checked_without_an_error(start: Start) -> None:
         "textDocument/codeAction",
         {"textDocument": {"uri": uri}, "range": everything, "context": {"diagnostics": []}},
     )
-    assert [a["diagnostics"][0]["code"] for a in quick] == ["LC201", "LC102"]
+    fixes = [a for a in quick if not a["title"].startswith("Disable ")]
+    assert [a["diagnostics"][0]["code"] for a in fixes] == ["LC201", "LC102"]
     # Fix-all would replace the whole text, surrogate included: not offered.
     whole = client.request(
         "textDocument/codeAction",
