@@ -29,16 +29,14 @@ SQLAlchemy sessions and connections: `with SessionLocal() as db:` (or `async wit
 statements from the acquisition through the last use of the session or of anything derived from it;
 it closes without committing, so it is safe, except when objects or results of the session are
 returned or stored beyond the block: they would be detached, so that fix is unsafe. Driver
-connections: try/finally with `close()` (safe); `with psycopg2.connect() as conn:` and
-`with sqlite3.connect() as conn:` become `with closing(...) as conn, conn:`, which keeps the
-transaction and adds the close (safe; `from contextlib import closing` is added once), also as
-one item of a multi-item `with`, and a `close()` right after such a `with` block moves into it. A
-`close()` written in `except` (and perhaps after the `try`) moves into a new `finally` of that
-`try`, once (safe when nothing uses the connection after it; unsafe when objects of a session that
-was never closed on the normal path are used after the `try`). In a context-manager class, the
-`close()` in `__exit__` moves into `finally`, and an `__enter__` that may fail after opening
-closes in `except BaseException:` before re-raising (safe); an `__exit__` that never closes it
-gets the `close()` added (unsafe: the object keeps the attribute).
+connections: try/finally with `close()` (safe). `with psycopg2.connect() as conn:` and `with
+sqlite3.connect() as conn:` become `with closing(...) as conn, conn:`, which keeps the transaction
+and adds the close (safe; `from contextlib import closing` is added once), also as one item of a
+multi-item `with`. In a context-manager class, an `__exit__` that never closes it gets the `close()`
+added (unsafe: the object keeps the attribute). The project's own context-manager helper for the
+kind, when one is found (the README's "fix helpers"), is offered too: `with get_session() as db:`,
+first and safe when it takes from the same source with the same arguments and does nothing else;
+otherwise after the plain form, unsafe, saying why.
 
 ## Options
 `session-factories`, `conventional-factory-names` in `[tool.leakcheck]`.

@@ -33,25 +33,16 @@ def get_db_cursor():
 ## Fix safety
 Safe fix: the statements after `getconn()`, through the last one that uses the connection or
 anything derived from it (cursors, rows), go into `try:` with `pool.putconn(conn)` in `finally`; a
-`putconn()` at the end of that range moves there. `with pool.getconn() as conn:` becomes try/finally
-around `with conn:` (the transaction is kept). asyncpg-style pools get `async with pool.acquire() as
-conn:`. When the connection is handed over (returned, stored, given to a thread, a task or a
-callback: `asyncio.create_task(drain(pool, conn))` whose coroutine releases it, `loop.create_task`,
-`ensure_future`, `TaskGroup.create_task`), only an error before the hand-off gives it back (`except
-BaseException:` with the (awaited) release, then `raise`); the new owner releases it after. No
-release is added after a hand-off to a thread, task or callback, when the connection or a cursor of
-it is used after the block, when it comes from a function that also keeps it (a cache), or when it
-is released inside a branch of the range (the rewrite could return it twice). A returned cursor or
-unread result makes the fix unsafe. A release written in `except` (and perhaps after the `try`, or
-at the end of its body) moves into a new `finally` of that `try`, once; a `putconn()` right after a
-`with` block moves into `finally` around `with conn:`; in a multi-item `with pool.getconn() as conn,
-conn.cursor() as cur:` the connection is taken first and returned in `finally` around `with conn,
-conn.cursor() as cur:`, also when the `putconn()` follows that block (not when items come before the
-connection: a lock let go before the `putconn()`); all safe: the connection is not used after the
-new release; no fix when it is, or when the release would run twice. In a context-manager class, the
-release in `__exit__` moves into `finally`, and an `__enter__` that may fail after acquiring gives
-the connection back in `except BaseException:` before re-raising (safe); an `__exit__` that never
-returns it gets the release added (unsafe: the object keeps the attribute).
+`putconn()` at the end of that range moves there. asyncpg-style pools get `async with pool.acquire()
+as conn:`. A helper listed in `fix-helpers` is offered first (`with self.get_connection() as conn:`,
+unsafe: such helpers usually commit or roll back too), the plain form after it. No release is added
+after a hand-off to a thread, task or callback, when the connection or a cursor of it is used after
+the block, when it comes from a function that also keeps it (a cache), or when it is released inside
+a branch of the range (the rewrite could return it twice). A returned cursor or unread result makes
+the fix unsafe. The project's own context-manager helper for the kind, when one is found (the
+README's "fix helpers"), is offered too: `with pooled() as conn:`, first and safe when it takes from
+the same source with the same arguments and does nothing else; otherwise after the plain form,
+unsafe, saying why.
 
 ## Options
 None.
