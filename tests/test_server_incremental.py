@@ -101,7 +101,7 @@ def test_noqa_is_added_or_merged() -> None:
     assert line[: merged.start] + merged.text + line[merged.end :] == (
         "b = pool.getconn()  # noqa: XY1, LC101"
     )
-    assert noqa_edit(text, 4, "LC101") is None  # a bare `# noqa` silences it already
+    assert noqa_edit(text, 4, "LC101") is None  # a blanket directive silences it already
     assert noqa_edit('s = """\nx\n"""\n', 1, "LC101") is None  # the line ends in a string
 
 
