@@ -8,8 +8,9 @@ package, ...) is a `Fake`, so `psycopg2.pool.ThreadedConnectionPool(...)` builds
 
 What a fake does is decided by the call that made it, following the drivers' documented behaviour:
 
-- `pool.getconn()` (psycopg2), `psycopg2.connect()`, `sqlite3.connect()`: a connection whose
-  `with` block only ends the transaction (commit or rollback), it does not close it;
+- `pool.getconn()` (psycopg2), `psycopg2.connect()`, `sqlite3.connect()`, `pyodbc.connect()`,
+  `dataset.connect()`: a connection (or database) whose `with` block only ends the transaction
+  (commit or rollback), it does not close it;
 - `psycopg.connect()`, `engine.connect()`, `engine.begin()`, `pymysql.connect()`, a SQLAlchemy
   session (`Session(...)`, `SessionLocal()`, any `sessionmaker()()`): `with` closes it;
 - `pool.connection()` (psycopg_pool): a context manager that gets a connection and puts it back;
@@ -61,6 +62,12 @@ REAL = frozenset(
 SAME_RESOURCE = frozenset({"execution_options"})
 # Calls that give a resource back when handed one: psycopg2 `putconn`, asyncpg `release`.
 RELEASING = frozenset({"putconn", "release"})
+# A resource's own methods that give it back: `close()`, and `disconnect()` for clients whose
+# library names it so (clickhouse-driver's `Client`).
+SELF_RELEASING = frozenset({"close", "disconnect"})
+# A resource's own methods that hand out another resource: a records `Database` lends
+# connections of its engine (`db.get_connection()`), each closed on its own.
+HANDS_OUT = frozenset({"get_connection"})
 # Calls whose result is plain data (DB-API/asyncpg rows, SQLAlchemy `Result.all()` and friends).
 READS = frozenset(
     {"fetchone", "fetchall", "fetchmany", "fetchrow", "fetchval", "fetch", "scalar", "all"}
@@ -240,7 +247,7 @@ class Fake:
             if isinstance(arg, RUNNABLE):
                 self._world.pending.append(arg)
         if self.root is not None:
-            closing = name == "close" and self.root is self._parent_resource()
+            closing = name in SELF_RELEASING and self.root is self._parent_resource()
             if closing and self.root.released and self.root.kind in ("closes", "transaction"):
                 # Closing again is allowed: SQLAlchemy's `Session.close()` and `Connection.close()`
                 # and psycopg 3's `close()` do nothing more on a closed one; nor do sqlite3's
@@ -248,6 +255,9 @@ class Fake:
                 # and psycopg2's (`conn_close` returns when `closed == 1`).
                 self._world.record(self, "release: close() again")
                 return Fake(self._world, f"{self._path}()")
+            if name in HANDS_OUT and self.root is self._parent_resource():
+                self._world.use(self, f"{name}()")
+                return Fake(self._world, f"{self._path}()", kind="closes", owner=self)
             self._world.use(self, f"release: {name}()" if closing else f"{name}()")
             if closing:
                 self.root.released = True
@@ -448,13 +458,21 @@ def _kind_of(top: str, parent: str, name: str) -> str:
     if name == "getconn":
         return "pooled"
     if name == "connect":
-        if top in ("psycopg2", "sqlite3"):
-            return "transaction"
+        if top in ("psycopg2", "sqlite3", "pyodbc", "dataset"):
+            return "transaction"  # pyodbc, dataset: `with` commits or rolls back, leaves it open
         return "closes"  # psycopg 3, pymysql, mysql.connector, SQLAlchemy engines, asyncpg
     if name in ("begin", "raw_connection"):
         return "closes" if "engine" in parent.lower() else ""
     if name == "scoped_session":
         return "closes"  # a per-call registry: close() (or remove()) ends its session
+    if name in ("Client", "from_url") and top == "clickhouse_driver":
+        return "closes"  # its `disconnect()` (or `with`) drops the connection (0.2.2+)
+    if name == "get_async_client" and top == "clickhouse_connect":
+        return "closes"  # `close()` (or `async with`) closes its aiohttp session
+    if name == "Database" and top == "records":
+        return "closes"  # records: `close()` (or `with`) disposes its engine
+    if name == "get_connection" and top == "records":
+        return "closes"  # a records connection: `close()` (or `with`) gives it back
     if name == "connection" and top == "dbutils":
         return "closes"  # DBUtils `PooledDB.connection()`: close() gives it back to the pool
     if name == "connection" and "pool" in parent.lower():
