@@ -405,6 +405,12 @@ HANDS_ON = frozenset(
     }
 )
 _BINDING_PARENTS = (cst.AssignTarget, cst.AsName, cst.Param, cst.Del, cst.For, cst.CompFor)
+# Methods whose result may be a handle that reaches the wrapped resource (`cursor.connection`,
+# PEP 249): returning or yielding `w.cursor()` hands the resource over with it.
+HANDLE_METHODS = frozenset(
+    {"cursor", "connection", "connect", "session", "get_connection", "raw_connection", "__enter__"}
+)
+_LEAVING = (cst.Return, cst.Yield, *_CONTAINERS)
 
 
 @dataclass(frozen=True)
@@ -441,15 +447,13 @@ def _locals(facts: CollectedFacts, info: FunctionInfo) -> Locals:
     node = info.node
     if not isinstance(node, cst.FunctionDef):
         return Locals(frozenset(), frozenset())  # module level: not judged this way
-    mentions: dict[str, list[tuple[cst.Name, cst.CSTNode, cst.CSTNode | None]]] = {}
+    mentions: dict[str, list[_Mention]] = {}
     nested: list[cst.CSTNode] = []
     wrappers: dict[str, list[cst.Call]] = {}
     closures: dict[str, list[cst.FunctionDef | cst.Lambda]] = {}
-    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [
-        (child, node.body, None) for child in children(node.body)
-    ]
+    stack: list[_Visit] = [(child, node.body, None, None) for child in children(node.body)]
     while stack:
-        current, parent, grand = stack.pop()
+        current, parent, grand, great = stack.pop()
         kind = type(current)
         if kind in SCOPE_TYPES:
             nested.append(current)
@@ -460,7 +464,7 @@ def _locals(facts: CollectedFacts, info: FunctionInfo) -> Locals:
         if kind is cst.Name:
             assert isinstance(current, cst.Name) and parent is not None
             if _refers(current, parent):
-                mentions.setdefault(current.value, []).append((current, parent, grand))
+                mentions.setdefault(current.value, []).append((current, parent, grand, great))
             continue
         if kind is cst.Assign:
             assert isinstance(current, cst.Assign)
@@ -471,17 +475,14 @@ def _locals(facts: CollectedFacts, info: FunctionInfo) -> Locals:
                     wrappers.setdefault(target.value, []).append(value)
                 elif isinstance(value, cst.Lambda):
                     closures.setdefault(target.value, []).append(value)
-        stack.extend((child, current, parent) for child in children(current))
+        stack.extend((child, current, parent, grand) for child in children(current))
 
     def stays(name: str, own: cst.CSTNode | None, awaited: bool) -> bool:
         if name in info.declared_global or name in info.params:
             return False
         if any(n is not own and free_mentions(n, frozenset({name})) for n in nested):
             return False
-        return all(
-            _local_use(facts, info, mention, parent, grand, awaited)
-            for mention, parent, grand in mentions.get(name, [])
-        )
+        return all(_local_use(facts, m, awaited) for m in mentions.get(name, []))
 
     kept: set[int] = set()
     for name, calls in wrappers.items():
@@ -528,21 +529,26 @@ def _generator(node: cst.FunctionDef) -> bool:
     return any(isinstance(n, cst.Yield) for n in walk(node.body))
 
 
-def _local_use(
-    facts: CollectedFacts,
-    info: FunctionInfo,
-    name: cst.Name,
-    parent: cst.CSTNode,
-    grand: cst.CSTNode | None,
-    awaited: bool,
-) -> bool:
+# A node with its parent, grandparent and great-grandparent; a name mentioned with the same.
+_Visit = tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None, cst.CSTNode | None]
+_Mention = tuple[cst.Name, cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]
+
+
+def _local_use(facts: CollectedFacts, mention: _Mention, awaited: bool) -> bool:
     """Does this mention of a local wrapper or closure keep it in the scope?"""
+    name, parent, grand, great = mention
     if isinstance(parent, _BINDING_PARENTS):
         return True  # (re)bound, deleted, or iterated: `for row in w`
     if isinstance(parent, cst.Attribute) and parent.value is name:
-        return not (
-            isinstance(grand, cst.Call) and grand.func is parent and parent.attr.value in HANDS_ON
-        )
+        if isinstance(grand, cst.Call) and grand.func is parent:
+            method = parent.attr.value
+            return method not in HANDS_ON and not (
+                method in HANDLE_METHODS and isinstance(great, _LEAVING)
+            )
+        if isinstance(grand, cst.Arg):
+            return isinstance(great, cst.Call) and plainly_borrows(facts, great)
+        # `return w.conn`, `c = w.conn`: what it holds may leave through the attribute
+        return not isinstance(grand, (*_LEAVING, cst.Assign, cst.AnnAssign))
     if isinstance(parent, cst.Call) and parent.func is name:
         return not awaited or isinstance(grand, cst.Await)
     if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
@@ -587,11 +593,9 @@ def local_closure(
         return False
     assert isinstance(node, (cst.FunctionDef, cst.Lambda))
     free = aliases - scope_locals(node)
-    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [
-        (child, node, None) for child in children(node)
-    ]
+    stack: list[_Visit] = [(child, node, None, None) for child in children(node)]
     while stack:
-        current, parent, grand = stack.pop()
+        current, parent, grand, great = stack.pop()
         if type(current) in SCOPE_TYPES:
             if free_mentions(current, free):
                 return False
@@ -600,12 +604,12 @@ def local_closure(
             if not _refers(current, parent):
                 continue
             if isinstance(parent, cst.Attribute) and parent.value is current:
-                if (
-                    isinstance(grand, cst.Call)
-                    and grand.func is parent
-                    and parent.attr.value in HANDS_ON
-                ):
-                    return False  # `def cleanup(): conn.close()`: it gives the resource back
+                if isinstance(grand, cst.Call) and grand.func is parent:
+                    method = parent.attr.value
+                    if method in HANDS_ON:
+                        return False  # `def cleanup(): conn.close()`: it gives it back
+                    if method in HANDLE_METHODS and (isinstance(great, _LEAVING) or great is node):
+                        return False  # `return conn.cursor()`: the caller reaches `conn`
             elif isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
                 borrows = (
                     argument_effect(facts, grand, parent, info.class_name) == BORROW
@@ -617,7 +621,7 @@ def local_closure(
             elif not isinstance(parent, _NEUTRAL):
                 return False
             continue
-        stack.extend((child, current, parent) for child in children(current))
+        stack.extend((child, current, parent, grand) for child in children(current))
     return True
 
 
