@@ -15,9 +15,10 @@ everything another unit can read from it is unchanged. The *summary key* holds t
 
 and the header's text (blank lines aside). When the key is unchanged, the changed units are
 checked in a *reduced* text: the header, the changed units and every unit another unit reads (or
-whose contributions are not already there) verbatim at their own lines, the other units replaced
-by a one-line stub binding their names and blank lines, so that positions and messages ("on line
-12") are the full check's. A finding of an unchanged piece is moved by its piece's shift.
+whose contributions are not already there), one after the other, the names of the units left
+out bound by one assignment. Its findings' lines (and the lines their messages name, "on line
+12", and their fixes' lines) are mapped back to the whole text's; a finding of an unchanged
+piece is moved by its piece's shift.
 
 A full check is done instead (and said so, `Checked.mode`) when: no earlier check, the key
 changed (an import, a signature, a helper's body, a new unit), more than `MAX_CHANGED` units
@@ -59,7 +60,6 @@ class Piece:
     part: tuple[object, ...]
     names: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
-    stub: str = ""  # the unit's one-line stand-in in a reduced text
     contributions: frozenset[str] = frozenset()
     used: frozenset[str] = frozenset()  # the header's names it uses
     public: bool = False
@@ -241,10 +241,8 @@ def _unit(node: Unit, chunk: str, span: tuple[int, int], reader: _Reader, public
     members = tuple(sorted(_members(node))) if isinstance(node, ast.ClassDef) else ()
     found = frozenset(reader.contributions(node))
     used = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name)) & reader.header
-    keyword = "class" if isinstance(node, ast.ClassDef) else "def"
-    stub = f"{keyword} {node.name}{'' if keyword == 'class' else '()'}: pass"
     part = ("unit", names, public, chunk if public else _signature(node), sorted(found))
-    return Piece(*span, chunk, True, part, names, members, stub, found, used, public)
+    return Piece(*span, chunk, True, part, names, members, found, used, public)
 
 
 def _key(pieces: tuple[Piece, ...]) -> str:
@@ -374,26 +372,59 @@ def _edited(before: Layout, index: int, chunk: str, kinds: tuple[Kind, ...]) -> 
     return replace(before, pieces=done, key=_key(done))
 
 
-def _reduced(now: Layout, changed: set[int]) -> str:
-    """The text a reduced check reads (see the module docstring)."""
+def _conflicting(pieces: tuple[Piece, ...]) -> set[str]:
+    """Targets bound to calls of more than one callee (`A:` contributions): which binding the
+    analysis keeps depends on their order (`Sources.construct`), so all of them stay."""
+    callees: dict[str, set[str]] = {}
+    for piece in pieces:
+        for item in piece.contributions:
+            if item.startswith("A:"):
+                target, _, callee = item[2:].rpartition("=")
+                callees.setdefault(target, set()).add(callee)
+    return {target for target, found in callees.items() if len(found) > 1}
+
+
+def _kept(now: Layout, changed: set[int]) -> list[bool]:
+    """Which pieces a reduced check reads (see the module docstring)."""
+    conflicting = _conflicting(now.pieces)
     present: set[str] = set()
     keep: list[bool] = []
     for index, piece in enumerate(now.pieces):
-        kept = not piece.unit or index in changed or piece.public
+        ordered = any(
+            c.startswith("A:") and c[2:].rpartition("=")[0] in conflicting
+            for c in piece.contributions
+        )
+        kept = not piece.unit or index in changed or piece.public or ordered
         keep.append(kept)
         if kept:
             present |= piece.contributions
-    out: list[str] = []
     for index, piece in enumerate(now.pieces):
         if not keep[index] and not piece.contributions <= present:
             keep[index] = True
             present |= piece.contributions
-        if keep[index]:
+    return keep
+
+
+def _reduced(now: Layout, changed: set[int]) -> tuple[str, dict[int, int]]:
+    """The text a reduced check reads: the pieces `_kept` says, one after the other, then one
+    `a = b = None` binding the names of the units left out (a fix reads which names the module
+    binds); and, for each of its lines from a piece, that line's number in the whole text."""
+    keep = _kept(now, changed)
+    out: list[str] = []
+    moves: dict[int, int] = {}
+    line = 1
+    for index, piece in enumerate(now.pieces):
+        if keep[index] and (piece.unit or piece.text.strip()):  # blank lines: nothing to read
             out.append(piece.text)
-        else:
             size = piece.end - piece.start + 1
-            out.append(piece.stub + now.newline + now.newline * (size - 1))
-    return "".join(out)
+            moves.update((line + i, piece.start + i) for i in range(size))
+            line += size
+    hidden = [name for i, p in enumerate(now.pieces) if not keep[i] for name in p.names]
+    if hidden:
+        if out and not out[-1].endswith(("\n", "\r")):
+            out.append(now.newline)
+        out.append(" = ".join([*hidden, "None"]) + now.newline)
+    return "".join(out), moves
 
 
 def _shift_line(line: int, moves: dict[int, int]) -> int:
@@ -497,13 +528,17 @@ def check(
         return whole()
     fresh: list[tuple[int, Finding]] = []
     if changed:
-        reduced = full(_reduced(now, changed).encode("utf-8", "surrogatepass"))
+        text, back = _reduced(now, changed)
+        reduced = full(text.encode("utf-8", "surrogatepass"))
         if reduced.errors:
             return whole()
-        for finding in reduced.findings:
-            index = _piece_of(now.pieces, finding.line)
-            if index in changed:
-                fresh.append((index, finding))
+        try:
+            for finding in reduced.findings:
+                index = _piece_of(now.pieces, _shift_line(finding.line, back))
+                if index in changed:
+                    fresh.append((index, _moved(finding, back)))
+        except _Unmappable:
+            return whole()
     merged = sorted([*reused, *fresh], key=lambda pair: pair[1].sort_key())
     findings = tuple(f for _, f in merged)
     units = sum(p.unit for p in now.pieces)

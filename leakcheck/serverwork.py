@@ -91,9 +91,10 @@ def perform(job: Job, megabytes: int = WORKER_MEMORY) -> Outcome:
         injected_fault(job.source)
         if job.action == "fix":
             return Outcome(fix_buffer(_checker(job.overrides), job.source, job.path))
-        kinds = _checker(job.overrides).context(Path(job.path)).kinds
+        checker = _checker(job.overrides)  # one per job: the texts of a job are one state
+        kinds = checker.context(Path(job.path)).kinds
         checked = incremental(
-            lambda text: check_buffer(_checker(job.overrides), text, job.path),
+            lambda text: check_buffer(checker, text, job.path),
             job.source,
             kinds,
             job.previous,
