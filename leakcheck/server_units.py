@@ -442,11 +442,16 @@ def _moved(finding: Finding, moves: dict[int, int]) -> Finding:
         return _LINE_REF.sub(lambda m: f"line {_shift_line(int(m[1]), moves)}", message)
 
     def edit(e: Edit) -> Edit:
-        end = e.end_line
-        # An edit may end just past the last line of its piece (a whole-line replacement).
-        moved_end = moves.get(end, moves.get(end - 1, -1) + 1 if end - 1 in moves else None)
-        if moved_end is None:
-            raise _Unmappable
+        # An edit that ends at the start of a line ends with the line before it, whatever
+        # follows (whole lines replaced: the next line may be another piece's, or blank).
+        if (e.line, e.column) == (e.end_line, e.end_column) == (e.line, 1):
+            before = moves.get(e.line - 1)
+            if before is not None and before + 1 != moves.get(e.line):
+                raise _Unmappable  # after the line before, or before this one: not known
+        if e.end_column == 1 and e.end_line > e.line:
+            moved_end = _shift_line(e.end_line - 1, moves) + 1
+        else:
+            moved_end = _shift_line(e.end_line, moves)
         return replace(e, line=_shift_line(e.line, moves), end_line=moved_end)
 
     fixes = tuple(

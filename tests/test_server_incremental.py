@@ -4,6 +4,7 @@ hover, settings."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,67 @@ def test_settings_from_the_client() -> None:
     assert settings({"ignore": "LC102", "run": "sometimes"}, got).ignore == ("LC102",)
     assert settings({"run": "sometimes"}, got).run == "onSave"  # a bad value changes nothing
     assert settings(None, got) == got
+
+
+def _body_lines(text: str) -> list[int]:
+    """Indexes of the lines inside definitions that hold code (not a docstring or comment)."""
+    lines = text.split("\n")
+    return [
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("    ") and line.strip() and not line.strip().startswith(("#", '"""'))
+    ]
+
+
+def _typed(text: str, index: int, step: int) -> str:
+    """`text` after one of four edits at line `index`: the line typed twice, a `pass` or a
+    `conn.close()` typed before or after it, a character typed into its first string."""
+    lines = text.split("\n")
+    line = lines[index]
+    indent = line[: len(line) - len(line.lstrip())]
+    match step % 4:
+        case 0:
+            lines.insert(index, line)
+        case 1:
+            lines.insert(index, f"{indent}pass")
+        case 2:
+            lines.insert(index + 1, f"{indent}conn.close()")
+        case _:
+            lines[index] = line.replace('"', '"x', 1) if line.count('"') >= 2 else line + "  # x"
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "pool/job_worker.py",
+        "sessions/fastapi_sync_sessions.py",
+        "ownership/nightly_jobs.py",
+        "kinds/dbapi_drivers.py",
+    ],
+)
+def test_edits_through_each_fixture_give_the_full_checks_findings(fixture: str) -> None:
+    """Edits spread over a fixture's functions (each after the last): the findings, their
+    messages and their fixes' edits are the full check's, whether reused or judged again."""
+    path = ROOT / "fixtures" / fixture
+    kinds = Checker(options=Options(force_exclude=True)).context(path).kinds
+
+    def full(text: bytes) -> FileResult:
+        return check_buffer(Checker(options=Options(force_exclude=True)), text, str(path))
+
+    text = path.read_text()
+    previous = check(full, text.encode(), kinds, None).snapshot
+    modes = []
+    for step in range(8):
+        body = _body_lines(text)
+        typed = _typed(text, body[(step * 7919) % len(body)], step)
+        try:
+            ast.parse(typed)
+        except SyntaxError:  # a line typed twice that opens a block: not this test's case
+            typed = _typed(text, body[(step * 7919) % len(body)], 3)
+        text = typed
+        done = check(full, text.encode(), kinds, previous)
+        assert _shown(done.result) == _shown(full(text.encode())), (step, done.mode)
+        modes.append(done.mode.split(" ")[0])
+        previous = done.snapshot or check(full, text.encode(), kinds, None).snapshot
+    assert "incremental" in modes
