@@ -19,8 +19,8 @@ pooled connection, anything on a connection after it has done I/O). What cannot,
 - `cur.close()` on a DB-API cursor from `X.cursor()` without a name or a cursor class: a
   client-side cursor closes without I/O (psycopg2 docs, "cursor.close"; psycopg docs, "Cursor
   classes": only a server-side cursor, `cursor(name)`, talks to the server on close; sqlite3
-  docs, "Cursor.close"), except when the module imports `mysql.connector`, whose unbuffered
-  cursor raises "Unread result found" on close (Connector/Python docs, "MySQLCursor.close()");
+  docs, "Cursor.close"), except when the module imports a driver listed in `cursor-close-reads`
+  (rules/ownership.toml: mysql-connector's unbuffered cursor raises "Unread result found");
 - `ContextVar.set/get/reset` on a module-level `ContextVar`;
 - a helper of the module (or, through `Export.quiet`, of the project) whose body does only such
   things (`quiet` functions), and such a method of a class (`Tracker.untrack`), called on an
@@ -41,6 +41,7 @@ from leakcheck.analysis.collect import CollectedFacts
 from leakcheck.analysis.records import FunctionInfo
 from leakcheck.analysis.syntax import dotted, walk
 from leakcheck.config.catalogue import Kind
+from leakcheck.config.ownership import ownership
 
 # Constructors that cannot fail in practice.
 NON_RAISING = frozenset(
@@ -259,11 +260,13 @@ def _client_cursor(
 ) -> bool:
     """Is `name` bound in the scope only to client-side DB-API cursors (`conn.cursor()`,
     `conn.cursor(cursor_factory=RealDictCursor)`; not `cursor("name")`, `cursor(name=...)`, a
-    cursor class such as pymysql's `SSCursor`, nor any cursor of `mysql.connector`)?"""
+    cursor class such as pymysql's `SSCursor`, nor any cursor of a driver whose `close()` reads
+    (`cursor-close-reads` in rules/ownership.toml))?"""
     if info is None:
         return False
     values = info.assigned.get(name)
-    if not values or any(q.split(".", 1)[0] == "mysql" for q in facts.imports.values()):
+    reads = ownership().cursor_close_reads
+    if not values or any(q.split(".", 1)[0] in reads for q in facts.imports.values()):
         return False
     for value in values:
         if not (

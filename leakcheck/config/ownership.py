@@ -29,6 +29,8 @@ class Ownership:
     borrowing_callables: frozenset[str] = frozenset()  # `sqlite_vec.load`, qualified
     # method name -> (keyword, position) of the argument it only uses (`to_sql`: `con`, 1)
     borrowing_methods: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # top-level packages of drivers whose client-side cursor may talk to the server on `close()`
+    cursor_close_reads: frozenset[str] = frozenset()
 
     def borrows_module(self, qualified: str) -> bool:
         """Is `qualified` (`pandas.read_sql`) a function of the standard library or of a package
@@ -88,4 +90,5 @@ def ownership() -> Ownership:
         borrowing_builtins=_strings(data, "borrowing-builtins"),
         borrowing_callables=_strings(data, "borrowing-callables"),
         borrowing_methods=_methods(data, "borrowing-methods"),
+        cursor_close_reads=_strings(data, "cursor-close-reads"),
     )
