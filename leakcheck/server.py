@@ -239,6 +239,14 @@ class LeakcheckServer(LanguageServer):
             elif outcome.failure is None:
                 self.snapshots.pop(uri, None)
             self.modes[uri] = outcome.mode
+            if outcome.mode and not self.closing:  # in the client's log (ruff logs its checks)
+                self.window_log_message(
+                    types.LogMessageParams(
+                        type=types.MessageType.Log,
+                        message=f"leakcheck: checked {job.path} in {outcome.seconds:.3f} s"
+                        f" ({outcome.mode})",
+                    )
+                )
         if self._running.get(uri, (None,))[0] == stamp:
             del self._running[uri]
         if outcome.failure is not None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
@@ -72,6 +72,7 @@ class Outcome:
     failure: str | None = None
     snapshot: Snapshot | None = None  # what the next check of the document may reuse
     mode: str = ""  # a check's: "full" or "incremental (...)" (`server_units.Checked`)
+    seconds: float = 0.0  # a check's time in the worker
 
 
 def _checker(overrides: Overrides | None = None) -> Checker:
@@ -91,6 +92,7 @@ def perform(job: Job, megabytes: int = WORKER_MEMORY) -> Outcome:
         injected_fault(job.source)
         if job.action == "fix":
             return Outcome(fix_buffer(_checker(job.overrides), job.source, job.path))
+        started = time.perf_counter()
         checker = _checker(job.overrides)  # one per job: the texts of a job are one state
         kinds = checker.context(Path(job.path)).kinds
         checked = incremental(
@@ -99,7 +101,10 @@ def perform(job: Job, megabytes: int = WORKER_MEMORY) -> Outcome:
             kinds,
             job.previous,
         )
-        return Outcome(checked.result, snapshot=checked.snapshot, mode=checked.mode)
+        # The server reads findings and errors, never the text it sent: not sent back.
+        result = replace(checked.result, source="")
+        seconds = time.perf_counter() - started
+        return Outcome(result, snapshot=checked.snapshot, mode=checked.mode, seconds=seconds)
     except CatalogueError as error:  # a bad configuration: say so on the first line
         if job.action == "fix":
             return Outcome(None)

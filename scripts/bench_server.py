@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,6 +32,8 @@ from queue import Queue
 from typing import IO, Any
 
 from leakcheck.server import DEBOUNCE
+
+CHECKED = r"leakcheck: checked .* in ([0-9.]+) s \((\w+)"  # the server's log of each check
 
 HEADER = '''"""A generated service module for the language server benchmark."""
 from __future__ import annotations
@@ -154,14 +157,19 @@ class Client:
             if message.get("id") == self.next_id and "method" not in message:
                 return message.get("result")
 
-    def diagnostics(self, version: int) -> tuple[float, int]:
-        """When the diagnostics of `version` arrived, and how many."""
+    def diagnostics(self, version: int) -> tuple[float, int, float, str]:
+        """When the diagnostics of `version` arrived, how many, and the last check's time in
+        the worker and how it was made (from the server's log message)."""
+        worked, mode = 0.0, ""
         while True:
             at, message = self.messages.get(timeout=120)
+            logged = re.match(CHECKED, message.get("params", {}).get("message", ""))
+            if message.get("method") == "window/logMessage" and logged:
+                worked, mode = float(logged[1]), logged[2]
             if message.get("method") != "textDocument/publishDiagnostics":
                 continue
             if message["params"].get("version") == version:
-                return at, len(message["params"]["diagnostics"])
+                return at, len(message["params"]["diagnostics"]), worked, mode
 
 
 def main() -> None:
@@ -177,7 +185,7 @@ def main() -> None:
         path = root / "service.py"
         path.write_text(text)
         uri = path.as_uri()
-        opens, edits = [], []
+        opens, edits, worker, modes = [], [], [], []
         version = 0
         for run in range(args.runs):
             client = Client(root)
@@ -187,7 +195,7 @@ def main() -> None:
             version += 1
             item = {"uri": uri, "languageId": "python", "version": version, "text": text}
             sent = client.send({"method": "textDocument/didOpen", "params": {"textDocument": item}})
-            at, count = client.diagnostics(version)
+            at, count, _, _ = client.diagnostics(version)
             opens.append(at - sent)
             current = text
             for edit in range(3):
@@ -203,9 +211,11 @@ def main() -> None:
                         },
                     }
                 )
-                at, after = client.diagnostics(version)
+                at, after, worked, mode = client.diagnostics(version)
                 assert after == count, (after, count)
                 edits.append(at - sent - DEBOUNCE)
+                worker.append(worked)
+                modes.append(mode)
             client.request("shutdown", None)
             client.send({"method": "exit", "params": None})
             client.process.wait(timeout=30)
@@ -215,6 +225,10 @@ def main() -> None:
     print(
         f"edit  -> diagnostics: median {statistics.median(edits):.3f} s after the debounce"
         f" (target 0.15 s); debounce {DEBOUNCE:.2f} s; max {max(edits):.3f} s"
+    )
+    print(
+        f"        of which in the worker: median {statistics.median(worker):.3f} s;"
+        f" checks: {', '.join(f'{modes.count(m)} {m}' for m in sorted(set(modes)))}"
     )
 
 
