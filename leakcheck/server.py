@@ -9,8 +9,20 @@ which only this module imports. What it offers, following `ruff server`:
   the rule's code, `codeDescription.href` (the rule's page, `report.ruledocs.RULES_URL`), and the
   statement through which the resource escapes as related information;
 - a `quickfix` code action per fixable finding ("(unsafe)" in the title when the fix may change
-  behaviour, as ruff labels them);
-- `source.fixAll.leakcheck`: every safe fix at once, as `leakcheck check --fix` would write it.
+  behaviour, as ruff labels them), and "Disable CODE for this line" (`# noqa: CODE`, merged
+  into the line's list: `server_actions.noqa_edit`);
+- `source.fixAll.leakcheck`: every safe fix at once, as `leakcheck check --fix` would write it;
+- hover on a finding: its rule's page (`leakcheck rule CODE`'s text);
+- the client's settings (`server_actions.Settings`: `select`, `ignore`, `run`, `unsafeFixes`)
+  from `initializationOptions` and `workspace/didChangeConfiguration`; a changed
+  `pyproject.toml` / `leakcheck.toml` / `.leakcheck.toml` re-checks the open documents
+  (`workspace/didChangeWatchedFiles`, whose watchers the server registers when the client
+  supports dynamic registration: LSP 3.17, "DidChangeWatchedFiles Notification").
+
+As you type: a change is checked `DEBOUNCE` seconds after the last one (open and save at once);
+each check reuses what the previous check of the document found in the functions that did not
+change (`server_units`: the result is a full check's); a text that does not parse keeps the last
+findings, with the syntax error added.
 
 Positions: findings count columns in characters; the document's position codec (pygls) converts
 them to the encoding negotiated with the client (UTF-16 unless the client offers another).

@@ -30,6 +30,7 @@ reduced check reports an error, or a reused finding refers to a line of a change
 from __future__ import annotations
 
 import ast
+import bisect
 import copy
 import hashlib
 import re
@@ -41,7 +42,9 @@ from leakcheck.config.catalogue import Kind
 from leakcheck.model import Edit, FileResult, Finding
 
 MAX_CHANGED = 3  # more changed units than this: a full check is as quick and simpler
-_NEWLINE = re.compile(r"\r\n|\r|\n")  # how Python (and libcst's positions) count lines
+# How Python counts lines (The Python Language Reference, 2.1.2 "Physical lines": CR LF, CR or LF
+# end one), as libcst's positions do; `str.splitlines` also splits at form feeds and others.
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 _WORD = re.compile(r"[^\W\d]\w*")
 _DEFINED = re.compile(r"\b(?:def|class)\s+([^\W\d]\w*)")
 _LINE_REF = re.compile(r"\bline (\d+)")
@@ -470,10 +473,9 @@ def _moved(finding: Finding, moves: dict[int, int]) -> Finding:
 
 
 def _piece_of(pieces: tuple[Piece, ...], line: int) -> int:
-    for index, piece in enumerate(pieces):
-        if piece.start <= line <= piece.end:
-            return index
-    return len(pieces) - 1
+    """The index of the piece holding `line` (the last piece for a line past the end)."""
+    index = bisect.bisect_right([p.start for p in pieces], line) - 1
+    return min(max(index, 0), len(pieces) - 1)
 
 
 def _snapshot(now: Layout, result: FileResult) -> Snapshot | None:
