@@ -14,6 +14,7 @@ import libcst as cst
 
 from leakcheck.analysis.django import DjangoContext, django_findings
 from leakcheck.analysis.facts import Export, ModuleFacts, Resolver, Site
+from leakcheck.analysis.flow import handoffs_assumed
 from leakcheck.analysis.gate import Rejection, cpython_parse
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.parsing import parse_module
@@ -164,8 +165,10 @@ def _check_module(
     where: Path | None = None,
 ) -> FileResult:
     verdicts = all_verdicts(facts)
+    assumed = handoffs_assumed(facts)
     if not verdicts:
-        return FileResult(path, findings=extra, source=module.code if extra else "")
+        source = module.code if extra else ""
+        return FileResult(path, findings=extra, source=source, handoffs_assumed=assumed)
     kept = _plans(verdicts, facts, helpers, where)
     # One rendering of the module gives the positions of the findings and the fixes' blocks and
     # the text (each full rendering is a tenth of judging a big file).
@@ -175,7 +178,7 @@ def _check_module(
     fixes = _fixes(kept, facts, text, spans)
     judged = (_finding(v, spans, path, facts, f) for v, f in zip(verdicts, fixes, strict=True))
     findings = tuple(f for f in judged if f is not None) + extra
-    return FileResult(path, findings=findings, source=text)
+    return FileResult(path, findings=findings, source=text, handoffs_assumed=assumed)
 
 
 def _plans(

@@ -105,7 +105,14 @@ def test_json_document_follows_the_schema(project: Path) -> None:
         }
     ]
     assert document["errors"] == []
-    assert document["summary"] == {"files": 2, "findings": 1, "errors": 0, "fixable": 1, "fixed": 0}
+    assert document["summary"] == {
+        "files": 2,
+        "findings": 1,
+        "errors": 0,
+        "fixable": 1,
+        "fixed": 0,
+        "handoffs_assumed": 0,
+    }
 
 
 def test_syntax_error_is_reported_and_the_run_goes_on(project: Path) -> None:
@@ -119,7 +126,14 @@ def test_syntax_error_is_reported_and_the_run_goes_on(project: Path) -> None:
     ]
     assert document["errors"][0]["message"].startswith("syntax error")
     assert [f["path"] for f in document["findings"]] == ["app/leaky.py"]
-    assert document["summary"] == {"files": 3, "findings": 1, "errors": 1, "fixable": 1, "fixed": 0}
+    assert document["summary"] == {
+        "files": 3,
+        "findings": 1,
+        "errors": 1,
+        "fixable": 1,
+        "fixed": 0,
+        "handoffs_assumed": 0,
+    }
 
 
 def test_a_broken_file_without_acquisition_tokens_is_skipped_unless_named(project: Path) -> None:
@@ -283,6 +297,7 @@ def test_installed_console_script(project: Path) -> None:
         "errors": 0,
         "fixable": 1,
         "fixed": 0,
+        "handoffs_assumed": 0,
     }
     clean = subprocess.run(
         [script, "check", "app/clean.py"], capture_output=True, text=True, check=False
@@ -326,6 +341,7 @@ def test_the_same_file_named_twice_is_checked_once(project: Path) -> None:
         "errors": 0,
         "fixable": 1,
         "fixed": 0,
+        "handoffs_assumed": 0,
     }
 
 

@@ -243,6 +243,7 @@ def test_exit_zero_keeps_the_output_and_changes_only_the_status(here: Path) -> N
         "errors": 0,
         "fixable": 2,
         "fixed": 0,
+        "handoffs_assumed": 0,
     }
     (here / "pyproject.toml").write_text("[tool.leakcheck]\nbad = 1\n")
     assert invoke("check", "--exit-zero", "app")[0] == 2  # configuration errors still fail
@@ -341,3 +342,35 @@ def test_the_underline_counts_wide_characters_as_two_cells(here: Path) -> None:
         '5 |     名前 = "数据库"; db = SessionLocal(info={"键": "数据"})',
         "  |                           " + "^" * 33 + " acquired here",
     ]
+
+
+def test_json_summary_counts_the_hand_offs_it_assumed(tmp_path: Path) -> None:
+    """A connection passed to code leakcheck cannot see is taken as handed over (the function goes
+    silent); the JSON summary counts each such acquisition, and a released one is not counted."""
+    source = (
+        "from psycopg2.pool import SimpleConnectionPool\n"
+        "from plugins import process\n"
+        "\n"
+        "pool = SimpleConnectionPool(1, 5)\n"
+        "\n"
+        "\n"
+        "def handed():\n"
+        "    conn = pool.getconn()\n"
+        "    process(conn)\n"
+        "\n"
+        "\n"
+        "def returned():\n"
+        "    conn = pool.getconn()\n"
+        "    try:\n"
+        "        conn.cursor().execute('select 1')\n"
+        "    finally:\n"
+        "        pool.putconn(conn)\n"
+    )
+    target = tmp_path / "jobs.py"
+    target.write_text(source)
+    code, out = invoke("check", "--no-cache", "--format", "json", str(target))
+    assert code == 0, out
+    assert json.loads(out)["summary"]["handoffs_assumed"] == 1
+    target.write_text(source.replace("    process(conn)\n", "    pool.putconn(conn)\n"))
+    code, out = invoke("check", "--no-cache", "--format", "json", str(target))
+    assert json.loads(out)["summary"]["handoffs_assumed"] == 0

@@ -49,8 +49,9 @@ DIRECTORY = ".leakcheck_cache"
 # The layout of entries: bumped when `Entry`, `Summary` or `FileResult` change shape within a
 # version, so that entries written by an older layout are never read as if complete (3:
 # `Finding.fixes`, several candidate fixes per finding, replaced `Finding.fix`; 10: `Entry.marker`
-# is decided on the code alone, comments and strings blanked; 12: JSON records, not pickles).
-FORMAT = 12
+# is decided on the code alone, comments and strings blanked; 12: JSON records, not pickles;
+# 13: `FileResult.handoffs_assumed`, `Export.quiet_methods`).
+FORMAT = 13
 ENVIRONMENT = "LEAKCHECK_CACHE_DIR"
 TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"

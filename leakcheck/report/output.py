@@ -47,6 +47,7 @@ def to_json(report: Report) -> str:
             "errors": len(errors),
             "fixable": sum(1 for f in findings if f.fix is not None),
             "fixed": report.fixed,
+            "handoffs_assumed": report.handoffs_assumed,
         },
     }
     return json.dumps(document, indent=2)
