@@ -35,7 +35,7 @@ import copy
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from leakcheck.config.catalogue import Kind
@@ -155,6 +155,26 @@ def _bound(statements: list[ast.stmt]) -> tuple[set[str], dict[str, str]]:
     return names | set(imported), imported
 
 
+def _stored_keys(targets: Sequence[ast.expr], value: ast.expr | None) -> Iterator[str]:
+    """The keys `targets = value` stores a call's result under on a context object, as
+    `CallRecords._stored_call` reads them: `g.db` (not on `self` / `cls`), `context["db"]`."""
+    if isinstance(value, ast.Await):
+        value = value.value
+    if not isinstance(value, ast.Call):
+        return
+    for target in targets:
+        if isinstance(target, ast.Attribute):
+            holder = target.value
+            if not (isinstance(holder, ast.Name) and holder.id in ("self", "cls")):
+                yield target.attr
+        elif (
+            isinstance(target, ast.Subscript)
+            and isinstance(target.slice, ast.Constant)
+            and isinstance(target.slice.value, str)
+        ):
+            yield target.slice.value
+
+
 class _Reader:
     """What one statement adds to the module-wide tables (see the module docstring)."""
 
@@ -195,6 +215,7 @@ class _Reader:
                 callee = self._callee(inner.value)
                 if callee is not None:
                     yield from (f"A:{ast.unparse(t)}={callee}" for t in targets)
+                yield from (f"S:{key}" for key in _stored_keys(targets, inner.value))
             elif isinstance(inner, (ast.With, ast.AsyncWith)):
                 for item in inner.items:
                     callee = self._callee(item.context_expr)
@@ -279,7 +300,8 @@ def layout(source: bytes, kinds: tuple[Kind, ...]) -> Layout | None:
     header_names, imported = _bound(header)
     reader = _Reader(kinds, imported, {u[2].name for u in units}, header_names)
     words = _words(text)
-    pieces: list[Piece] = []
+    found_units: list[tuple[Unit, str, tuple[int, int], set[str], bool]] = []
+    headers: list[Piece] = []
     nouns: set[str] = set()
     line = 1
     for start, end, node in [*units, (len(lines) + 1, len(lines), None)]:
@@ -288,7 +310,7 @@ def layout(source: bytes, kinds: tuple[Kind, ...]) -> Layout | None:
             stmts = [s for s in header if line <= s.lineno < start]
             found = frozenset(c for s in stmts for c in reader.contributions(s))
             part = ("header", [x for x in _lines(chunk) if x.strip()])
-            pieces.append(Piece(line, start - 1, chunk, False, part, contributions=found))
+            headers.append(Piece(line, start - 1, chunk, False, part, contributions=found))
         if node is None:
             break
         chunk = "".join(lines[start - 1 : end])
@@ -298,8 +320,19 @@ def layout(source: bytes, kinds: tuple[Kind, ...]) -> Layout | None:
         named = (node.name, *(_members(node) if isinstance(node, ast.ClassDef) else ()))
         nouns.update(named)
         public = any(words[n] - own[n] > 0 for n in named)
-        pieces.append(_unit(node, chunk, (start, end), reader, public))
+        found_units.append((node, chunk, (start, end), set(own), public))
         line = end + 1
+    built = [
+        _unit(node, chunk, span, reader, public) for node, chunk, span, _, public in found_units
+    ]
+    # A resource stored on a context (`g.db = connect()`) is judged by searching the whole
+    # module for its release (`analysis.contexts`): every unit naming the key is read.
+    stored = {c[2:] for p in [*headers, *built] for c in p.contributions if c.startswith("S:")}
+    nouns |= stored
+    for index, (node, chunk, span, own_words, public) in enumerate(found_units):
+        if not public and stored & own_words:
+            built[index] = _unit(node, chunk, span, reader, True)
+    pieces = sorted([*headers, *built], key=lambda p: p.start)
     first = _NEWLINE.search(text)
     done = tuple(pieces)
     newline = first.group() if first else "\n"

@@ -176,3 +176,48 @@ def test_edits_through_each_fixture_give_the_full_checks_findings(fixture: str) 
         modes.append(done.mode.split(" ")[0])
         previous = done.snapshot or check(full, text.encode(), kinds, None).snapshot
     assert "incremental" in modes
+
+
+FLASK = """\
+from flask import Flask, g
+import psycopg2
+
+app = Flask(__name__)
+
+
+def get_db():
+    g.db = psycopg2.connect("dbname=app")
+    return g.db
+
+
+@app.teardown_appcontext
+def close_db(error):
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+@app.route("/")
+def index():
+    return "home"
+"""
+
+
+def test_a_teardown_that_no_longer_closes_what_a_request_stored_is_seen(tmp_path: Path) -> None:
+    """`close_db` is called by name nowhere, but what `get_db` stores on `g` is judged by
+    searching the whole module for its release: editing it re-judges `get_db`."""
+    path = tmp_path / "app.py"
+    kinds = Checker(options=Options(force_exclude=True)).context(path).kinds
+
+    def full(text: bytes) -> FileResult:
+        return check_buffer(Checker(options=Options(force_exclude=True)), text, str(path))
+
+    first = check(full, FLASK.encode(), kinds, None)
+    assert first.result.findings == ()
+    forgetting = FLASK.replace('g.pop("db", None)', 'g.pop("conn", None)')
+    done = check(full, forgetting.encode(), kinds, first.snapshot)
+    assert _shown(done.result) == _shown(full(forgetting.encode()))
+    assert [f.line for f in done.result.findings] == [8]
+    elsewhere = check(full, forgetting.replace('"home"', '"start"').encode(), kinds, done.snapshot)
+    assert elsewhere.mode.startswith("incremental")
+    assert _shown(elsewhere.result) == _shown(done.result)
