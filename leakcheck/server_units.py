@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from leakcheck.analysis.facts import CONTEXT_DECORATORS
 from leakcheck.config.catalogue import Kind
 from leakcheck.model import Edit, FileResult, Finding
 
@@ -155,6 +156,16 @@ def _bound(statements: list[ast.stmt]) -> tuple[set[str], dict[str, str]]:
     return names | set(imported), imported
 
 
+def _manager(node: Unit) -> bool:
+    """Whether `node` is a `@contextmanager` function: a helper any leak's fix may offer
+    (`fix.project_helpers`), though no other unit names it."""
+    for decorator in getattr(node, "decorator_list", []):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if ast.unparse(target).rsplit(".", 1)[-1] in CONTEXT_DECORATORS:
+            return True
+    return False
+
+
 def _stored_keys(targets: Sequence[ast.expr], value: ast.expr | None) -> Iterator[str]:
     """The keys `targets = value` stores a call's result under on a context object, as
     `CallRecords._stored_call` reads them: `g.db` (not on `self` / `cls`), `context["db"]`."""
@@ -173,6 +184,14 @@ def _stored_keys(targets: Sequence[ast.expr], value: ast.expr | None) -> Iterato
             and isinstance(target.slice.value, str)
         ):
             yield target.slice.value
+
+
+def _binds_closing(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id == "closing" and isinstance(node.ctx, ast.Store)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name == "closing"
+    return False
 
 
 class _Reader:
@@ -206,6 +225,8 @@ class _Reader:
 
     def contributions(self, node: ast.AST) -> Iterator[str]:
         for inner in ast.walk(node):
+            if _binds_closing(inner):  # how a fix spells `closing` (`fix.statements`)
+                yield "N:closing"
             if isinstance(inner, (ast.Import, ast.ImportFrom)):
                 yield f"I:{ast.unparse(inner)}"
             elif isinstance(inner, (ast.Global, ast.Nonlocal)):
@@ -319,7 +340,7 @@ def layout(source: bytes, kinds: tuple[Kind, ...]) -> Layout | None:
         own = _words(chunk)
         named = (node.name, *(_members(node) if isinstance(node, ast.ClassDef) else ()))
         nouns.update(named)
-        public = any(words[n] - own[n] > 0 for n in named)
+        public = any(words[n] - own[n] > 0 for n in named) or _manager(node)
         found_units.append((node, chunk, (start, end), set(own), public))
         line = end + 1
     built = [

@@ -221,3 +221,49 @@ def test_a_teardown_that_no_longer_closes_what_a_request_stored_is_seen(tmp_path
     elsewhere = check(full, forgetting.replace('"home"', '"start"').encode(), kinds, done.snapshot)
     assert elsewhere.mode.startswith("incremental")
     assert _shown(elsewhere.result) == _shown(done.result)
+
+
+HELPER = """\
+from contextlib import contextmanager
+
+from psycopg2.pool import ThreadedConnectionPool
+
+pool = ThreadedConnectionPool(1, 5)
+
+
+@contextmanager
+def pooled():
+    conn = pool.getconn()
+    try:
+        yield conn
+    finally:
+        pool.putconn(conn)
+
+
+def count(sql):
+    conn = pool.getconn()
+    cur = conn.cursor()
+    cur.execute(sql)
+    pool.putconn(conn)
+"""
+
+
+def test_a_context_manager_helper_no_one_calls_still_shapes_the_fixes(tmp_path: Path) -> None:
+    """`pooled` is named by no other function, but a leak's fix may offer it: once it commits,
+    the fix through it is unsafe, also for the findings of functions that did not change."""
+    path = tmp_path / "app.py"
+    kinds = Checker(options=Options(force_exclude=True)).context(path).kinds
+
+    def full(text: bytes) -> FileResult:
+        return check_buffer(Checker(options=Options(force_exclude=True)), text, str(path))
+
+    previous = check(full, HELPER.encode(), kinds, None).snapshot
+    committing = HELPER.replace(
+        "        yield conn\n", "        yield conn\n        conn.commit()\n"
+    )
+    for text in (committing, committing.replace("execute(sql)", "execute(sql, ())")):
+        done = check(full, text.encode(), kinds, previous)
+        assert _shown(done.result) == _shown(full(text.encode()))
+        previous = done.snapshot
+    (finding,) = done.result.findings
+    assert [fix.applicability for fix in finding.fixes] == ["safe", "unsafe"]
