@@ -8,9 +8,13 @@ module's functions, the names used in functions), so a unit's findings can be re
 everything another unit can read from it is unchanged. The *summary key* holds that, per unit:
 
 - the unit's full text when one of its names (the `def` / `class` name, a class's members) is
-  written anywhere outside it (a caller reads its role, `self.x` a member's); else its signature;
+  written anywhere outside it (a caller reads its role, `self.x` a member's), when it is a
+  `@contextmanager` function (a fix may offer it), or when it names a key a call's result is
+  stored under on a context (`g.db = connect()`: its release is searched for everywhere); else
+  its signature;
 - what it adds to the module-wide tables (`contributions`): imports, `global` names, names bound
-  to a call whose callee can be a source constructor or factory, `<receiver>.<release>(x)` pairs;
+  to a call whose callee can be a source constructor or factory, `<receiver>.<release>(x)` pairs,
+  keys stored on a context, a binding of `closing`;
 - the header's names it uses (`CollectedFacts.used_in_functions`, read for module-level sites);
 
 and the header's text (blank lines aside). When the key is unchanged, the changed units are
