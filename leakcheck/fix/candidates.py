@@ -5,7 +5,9 @@ project's own context-manager helper (`fix-helpers`, or one detected in the proj
 or a loop rewritten around a short-lived session per iteration (per_iteration.py). The rule that
 names the verdict lists the recipes it offers (`Rule.fixes`, in its module); offers.py maps each
 to its function. `--fix` applies the first candidate (when its applicability is allowed); the
-language server, JSON and SARIF offer them all.
+language server, JSON and SARIF offer them all. The smallest correct diff goes first
+(smallest.py): safe before unsafe, within the project's line length, fewest changed lines, then
+the rule's order.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pathlib import Path
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
+from leakcheck.config.line_length import line_length
 from leakcheck.fix.offers import OFFERS, Ask, main_form
 from leakcheck.fix.recipes import Plan
+from leakcheck.fix.smallest import smallest_first
 
 
 def candidates(
@@ -61,7 +65,7 @@ def candidates(
         found.extend(offer.plans)
         for rewrite in offer.ahead:
             found.insert(0, rewrite)
-    return unique(found)
+    return smallest_first(unique(found), facts.module, line_length(where))
 
 
 def unique(plans: list[Plan | None]) -> list[Plan]:

@@ -1,0 +1,77 @@
+"""The smallest correct diff first: a finding's candidate fixes ordered by what they change.
+
+A reviewer merges a two-line change sooner than a forty-line re-indent, and a fix that pushes
+lines past the project's configured length (`config.line_length`) fails its formatter check. So
+among a finding's candidates (candidates.py, in its rule's order of preference):
+
+1. a safe fix before an unsafe one, always (the order never prefers an unsafe fix);
+2. one whose every added line keeps within the line length before one that does not;
+3. then the one whose unified diff has the fewest lines (`+` and `-` lines);
+4. then the rule's order.
+
+The diff measured is the block's: an import a fix adds is left out (a name added to a `from`
+import is one more changed line for the project's own helper, which would lose to the plain form
+over its import alone; the project's import sorter formats that line anyway).
+
+Where no candidate keeps within the length, the rule's order stands: which overlong form to
+prefer is the rule's call, not a line count's.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+
+import libcst as cst
+
+from leakcheck.fix.edits import apply_plan
+from leakcheck.fix.recipes import Plan
+from leakcheck.model import Applicability
+
+
+@dataclass(frozen=True)
+class Size:
+    """What a rewrite changes: the lines of its unified diff, and whether each line it adds keeps
+    within the line length it was measured against."""
+
+    diff_lines: int
+    fits: bool
+
+
+def size(module: cst.Module, plan: Plan, line_length: int) -> Size:
+    """The diff `plan` makes to `module`: its `+`/`-` lines counted, its added lines measured
+    against `line_length` (characters, as ruff's E501 counts them for ASCII code). The imports the
+    plan needs are not part of it (module docstring)."""
+    old = module.code.splitlines()
+    new = apply_plan(module, replace(plan, imports=()))[0].code.splitlines()
+    changed = 0
+    fits = True
+    for line in difflib.unified_diff(old, new, lineterm="", n=0):
+        if line.startswith(("+++", "---")):
+            continue
+        if line.startswith("+"):
+            changed += 1
+            fits = fits and len(line) - 1 <= line_length
+        elif line.startswith("-"):
+            changed += 1
+    return Size(changed, fits)
+
+
+def smallest_first(plans: list[Plan], module: cst.Module, line_length: int) -> list[Plan]:
+    """`plans` (in the rule's order) reordered as the module docstring says; a list of one (or
+    none) is returned as it is, without rendering anything."""
+    if len(plans) < 2:
+        return plans
+    sizes = [size(module, p, line_length) for p in plans]
+    if not any(s.fits for s in sizes):
+        return plans
+    order = sorted(
+        range(len(plans)),
+        key=lambda i: (
+            plans[i].applicability != Applicability.SAFE,
+            not sizes[i].fits,
+            sizes[i].diff_lines,
+            i,
+        ),
+    )
+    return [plans[i] for i in order]
