@@ -14,8 +14,10 @@ from __future__ import annotations
 import libcst as cst
 
 from leakcheck.analysis.facts import Binding, FunctionInfo, ModuleFacts, Site
+from leakcheck.analysis.owners import holders as holders
+from leakcheck.analysis.owners import releases_attribute, stored_acquisitions
 from leakcheck.analysis.records import Escape, Origin
-from leakcheck.analysis.syntax import block_statements, dotted, unwrap_value, walk
+from leakcheck.analysis.syntax import block_statements, walk
 from leakcheck.analysis.verdicts import Part, Verdict, raising_text
 from leakcheck.config.catalogue import Kind
 
@@ -44,6 +46,38 @@ def context_manager_classes(facts: ModuleFacts) -> list[Verdict]:
                 verdict = _setup_verdict(site, node, index, exit_name)
             if verdict is not None:
                 found.append(verdict)
+    return found + owner_setup(facts)
+
+
+def owner_setup(facts: ModuleFacts) -> list[Verdict]:
+    """A class owning a resource (owners.py) that acquires it in `__init__` and then runs a
+    statement that may raise (`self.cur = self.conn.cursor()`): when `__init__` raises, no object
+    is made, so nothing can call the method that gives the resource back. Reported at the
+    acquisition in `__init__` ("exception")."""
+    found = []
+    for class_name, (_, owned) in sorted(facts.owners.items()):
+        init = facts.by_key.get(f"{class_name}.__init__")
+        if init is None or not isinstance(init.node, cst.FunctionDef):
+            continue
+        for held in owned:
+            if held.method != "__init__":
+                continue
+            binding = Binding(Origin.ATTRIBUTE, held.attribute)
+            site = Site(held.call, held.kind, init.node, class_name, binding)
+            for stmt in block_statements(init.node.body)[held.index + 1 :]:
+                if isinstance(stmt, (cst.Try, cst.TryStar)):
+                    break  # handled there, we assume
+                if may_raise(stmt):
+                    how = (
+                        (
+                            f" if `{raising_text(stmt)}` on line {{line}} raises: no object is "
+                            f"made when `__init__` fails, so nothing calls "
+                            f"`{held.releasers[0]}()`",
+                            stmt,
+                        ),
+                    )
+                    found.append(Verdict(site, Escape.EXCEPTION, stmt, how, "if this raises"))
+                    break
     return found
 
 
@@ -70,38 +104,7 @@ def _method(
 def _acquisitions(facts: ModuleFacts, info: FunctionInfo) -> list[tuple[int, cst.Call, Kind, str]]:
     """(index of the statement storing it on `self`, acquiring call, kind, `self.x`), for each
     resource `__enter__` stores on `self`, directly or from a local it acquired into."""
-    node = info.node
-    assert isinstance(node, cst.FunctionDef)
-    body = block_statements(node.body)
-    locals_: dict[str, tuple[cst.Call, Kind]] = {}
-    out = []
-    for index, stmt in enumerate(body):
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
-        for small in stmt.body:
-            if not isinstance(small, (cst.Assign, cst.AnnAssign)) or small.value is None:
-                continue
-            targets = (
-                [t.target for t in small.targets]
-                if isinstance(small, cst.Assign)
-                else [small.target]
-            )
-            value = unwrap_value(small.value)
-            acquired: tuple[cst.Call, Kind] | None = None
-            if isinstance(value, cst.Call):
-                kind = facts.acquisition(value, info.class_name)
-                acquired = (value, kind) if kind is not None else None
-            elif isinstance(value, cst.Name):
-                acquired = locals_.get(value.value)
-            if acquired is None:
-                continue
-            for target in targets:
-                text = dotted(target)
-                if isinstance(target, cst.Name):
-                    locals_[target.value] = acquired
-                elif text is not None and text.startswith("self.") and text.count(".") == 1:
-                    out.append((index, acquired[0], acquired[1], text))
-    return out
+    return stored_acquisitions(facts, info)
 
 
 def releases(
@@ -109,36 +112,7 @@ def releases(
 ) -> bool:
     """Does `node` release `self.x` (`attribute`), or a local holding it (one of `names`), as
     `site`'s kind releases? Used by the judge and by the `__exit__` fix (fix/cmexit.py)."""
-    for sub in walk(node):
-        if isinstance(sub, cst.Call):
-            released = facts.released_args(sub, site.class_name, site.kind)
-            if facts.is_closing(sub, site.kind):
-                released = [a.value for a in sub.args]
-            if any(dotted(arg) == attribute or dotted(arg) in names for arg in released):
-                return True
-    return False
-
-
-def holders(body: cst.CSTNode, attribute: str) -> frozenset[str]:
-    """Locals that `__exit__` (`body`) moves `self.x` (`attribute`) into: `conn = self.conn`,
-    `conn, self.conn = self.conn, None`. Returns their names."""
-    names: set[str] = set()
-    for node in walk(body):
-        if not isinstance(node, cst.Assign):
-            continue
-        for target in node.targets:
-            pairs: list[tuple[cst.BaseExpression, cst.BaseExpression]] = [
-                (target.target, node.value)
-            ]
-            if isinstance(target.target, cst.Tuple) and isinstance(node.value, cst.Tuple):
-                pairs = [
-                    (t.value, v.value)
-                    for t, v in zip(target.target.elements, node.value.elements, strict=False)
-                ]
-            for left, right in pairs:
-                if isinstance(left, cst.Name) and dotted(right) == attribute:
-                    names.add(left.value)
-    return frozenset(names)
+    return releases_attribute(facts, site.kind, site.class_name, node, attribute, names)
 
 
 def may_raise(node: cst.CSTNode) -> bool:

@@ -16,6 +16,7 @@ every later stage reads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import libcst as cst
 
@@ -392,9 +393,14 @@ class CollectedFacts:
         export = self.names.lookup(whole)
         if export is None or export.kind is None:
             return None
-        if export.role == "factory" or (
-            export.role == "source" and export.kind.acquire_by_calling_source
-        ):
+        if export.role == "factory":
+            last = whole.rsplit(".", 1)[-1]
+            if export.kind.acquire_callables == frozenset({last}):
+                # A class of the project owning a resource (owners.py): its derived kind names
+                # the class as its module spells it; here it is the name this module imports.
+                return replace(export.kind, acquire_callables=frozenset({last, qualified}))
+            return export.kind
+        if export.role == "source" and export.kind.acquire_by_calling_source:
             return export.kind
         return None
 

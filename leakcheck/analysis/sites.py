@@ -7,16 +7,41 @@ from __future__ import annotations
 import libcst as cst
 
 from leakcheck.analysis.collect import GETTERS, RETURNS_SAME
+from leakcheck.analysis.owners import Owned, owner_kinds
 from leakcheck.analysis.ownership import BORROW, argument_effect
-from leakcheck.analysis.records import Binding, Origin, Scope, Site
+from leakcheck.analysis.records import Binding, Origin, Resolver, Scope, Site
 from leakcheck.analysis.roles import RoleFacts
 from leakcheck.analysis.syntax import dotted
 from leakcheck.config.catalogue import Kind
 
 
 class SiteFacts(RoleFacts):
-    """What judging reads about one module: the first pass, the functions' roles, and where the
-    module acquires (`sites()` and `param_sites()`)."""
+    """What judging reads about one module: the first pass, the functions' roles, the classes
+    that own a resource (`owners`), and where the module acquires (`sites()` and
+    `param_sites()`).
+
+    Inputs as for `CollectedFacts`.
+    """
+
+    def __init__(
+        self,
+        module: cst.Module,
+        kinds: tuple[Kind, ...],
+        package: str = "",
+        resolver: Resolver | None = None,
+    ) -> None:
+        super().__init__(module, kinds, package, resolver)
+        # A class owning a resource is a factory of its derived kind (owners.py): constructing
+        # it acquires. The roles are closed again so that a function returning a fresh instance
+        # is a factory too.
+        self.owners: dict[str, tuple[Kind, list[Owned]]] = owner_kinds(self)
+        added = False
+        for class_name, (kind, _) in self.owners.items():
+            if class_name not in self.factories:
+                self.factories[class_name] = kind
+                added = True
+        if added:
+            self._close_roles()
 
     def param_sites(self) -> list[Site]:
         """Sessions a function is given: `db: Session`, `db = Depends(get_db)` (for

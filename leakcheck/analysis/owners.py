@@ -1,0 +1,238 @@
+"""Classes of the project that own a resource: their instances are a resource of their own.
+
+A class that acquires a resource onto `self` in `__init__` (or in `connect()` / `open()`) and
+gives it back in a method of its own (`close()`, `release()`, `__exit__`, ...) hands out, with
+each instance, a resource that only that method returns: `Ledger(pool)` takes a pool connection
+that `ledger.close()` puts back. Such a class makes a *derived kind* (in memory, never written to
+the catalogue) of which constructing the class is the acquisition and that method the release, so
+that every rule judges `ledger = Ledger(pool)` like `conn = pool.getconn()`, here and, through
+the module's summary (the class exported as a factory), in the modules that import it.
+
+Not an owner: a class that only keeps what it is given (`self.conn = conn`: borrowed), or whose
+methods never give back what it acquired (its `close()` closes a cursor only): closing it would
+not help, so its instances are not judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from leakcheck.analysis.collect import CollectedFacts
+from leakcheck.analysis.records import FunctionInfo
+from leakcheck.analysis.syntax import block_statements, dotted, unwrap_value, walk
+from leakcheck.config.catalogue import Kind
+
+# Methods whose acquisition onto `self` makes the instance hold the resource from construction
+# (`__init__`) or from a method meant to be called once on a fresh instance.
+ACQUIRERS = ("__init__", "connect", "open")
+# `with obj:` runs these (Python language reference, "The with statement").
+EXITS = {"__exit__": "__enter__", "__aexit__": "__aenter__"}
+
+
+@dataclass(frozen=True)
+class Owned:
+    """One resource a class keeps on `self`: where it is acquired and what gives it back.
+
+    `method`: the acquiring method (`__init__`); `index`: the statement of that method storing it;
+    `call`, `kind`: the acquiring call and its kind; `attribute`: `self.x`; `releasers`: the
+    class's methods that give it back (`close`, `__exit__`).
+    """
+
+    method: str
+    index: int
+    call: cst.Call
+    kind: Kind
+    attribute: str
+    releasers: tuple[str, ...]
+
+
+def stored_acquisitions(
+    facts: CollectedFacts, info: FunctionInfo
+) -> list[tuple[int, cst.Call, Kind, str]]:
+    """(index of the statement storing it on `self`, acquiring call, kind, `self.x`), for each
+    resource the method `info` stores on `self`, directly or from a local it acquired into."""
+    node = info.node
+    if not isinstance(node, cst.FunctionDef):
+        return []
+    locals_: dict[str, tuple[cst.Call, Kind]] = {}
+    out = []
+    for index, stmt in enumerate(block_statements(node.body)):
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if not isinstance(small, (cst.Assign, cst.AnnAssign)) or small.value is None:
+                continue
+            targets = (
+                [t.target for t in small.targets]
+                if isinstance(small, cst.Assign)
+                else [small.target]
+            )
+            value = unwrap_value(small.value)
+            acquired: tuple[cst.Call, Kind] | None = None
+            if isinstance(value, cst.Call):
+                kind = facts.acquisition(value, info.class_name)
+                acquired = (value, kind) if kind is not None else None
+            elif isinstance(value, cst.Name):
+                acquired = locals_.get(value.value)
+            if acquired is None:
+                continue
+            for target in targets:
+                text = dotted(target)
+                if isinstance(target, cst.Name):
+                    locals_[target.value] = acquired
+                elif text is not None and text.startswith("self.") and text.count(".") == 1:
+                    out.append((index, acquired[0], acquired[1], text))
+    return out
+
+
+def releases_attribute(
+    facts: CollectedFacts,
+    kind: Kind,
+    class_name: str | None,
+    node: cst.CSTNode,
+    attribute: str,
+    names: frozenset[str],
+) -> bool:
+    """Does `node` release `self.x` (`attribute`), or a local holding it (one of `names`), as
+    `kind` releases (`pool.putconn(self.conn)`, `self.conn.close()`, `closing(self.conn)`)?"""
+    for sub in walk(node):
+        if isinstance(sub, cst.Call):
+            released = facts.released_args(sub, class_name, kind)
+            if facts.is_closing(sub, kind):
+                released = [a.value for a in sub.args]
+            if any(dotted(arg) == attribute or dotted(arg) in names for arg in released):
+                return True
+    return False
+
+
+def holders(body: cst.CSTNode, attribute: str) -> frozenset[str]:
+    """Locals that a method (`body`) moves `self.x` (`attribute`) into: `conn = self.conn`,
+    `conn, self.conn = self.conn, None`. Returns their names."""
+    names: set[str] = set()
+    for node in walk(body):
+        if not isinstance(node, cst.Assign):
+            continue
+        for target in node.targets:
+            pairs: list[tuple[cst.BaseExpression, cst.BaseExpression]] = [
+                (target.target, node.value)
+            ]
+            if isinstance(target.target, cst.Tuple) and isinstance(node.value, cst.Tuple):
+                pairs = [
+                    (t.value, v.value)
+                    for t, v in zip(target.target.elements, node.value.elements, strict=False)
+                ]
+            for left, right in pairs:
+                if isinstance(left, cst.Name) and dotted(right) == attribute:
+                    names.add(left.value)
+    return frozenset(names)
+
+
+def owned(facts: CollectedFacts, class_name: str) -> list[Owned]:
+    """The resources `class_name` (a class of the module) acquires onto `self` in an acquirer
+    method of its own and gives back in another of its methods. Base classes are not read: a
+    method inherited from elsewhere is not seen."""
+    methods = {
+        key.split(".", 1)[1]: info
+        for key, info in facts.by_key.items()
+        if info.class_name == class_name and key.startswith(f"{class_name}.")
+    }
+    out = []
+    for name in ACQUIRERS:
+        info = methods.get(name)
+        if info is None:
+            continue
+        for index, call, kind, attribute in stored_acquisitions(facts, info):
+            releasers = tuple(
+                other
+                for other, other_info in sorted(methods.items())
+                if (other in EXITS or (other not in ACQUIRERS and not other.startswith("__")))
+                and _gives_back(facts, other_info, kind, attribute)
+            )
+            if releasers:
+                # The method a caller would call first: a public one (`close`) before `__exit__`.
+                releasers = tuple(sorted(releasers, key=lambda m: (m in EXITS, m)))
+                out.append(Owned(name, index, call, kind, attribute, releasers))
+    return out
+
+
+def _gives_back(facts: CollectedFacts, info: FunctionInfo, kind: Kind, attribute: str) -> bool:
+    """Does the method release `self.x` without acquiring it again (`reconnect()` does both)?"""
+    node = info.node
+    if not isinstance(node, cst.FunctionDef):
+        return False
+    if any(a == attribute for _, _, _, a in stored_acquisitions(facts, info)):
+        return False
+    names = holders(node.body, attribute)
+    return releases_attribute(facts, kind, info.class_name, node.body, attribute, names)
+
+
+def returns_self(info: FunctionInfo | None) -> bool:
+    """Does the method (`__enter__`) end by returning `self`, and return nothing else?"""
+    if info is None or not info.returns:
+        return False
+    return all(isinstance(r, cst.Name) and r.value == "self" for r in info.returns)
+
+
+def owner_kind(facts: CollectedFacts, class_name: str, found: list[Owned]) -> Kind:
+    """The derived kind of `class_name`'s instances, from what it owns (`found`, not empty).
+
+    Family "session" (an object closed by a method of its own, LC2xx); `with` releases when the
+    class's `__exit__` gives back everything it owns, and a fix may write `with` when `__enter__`
+    returns the instance itself and the class is synchronous.
+    """
+    releasers = [set(o.releasers) for o in found]
+    common = set.intersection(*releasers)
+    exits = {m for m in common if m in EXITS}
+    public = sorted(m for m in common if m not in EXITS) or sorted(
+        {m for r in releasers for m in r if m not in EXITS}
+    )
+    enter = facts.by_key.get(f"{class_name}.__enter__")
+    synchronous = "__exit__" in exits and returns_self(enter)
+    inner = found[0].kind
+    held = f"the {inner.resource} it takes from `{_call_text(found[0].call)}`"
+    if public and public[0] == "close":
+        released = f"closed (its `close()` gives back {held})"
+    elif public:
+        released = f"released with `{public[0]}()` (which gives back {held})"
+    else:
+        released = f"closed (only its `__exit__`, run by `with`, gives back {held})"
+    return Kind(
+        name=f"{class_name} (owns a {inner.name} {inner.resource})",
+        family="session",
+        resource=f"`{class_name}` object",
+        released=released,
+        acquire_methods=frozenset(),
+        acquire_by_calling_source=False,
+        acquire_callables=frozenset({class_name}),
+        release_methods=frozenset(),
+        self_release_methods=frozenset(public),
+        release_keyword="",
+        with_releases=bool(exits),
+        with_note=f"`{class_name}` is not a context manager",
+        source_constructors=frozenset(),
+        source_names=(),
+        context_manager_methods=frozenset(),
+        context_manager="",
+        acquire_awaited=False,
+        with_only_releases=synchronous,
+        release_is_idempotent=False,
+    )
+
+
+def owner_kinds(facts: CollectedFacts) -> dict[str, tuple[Kind, list[Owned]]]:
+    """Class name -> (the derived kind of its instances, what it owns), for each class of the
+    module that owns a resource (see the module docstring)."""
+    out = {}
+    for class_name in sorted(facts.classes):
+        found = owned(facts, class_name)
+        if found:
+            out[class_name] = (owner_kind(facts, class_name, found), found)
+    return out
+
+
+def _call_text(call: cst.Call) -> str:
+    """`pool.getconn()` for the acquiring call (its arguments elided)."""
+    text = dotted(call.func)
+    return f"{text}()" if text is not None else "a call"

@@ -1,0 +1,167 @@
+"""Classes of the project that own a resource (analysis/owners.py): which classes are owners,
+what their derived kind says, and that constructing one is judged like any acquisition."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.judge import all_verdicts
+from leakcheck.config.catalogue import builtin_kinds
+
+HEAD = """\
+from psycopg2.pool import ThreadedConnectionPool
+
+pool = ThreadedConnectionPool(1, 4, "dbname=x")
+"""
+
+
+def facts(body: str) -> ModuleFacts:
+    return ModuleFacts(cst.parse_module(HEAD + body), builtin_kinds())
+
+
+def test_a_class_giving_back_what_init_takes_is_an_owner() -> None:
+    found = facts(
+        """
+class Ledger:
+    def __init__(self):
+        self.conn = pool.getconn()
+
+    def release(self):
+        pool.putconn(self.conn)
+"""
+    )
+    kind, owned = found.owners["Ledger"]
+    assert [(o.method, o.attribute, o.releasers) for o in owned] == [
+        ("__init__", "self.conn", ("release",))
+    ]
+    assert kind.self_release_methods == frozenset({"release"})
+    assert not kind.with_releases
+    assert found.factories["Ledger"] is kind  # constructing it acquires
+
+
+def test_borrowed_never_released_and_reacquired_are_not_owners() -> None:
+    found = facts(
+        """
+class Borrowing:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def close(self):
+        pool.putconn(self.conn)
+
+
+class CursorOnly:
+    def __init__(self):
+        self.conn = pool.getconn()
+
+    def close(self):
+        self.conn.cursor().close()
+
+
+class Reconnecting:
+    def __init__(self):
+        self.conn = pool.getconn()
+
+    def reconnect(self):
+        pool.putconn(self.conn)
+        self.conn = pool.getconn()
+"""
+    )
+    assert found.owners == {}
+
+
+def test_a_context_manager_owner_is_released_by_with_and_fixed_with_with() -> None:
+    found = facts(
+        """
+class Journal:
+    def __init__(self):
+        self.conn = pool.getconn()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pool.putconn(self.conn)
+"""
+    )
+    kind, _ = found.owners["Journal"]
+    assert kind.with_releases and kind.with_only_releases
+    assert kind.self_release_methods == frozenset()
+
+
+def test_enter_returning_something_else_is_not_fixed_with_with() -> None:
+    kind, _ = facts(
+        """
+class Cursorish:
+    def __init__(self):
+        self.conn = pool.getconn()
+
+    def __enter__(self):
+        return self.conn.cursor()
+
+    def __exit__(self, *exc):
+        pool.putconn(self.conn)
+
+    def close(self):
+        pool.putconn(self.conn)
+"""
+    ).owners["Cursorish"]
+    assert kind.with_releases and not kind.with_only_releases
+    assert kind.self_release_methods == frozenset({"close"})
+
+
+def test_construction_is_judged_and_a_returned_instance_is_handed_off() -> None:
+    found = facts(
+        """
+class Ledger:
+    def __init__(self):
+        self.conn = pool.getconn()
+
+    def close(self):
+        pool.putconn(self.conn)
+
+
+def leaks():
+    ledger = Ledger()
+    ledger.conn.cursor()
+
+
+def hands_off():
+    ledger = Ledger()
+    return ledger
+
+
+def closes():
+    ledger = Ledger()
+    try:
+        ledger.conn.cursor()
+    finally:
+        ledger.close()
+"""
+    )
+    judged = {
+        (v.site.scope.name.value, v.leak.value)
+        for v in all_verdicts(found)
+        if isinstance(v.site.scope, cst.FunctionDef)
+    }
+    assert judged == {("leaks", "never")}
+    assert "hands_off" in found.factories  # returning a fresh instance makes a factory
+
+
+def test_setup_after_the_acquisition_in_init_is_reported_in_the_class() -> None:
+    found = facts(
+        """
+class Setup:
+    def __init__(self):
+        self.conn = pool.getconn()
+        self.cur = self.conn.cursor()
+
+    def close(self):
+        pool.putconn(self.conn)
+"""
+    )
+    (verdict,) = all_verdicts(found)
+    assert verdict.leak.value == "exception"
+    assert verdict.site.kind.family == "pool"  # the pool connection, not the `Setup` object
+    assert "nothing calls `close()`" in "".join(text for text, _ in verdict.how)
