@@ -15,6 +15,7 @@ import libcst as cst
 from leakcheck.analysis.django import DjangoContext, django_findings
 from leakcheck.analysis.facts import Export, ModuleFacts, Resolver, Site
 from leakcheck.analysis.flow import handoffs_assumed
+from leakcheck.analysis.frameworks import framework_findings
 from leakcheck.analysis.gate import Rejection, cpython_parse
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.parsing import parse_module
@@ -129,6 +130,7 @@ def analyse(
         if not judge:
             return Analysis(FileResult(path), exports, imports)
         django_found = django_findings(module, source, path, django)
+        django_found += framework_findings(facts, source, path)
         on_disk = django.file if django is not None and django.file is not None else Path(path)
         result = _check_module(module, path, facts, helpers, tuple(django_found), on_disk)
         return Analysis(result, exports, imports)

@@ -43,6 +43,8 @@ from leakcheck.checks import (
     close_in_finally_after_raising_statement,
     context_manager_called_without_with,
     dependency_session_pinned_by_stream,
+    hook_release_skipped_on_error,
+    middleware_release_not_in_finally,
     never_closed,
     not_closed_on_early_exit,
     not_closed_on_exception,
@@ -61,6 +63,7 @@ from leakcheck.checks import (
     pool_with_persistent_connections,
     reopened_in_loop,
     request_session_handed_to_task,
+    scoped_session_outside_request_without_remove,
     server_side_cursors_with_transaction_pooling,
     session_captured_by_stream,
     session_held_across_await,
@@ -109,6 +112,9 @@ RULES: tuple[Rule, ...] = (
     orm_via_sync_to_async_in_consumer.RULE,
     dependency_session_pinned_by_stream.RULE,
     request_session_handed_to_task.RULE,
+    hook_release_skipped_on_error.RULE,
+    middleware_release_not_in_finally.RULE,
+    scoped_session_outside_request_without_remove.RULE,
 )
 
 # When several verdicts apply to one acquisition, the one named by the first of these rules is

@@ -1,0 +1,142 @@
+"""Paired request hooks: a resource stored on a request or app context (`g.db = connect()`) must
+be released by a hook that runs when the request raises too.
+
+The hooks are data (`rules/lifecycles.toml`, `HookPair`): Flask's `before_request` opens,
+`after_request` runs only when the request does not raise, `teardown_request` and
+`teardown_appcontext` always run. A function is a hook when decorated (`@app.after_request`,
+`@bp.before_app_request`) or registered by a call (`app.teardown_appcontext(close_db)`). Any
+function of the module may store (the Flask tutorial's lazy `get_db()`); the verdict is at the
+acquisition when the only hooks that release it can be skipped. When nothing in the module
+releases it, the shared analysis already reports it as never closed (`analysis/contexts.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from leakcheck.analysis.django.drafts import Draft
+from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.frameworks.common import functions, releases_key
+from leakcheck.analysis.syntax import call_text, receiver_text, unwrap_value, walk
+from leakcheck.checks import hook_release_skipped_on_error
+from leakcheck.config.lifecycles import HookPair
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An acquisition stored on a context: `holder.key = call` in `function`."""
+
+    call: cst.Call
+    holder: str  # the context as written (`g`, `flask.g`)
+    key: str
+    function: cst.FunctionDef
+
+
+def _hook_names(pair: HookPair) -> frozenset[str]:
+    return pair.opening | frozenset(pair.closing)
+
+
+def registered(module: cst.Module, pair: HookPair) -> dict[int, list[str]]:
+    """id of each function registered as a hook of `pair` -> the hook names it is registered as
+    (decorators `@app.X`, `@app.X()`, and calls `app.X(function)`)."""
+    names = _hook_names(pair)
+    index = functions(module)
+    out: dict[int, list[str]] = {}
+    for node in walk(module, into_scopes=True):
+        if isinstance(node, cst.FunctionDef):
+            for decorator in node.decorators:
+                expr = decorator.decorator
+                func = expr.func if isinstance(expr, cst.Call) else expr
+                if isinstance(func, cst.Attribute) and func.attr.value in names:
+                    out.setdefault(id(node), []).append(func.attr.value)
+        elif (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in names
+            and node.args
+            and isinstance(node.args[0].value, cst.Name)
+        ):
+            for function in index.get(node.args[0].value.value, ()):
+                out.setdefault(id(function), []).append(node.func.attr.value)
+    return out
+
+
+def stored(facts: ModuleFacts, pair: HookPair) -> list[Stored]:
+    """Acquisitions stored on one of `pair`'s context objects inside a function."""
+    found = []
+    for node in walk(facts.module, into_scopes=True):
+        if not isinstance(node, cst.FunctionDef):
+            continue
+        for inner in walk(node.body):
+            if not isinstance(inner, cst.Assign):
+                continue
+            value = unwrap_value(inner.value)
+            if not isinstance(value, cst.Call):
+                continue
+            for target in inner.targets:
+                where = target.target
+                if not isinstance(where, cst.Attribute):
+                    continue
+                if facts.qualify(where.value) not in pair.holders:
+                    continue
+                holder = receiver_text(where.value) or ""
+                found.append(Stored(value, holder, where.attr.value, node))
+    return found
+
+
+def hook_drafts(facts: ModuleFacts, pair: HookPair) -> list[Draft]:
+    """`hook-release-skipped-on-error` for each stored acquisition that only hooks which can be
+    skipped release."""
+    hooks = registered(facts.module, pair)
+    if not hooks:
+        return []
+    index = functions(facts.module)
+    by_id = {id(f): f for fs in index.values() for f in fs}
+    drafts = []
+    for store in stored(facts, pair):
+        kind = facts.acquisition(store.call, None)
+        if kind is None:
+            continue
+        holder_last = store.holder.rsplit(".", 1)[-1]
+        skipped: list[tuple[cst.FunctionDef, str]] = []
+        safe = False
+        for function_id, names in hooks.items():
+            closers = [pair.closer(n) for n in names]
+            closers_found = [c for c in closers if c is not None]
+            if not closers_found:
+                continue
+            function = by_id[function_id]
+            if not releases_key(facts, function, holder_last, store.key, kind, index):
+                continue
+            if any(c.on_error for c in closers_found):
+                safe = True
+                break
+            skipped.append((function, closers_found[0].hook))
+        if safe or not skipped:
+            continue
+        closer, hook = skipped[0]
+        close = pair.closer(hook)
+        opener = store.function.name.value
+        opened_by = next((n for n in hooks.get(id(store.function), []) if n in pair.opening), "")
+        drafts.append(
+            Draft(
+                hook_release_skipped_on_error.RULE.code,
+                store.call,
+                {
+                    "what": f"{kind.resource.capitalize()} from `{call_text(store.call)}`",
+                    "stored": f"{store.holder}.{store.key}",
+                    "opener": f"`{opener}` (`{opened_by}`)" if opened_by else f"`{opener}`",
+                    "closer": f"`{closer.name.value}` (`{hook}`)",
+                    "why": close.why if close is not None else "",
+                    "safe": pair.safe,
+                    "released": kind.released,
+                },
+                opener,
+                call_text(store.call),
+                related=closer.name,
+                related_label=f"released only in `{hook}`",
+            )
+        )
+    return drafts
