@@ -141,3 +141,35 @@ def test_registry_used_only_by_views_is_not_judged() -> None:
     threading.Timer(5, job).start()
     """
     assert codes(source) == [("LC407", 12)]
+
+
+ORM_JOB = """\
+import asyncio
+
+from django.db import models
+
+
+class Order(models.Model):
+    pass
+
+
+def sync_orders():
+    return Order.objects.count()
+
+
+loop = asyncio.get_event_loop()
+loop.{call}
+"""
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("run_in_executor(None, sync_orders)", [("LC506", 11)]),  # a pool's worker thread
+        ("call_soon(sync_orders)", []),  # the loop's own thread: not a thread of its own
+    ],
+)
+def test_orm_thread_entry_points_come_from_the_data(
+    call: str, expected: list[tuple[str, int]]
+) -> None:
+    assert codes(ORM_JOB.format(call=call)) == expected

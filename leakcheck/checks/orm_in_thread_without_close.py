@@ -2,8 +2,9 @@
 ## What it does
 Finds a function started on a thread outside the request cycle (`threading.Thread(target=f)`, the
 `run` of a `threading.Thread` subclass, `threading.Timer(t, f)`, `executor.submit(f)` /
-`executor.map(f, ...)` on a `ThreadPoolExecutor`, APScheduler's `scheduler.add_job(f)` and
-`@scheduler.scheduled_job(...)`) that uses the ORM (`Model.objects...`, `connection.cursor()`,
+`executor.map(f, ...)` on a `ThreadPoolExecutor`, `loop.run_in_executor(None, f)`, APScheduler's
+`scheduler.add_job(f)` and `@scheduler.scheduled_job(...)`: the entry points of
+`rules/lifecycles.toml` that run on another thread) that uses the ORM (`Model.objects...`, `connection.cursor()`,
 `transaction.atomic`, or a function of the module that does) and does not close its connection on
 every path: `connection.close()`, `connections.close_all()` or `close_old_connections()` in a
 `finally` around the ORM work, or a decorator that does (`django_db_geventpool.utils.close_connection`,

@@ -75,6 +75,8 @@ class EntryPoint:
     position: int
     receiver: str = ""
     method: bool = False
+    thread: bool = False  # runs the function on another thread (not the caller's event loop)
+    run_method: str = ""  # a subclass's method run on the new thread (`threading.Thread.run`)
 
     def accepts(self, receiver: str) -> bool:
         """Does a method call on `receiver` (dotted text) count?"""
@@ -90,6 +92,7 @@ class Lifecycles:
     callables: dict[str, EntryPoint]  # qualified name -> entry point
     methods: dict[str, tuple[EntryPoint, ...]]  # method name -> entry points
     decorators: frozenset[str]  # `@scheduler.scheduled_job(...)`
+    executors: frozenset[str] = frozenset()  # `pool = ThreadPoolExecutor()`: `pool.submit(f)`
 
 
 def _strings(entry: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -155,6 +158,8 @@ def _entry(raw: dict[str, Any], key: str) -> EntryPoint:
         position=position,
         receiver=str(raw.get("receiver", "")),
         method=key == "method",
+        thread=bool(raw.get("thread", False)),
+        run_method=str(raw.get("run-method", "")),
     )
 
 
@@ -175,6 +180,7 @@ def parse_lifecycles(data: dict[str, Any]) -> Lifecycles:
         callables=callables,
         methods={name: tuple(found) for name, found in methods.items()},
         decorators=frozenset(_strings(outside, "decorators", "outside")),
+        executors=frozenset(_strings(outside, "executors", "outside")),
     )
 
 

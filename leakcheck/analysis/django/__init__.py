@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 SETTINGS_TOKENS: tuple[bytes, ...] = (b"DATABASES",)  # the settings rules
 ORM_TOKENS: tuple[bytes, ...] = (b"objects", b"cursor", b"atomic", b"_manager")
 DJANGO_TOKENS: tuple[bytes, ...] = (b"django", b"models", b"channels")
-THREAD_TOKENS: tuple[bytes, ...] = (b"Thread", b"Timer", b"add_job", b"scheduled_job")  # threads
+THREAD_TOKENS: tuple[bytes, ...] = (
+    b"Thread",
+    b"Timer",
+    b"add_job",
+    b"scheduled_job",
+    b"run_in_executor",
+)  # threads: the `thread = true` entry points of rules/lifecycles.toml
 SYNC_TO_ASYNC_TOKENS: tuple[bytes, ...] = (b"sync_to_async", b"SyncToAsync")  # consumers
 # `consumer-sync-to-async` looks only inside a consumer class of the module, whose bases (or an
 # import of them) name one of `consumers.CONSUMER_BASES`: Django's own ORM uses `sync_to_async`

@@ -7,8 +7,11 @@ until the thread dies, and a thread pool's workers never die. Started on a threa
 `threading.Thread(target=f)`, a `threading.Thread` subclass's `run`, `threading.Timer(t, f)`,
 `executor.submit(f, ...)` and `executor.map(f, ...)` on a `ThreadPoolExecutor` (bound in the
 module, or a receiver named `*executor*`), APScheduler's `scheduler.add_job(f, ...)` and
-`@scheduler.scheduled_job(...)`. Views, management commands and Celery tasks are not threads of
-the project's own and are not judged.
+`@scheduler.scheduled_job(...)`, `loop.run_in_executor(None, f)`. Views, management commands and
+Celery tasks are not threads of the project's own and are not judged.
+
+The entry points are data (`rules/lifecycles.toml`, `[outside]`, those with `thread = true`),
+shared with the framework analysis (`analysis/frameworks/outside.py`).
 """
 
 from __future__ import annotations
@@ -22,12 +25,7 @@ from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.django.orm import Function, Orm
 from leakcheck.analysis.syntax import dotted, source_of, walk
 from leakcheck.checks import orm_in_thread_without_close
-
-THREAD_CLASSES = frozenset({"threading.Thread"})
-TIMER_CLASSES = frozenset({"threading.Timer"})
-EXECUTORS = frozenset(
-    {"concurrent.futures.ThreadPoolExecutor", "concurrent.futures.thread.ThreadPoolExecutor"}
-)
+from leakcheck.config.lifecycles import EntryPoint, lifecycles
 
 
 @dataclass(frozen=True)
@@ -64,6 +62,15 @@ class _Finder:
         self.orm = orm
         self.executors: set[str] = set()
         self.started: list[Started] = []
+        data = lifecycles()
+        self.callables = {n: e for n, e in data.callables.items() if e.thread}
+        self.methods = {
+            name: tuple(e for e in entries if e.thread) for name, entries in data.methods.items()
+        }
+        self.decorators = data.decorators
+        self.executor_classes = data.executors
+        # Classes whose subclasses run a method on the new thread: `threading.Thread` -> `run`.
+        self.run_methods = {n: e.run_method for n, e in self.callables.items() if e.run_method}
 
     def run(self) -> list[Started]:
         """Every function the module starts on a thread (executors first, then the calls)."""
@@ -92,7 +99,8 @@ class _Finder:
         if not isinstance(expr, cst.Call):
             return False
         name = self.orm.imports.qualify(expr.func)
-        return name in EXECUTORS or name.rsplit(".", 1)[-1] == "ThreadPoolExecutor"
+        short = {c.rsplit(".", 1)[-1] for c in self.executor_classes}
+        return name in self.executor_classes or name.rsplit(".", 1)[-1] in short
 
     def _visit(
         self, body: Sequence[cst.CSTNode], class_name: str, local: dict[str, cst.FunctionDef]
@@ -105,13 +113,10 @@ class _Finder:
     ) -> None:
         if isinstance(stmt, cst.ClassDef):
             bases = {self.orm.imports.qualify(b.value) for b in stmt.bases}
+            runs = {self.run_methods[b] for b in bases if b in self.run_methods}
             body = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else ()
             for item in body:
-                if (
-                    isinstance(item, cst.FunctionDef)
-                    and item.name.value == "run"
-                    and bases & THREAD_CLASSES
-                ):
+                if isinstance(item, cst.FunctionDef) and item.name.value in runs:
                     self.started.append(Started(item, stmt.name.value, stmt.bases[0].value))
                 self._statement(item, stmt.name.value, {})
             return
@@ -119,7 +124,7 @@ class _Finder:
             for decorator in stmt.decorators:
                 expr = decorator.decorator
                 func = expr.func if isinstance(expr, cst.Call) else expr
-                if isinstance(func, cst.Attribute) and func.attr.value == "scheduled_job":
+                if isinstance(func, cst.Attribute) and func.attr.value in self.decorators:
                     self.started.append(Started(stmt, class_name, decorator))
             inner = {
                 item.name.value: item
@@ -144,23 +149,23 @@ class _Finder:
             elif isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not stmt:
                 self._statement(node, class_name, local)
 
-    def _call(self, call: cst.Call, class_name: str, local: dict[str, cst.FunctionDef]) -> None:
-        name = self.orm.imports.qualify(call.func)
-        target: cst.BaseExpression | None = None
-        if name in THREAD_CLASSES:
-            target = _argument(call, 1, "target")
-        elif name in TIMER_CLASSES:
-            target = _argument(call, 1, "function")
-        elif isinstance(call.func, cst.Attribute):
-            method = call.func.attr.value
+    def _target(self, call: cst.Call) -> cst.BaseExpression | None:
+        """The function `call` runs on another thread, if it is an entry point of the data
+        (a method entry point on an executor also when its receiver is bound to one here)."""
+        entry: EntryPoint | None = self.callables.get(self.orm.imports.qualify(call.func))
+        if entry is None and isinstance(call.func, cst.Attribute):
             receiver = dotted(call.func.value) or ""
-            on_executor = (
-                receiver in self.executors or "executor" in receiver.rsplit(".", 1)[-1].lower()
-            )
-            if method in ("submit", "map") and on_executor:
-                target = _argument(call, 0, "fn")
-            elif method == "add_job":
-                target = _argument(call, 0, "func")
+            for candidate in self.methods.get(call.func.attr.value, ()):
+                bound = bool(candidate.receiver) and receiver in self.executors
+                if candidate.accepts(receiver) or bound:
+                    entry = candidate
+                    break
+        if entry is None:
+            return None
+        return _argument(call, entry.position, entry.keyword)
+
+    def _call(self, call: cst.Call, class_name: str, local: dict[str, cst.FunctionDef]) -> None:
+        target = self._target(call)
         if target is None:
             return
         target = _unwrap_partial(target, self.orm)
