@@ -4,12 +4,14 @@ Finds a function started on a thread outside the request cycle (`threading.Threa
 `run` of a `threading.Thread` subclass, `threading.Timer(t, f)`, `executor.submit(f)` /
 `executor.map(f, ...)` on a `ThreadPoolExecutor`, `loop.run_in_executor(None, f)`, APScheduler's
 `scheduler.add_job(f)` and `@scheduler.scheduled_job(...)`: the entry points of
-`rules/lifecycles.toml` that run on another thread) that uses the ORM (`Model.objects...`, `connection.cursor()`,
-`transaction.atomic`, or a function of the module that does) and does not close its connection on
+`rules/lifecycles.toml` that run on another thread) that uses the ORM (`Model.objects...`,
+`connection.cursor()`, `transaction.atomic`, a function of the module that does, or a method of an
+object handed to it, `p.check()` where `Probe.check` queries) and does not close its connection on
 every path: `connection.close()`, `connections.close_all()` or `close_old_connections()` in a
-`finally` around the ORM work, or a decorator that does (`django_db_geventpool.utils.close_connection`,
-or a decorator of the module whose wrapper closes in `finally`). Reported at the first ORM use not
-so covered. Views, management commands and Celery tasks are not judged.
+`finally` around the ORM work, or a decorator that does
+(`django_db_geventpool.utils.close_connection`, or a decorator of the module whose wrapper closes in
+`finally`). Reported at the first ORM use not so covered. Views, management commands and Celery
+tasks are not judged.
 
 ## Why is this bad?
 Django opens a database connection per thread and closes it at the end of a request (the

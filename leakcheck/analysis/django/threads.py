@@ -173,10 +173,54 @@ class _Finder:
             self.started.append(Started(target, class_name, call))
             return
         function = self.orm.scope.resolve(target, class_name, local)
+        if function is None and isinstance(target, cst.Attribute):
+            # `executor.submit(probe.check)`: the one class of the module with that method.
+            found = _method_named(self.orm, target.attr.value)
+            if found is not None:
+                self.started.append(Started(found[1], found[0], call))
+            return
         if function is not None:
             is_local = isinstance(target, cst.Name) and local.get(target.value) is function
             owner = self.orm.scope.class_of.get(id(function), class_name if is_local else "")
             self.started.append(Started(function, owner, call))
+
+
+def _method_named(orm: Orm, name: str) -> tuple[str, cst.FunctionDef] | None:
+    """The class and method when exactly one class of the module defines a method `name`."""
+    found = [(c, methods[name]) for c, methods in orm.scope.methods.items() if name in methods]
+    return found[0] if len(found) == 1 else None
+
+
+def _parameters(function: Function) -> set[str]:
+    params = function.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    return {p.name.value for p in every} - {"self", "cls"}
+
+
+def via_objects(function: Function, orm: Orm) -> list[cst.CSTNode]:
+    """Calls in `function` of a method on an object handed to it (`probe.check()` in
+    `def check(probe)`, run by `executor.map(check, probes)`) whose method, the one of that name
+    among the module's classes, uses the ORM; not those under a `finally` that closes."""
+    if orm.decorated_closing(function):
+        return []
+    names = _parameters(function)
+    protected: set[int] = set()
+    for node in walk(function.body):
+        if isinstance(node, cst.Try) and orm.closes_in_finally(node):
+            protected.update(id(n) for n in walk(node.body))
+    found: list[cst.CSTNode] = []
+    for node in walk(function.body):
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and isinstance(node.func.value, cst.Name)
+            and node.func.value.value in names
+            and id(node) not in protected
+        ):
+            method = _method_named(orm, node.func.attr.value)
+            if method is not None and orm.uses(method[1], method[0]):
+                found.append(node)
+    return found
 
 
 def thread_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
@@ -188,7 +232,7 @@ def thread_drafts(module: cst.Module, orm: Orm) -> list[Draft]:
         if id(function) in seen:
             continue
         seen.add(id(function))
-        unclosed = orm.unclosed_uses(function, started.class_name)
+        unclosed = orm.unclosed_uses(function, started.class_name) or via_objects(function, orm)
         if not unclosed:
             continue
         first = unclosed[0]
