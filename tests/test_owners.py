@@ -165,3 +165,57 @@ class Setup:
     assert verdict.leak.value == "exception"
     assert verdict.site.kind.family == "pool"  # the pool connection, not the `Setup` object
     assert "nothing calls `close()`" in "".join(text for text, _ in verdict.how)
+
+
+POOL = """
+import psycopg2
+
+
+class Depot:
+    def __init__(self, dsn):
+        self.dsn = dsn
+        self._free = []
+
+    def take(self):
+        if self._free:
+            return self._free.pop()
+        return psycopg2.connect(self.dsn)
+
+    def give(self, conn):
+        self._free.append(conn)
+
+
+depot = Depot("dbname=x")
+
+
+def leaks():
+    conn = depot.take()
+    conn.cursor()
+
+
+def gives_back():
+    conn = depot.take()
+    try:
+        conn.cursor()
+    finally:
+        depot.give(conn)
+"""
+
+
+def test_a_class_handing_out_fresh_connections_and_taking_them_back_is_a_pool() -> None:
+    found = facts(POOL)
+    (pool,) = found.pools.values()
+    assert (pool.class_name, pool.acquire, pool.release, pool.index) == ("Depot", "take", "give", 0)
+    assert pool.kind.family != "pool"  # what it hands out: a driver connection
+    judged = {
+        (v.site.scope.name.value, v.site.kind.family, v.leak.value)
+        for v in all_verdicts(found)
+        if isinstance(v.site.scope, cst.FunctionDef)
+    }
+    assert judged == {("leaks", "pool", "never")}
+
+
+def test_a_free_list_of_things_never_acquired_is_not_a_pool() -> None:
+    found = facts(POOL.replace("return psycopg2.connect(self.dsn)", "return None"))
+    assert found.pools == {}
+    assert all_verdicts(found) == []

@@ -383,6 +383,17 @@ class CollectedFacts:
                 source = self.source_kind(receiver, lambda k: method in k.acquire_methods)
                 if source is not None:
                     return source
+            elif receiver is not None and receiver.split(".", 1)[0] in self.imports:
+                # A pool of another module of the project whose kind is derived there (a
+                # home-grown pool, owners.py): its methods are not the catalogue's.
+                export = self._imported(receiver)
+                if (
+                    export is not None
+                    and export.role == "source"
+                    and export.kind is not None
+                    and method in export.kind.acquire_methods
+                ):
+                    return export.kind
         if whole is None:
             return None
         if whole in self.factories:

@@ -15,6 +15,7 @@ not help, so its instances are not judged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import libcst as cst
@@ -129,15 +130,10 @@ def holders(body: cst.CSTNode, attribute: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def owned(facts: CollectedFacts, class_name: str) -> list[Owned]:
-    """The resources `class_name` (a class of the module) acquires onto `self` in an acquirer
-    method of its own and gives back in another of its methods. Base classes are not read: a
-    method inherited from elsewhere is not seen."""
-    methods = {
-        key.split(".", 1)[1]: info
-        for key, info in facts.by_key.items()
-        if info.class_name == class_name and key.startswith(f"{class_name}.")
-    }
+def owned(facts: CollectedFacts, methods: dict[str, FunctionInfo]) -> list[Owned]:
+    """The resources a class of the module (`methods`: its methods by name) acquires onto
+    `self` in an acquirer method of its own and gives back in another of its methods. Base
+    classes are not read: a method inherited from elsewhere is not seen."""
     out = []
     for name in ACQUIRERS:
         info = methods.get(name)
@@ -225,8 +221,10 @@ def owner_kinds(facts: CollectedFacts) -> dict[str, tuple[Kind, list[Owned]]]:
     """Class name -> (the derived kind of its instances, what it owns), for each class of the
     module that owns a resource (see the module docstring)."""
     out = {}
-    for class_name in sorted(facts.classes):
-        found = owned(facts, class_name)
+    for class_name, methods in sorted(class_methods(facts).items()):
+        if not any(name in methods for name in ACQUIRERS):
+            continue
+        found = owned(facts, methods)
         if found:
             out[class_name] = (owner_kind(facts, class_name, found), found)
     return out
@@ -236,3 +234,211 @@ def _call_text(call: cst.Call) -> str:
     """`pool.getconn()` for the acquiring call (its arguments elided)."""
     text = dotted(call.func)
     return f"{text}()" if text is not None else "a call"
+
+
+# Methods of a list or queue that take an element out, and that put one back.
+TAKE = frozenset({"pop", "popleft", "get", "get_nowait"})
+PUT = frozenset({"append", "appendleft", "put", "put_nowait", "add"})
+
+
+@dataclass(frozen=True)
+class HomePool:
+    """A class of the project that is a pool: `acquire` hands out resources it creates or takes
+    from a free list it keeps (`free`, `self._free`, "" when none), `release` takes one back
+    (its argument number `index`, after `self`) by closing it or putting it on that list."""
+
+    class_name: str
+    acquire: str
+    release: str
+    index: int
+    kind: Kind  # the kind of what it hands out (a driver connection)
+    free: str
+
+
+def home_pools(facts: CollectedFacts) -> dict[str, HomePool]:
+    """Class name -> its shape, for each class of the module that is a home-grown pool.
+
+    Read from what the first pass recorded per method (its returns, calls and local
+    assignments), without walking the tree again: most classes are ruled out by their returns.
+    """
+    out = {}
+    for class_name, methods in sorted(class_methods(facts).items()):
+        public = {n: i for n, i in methods.items() if not n.startswith("_")}
+        if not any(i.returns for i in public.values()) or not any(
+            len(i.params) > 1 for i in public.values()
+        ):
+            continue
+        filled: dict[str, Kind] | None = None
+        for name, info in sorted(public.items()):
+            if not info.returns:
+                continue
+            shape = _hands_out(facts, info)
+            if shape is None:
+                continue
+            kind, free = shape
+            if kind is None:  # only from the free list: what the class fills it with
+                if filled is None:
+                    filled = _free_lists(facts, class_name, methods.values())
+                kind = filled.get(free)
+                if kind is None:
+                    continue
+            back = _takes_back(facts, public, kind, free, exclude=name)
+            if back is not None:
+                out[class_name] = HomePool(class_name, name, back[0], back[1], kind, free)
+                break
+    return out
+
+
+def class_methods(facts: CollectedFacts) -> dict[str, dict[str, FunctionInfo]]:
+    """Class name -> method name -> its facts, for the classes of the module."""
+    out: dict[str, dict[str, FunctionInfo]] = {}
+    for key, info in facts.by_key.items():
+        if info.class_name is not None and key.startswith(f"{info.class_name}."):
+            out.setdefault(info.class_name, {})[key.split(".", 1)[1]] = info
+    return out
+
+
+def pool_kind(pool: HomePool) -> Kind:
+    """The derived kind of `pool`'s resources: taken by `<pool>.acquire()`, given back by
+    `<pool>.release(conn)`, where `<pool>` is an instance of the class (pool family)."""
+    inner = pool.kind
+    return Kind(
+        name=f"{pool.class_name} (a pool of {inner.name} {inner.resource}s)",
+        family="pool",
+        resource=inner.resource,
+        released=f"given back to the pool with `{pool.release}()`",
+        acquire_methods=frozenset({pool.acquire}),
+        acquire_by_calling_source=False,
+        acquire_callables=frozenset(),
+        release_methods=frozenset({pool.release}),
+        self_release_methods=frozenset(),
+        release_keyword="",
+        with_releases=False,
+        with_note=f"`with` on a connection of `{pool.class_name}` does not give it back",
+        source_constructors=frozenset({pool.class_name}),
+        source_names=(),
+        context_manager_methods=frozenset(),
+        context_manager="",
+        not_context_manager_methods=frozenset({pool.acquire}),
+    )
+
+
+def _free_lists(
+    facts: CollectedFacts, class_name: str, methods: Iterable[FunctionInfo]
+) -> dict[str, Kind]:
+    """`self.x` -> kind, for the lists the class fills with fresh resources:
+    `self.x.append(psycopg2.connect(...))` (or a local acquired into) and
+    `self.x = [psycopg2.connect(...) for _ in range(n)]` (a statement of the method's body)."""
+    out: dict[str, Kind] = {}
+    for info in methods:
+        for call in info.calls:
+            func = call.func
+            if not (isinstance(func, cst.Attribute) and func.attr.value in PUT and call.args):
+                continue
+            holder = dotted(func.value)
+            kind = _fresh(facts, info, call.args[0].value)
+            if kind is not None and holder is not None and holder.startswith("self."):
+                out[holder] = kind
+        node = info.node
+        if not isinstance(node, cst.FunctionDef):
+            continue
+        for stmt in block_statements(node.body):
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for small in stmt.body:
+                if isinstance(small, cst.Assign) and isinstance(small.value, cst.ListComp):
+                    kind = _fresh(facts, info, small.value.elt)
+                    for target in small.targets:
+                        text = dotted(target.target)
+                        if kind is not None and text is not None and text.startswith("self."):
+                            out[text] = kind
+    return out
+
+
+def _fresh(facts: CollectedFacts, info: FunctionInfo, value: cst.BaseExpression) -> Kind | None:
+    """The kind of a fresh resource `value` is: an acquiring call, or a local bound to one."""
+    value = unwrap_value(value)
+    if isinstance(value, cst.Call):
+        return facts.acquisition(value, info.class_name)
+    if isinstance(value, cst.Name):
+        for bound in info.assigned.get(value.value, ()):
+            inner = unwrap_value(bound)
+            if isinstance(inner, cst.Call):
+                kind = facts.acquisition(inner, info.class_name)
+                if kind is not None:
+                    return kind
+    return None
+
+
+def _hands_out(facts: CollectedFacts, info: FunctionInfo) -> tuple[Kind | None, str] | None:
+    """(kind, free list) when every `return` of the method gives a fresh resource or one taken
+    from a list the class keeps (`self._free.pop()`, directly or through a local): the kind of
+    the fresh ones (None when all come from the list), the list ("" when none). None otherwise."""
+    kind: Kind | None = None
+    free = ""
+    for value in info.returns:
+        got, holder = _taken(facts, info, unwrap_value(value))
+        if got is None and not holder:
+            return None  # something else than a fresh resource or one from the free list
+        kind, free = kind or got, free or holder
+    if kind is None and not free:
+        return None
+    return kind, free
+
+
+def _taken(
+    facts: CollectedFacts, info: FunctionInfo, value: cst.BaseExpression
+) -> tuple[Kind | None, str]:
+    """(kind, "") for a fresh resource (`psycopg2.connect()`, or a local bound to one); (kind or
+    None, `self.x`) for one taken from a list the class keeps (`self._free.pop()`, or a local
+    bound to that, perhaps also to a fresh one); (None, "") for anything else."""
+    values = [value]
+    if isinstance(value, cst.Name):
+        values = [unwrap_value(v) for v in info.assigned.get(value.value, ())]
+    kind: Kind | None = None
+    free = ""
+    for one in values:
+        if not isinstance(one, cst.Call):
+            continue
+        func = one.func
+        if isinstance(func, cst.Attribute) and func.attr.value in TAKE:
+            holder = dotted(func.value)
+            if holder is not None and holder.startswith("self.") and holder.count(".") == 1:
+                free = free or holder
+                continue
+        kind = kind or facts.acquisition(one, info.class_name)
+    return kind, free
+
+
+def _takes_back(
+    facts: CollectedFacts,
+    methods: dict[str, FunctionInfo],
+    kind: Kind,
+    free: str,
+    exclude: str,
+) -> tuple[str, int] | None:
+    """(method, index of its argument) for a public method that closes its argument as `kind`
+    releases, or puts it back on the free list `free`."""
+    for name, info in sorted(methods.items()):
+        node = info.node
+        if name == exclude or name.startswith("_") or not isinstance(node, cst.FunctionDef):
+            continue
+        params = info.params[1:]  # after `self`
+        for index, param in enumerate(params):
+            for call in info.calls:
+                func = call.func
+                args = [unwrap_value(a.value) for a in call.args]
+                if (
+                    free
+                    and isinstance(func, cst.Attribute)
+                    and func.attr.value in PUT
+                    and dotted(func.value) == free
+                    and args
+                    and isinstance(args[0], cst.Name)
+                    and args[0].value == param
+                ):
+                    return name, index
+                released = facts.released_args(call, info.class_name, kind)
+                if any(isinstance(a, cst.Name) and a.value == param for a in released):
+                    return name, index
+    return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import libcst as cst
 
 from leakcheck.analysis.collect import GETTERS, RETURNS_SAME
-from leakcheck.analysis.owners import Owned, owner_kinds
+from leakcheck.analysis.owners import HomePool, Owned, home_pools, owner_kinds, pool_kind
 from leakcheck.analysis.ownership import BORROW, argument_effect
 from leakcheck.analysis.records import Binding, Origin, Resolver, Scope, Site
 from leakcheck.analysis.roles import RoleFacts
@@ -31,6 +31,17 @@ class SiteFacts(RoleFacts):
         resolver: Resolver | None = None,
     ) -> None:
         super().__init__(module, kinds, package, resolver)
+        # A home-grown pool of the module (owners.py): its derived kind joins the kinds, and
+        # the module is read again so that `pool = ConnPool()` is a source of it. Rare; the
+        # second reading costs only the modules that define one.
+        self.pools: dict[str, HomePool] = home_pools(self)
+        if self.pools:
+            derived = tuple(pool_kind(p) for p in self.pools.values())
+            super().__init__(module, kinds + derived, package, resolver)
+            for pool, kind in zip(self.pools.values(), derived, strict=True):
+                # Inside the class, `self.acquire()` hands out the pool's resource.
+                self.factories[f"{pool.class_name}.{pool.acquire}"] = kind
+            self._close_roles()
         # A class owning a resource is a factory of its derived kind (owners.py): constructing
         # it acquires. The roles are closed again so that a function returning a fresh instance
         # is a factory too.
