@@ -61,9 +61,20 @@ def test_a_fix_past_the_length_goes_after_one_within_it() -> None:
     assert titles(smallest_first(plans, MODULE, 88)) == ["w", "long"]
 
 
-def test_an_unsafe_fix_is_never_preferred_to_a_safe_one() -> None:
+def test_safety_keeps_the_rules_order() -> None:
+    # An unsafe fix is never put before a safe one, however small.
     plans = [_plan(MODULE, WIDE, "wide"), _plan(MODULE, NARROW, "narrow", safe=False)]
     assert titles(smallest_first(plans, MODULE, 88)) == ["wide", "narrow"]
+    # Nor does a safe one jump an unsafe first choice (a configured helper's form).
+    plans = [_plan(MODULE, WIDE, "wide", safe=False), _plan(MODULE, NARROW, "narrow")]
+    assert titles(smallest_first(plans, MODULE, 88)) == ["wide", "narrow"]
+    # Within a run of equally safe fixes, the smaller goes first.
+    plans = [
+        _plan(MODULE, WIDE, "wide", safe=False),
+        _plan(MODULE, NARROW, "narrow", safe=False),
+        _plan(MODULE, WIDE, "safe"),
+    ]
+    assert titles(smallest_first(plans, MODULE, 88)) == ["narrow", "wide", "safe"]
 
 
 def test_equal_diffs_keep_the_rules_order() -> None:

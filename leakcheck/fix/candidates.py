@@ -19,9 +19,11 @@ from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
 from leakcheck.config.line_length import line_length
+from leakcheck.fix.drops import overridden_drop
 from leakcheck.fix.offers import OFFERS, Ask, main_form
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.smallest import smallest_first
+from leakcheck.model import Applicability
 
 
 def candidates(
@@ -41,6 +43,7 @@ def candidates(
     some are configured (the plain form). Each other recipe offers its rewrites where it stands,
     except a helper detected in the project that is preferred (same source, as safe as the plain
     form, none configured): it goes first. Rewrites that produce the same code are offered once.
+    A rewrite that releases over a path dropping the resource on purpose is unsafe (drops.py).
     Raises KeyError for a recipe the registry (offers.OFFERS) lacks.
     """
     rule = rule_for(verdict.site.kind.family, verdict.leak)
@@ -65,7 +68,18 @@ def candidates(
         found.extend(offer.plans)
         for rewrite in offer.ahead:
             found.insert(0, rewrite)
-    return smallest_first(unique(found), facts.module, line_length(where))
+    plans = [_keeping_drops(p, verdict, facts) for p in unique(found)]
+    return smallest_first(plans, facts.module, line_length(where))
+
+
+def _keeping_drops(plan: Plan, verdict: Verdict, facts: ModuleFacts) -> Plan:
+    """`plan`, unsafe with the branch named when it releases over a path that drops the resource
+    on purpose (drops.py)."""
+    reason = overridden_drop(plan.old, plan.new, verdict.site, facts)
+    if not reason:
+        return plan
+    joined = f"{plan.reason}; {reason}" if plan.reason else reason
+    return replace(plan, applicability=Applicability.UNSAFE, reason=joined)
 
 
 def unique(plans: list[Plan | None]) -> list[Plan]:

@@ -24,6 +24,7 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import walk
+from leakcheck.fix.drops import discards
 from leakcheck.fix.ranges import (
     acquired_in_block,
     deferred_use,
@@ -137,7 +138,10 @@ def release_in_finally(site: Site, facts: ModuleFacts) -> Plan | None:
         or returns_live(inside, name)
     ):
         return None  # handed over on some path: its new holder would find it released
-    release = next((s for s in removed if has_comment(s)), removed[-1])
+    # The release written with a comment is kept as written; one that discards the resource on
+    # purpose is not the release for every path (drops.py: the rewrite is then unsafe).
+    kept = [s for s in removed if not discards(s, site, facts, name)]
+    release = next((s for s in kept if has_comment(s)), (kept or removed)[-1])
     while handlers and _only_reraises(handlers[-1]):
         handlers.pop()  # `except Exception: raise` as the last handler does nothing
     if not handlers and orelse is not None:

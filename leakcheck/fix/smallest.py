@@ -4,8 +4,12 @@ A reviewer merges a two-line change sooner than a forty-line re-indent, and a fi
 lines past the project's configured length (`config.line_length`) fails its formatter check. So
 among a finding's candidates (candidates.py, in its rule's order of preference):
 
-1. a safe fix before an unsafe one, always (the order never prefers an unsafe fix);
-2. one whose every added line keeps within the line length before one that does not;
+1. safety first, as the rule ordered it: a fix moves only among its neighbours of the same
+   applicability (a run of safe ones, a run of unsafe ones), so an unsafe fix is never put before
+   a safe one, and a safe one does not jump an unsafe first choice (a configured `fix-helpers`
+   form that is unsafe: `--fix` then applies nothing, as the project asked);
+2. within a run, one whose every added line keeps within the line length before one that does
+   not;
 3. then the one whose unified diff has the fewest lines (`+` and `-` lines);
 4. then the rule's order.
 
@@ -13,20 +17,20 @@ The diff measured is the block's: an import a fix adds is left out (a name added
 import is one more changed line for the project's own helper, which would lose to the plain form
 over its import alone; the project's import sorter formats that line anyway).
 
-Where no candidate keeps within the length, the rule's order stands: which overlong form to
-prefer is the rule's call, not a line count's.
+Where no candidate of a run keeps within the length, the rule's order stands: which overlong
+form to prefer is the rule's call, not a line count's.
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
 from dataclasses import dataclass, replace
 
 import libcst as cst
 
 from leakcheck.fix.edits import apply_plan
 from leakcheck.fix.recipes import Plan
-from leakcheck.model import Applicability
 
 
 @dataclass(frozen=True)
@@ -62,16 +66,16 @@ def smallest_first(plans: list[Plan], module: cst.Module, line_length: int) -> l
     none) is returned as it is, without rendering anything."""
     if len(plans) < 2:
         return plans
-    sizes = [size(module, p, line_length) for p in plans]
-    if not any(s.fits for s in sizes):
-        return plans
-    order = sorted(
-        range(len(plans)),
-        key=lambda i: (
-            plans[i].applicability != Applicability.SAFE,
-            not sizes[i].fits,
-            sizes[i].diff_lines,
-            i,
-        ),
-    )
-    return [plans[i] for i in order]
+    out: list[Plan] = []
+    for _, group in itertools.groupby(plans, key=lambda p: p.applicability):
+        run = list(group)
+        if len(run) < 2:
+            out += run
+            continue
+        sizes = [size(module, p, line_length) for p in run]
+        if not any(s.fits for s in sizes):
+            out += run
+            continue
+        order = sorted(range(len(run)), key=lambda i: (not sizes[i].fits, sizes[i].diff_lines, i))
+        out += [run[i] for i in order]
+    return out
