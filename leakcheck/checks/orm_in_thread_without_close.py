@@ -53,7 +53,7 @@ the thread is reused.
 
 ## Options
 None.
-"""  # noqa: E501
+"""
 
 from __future__ import annotations
 

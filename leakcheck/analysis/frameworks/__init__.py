@@ -7,24 +7,36 @@ request (`middleware.py`), and code run outside any request (`outside.py`).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from leakcheck.analysis.facts import ModuleFacts
     from leakcheck.model import Finding
 
-# A module that mentions none of these cannot get a finding of these rules (a cheap screen).
-TOKENS: tuple[bytes, ...] = (
-    b"before_request",
-    b"before_app_request",
-    b"call_next",
-    b"scoped_session",
-)
-
 
 def relevant(source: bytes) -> bool:
-    """Whether `source` mentions anything the framework rules look at."""
-    return any(token in source for token in TOKENS)
+    """Whether `source` mentions anything the framework rules look at (a cheap screen)."""
+    return any(token in source for token in _tokens())
+
+
+@cache
+def _tokens() -> tuple[bytes, ...]:
+    """What a module must mention to get a finding: a hook skipped on errors (LC405), a
+    middleware's hand-off (LC406), a registry's constructor (LC407), from the data."""
+    from leakcheck.config.catalogue import builtin_kinds
+    from leakcheck.config.lifecycles import lifecycles
+
+    data = lifecycles()
+    words = {c.hook for pair in data.hooks for c in pair.closing.values() if not c.on_error}
+    words |= {shape.next for shape in data.middleware}
+    words |= {
+        name.rsplit(".", 1)[-1]
+        for kind in builtin_kinds()
+        if kind.registry
+        for name in kind.acquire_callables
+    }
+    return tuple(sorted(word.encode() for word in words))
 
 
 def framework_findings(facts: ModuleFacts, source: bytes, path: str) -> list[Finding]:

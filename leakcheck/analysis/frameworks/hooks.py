@@ -64,19 +64,26 @@ def registered(module: cst.Module, pair: HookPair) -> dict[int, list[str]]:
 
 
 def stored(facts: ModuleFacts, pair: HookPair) -> list[Stored]:
-    """Acquisitions stored on one of `pair`'s context objects inside a function."""
+    """Acquisitions stored on one of `pair`'s context objects inside a function, directly
+    (`g.db = connect()`) or through a name of the same function (`rv = connect()`, `g.db = rv`)."""
     found = []
     for node in walk(facts.module, into_scopes=True):
         if not isinstance(node, cst.FunctionDef):
             continue
+        bound: dict[str, cst.Call] = {}
         for inner in walk(node.body):
             if not isinstance(inner, cst.Assign):
                 continue
             value = unwrap_value(inner.value)
+            if isinstance(value, cst.Name) and value.value in bound:
+                value = bound[value.value]
             if not isinstance(value, cst.Call):
                 continue
             for target in inner.targets:
                 where = target.target
+                if isinstance(where, cst.Name):
+                    bound[where.value] = value
+                    continue
                 if not isinstance(where, cst.Attribute):
                     continue
                 if facts.qualify(where.value) not in pair.holders:
