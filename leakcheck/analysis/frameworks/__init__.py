@@ -23,8 +23,9 @@ def relevant(source: bytes) -> bool:
 @cache
 def _tokens() -> tuple[bytes, ...]:
     """What a module must mention to get a finding, from the data: a hook skipped on errors
-    (`hook-release-skipped-on-error`), a middleware's hand-off (`middleware-release-not-in-finally`),
-    a registry's constructor (`scoped-session-outside-request-without-remove`)."""
+    (`hook-release-skipped-on-error`), a middleware's hand-off
+    (`middleware-release-not-in-finally`), a registry's constructor
+    (`scoped-session-outside-request-without-remove`)."""
     from leakcheck.config.catalogue import builtin_kinds
     from leakcheck.config.lifecycles import lifecycles
 
