@@ -554,6 +554,42 @@ def server() -> None:
     serve()
 
 
+@main.command(short_help="List the resource kinds in effect, or calls of none (--unknown).")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option(
+    "--unknown",
+    is_flag=True,
+    help="List the calls under PATHS whose result is closed or released but that belong to no "
+    "kind, each with a [[tool.leakcheck.kinds]] entry to start from.",
+)
+def kinds(paths: tuple[str, ...], unknown: bool) -> None:
+    """List the resource kinds in effect here (built in, and `[[tool.leakcheck.kinds]]` of the
+    configuration), or, with --unknown, the resource-like calls under PATHS that none covers."""
+    from leakcheck.analysis.unknown import kind_line, unknown_in_source
+    from leakcheck.config.settings import ConfigFinder, kinds_for
+    from leakcheck.project.discovery import iter_files
+
+    finder = ConfigFinder()
+    if not unknown:
+        for kind in kinds_for(finder.for_dir(os.path.realpath("."))):
+            click.echo(kind_line(kind))
+        return
+    entries: dict[str, str] = {}
+    count = 0
+    for path in iter_files(list(paths) or ["."]):
+        try:
+            found = unknown_in_source(Path(path).read_bytes(), kinds_for(finder.for_file(path)))
+        except (OSError, SyntaxError, RecursionError, ValueError):
+            continue  # `leakcheck check` reports files it cannot read
+        for line, call in found:
+            count += 1
+            click.echo(f"{path}:{line}: `{call.callee}()` ({call.name}.{call.method}()): no kind")
+            entries.setdefault(call.qualified, call.entry())
+    click.echo(f"{count} calls of resource-like types leakcheck does not know")
+    for entry in entries.values():
+        click.echo(f"\n{entry}")
+
+
 @main.command(
     short_help="Show a rule's documentation.",
     help=f"Print the documentation of a rule, by code or name (`leakcheck rule {EXAMPLE.code}`,\n"

@@ -1,0 +1,89 @@
+"""Resource-like calls of no kind (analysis/unknown.py): which calls count, and that the entry
+offered for one, pasted into the configuration, makes leakcheck judge it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from click.testing import CliRunner
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.judge import all_verdicts
+from leakcheck.analysis.unknown import unknown_calls, unknown_in_source
+from leakcheck.cli import main
+from leakcheck.config.catalogue import builtin_kinds, parse_kind
+
+SOURCE = """\
+import socket
+
+import vertica_python
+
+
+def report(factory):
+    conn = vertica_python.connect(host="db")
+    conn.cursor().execute("SELECT 1")
+    conn.close()
+    lease = factory.get_conn()
+    lease.release()
+    sock = socket.socket()
+    sock.close()
+    handle = open("x")
+    handle.close()
+    kept = vertica_python.connect(host="db")
+    return kept
+
+
+def helper():
+    return vertica_python.connect(host="db")
+
+
+def uses_helper():
+    conn = helper()
+    conn.close()
+"""
+
+
+def test_counts_closed_calls_of_no_kind_outside_the_stdlib_and_the_module() -> None:
+    found = unknown_in_source(SOURCE.encode(), builtin_kinds())
+    assert [(line, u.callee, u.method, u.imported) for line, u in found] == [
+        (7, "vertica_python.connect", "close", True),
+        (10, "factory.get_conn", "release", False),
+    ]
+
+
+def test_the_offered_entry_makes_the_call_judged() -> None:
+    module = cst.parse_module(SOURCE)
+    (first, second) = unknown_calls(ModuleFacts(module, builtin_kinds()))
+    added = tuple(
+        parse_kind(tomllib.loads(u.entry())["tool"]["leakcheck"]["kinds"][0], "test")
+        for u in (first, second)
+    )
+    facts = ModuleFacts(module, builtin_kinds() + added)
+    assert unknown_calls(facts) == []
+    judged = {(v.site.kind.name, v.leak.value) for v in all_verdicts(facts)}
+    # `conn` is closed after a call that may raise; `lease` is released at once.
+    assert judged == {(added[0].name, "exception")}
+
+
+def test_kinds_command_lists_kinds_and_unknown_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "report.py").write_text(SOURCE)
+    monkeypatch.chdir(tmp_path)  # no configuration adds kinds
+    runner = CliRunner()
+    listed = runner.invoke(main, ["kinds"])
+    assert listed.exit_code == 0
+    names = [line.split("  ", 1)[0] for line in listed.output.splitlines()]
+    assert names == [k.name for k in builtin_kinds()]
+    unknown = runner.invoke(main, ["kinds", "--unknown", str(tmp_path)])
+    assert unknown.exit_code == 0, unknown.output
+    assert "2 calls of resource-like types leakcheck does not know" in unknown.output
+    assert unknown.output.count("[[tool.leakcheck.kinds]]") == 2
