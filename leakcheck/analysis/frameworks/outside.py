@@ -62,14 +62,32 @@ def _argument(call: cst.Call, entry: EntryPoint) -> cst.BaseExpression | None:
     return positional[entry.position].value if len(positional) > entry.position else None
 
 
-def _entry(facts: ModuleFacts, call: cst.Call, data: Lifecycles) -> EntryPoint | None:
+def executors(facts: ModuleFacts, data: Lifecycles) -> set[str]:
+    """Names the module binds to an executor (`pool = ThreadPoolExecutor()`, `with
+    ThreadPoolExecutor() as pool`), whatever they are called."""
+    found: set[str] = set()
+    for node in walk(facts.module, into_scopes=True):
+        if isinstance(node, cst.Assign):
+            value, targets = node.value, [t.target for t in node.targets]
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            value, targets = node.item, [node.asname.name]
+        else:
+            continue
+        if isinstance(value, cst.Call) and facts.qualify(value.func) in data.executors:
+            found.update(text for t in targets if (text := dotted(t)))
+    return found
+
+
+def _entry(
+    facts: ModuleFacts, call: cst.Call, data: Lifecycles, bound: set[str]
+) -> EntryPoint | None:
     entry = data.callables.get(facts.qualify(call.func))
     if entry is not None:
         return entry
     if isinstance(call.func, cst.Attribute):
         receiver = dotted(call.func.value) or ""
         for candidate in data.methods.get(call.func.attr.value, ()):
-            if candidate.accepts(receiver):
+            if candidate.accepts(receiver) or (bool(candidate.receiver) and receiver in bound):
                 return candidate
     return None
 
@@ -77,6 +95,7 @@ def _entry(facts: ModuleFacts, call: cst.Call, data: Lifecycles) -> EntryPoint |
 def started(facts: ModuleFacts, data: Lifecycles) -> list[Started]:
     """Every module function the module runs outside a request, with what starts it."""
     index = functions(facts.module)
+    bound = executors(facts, data)
     out = []
     for node in walk(facts.module, into_scopes=True):
         if isinstance(node, cst.FunctionDef):
@@ -88,7 +107,7 @@ def started(facts: ModuleFacts, data: Lifecycles) -> list[Started]:
             continue
         if not isinstance(node, cst.Call):
             continue
-        entry = _entry(facts, node, data)
+        entry = _entry(facts, node, data, bound)
         target = _argument(node, entry) if entry is not None else None
         if isinstance(target, cst.Call) and facts.qualify(target.func) in _PARTIALS:
             target = target.args[0].value if target.args else None
