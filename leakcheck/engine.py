@@ -25,6 +25,7 @@ from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
 from leakcheck.config.catalogue import Kind
 from leakcheck.fix.candidates import candidates
+from leakcheck.fix.declines import why_no_fix
 from leakcheck.fix.edits import edits_for
 from leakcheck.fix.fixer import applicable
 from leakcheck.fix.recipes import Plan
@@ -263,6 +264,7 @@ def _finding(
         function=_function_name(site),
         acquisition=call_text(site.call),
         fixes=fixes,
+        no_fix_reason="" if fixes else why_no_fix(verdict, facts),
     )
 
 

@@ -93,6 +93,9 @@ class Finding:
     # The candidate fixes, in order of preference: `--fix` applies the first (when its
     # applicability is allowed); editors, JSON and SARIF offer them all.
     fixes: tuple[Fix, ...] = ()
+    # Why there is no fix, when `fixes` is empty and the finding comes from the shared analysis
+    # (`fix/declines.py`): "`conn` is handed over on line 12: ...". "" otherwise.
+    no_fix_reason: str = ""
 
     @property
     def fix(self) -> Fix | None:

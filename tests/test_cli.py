@@ -102,6 +102,7 @@ def test_json_document_follows_the_schema(project: Path) -> None:
             "`conn.cursor()` on line 6 raises",
             "fix": fix,
             "fixes": [fix],  # every candidate; `fix` is the first, the one --fix applies
+            "no_fix_reason": None,  # why there is no fix, when there is none
         }
     ]
     assert document["errors"] == []

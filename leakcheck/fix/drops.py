@@ -140,10 +140,13 @@ def overridden_drop(old: cst.CSTNode, new: cst.CSTNode, site: Site, facts: Modul
         paths = list(_paths(new, kept))
         if paths and not any(_gives_back_over(p, old, site, facts, name) for p in paths):
             continue
-        line = locate(facts.module, [drop.handler])[id(drop.handler)].line
-        caught = drop.handler.type
-        what = (
-            f"`except {facts.module.code_for_node(caught)}`" if caught is not None else "`except`"
-        )
-        return f"the {what} branch on line {line} discards `{name}` on purpose"
+        return described(drop, facts, name)
     return ""
+
+
+def described(drop: Drop, facts: ModuleFacts, name: str) -> str:
+    """ "the `except AdminShutdown` branch on line 12 discards `conn` on purpose"."""
+    line = locate(facts.module, [drop.handler])[id(drop.handler)].line
+    caught = drop.handler.type
+    what = f"`except {facts.module.code_for_node(caught)}`" if caught is not None else "`except`"
+    return f"the {what} branch on line {line} discards `{name}` on purpose"

@@ -37,6 +37,7 @@ def to_json(report: Report) -> str:
                 "message": f.message,
                 "fix": fix_json(f.fix),  # the first of `fixes`, kept for compatibility
                 "fixes": [fix_json(fix) for fix in f.fixes],
+                "no_fix_reason": f.no_fix_reason or None,
             }
             for f in findings
         ],
@@ -209,6 +210,8 @@ def _frame(finding: Finding, result: FileResult, console: Console) -> None:
         kind = " (safe fix)" if fix.applicability == Applicability.SAFE else ""
         label = "help" if number == 0 else "or"  # the first is what --fix applies
         console.print(f"[cyan]{gutter} = {label}:[/] {escape(fix.message)}{kind}")
+    if not finding.fixes and finding.no_fix_reason:
+        console.print(f"[cyan]{gutter} = no fix:[/] {escape(finding.no_fix_reason)}")
     console.print()
 
 

@@ -1,0 +1,102 @@
+"""Why a finding has no fix: one short reason, for the finding's code frame, JSON and SARIF.
+
+A recipe that declines returns None; the conditions it declines on are its preconditions, which
+are asked again here in the order they most often decide (a hand-off before a `yield`, say). The
+reason is the first that holds; where none does, "no rewrite known for this shape". Reasons name
+lines of the checked file, so a reader can see the statement that stops the rewrite.
+
+Read only for findings without a fix: it costs one position pass over the module.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.positions import locate
+from leakcheck.analysis.syntax import walk
+from leakcheck.analysis.verdicts import Verdict
+from leakcheck.fix.candidates import candidates
+from leakcheck.fix.drops import described, drops_in
+from leakcheck.fix.helper_releases import releases_through_busy_helper
+from leakcheck.fix.ranges import handed_to_later
+from leakcheck.fix.recipes import handed_over_at
+
+UNKNOWN = "no rewrite known for this shape"
+
+
+def _line(facts: ModuleFacts, node: cst.CSTNode) -> int:
+    return locate(facts.module, [node])[id(node)].line
+
+
+def _returns(node: cst.CSTNode, name: str) -> bool:
+    """`return name` (or a tuple or call holding it)."""
+    return (
+        isinstance(node, cst.Return)
+        and node.value is not None
+        and any(isinstance(n, cst.Name) and n.value == name for n in walk(node.value))
+    )
+
+
+def _nested_use(node: cst.CSTNode, root: cst.CSTNode, name: str) -> bool:
+    """A function or lambda nested in `root` that mentions `name` (a closure over it)."""
+    return (
+        node is not root
+        and isinstance(node, (cst.FunctionDef, cst.Lambda))
+        and any(isinstance(n, cst.Name) and n.value == name for n in walk(node, into_scopes=True))
+    )
+
+
+def why_no_fix(verdict: Verdict, facts: ModuleFacts) -> str:
+    """The reason `verdict` gets no fix (module docstring); never "" and never raises for a
+    verdict of `facts`' module."""
+    site = verdict.site
+    name = site.binding.name
+    if name is None:
+        return (
+            "the result is not bound to a name (discarded, chained or passed straight on): "
+            "there is no name a rewrite could release"
+        )
+    root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
+    drops = drops_in(root, site, facts, name)
+    if drops:
+        return (
+            f"{described(drops[0], facts, name)}: a `finally` would give it back on that path too"
+        )
+    handed = handed_over_at(verdict) or handed_to_later(site, facts)
+    if handed is not None:
+        return (
+            f"`{name}` is handed over on line {_line(facts, handed)}: no rewrite releases it "
+            "on every path and keeps that"
+        )
+    returned = next((n for n in walk(root) if _returns(n, name)), None)
+    if returned is not None:
+        return (
+            f"`{name}` is returned on line {_line(facts, returned)}: the caller releases it "
+            "there, so no rewrite here may release it on every path"
+        )
+    nested = next((n for n in walk(root) if _nested_use(n, root, name)), None)
+    if nested is not None:
+        return (
+            f"`{name}` is used inside the function defined on line {_line(facts, nested)}, which "
+            "may run after this one ends: no rewrite here knows when that is"
+        )
+    if not isinstance(site.scope, cst.Module):
+        found = next((n for n in walk(root) if isinstance(n, cst.Yield)), None)
+        if found is not None:
+            return (
+                f"a `yield` on line {_line(facts, found)} is inside the range: when the "
+                "generator resumes, if ever, is its consumer's choice"
+            )
+    if releases_through_busy_helper(site, facts, name):
+        return (
+            "it is released through a helper that also does other work (a commit): "
+            "a rewrite would move that work with the release"
+        )
+    proposed = candidates(verdict, facts)
+    if proposed:
+        return (
+            f"the rewrite known ({proposed[0].title}) leaves this finding or adds "
+            "another, so it is not offered"
+        )
+    return UNKNOWN
