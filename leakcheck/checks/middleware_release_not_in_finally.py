@@ -4,8 +4,9 @@ Finds a middleware that stores a session or connection on the request
 (`request.state.db = SessionLocal()`), hands the request on (`response = await call_next(request)`)
 and releases the resource after that call but not in the `finally` of a `try` around it. The
 middleware shapes are data (`rules/lifecycles.toml`): Starlette's and FastAPI's
-`@app.middleware("http")` functions and `BaseHTTPMiddleware.dispatch` methods. Reported at the
-acquisition.
+`@app.middleware("http")` functions and `BaseHTTPMiddleware.dispatch` methods, aiohttp's
+`@web.middleware` functions storing in `request["db"]` and calling `await handler(request)`.
+Reported at the acquisition.
 
 When nothing in the module releases what is stored, `never-closed` reports it instead (a leak on
 every request).

@@ -7,6 +7,7 @@ there cites the framework's documentation. Raises `CatalogueError` for a malform
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -61,7 +62,12 @@ class Middleware:
     bases: frozenset[str]
     method: str
     next: str  # the parameter that hands the request on (`call_next`)
-    holders: tuple[str, ...]  # `request.state`
+    stores: tuple[str, ...]  # `<request>.state.<key>`: where the resource is kept
+
+    def stored(self, target: str, request: str) -> bool:
+        """Is `target` (an assignment target as written) one of `stores` on the request
+        parameter named `request` (`request.state.db`, `request["db"]`)?"""
+        return any(_pattern(store, request).fullmatch(target) for store in self.stores)
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,13 @@ class Lifecycles:
     methods: dict[str, tuple[EntryPoint, ...]]  # method name -> entry points
     decorators: frozenset[str]  # `@scheduler.scheduled_job(...)`
     executors: frozenset[str] = frozenset()  # `pool = ThreadPoolExecutor()`: `pool.submit(f)`
+
+
+def _pattern(store: str, request: str) -> re.Pattern[str]:
+    """`<request>.state.<key>` as a regular expression for `request`."""
+    parts = re.split(r"(<request>|<key>)", store)
+    words = {"<request>": re.escape(request), "<key>": r"(?:\w+|'[^']*'|\"[^\"]*\")"}
+    return re.compile("".join(words.get(part, re.escape(part)) for part in parts))
 
 
 def _strings(entry: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -143,7 +156,7 @@ def _middleware(raw: dict[str, Any]) -> Middleware:
         bases=frozenset(_strings(raw, "bases", where)),
         method=_string(raw, "method", where),
         next=_string(raw, "next", where),
-        holders=_strings(raw, "holders", where),
+        stores=_strings(raw, "stores", where),
     )
 
 

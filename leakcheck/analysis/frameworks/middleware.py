@@ -30,19 +30,36 @@ def dispatchers(facts: ModuleFacts, shape: Middleware) -> list[cst.FunctionDef]:
                 func = expr.func if isinstance(expr, cst.Call) else expr
                 if isinstance(func, cst.Attribute) and func.attr.value == shape.decorator:
                     found.append(node)
+                elif isinstance(func, cst.Name) and any(
+                    facts.qualify(func) == f"{module}.{shape.decorator}"
+                    or facts.qualify(func).startswith(f"{module}.")
+                    and facts.qualify(func).endswith(f".{shape.decorator}")
+                    for module in shape.modules
+                ):
+                    found.append(node)  # `from aiohttp.web import middleware`
         elif isinstance(node, cst.ClassDef):
             if not any(facts.qualify(base.value) in shape.bases for base in node.bases):
                 continue
             body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
             for item in body:
-                if isinstance(item, cst.FunctionDef) and item.name.value == shape.method:
+                if isinstance(item, cst.FunctionDef) and item.name.value == shape.method != "":
                     found.append(item)
     return found
 
 
-def _stores(function: cst.FunctionDef, facts: ModuleFacts) -> list[tuple[cst.Call, set[str]]]:
+def _request(function: cst.FunctionDef) -> str:
+    """The name of the middleware's request parameter: its first, after `self`."""
+    params = [p.name.value for p in function.params.params]
+    params = [p for p in params if p not in ("self", "cls")]
+    return params[0] if params else ""
+
+
+def _stores(
+    function: cst.FunctionDef, facts: ModuleFacts, shape: Middleware
+) -> list[tuple[cst.Call, set[str]]]:
     """Acquisitions stored on the request (`request.state.db = Session()`, or bound to a name
     that is then stored): the call and the texts that hold it."""
+    request = _request(function)
     bound: dict[str, cst.Call] = {}
     out: dict[int, tuple[cst.Call, set[str]]] = {}
     for node in walk(function.body):
@@ -54,9 +71,11 @@ def _stores(function: cst.FunctionDef, facts: ModuleFacts) -> list[tuple[cst.Cal
             if isinstance(value, cst.Call) and facts.acquisition(value, None) is not None:
                 if isinstance(target.target, cst.Name):
                     bound[text] = value
-                elif ".state." in text:
+                elif shape.stored(text, request):
                     out.setdefault(id(value), (value, set()))[1].add(text)
-            elif isinstance(value, cst.Name) and value.value in bound and ".state." in text:
+            elif (
+                isinstance(value, cst.Name) and value.value in bound and shape.stored(text, request)
+            ):
                 call = bound[value.value]
                 out.setdefault(id(call), (call, set()))[1].update({text, value.value})
     return list(out.values())
@@ -89,7 +108,7 @@ def middleware_drafts(facts: ModuleFacts, shape: Middleware) -> list[Draft]:
         if not handoffs:
             continue
         handoff = handoffs[0]
-        for call, holders in _stores(function, facts):
+        for call, holders in _stores(function, facts, shape):
             kind = facts.acquisition(call, None)
             if kind is None:
                 continue
@@ -100,7 +119,8 @@ def middleware_drafts(facts: ModuleFacts, shape: Middleware) -> list[Draft]:
             ]
             if not found or any(_protected(function, r, handoff) for r in found):
                 continue  # nothing releases it (`never-closed`), or `finally` does
-            stored = sorted(h for h in holders if ".state." in h)[0]
+            request = _request(function)
+            stored = sorted(h for h in holders if shape.stored(h, request))[0]
             drafts.append(
                 Draft(
                     middleware_release_not_in_finally.RULE.code,
