@@ -30,11 +30,8 @@ def dispatchers(facts: ModuleFacts, shape: Middleware) -> list[cst.FunctionDef]:
                 func = expr.func if isinstance(expr, cst.Call) else expr
                 if isinstance(func, cst.Attribute) and func.attr.value == shape.decorator:
                     found.append(node)
-                elif isinstance(func, cst.Name) and any(
-                    facts.qualify(func) == f"{module}.{shape.decorator}"
-                    or facts.qualify(func).startswith(f"{module}.")
-                    and facts.qualify(func).endswith(f".{shape.decorator}")
-                    for module in shape.modules
+                elif isinstance(func, cst.Name) and _imported_from(
+                    facts.qualify(func), shape.modules, shape.decorator
                 ):
                     found.append(node)  # `from aiohttp.web import middleware`
         elif isinstance(node, cst.ClassDef):
@@ -45,6 +42,12 @@ def dispatchers(facts: ModuleFacts, shape: Middleware) -> list[cst.FunctionDef]:
                 if isinstance(item, cst.FunctionDef) and item.name.value == shape.method != "":
                     found.append(item)
     return found
+
+
+def _imported_from(qualified: str, modules: tuple[str, ...], name: str) -> bool:
+    """Is `qualified` the name `name` of one of `modules` or of a submodule of one?"""
+    root = qualified.split(".", 1)[0]
+    return root in modules and qualified.rsplit(".", 1)[-1] == name and "." in qualified
 
 
 def _request(function: cst.FunctionDef) -> str:
