@@ -107,3 +107,23 @@ def test_the_code_frame_shows_the_reason_only_without_a_fix(here: Path) -> None:
     assert "= no fix: `conn` is returned on line 15: " in out
     fixable = out.split("jobs.py:19:")[1]
     assert "no fix" not in fixable and "= help: Release `conn` in `finally`" in fixable
+
+
+def test_a_release_in_a_branch_is_why_try_finally_is_not_offered(tmp_path: Path) -> None:
+    source = HEAD + (
+        "def branchy(flag):\n"  # line 6
+        "    conn = pool.getconn()\n"
+        "    conn.cursor().execute('x')\n"
+        "    if flag:\n"
+        "        conn.cursor().execute('y')\n"
+        "        pool.putconn(conn)\n"  # line 11
+        "        return 1\n"
+        "    pool.putconn(conn)\n"
+        "    return 2\n"
+    )
+    [finding] = check_buffer(source.encode(), tmp_path / "branchy.py").findings
+    assert (finding.line, finding.fixes) == (7, ())
+    assert finding.no_fix_reason == (
+        "`conn` is released on line 11 inside a branch, loop or `try` of its own: a new "
+        "`finally` would release it twice on that path"
+    )

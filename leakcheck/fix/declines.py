@@ -1,9 +1,11 @@
-"""Why a finding has no fix: one short reason, for the finding's code frame, JSON and SARIF.
+"""Why a finding has no fix: one short reason, for the finding's code frame and JSON.
 
 A recipe that declines returns None; the conditions it declines on are its preconditions, which
 are asked again here in the order they most often decide (a hand-off before a `yield`, say). The
-reason is the first that holds; where none does, "no rewrite known for this shape". Reasons name
-lines of the checked file, so a reader can see the statement that stops the rewrite.
+reason is the first that holds; where none does, "no rewrite known for this shape". The reasons
+about wrapping (a release nested in a branch, no statement to wrap) are given only for rules that
+offer the `with` / try/finally form (`Recipe.WRAP`). Reasons name lines of the checked file, so a
+reader can see the statement that stops the rewrite.
 
 Read only for findings without a fix: it costs one position pass over the module.
 """
@@ -14,13 +16,16 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.positions import locate
+from leakcheck.analysis.records import Origin
 from leakcheck.analysis.syntax import walk
 from leakcheck.analysis.verdicts import Verdict
+from leakcheck.checks import rule_for
 from leakcheck.fix.candidates import candidates
 from leakcheck.fix.drops import described, drops_in
 from leakcheck.fix.helper_releases import releases_through_busy_helper
-from leakcheck.fix.ranges import handed_to_later
+from leakcheck.fix.ranges import acquired_in_block, handed_to_later, is_release
 from leakcheck.fix.recipes import handed_over_at
+from leakcheck.model import Recipe
 
 UNKNOWN = "no rewrite known for this shape"
 
@@ -45,6 +50,25 @@ def _nested_use(node: cst.CSTNode, root: cst.CSTNode, name: str) -> bool:
         and isinstance(node, (cst.FunctionDef, cst.Lambda))
         and any(isinstance(n, cst.Name) and n.value == name for n in walk(node, into_scopes=True))
     )
+
+
+def _nested_release(verdict: Verdict, facts: ModuleFacts, name: str) -> cst.Call | None:
+    """A release of `name` after its acquisition, inside a compound statement of the acquisition's
+    block (the rewrites remove only releases written as statements of that block)."""
+    site = verdict.site
+    start = acquired_in_block(site, facts)
+    if start is None:
+        return None
+    for stmt in start.body[start.index + 1 :]:
+        if is_release(stmt, site, facts, name):
+            continue
+        for node in walk(stmt):
+            if isinstance(node, cst.Call) and any(
+                isinstance(a, cst.Name) and a.value == name
+                for a in facts.released_args(node, site.class_name, site.kind)
+            ):
+                return node
+    return None
 
 
 def why_no_fix(verdict: Verdict, facts: ModuleFacts) -> str:
@@ -88,6 +112,19 @@ def why_no_fix(verdict: Verdict, facts: ModuleFacts) -> str:
                 f"a `yield` on line {_line(facts, found)} is inside the range: when the "
                 "generator resumes, if ever, is its consumer's choice"
             )
+    rule = rule_for(site.kind.family, verdict.leak)
+    wraps = rule is not None and Recipe.WRAP in rule.fixes  # the try/finally form is offered
+    nested_release = _nested_release(verdict, facts, name) if wraps else None
+    if nested_release is not None:
+        return (
+            f"`{name}` is released on line {_line(facts, nested_release)} inside a branch, loop "
+            "or `try` of its own: a new `finally` would release it twice on that path"
+        )
+    if wraps and site.binding.how == Origin.ASSIGN and acquired_in_block(site, facts) is None:
+        return (
+            f"`{name}` is not bound by a `{name} = ...` statement of its own (a condition, a "
+            "loop header, a tuple): there is no statement to wrap"
+        )
     if releases_through_busy_helper(site, facts, name):
         return (
             "it is released through a helper that also does other work (a commit): "
