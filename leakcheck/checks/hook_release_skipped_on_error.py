@@ -4,8 +4,10 @@ Finds a connection or session stored on a request or application context in one 
 and released only in a hook that does not run when the request raises: Flask's
 `@app.before_request` (or a lazy `get_db()`) storing `g.db = connect()` and `g.db.close()` only in
 `@app.after_request`. A release in `teardown_request`, `teardown_app_request` or
-`teardown_appcontext` (decorator or `app.teardown_appcontext(close_db)`) is safe. The hooks are
-data, per framework (`rules/lifecycles.toml`). Reported at the acquisition.
+`teardown_appcontext` (decorator or `app.teardown_appcontext(close_db)`) is safe. Stored by an
+opening hook and closed only by a function that is no hook (a view), it is reported too: that
+function runs only for the requests that reach it. The hooks are data, per framework
+(`rules/lifecycles.toml`). Reported at the acquisition.
 
 When no code of the module releases what is stored, `never-closed` (or
 `pool-connection-never-returned`) reports it instead.

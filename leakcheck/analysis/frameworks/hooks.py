@@ -21,6 +21,7 @@ from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.frameworks.common import functions, releases_key
 from leakcheck.analysis.syntax import call_text, receiver_text, unwrap_value, walk
 from leakcheck.checks import hook_release_skipped_on_error
+from leakcheck.config.catalogue import Kind
 from leakcheck.config.lifecycles import HookPair
 
 
@@ -121,29 +122,79 @@ def hook_drafts(facts: ModuleFacts, pair: HookPair) -> list[Draft]:
                 safe = True
                 break
             skipped.append((function, closers_found[0].hook))
-        if safe or not skipped:
+        opened_by = next((n for n in hooks.get(id(store.function), []) if n in pair.opening), "")
+        if safe:
+            continue
+        if not skipped and opened_by:
+            outside = _released_outside_hooks(facts, store, kind, hooks, index)
+            if outside is not None:
+                drafts.append(_draft(store, kind, pair, opened_by, outside, "", NOT_A_HOOK))
+            continue
+        if not skipped:
             continue
         closer, hook = skipped[0]
         close = pair.closer(hook)
-        opener = store.function.name.value
-        opened_by = next((n for n in hooks.get(id(store.function), []) if n in pair.opening), "")
-        drafts.append(
-            Draft(
-                hook_release_skipped_on_error.RULE.code,
-                store.call,
-                {
-                    "what": f"{kind.resource.capitalize()} from `{call_text(store.call)}`",
-                    "stored": f"{store.holder}.{store.key}",
-                    "opener": f"`{opener}` (`{opened_by}`)" if opened_by else f"`{opener}`",
-                    "closer": f"`{closer.name.value}` (`{hook}`)",
-                    "why": close.why if close is not None else "",
-                    "safe": pair.safe,
-                    "released": kind.released,
-                },
-                opener,
-                call_text(store.call),
-                related=closer.name,
-                related_label=f"released only in `{hook}`",
-            )
-        )
+        why = close.why if close is not None else ""
+        drafts.append(_draft(store, kind, pair, opened_by, closer, hook, why))
     return drafts
+
+
+# Why a release in a function that is no request hook (a view) can be skipped.
+NOT_A_HOOK = "it runs only for the requests that reach it, and not when they raise first"
+# Parameters a teardown function takes (the error, or None): a function so shaped may be
+# registered as a teardown in another module, so it is not taken for a view.
+_TEARDOWN_PARAMETERS = frozenset({"exc", "exception", "error", "err", "e", "_", "_exc"})
+
+
+def _released_outside_hooks(
+    facts: ModuleFacts,
+    store: Stored,
+    kind: Kind,
+    hooks: dict[int, list[str]],
+    index: dict[str, list[cst.FunctionDef]],
+) -> cst.FunctionDef | None:
+    """A function that is no hook and not shaped like a teardown that releases what `store`
+    keeps (a view closing `g.db`), when only such functions do."""
+    holder_last = store.holder.rsplit(".", 1)[-1]
+    for functions_named in index.values():
+        for function in functions_named:
+            if function is store.function or id(function) in hooks:
+                continue
+            params = {p.name.value for p in function.params.params}
+            if params & _TEARDOWN_PARAMETERS:
+                continue
+            if releases_key(facts, function, holder_last, store.key, kind, index):
+                return function
+    return None
+
+
+def _draft(
+    store: Stored,
+    kind: Kind,
+    pair: HookPair,
+    opened_by: str,
+    closer: cst.FunctionDef,
+    hook: str,
+    why: str,
+) -> Draft:
+    """The finding at `store`'s acquisition: released only in `closer` (as `hook`, or in no hook
+    when `hook` is empty), which `why` says can be skipped."""
+    opener = store.function.name.value
+    where = f"`{closer.name.value}` (`{hook}`)" if hook else f"`{closer.name.value}` (no hook)"
+    return Draft(
+        hook_release_skipped_on_error.RULE.code,
+        store.call,
+        {
+            "what": f"{kind.resource.capitalize()} from `{call_text(store.call)}`",
+            "stored": f"{store.holder}.{store.key}",
+            "opener": f"`{opener}` (`{opened_by}`)" if opened_by else f"`{opener}`",
+            "closer": where,
+            "why": why,
+            "safe": pair.safe,
+            "released": kind.released,
+        },
+        opener,
+        call_text(store.call),
+        related=closer.name,
+        related_label=f"released only in `{hook}`" if hook else "released only here",
+    )
