@@ -25,13 +25,16 @@ def _tokens() -> tuple[bytes, ...]:
     """What a module must mention to get a finding, from the data: a hook skipped on errors
     (`hook-release-skipped-on-error`), a middleware's hand-off
     (`middleware-release-not-in-finally`), a registry's constructor
-    (`scoped-session-outside-request-without-remove`)."""
+    (`scoped-session-outside-request-without-remove`), a framework with request hooks."""
     from leakcheck.config.catalogue import builtin_kinds
     from leakcheck.config.lifecycles import lifecycles
 
     data = lifecycles()
     words = {c.hook for pair in data.hooks for c in pair.closing.values() if not c.on_error}
     words |= {shape.next for shape in data.middleware}
+    # A name bound to a connection and then stored on the framework's context, never released:
+    # any module of the framework may hold one.
+    words |= {module for pair in data.hooks for module in pair.modules}
     words |= {
         name.rsplit(".", 1)[-1]
         for kind in builtin_kinds()

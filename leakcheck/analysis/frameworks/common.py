@@ -7,8 +7,11 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
+from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.facts import ModuleFacts
-from leakcheck.analysis.syntax import receiver_text, walk
+from leakcheck.analysis.records import Escape
+from leakcheck.analysis.syntax import call_text, receiver_text, walk
+from leakcheck.checks import rule_for
 from leakcheck.config.catalogue import Kind
 
 # Ways a hook takes a stored value out of a context to close it: `g.pop("db", None)`,
@@ -36,7 +39,8 @@ def _key_of(expr: cst.BaseExpression, holder_last: str, key: str) -> bool:
     """Does `expr` read `key` from a context named `holder_last` (`g.db`, `g.pop("db")`,
     `getattr(g, "db", None)`, `g.get("db")`)?"""
     text = receiver_text(expr) or ""
-    if text.endswith(f"{holder_last}.{key}"):
+    written = (f"{holder_last}.{key}", f"{holder_last}['{key}']", f'{holder_last}["{key}"]')
+    if text.endswith(written):
         return True
     if not isinstance(expr, cst.Call):
         return False
@@ -115,3 +119,42 @@ def releases(
         return True
     released = facts.released_args(call, None, kind)
     return any(held(arg) for arg in released)
+
+
+def released_anywhere(
+    facts: ModuleFacts,
+    holder_last: str,
+    key: str,
+    kind: Kind,
+    index: dict[str, list[cst.FunctionDef]],
+) -> bool:
+    """Does any function of the module release what is stored under `key` on a context named
+    `holder_last` (`releases_key`)?"""
+    return any(
+        releases_key(facts, function, holder_last, key, kind, index)
+        for named in index.values()
+        for function in named
+    )
+
+
+def never_released(
+    call: cst.Call, kind: Kind, stored: str, function: cst.FunctionDef
+) -> Draft | None:
+    """The never-released finding (`never-closed`, `pool-connection-never-returned`) for an
+    acquisition bound to a name and then stored on a context (`db = connect()`,
+    `g.db = db`) that nothing in the module releases: the shared analysis takes the store for
+    a hand-off and says nothing (`analysis/contexts.py` judges only direct stores)."""
+    rule = rule_for(kind.family, Escape.NEVER.value)
+    if rule is None:
+        return None
+    return Draft(
+        rule.code,
+        call,
+        {
+            "what": f"{kind.resource.capitalize()} from `{call_text(call)}`",
+            "released": kind.released,
+            "how": f" (stored in `{stored}`, and nothing in this module closes it)",
+        },
+        function.name.value,
+        call_text(call),
+    )

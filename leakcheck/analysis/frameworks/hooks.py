@@ -18,7 +18,12 @@ import libcst as cst
 
 from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.facts import ModuleFacts
-from leakcheck.analysis.frameworks.common import functions, releases_key
+from leakcheck.analysis.frameworks.common import (
+    functions,
+    never_released,
+    released_anywhere,
+    releases_key,
+)
 from leakcheck.analysis.syntax import call_text, receiver_text, unwrap_value, walk
 from leakcheck.checks import hook_release_skipped_on_error
 from leakcheck.config.catalogue import Kind
@@ -33,6 +38,7 @@ class Stored:
     holder: str  # the context as written (`g`, `flask.g`)
     key: str
     function: cst.FunctionDef
+    direct: bool = True  # `g.db = connect()`; False: `rv = connect(); g.db = rv`
 
 
 def _hook_names(pair: HookPair) -> frozenset[str]:
@@ -76,6 +82,7 @@ def stored(facts: ModuleFacts, pair: HookPair) -> list[Stored]:
             if not isinstance(inner, cst.Assign):
                 continue
             value = unwrap_value(inner.value)
+            direct = not isinstance(value, cst.Name)
             if isinstance(value, cst.Name) and value.value in bound:
                 value = bound[value.value]
             if not isinstance(value, cst.Call):
@@ -90,7 +97,7 @@ def stored(facts: ModuleFacts, pair: HookPair) -> list[Stored]:
                 if facts.qualify(where.value) not in pair.holders:
                     continue
                 holder = receiver_text(where.value) or ""
-                found.append(Stored(value, holder, where.attr.value, node))
+                found.append(Stored(value, holder, where.attr.value, node, direct))
     return found
 
 
@@ -98,8 +105,6 @@ def hook_drafts(facts: ModuleFacts, pair: HookPair) -> list[Draft]:
     """`hook-release-skipped-on-error` for each stored acquisition that only hooks which can be
     skipped release."""
     hooks = registered(facts.module, pair)
-    if not hooks:
-        return []
     index = functions(facts.module)
     by_id = {id(f): f for fs in index.values() for f in fs}
     drafts = []
@@ -108,6 +113,11 @@ def hook_drafts(facts: ModuleFacts, pair: HookPair) -> list[Draft]:
         if kind is None:
             continue
         holder_last = store.holder.rsplit(".", 1)[-1]
+        if not store.direct and not released_anywhere(facts, holder_last, store.key, kind, index):
+            text = f"{store.holder}.{store.key}"
+            never = never_released(store.call, kind, text, store.function)
+            drafts.extend([never] if never is not None else [])
+            continue
         skipped: list[tuple[cst.FunctionDef, str]] = []
         safe = False
         for function_id, names in hooks.items():

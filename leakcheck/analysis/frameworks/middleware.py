@@ -13,9 +13,15 @@ import libcst as cst
 
 from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.facts import ModuleFacts
-from leakcheck.analysis.frameworks.common import releases
+from leakcheck.analysis.frameworks.common import (
+    functions,
+    never_released,
+    released_anywhere,
+    releases,
+)
 from leakcheck.analysis.syntax import call_text, receiver_text, unwrap_value, walk
 from leakcheck.checks import middleware_release_not_in_finally
+from leakcheck.config.catalogue import Kind
 from leakcheck.config.lifecycles import Middleware
 
 
@@ -50,6 +56,17 @@ def _imported_from(qualified: str, modules: tuple[str, ...], name: str) -> bool:
     return root in modules and qualified.rsplit(".", 1)[-1] == name and "." in qualified
 
 
+def _released_elsewhere(facts: ModuleFacts, stored: str, kind: Kind) -> bool:
+    """Does a function of the module release `stored`'s key (`request.state.db.close()` in an
+    exception handler)?"""
+    head, _, key = stored.rpartition(".")
+    if not key or "[" in stored:
+        head, _, key = stored.partition("[")
+        key = key.rstrip("]").strip("'\"")
+    holder_last = head.rsplit(".", 1)[-1]
+    return released_anywhere(facts, holder_last, key, kind, functions(facts.module))
+
+
 def _request(function: cst.FunctionDef) -> str:
     """The name of the middleware's request parameter: its first, after `self`."""
     params = [p.name.value for p in function.params.params]
@@ -61,7 +78,7 @@ def _stores(
     function: cst.FunctionDef, facts: ModuleFacts, shape: Middleware
 ) -> list[tuple[cst.Call, set[str]]]:
     """Acquisitions stored on the request (`request.state.db = Session()`, or bound to a name
-    that is then stored): the call and the texts that hold it."""
+    that is then stored): the call and the texts that hold it (with the name, when bound)."""
     request = _request(function)
     bound: dict[str, cst.Call] = {}
     out: dict[int, tuple[cst.Call, set[str]]] = {}
@@ -120,10 +137,15 @@ def middleware_drafts(facts: ModuleFacts, shape: Middleware) -> list[Draft]:
                 for n in walk(function.body)
                 if isinstance(n, cst.Call) and releases(facts, n, kind, holders)
             ]
-            if not found or any(_protected(function, r, handoff) for r in found):
-                continue  # nothing releases it (`never-closed`), or `finally` does
             request = _request(function)
             stored = sorted(h for h in holders if shape.stored(h, request))[0]
+            if not found and len(holders) > 1 and not _released_elsewhere(facts, stored, kind):
+                # Bound to a name, then stored: the shared analysis sees a hand-off.
+                never = never_released(call, kind, stored, function)
+                drafts.extend([never] if never is not None else [])
+                continue
+            if not found or any(_protected(function, r, handoff) for r in found):
+                continue  # nothing releases it (`never-closed`), or `finally` does
             drafts.append(
                 Draft(
                     middleware_release_not_in_finally.RULE.code,
