@@ -219,3 +219,34 @@ def test_a_free_list_of_things_never_acquired_is_not_a_pool() -> None:
     found = facts(POOL.replace("return psycopg2.connect(self.dsn)", "return None"))
     assert found.pools == {}
     assert all_verdicts(found) == []
+
+
+def test_configuring_a_fresh_direct_connection_in_init_cannot_raise() -> None:
+    found = ModuleFacts(
+        cst.parse_module(
+            """
+import psycopg2
+
+
+class Database:
+    def __init__(self, dsn):
+        self.conn = psycopg2.connect(dsn)
+        self.cur = self.conn.cursor()
+        self.conn.autocommit = True
+
+    def close(self):
+        self.conn.close()
+
+
+class Loader:
+    def __init__(self, dsn):
+        self.conn = psycopg2.connect(dsn)
+        self.conn.cursor().execute("SET search_path TO app")
+
+    def close(self):
+        self.conn.close()
+"""
+        ),
+        builtin_kinds(),
+    )
+    assert {v.site.class_name for v in all_verdicts(found)} == {"Loader"}

@@ -16,8 +16,9 @@ import libcst as cst
 from leakcheck.analysis.facts import Binding, FunctionInfo, ModuleFacts, Site
 from leakcheck.analysis.owners import holders as holders
 from leakcheck.analysis.owners import releases_attribute, stored_acquisitions
+from leakcheck.analysis.raising import FRESH_METHODS, call_may_raise
 from leakcheck.analysis.records import Escape, Origin
-from leakcheck.analysis.syntax import block_statements, walk
+from leakcheck.analysis.syntax import block_statements, dotted, walk
 from leakcheck.analysis.verdicts import Part, Verdict, raising_text
 from leakcheck.config.catalogue import Kind
 
@@ -67,7 +68,7 @@ def owner_setup(facts: ModuleFacts) -> list[Verdict]:
             for stmt in block_statements(init.node.body)[held.index + 1 :]:
                 if isinstance(stmt, (cst.Try, cst.TryStar)):
                     break  # handled there, we assume
-                if may_raise(stmt):
+                if _setup_may_raise(facts, init, stmt, held.attribute, held.kind.direct):
                     how = (
                         (
                             f" if `{raising_text(stmt)}` on line {{line}} raises: no object is "
@@ -235,3 +236,25 @@ def _setup_verdict(
             )
             return Verdict(site, Escape.EXCEPTION, stmt, how, "if this raises")
     return None
+
+
+def _setup_may_raise(
+    facts: ModuleFacts, info: FunctionInfo, stmt: cst.CSTNode, attribute: str, direct: bool
+) -> bool:
+    """Can a statement after the acquisition in `__init__` raise, by the raise model
+    (`analysis/raising.py`, docs/semantics.md "The raise model")? Configuring a connection opened
+    directly (`self.cur = self.conn.cursor()`, `self.conn.autocommit = True`: no I/O yet)
+    cannot, nor can logging or a pure builtin; any other call, `await`, subscript or `raise` can."""
+    for node in walk(stmt):
+        if isinstance(node, (cst.Await, cst.Subscript, cst.Raise)):
+            return True
+        if not isinstance(node, cst.Call):
+            continue
+        func = node.func
+        if isinstance(func, cst.Attribute) and dotted(func.value) == attribute:
+            if direct and func.attr.value in FRESH_METHODS:
+                continue  # configuring the fresh connection
+            return True
+        if call_may_raise(node, facts, info):
+            return True
+    return False
