@@ -122,11 +122,18 @@ def started(facts: ModuleFacts, data: Lifecycles) -> list[Started]:
 
 
 def _uses(function: cst.FunctionDef, names: dict[str, Kind]) -> cst.CSTNode | None:
-    """The first use of a registry in `function`'s body (`Session.query(...)`, `Session()`)."""
+    """The first use of a registry in `function`'s body (`Session.query(...)`, `Session()`);
+    `with Session() as s:` is not one (leaving the block closes the session)."""
+    managed = {
+        id(unwrap_value(item.item))
+        for node in walk(function.body)
+        if isinstance(node, cst.With)
+        for item in node.items
+    }
     for node in walk(function.body):
         if isinstance(node, cst.Attribute) and _named(node.value, names):
             return node
-        if isinstance(node, cst.Call) and _named(node.func, names):
+        if isinstance(node, cst.Call) and _named(node.func, names) and id(node) not in managed:
             return node
     return None
 
@@ -135,17 +142,35 @@ def _named(expr: cst.BaseExpression, names: dict[str, Kind]) -> bool:
     return isinstance(expr, cst.Name) and expr.value in names
 
 
-def _ends(call: cst.Call, names: dict[str, Kind]) -> bool:
-    """`Session.remove()`, `Session.close()` or `Session().close()` on a registry."""
+def _ends(call: cst.Call, names: dict[str, Kind], taken: dict[str, str] | None = None) -> bool:
+    """`Session.remove()`, `Session.close()`, `Session().close()` on a registry, or `s.close()`
+    on a name in `taken` (`s = Session()`: the registry's session)."""
     func = call.func
     if not isinstance(func, cst.Attribute):
         return False
     receiver = func.value
     if isinstance(receiver, cst.Call) and not receiver.args:
         receiver = receiver.func
-    if not isinstance(receiver, cst.Name) or receiver.value not in names:
+    if not isinstance(receiver, cst.Name):
         return False
-    return func.attr.value in names[receiver.value].self_release_methods
+    registry = (taken or {}).get(receiver.value, receiver.value)
+    if registry not in names:
+        return False
+    return func.attr.value in names[registry].self_release_methods
+
+
+def _taken(function: cst.FunctionDef, names: dict[str, Kind]) -> dict[str, str]:
+    """Names `function` binds to its registry's session (`s = Session()`) -> the registry."""
+    out = {}
+    for node in walk(function.body):
+        if isinstance(node, cst.Assign):
+            value = unwrap_value(node.value)
+            if isinstance(value, cst.Call) and not value.args and _named(value.func, names):
+                registry = value.func.value if isinstance(value.func, cst.Name) else ""
+                for target in node.targets:
+                    if isinstance(target.target, cst.Name):
+                        out[target.target.value] = registry
+    return out
 
 
 def _ended_in_finally(
@@ -153,13 +178,14 @@ def _ended_in_finally(
     names: dict[str, Kind],
     index: dict[str, list[cst.FunctionDef]],
 ) -> bool:
-    """Does a `finally` of `function` end the registry's session (itself, or by calling a module
-    function that does)?"""
+    """Does a `finally` of `function` end the registry's session (itself, a session taken from
+    it, `s = Session()` ... `s.close()`, or by calling a module function that does)?"""
+    taken = _taken(function, names)
     for node in walk(function.body):
         if not isinstance(node, cst.Try) or node.finalbody is None:
             continue
         for call in (n for n in walk(node.finalbody) if isinstance(n, cst.Call)):
-            if _ends(call, names):
+            if _ends(call, names, taken):
                 return True
             if isinstance(call.func, cst.Name):
                 for helper in index.get(call.func.value, ()):
