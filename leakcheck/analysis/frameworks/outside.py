@@ -194,6 +194,25 @@ def _ended_in_finally(
     return False
 
 
+def _decorated_ending(
+    function: cst.FunctionDef,
+    names: dict[str, Kind],
+    index: dict[str, list[cst.FunctionDef]],
+) -> bool:
+    """Does a decorator of `function`, a module function, end the registry's session in a
+    `finally` of its wrapper (`@with_session` whose `wrapper` calls `Session.remove()`)?"""
+    for decorator in function.decorators:
+        expr = decorator.decorator
+        expr = expr.func if isinstance(expr, cst.Call) else expr
+        if not isinstance(expr, cst.Name):
+            continue
+        for wrapper in index.get(expr.value, ()):
+            inner = [n for n in walk(wrapper, into_scopes=True) if isinstance(n, cst.FunctionDef)]
+            if any(_ended_in_finally(f, names, index) for f in inner):
+                return True
+    return False
+
+
 def _reached(
     function: cst.FunctionDef, index: dict[str, list[cst.FunctionDef]]
 ) -> list[cst.FunctionDef]:
@@ -225,7 +244,7 @@ def outside_drafts(facts: ModuleFacts, data: Lifecycles) -> list[Draft]:
         if id(function) in seen:
             continue
         seen.add(id(function))
-        if _ended_in_finally(function, names, index):
+        if _ended_in_finally(function, names, index) or _decorated_ending(function, names, index):
             continue
         use = None
         for reached in _reached(function, index):
