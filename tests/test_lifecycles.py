@@ -173,3 +173,14 @@ def test_orm_thread_entry_points_come_from_the_data(
     call: str, expected: list[tuple[str, int]]
 ) -> None:
     assert codes(ORM_JOB.format(call=call)) == expected
+
+
+def test_middleware_stores_match_the_request_parameter_only() -> None:
+    by_framework = {shape.framework: shape for shape in lifecycles().middleware}
+    starlette, aiohttp = by_framework["Starlette"], by_framework["aiohttp"]
+    assert starlette.stored("req.state.db", "req")
+    assert not starlette.stored("request.app.state.db", "request")  # the app's, not the request's
+    assert not starlette.stored("other.state.db", "req")
+    assert aiohttp.stored("request['db']", "request")
+    assert aiohttp.stored('request["db"]', "request")
+    assert not aiohttp.stored("request.db", "request")
