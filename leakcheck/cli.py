@@ -578,7 +578,8 @@ def kinds(paths: tuple[str, ...], unknown: bool) -> None:
     count = 0
     for path in iter_files(list(paths) or ["."]):
         try:
-            found = unknown_in_source(Path(path).read_bytes(), kinds_for(finder.for_file(path)))
+            in_effect = kinds_for(finder.for_file(path))
+            found = unknown_in_source(Path(path).read_bytes(), in_effect, path=path)
         except (OSError, SyntaxError, RecursionError, ValueError):
             continue  # `leakcheck check` reports files it cannot read
         for line, call in found:

@@ -250,3 +250,27 @@ class Loader:
         builtin_kinds(),
     )
     assert {v.site.class_name for v in all_verdicts(found)} == {"Loader"}
+
+
+def test_connect_returning_the_connection_leaves_it_to_the_caller() -> None:
+    found = facts(
+        """
+class Handing:
+    def connect(self):
+        self.conn = pool.getconn()
+        return self.conn
+
+    def close(self):
+        pool.putconn(self.conn)
+
+
+class Opening:
+    def open(self):
+        self.conn = pool.getconn()
+        return self
+
+    def close(self):
+        pool.putconn(self.conn)
+"""
+    )
+    assert sorted(found.owners) == ["Opening"]

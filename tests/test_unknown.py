@@ -87,3 +87,14 @@ def test_kinds_command_lists_kinds_and_unknown_calls(
     assert unknown.exit_code == 0, unknown.output
     assert "2 calls of resource-like types leakcheck does not know" in unknown.output
     assert unknown.output.count("[[tool.leakcheck.kinds]]") == 2
+
+
+def test_a_name_of_a_module_beside_the_file_is_the_projects(tmp_path: Path) -> None:
+    (tmp_path / "utils").mkdir()
+    (tmp_path / "utils" / "db.py").write_text("")
+    (tmp_path / "app").mkdir()
+    module = tmp_path / "app" / "user.py"
+    source = "from utils.db import Database\n\n\ndef f():\n    db = Database()\n    db.close()\n"
+    module.write_text(source)
+    assert len(unknown_in_source(source.encode(), builtin_kinds())) == 1
+    assert unknown_in_source(source.encode(), builtin_kinds(), path=str(module)) == []

@@ -139,6 +139,8 @@ def owned(facts: CollectedFacts, methods: dict[str, FunctionInfo]) -> list[Owned
         info = methods.get(name)
         if info is None:
             continue
+        if name != "__init__" and not all(_is_self(r) for r in info.returns):
+            continue  # `conn = db.connect()`: the caller holds the connection, not the object
         for index, call, kind, attribute in stored_acquisitions(facts, info):
             releasers = tuple(
                 other
@@ -162,6 +164,11 @@ def _gives_back(facts: CollectedFacts, info: FunctionInfo, kind: Kind, attribute
         return False
     names = holders(node.body, attribute)
     return releases_attribute(facts, kind, info.class_name, node.body, attribute, names)
+
+
+def _is_self(value: cst.BaseExpression) -> bool:
+    """`self`, or `None` (a `return` without a value records nothing)."""
+    return isinstance(value, cst.Name) and value.value in ("self", "None")
 
 
 def returns_self(info: FunctionInfo | None) -> bool:

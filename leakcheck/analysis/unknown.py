@@ -12,6 +12,7 @@ Python 3.10+).
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -102,14 +103,17 @@ def _counts(facts: CollectedFacts, call: cst.Call, class_name: str | None) -> bo
 
 
 def unknown_in_source(
-    source: bytes, kinds: tuple[Kind, ...], package: str = ""
+    source: bytes, kinds: tuple[Kind, ...], package: str = "", path: str | None = None
 ) -> list[tuple[int, UnknownCall]]:
     """(line, call) for each resource-like call of no kind in a module's source, the module read
-    alone (names imported from the project are not resolved: a project factory may be listed).
+    alone; with the module's `path`, names imported from a module of the project (a file beside
+    it or above it, `in_project`) are left out: the project's summaries judge those.
     Raises libcst's ParserSyntaxError, SyntaxError or RecursionError for a module it cannot
     read."""
     module = parse_module(source)
     found = unknown_calls(ModuleFacts(module, kinds, package))
+    if path is not None:
+        found = [u for u in found if not (u.imported and in_project(path, u.qualified))]
     spans = locate(module, [u.call for u in found])
     return sorted(((spans[id(u.call)].line, u) for u in found), key=lambda pair: pair[0])
 
@@ -130,3 +134,22 @@ def kind_line(kind: Kind) -> str:
     )
     taken, given = ", ".join(acquire), ", ".join(release)
     return f"{kind.name}  ({kind.family})  acquire: {taken}  release: {given}"
+
+
+def in_project(path: str, qualified: str) -> bool:
+    """Is `qualified` (`utils.db.Database`) a name of a module found on disk in the directory of
+    `path` or one of its parents (`utils/db.py`, `utils/db/__init__.py`), as `sys.path` entries
+    such as the script's directory would find it?"""
+    parts = qualified.split(".")[:-1]
+    if not parts:
+        return False
+    directory = os.path.dirname(os.path.abspath(path))
+    for _ in range(8):
+        base = os.path.join(directory, *parts)
+        if os.path.isfile(base + ".py") or os.path.isfile(os.path.join(base, "__init__.py")):
+            return True
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return False
