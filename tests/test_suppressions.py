@@ -107,7 +107,7 @@ def test_report_unused_noqa_lists_directives_that_match_nothing(here: Path) -> N
         for f in json.loads(out)["findings"]
     ] == [
         (5, 28, 54, "LC001", "Unused `noqa` directive (unused: `LC101`)"),
-        (10, 8, 14, "LC001", "Unused blanket `noqa` directive"),
+        # line 10's bare `# noqa` is flake8's or ruff's as much as ours: not reported
         (12, 8, 34, "LC001", "Unused `leakcheck: ignore` directive (unused: `LC201`)"),
         (13, 8, 27, "LC001", "Unused blanket `leakcheck: ignore` directive"),
     ]

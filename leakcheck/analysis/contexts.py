@@ -5,7 +5,8 @@ hands the session to whoever reads the context; someone must close it when the r
 (a teardown hook, middleware, `finally`). When no code of the module releases anything stored
 under that key (`context["db"].close()`, `g.pop("db")`, `request.state.db.close()`), it is
 reported as never released, at the acquisition. Only the module is searched: a teardown in
-another module of the project is not seen (see docs/semantics.md).
+another module of the project is not seen (see docs/semantics.md). An attribute of a class
+(`Trade.session = ...`) is no per-request context: it lives as long as the process.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def stored_on_context(facts: ModuleFacts) -> list[Verdict]:
         if kind is None:
             continue
         text, holder, key = stored
+        if _class_attribute(facts, holder):
+            continue  # `Trade.session = scoped_session(...)`: kept for the process, not a request
         site = Site(call, kind, scope, class_name, Binding(Origin.STORED, text))
         if _released_somewhere(facts, holder, key, site):
             continue
@@ -39,13 +42,39 @@ def stored_on_context(facts: ModuleFacts) -> list[Verdict]:
     return found
 
 
+def _class_attribute(facts: ModuleFacts, holder: str) -> bool:
+    """Is `holder` a class (`Trade`, of this module, or an imported CapWords name)? What a class
+    attribute keeps lives as long as the class, the process: it is set up once (freqtrade's
+    `Trade.session = scoped_session(...)` in `init_db()`), not per request."""
+    if "." in holder or "[" in holder:
+        return False
+    if holder in facts.classes and holder not in facts.imports:
+        return True
+    return holder in facts.imports and holder[:1].isupper() and not holder.isupper()
+
+
+def _getattr_of(call: cst.Call, holder: str, key: str) -> bool:
+    """Is `call` `getattr(holder, "key", ...)` (a context like `holder`, same last name)? The
+    Flask documentation's teardown reads `g` this way ("Using SQLite 3 with Flask": `db =
+    getattr(g, '_database', None)`)."""
+    return (
+        isinstance(call.func, cst.Name)
+        and call.func.value == "getattr"
+        and len(call.args) >= 2
+        and _last(receiver_text(call.args[0].value) or "") == _last(holder)
+        and isinstance(call.args[1].value, cst.SimpleString)
+        and call.args[1].value.evaluated_value == key
+    )
+
+
 def _last(text: str) -> str:
     return text.rsplit(".", 1)[-1]
 
 
 def _released_somewhere(facts: ModuleFacts, holder: str, key: str, site: Site) -> bool:
     """Does the module take `key` out of a context like `holder` (same last name: `context`,
-    `info.context`) to close it, or release what is stored there?"""
+    `info.context`; by `pop`, `get`, `setdefault` or `getattr`) to close it, or release what is
+    stored there?"""
     stored = {f"{_last(holder)}.{key}", f"{_last(holder)}['{key}']", f'{_last(holder)}["{key}"]'}
     for call, _, class_name in facts.calls:
         func = call.func
@@ -58,6 +87,8 @@ def _released_somewhere(facts: ModuleFacts, holder: str, key: str, site: Site) -
             and call.args[0].value.evaluated_value == key
         ):
             return True  # `db = g.pop("db", None)` ... `db.close()`
+        if _getattr_of(call, holder, key):
+            return True  # `db = getattr(g, "db", None)` ... `db.close()` (the Flask tutorial's)
         released = facts.released_args(call, class_name, site.kind)
         if facts.is_closing(call, site.kind):
             released = [a.value for a in call.args]

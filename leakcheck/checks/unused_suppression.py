@@ -1,8 +1,9 @@
 """
 ## What it does
 Finds `# noqa` and `# leakcheck: ignore` comments that suppress nothing: a code that is not reported
-on that line, or a blanket `# noqa` on a line without a finding. Reported only with
-`--report-unused-noqa`, like ruff's `RUF100`. Codes of other tools (`# noqa: E501`) are left alone.
+on that line, or a blanket `# leakcheck: ignore` on a line without a finding. Reported only with
+`--report-unused-noqa`, like ruff's `RUF100`. Codes of other tools (`# noqa: E501`) and a bare
+`# noqa` (flake8's or ruff's as much as leakcheck's) are left alone.
 
 ## Why is this bad?
 A suppression outlives the leak it silenced. Left in place, it hides the next leak on that line,

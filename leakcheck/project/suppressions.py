@@ -146,7 +146,9 @@ def unused(by_line: dict[int, list[Directive]], path: str) -> tuple[Finding, ...
     """An `unused-suppression` finding for each directive that suppressed nothing, or listed
     leakcheck codes it did not need.
 
-    Other tools' codes (`E501`) are theirs to judge. A whole-file `# leakcheck: noqa` that
+    Other tools' codes (`E501`) are theirs to judge, and so is a bare `# noqa` (in a project
+    linted by flake8 or ruff it silences their findings too; only a bare
+    `# leakcheck: ignore` is leakcheck's alone). A whole-file `# leakcheck: noqa` that
     suppressed nothing is reported too, on its own line (`path`: the name to report).
     """
     rule = next(r for r in rules() if r.code == UNUSED)
@@ -154,8 +156,8 @@ def unused(by_line: dict[int, list[Directive]], path: str) -> tuple[Finding, ...
     for line in sorted(by_line):
         for d in by_line[line]:
             if d.codes is None:
-                if d.used_blanket:
-                    continue
+                if d.used_blanket or d.style == "noqa":
+                    continue  # a bare `# noqa` may be flake8's or ruff's: theirs to judge
                 what = f"Unused blanket `{d.style}` directive"
             else:
                 idle = [c for c in d.codes if c.startswith("LC") and c not in d.used]
