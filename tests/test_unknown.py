@@ -24,6 +24,8 @@ from leakcheck.config.catalogue import builtin_kinds, parse_kind
 SOURCE = """\
 import socket
 
+import cv2
+
 import vertica_python
 
 
@@ -48,14 +50,21 @@ def helper():
 def uses_helper():
     conn = helper()
     conn.close()
+
+
+def not_database(conn):
+    cap = cv2.VideoCapture(0)
+    cap.release()
+    cur = conn.cursor()
+    cur.close()
 """
 
 
 def test_counts_closed_calls_of_no_kind_outside_the_stdlib_and_the_module() -> None:
     found = unknown_in_source(SOURCE.encode(), builtin_kinds())
     assert [(line, u.callee, u.method, u.imported) for line, u in found] == [
-        (7, "vertica_python.connect", "close", True),
-        (10, "factory.get_conn", "release", False),
+        (9, "vertica_python.connect", "close", True),
+        (12, "factory.get_conn", "release", False),
     ]
 
 

@@ -7,12 +7,14 @@ no acquisition of any kind in effect, leakcheck judged nothing about it. `leakch
 "Adding a resource kind"). Not counted: callees of the module itself (a project's own function
 or class: its summary already says what it returns), builtins and the standard library
 (`open()`, `socket.socket()`: files and sockets, not database clients; `sys.stdlib_module_names`,
-Python 3.10+).
+Python 3.10+), callables whose qualified name has no database word (`DATABASE_WORDS`) and
+`.cursor()` (a handle of a connection already held).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -27,6 +29,15 @@ from leakcheck.config.catalogue import Kind
 
 # What the value's use must call for it to count as a resource.
 RELEASES = ("close", "release", "aclose")
+# Words of a database client's callable (`vertica_python.connect`, `client.get_conn`,
+# `make_session`, `ConnectionPool.checkout`): what this count is for. A file, a socket, a video
+# capture (`QFile()`, `cv2.VideoCapture()`) is resource-like too but none of leakcheck's business.
+DATABASE_WORDS = re.compile(
+    r"conn|session|client|pool|db|sql|database|engine|acquire|checkout|lease|driver|dsn",
+    re.IGNORECASE,
+)
+# Methods whose result is a handle of a resource already held (a DB-API cursor, PEP 249).
+HANDLES = frozenset({"cursor"})
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,8 @@ def _counts(facts: CollectedFacts, call: cst.Call, class_name: str | None) -> bo
     qualified = facts.qualify(call.func)
     if qualified.split(".", 1)[0] in sys.stdlib_module_names:
         return False
+    if callee.rsplit(".", 1)[-1] in HANDLES or not DATABASE_WORDS.search(qualified):
+        return False
     if facts.imported(callee) is not None:
         return False  # another module of the project: its summary says what it returns
     return facts.acquisition(call, class_name) is None
@@ -107,10 +120,13 @@ def unknown_in_source(
 ) -> list[tuple[int, UnknownCall]]:
     """(line, call) for each resource-like call of no kind in a module's source, the module read
     alone; with the module's `path`, names imported from a module of the project (a file beside
-    it or above it, `in_project`) are left out: the project's summaries judge those.
-    Raises libcst's ParserSyntaxError, SyntaxError or RecursionError for a module it cannot
-    read."""
-    module = parse_module(source)
+    it or above it, `in_project`) are left out: the project's summaries judge those. A module
+    libcst cannot parse gives none (`leakcheck check` reports it); RecursionError for a tree too
+    deep to walk."""
+    try:
+        module = parse_module(source)
+    except cst.ParserSyntaxError:
+        return []  # `leakcheck check` reports a module it cannot read
     found = unknown_calls(ModuleFacts(module, kinds, package))
     if path is not None:
         found = [u for u in found if not (u.imported and in_project(path, u.qualified))]
