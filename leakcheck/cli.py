@@ -586,7 +586,8 @@ def kinds(paths: tuple[str, ...], unknown: bool) -> None:
             count += 1
             click.echo(f"{path}:{line}: `{call.callee}()` ({call.name}.{call.method}()): no kind")
             entries.setdefault(call.qualified, call.entry())
-    click.echo(f"{count} calls of resource-like types leakcheck does not know")
+    calls = "call" if count == 1 else "calls"
+    click.echo(f"{count} {calls} of resource-like types leakcheck does not know")
     for entry in entries.values():
         click.echo(f"\n{entry}")
 
