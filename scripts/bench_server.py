@@ -166,6 +166,8 @@ class Client:
             logged = re.match(CHECKED, message.get("params", {}).get("message", ""))
             if message.get("method") == "window/logMessage" and logged:
                 worked, mode = float(logged[1]), logged[2]
+            elif "not analysed" in message.get("params", {}).get("message", ""):
+                raise SystemExit(f"the check failed: {message['params']['message']}")
             if message.get("method") != "textDocument/publishDiagnostics":
                 continue
             if message["params"].get("version") == version:
