@@ -53,7 +53,8 @@ def context_manager_classes(facts: ModuleFacts) -> list[Verdict]:
 def owner_setup(facts: ModuleFacts) -> list[Verdict]:
     """A class owning a resource (owners.py) that acquires it in `__init__` and then runs a
     statement that may raise (`self.cur = self.conn.cursor()`): when `__init__` raises, no object
-    is made, so nothing can call the method that gives the resource back. Reported at the
+    is made, so nothing can call the method that gives the resource back; or whose `__exit__`
+    gives it back after a statement that may raise, outside `finally`. Reported at the
     acquisition in `__init__` ("exception")."""
     found = []
     for class_name, (_, owned) in sorted(facts.owners.items()):
@@ -79,6 +80,17 @@ def owner_setup(facts: ModuleFacts) -> list[Verdict]:
                     )
                     found.append(Verdict(site, Escape.EXCEPTION, stmt, how, "if this raises"))
                     break
+            else:
+                # `with Owner() as o:` runs `__exit__`: a commit before its release, outside
+                # `finally`, loses the resource as in a class acquiring in `__enter__`.
+                for name in ("__exit__", "__aexit__"):
+                    if name in held.releasers:
+                        verdict = _exit_verdict(
+                            facts, site, facts.by_key[f"{class_name}.{name}"], held.attribute, name
+                        )
+                        if verdict is not None:
+                            found.append(verdict)
+                        break
     return found
 
 
