@@ -642,3 +642,31 @@ def test_fixes_that_never_settle_stop_and_say_so(
     code, out = invoke("check", "--fix", "--no-cache", "db.py")
     assert f"db.py: not fixed: {why}" in out.splitlines()
     assert code == 1
+
+
+def test_blank_lines_of_a_module_level_script_stay_blank_inside_the_new_block(here: Path) -> None:
+    """A script's top-level statements moved into `try:` keep their blank lines empty: libcst
+    marks a module-level blank line as indented, which would render as four spaces (W293)."""
+    script = (
+        "import pyodbc\n"
+        "\n"
+        'conn = pyodbc.connect("DSN=x")\n'
+        "cur = conn.cursor()\n"
+        "\n"
+        'cur.execute("select 1")\n'
+        "\n"
+        "\n"
+        "def show(row):\n"
+        "    print(row)\n"
+        "\n"
+        "for row in cur:\n"
+        "    show(row)\n"
+    )
+    (here / "report.py").write_text(script)
+    code, out = invoke("check", "--no-cache", "--fix", "--unsafe-fixes", "report.py")
+    assert code == 0, out
+    fixed = (here / "report.py").read_text()
+    assert fixed != script, out
+    assert "finally:\n    conn.close()\n" in fixed
+    assert [n for n, line in enumerate(fixed.splitlines(), 1) if line and not line.strip()] == []
+    assert "\n\n    def show(row):\n" in fixed

@@ -1,4 +1,5 @@
-"""Backslash continuation lines follow their statement when a rewrite moves it deeper.
+"""Backslash continuation lines follow their statement when a rewrite moves it deeper, and its
+blank lines stay blank.
 
 libcst keeps the whitespace after a backslash-newline as written (`x = a + \\` then the next
 line's indentation, inside one `SimpleWhitespace`), while it indents the statement itself by its
@@ -62,6 +63,18 @@ class _Deepen(cst.CSTTransformer):
         if isinstance(original_node, cst.BaseStatement):
             self.levels.pop()
         return super().on_leave(original_node, updated_node)
+
+    def leave_EmptyLine(
+        self, original_node: cst.EmptyLine, updated_node: cst.EmptyLine
+    ) -> cst.EmptyLine:
+        """A blank line of a moved statement stays blank: libcst marks a module-level blank line
+        as indented (to the module's empty indentation), which inside the new block would render
+        as the block's indentation alone (pycodestyle W293)."""
+        if self.levels[-1] <= 0 or updated_node.comment is not None or not updated_node.indent:
+            return updated_node
+        if updated_node.whitespace.value:
+            return updated_node
+        return updated_node.with_changes(indent=False)
 
     def leave_SimpleWhitespace(
         self, original_node: cst.SimpleWhitespace, updated_node: cst.SimpleWhitespace
