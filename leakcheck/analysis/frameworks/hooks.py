@@ -190,14 +190,14 @@ def _draft(
     """The finding at `store`'s acquisition: released only in `closer` (as `hook`, or in no hook
     when `hook` is empty), which `why` says can be skipped."""
     opener = store.function.name.value
-    where = f"`{closer.name.value}` (`{hook}`)" if hook else f"`{closer.name.value}` (no hook)"
+    where = _named(closer.name.value, hook) if hook else f"`{closer.name.value}` (no hook)"
     return Draft(
         hook_release_skipped_on_error.RULE.code,
         store.call,
         {
             "what": f"{kind.resource.capitalize()} from `{call_text(store.call)}`",
             "stored": f"{store.holder}.{store.key}",
-            "opener": f"`{opener}` (`{opened_by}`)" if opened_by else f"`{opener}`",
+            "opener": _named(opener, opened_by),
             "closer": where,
             "why": why,
             "safe": pair.safe,
@@ -208,3 +208,11 @@ def _draft(
         related=closer.name,
         related_label=f"released only in `{hook}`" if hook else "released only here",
     )
+
+
+def _named(function: str, hook: str) -> str:
+    """A hook function as the message names it: `` `open_db` (`before_request`) ``, or once when
+    the function is named for its hook (`` `before_request` ``, as Flask's tutorials write it)."""
+    if not hook or hook == function:
+        return f"`{function}`"
+    return f"`{function}` (`{hook}`)"
