@@ -25,7 +25,7 @@ from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
 from leakcheck.config.catalogue import Kind
 from leakcheck.fix.candidates import candidates
-from leakcheck.fix.declines import why_no_fix
+from leakcheck.fix.declines import Decline, why_no_fix
 from leakcheck.fix.edits import edits_for
 from leakcheck.fix.fixer import applicable
 from leakcheck.fix.recipes import Plan
@@ -173,13 +173,21 @@ def _check_module(
         source = module.code if extra else ""
         return FileResult(path, findings=extra, source=source, handoffs_assumed=assumed)
     kept = _plans(verdicts, facts, helpers, where)
+    # Why a finding has no fix, its line located in the same pass as the others.
+    declines = [
+        None if chosen else why_no_fix(v, facts) for v, chosen in zip(verdicts, kept, strict=True)
+    ]
     # One rendering of the module gives the positions of the findings and the fixes' blocks and
     # the text (each full rendering is a tenth of judging a big file).
     found = [p for chosen in kept for p in chosen]
     nodes = [node for v in verdicts for node in v.nodes()] + [p.old for p in found]
+    nodes += [d.node for d in declines if d is not None and d.node is not None]
     spans, text = locate_with_code(module, nodes)
     fixes = _fixes(kept, facts, text, spans)
-    judged = (_finding(v, spans, path, facts, f) for v, f in zip(verdicts, fixes, strict=True))
+    judged = (
+        _finding(v, spans, path, facts, f, d)
+        for v, f, d in zip(verdicts, fixes, declines, strict=True)
+    )
     findings = tuple(f for f in judged if f is not None) + extra
     return FileResult(path, findings=findings, source=text, handoffs_assumed=assumed)
 
@@ -234,6 +242,7 @@ def _finding(
     path: str,
     facts: ModuleFacts,
     fixes: tuple[Fix, ...],
+    decline: Decline | None = None,
 ) -> Finding | None:
     site = verdict.site
     rule = rule_for(site.kind.family, verdict.leak)
@@ -264,8 +273,15 @@ def _finding(
         function=_function_name(site),
         acquisition=call_text(site.call),
         fixes=fixes,
-        no_fix_reason="" if fixes else why_no_fix(verdict, facts),
+        no_fix_reason=_no_fix_reason(decline, spans) if not fixes else "",
     )
+
+
+def _no_fix_reason(decline: Decline | None, spans: dict[int, Span]) -> str:
+    """A decline's text, with the line of its node from `spans` (`_check_module` located it)."""
+    if decline is None:
+        return ""
+    return decline.text(spans[id(decline.node)].line if decline.node is not None else None)
 
 
 def _function_name(site: Site) -> str:

@@ -7,21 +7,24 @@ about wrapping (a release nested in a branch, no statement to wrap) are given on
 offer the `with` / try/finally form (`Recipe.WRAP`). Reasons name lines of the checked file, so a
 reader can see the statement that stops the rewrite.
 
-Read only for findings without a fix: it costs one position pass over the module.
+Read only for findings without a fix. A reason names its line through a node (`Decline`), which
+the engine locates with the findings' own nodes: one position pass over the module for them all
+(a pass per finding cost a large file seconds).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts
-from leakcheck.analysis.positions import locate
 from leakcheck.analysis.records import Origin
 from leakcheck.analysis.syntax import walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
 from leakcheck.fix.candidates import candidates
-from leakcheck.fix.drops import described, drops_in
+from leakcheck.fix.drops import described_around, drops_in
 from leakcheck.fix.helper_releases import releases_through_busy_helper
 from leakcheck.fix.ranges import acquired_in_block, handed_to_later, is_release
 from leakcheck.fix.recipes import handed_over_at
@@ -30,8 +33,17 @@ from leakcheck.model import Recipe
 UNKNOWN = "no rewrite known for this shape"
 
 
-def _line(facts: ModuleFacts, node: cst.CSTNode) -> int:
-    return locate(facts.module, [node])[id(node)].line
+@dataclass(frozen=True)
+class Decline:
+    """Why there is no fix: `before`, then the line of `node` (when there is one), then `after`."""
+
+    before: str
+    node: cst.CSTNode | None = None
+    after: str = ""
+
+    def text(self, line: int | None = None) -> str:
+        """The reason, `line` being where `node` starts."""
+        return self.before if self.node is None else f"{self.before}{line}{self.after}"
 
 
 def _returns(node: cst.CSTNode, name: str) -> bool:
@@ -71,69 +83,76 @@ def _nested_release(verdict: Verdict, facts: ModuleFacts, name: str) -> cst.Call
     return None
 
 
-def why_no_fix(verdict: Verdict, facts: ModuleFacts) -> str:
-    """The reason `verdict` gets no fix (module docstring); never "" and never raises for a
-    verdict of `facts`' module."""
+def why_no_fix(verdict: Verdict, facts: ModuleFacts) -> Decline:
+    """The reason `verdict` gets no fix (module docstring); never an empty one, and never raises
+    for a verdict of `facts`' module."""
     site = verdict.site
     name = site.binding.name
     if name is None:
-        return (
+        return Decline(
             "the result is not bound to a name (discarded, chained or passed straight on): "
             "there is no name a rewrite could release"
         )
     root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
     drops = drops_in(root, site, facts, name)
     if drops:
-        return (
-            f"{described(drops[0], facts, name)}: a `finally` would give it back on that path too"
-        )
+        before, after = described_around(drops[0], facts, name)
+        tail = ": a `finally` would give it back on that path too"
+        return Decline(before, drops[0].handler, after + tail)
     handed = handed_over_at(verdict) or handed_to_later(site, facts)
     if handed is not None:
-        return (
-            f"`{name}` is handed over on line {_line(facts, handed)}: no rewrite releases it "
-            "on every path and keeps that"
+        return Decline(
+            f"`{name}` is handed over on line ",
+            handed,
+            ": no rewrite releases it on every path and keeps that",
         )
     returned = next((n for n in walk(root) if _returns(n, name)), None)
     if returned is not None:
-        return (
-            f"`{name}` is returned on line {_line(facts, returned)}: the caller releases it "
-            "there, so no rewrite here may release it on every path"
+        return Decline(
+            f"`{name}` is returned on line ",
+            returned,
+            ": the caller releases it there, so no rewrite here may release it on every path",
         )
     nested = next((n for n in walk(root) if _nested_use(n, root, name)), None)
     if nested is not None:
-        return (
-            f"`{name}` is used inside the function defined on line {_line(facts, nested)}, which "
-            "may run after this one ends: no rewrite here knows when that is"
+        return Decline(
+            f"`{name}` is used inside the function defined on line ",
+            nested,
+            ", which may run after this one ends: no rewrite here knows when that is",
         )
     if not isinstance(site.scope, cst.Module):
         found = next((n for n in walk(root) if isinstance(n, cst.Yield)), None)
         if found is not None:
-            return (
-                f"a `yield` on line {_line(facts, found)} is inside the range: when the "
-                "generator resumes, if ever, is its consumer's choice"
+            return Decline(
+                "a `yield` on line ",
+                found,
+                " is inside the range: when the generator resumes, if ever, is its consumer's "
+                "choice",
             )
     rule = rule_for(site.kind.family, verdict.leak)
     wraps = rule is not None and Recipe.WRAP in rule.fixes  # the try/finally form is offered
     nested_release = _nested_release(verdict, facts, name) if wraps else None
     if nested_release is not None:
-        return (
-            f"`{name}` is released on line {_line(facts, nested_release)} inside a branch, loop "
-            "or `try` of its own: a new `finally` would release it twice on that path"
+        return Decline(
+            f"`{name}` is released on line ",
+            nested_release,
+            " inside a branch, loop or `try` of its own: a new `finally` would release it twice "
+            "on that path",
         )
     if wraps and site.binding.how == Origin.ASSIGN and acquired_in_block(site, facts) is None:
-        return (
+        return Decline(
             f"`{name}` is not bound by a `{name} = ...` statement of its own (a condition, a "
             "loop header, a tuple): there is no statement to wrap"
         )
     if releases_through_busy_helper(site, facts, name):
-        return (
+        return Decline(
             "it is released through a helper that also does other work (a commit): "
             "a rewrite would move that work with the release"
         )
     proposed = candidates(verdict, facts)
     if proposed:
-        return (
+        return Decline(
             f"the rewrite known ({proposed[0].title}) leaves this finding or adds "
             "another, so it is not offered"
         )
-    return UNKNOWN
+    return Decline(UNKNOWN)

@@ -146,7 +146,13 @@ def overridden_drop(old: cst.CSTNode, new: cst.CSTNode, site: Site, facts: Modul
 
 def described(drop: Drop, facts: ModuleFacts, name: str) -> str:
     """ "the `except AdminShutdown` branch on line 12 discards `conn` on purpose"."""
-    line = locate(facts.module, [drop.handler])[id(drop.handler)].line
+    before, after = described_around(drop, facts, name)
+    return f"{before}{locate(facts.module, [drop.handler])[id(drop.handler)].line}{after}"
+
+
+def described_around(drop: Drop, facts: ModuleFacts, name: str) -> tuple[str, str]:
+    """`described`'s text before and after the handler's line number (for a caller that locates
+    many nodes in one pass)."""
     caught = drop.handler.type
     what = f"`except {facts.module.code_for_node(caught)}`" if caught is not None else "`except`"
-    return f"the {what} branch on line {line} discards `{name}` on purpose"
+    return f"the {what} branch on line ", f" discards `{name}` on purpose"
