@@ -31,6 +31,7 @@ parallel) see an old entry or a new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import stat
@@ -115,6 +116,29 @@ _Record = TypeVar("_Record", Entry, Manifest)
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
+@functools.cache
+def code_stamp() -> str:
+    """A short digest of leakcheck's own code and rule data as installed: each `.py` and `.toml`
+    file's path, size and modification time under the package and its `rules/` folder. An
+    editable install (or a checkout run from source) that changes a rule or a kind then reads no
+    result an older build wrote, though the version string is the same. Costs a `stat` per file
+    (about 200); never raises (an unreadable file counts as absent)."""
+    package = Path(__file__).resolve().parents[1]
+    parts: list[str] = []
+    for root in (package, package / "rules", package.parent / "rules"):
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.suffix not in (".py", ".toml"):
+                continue
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            parts.append(f"{path.relative_to(root)}:{info.st_size}:{info.st_mtime_ns}")
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=4).hexdigest()
+
+
 class Cache:
     """Entries under `directory` (created on the first write, with .gitignore and CACHEDIR.TAG).
 
@@ -126,7 +150,7 @@ class Cache:
 
     def __init__(self, directory: Path, version: str, chosen: bool = True) -> None:
         self.directory = directory
-        layout = f"v{version}-{FORMAT}-{sys.implementation.cache_tag}"
+        layout = f"v{version}-{FORMAT}-{sys.implementation.cache_tag}-{code_stamp()}"
         self.entries = directory / layout
         self.chosen = chosen
         self.problem: str | None = None
