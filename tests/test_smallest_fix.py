@@ -113,3 +113,19 @@ def test_the_line_length_is_read_from_ruff_then_black(
         (tmp_path / name).write_text(text)
     (tmp_path / "pkg").mkdir()
     assert lengths.line_length(tmp_path / "pkg" / "mod.py") == expected
+
+
+def test_the_width_counts_the_blocks_around_the_rewritten_one() -> None:
+    nested = cst.parse_module(
+        "class Jobs:\n" + "".join("    " + line + "\n" for line in SOURCE.splitlines())
+    )
+    klass = nested.body[0]
+    assert isinstance(klass, cst.ClassDef) and isinstance(klass.body, cst.IndentedBlock)
+    method = klass.body.body[0]
+    comment = "# " + "z" * 70
+    new = cst.parse_module(NARROW.replace("# ok", comment)).body[0]
+    plan = Plan(method, new, "narrow", Applicability.SAFE)
+    # `        pool.putconn(conn)  # zzz...`: 8 columns of indentation inside the class.
+    width = len("        pool.putconn(conn)  " + comment)
+    assert size(nested, plan, width).fits
+    assert not size(nested, plan, width - 1).fits

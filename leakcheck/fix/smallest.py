@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import libcst as cst
 
-from leakcheck.fix.edits import apply_plan
+from leakcheck.fix.continuations import deepen_continuations
 from leakcheck.fix.recipes import Plan
 
 
@@ -45,20 +45,66 @@ class Size:
 def size(module: cst.Module, plan: Plan, line_length: int) -> Size:
     """The diff `plan` makes to `module`: its `+`/`-` lines counted, its added lines measured
     against `line_length` (characters, as ruff's E501 counts them for ASCII code). The imports the
-    plan needs are not part of it (module docstring)."""
-    old = module.code.splitlines()
-    new = apply_plan(module, replace(plan, imports=()))[0].code.splitlines()
+    plan needs are not part of it (module docstring).
+
+    Only the block is rendered, before and after (rendering the module for each candidate made a
+    large file's check twenty times slower); the indentation of the blocks around it is added to
+    each line's width."""
+    new = deepen_continuations(plan.old, plan.new, module.default_indent)
+    old_lines = module.code_for_node(plan.old).splitlines()
+    new_lines = module.code_for_node(new).splitlines()
+    outer = len(_outer_indent(module, plan.old))
     changed = 0
     fits = True
-    for line in difflib.unified_diff(old, new, lineterm="", n=0):
-        if line.startswith(("+++", "---")):
+    for line in difflib.unified_diff(old_lines, new_lines, lineterm="", n=0):
+        if line.startswith(("+++", "---", "@@")):
             continue
         if line.startswith("+"):
             changed += 1
-            fits = fits and len(line) - 1 <= line_length
+            fits = fits and (not line[1:].strip() or outer + len(line) - 1 <= line_length)
         elif line.startswith("-"):
             changed += 1
     return Size(changed, fits)
+
+
+# The indentation of every node of the last module asked about: candidates of one module are
+# ordered one verdict after another, so one entry serves them all.
+_LAST: list[tuple[cst.Module, dict[int, str]]] = []
+
+
+def _outer_indent(module: cst.Module, node: cst.CSTNode) -> str:
+    """The indentation of the blocks around `node`, which `code_for_node` leaves out."""
+    if not _LAST or _LAST[0][0] is not module:
+        _LAST[:] = [(module, _indents(module))]
+    return _LAST[0][1].get(id(node), "")
+
+
+# What sits at an indentation: statements, blocks, and the clauses of compound statements.
+_BLOCKS = (
+    cst.BaseStatement,
+    cst.BaseSuite,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Else,
+    cst.Finally,
+    cst.MatchCase,
+)
+
+
+def _indents(module: cst.Module) -> dict[int, str]:
+    """For each statement and block of `module`, by `id`, the indentation it sits under."""
+    out: dict[int, str] = {}
+    stack: list[tuple[cst.CSTNode, str]] = [(module, "")]
+    while stack:
+        node, prefix = stack.pop()
+        out[id(node)] = prefix
+        inner = prefix
+        if isinstance(node, cst.IndentedBlock):
+            inner = prefix + (node.indent if node.indent is not None else module.default_indent)
+        for child in node.children:
+            if isinstance(child, _BLOCKS):
+                stack.append((child, inner))
+    return out
 
 
 def smallest_first(plans: list[Plan], module: cst.Module, line_length: int) -> list[Plan]:
