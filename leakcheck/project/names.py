@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from leakcheck.config import dependencies
+from leakcheck.config import dependencies, line_length
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.roots import ROOT_MARKERS
 from leakcheck.config.settings import Names
@@ -156,6 +156,7 @@ def forget() -> None:
     _ROOTS.clear()
     _IMPORT_ROOTS.clear()
     dependencies.forget()  # the versions read from dependency files (FastAPI: `pinned-by-stream`)
+    line_length.forget()  # the `line-length` read from ruff's or black's configuration
     global _GENERATION
     _GENERATION += 1  # every `ModuleFinder` starts afresh (a worker's is long-lived)
 
