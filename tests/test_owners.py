@@ -3,7 +3,11 @@ what their derived kind says, and that constructing one is judged like any acqui
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import libcst as cst
+from cli_helpers import invoke
 
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.judge import all_verdicts
@@ -13,6 +17,45 @@ HEAD = """\
 from psycopg2.pool import ThreadedConnectionPool
 
 pool = ThreadedConnectionPool(1, 4, "dbname=x")
+"""
+
+
+SESSION_POOL = """\
+import psycopg2
+
+
+class SessionPool:
+    def __init__(self, dsn):
+        self.dsn = dsn
+        self._free = []
+
+    def acquire(self):
+        if self._free:
+            return self._free.pop()
+        return psycopg2.connect(self.dsn)
+
+    def release(self, conn, txn_id=None):
+        if txn_id is None:
+            self._free.append(conn)
+
+
+pool = SessionPool("dbname=x")
+
+
+def run(sql):
+    conn = pool.acquire()
+    conn.cursor().execute(sql)
+    pool.release(conn, "t1")
+
+
+class Context:
+    def __init__(self, txn_id):
+        self.txn_id = txn_id
+        self._sess = pool.acquire()
+        self._sess.cursor().execute("USE x")
+
+    def close(self):
+        pool.release(self._sess, self.txn_id)
 """
 
 
@@ -274,3 +317,17 @@ class Opening:
 """
     )
     assert sorted(found.owners) == ["Opening"]
+
+
+def test_a_fix_writing_a_project_pools_release_that_takes_more_is_unsafe(tmp_path: Path) -> None:
+    """buenavista's `SessionPool.release(sess, txn_id)`: a fix that moves the code's own
+    `release(conn, "t1")` keeps its arguments and stays safe; one that writes `release(conn)`
+    (the `__init__` error path) cannot know `txn_id`, so it is unsafe and says why."""
+    target = tmp_path / "sessions.py"
+    target.write_text(SESSION_POOL)
+    code, out = invoke("check", "--no-cache", "--format", "json", str(target))
+    assert code == 1, out
+    fixes = {f["line"]: f["fixes"] for f in json.loads(out)["findings"]}
+    assert [x["applicability"] for x in fixes[23]] == ["safe"]
+    assert [x["applicability"] for x in fixes[31]] == ["unsafe"]
+    assert "also takes `txn_id`" in fixes[31][0]["title"]

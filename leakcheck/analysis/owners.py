@@ -260,6 +260,7 @@ class HomePool:
     index: int
     kind: Kind  # the kind of what it hands out (a driver connection)
     free: str
+    extra: tuple[str, ...] = ()  # `release`'s parameters besides the resource (`txn_id`)
 
 
 def home_pools(facts: CollectedFacts) -> dict[str, HomePool]:
@@ -291,7 +292,9 @@ def home_pools(facts: CollectedFacts) -> dict[str, HomePool]:
                     continue
             back = _takes_back(facts, public, kind, free, exclude=name)
             if back is not None:
-                out[class_name] = HomePool(class_name, name, back[0], back[1], kind, free)
+                params = public[back[0]].params[1:]
+                extra = tuple(p for i, p in enumerate(params) if i != back[1])
+                out[class_name] = HomePool(class_name, name, back[0], back[1], kind, free, extra)
                 break
     return out
 
@@ -327,6 +330,12 @@ def pool_kind(pool: HomePool) -> Kind:
         context_manager_methods=frozenset(),
         context_manager="",
         not_context_manager_methods=frozenset({pool.acquire}),
+        fix_caveat=(
+            f"`{pool.release}()` also takes {', '.join(f'`{p}`' for p in pool.extra)}, which the "
+            "fix does not pass: check that the connection goes back where it came from"
+            if pool.extra
+            else ""
+        ),
     )
 
 

@@ -85,6 +85,10 @@ class Kind:
     # `<source>.M()` acquisitions whose result is not known to be a context manager: a fix uses
     # try/finally for them (`engine.raw_connection()`: none before SQLAlchemy 2.0).
     not_context_manager_methods: frozenset[str] = frozenset()
+    # Why a release the fix writes may not be the one the code needs (a project pool whose release
+    # takes more than the connection: `release(conn, txn_id)`): every fix of the kind is then
+    # unsafe, with this reason. Derived kinds only; "" for the catalogue's.
+    fix_caveat: str = ""
     # Releasing a second time does nothing (sqlite3, psycopg2 and SQLAlchemy's `close()` on a
     # closed connection or session return at once): a fix may release before a reassignment
     # and again in `finally`.

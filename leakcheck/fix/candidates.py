@@ -15,9 +15,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import libcst as cst
+
 from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.syntax import walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
+from leakcheck.config.catalogue import Kind
 from leakcheck.config.line_length import line_length
 from leakcheck.fix.drops import overridden_drop
 from leakcheck.fix.offers import OFFERS, Ask, main_form
@@ -74,12 +78,28 @@ def candidates(
 
 def _keeping_drops(plan: Plan, verdict: Verdict, facts: ModuleFacts) -> Plan:
     """`plan`, unsafe with the branch named when it releases over a path that drops the resource
-    on purpose (drops.py)."""
-    reason = overridden_drop(plan.old, plan.new, verdict.site, facts)
+    on purpose (drops.py), or with the kind's `fix_caveat` (a project pool whose release takes
+    more than the connection)."""
+    caveat = verdict.site.kind.fix_caveat if _writes_release(plan, verdict.site.kind) else ""
+    reason = overridden_drop(plan.old, plan.new, verdict.site, facts) or caveat
     if not reason:
         return plan
     joined = f"{plan.reason}; {reason}" if plan.reason else reason
     return replace(plan, applicability=Applicability.UNSAFE, reason=joined)
+
+
+def _writes_release(plan: Plan, kind: Kind) -> bool:
+    """Does `plan` write a release call of its own (`pool.release(conn)`), rather than only move
+    the code's (which keeps its arguments)? The recipes move the original nodes, so a call of
+    `plan.new` that is not in `plan.old` was written by the fix."""
+    moved = {id(node) for node in walk(plan.old) if isinstance(node, cst.Call)}
+    for node in walk(plan.new):
+        if not isinstance(node, cst.Call) or id(node) in moved:
+            continue
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in kind.release_methods:
+            return True
+    return False
 
 
 def unique(plans: list[Plan | None]) -> list[Plan]:
