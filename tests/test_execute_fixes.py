@@ -160,6 +160,12 @@ UNREACHED = {
         "transaction across the next message is not reached"
     ),
 }
+# Fixtures whose resources are objects of the project's own classes (issue 26: an owner class, a
+# home-grown pool): the release runs the class's code (`checkin(conn)` appends to its own list;
+# `close()` closes its cursor too), which the fakes do not record as a release. Their fixed code
+# is run and compared all the same (same events, `close()` calls aside; same end; never more left
+# open); only "some path now gives back more" cannot be observed.
+PROJECT_OWNERS = ("owners/",)
 PER_ITERATION = "in each iteration of the loop"  # the titles of per_iteration.py's fixes
 # Fixes known to change behaviour, with why: each is a bug to fix in the recipe, not in the test.
 KNOWN: dict[str, str] = {}  # fixture label -> why its fix is known to change behaviour
@@ -248,18 +254,24 @@ def handles(source: str, qualname: str) -> bool:
     return False
 
 
-def _essential(events: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(label, what) for label, what in events if not what.startswith(ADDED)]
+def _essential(events: list[tuple[str, str]], owned: bool = False) -> list[tuple[str, str]]:
+    skipped = (*ADDED, "close()") if owned else ADDED
+    return [(label, what) for label, what in events if not what.startswith(skipped)]
 
 
-def compare(original: Run, fixed: Run, where: str, reacquires: bool = False) -> int:
+def compare(
+    original: Run, fixed: Run, where: str, reacquires: bool = False, owned: bool = False
+) -> int:
     """Check one path; how many resources the fix gave back that the original left open.
-    `reacquires`: the fix takes a short-lived resource per iteration (LC401/LC402)."""
+    `reacquires`: the fix takes a short-lived resource per iteration (LC401/LC402). `owned`: the
+    resource is an object of the project that owns a connection (issue 26): the release the fix
+    adds runs the class's own `close()`, which also closes what it derived (its cursor), so
+    `close()` calls count as part of the release."""
     assert fixed.outcome != "UseAfterRelease", f"{where}: the fixed code uses a released resource"
     if original.outcome == MISUSED:
         assert not fixed.open, f"{where}: the entered manager leaves {fixed.open} open"
         return 1 if fixed.events else 0
-    old, new = _essential(original.events), _essential(fixed.events)
+    old, new = _essential(original.events, owned), _essential(fixed.events, owned)
     if reacquires:
         # A short-lived resource per iteration (LC401/LC402): taken from where the original
         # took its one, and the same things done, each on the resource of its iteration.
@@ -333,6 +345,8 @@ def test_fixed_code_behaves_and_releases(path: Path, fixed: str, again: bool) ->
     scoped = ', scope="function"'
     names = changed_functions(original.replace(scoped, ""), fixed.replace(scoped, ""))
     assert names, "a fix that changes no function"
+    fixture = path.relative_to(ROOT / "fixtures").as_posix()
+    owned = fixture.startswith(PROJECT_OWNERS)
     for name in names:
         gained = 0
         normals = {
@@ -345,7 +359,7 @@ def test_fixed_code_behaves_and_releases(path: Path, fixed: str, again: bool) ->
         for truth in VARIANTS:
             where = f"{name}, tests answered {truth}"
             normal = normals[truth]
-            gained += compare(*normal, f"{where}, normal path", again)
+            gained += compare(*normal, f"{where}, normal path", again, owned)
             if truth[1] is not None:
                 continue  # `match` cases: the normal path only
             # An interrupt (a BaseException) only differs from an error where a handler catches.
@@ -358,13 +372,15 @@ def test_fixed_code_behaves_and_releases(path: Path, fixed: str, again: bool) ->
                     )
                     kind = " (an interrupt)" if interrupt else ""
                     label = f"{where}, failure at call {fail_at}{'+' * after}{kind}"
-                    gained += compare(*pair, label, again)
+                    gained += compare(*pair, label, again, owned)
         early = (
             run(original, str(path), name, None, VARIANTS[0], stop_early=True),
             run(fixed, str(path), name, None, VARIANTS[0], stop_early=True),
         )
-        gained += compare(*early, f"{name}, a generator closed after its first item", again)
+        gained += compare(*early, f"{name}, a generator closed after its first item", again, owned)
         if name in UNREACHED:
             assert gained == 0, f"{name} is reached now: take it out of UNREACHED"
+            continue
+        if owned:
             continue
         assert gained > 0, f"{name}: no path where the fix gives back what the original kept"
