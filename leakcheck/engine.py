@@ -21,6 +21,7 @@ from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.parsing import parse_module
 from leakcheck.analysis.positions import Span, locate_with_code
 from leakcheck.analysis.syntax import call_text
+from leakcheck.analysis.unknown import unknown_calls
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
 from leakcheck.config.catalogue import Kind
@@ -169,9 +170,16 @@ def _check_module(
 ) -> FileResult:
     verdicts = all_verdicts(facts)
     assumed = handoffs_assumed(facts)
+    unknown = len(unknown_calls(facts))
     if not verdicts:
         source = module.code if extra else ""
-        return FileResult(path, findings=extra, source=source, handoffs_assumed=assumed)
+        return FileResult(
+            path,
+            findings=extra,
+            source=source,
+            handoffs_assumed=assumed,
+            unknown_resources=unknown,
+        )
     kept = _plans(verdicts, facts, helpers, where)
     # Why a finding has no fix, its line located in the same pass as the others.
     declines = [
@@ -189,7 +197,9 @@ def _check_module(
         for v, f, d in zip(verdicts, fixes, declines, strict=True)
     )
     findings = tuple(f for f in judged if f is not None) + extra
-    return FileResult(path, findings=findings, source=text, handoffs_assumed=assumed)
+    return FileResult(
+        path, findings=findings, source=text, handoffs_assumed=assumed, unknown_resources=unknown
+    )
 
 
 def _plans(

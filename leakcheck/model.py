@@ -126,6 +126,8 @@ class FileResult:
     # acquisitions taken as handed over to code the analysis cannot see: their function went
     # silent on that assumption (counted for the summary, `analysis/flow.handoffs_assumed`)
     handoffs_assumed: int = 0
+    # calls whose result is closed or released but that belong to no kind (`analysis/unknown.py`)
+    unknown_resources: int = 0
 
 
 @dataclass
@@ -145,6 +147,12 @@ class Report:
     def handoffs_assumed(self) -> int:
         """Acquisitions of the run taken as handed over to code leakcheck cannot see."""
         return sum(r.handoffs_assumed for r in self.files)
+
+    @property
+    def unknown_resources(self) -> int:
+        """Resource-like calls of no kind in the run's judged modules (`leakcheck kinds
+        --unknown` lists them)."""
+        return sum(r.unknown_resources for r in self.files)
 
     @property
     def errors(self) -> list[FileError]:

@@ -113,6 +113,7 @@ def test_json_document_follows_the_schema(project: Path) -> None:
         "fixable": 1,
         "fixed": 0,
         "handoffs_assumed": 0,
+        "unknown_resources": 0,
     }
 
 
@@ -134,6 +135,7 @@ def test_syntax_error_is_reported_and_the_run_goes_on(project: Path) -> None:
         "fixable": 1,
         "fixed": 0,
         "handoffs_assumed": 0,
+        "unknown_resources": 0,
     }
 
 
@@ -299,6 +301,7 @@ def test_installed_console_script(project: Path) -> None:
         "fixable": 1,
         "fixed": 0,
         "handoffs_assumed": 0,
+        "unknown_resources": 0,
     }
     clean = subprocess.run(
         [script, "check", "app/clean.py"], capture_output=True, text=True, check=False
@@ -343,6 +346,7 @@ def test_the_same_file_named_twice_is_checked_once(project: Path) -> None:
         "fixable": 1,
         "fixed": 0,
         "handoffs_assumed": 0,
+        "unknown_resources": 0,
     }
 
 

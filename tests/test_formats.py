@@ -244,6 +244,7 @@ def test_exit_zero_keeps_the_output_and_changes_only_the_status(here: Path) -> N
         "fixable": 2,
         "fixed": 0,
         "handoffs_assumed": 0,
+        "unknown_resources": 0,
     }
     (here / "pyproject.toml").write_text("[tool.leakcheck]\nbad = 1\n")
     assert invoke("check", "--exit-zero", "app")[0] == 2  # configuration errors still fail
@@ -374,3 +375,27 @@ def test_json_summary_counts_the_hand_offs_it_assumed(tmp_path: Path) -> None:
     target.write_text(source.replace("    process(conn)\n", "    pool.putconn(conn)\n"))
     code, out = invoke("check", "--no-cache", "--format", "json", str(target))
     assert json.loads(out)["summary"]["handoffs_assumed"] == 0
+
+
+def test_summary_counts_resource_like_calls_of_no_kind(tmp_path: Path) -> None:
+    """A client the catalogue does not know, closed by the code, is counted, not hidden: the
+    JSON summary and the text summary line say how many, and where to look."""
+    target = tmp_path / "warehouse.py"
+    target.write_text(
+        "import vertica_python\n"
+        "\n"
+        "\n"
+        "def nightly(dsn):\n"
+        "    conn = vertica_python.connect(dsn)\n"
+        "    conn.cursor().execute('select 1')\n"
+        "    conn.close()\n"
+    )
+    code, out = invoke("check", "--no-cache", "--format", "json", str(target))
+    assert code == 0, out
+    assert json.loads(out)["summary"]["unknown_resources"] == 1
+    code, out = invoke("check", "--no-cache", str(target))
+    assert "1 call of resource-like types leakcheck does not know" in out
+    assert "leakcheck kinds --unknown" in out
+    target.write_text(target.read_text().replace("    conn.close()\n", ""))
+    code, out = invoke("check", "--no-cache", "--format", "json", str(target))
+    assert json.loads(out)["summary"]["unknown_resources"] == 0  # nothing closes it: no sign

@@ -51,8 +51,9 @@ DIRECTORY = ".leakcheck_cache"
 # version, so that entries written by an older layout are never read as if complete (3:
 # `Finding.fixes`, several candidate fixes per finding, replaced `Finding.fix`; 10: `Entry.marker`
 # is decided on the code alone, comments and strings blanked; 12: JSON records, not pickles;
-# 13: `FileResult.handoffs_assumed`, `Export.quiet_methods`; 14: `Finding.no_fix_reason`).
-FORMAT = 14
+# 13: `FileResult.handoffs_assumed`, `Export.quiet_methods`; 14: `Finding.no_fix_reason`;
+# 15: `FileResult.unknown_resources`).
+FORMAT = 15
 ENVIRONMENT = "LEAKCHECK_CACHE_DIR"
 TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"

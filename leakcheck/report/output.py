@@ -49,6 +49,7 @@ def to_json(report: Report) -> str:
             "fixable": sum(1 for f in findings if f.fix is not None),
             "fixed": report.fixed,
             "handoffs_assumed": report.handoffs_assumed,
+            "unknown_resources": report.unknown_resources,
         },
     }
     return json.dumps(document, indent=2)
@@ -243,6 +244,12 @@ def summary_line(report: Report) -> str:
         parts.append(f"{safe} fixable with `--fix`")
     if unsafe:
         parts.append(f"{unsafe} more with `--fix --unsafe-fixes`")
+    if report.unknown_resources:
+        count = report.unknown_resources
+        parts.append(
+            f"{count} call{'s' if count != 1 else ''} of resource-like types leakcheck does not "
+            "know; see `leakcheck kinds --unknown`"
+        )
     if not findings and not errors:
         return f"All checks passed! ({checked}{'; ' + '; '.join(parts) if parts else ''})"
     return "; ".join(parts) + f" ({checked})."
