@@ -76,8 +76,9 @@ class CallRecords:
         in_function: bool,
     ) -> None:
         """`inner`, the unwrapped value of `node`, is bound to `targets`: to one name, to a
-        tuple of names, to an attribute or item of a context object (in a function), or, for
-        a comprehension, each element to the list's name."""
+        tuple of names, to an attribute or item of a context object (in a function; also with a
+        name as its alias, `db = g._database = connect()`), or, for a comprehension, each
+        element to the list's name."""
         if isinstance(inner, cst.Call):
             if len(targets) == 1 and isinstance(targets[0], cst.Name):
                 self.bindings[id(inner)] = Binding(Origin.ASSIGN, targets[0].value)
@@ -85,6 +86,13 @@ class CallRecords:
                     self._annotated(node.annotation.annotation, inner)
             elif len(targets) == 1 and in_function:
                 self._stored_call(targets[0], inner)
+            elif len(targets) == 2 and in_function:
+                # `db = g._database = sqlite3.connect(...)` (the Flask documentation's getter):
+                # the name is only an alias of what the context keeps for the request.
+                aliases = [t for t in targets if isinstance(t, cst.Name)]
+                others = [t for t in targets if not isinstance(t, cst.Name)]
+                if len(aliases) == 1 and len(others) == 1:
+                    self._stored_call(others[0], inner)
             if len(targets) == 1 and isinstance(targets[0], (cst.Tuple, cst.List)):
                 names = tuple(
                     e.value.value if isinstance(e.value, cst.Name) else None

@@ -15,7 +15,7 @@ import libcst as cst
 
 from leakcheck.analysis.facts import Binding, ModuleFacts, Site
 from leakcheck.analysis.records import Escape, Origin
-from leakcheck.analysis.syntax import receiver_text
+from leakcheck.analysis.syntax import receiver_text, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 
 TAKERS = frozenset({"pop", "get", "setdefault"})
@@ -67,6 +67,33 @@ def _getattr_of(call: cst.Call, holder: str, key: str) -> bool:
     )
 
 
+def _closed_after(facts: ModuleFacts, scope: cst.CSTNode, call: cst.Call, site: Site) -> bool:
+    """Is what `call` reads bound to a name (`db = getattr(g, "db", None)`) that the same
+    function closes (`db.close()`)? A getter reads the context the same way (`db =
+    getattr(g, "_database", None)`, then opens one when it is None) and closes nothing."""
+    names: set[str] = set()
+    for node in walk(scope):
+        if isinstance(node, cst.Assign) and unwrap_value(node.value) is call:
+            names.update(t.target.value for t in node.targets if isinstance(t.target, cst.Name))
+    if not names:
+        return False
+    for other, where, class_name in facts.calls:
+        if where is not scope:
+            continue
+        func = other.func
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value in names
+            and func.attr.value in site.kind.self_release_methods
+        ):
+            return True
+        released = facts.released_args(other, class_name, site.kind)
+        if any(isinstance(a, cst.Name) and a.value in names for a in released):
+            return True
+    return False
+
+
 def _last(text: str) -> str:
     return text.rsplit(".", 1)[-1]
 
@@ -76,7 +103,7 @@ def _released_somewhere(facts: ModuleFacts, holder: str, key: str, site: Site) -
     `info.context`; by `pop`, `get`, `setdefault` or `getattr`) to close it, or release what is
     stored there?"""
     stored = {f"{_last(holder)}.{key}", f"{_last(holder)}['{key}']", f'{_last(holder)}["{key}"]'}
-    for call, _, class_name in facts.calls:
+    for call, scope, class_name in facts.calls:
         func = call.func
         if (
             isinstance(func, cst.Attribute)
@@ -87,7 +114,7 @@ def _released_somewhere(facts: ModuleFacts, holder: str, key: str, site: Site) -
             and call.args[0].value.evaluated_value == key
         ):
             return True  # `db = g.pop("db", None)` ... `db.close()`
-        if _getattr_of(call, holder, key):
+        if _getattr_of(call, holder, key) and _closed_after(facts, scope, call, site):
             return True  # `db = getattr(g, "db", None)` ... `db.close()` (the Flask tutorial's)
         released = facts.released_args(call, class_name, site.kind)
         if facts.is_closing(call, site.kind):

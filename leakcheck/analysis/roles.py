@@ -135,6 +135,8 @@ class RoleFacts(CollectedFacts):
             if isinstance(inner, cst.Name):
                 for assigned in info.assigned.get(inner.value, []):
                     candidate = unwrap_value(assigned)
+                    if isinstance(candidate, cst.Call) and id(candidate) in self.stored_calls:
+                        return None  # `db = g._database = connect()`: kept for the request
                     if isinstance(candidate, cst.Call):
                         kind = self.acquisition(candidate, info.class_name)
                         if kind is not None:
