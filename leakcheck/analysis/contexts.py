@@ -3,27 +3,32 @@
 `context["db"] = make_session()` (a GraphQL context, a Starlette `request.state`, Flask's `g`)
 hands the session to whoever reads the context; someone must close it when the request ends
 (a teardown hook, middleware, `finally`). When no code of the module releases anything stored
-under that key (`context["db"].close()`, `g.pop("db")`, `request.state.db.close()`), it is
-reported as never released, at the acquisition. Only the module is searched: a teardown in
-another module of the project is not seen (see docs/semantics.md). An attribute of a class
-(`Trade.session = ...`) is no per-request context: it lives as long as the process.
+under that key (`context["db"].close()`, `db = g.pop("db"); db.close()`, `db = getattr(g, "db",
+None); db.close()`, `request.state.db.close()`, in any function of the module or one it calls by
+name), it is reported as never released, at the acquisition. The framework analyses
+(`analysis/frameworks/`) use the same search to tell which hook releases it. Only the module is
+searched: a teardown in another module of the project is not seen (see docs/semantics.md). An
+attribute of a class (`Trade.session = ...`) is no per-request context: it lives as long as the
+process.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 
 from leakcheck.analysis.facts import Binding, ModuleFacts, Site
 from leakcheck.analysis.records import Escape, Origin
-from leakcheck.analysis.syntax import receiver_text, unwrap_value, walk
+from leakcheck.analysis.syntax import receiver_text, walk
 from leakcheck.analysis.verdicts import Verdict
-
-TAKERS = frozenset({"pop", "get", "setdefault"})
+from leakcheck.config.catalogue import Kind
 
 
 def stored_on_context(facts: ModuleFacts) -> list[Verdict]:
     """Verdicts for acquisitions stored under a key that the module never releases."""
     found = []
+    index: dict[str, list[cst.FunctionDef]] | None = None  # the module's functions, once
     for call, scope, class_name in facts.calls:
         stored = facts.stored_calls.get(id(call))
         if stored is None or isinstance(scope, cst.Module):
@@ -35,7 +40,9 @@ def stored_on_context(facts: ModuleFacts) -> list[Verdict]:
         if _class_attribute(facts, holder):
             continue  # `Trade.session = scoped_session(...)`: kept for the process, not a request
         site = Site(call, kind, scope, class_name, Binding(Origin.STORED, text))
-        if _released_somewhere(facts, holder, key, site):
+        if index is None:
+            index = functions(facts.module)
+        if released_anywhere(facts, _last(holder), key, kind, index):
             continue
         how = ((f" (stored in `{text}`, and nothing in this module closes it)", None),)
         found.append(Verdict(site, Escape.NEVER, None, how))
@@ -53,74 +60,130 @@ def _class_attribute(facts: ModuleFacts, holder: str) -> bool:
     return holder in facts.imports and holder[:1].isupper() and not holder.isupper()
 
 
-def _getattr_of(call: cst.Call, holder: str, key: str) -> bool:
-    """Is `call` `getattr(holder, "key", ...)` (a context like `holder`, same last name)? The
-    Flask documentation's teardown reads `g` this way ("Using SQLite 3 with Flask": `db =
-    getattr(g, '_database', None)`)."""
-    return (
-        isinstance(call.func, cst.Name)
-        and call.func.value == "getattr"
-        and len(call.args) >= 2
-        and _last(receiver_text(call.args[0].value) or "") == _last(holder)
-        and isinstance(call.args[1].value, cst.SimpleString)
-        and call.args[1].value.evaluated_value == key
-    )
-
-
-def _closed_after(facts: ModuleFacts, scope: cst.CSTNode, call: cst.Call, site: Site) -> bool:
-    """Is what `call` reads bound to a name (`db = getattr(g, "db", None)`) that the same
-    function closes (`db.close()`)? A getter reads the context the same way (`db =
-    getattr(g, "_database", None)`, then opens one when it is None) and closes nothing."""
-    names: set[str] = set()
-    for node in walk(scope):
-        if isinstance(node, cst.Assign) and unwrap_value(node.value) is call:
-            names.update(t.target.value for t in node.targets if isinstance(t.target, cst.Name))
-    if not names:
-        return False
-    for other, where, class_name in facts.calls:
-        if where is not scope:
-            continue
-        func = other.func
-        if (
-            isinstance(func, cst.Attribute)
-            and isinstance(func.value, cst.Name)
-            and func.value.value in names
-            and func.attr.value in site.kind.self_release_methods
-        ):
-            return True
-        released = facts.released_args(other, class_name, site.kind)
-        if any(isinstance(a, cst.Name) and a.value in names for a in released):
-            return True
-    return False
-
-
 def _last(text: str) -> str:
     return text.rsplit(".", 1)[-1]
 
 
-def _released_somewhere(facts: ModuleFacts, holder: str, key: str, site: Site) -> bool:
-    """Does the module take `key` out of a context like `holder` (same last name: `context`,
-    `info.context`; by `pop`, `get`, `setdefault` or `getattr`) to close it, or release what is
-    stored there?"""
-    stored = {f"{_last(holder)}.{key}", f"{_last(holder)}['{key}']", f'{_last(holder)}["{key}"]'}
-    for call, scope, class_name in facts.calls:
-        func = call.func
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in TAKERS
-            and _last(receiver_text(func.value) or "") == _last(holder)
-            and call.args
-            and isinstance(call.args[0].value, cst.SimpleString)
-            and call.args[0].value.evaluated_value == key
-        ):
-            return True  # `db = g.pop("db", None)` ... `db.close()`
-        if _getattr_of(call, holder, key) and _closed_after(facts, scope, call, site):
-            return True  # `db = getattr(g, "db", None)` ... `db.close()` (the Flask tutorial's)
-        released = facts.released_args(call, class_name, site.kind)
-        if facts.is_closing(call, site.kind):
-            released = [a.value for a in call.args]
-        for arg in released:
-            text = receiver_text(arg) or ""
-            if any(text == s or text.endswith(f".{s}") for s in stored):
-                return True
+# Ways a hook takes a stored value out of a context to close it: `g.pop("db", None)`,
+# `g.get("db")`, `getattr(g, "db", None)`.
+TAKERS = frozenset({"pop", "get", "setdefault"})
+
+
+def functions(module: cst.Module) -> dict[str, list[cst.FunctionDef]]:
+    """Every function of the module (nested ones and methods too) by name, in source order."""
+    found: dict[str, list[cst.FunctionDef]] = {}
+    for node in walk(module, into_scopes=True):
+        if isinstance(node, cst.FunctionDef):
+            found.setdefault(node.name.value, []).append(node)
+    return found
+
+
+def calls_in(function: cst.FunctionDef) -> Iterator[cst.Call]:
+    """The calls of `function`'s own body (not of functions nested in it)."""
+    for node in walk(function.body):
+        if isinstance(node, cst.Call):
+            yield node
+
+
+def reads_key(expr: cst.BaseExpression, holder_last: str, key: str) -> bool:
+    """Does `expr` read `key` from a context named `holder_last` (`g.db`, `g.pop("db")`,
+    `getattr(g, "db", None)`, `g.get("db")`)?"""
+    text = receiver_text(expr) or ""
+    written = (f"{holder_last}.{key}", f"{holder_last}['{key}']", f'{holder_last}["{key}"]')
+    if text.endswith(written):
+        return True
+    if not isinstance(expr, cst.Call):
+        return False
+    func, args = expr.func, expr.args
+    if (
+        isinstance(func, cst.Attribute)
+        and func.attr.value in TAKERS
+        and (receiver_text(func.value) or "").endswith(holder_last)
+        and args
+    ):
+        first = args[0].value
+        return isinstance(first, cst.SimpleString) and first.evaluated_value == key
+    if isinstance(func, cst.Name) and func.value == "getattr" and len(args) >= 2:
+        second = args[1].value
+        return (
+            (receiver_text(args[0].value) or "").endswith(holder_last)
+            and isinstance(second, cst.SimpleString)
+            and second.evaluated_value == key
+        )
     return False
+
+
+def releases_key(
+    facts: ModuleFacts,
+    function: cst.FunctionDef,
+    holder_last: str,
+    key: str,
+    kind: Kind,
+    index: dict[str, list[cst.FunctionDef]],
+    seen: set[int] | None = None,
+) -> bool:
+    """Does `function` (or a module function it calls by name) release what is stored under
+    `key` on a context named `holder_last`: `g.db.close()`, `db = g.pop("db"); db.close()`,
+    `pool.putconn(g.db)`?"""
+    seen = seen if seen is not None else set()
+    if id(function) in seen:
+        return False
+    seen.add(id(function))
+    aliases: set[str] = set()
+    for node in walk(function.body):
+        if isinstance(node, cst.Assign) and reads_key(node.value, holder_last, key):
+            for target in node.targets:
+                text = receiver_text(target.target)
+                if text:
+                    aliases.add(text)
+    for call in calls_in(function):
+        if releases(facts, call, kind, aliases, lambda e: reads_key(e, holder_last, key)):
+            return True
+        if isinstance(call.func, cst.Name):
+            for callee in index.get(call.func.value, ()):
+                if releases_key(facts, callee, holder_last, key, kind, index, seen):
+                    return True
+    return False
+
+
+def releases(
+    facts: ModuleFacts,
+    call: cst.Call,
+    kind: Kind,
+    names: set[str],
+    matches: Callable[[cst.BaseExpression], bool] | None = None,
+) -> bool:
+    """Is `call` a release of a resource of `kind` held in one of `names` (or in an expression
+    `matches(expr)` accepts): `x.close()`, `pool.putconn(x)`, `closing(x)`?"""
+
+    def held(expr: cst.BaseExpression) -> bool:
+        text = receiver_text(expr) or ""
+        return text in names or (matches is not None and matches(expr))
+
+    func = call.func
+    if (
+        isinstance(func, cst.Attribute)
+        and func.attr.value in kind.self_release_methods
+        and held(func.value)
+    ):
+        return True
+    if facts.is_closing(call, kind) and any(held(arg.value) for arg in call.args):
+        return True  # `with closing(g.db):`
+    released = facts.released_args(call, None, kind)
+    return any(held(arg) for arg in released)
+
+
+def released_anywhere(
+    facts: ModuleFacts,
+    holder_last: str,
+    key: str,
+    kind: Kind,
+    index: dict[str, list[cst.FunctionDef]],
+) -> bool:
+    """Does any function of the module release what is stored under `key` on a context named
+    `holder_last` (`releases_key`)?"""
+    return any(
+        releases_key(facts, function, holder_last, key, kind, index)
+        for named in index.values()
+        for function in named
+    )

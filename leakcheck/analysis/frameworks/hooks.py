@@ -16,14 +16,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from leakcheck.analysis.contexts import functions, released_anywhere, releases_key
 from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.facts import ModuleFacts
-from leakcheck.analysis.frameworks.common import (
-    functions,
-    never_released,
-    released_anywhere,
-    releases_key,
-)
+from leakcheck.analysis.frameworks.common import never_released
 from leakcheck.analysis.syntax import call_text, receiver_text, unwrap_value, walk
 from leakcheck.checks import hook_release_skipped_on_error
 from leakcheck.config.catalogue import Kind

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import libcst as cst
 
+from leakcheck.analysis.contexts import functions, released_anywhere, releases
 from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.facts import ModuleFacts
-from leakcheck.analysis.frameworks.common import (
-    functions,
-    never_released,
-    released_anywhere,
-    releases,
-)
+from leakcheck.analysis.frameworks.common import never_released
 from leakcheck.analysis.syntax import call_text, receiver_text, unwrap_value, walk
 from leakcheck.checks import middleware_release_not_in_finally
 from leakcheck.config.catalogue import Kind

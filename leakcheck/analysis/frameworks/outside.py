@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from leakcheck.analysis.contexts import calls_in, functions
 from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.facts import ModuleFacts
-from leakcheck.analysis.frameworks.common import calls_in, functions
 from leakcheck.analysis.syntax import call_text, dotted, source_of, unwrap_value, walk
 from leakcheck.checks import scoped_session_outside_request_without_remove
 from leakcheck.config.catalogue import Kind
