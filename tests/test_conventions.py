@@ -457,3 +457,23 @@ def test_error_entries_do_not_stop_a_fifo_inside_a_walk(project: Path) -> None:
     assert [f["path"] for f in document["findings"]] == ["app.py"]
     assert stat.S_ISFIFO(os.stat(project / "pipe.py").st_mode)
     assert [e["path"] for e in document["errors"]] == ["pipe.py"]
+
+
+def test_fifos_named_like_the_projects_own_settings_are_never_read(project: Path) -> None:
+    """A FIFO `pyproject.toml` or `ruff.toml` (where the fixes read the line length) and a FIFO
+    `requirements.txt` (where the FastAPI rules read the version) read as absent: the run ends
+    with its finding instead of waiting on the pipe."""
+    write(project, {"app.py": POOL})
+    for name in ("pyproject.toml", "ruff.toml", "requirements.txt"):
+        os.mkfifo(project / name)
+    run = subprocess.run(
+        [sys.executable, "-m", "leakcheck", "check", "--no-cache", "--output-format", "json", "."],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        timeout=120,
+        check=False,
+    )
+    document = json.loads(run.stdout)
+    assert [f["path"] for f in document["findings"]] == ["app.py"]
+    assert document["findings"][0]["fix"] is not None  # the fix was offered: the length was read

@@ -15,9 +15,8 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from leakcheck.config.catalogue import tomllib
+from leakcheck.config.files import read_regular, read_toml
 from leakcheck.config.roots import ROOT_MARKERS
 
 LOCKS = ("uv.lock", "poetry.lock")
@@ -73,17 +72,8 @@ def _from_requirements(lines: list[str], name: str, file: Path) -> Found | None:
     return None
 
 
-def _read_toml(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as handle:
-            data: dict[str, Any] = tomllib.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data
-
-
 def _from_lock(path: Path, name: str) -> Found | None:
-    data = _read_toml(path)
+    data = read_toml(path)
     for package in (data or {}).get("package", []):
         if isinstance(package, dict) and _normal(str(package.get("name", ""))) == name:
             version = str(package.get("version", ""))
@@ -93,7 +83,7 @@ def _from_lock(path: Path, name: str) -> Found | None:
 
 
 def _from_pyproject(path: Path, name: str) -> Found | None:
-    data = _read_toml(path) or {}
+    data = read_toml(path) or {}
     declared = data.get("project", {}).get("dependencies", [])
     if isinstance(declared, list):
         found = _from_requirements([str(d) for d in declared], name, path)
@@ -123,10 +113,10 @@ def _in_directory(directory: Path, name: str) -> Found | None:
         if found is not None:
             return found
     for requirements in sorted(directory.glob("requirements*.txt")):
-        try:
-            lines = requirements.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+        raw = read_regular(requirements)
+        if raw is None:
             continue
+        lines = raw.decode("utf-8", "replace").splitlines()
         found = _from_requirements(lines, name, requirements)
         if found is not None:
             return found

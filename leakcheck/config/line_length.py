@@ -17,22 +17,12 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
 
-from leakcheck.config.catalogue import tomllib
+from leakcheck.config.files import read_toml
 from leakcheck.config.roots import project_root
 
 DEFAULT = 88
 RUFF_FILES = (".ruff.toml", "ruff.toml")
-
-
-def _read_toml(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as handle:
-            data: dict[str, Any] = tomllib.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data
 
 
 def _length(table: object) -> int | None:
@@ -46,10 +36,10 @@ def _length(table: object) -> int | None:
 def _at_root(root: Path) -> int:
     for name in RUFF_FILES:
         if (root / name).is_file():
-            found = _length(_read_toml(root / name))
+            found = _length(read_toml(root / name))
             if found is not None:
                 return found
-    tools = (_read_toml(root / "pyproject.toml") or {}).get("tool", {})
+    tools = (read_toml(root / "pyproject.toml") or {}).get("tool", {})
     if isinstance(tools, dict):
         for tool in ("ruff", "black"):
             found = _length(tools.get(tool))
