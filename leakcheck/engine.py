@@ -6,7 +6,9 @@ import ast
 import os
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,21 @@ from leakcheck.fix.edits import edits_for
 from leakcheck.fix.fixer import applicable
 from leakcheck.fix.recipes import Plan
 from leakcheck.model import FileError, FileResult, Finding, Fix
+
+# False within `findings_only`: checks leave out fixes and no-fix reasons.
+_OFFER_FIXES: ContextVar[bool] = ContextVar("leakcheck_offer_fixes", default=True)
+
+
+@contextmanager
+def findings_only() -> Iterator[None]:
+    """Within it, checks in this thread report findings without working out their fixes (each
+    `Finding.fixes` empty, no `no_fix_reason`): about three quarters of judging a big module.
+    The language server publishes diagnostics this way, and works out fixes when asked."""
+    token = _OFFER_FIXES.set(False)
+    try:
+        yield
+    finally:
+        _OFFER_FIXES.reset(token)
 
 
 @dataclass(frozen=True)
@@ -180,10 +197,12 @@ def _check_module(
             handoffs_assumed=assumed,
             unknown_resources=unknown,
         )
-    kept = _plans(verdicts, facts, helpers, where)
+    offer = _OFFER_FIXES.get()
+    kept = _plans(verdicts, facts, helpers, where) if offer else [[] for _ in verdicts]
     # Why a finding has no fix, its line located in the same pass as the others.
     declines = [
-        None if chosen else why_no_fix(v, facts) for v, chosen in zip(verdicts, kept, strict=True)
+        None if chosen or not offer else why_no_fix(v, facts)
+        for v, chosen in zip(verdicts, kept, strict=True)
     ]
     # One rendering of the module gives the positions of the findings and the fixes' blocks and
     # the text (each full rendering is a tenth of judging a big file).

@@ -22,7 +22,11 @@ which only this module imports. What it offers, following `ruff server`:
 As you type: a change is checked `DEBOUNCE` seconds after the last one (open and save at once);
 each check reuses what the previous check of the document found in the functions that did not
 change (`server_units`: the result is a full check's); a text that does not parse keeps the last
-findings, with the syntax error added.
+findings, with the syntax error added. Diagnostics wait for no fix: they come from a check that
+works out none (`engine.findings_only`; fixes are three quarters of judging a big module). A
+state's fixes are worked out after its diagnostics are published, in the background (one
+document at a time, the other worker left to diagnostics), or when a quick fix is asked for
+first; they are kept for that state only, and the next state's check reuses them (`Track`).
 
 Positions: findings count columns in characters; the document's position codec (pygls) converts
 them to the encoding negotiated with the client (UTF-16 unless the client offers another).
@@ -53,8 +57,8 @@ import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -97,6 +101,29 @@ class Checked:
 
     stamp: int
     result: FileResult
+
+
+_Running = tuple[int, "asyncio.Future[FileResult]", threading.Event]
+
+
+@dataclass
+class Track:
+    """One kind of check of the open documents, per document: the result of its latest state
+    (`checked`: an older state's is never kept), the check in flight, and what the next check
+    may reuse (`server_units`). `action` "check": findings alone (diagnostics, hover); "fixes":
+    findings with their fixes (quick fixes). `cancel`: whether a newer text stops a check in
+    flight (`CANCEL_AFTER`); a "fixes" check is left to finish, since the next one reuses it."""
+
+    action: Literal["check", "fixes"]
+    cancel: bool
+    checked: dict[str, Checked] = field(default_factory=dict)
+    running: dict[str, _Running] = field(default_factory=dict)
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
+
+    def drop(self, uri: str) -> None:
+        """Forget `uri` (closed); a check in flight ends unpublished."""
+        self.checked.pop(uri, None)
+        self.snapshots.pop(uri, None)
 
 
 def _path(document: TextDocument) -> str:
@@ -185,11 +212,11 @@ class LeakcheckServer(LanguageServer):
         # The waits for workers: not pygls's pool, which also reads standard input.
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="leakcheck-check")
         self.stamps: dict[str, int] = {}  # per document, bumped by each open, change and save
-        self.checked: dict[str, Checked] = {}
-        self._running: dict[str, tuple[int, asyncio.Future[FileResult], threading.Event]] = {}
+        self.findings = Track("check", cancel=True)  # what diagnostics and hover read
+        self.fixes = Track("fixes", cancel=False)  # what quick fixes read, worked out after
         self._publishing: set[str] = set()
+        self._prefetching: set[str] = set()  # documents whose fixes are worked out unasked
         self._tasks: set[asyncio.Future[None]] = set()
-        self.snapshots: dict[str, Snapshot] = {}  # what the next check may reuse (server_units)
         self.generation = 0  # bumped when files on disk change: snapshots made before are stale
         self.good: dict[str, list[types.Diagnostic]] = {}  # last published without syntax error
         self.settings = Settings()
@@ -213,54 +240,69 @@ class LeakcheckServer(LanguageServer):
         """Note that `uri`'s text (or what it depends on, on save) changed, and stop a check of
         its previous text if it runs long (`CANCEL_AFTER`)."""
         self.stamps[uri] = self.stamps.get(uri, 0) + 1
-        running = self._running.get(uri)
+        running = self.findings.running.get(uri)
         if running is not None:
             running[2].set()
 
-    async def check(self, document: TextDocument) -> FileResult:
-        """What is found in `document`'s current text, checked in a worker; one check per
-        state (`stamps`) of a document, shared by whoever asks for it."""
-        uri, stamp = document.uri, self.stamps.get(document.uri, 0)
-        cached = self.checked.get(uri)
-        if cached is not None and cached.stamp == stamp:
-            return cached.result
-        running = self._running.get(uri)
-        if running is None or running[0] != stamp:
-            job = Job(
-                "check",
-                encoded(document.source),
-                _path(document),
-                self.snapshots.get(uri),
-                self.settings.overrides,
-            )
-            cancelled = threading.Event()
-            task = asyncio.ensure_future(self._check(uri, stamp, job, cancelled))
-            running = (stamp, task, cancelled)
-            self._running[uri] = running
-        return await asyncio.shield(running[1])
+    async def check(self, document: TextDocument, fixes: bool = False) -> FileResult:
+        """What is found in `document`'s current text, checked in a worker: the findings alone,
+        or with `fixes` each finding's fixes too (`Track`). One check per state (`stamps`) of a
+        document and kind, shared by whoever asks for it; a findings-only question is answered
+        by a check with fixes of the same state if there is one. One check with fixes per
+        document at a time: a newer state's waits for an older one's, and reuses it."""
+        uri = document.uri
+        track = self.fixes if fixes else self.findings
+        while True:
+            stamp = self.stamps.get(uri, 0)
+            cached = track.checked.get(uri)
+            if cached is not None and cached.stamp == stamp:
+                return cached.result
+            fixed = self.fixes.checked.get(uri)
+            if fixed is not None and fixed.stamp == stamp and not _not_analysed(fixed.result):
+                return fixed.result
+            running = track.running.get(uri)
+            if running is not None and running[0] != stamp and not track.cancel:
+                await asyncio.shield(running[1])  # then the next state's check reuses it
+                continue
+            if running is None or running[0] != stamp:
+                job = Job(
+                    track.action,
+                    encoded(document.source),
+                    _path(document),
+                    track.snapshots.get(uri),
+                    self.settings.overrides,
+                )
+                cancelled = threading.Event()
+                task = asyncio.ensure_future(self._check(track, uri, stamp, job, cancelled))
+                running = (stamp, task, cancelled)
+                track.running[uri] = running
+            return await asyncio.shield(running[1])
 
     async def _check(
-        self, uri: str, stamp: int, job: Job, cancelled: threading.Event
+        self, track: Track, uri: str, stamp: int, job: Job, cancelled: threading.Event
     ) -> FileResult:
         loop = asyncio.get_running_loop()
         generation = self.generation
         outcome = await loop.run_in_executor(self.executor, self.workers.run, job, cancelled)
-        if generation == self.generation and uri in self.stamps:
+        current = generation == self.generation and uri in self.stamps
+        if current:
             if outcome.snapshot is not None:
-                self.snapshots[uri] = outcome.snapshot
+                track.snapshots[uri] = outcome.snapshot
             elif outcome.failure is None:
-                self.snapshots.pop(uri, None)
-            self.modes[uri] = outcome.mode
+                track.snapshots.pop(uri, None)
+            if track is self.findings:
+                self.modes[uri] = outcome.mode
             if outcome.mode and not self.closing:  # in the client's log (ruff logs its checks)
+                what = "checked" if track is self.findings else "worked out the fixes of"
                 self.window_log_message(
                     types.LogMessageParams(
                         type=types.MessageType.Log,
-                        message=f"leakcheck: checked {job.path} in {outcome.seconds:.3f} s"
+                        message=f"leakcheck: {what} {job.path} in {outcome.seconds:.3f} s"
                         f" ({outcome.mode})",
                     )
                 )
-        if self._running.get(uri, (None,))[0] == stamp:
-            del self._running[uri]
+        if track.running.get(uri, (None,))[0] == stamp:
+            del track.running[uri]
         if outcome.failure is not None:
             if outcome.failure != SUPERSEDED:  # never published: nothing to explain
                 self._log_failure(job.path, outcome.failure)
@@ -269,8 +311,34 @@ class LeakcheckServer(LanguageServer):
             assert isinstance(outcome.value, FileResult)
             result = outcome.value
         if self.stamps.get(uri, 0) == stamp:
-            self.checked[uri] = Checked(stamp, result)
+            track.checked[uri] = Checked(stamp, result)
+            if track is self.findings and not result.findings and outcome.failure is None:
+                # Nothing found: nothing to fix either, the check with fixes would be this one.
+                self.fixes.checked[uri] = Checked(stamp, result)
+                if current and outcome.snapshot is not None:
+                    self.fixes.snapshots[uri] = outcome.snapshot
         return result
+
+    def prefetch(self, uri: str) -> None:
+        """Work out the fixes of `uri`'s current text in the background (after its diagnostics
+        are published), so that a quick fix asked for next is answered at once; one document at
+        a time, which leaves the other worker to diagnostics."""
+        stamp = self.stamps.get(uri)
+        done = self.fixes.checked.get(uri)
+        if stamp is None or (done is not None and done.stamp == stamp) or self._prefetching:
+            return
+        self._prefetching.add(uri)
+
+        async def work() -> None:
+            try:
+                if self.stamps.get(uri) == stamp and not self.closing:
+                    await self.check(self.workspace.get_text_document(uri), fixes=True)
+            finally:
+                self._prefetching.discard(uri)
+
+        task = asyncio.ensure_future(work())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def fixed(self, document: TextDocument) -> Fixed | None:
         """`document`'s text with every safe fix applied, worked out in a worker; None when it
@@ -295,7 +363,8 @@ class LeakcheckServer(LanguageServer):
     def forget(self) -> None:
         """Files on disk changed (a save, a configuration): what checks reuse is stale."""
         self.generation += 1
-        self.snapshots.clear()
+        self.findings.snapshots.clear()
+        self.fixes.snapshots.clear()
 
     def publish(self, uri: str, wait: bool = False) -> None:
         """Check the open document `uri` and publish its diagnostics: its latest text's only
@@ -333,6 +402,7 @@ class LeakcheckServer(LanguageServer):
                         uri=uri, version=document.version, diagnostics=found
                     )
                 )
+                self.prefetch(uri)
                 return
         finally:
             self._publishing.discard(uri)
@@ -343,6 +413,11 @@ class LeakcheckServer(LanguageServer):
         self.closing = True
         self.workers.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _not_analysed(result: FileResult) -> bool:
+    """Whether `result` is that of a check that failed (a limit, a crash: `_failed`)."""
+    return any(e.message.startswith(NOT_ANALYSED) for e in result.errors)
 
 
 def _syntax_error(result: FileResult) -> bool:
@@ -532,7 +607,8 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: LeakcheckServer, params: types.InitializedParams) -> None:
-        ls.workers.warm()
+        # Both: one for diagnostics while the other works out fixes (`prefetch`).
+        ls.workers.warm(ls.workers.size)
         workspace = ls.client_capabilities.workspace
         watched = workspace.did_change_watched_files if workspace else None
         if watched is not None and watched.dynamic_registration:
@@ -603,8 +679,8 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
         uri = params.text_document.uri
         ls.edited(uri)
         ls.stamps.pop(uri, None)
-        ls.checked.pop(uri, None)
-        ls.snapshots.pop(uri, None)
+        ls.findings.drop(uri)
+        ls.fixes.drop(uri)
         ls.good.pop(uri, None)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
@@ -629,7 +705,9 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
         only = list(params.context.only) if params.context.only else None
         actions: list[types.CodeAction] = []
         if _wants(only, types.CodeActionKind.QuickFix):
-            result = await ls.check(document)
+            result = await ls.check(document, fixes=True)
+            if _not_analysed(result):  # the fixes past a limit: the findings' own actions
+                result = await ls.check(document)
             if ls.stamps.get(uri, 0) != stamp:
                 return []  # edited meanwhile: the client asks again for the new text
             actions += quick_fixes(document, result, params.range, ls.settings.unsafe_fixes)

@@ -1,10 +1,11 @@
 """The language server's checks in worker processes, with the CLI's limits: no pygls here, so
 that a worker (a `python -c` process, `_BOOT`) imports only the analysis.
 
-A worker does `Job`s (check or fix one buffer, `project.buffers`) one at a time; `Workers` keeps
-at most `MAX_WORKERS` of them, warm between jobs, and enforces per job `LEAKCHECK_FILE_TIMEOUT`
-seconds (default `SERVER_TIMEOUT`) and `LEAKCHECK_WORKER_MEMORY` MB of address space (default the
-CLI's `WORKER_MEMORY`, set with RLIMIT_AS in the worker, as `project.workers` does). A job that
+A worker does `Job`s (check one buffer for its findings alone or with their fixes, or fix it:
+`project.buffers`) one at a time; `Workers` keeps at most `MAX_WORKERS` of them, warm between
+jobs, and enforces per job `LEAKCHECK_FILE_TIMEOUT` seconds (default `SERVER_TIMEOUT`) and
+`LEAKCHECK_WORKER_MEMORY` MB of address space (default the CLI's `WORKER_MEMORY`, set with
+RLIMIT_AS in the worker, as `project.workers` does). A job that
 runs past them, or whose worker dies (libcst's native parser can overflow its stack, and aborts
 when an allocation fails), is an `Outcome` with the CLI's reason ("it takes longer than the time
 limit (30 s)"); its worker is replaced.
@@ -24,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Literal
 
 from leakcheck.config.catalogue import CatalogueError
 from leakcheck.config.selection import Overrides
+from leakcheck.engine import findings_only
 from leakcheck.model import FileError, FileResult
 from leakcheck.project.buffers import Fixed, check_buffer, fix_buffer
 from leakcheck.project.runner import Checker, Options
@@ -54,9 +56,11 @@ def server_limits() -> Limits:
 @dataclass(frozen=True)
 class Job:
     """One piece of work for a worker: check (`check_buffer`) or fix (`fix_buffer`) `source` as
-    the file at `path`."""
+    the file at `path`. "check" finds the findings without their fixes (`engine.findings_only`:
+    what diagnostics need, a quarter of the work on a big module), "fixes" finds them with their
+    fixes (what quick fixes need), "fix" applies every safe fix."""
 
-    action: Literal["check", "fix"]
+    action: Literal["check", "fixes", "fix"]
     source: bytes
     path: str
     previous: Snapshot | None = None  # the last check of this document (`server_units`)
@@ -95,12 +99,13 @@ def perform(job: Job, megabytes: int = WORKER_MEMORY) -> Outcome:
         started = time.perf_counter()
         checker = _checker(job.overrides)  # one per job: the texts of a job are one state
         kinds = checker.context(Path(job.path)).kinds
-        checked = incremental(
-            lambda text: check_buffer(checker, text, job.path),
-            job.source,
-            kinds,
-            job.previous,
-        )
+        with findings_only() if job.action == "check" else contextlib.nullcontext():
+            checked = incremental(
+                lambda text: check_buffer(checker, text, job.path),
+                job.source,
+                kinds,
+                job.previous,
+            )
         # The server reads findings and errors, never the text it sent: not sent back.
         result = replace(checked.result, source="")
         seconds = time.perf_counter() - started
@@ -219,10 +224,11 @@ class Workers:
         self._all: list[_Worker] = []
         self._closed = False
 
-    def warm(self) -> None:
-        """Start one worker now if none runs, so that the first check does not wait for it."""
+    def warm(self, count: int = 1) -> None:
+        """Start workers now until `count` (at most `size`) run, so that the first checks do
+        not wait for them."""
         with self._lock, contextlib.suppress(OSError):  # if it cannot, `run` says why
-            if self.isolated and not self._all and not self._closed:
+            while self.isolated and len(self._all) < min(count, self.size) and not self._closed:
                 self._idle.append(self._start())
 
     def _start(self) -> _Worker:
