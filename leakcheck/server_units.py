@@ -227,10 +227,16 @@ class _Reader:
             return None if qualified in self.acquiring else callee
         return callee if head in self.heads else None
 
-    def contributions(self, node: ast.AST) -> Iterator[str]:
+    def contributions(self, node: ast.AST, names: set[str] | None = None) -> Iterator[str]:
+        """What `node` adds to the module-wide tables; with `names`, each name it reads or
+        writes is added to it (one walk for both)."""
         for inner in ast.walk(node):
             if _binds_closing(inner):  # how a fix spells `closing` (`fix.statements`)
                 yield "N:closing"
+            if isinstance(inner, ast.Name):  # the commonest node: nothing else to look for
+                if names is not None:
+                    names.add(inner.id)
+                continue
             if isinstance(inner, (ast.Import, ast.ImportFrom)):
                 yield f"I:{ast.unparse(inner)}"
             elif isinstance(inner, (ast.Global, ast.Nonlocal)):
@@ -288,8 +294,9 @@ Unit = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 def _unit(node: Unit, chunk: str, span: tuple[int, int], reader: _Reader, public: bool) -> Piece:
     names = (node.name,)
     members = tuple(sorted(_members(node))) if isinstance(node, ast.ClassDef) else ()
-    found = frozenset(reader.contributions(node))
-    used = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name)) & reader.header
+    named: set[str] = set()
+    found = frozenset(reader.contributions(node, named))
+    used = frozenset(named & reader.header)
     part = ("unit", names, public, chunk if public else _signature(node), sorted(found))
     return Piece(*span, chunk, True, part, names, members, found, used, public)
 
