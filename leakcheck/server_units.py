@@ -172,10 +172,11 @@ def _manager(node: Unit) -> bool:
 
 def _stored_keys(targets: Sequence[ast.expr], value: ast.expr | None) -> Iterator[str]:
     """The keys `targets = value` stores a call's result under on a context object, as
-    `CallRecords._stored_call` reads them: `g.db` (not on `self` / `cls`), `context["db"]`."""
+    `CallRecords._stored_call` reads them: `g.db` (not on `self` / `cls`), `context["db"]`;
+    a name's value too (`rv = connect(); g.db = rv`), whatever it is bound to."""
     if isinstance(value, ast.Await):
         value = value.value
-    if not isinstance(value, ast.Call):
+    if not isinstance(value, (ast.Call, ast.Name)):
         return
     for target in targets:
         if isinstance(target, ast.Attribute):

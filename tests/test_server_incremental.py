@@ -267,3 +267,26 @@ def test_a_context_manager_helper_no_one_calls_still_shapes_the_fixes(tmp_path: 
         previous = done.snapshot
     (finding,) = done.result.findings
     assert [fix.applicability for fix in finding.fixes] == ["safe", "unsafe"]
+
+
+def test_a_connection_stored_through_a_name_keeps_its_release_hook_in_view() -> None:
+    """`rv = sqlite3.connect(...); g.sessions = rv` stores on `g` as a call's result does: an
+    edit of the function that stores it is judged with the `after_request` hook that closes
+    `g.sessions` in view, and the finding stays LC405 (released only when the request does not
+    raise), not LC201 (never closed), as a reduced text without the hook made it."""
+    path = ROOT / "fixtures" / "frameworks" / "flask_after_request.py"
+    kinds = Checker(options=Options(force_exclude=True)).context(path).kinds
+
+    def full(text: bytes) -> FileResult:
+        return check_buffer(Checker(options=Options(force_exclude=True)), text, str(path))
+
+    text = path.read_text()
+    first = check(full, text.encode(), kinds, None)
+    edited = text.replace('"session.sqlite"', '"sessions.sqlite"')
+    assert edited != text
+    done = check(full, edited.encode(), kinds, first.snapshot)
+    assert _shown(done.result) == _shown(full(edited.encode()))
+    line = 1 + edited.splitlines().index(
+        '        rv = sqlite3.connect("sessions.sqlite")  # expect: LC405'
+    )
+    assert [f.code for f in done.result.findings if f.line == line] == ["LC405"]
