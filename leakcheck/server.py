@@ -23,10 +23,11 @@ As you type: a change is checked `DEBOUNCE` seconds after the last one (open and
 each check reuses what the previous check of the document found in the functions that did not
 change (`server_units`: the result is a full check's); a text that does not parse keeps the last
 findings, with the syntax error added. Diagnostics wait for no fix: they come from a check that
-works out none (`engine.findings_only`; fixes are three quarters of judging a big module). A
-state's fixes are worked out after its diagnostics are published, in the background (one
-document at a time, the other worker left to diagnostics), or when a quick fix is asked for
-first; they are kept for that state only, and the next state's check reuses them (`Track`).
+works out none (`engine.findings_only`; fixes are three quarters of judging a big module). The
+fixes are worked out when a code action asks for them, for the functions and classes holding the
+findings on its lines alone (judged again in a reduced text, as an edit is: `with_fixes`), and
+kept for that state of the document; a full check with fixes where that cannot be done (a
+module-level finding, a module `server_units` leaves to full checks, many findings at once).
 
 Positions: findings count columns in characters; the document's position codec (pygls) converts
 them to the encoding negotiated with the client (UTF-16 unless the client offers another).
@@ -57,7 +58,7 @@ import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from lsprotocol import types
@@ -74,8 +75,8 @@ from leakcheck.project.buffers import Fixed
 from leakcheck.project.workers import NOT_ANALYSED, Limits
 from leakcheck.report.ruledocs import url
 from leakcheck.server_actions import ON_SAVE, Settings, documentation, noqa_edit, settings
-from leakcheck.server_units import Snapshot
-from leakcheck.serverwork import SUPERSEDED, Job, Workers, server_limits
+from leakcheck.server_units import Fixes, Snapshot
+from leakcheck.serverwork import SUPERSEDED, Job, Outcome, Workers, server_limits
 
 SOURCE = "leakcheck"
 FIX_ALL = "source.fixAll.leakcheck"  # a sub-kind of `source.fixAll`, as ruff's
@@ -111,8 +112,9 @@ class Track:
     """One kind of check of the open documents, per document: the result of its latest state
     (`checked`: an older state's is never kept), the check in flight, and what the next check
     may reuse (`server_units`). `action` "check": findings alone (diagnostics, hover); "fixes":
-    findings with their fixes (quick fixes). `cancel`: whether a newer text stops a check in
-    flight (`CANCEL_AFTER`); a "fixes" check is left to finish, since the next one reuses it."""
+    findings with their fixes (quick fixes, when `with_fixes` cannot do with fewer). `cancel`:
+    whether a newer text stops a check in flight (`CANCEL_AFTER`); a "fixes" check is left to
+    finish, since the next one reuses it."""
 
     action: Literal["check", "fixes"]
     cancel: bool
@@ -198,6 +200,37 @@ class LeakcheckProtocol(LanguageServerProtocol):
         self._send_data({"jsonrpc": self.VERSION, "id": ident, "error": error})
 
 
+MAX_PARTIAL = 8  # findings whose fixes are worked out in a reduced text; more: a full check
+
+
+def _identity(finding: Finding) -> tuple[str, int, int, int, int]:
+    return (finding.code, finding.line, finding.column, finding.end_line, finding.end_column)
+
+
+def _meets(finding: Finding, wanted: types.Range) -> bool:
+    """Whether `finding`'s lines meet `wanted`'s (0-based) lines."""
+    return not (finding.end_line - 1 < wanted.start.line or finding.line - 1 > wanted.end.line)
+
+
+@dataclass
+class Partial:
+    """The fixes of some units of one state (`stamp`) of a document: the lines the units span,
+    and their findings with fixes by place and code."""
+
+    stamp: int
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    found: dict[tuple[str, int, int, int, int], Finding] = field(default_factory=dict)
+
+    def covers(self, line: int) -> bool:
+        """Whether the fixes of the unit holding `line` are known."""
+        return any(start <= line <= end for start, end in self.spans)
+
+    def add(self, fixes: Fixes) -> None:
+        """Keep `fixes` (`server_units.fixes_in` of this state)."""
+        self.spans.extend(fixes.spans)
+        self.found.update((_identity(f), f) for f in fixes.findings)
+
+
 class LeakcheckServer(LanguageServer):
     """The server: the latest check of each open document, the checks in flight, the workers."""
 
@@ -214,8 +247,8 @@ class LeakcheckServer(LanguageServer):
         self.stamps: dict[str, int] = {}  # per document, bumped by each open, change and save
         self.findings = Track("check", cancel=True)  # what diagnostics and hover read
         self.fixes = Track("fixes", cancel=False)  # what quick fixes read, worked out after
+        self.partial: dict[str, Partial] = {}  # the fixes of some units (`with_fixes`)
         self._publishing: set[str] = set()
-        self._prefetching: set[str] = set()  # documents whose fixes are worked out unasked
         self._tasks: set[asyncio.Future[None]] = set()
         self.generation = 0  # bumped when files on disk change: snapshots made before are stale
         self.good: dict[str, list[types.Diagnostic]] = {}  # last published without syntax error
@@ -292,15 +325,8 @@ class LeakcheckServer(LanguageServer):
                 track.snapshots.pop(uri, None)
             if track is self.findings:
                 self.modes[uri] = outcome.mode
-            if outcome.mode and not self.closing:  # in the client's log (ruff logs its checks)
-                what = "checked" if track is self.findings else "worked out the fixes of"
-                self.window_log_message(
-                    types.LogMessageParams(
-                        type=types.MessageType.Log,
-                        message=f"leakcheck: {what} {job.path} in {outcome.seconds:.3f} s"
-                        f" ({outcome.mode})",
-                    )
-                )
+            what = "checked" if track is self.findings else "worked out the fixes of"
+            self._log_check(f"{what} {job.path}", outcome)
         if track.running.get(uri, (None,))[0] == stamp:
             del track.running[uri]
         if outcome.failure is not None:
@@ -319,26 +345,55 @@ class LeakcheckServer(LanguageServer):
                     self.fixes.snapshots[uri] = outcome.snapshot
         return result
 
-    def prefetch(self, uri: str) -> None:
-        """Work out the fixes of `uri`'s current text in the background (after its diagnostics
-        are published), so that a quick fix asked for next is answered at once; one document at
-        a time, which leaves the other worker to diagnostics."""
-        stamp = self.stamps.get(uri)
-        done = self.fixes.checked.get(uri)
-        if stamp is None or (done is not None and done.stamp == stamp) or self._prefetching:
-            return
-        self._prefetching.add(uri)
+    async def with_fixes(self, document: TextDocument, wanted: types.Range) -> FileResult:
+        """The findings of `document`'s current text, those on `wanted`'s lines with their
+        fixes: the findings (`check`), then the fixes of the units holding those findings,
+        judged again in a reduced text (`server_units.fixes_in`) and kept for this state of
+        the document (`Partial`); a full check with fixes when that cannot be done, or when
+        the findings are more than `MAX_PARTIAL`."""
+        uri = document.uri
+        stamp = self.stamps.get(uri, 0)
+        known = self.fixes.checked.get(uri)
+        if known is not None and known.stamp == stamp and not _not_analysed(known.result):
+            return known.result
+        found = await self.check(document)
+        needed = [f for f in found.findings if _meets(f, wanted)]
+        if self.stamps.get(uri, 0) != stamp or not needed or any(f.fixes for f in needed):
+            return found  # edited meanwhile, nothing to fix there, or fixes known already
+        partial = self.partial.get(uri)
+        if partial is None or partial.stamp != stamp:  # an older state's: dropped
+            partial = self.partial[uri] = Partial(stamp)
+        missing = sorted({f.line for f in needed if not partial.covers(f.line)})
+        snapshot = self.findings.snapshots.get(uri)
+        if missing and snapshot is not None and len(missing) <= MAX_PARTIAL:
+            job = Job(
+                "fixes",
+                encoded(document.source),
+                _path(document),
+                snapshot,
+                self.settings.overrides,
+                tuple(missing),
+            )
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(self.executor, self.workers.run, job, None)
+            if isinstance(outcome.value, Fixes) and self.stamps.get(uri, 0) == stamp:
+                partial.add(outcome.value)
+                self._log_check(f"worked out the fixes of {job.path}", outcome)
+        picked = [partial.found.get(_identity(f)) for f in needed]
+        if all(p is not None for p in picked):
+            return replace(found, findings=tuple(p for p in picked if p is not None))
+        return await self.check(document, fixes=True)
 
-        async def work() -> None:
-            try:
-                if self.stamps.get(uri) == stamp and not self.closing:
-                    await self.check(self.workspace.get_text_document(uri), fixes=True)
-            finally:
-                self._prefetching.discard(uri)
-
-        task = asyncio.ensure_future(work())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _log_check(self, what: str, outcome: Outcome) -> None:
+        """A check's time in the worker and how it was made, in the client's log (ruff logs
+        its checks)."""
+        if outcome.mode and not self.closing:
+            self.window_log_message(
+                types.LogMessageParams(
+                    type=types.MessageType.Log,
+                    message=f"leakcheck: {what} in {outcome.seconds:.3f} s ({outcome.mode})",
+                )
+            )
 
     async def fixed(self, document: TextDocument) -> Fixed | None:
         """`document`'s text with every safe fix applied, worked out in a worker; None when it
@@ -402,7 +457,6 @@ class LeakcheckServer(LanguageServer):
                         uri=uri, version=document.version, diagnostics=found
                     )
                 )
-                self.prefetch(uri)
                 return
         finally:
             self._publishing.discard(uri)
@@ -517,7 +571,7 @@ def quick_fixes(
     actions = []
     silencing = []
     for finding in result.findings:
-        if finding.end_line - 1 < wanted.start.line or finding.line - 1 > wanted.end.line:
+        if not _meets(finding, wanted):
             continue
         silence = noqa_edit(document.source, finding.line, finding.code)
         if silence is not None:
@@ -607,7 +661,7 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: LeakcheckServer, params: types.InitializedParams) -> None:
-        # Both: one for diagnostics while the other works out fixes (`prefetch`).
+        # Both: a code action's fixes need not wait for a diagnostics check, nor for a start.
         ls.workers.warm(ls.workers.size)
         workspace = ls.client_capabilities.workspace
         watched = workspace.did_change_watched_files if workspace else None
@@ -681,6 +735,7 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
         ls.stamps.pop(uri, None)
         ls.findings.drop(uri)
         ls.fixes.drop(uri)
+        ls.partial.pop(uri, None)
         ls.good.pop(uri, None)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
@@ -705,7 +760,7 @@ def build(limits: Limits | None = None) -> LeakcheckServer:
         only = list(params.context.only) if params.context.only else None
         actions: list[types.CodeAction] = []
         if _wants(only, types.CodeActionKind.QuickFix):
-            result = await ls.check(document, fixes=True)
+            result = await ls.with_fixes(document, params.range)
             if _not_analysed(result):  # the fixes past a limit: the findings' own actions
                 result = await ls.check(document)
             if ls.stamps.get(uri, 0) != stamp:

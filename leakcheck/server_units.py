@@ -567,6 +567,49 @@ def _moves(before: Layout, now: Layout, changed: set[int]) -> dict[int, int]:
     return moves
 
 
+@dataclass(frozen=True)
+class Fixes:
+    """The findings of some units of a text with their fixes (`fixes_in`), and the lines
+    (1-based, inclusive) each of those units spans."""
+
+    findings: tuple[Finding, ...]
+    spans: tuple[tuple[int, int], ...]
+
+
+def fixes_in(
+    full: Callable[[bytes], FileResult],
+    source: bytes,
+    kinds: tuple[Kind, ...],
+    previous: Snapshot,
+    lines: Sequence[int],
+) -> Fixes | None:
+    """The findings, with their fixes, of the units of `source` that hold `lines`, judged in a
+    reduced text as `check` judges changed units again (`full`: a check that works out fixes),
+    cut as `previous` (a check of this document) allows. None when that cannot be done: no
+    layout, a line outside every unit (a module-level finding), an error in the reduced text,
+    a finding that does not map back; then only a full check gives them."""
+    now = relayout(previous.layout, source, kinds)
+    if now is None or not lines:
+        return None
+    wanted = {_piece_of(now.pieces, line) for line in lines}
+    if any(not now.pieces[i].unit for i in wanted):
+        return None
+    text, back = _reduced(now, wanted)
+    reduced = full(text.encode("utf-8", "surrogatepass"))
+    if reduced.errors:
+        return None
+    try:
+        found = tuple(
+            _moved(f, back)
+            for f in reduced.findings
+            if _piece_of(now.pieces, _shift_line(f.line, back)) in wanted
+        )
+    except _Unmappable:
+        return None
+    spans = tuple((now.pieces[i].start, now.pieces[i].end) for i in sorted(wanted))
+    return Fixes(found, spans)
+
+
 def check(
     full: Callable[[bytes], FileResult],
     source: bytes,

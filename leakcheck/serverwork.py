@@ -30,7 +30,7 @@ from leakcheck.model import FileError, FileResult
 from leakcheck.project.buffers import Fixed, check_buffer, fix_buffer
 from leakcheck.project.runner import Checker, Options
 from leakcheck.project.workers import RECYCLE_GROWTH_MB, WORKER_MEMORY, Limits, resident_mb
-from leakcheck.server_units import Snapshot
+from leakcheck.server_units import Fixes, Snapshot, fixes_in
 from leakcheck.server_units import check as incremental
 
 if TYPE_CHECKING:
@@ -58,21 +58,24 @@ class Job:
     """One piece of work for a worker: check (`check_buffer`) or fix (`fix_buffer`) `source` as
     the file at `path`. "check" finds the findings without their fixes (`engine.findings_only`:
     what diagnostics need, a quarter of the work on a big module), "fixes" finds them with their
-    fixes (what quick fixes need), "fix" applies every safe fix."""
+    fixes (what quick fixes need): with `lines`, only those of the units holding them
+    (`server_units.fixes_in`, cut as `previous` allows); "fix" applies every safe fix."""
 
     action: Literal["check", "fixes", "fix"]
     source: bytes
     path: str
     previous: Snapshot | None = None  # the last check of this document (`server_units`)
     overrides: Overrides = field(default_factory=Overrides)  # the client's select / ignore
+    lines: tuple[int, ...] = ()  # "fixes": the lines of the findings whose fixes are wanted
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a job produced (a FileResult for a check, a Fixed or None for a fix), or why it
-    produced nothing (`failure`, the CLI's "not analysed: ..." reason; `value` is then None)."""
+    """What a job produced (a FileResult for a check, a Fixed or None for a fix, Fixes or None
+    for the fixes of some lines: None when only a full check gives them), or why it produced
+    nothing (`failure`, the CLI's "not analysed: ..." reason; `value` is then None)."""
 
-    value: FileResult | Fixed | None
+    value: FileResult | Fixed | Fixes | None
     failure: str | None = None
     snapshot: Snapshot | None = None  # what the next check of the document may reuse
     mode: str = ""  # a check's: "full" or "incremental (...)" (`server_units.Checked`)
@@ -99,6 +102,19 @@ def perform(job: Job, megabytes: int = WORKER_MEMORY) -> Outcome:
         started = time.perf_counter()
         checker = _checker(job.overrides)  # one per job: the texts of a job are one state
         kinds = checker.context(Path(job.path)).kinds
+        if job.lines:
+            if job.previous is None:
+                return Outcome(None)
+            found = fixes_in(
+                lambda text: check_buffer(checker, text, job.path),
+                job.source,
+                kinds,
+                job.previous,
+                job.lines,
+            )
+            seconds = time.perf_counter() - started
+            units = f"{len(found.spans)} units" if found is not None else "not possible"
+            return Outcome(found, mode=f"only those of {units}", seconds=seconds)
         with findings_only() if job.action == "check" else contextlib.nullcontext():
             checked = incremental(
                 lambda text: check_buffer(checker, text, job.path),

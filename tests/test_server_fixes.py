@@ -139,17 +139,24 @@ def test_the_check_behind_diagnostics_works_out_no_fix(
 def test_diagnostics_are_published_before_fixes_are_worked_out(
     project: Path, started: list[Client]
 ) -> None:
-    """didOpen: the findings-only check, its diagnostics, and only then the fixes (unasked,
-    in the background); a code action then offers them."""
+    """didOpen: the findings-only check and its diagnostics; the fixes are worked out when a
+    code action asks for them, for the functions holding the findings on its lines."""
     client = _start(started, project)
     uri = (project / "app" / "items.py").as_uri()
     before = _open(client, uri, BUFFER)
     assert [m for m in before if _logged(m, "checked")]
     assert not [m for m in before if _logged(m, "worked out the fixes of")]
     assert len(before[-1]["params"]["diagnostics"]) == 2
-    while not _logged(client.wait(), "worked out the fixes of"):
-        pass  # in the background: no code action was asked for
-    actions = _quick_fixes(client, uri, BUFFER.count("\n"))
+    client.next_id += 1
+    everything = {"start": {"line": 0, "character": 0}, "end": {"line": 20, "character": 0}}
+    asked = {"textDocument": {"uri": uri}, "range": everything, "context": {"diagnostics": []}}
+    client.send({"id": client.next_id, "method": "textDocument/codeAction", "params": asked})
+    seen = [client.wait()]
+    while seen[-1].get("id") != client.next_id:
+        seen.append(client.wait())
+    (logged,) = [m for m in seen if _logged(m, "worked out the fixes of")]
+    assert logged["params"]["message"].endswith("(only those of 2 units)")
+    actions = seen[-1]["result"]
     titles = [a["title"] for a in actions]
     assert any("(unsafe) (LC201)" in t for t in titles), titles
     assert any(a.get("isPreferred") for a in actions if a["title"].endswith("(LC102)"))

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from leakcheck.engine import findings_only
 from leakcheck.model import FileResult
 from leakcheck.project.buffers import check_buffer
 from leakcheck.project.runner import Checker, Options
 from leakcheck.server_actions import Settings, noqa_edit, settings
-from leakcheck.server_units import Snapshot, check
+from leakcheck.server_units import Snapshot, check, fixes_in
 
 pytest.importorskip("pygls")
 
@@ -142,14 +143,46 @@ def _typed(text: str, index: int, step: int) -> str:
     return "\n".join(lines)
 
 
+EDITED = [
+    "pool/job_worker.py",
+    "sessions/fastapi_sync_sessions.py",
+    "ownership/nightly_jobs.py",
+    "kinds/dbapi_drivers.py",
+]
+
+
+@pytest.mark.parametrize("fixture", [*EDITED, "frameworks/flask_after_request.py"])
+def test_the_fixes_of_one_finding_are_the_full_checks(fixture: str) -> None:
+    """For each finding (found without fixes), the fixes worked out for its unit alone in a
+    reduced text are the full check's, for every finding of that unit."""
+    path = ROOT / "fixtures" / fixture
+    kinds = Checker(options=Options(force_exclude=True)).context(path).kinds
+
+    def full(text: bytes) -> FileResult:
+        return check_buffer(Checker(options=Options(force_exclude=True)), text, str(path))
+
+    source = path.read_bytes()
+    with findings_only():
+        first = check(full, source, kinds, None)
+    assert first.snapshot is not None and first.result.findings
+    whole = full(source)
+    reduced = 0
+    for finding in first.result.findings:
+        alone = fixes_in(full, source, kinds, first.snapshot, [finding.line])
+        if alone is None:  # a module-level finding: left to a full check
+            continue
+        (start, end), *_ = alone.spans
+        assert start <= finding.line <= end
+        wanted = FileResult(str(path), tuple(f for f in whole.findings if start <= f.line <= end))
+        assert _shown(FileResult(str(path), alone.findings)) == _shown(wanted), finding.line
+        reduced += 1
+    assert reduced
+    assert fixture not in EDITED or any(f.fixes for f in whole.findings)  # fixes compared
+
+
 @pytest.mark.parametrize(
     "fixture",
-    [
-        "pool/job_worker.py",
-        "sessions/fastapi_sync_sessions.py",
-        "ownership/nightly_jobs.py",
-        "kinds/dbapi_drivers.py",
-    ],
+    EDITED,
 )
 def test_edits_through_each_fixture_give_the_full_checks_findings(fixture: str) -> None:
     """Edits spread over a fixture's functions (each after the last): the findings, their
@@ -290,3 +323,7 @@ def test_a_connection_stored_through_a_name_keeps_its_release_hook_in_view() -> 
         '        rv = sqlite3.connect("sessions.sqlite")  # expect: LC405'
     )
     assert [f.code for f in done.result.findings if f.line == line] == ["LC405"]
+    assert done.snapshot is not None
+    alone = fixes_in(full, edited.encode(), kinds, done.snapshot, [line])
+    assert alone is not None
+    assert [f.code for f in alone.findings if f.line == line] == ["LC405"]
