@@ -27,7 +27,7 @@ from leakcheck.config.settings import check_codes
 from leakcheck.config.show import describe
 from leakcheck.exits import GuardedGroup
 from leakcheck.fix.writer import replace_text
-from leakcheck.model import Report
+from leakcheck.model import Report, Severity
 from leakcheck.project import baseline
 from leakcheck.project.addnoqa import add_noqa
 from leakcheck.project.runner import Checker, Options, default_jobs, run
@@ -246,6 +246,17 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
     help="Enable rules and fixes marked preview (replaces `preview`). None is marked yet: "
     "this changes nothing until one is.",
 )
+# `--min-severity`, not bandit's `--severity-level`: the name says the level is a floor (this level
+# and above are reported), and it is the `min-severity` key's own name, as `--fixable` is
+# `fixable`'s.
+@click.option(
+    "--min-severity",
+    type=click.Choice([s.value for s in Severity]),
+    default=None,
+    help="Report only findings that weigh at least this much (replaces `min-severity`; "
+    "default low: every finding). high: pooled and server connections; medium: local database "
+    "files; module-level code is one step lower. Findings left out do not fail the run.",
+)
 @click.option(
     "--exclude",
     metavar="GLOBS",
@@ -315,6 +326,7 @@ def check(
     unfixable: str | None,
     add_noqa: bool,
     preview: bool | None,
+    min_severity: str | None,
     exclude: str | None,
     extend_exclude: str | None,
     show_files: bool,
@@ -369,6 +381,7 @@ def check(
             fixable=_codes(fixable, "--fixable"),
             unfixable=_codes(unfixable, "--unfixable"),
             preview=preview,
+            min_severity=Severity(min_severity) if min_severity is not None else None,
         ),
         respect_gitignore=respect_gitignore,
         report_unused_noqa=report_unused_noqa,

@@ -32,7 +32,7 @@ from leakcheck.fix.declines import Decline, why_no_fix
 from leakcheck.fix.edits import edits_for
 from leakcheck.fix.fixer import applicable
 from leakcheck.fix.recipes import Plan
-from leakcheck.model import FileError, FileResult, Finding, Fix
+from leakcheck.model import FileError, FileResult, Finding, Fix, Severity
 
 # False within `findings_only`: checks leave out fixes and no-fix reasons.
 _OFFER_FIXES: ContextVar[bool] = ContextVar("leakcheck_offer_fixes", default=True)
@@ -144,7 +144,7 @@ def analyse(
     exports: dict[str, Export] | None = None
     imports: dict[str, str] | None = None
     try:
-        facts = ModuleFacts(module, kinds, package, resolver)
+        facts = ModuleFacts(module, kinds, package, resolver, path)
         exports, imports = (facts.exports() if summarise else {}), facts.imports
         if not judge:
             return Analysis(FileResult(path), exports, imports)
@@ -303,7 +303,15 @@ def _finding(
         acquisition=call_text(site.call),
         fixes=fixes,
         no_fix_reason=_no_fix_reason(decline, spans) if not fixes else "",
+        severity=_severity(site, facts),
     )
+
+
+def _severity(site: Site, facts: ModuleFacts) -> Severity:
+    """How much a finding about `site`'s resource weighs: its kind's severity for the acquiring
+    call (`Kind.severity_of`), one step lower in module-level code (README, "Severity")."""
+    severity = site.kind.severity_of(facts.qualify(site.call.func))
+    return severity.lower() if isinstance(site.scope, cst.Module) else severity
 
 
 def _no_fix_reason(decline: Decline | None, spans: dict[int, Span]) -> str:

@@ -54,6 +54,36 @@ class Recipe(TextEnum):
     RELEASE_NEVER_IN_EXIT = "release-never-in-exit"  # the release added to an `__exit__`
 
 
+class Severity(TextEnum):
+    """How much a finding weighs (issue 28, section 3), from the resource's kind and where it is.
+
+    high    a pooled or server connection: leaking it exhausts the pool or the server's
+            `max_connections` in a long-running process
+    medium  a local database file (sqlite3, DuckDB): it holds the file and its locks until the
+            garbage collector closes it
+    low     a finding one step lower still (a file database at module level), or one that is no
+            leak (an unused suppression)
+    Module-level code is one step lower than the kind says: it runs once, in a script or at
+    import, and the process's exit closes what it opened.
+    """
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for low, 1 for medium, 2 for high: `a.rank >= b.rank` is "at least as severe"."""
+        return _SEVERITY_ORDER.index(self)
+
+    def lower(self) -> Severity:
+        """One step lower (low stays low)."""
+        return _SEVERITY_ORDER[max(0, self.rank - 1)]
+
+
+_SEVERITY_ORDER = (Severity.LOW, Severity.MEDIUM, Severity.HIGH)
+
+
 @dataclass(frozen=True)
 class Edit:
     """Replace the text from (line, column) to (end_line, end_column), 1-based, end exclusive."""
@@ -96,6 +126,9 @@ class Finding:
     # Why there is no fix, when `fixes` is empty and the finding comes from the shared analysis
     # (`fix/declines.py`): "`conn` is handed over on line 12: ...". "" otherwise.
     no_fix_reason: str = ""
+    # How much it weighs (`Severity`): from the kind of the resource, one step lower in
+    # module-level code; the rule's own for findings of no kind (framework hooks, Django).
+    severity: Severity = Severity.HIGH
 
     @property
     def fix(self) -> Fix | None:

@@ -103,6 +103,7 @@ def test_json_document_follows_the_schema(project: Path) -> None:
             "fix": fix,
             "fixes": [fix],  # every candidate; `fix` is the first, the one --fix applies
             "no_fix_reason": None,  # why there is no fix, when there is none
+            "severity": "high",  # a pooled connection (README, "Severity")
         }
     ]
     assert document["errors"] == []

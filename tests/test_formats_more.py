@@ -18,7 +18,7 @@ from cli_helpers import POOL, SESSION, invoke, script, write
 
 import leakcheck.report
 from leakcheck.checks import rules
-from leakcheck.model import FileError, FileResult, Finding, Report
+from leakcheck.model import FileError, FileResult, Finding, Report, Severity
 from leakcheck.report import formats
 from leakcheck.report.findings_schema import json_schema
 from leakcheck.report.gitlab import to_gitlab
@@ -142,7 +142,8 @@ def test_gitlab_issues_carry_what_gitlab_reads(here: Path) -> None:
         "LC102 Connection from `pool.getconn()` is not returned to the pool if `conn.cursor()` "
         "on line 6 raises"
     )
-    assert {i["severity"] for i in issues} == {"major"}
+    # A pooled connection and a SQLAlchemy session weigh high: GitLab's `critical`.
+    assert {i["severity"] for i in issues} == {"critical"}
     assert len({i["fingerprint"] for i in issues}) == 2
     # The same identity as SARIF's partial fingerprints (and the baseline's).
     sarif = json.loads(invoke("check", "--output-format", "sarif", "app")[1])
@@ -176,11 +177,15 @@ def test_gitlab_lists_files_that_could_not_be_analysed(here: Path) -> None:
     assert gitlab("app/broken.py") == [issue]  # stable across runs
 
 
-def test_gitlab_severity_follows_the_rule() -> None:
+def test_gitlab_severity_follows_the_finding() -> None:
     unused = next(r for r in rules() if r.name == "unused-suppression")
-    finding = Finding("a.py", 3, 1, 3, 9, unused.code, unused.name, "Unused suppression")
-    [issue] = json.loads(to_gitlab(Report([FileResult("a.py", (finding,))])))
-    assert issue["severity"] == "minor"
+    weights = {Severity.HIGH: "critical", Severity.MEDIUM: "major", Severity.LOW: "minor"}
+    for severity, expected in weights.items():
+        finding = Finding(
+            "a.py", 3, 1, 3, 9, unused.code, unused.name, "Unused suppression", severity=severity
+        )
+        [issue] = json.loads(to_gitlab(Report([FileResult("a.py", (finding,))])))
+        assert issue["severity"] == expected
 
 
 # --- JUnit XML ---------------------------------------------------------------------------------

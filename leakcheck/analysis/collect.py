@@ -66,8 +66,9 @@ class CollectedFacts:
     """What one walk over a module collects, and the questions answered from it alone (is a call an
     acquisition or a release, of which kind, what a name qualifies to).
 
-    Inputs: the parsed module, the resource kinds, the module's package (for relative imports) and
-    a resolver for names imported from other modules of the project. Raises nothing for odd
+    Inputs: the parsed module, the resource kinds, the module's package (for relative imports),
+    a resolver for names imported from other modules of the project and the file's path (for
+    its name: a test file). Raises nothing for odd
     code; RecursionError on trees too deep to walk (the engine reports it per file).
     """
 
@@ -77,10 +78,14 @@ class CollectedFacts:
         kinds: tuple[Kind, ...],
         package: str = "",
         resolver: Resolver | None = None,
+        path: str = "",
     ) -> None:
         self.module = module
         self.kinds = kinds
         self.package = package  # `app.routers` for app/routers/items.py: for relative imports
+        # The file's path as the run names it ("" when unknown): its name says whether it is a
+        # test file (`verdicts.error_ends_the_run`).
+        self.path = path
         self.resolver = resolver
         self.functions: dict[cst.FunctionDef, FunctionInfo] = {}
         self.by_key: dict[str, FunctionInfo] = {}

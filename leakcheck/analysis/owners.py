@@ -221,6 +221,8 @@ def owner_kind(facts: CollectedFacts, class_name: str, found: list[Owned]) -> Ki
         acquire_awaited=False,
         with_only_releases=synchronous,
         release_is_idempotent=False,
+        # it weighs what it owns: a wrapper of a sqlite3 file weighs as the file
+        severity=inner.severity_of(facts.qualify(found[0].call.func)),
     )
 
 
@@ -336,6 +338,7 @@ def pool_kind(pool: HomePool) -> Kind:
             if pool.extra
             else ""
         ),
+        severity=inner.severity,  # a pool of them weighs as they do
     )
 
 

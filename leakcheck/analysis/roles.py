@@ -31,8 +31,9 @@ class RoleFacts(CollectedFacts):
         kinds: tuple[Kind, ...],
         package: str = "",
         resolver: Resolver | None = None,
+        path: str = "",
     ) -> None:
-        super().__init__(module, kinds, package, resolver)
+        super().__init__(module, kinds, package, resolver, path)
         self._close_roles()
 
     def _close_roles(self) -> None:

@@ -29,15 +29,16 @@ class SiteFacts(RoleFacts):
         kinds: tuple[Kind, ...],
         package: str = "",
         resolver: Resolver | None = None,
+        path: str = "",
     ) -> None:
-        super().__init__(module, kinds, package, resolver)
+        super().__init__(module, kinds, package, resolver, path)
         # A home-grown pool of the module (owners.py): its derived kind joins the kinds, and
         # the module is read again so that `pool = ConnPool()` is a source of it. Rare; the
         # second reading costs only the modules that define one.
         self.pools: dict[str, HomePool] = home_pools(self)
         if self.pools:
             derived = tuple(pool_kind(p) for p in self.pools.values())
-            super().__init__(module, kinds + derived, package, resolver)
+            super().__init__(module, kinds + derived, package, resolver, path)
             for pool, kind in zip(self.pools.values(), derived, strict=True):
                 # Inside the class, `self.acquire()` hands out the pool's resource.
                 self.factories[f"{pool.class_name}.{pool.acquire}"] = kind

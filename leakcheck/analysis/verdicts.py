@@ -13,6 +13,7 @@ Exception paths are judged only when the scope releases the resource itself (it 
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import replace
 
 import libcst as cst
@@ -25,9 +26,12 @@ from leakcheck.analysis.syntax import block_statements, call_text, children, dot
 from leakcheck.checks import PREFERENCE
 
 __all__ = [
+    "ERROR_PATHS",
     "PRIORITY",
     "Part",
     "Verdict",
+    "error_ends_the_run",
+    "is_test_file",
     "judge",
     "last_statement",
     "named",
@@ -76,13 +80,11 @@ def judge(site: Site, facts: CollectedFacts) -> list[Verdict]:
     found = []
     if not (given or managed):
         # Error paths are judged when the scope is known to own the resource until it releases
-        # or explicitly hands it off (returns or stores it); not at module level, where an error
-        # ends the script or the import anyway, nor in a pytest test, where it ends the test.
+        # or explicitly hands it off (returns or stores it), and an error there does not end
+        # the run anyway (`error_ends_the_run`).
         fixture = pytest_fixture(site.scope, facts)
-        errors = (
-            (owner or trace.handed is not None)
-            and info is not facts.module_info
-            and not (fixture or pytest_test(site.scope, site.class_name))
+        errors = (owner or trace.handed is not None) and not error_ends_the_run(
+            site.scope, site.class_name, facts
         )
         leak = _classify(site, trace, owner, errors, body, fixture)
         if leak is not None:
@@ -165,6 +167,36 @@ def _autocommit(site: Site, facts: CollectedFacts) -> bool:
                 if dotted(target.target) == f"{name}.autocommit":
                     return True
     return False
+
+
+# The escapes that happen only when an error is raised (or thrown in at a `yield`): the ones
+# `error_ends_the_run` exempts. Never-released, early exits, overwrites and loops are not.
+ERROR_PATHS = frozenset({Escape.EXCEPTION, Escape.FINALLY_ORDER, Escape.YIELD})
+# pytest's default `python_files` (`test_*.py`, `*_test.py`; pytest docs, "Changing naming
+# conventions") and its per-directory plugin file, `conftest.py` (pytest docs, "conftest.py").
+TEST_FILES = ("test_*.py", "*_test.py", "conftest.py")
+
+
+def is_test_file(path: str) -> bool:
+    """Is `path` (as the run names it; "" when unknown) a file of tests by its name
+    (`TEST_FILES`)?"""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in TEST_FILES)
+
+
+def error_ends_the_run(scope: cst.CSTNode, class_name: str | None, facts: CollectedFacts) -> bool:
+    """The one exemption (docs/semantics.md, "Where the rules do not apply"): are error paths
+    (`ERROR_PATHS`) left unjudged in `scope` (a function, or the module), because an error
+    there ends the run anyway? True for module-level code (a script, or an import: the error
+    ends it), a pytest test or hook (`pytest_test`), a pytest fixture (`pytest_fixture`), and
+    any function or method of a test file (`is_test_file(facts.path)`: a helper, a method of a
+    test class, a context-manager helper), which runs only inside a test. Never-released
+    resources and early exits are judged everywhere."""
+    if isinstance(scope, cst.Module):
+        return True
+    if pytest_test(scope, class_name) or pytest_fixture(scope, facts):
+        return True
+    return is_test_file(facts.path)
 
 
 def pytest_fixture(scope: cst.CSTNode, facts: CollectedFacts) -> bool:

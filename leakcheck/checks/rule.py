@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from leakcheck.model import Recipe
+from leakcheck.model import Recipe, Severity
 
-__all__ = ["Invalid", "Recipe", "Rule", "Valid", "documentation"]
+__all__ = ["Invalid", "Recipe", "Rule", "Severity", "Valid", "documentation"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,11 @@ class Rule:
     valid: tuple[Valid, ...] = ()
     opt_in: bool = False  # not in the default selection: enabled only when named by its full code
     fixes: tuple[Recipe, ...] = ()  # the rewrites offered for its verdicts, preferred first
+    # How much its findings weigh when they come from no acquisition the kind catalogue judges
+    # (framework hooks and middleware, Django settings and threads, an unused suppression). A
+    # finding about an acquisition weighs what its kind says (`rules/kinds.toml`, `severity`),
+    # one step lower in module-level code; this is also SARIF's `defaultConfiguration.level`.
+    severity: Severity = Severity.HIGH
 
     def judges(self, family: str, leak: str) -> bool:
         """Does this rule name a verdict of a kind of `family` that escapes by `leak`?"""

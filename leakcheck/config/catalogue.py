@@ -11,6 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from leakcheck.model import Severity
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -122,6 +124,19 @@ class Kind:
     # Modules of the library a `from X import Y` binds (`from psycopg2 import pool`): a call on
     # one is a module function, never a release through a source.
     library_modules: frozenset[str] = frozenset()
+    # How much a leak of it weighs (`model.Severity`): "high" unless the kind says otherwise
+    # (a local database file is "medium"); `acquire_severity` overrides it for resources made by
+    # one of its `acquire` callables (`sqlite3.connect` in a kind shared with `psycopg2.connect`).
+    severity: Severity = Severity.HIGH
+    acquire_severity: tuple[tuple[str, Severity], ...] = ()
+
+    def severity_of(self, acquired_by: str) -> Severity:
+        """The severity of a resource of this kind made by the call `acquired_by` (its
+        qualified name): `acquire_severity`'s entry for it, else the kind's `severity`."""
+        for callable_name, severity in self.acquire_severity:
+            if callable_name == acquired_by:
+                return severity
+        return self.severity
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -182,6 +197,8 @@ _KIND_KEYS = {
     "annotations",
     "sources-listed-in",
     "library-modules",
+    "severity",
+    "acquire-severity",
 }
 # `[tool.leakcheck]` keys that name sources (`sources-listed-in`); `pools` is any pool kind's.
 SOURCE_LIST_KEYS = frozenset({"session-factories", "engines", "conventional-factory-names"})
@@ -207,6 +224,36 @@ def _flag(raw: dict[str, Any], key: str, where: str) -> bool:
     if not isinstance(value, bool):
         raise CatalogueError(f"{where}: `{key}` must be true or false")
     return value
+
+
+def _severity(value: Any, key: str, where: str) -> Severity:
+    if not isinstance(value, str) or value not in {s.value for s in Severity}:
+        raise CatalogueError(
+            f"{where}: `{key}` must be one of {', '.join(repr(s.value) for s in Severity)}"
+        )
+    return Severity(value)
+
+
+def _acquire_severity(
+    raw: dict[str, Any], callables: set[str], where: str
+) -> tuple[tuple[str, Severity], ...]:
+    """`acquire-severity = { "sqlite3.connect" = "medium" }`: each key one of the kind's
+    `acquire` callables, each value a severity."""
+    table = raw.get("acquire-severity", {})
+    if not isinstance(table, dict):
+        raise CatalogueError(
+            f"{where}: `acquire-severity` must be a table such as "
+            '{ "sqlite3.connect" = "medium" }'
+        )
+    out = []
+    for name, value in sorted(table.items()):
+        if name not in callables:
+            raise CatalogueError(
+                f"{where}: `acquire-severity` key {name!r} is not one of the kind's `acquire` "
+                "callables"
+            )
+        out.append((name, _severity(value, f"acquire-severity.{name}", where)))
+    return tuple(out)
 
 
 def parse_kind(raw: dict[str, Any], where: str) -> Kind:
@@ -343,6 +390,8 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         annotations=frozenset(annotations),
         sources_listed_in=tuple(listed_in),
         library_modules=frozenset(modules),
+        severity=_severity(raw.get("severity", "high"), "severity", where),
+        acquire_severity=_acquire_severity(raw, callables, where),
     )
 
 

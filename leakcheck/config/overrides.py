@@ -1,6 +1,7 @@
 """Settings given on the command line that replace or extend those of every configuration file,
 as ruff's command-line overrides do: `--exclude`, `--extend-exclude`, `--fixable`,
-`--unfixable`, `--preview`. (Rule selection on the command line is `selection.Overrides`.)
+`--unfixable`, `--preview`, `--min-severity`. (Rule selection on the command line is
+`selection.Overrides`.)
 
 Globs given on the command line are relative to the working directory, as ruff's are: each is
 rewritten relative to the directory of every configuration it is applied to (`inherit.rebase`).
@@ -14,6 +15,7 @@ from typing import Any
 
 from leakcheck.config.inherit import rebase
 from leakcheck.config.settings import Config
+from leakcheck.model import Severity
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class SettingsOverrides:
     fixable: tuple[str, ...] | None = None  # replaces `fixable`
     unfixable: tuple[str, ...] | None = None  # replaces `unfixable`
     preview: bool | None = None
+    min_severity: Severity | None = None  # replaces `min-severity`
     cwd: Path | None = None  # where the globs are relative to (default: the working directory)
 
     def apply(self, config: Config) -> Config:
@@ -48,4 +51,6 @@ class SettingsOverrides:
             changes["unfixable"] = self.unfixable
         if self.preview is not None:
             changes["preview"] = self.preview
+        if self.min_severity is not None:
+            changes["min_severity"] = self.min_severity
         return replace(config, **changes) if changes else config

@@ -25,6 +25,7 @@ from leakcheck.config.catalogue import (
     tomllib,
 )
 from leakcheck.config.inherit import MAX_DEPTH, extended_path, merge
+from leakcheck.model import Severity
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ KNOWN_KEYS = frozenset(
         "fixable",
         "unfixable",
         "preview",
+        "min-severity",
     }
 )
 DJANGO_KEYS = frozenset({"poolers", "asgi"})
@@ -119,6 +121,9 @@ class Config:
     # ruff's `preview`: opt in to rules and fixes marked preview. None is marked yet, so this
     # changes nothing until one is; it is read, shown and passed on so that it is honoured then.
     preview: bool = False
+    # Findings that weigh less than this are left out of the report and the exit status
+    # (`min-severity`, `--min-severity`; `model.Severity`). "low", the default, leaves out none.
+    min_severity: Severity = Severity.LOW
     # The files `extend` chained this one to, nearest first.
     extends: tuple[Path, ...] = ()
 
@@ -251,6 +256,7 @@ def _build(path: Path, table: dict[str, Any], extends: tuple[Path, ...]) -> Conf
         fixable=_codes(table, "fixable", path) if "fixable" in table else ("ALL",),
         unfixable=_codes(table, "unfixable", path),
         preview=_boolean(table, "preview", path, False),
+        min_severity=_min_severity(table, path),
         extends=extends,
     )
 
@@ -267,6 +273,15 @@ def _django(table: dict[str, Any], path: Path) -> dict[str, Any]:
     if asgi is not None and not isinstance(asgi, bool):
         raise ConfigError(f"{path}: `django.asgi` must be true or false")
     return {"django_poolers": poolers, "django_asgi": asgi}
+
+
+def _min_severity(table: dict[str, Any], path: Path) -> Severity:
+    """`min-severity = "low" | "medium" | "high"` (default "low": every finding)."""
+    value = table.get("min-severity", Severity.LOW.value)
+    if not isinstance(value, str) or value not in {s.value for s in Severity}:
+        known = ", ".join(f'"{s.value}"' for s in Severity)
+        raise ConfigError(f"{path}: `min-severity` must be one of {known}, not {value!r}")
+    return Severity(value)
 
 
 def _boolean(table: dict[str, Any], key: str, path: Path, default: bool) -> bool:

@@ -45,6 +45,7 @@ def describe(path: Path, shown: str, config: Config, overrides: Overrides) -> st
         ("fixable", config.fixable),
         ("unfixable", config.unfixable),
         ("preview", config.preview),
+        ("min-severity", config.min_severity),
         ("fix-helpers", config.fix_helpers),
         ("session-factories", config.names.session_factories),
         ("pools", config.names.pools),

@@ -89,7 +89,7 @@ def fix_source(
     allowed: set[Key] | None = None  # decided on the original lines; keys survive rewrites
     lines: dict[Key, int] = {}  # each verdict's line in the original, for messages
     for _ in range(MAX_ROUNDS):
-        facts = ModuleFacts(module, kinds, package, resolver)
+        facts = ModuleFacts(module, kinds, package, resolver, path)
         verdicts = all_verdicts(facts)
         keys = verdict_keys(verdicts)
         if allowed is None:
@@ -107,7 +107,7 @@ def fix_source(
         reasons = []
         for fix in plans:  # the first candidate the checks keep is the one `--fix` applies
             allowed_here = fix.applicability == Applicability.SAFE or unsafe
-            result = _try(module, fix, key, keys, kinds, package, resolver)
+            result = _try(module, fix, key, keys, kinds, package, resolver, path)
             if isinstance(result, str):
                 if allowed_here:
                     reasons.append(f"{_label(verdict, line, fix)}: not applied ({result})")
@@ -185,6 +185,7 @@ def _try(
     kinds: tuple[Kind, ...],
     package: str,
     resolver: Resolver | None,
+    path: str = "",
 ) -> tuple[cst.Module, list[Key]] | str:
     """The module with `fix` applied and the keys of its verdicts, or why it cannot be."""
     span = locate(module, [fix.old])[id(fix.old)]
@@ -206,7 +207,7 @@ def _try(
         first + skip_old < span.line or last_old + skip_old > span.end_line
     ):
         return "the rewrite changes code outside its block"
-    verdicts = all_verdicts(ModuleFacts(reparsed, kinds, package, resolver))
+    verdicts = all_verdicts(ModuleFacts(reparsed, kinds, package, resolver, path))
     after = verdict_keys(verdicts)
     if key in after:
         return "the finding remains after the rewrite"
@@ -287,5 +288,5 @@ def _keys_after(module: cst.Module, facts: ModuleFacts) -> list[Key] | None:
     except Exception:
         return None
     return verdict_keys(
-        all_verdicts(ModuleFacts(reparsed, facts.kinds, facts.package, facts.resolver))
+        all_verdicts(ModuleFacts(reparsed, facts.kinds, facts.package, facts.resolver, facts.path))
     )

@@ -287,6 +287,10 @@ class Checker:
         findings = suppress(findings, by_line)
         if self.options.report_unused_noqa:
             findings += unused(by_line, unit.shown)
+        # After the suppressions, so that a suppression comment on a finding below the level
+        # still counts as used; the findings left out count nowhere (report, baseline, exit status).
+        floor = config.min_severity.rank
+        findings = tuple(f for f in findings if f.severity.rank >= floor)
         text = result.source or (source.decode("utf-8", "replace") if findings else "")
         return replace(result, findings=findings, source=text)
 

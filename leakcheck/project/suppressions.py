@@ -176,6 +176,7 @@ def unused(by_line: dict[int, list[Directive]], path: str) -> tuple[Finding, ...
                     rule=rule.name,
                     message=rule.message.format(what=what),
                     acquisition=what,
+                    severity=rule.severity,
                 )
             )
     return tuple(out)

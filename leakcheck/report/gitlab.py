@@ -2,7 +2,8 @@
 
 Each issue has the fields GitLab reads (GitLab docs, "Code Quality", "Implement a custom tool"; a
 subset of the Code Climate spec, other fields are ignored): `description`, `check_name` (the
-rule code), `fingerprint`, `severity` (`info`, `minor`, `major`, `critical` or `blocker`),
+rule code), `fingerprint`, `severity` (`info`, `minor`, `major`, `critical` or `blocker`: the
+finding's `Severity`, see `report/traits.py`),
 `location.path` (relative to the repository root: the working directory, as the project's
 paths are) and `location.lines.begin`. A file that could not be analysed is an issue too
 (`check_name` "leakcheck-error"): the merge request shows it instead of silently losing the file.
@@ -21,7 +22,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from leakcheck.checks import rules
 from leakcheck.model import Report
 from leakcheck.project.baseline import fingerprints
 from leakcheck.report.traits import GITLAB_ERROR, gitlab_severity
@@ -45,13 +45,12 @@ def to_gitlab(report: Report) -> str:
     """The report as a GitLab Code Quality JSON array: one issue per finding, then one per file
     that could not be analysed. Paths and messages are valid UTF-8 (`leakcheck.shown`)."""
     shown_report = printable(report)
-    catalogue = {rule.code: rule for rule in rules()}
     issues: list[dict[str, Any]] = [
         {
             "description": f"{finding.code} {finding.message}",
             "check_name": finding.code,
             "fingerprint": fingerprint,
-            "severity": gitlab_severity(catalogue.get(finding.code)),
+            "severity": gitlab_severity(finding.severity),
             "location": {"path": _path(finding.path), "lines": {"begin": finding.line}},
         }
         for fingerprint, finding in fingerprints(shown_report.findings, Path.cwd())

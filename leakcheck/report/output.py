@@ -38,6 +38,7 @@ def to_json(report: Report) -> str:
                 "fix": fix_json(f.fix),  # the first of `fixes`, kept for compatibility
                 "fixes": [fix_json(fix) for fix in f.fixes],
                 "no_fix_reason": f.no_fix_reason or None,
+                "severity": str(f.severity),
             }
             for f in findings
         ],

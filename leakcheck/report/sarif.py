@@ -20,7 +20,7 @@ from leakcheck.project.baseline import (
 )
 from leakcheck.report.ruledocs import url
 from leakcheck.report.sarifpath import code_flow, linked, steps
-from leakcheck.report.traits import judges_a_path, precision, tags
+from leakcheck.report.traits import judges_a_path, precision, sarif_level, tags
 from leakcheck.shown import shown
 
 SCHEMA = (
@@ -48,7 +48,7 @@ def _rule(rule: Rule) -> dict[str, Any]:
         "fullDescription": {"text": " ".join(what.split())},
         "help": {"text": rule.doc, "markdown": rule.doc},
         "helpUri": url(rule),  # the rule's published page (ruledocs.RULES_URL)
-        "defaultConfiguration": {"level": "error"},
+        "defaultConfiguration": {"level": sarif_level(rule.severity)},
         "properties": {"tags": tags(rule), "precision": precision(rule)},
     }
 
@@ -98,7 +98,7 @@ def _result(
     result: dict[str, Any] = {
         "ruleId": finding.code,
         "ruleIndex": index[finding.code],
-        "level": "error",
+        "level": sarif_level(finding.severity),
         "message": {"text": linked(shown(finding.message), related)},
         "locations": [
             {

@@ -18,16 +18,20 @@ The choice, and why:
 - A suppression that matched nothing ("suppression") is a fact of the run, not a judgement:
   `very-high`, tagged `maintainability`.
 
-GitLab severities (`info`, `minor`, `major`, `critical`, `blocker`; GitLab docs, "Code Quality",
-"Implement a custom tool"): a leak or a Django finding is `major` (it fails the run, as ruff
-marks its findings), an opt-in rule's finding or an unused suppression `minor`.
+A finding's own weight (`model.Severity`: from its kind, one step lower at module level, or its
+rule's) sets SARIF's `level` (SARIF 2.1.0, "level property": `error`, `warning`, `note`) and
+GitLab's `severity` (`info`, `minor`, `major`, `critical`, `blocker`; GitLab docs, "Code Quality",
+"Implement a custom tool"): high is `error` / `critical` (a pooled or server connection lost
+exhausts production), medium `warning` / `major`, low `note` / `minor`. A file that could not be
+analysed is `major` in GitLab's report.
 """
 
 from __future__ import annotations
 
 from leakcheck.checks import Rule
+from leakcheck.model import Severity
 
-__all__ = ["GITLAB_ERROR", "gitlab_severity", "judges_a_path", "precision", "tags"]
+__all__ = ["GITLAB_ERROR", "gitlab_severity", "judges_a_path", "precision", "sarif_level", "tags"]
 
 # The lifetime families, judged by the shared path analysis.
 _LIFETIME = {"pool": ("connection-pool",), "session": ("session",), "any": ()}
@@ -60,8 +64,15 @@ def precision(rule: Rule) -> str:
     return "medium" if rule.opt_in else "high"
 
 
-def gitlab_severity(rule: Rule | None) -> str:
-    """GitLab Code Quality `severity` of a finding of `rule` (`major` for an unknown rule)."""
-    if rule is None:
-        return "major"
-    return "minor" if rule.opt_in or precision(rule) == "very-high" else "major"
+_SARIF_LEVEL = {Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note"}
+_GITLAB = {Severity.HIGH: "critical", Severity.MEDIUM: "major", Severity.LOW: "minor"}
+
+
+def sarif_level(severity: Severity) -> str:
+    """SARIF `level` of a finding (or a rule's `defaultConfiguration`) of `severity`."""
+    return _SARIF_LEVEL[severity]
+
+
+def gitlab_severity(severity: Severity) -> str:
+    """GitLab Code Quality `severity` of a finding of `severity`."""
+    return _GITLAB[severity]

@@ -125,6 +125,7 @@ def findings(module: cst.Module, drafts: Sequence[Draft], path: str) -> list[Fin
                 function=draft.function,
                 acquisition=draft.acquisition,
                 fixes=() if fix is None else (fix,),
+                severity=known.severity,  # no kind to weigh: the rule's own
             )
         )
     return out
