@@ -77,7 +77,9 @@ def _released(raw: dict[str, Any]) -> str:
     out = []
     for pattern in raw.get("release", []):
         text = _code(_resource(pattern, resource))
-        if pattern.endswith("()") and not pattern.startswith("<resource>"):
+        if raw.get("resource-is-source"):
+            text += " (the source holds the connection)"
+        elif pattern.endswith("()") and not pattern.startswith("<resource>"):
             text += " (every one taken from it)"
         out.append(text)
     return ", ".join(out)

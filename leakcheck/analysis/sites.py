@@ -11,8 +11,31 @@ from leakcheck.analysis.owners import HomePool, Owned, home_pools, owner_kinds, 
 from leakcheck.analysis.ownership import BORROW, argument_effect
 from leakcheck.analysis.records import Binding, Origin, Resolver, Scope, Site
 from leakcheck.analysis.roles import RoleFacts
-from leakcheck.analysis.syntax import dotted
+from leakcheck.analysis.syntax import dotted, receiver_text, walk
 from leakcheck.config.catalogue import Kind
+
+_KEEPS_RESULTS = (cst.Return, cst.Assign, cst.AnnAssign, cst.AugAssign)
+
+
+def _opens_only(call: cst.Call, scope: Scope, source: str) -> bool:
+    """Is every call `scope` makes after `call` a method of `source` (`db.create_tables(...)`)
+    whose result is dropped? Such a function only opens the connection for others; a call of
+    anything else (`User.get()`, whose model queries through the database), or a result kept or
+    returned, is work done on it."""
+    inside = {id(node) for node in walk(call)}
+    seen = False
+    for node in walk(scope):
+        if node is call:
+            seen = True
+        elif not seen or id(node) in inside:
+            continue
+        elif type(node) is cst.Call:
+            func = node.func
+            if not (type(func) is cst.Attribute and receiver_text(func.value) == source):
+                return False
+        elif type(node) in _KEEPS_RESULTS and getattr(node, "value", None) is not None:
+            return False  # `return db.count()`, `n = db.count()`: a result is used
+    return True
 
 
 class SiteFacts(RoleFacts):
@@ -131,6 +154,11 @@ class SiteFacts(RoleFacts):
                     continue
             if binding.how == Origin.LOST and self._ends_with_chain(call, kind):
                 continue
+            if kind.resource_is_source:
+                held = self._held_by_source(call, kind, scope, binding)
+                if held is None:
+                    continue
+                binding = held
             if kind.registry and (
                 isinstance(scope, cst.Module) or self._registry_called(scope, binding.name)
             ):
@@ -146,6 +174,41 @@ class SiteFacts(RoleFacts):
                 continue
             found.append(Site(call, kind, scope, class_name, binding))
         return found
+
+    def _held_by_source(
+        self, call: cst.Call, kind: Kind, scope: Scope, binding: Binding
+    ) -> Binding | None:
+        """`db.connect()` of a kind whose source holds the resource (`Kind.resource_is_source`):
+        judged as a resource named by the source's text (`db`, `self.db`), whatever the call
+        returns. Not judged at module level (a script's connection for the process: peewee
+        docs, "Connection Lifecycle": single-user applications "open a connection at startup
+        and close at exit"), nor where the scope never closes it but another function of the
+        module does: the connection's lifetime spans functions (Flask's `before_request` /
+        `teardown_request` hooks in peewee's docs, startup and shutdown, `open`/`close`
+        methods)."""
+        func = call.func
+        source = receiver_text(func.value) if isinstance(func, cst.Attribute) else None
+        if source is None or isinstance(scope, cst.Module):
+            return None
+        if binding.how not in (Origin.DISCARDED, Origin.ASSIGN):
+            return None
+
+        def closes(info_calls: list[cst.Call]) -> bool:
+            return any(
+                isinstance(c.func, cst.Attribute)
+                and not c.args
+                and c.func.attr.value in kind.release_all_methods
+                and receiver_text(c.func.value) == source
+                for c in info_calls
+            )
+
+        if closes(self.scopes[scope].calls) or not any(
+            closes(info.calls) for other, info in self.scopes.items() if other is not scope
+        ):
+            return Binding(Origin.ASSIGN, source)
+        if source.split(".", 1)[0] in ("self", "cls") or _opens_only(call, scope, source):
+            return None  # an opener, or a method of the object that owns the connection
+        return Binding(Origin.ASSIGN, source)
 
     def _ends_with_chain(self, call: cst.Call, kind: Kind) -> bool:
         """`Session(engine).begin()`: a method meant for `with` that gives the connection back

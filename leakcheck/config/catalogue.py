@@ -124,6 +124,12 @@ class Kind:
     # Modules of the library a `from X import Y` binds (`from psycopg2 import pool`): a call on
     # one is a module function, never a release through a source.
     library_modules: frozenset[str] = frozenset()
+    # The resource is held by the source itself, not returned by the acquiring call: peewee's
+    # `db.connect()` opens the database object's connection for the thread and `db.close()`
+    # closes it (peewee docs, "Connection Lifecycle"). The acquisition is judged as a resource
+    # named by the source's text (`db`), given back by the `<source>.METHOD()` releases, which
+    # are then also its `<resource>.METHOD()` ones.
+    resource_is_source: bool = False
     # How much a leak of it weighs (`model.Severity`): "high" unless the kind says otherwise
     # (a local database file is "medium"); `acquire_severity` overrides it for resources made by
     # one of its `acquire` callables (`sqlite3.connect` in a kind shared with `psycopg2.connect`).
@@ -197,6 +203,7 @@ _KIND_KEYS = {
     "annotations",
     "sources-listed-in",
     "library-modules",
+    "resource-is-source",
     "severity",
     "acquire-severity",
 }
@@ -297,6 +304,14 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
                 f"{where}: `release` pattern {pattern!r} is none of "
                 "`<pool>.METHOD(<resource>)`, `<resource>.METHOD()` or `<pool>.METHOD()`"
             )
+    held_by_source = _flag(raw, "resource-is-source", where)
+    if held_by_source:
+        if callables or calls_source or not release_all:
+            raise CatalogueError(
+                f"{where}: a `resource-is-source` kind acquires by `<source>.METHOD` only and "
+                "releases by `<source>.METHOD()`"
+            )
+        self_release |= release_all  # `db.close()`: the source is the resource
     if not release and not self_release:
         raise CatalogueError(f"{where}: `release` must name at least one method")
     managers: set[str] = set()
@@ -390,6 +405,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         annotations=frozenset(annotations),
         sources_listed_in=tuple(listed_in),
         library_modules=frozenset(modules),
+        resource_is_source=held_by_source,
         severity=_severity(raw.get("severity", "high"), "severity", where),
         acquire_severity=_acquire_severity(raw, callables, where),
     )

@@ -37,6 +37,12 @@ def enclosing_block(
                         and unwrap_value(small.value) is site.call
                     ):
                         return node, index
+                    if (  # `db.connect()`: the source holds the connection (peewee)
+                        site.kind.resource_is_source
+                        and isinstance(small, cst.Expr)
+                        and unwrap_value(small.value) is site.call
+                    ):
+                        return node, index
     return None
 
 

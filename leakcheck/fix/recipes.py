@@ -157,7 +157,7 @@ def _wrap(
     acquiring = body[index]
     assert isinstance(acquiring, cst.SimpleStatementLine)
     small = acquiring.body[0]
-    assert isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None
+    assert isinstance(small, (cst.Assign, cst.AnnAssign, cst.Expr)) and small.value is not None
     awaited = isinstance(small.value, cst.Await)
     if (small.value.expression if isinstance(small.value, cst.Await) else small.value) is not (
         site.call
@@ -359,7 +359,7 @@ def release_before_handoff(site: Site, facts: ModuleFacts, handed: cst.CSTNode) 
     acquiring = body[index]
     assert isinstance(acquiring, cst.SimpleStatementLine)
     small = acquiring.body[0]
-    assert isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None
+    assert isinstance(small, (cst.Assign, cst.AnnAssign, cst.Expr)) and small.value is not None
     awaited = isinstance(small.value, cst.Await)
     if site.kind.self_release_methods and in_async_def(site) and not awaited:
         return None  # `db.close()` or `await db.close()`: not known for this session

@@ -164,7 +164,10 @@ def release_statement(site: Site, name: str, awaited: bool) -> cst.SimpleStateme
     kind = site.kind
     call: cst.BaseExpression
     func = site.call.func
-    if kind.release_methods and isinstance(func, cst.Attribute):
+    if kind.resource_is_source and isinstance(func, cst.Attribute):
+        method = sorted(kind.release_all_methods)[0]
+        call = cst.Call(func=cst.Attribute(func.value, cst.Name(method)))  # `db.close()`
+    elif kind.release_methods and isinstance(func, cst.Attribute):
         receiver = receiver_text(func.value)
         if receiver is None or dotted(func.value) is None:
             return None

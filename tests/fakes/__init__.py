@@ -273,6 +273,8 @@ class Fake:
                 return Fake(self._world, f"{self._path}()")  # awaitable: `await pool.release(c)`
         self._world.use(self, f"{name}()")
         top = self._path.split(".", 1)[0]
+        if _peewee_database(top, name):
+            return FakePeeweeDatabase(self._world, f"{self._path}()")
         kind = "pooled" if name in self._world.acquiring else _kind_of(top, parent, name)
         made = Fake(self._world, f"{self._path}()", kind=kind, owner=self)
         made.lazy = kind == "closes" and _is_session_factory(name)
@@ -411,6 +413,66 @@ class Fake:
         return self
 
     __ror__ = __add__ = __radd__ = __sub__ = __mul__ = __truediv__ = __mod__ = __or__
+
+
+class FakePeeweeDatabase(Fake):
+    """A peewee database: it holds the connection itself. `connect()` opens it (the database
+    becomes the resource; connecting again raises unless `reuse_if_open=True`), `close()`
+    closes it (on a closed one it returns False), `with db:` and `with
+    db.connection_context():` open it if closed and close it on exit (peewee docs, "Connection
+    Lifecycle"; `Database.connect`, `Database.close` in peewee.py)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "connect":
+            return self._connect
+        if name == "close":
+            return self._close
+        if name == "is_closed":
+            return lambda: self.root is None or self.released
+        if name == "connection_context":
+            return lambda: self
+        if name.startswith("__") or self.root is None:
+            return super().__getattr__(name)
+        return Fake(self._world, f"{self._path}.{name}", self.root)  # a use of the connection
+
+    def _connect(self, reuse_if_open: bool = False) -> bool:
+        if self.root is not None and not self.released:
+            if reuse_if_open:
+                return False
+            raise _exception_class("peewee.OperationalError")("Connection already opened.")
+        self._world.use(self, "connect()")
+        if self.root is None:
+            self.label = f"peewee#{next(self._world.counter)}"
+            self.kind = "closes"
+            self.root = self
+            self._world.resources.append(self)
+        self.released = False
+        self._world.record(self, f"acquired by {self._path}.connect")
+        return True
+
+    def _close(self) -> bool:
+        if self.root is None or self.released:
+            self._world.record(self, "release: close() again")
+            return False
+        self._world.use(self, "release: close()")
+        self.released = True
+        return True
+
+    def __enter__(self) -> Any:
+        if self.root is None or self.released:
+            self._connect()
+        self._world.use(self, "__enter__")
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._close()
+
+
+def _peewee_database(top: str, name: str) -> bool:
+    """`SqliteDatabase(...)`, `PooledPostgresqlDatabase(...)`, `playhouse.db_url.connect(url)`."""
+    return top in ("peewee", "playhouse") and (
+        name.endswith("Database") or (name == "connect" and top == "playhouse")
+    )
 
 
 # Async iterators whose every step waits on the outside world (LC402): a websocket's messages,
