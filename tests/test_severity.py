@@ -66,7 +66,7 @@ def test_a_framework_hook_finding_weighs_what_its_rule_says() -> None:
     assert finding["severity"] == "high"
 
 
-def test_sarif_level_and_gitlab_severity_follow_the_finding() -> None:
+def test_sarif_github_and_gitlab_levels_follow_the_finding() -> None:
     levels = {"high": "error", "medium": "warning", "low": "note"}
     gitlab_names = {"high": "critical", "medium": "major", "low": "minor"}
     _, findings = json_findings(str(WEIGHTS), str(HOOK))
@@ -81,6 +81,11 @@ def test_sarif_level_and_gitlab_severity_follow_the_finding() -> None:
     assert "note" in defaults.values()  # the unused suppression's rule weighs low
     code, out = invoke("check", "--isolated", "--output-format", "gitlab", str(WEIGHTS), str(HOOK))
     assert [i["severity"] for i in json.loads(out)] == [gitlab_names[w] for w in weights]
+    commands = {"high": "error", "medium": "warning", "low": "notice"}
+    code, out = invoke("check", "--isolated", "--output-format", "github", str(WEIGHTS), str(HOOK))
+    assert [line.split(" ", 1)[0] for line in out.splitlines()] == [
+        f"::{commands[w]}" for w in weights
+    ]
 
 
 def test_min_severity_leaves_lighter_findings_out_and_does_not_fail_on_them(

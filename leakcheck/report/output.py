@@ -14,6 +14,7 @@ from leakcheck import __version__
 from leakcheck.model import Applicability, FileResult, Finding, Fix, Report
 from leakcheck.project.problems import summary_parts
 from leakcheck.project.suppressions import UNUSED
+from leakcheck.report.traits import github_command
 from leakcheck.shown import printable
 
 
@@ -155,8 +156,9 @@ def _github_data(value: str) -> str:
 
 
 def to_github(report: Report) -> str:
-    """GitHub Actions workflow commands: one `::error` annotation per finding and per error;
-    paths as `leakcheck.shown` shows them (valid UTF-8)."""
+    """GitHub Actions workflow commands: one annotation per finding (`::error`, `::warning` or
+    `::notice` by its severity, `traits.github_command`) and one `::error` per error; paths as
+    `leakcheck.shown` shows them (valid UTF-8)."""
     report = printable(report)
     lines = []
     for f in report.findings:
@@ -165,7 +167,7 @@ def to_github(report: Report) -> str:
             f"line={f.line},col={f.column},endLine={f.end_line},endColumn={f.end_column}"
         )
         text = f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}"
-        lines.append(f"::error {props}::{_github_data(text)}")
+        lines.append(f"::{github_command(f.severity)} {props}::{_github_data(text)}")
     for e in report.errors:
         where = f",line={e.line}" if e.line is not None else ""
         props = f"title=leakcheck,file={_github_property(e.path)}{where}"

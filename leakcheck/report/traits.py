@@ -22,7 +22,8 @@ A finding's own weight (`model.Severity`: from its kind, one step lower at modul
 rule's) sets SARIF's `level` (SARIF 2.1.0, "level property": `error`, `warning`, `note`) and
 GitLab's `severity` (`info`, `minor`, `major`, `critical`, `blocker`; GitLab docs, "Code Quality",
 "Implement a custom tool"): high is `error` / `critical` (a pooled or server connection lost
-exhausts production), medium `warning` / `major`, low `note` / `minor`. A file that could not be
+exhausts production), medium `warning` / `major`, low `note` / `minor`; GitHub's annotation is
+`::error`, `::warning` or `::notice`. A file that could not be
 analysed is `major` in GitLab's report.
 """
 
@@ -31,7 +32,15 @@ from __future__ import annotations
 from leakcheck.checks import Rule
 from leakcheck.model import Severity
 
-__all__ = ["GITLAB_ERROR", "gitlab_severity", "judges_a_path", "precision", "sarif_level", "tags"]
+__all__ = [
+    "GITLAB_ERROR",
+    "github_command",
+    "gitlab_severity",
+    "judges_a_path",
+    "precision",
+    "sarif_level",
+    "tags",
+]
 
 # The lifetime families, judged by the shared path analysis.
 _LIFETIME = {"pool": ("connection-pool",), "session": ("session",), "any": ()}
@@ -65,12 +74,19 @@ def precision(rule: Rule) -> str:
 
 
 _SARIF_LEVEL = {Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note"}
+_GITHUB = {Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "notice"}
 _GITLAB = {Severity.HIGH: "critical", Severity.MEDIUM: "major", Severity.LOW: "minor"}
 
 
 def sarif_level(severity: Severity) -> str:
     """SARIF `level` of a finding (or a rule's `defaultConfiguration`) of `severity`."""
     return _SARIF_LEVEL[severity]
+
+
+def github_command(severity: Severity) -> str:
+    """The GitHub Actions workflow command that annotates a finding of `severity` (`error`,
+    `warning`, `notice`: GitHub docs, "Workflow commands for GitHub Actions")."""
+    return _GITHUB[severity]
 
 
 def gitlab_severity(severity: Severity) -> str:
