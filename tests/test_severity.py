@@ -127,6 +127,26 @@ def test_min_severity_in_the_configuration(tmp_path: Path) -> None:
     assert code == 2 and "(did you mean `min-severity`?)" in err
 
 
+def test_findings_left_out_are_not_written_to_a_baseline(tmp_path: Path) -> None:
+    _, every = json_findings(str(WEIGHTS))
+    baseline = tmp_path / "baseline.json"
+    code, out = invoke(
+        "check",
+        "--isolated",
+        "--min-severity",
+        "high",
+        "--write-baseline",
+        str(baseline),
+        str(WEIGHTS),
+    )
+    assert code == 0, out
+    written = json.loads(baseline.read_text())["findings"]
+    assert sorted(e["line"] for e in written) == [
+        f["line"] for f in every if f["severity"] == "high"
+    ]
+    assert 0 < len(written) < len(every)
+
+
 def test_a_suppression_of_a_finding_left_out_still_counts_as_used(tmp_path: Path) -> None:
     source = "import sqlite3\nc = sqlite3.connect('a.db')  # noqa: LC201\nc.execute('x')\n"
     write(tmp_path, {"script.py": source})
