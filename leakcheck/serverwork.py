@@ -113,8 +113,9 @@ def perform(job: Job, megabytes: int = WORKER_MEMORY) -> Outcome:
                 job.lines,
             )
             seconds = time.perf_counter() - started
-            units = f"{len(found.spans)} units" if found is not None else "not possible"
-            return Outcome(found, mode=f"only those of {units}", seconds=seconds)
+            count = len(found.spans) if found is not None else 0
+            mode = f"{count} {'unit' if count == 1 else 'units'} judged again" if count else ""
+            return Outcome(found, mode=mode or "not possible", seconds=seconds)
         with findings_only() if job.action == "check" else contextlib.nullcontext():
             checked = incremental(
                 lambda text: check_buffer(checker, text, job.path),
