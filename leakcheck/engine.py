@@ -15,16 +15,13 @@ from pathlib import Path
 import libcst as cst
 
 from leakcheck.analysis.django import DjangoContext, django_findings
-from leakcheck.analysis.django import relevant as django_relevant
 from leakcheck.analysis.facts import Export, ModuleFacts, Resolver, Site
 from leakcheck.analysis.flow import handoffs_assumed
 from leakcheck.analysis.frameworks import framework_findings
-from leakcheck.analysis.frameworks import relevant as frameworks_relevant
 from leakcheck.analysis.gate import Rejection, cpython_parse
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.parsing import parse_module
 from leakcheck.analysis.positions import Span, locate_with_code
-from leakcheck.analysis.reduction import kind_words, reduce_source
 from leakcheck.analysis.syntax import call_text
 from leakcheck.analysis.unknown import unknown_calls
 from leakcheck.analysis.verdicts import Verdict
@@ -101,7 +98,6 @@ def analyse(
     django: DjangoContext | None = None,
     summarise: bool = True,
     screen: Callable[[ast.Module | None], Screening | None] | None = None,
-    words: frozenset[str] | None = None,
 ) -> Analysis:
     """Parse once; summarise the module (unless `summarise` is false: a module nothing can import
     anything from, whose exports would be thrown away), and judge it too unless `judge` is false.
@@ -112,11 +108,6 @@ def analyse(
     parsed at all (`project.prefilter.code_only`). It is asked first with no tree, and answers
     None if it needs CPython's tree of the file: then it is asked again with the gate's tree
     (about an eighth of libcst's cost, which a file screened out before it does not pay).
-
-    `words` (`prefilter.Words.identifiers` of the test the file passed), if given, lets a module
-    to judge be parsed and judged first with the bodies of the functions that cannot matter
-    blanked (`analysis.reduction`); if that finds anything, or fails, it is parsed and judged
-    again whole, so that findings, fixes and errors are the full text's.
 
     The tree is dropped before returning: only the summary and the findings survive.
     """
@@ -129,77 +120,48 @@ def analyse(
     if screening is None:
         assert screen is not None
         screening = screen(gate) or Screening()
+    del gate  # not kept alive next to libcst's tree
     if _nothing_to_do(screening, summarise, judge):
         return _screened_out(path, summarise)
     judge = judge and screening.acquires
-    # First the text with the functions that cannot matter blanked (`analysis.reduction`), then,
-    # if that finds anything or fails, the file's own text: findings and fixes come from it.
-    texts = [source]
-    if judge and words is not None and not frameworks_relevant(source):
-        known = words | kind_words(kinds)
-        reduced = reduce_source(source, gate, known, summarise, django_relevant(source))
-        if reduced is not None:
-            texts.insert(0, reduced.text)
-    del gate  # not kept alive next to libcst's tree
-    for text in texts:
-        partial = text is not source
-        try:
-            module = parse_module(text)
-        except cst.ParserSyntaxError as error:
-            if partial:
-                continue
-            where = re.search(r"error at (\d+):", error.message)
-            line = int(where[1]) if where else error.raw_line
-            reason = "valid Python that leakcheck's parser (libcst) cannot read; skipped"
-            return Analysis(FileResult(path, errors=(FileError(path, line, reason),)))
-        except (SyntaxError, UnicodeError, LookupError) as error:  # encoding cookie or bad bytes
-            if partial:
-                continue
-            lineno: int | None = getattr(error, "lineno", None)
-            reason = getattr(error, "msg", None) or str(error)
-            return Analysis(
-                FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
-            )
-        except RecursionError:
-            if partial:
-                continue
-            return Analysis(
-                FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
-            )
-        exports: dict[str, Export] | None = None
-        imports: dict[str, str] | None = None
-        try:
-            facts = ModuleFacts(module, kinds, package, resolver, path)
-            exports, imports = (facts.exports() if summarise else {}), facts.imports
-            if not judge:
-                return Analysis(FileResult(path), exports, imports)
-            django_found = django_findings(module, source, path, django)
-            django_found += framework_findings(facts, source, path)
-            on_disk = django.file if django is not None and django.file is not None else Path(path)
-            result = _check_module(
-                module, path, facts, helpers, tuple(django_found), on_disk, partial
-            )
-            return Analysis(result, exports, imports)
-        except Exception as error:
-            if partial:  # anything found, or any failure: judged again on the full text
-                continue
-            if isinstance(error, RecursionError):
-                error_entry = FileError(path, None, "too deeply nested to analyse")
-                return Analysis(FileResult(path, errors=(error_entry,)), exports, imports)
-            # A bug in leakcheck: report it, keep checking other files.
-            if os.environ.get("LEAKCHECK_DEBUG"):  # where it happened, as for any internal error
-                traceback.print_exc()
-            detail = " ".join("".join(traceback.format_exception_only(type(error), error)).split())
-            internal = FileError(
-                path, None, f"internal error in leakcheck: {detail}", internal=True
-            )
-            return Analysis(FileResult(path, errors=(internal,)), exports, imports)
-    raise AssertionError("unreachable: the full text always returns")
-
-
-class _PartialText(Exception):
-    """Raised by `_check_module` on a reduced text that has something to report: a finding, its
-    fix and its text are made from the file's full text only."""
+    try:
+        module = parse_module(source)
+    except cst.ParserSyntaxError as error:
+        where = re.search(r"error at (\d+):", error.message)
+        line = int(where[1]) if where else error.raw_line
+        reason = "valid Python that leakcheck's parser (libcst) cannot read; skipped"
+        return Analysis(FileResult(path, errors=(FileError(path, line, reason),)))
+    except (SyntaxError, UnicodeError, LookupError) as error:  # encoding cookie or bad bytes
+        lineno: int | None = getattr(error, "lineno", None)
+        reason = getattr(error, "msg", None) or str(error)
+        return Analysis(
+            FileResult(path, errors=(FileError(path, lineno, f"cannot decode: {reason}"),))
+        )
+    except RecursionError:
+        return Analysis(
+            FileResult(path, errors=(FileError(path, None, "too deeply nested to analyse"),))
+        )
+    exports: dict[str, Export] | None = None
+    imports: dict[str, str] | None = None
+    try:
+        facts = ModuleFacts(module, kinds, package, resolver, path)
+        exports, imports = (facts.exports() if summarise else {}), facts.imports
+        if not judge:
+            return Analysis(FileResult(path), exports, imports)
+        django_found = django_findings(module, source, path, django)
+        django_found += framework_findings(facts, source, path)
+        on_disk = django.file if django is not None and django.file is not None else Path(path)
+        result = _check_module(module, path, facts, helpers, tuple(django_found), on_disk)
+        return Analysis(result, exports, imports)
+    except RecursionError:
+        error_entry = FileError(path, None, "too deeply nested to analyse")
+        return Analysis(FileResult(path, errors=(error_entry,)), exports, imports)
+    except Exception as error:  # a bug in leakcheck: report it, keep checking other files
+        if os.environ.get("LEAKCHECK_DEBUG"):  # where it happened, as for any internal error
+            traceback.print_exc()
+        detail = " ".join("".join(traceback.format_exception_only(type(error), error)).split())
+        internal = FileError(path, None, f"internal error in leakcheck: {detail}", internal=True)
+        return Analysis(FileResult(path, errors=(internal,)), exports, imports)
 
 
 def _nothing_to_do(screening: Screening, summarise: bool, judge: bool) -> bool:
@@ -222,14 +184,8 @@ def _check_module(
     helpers: tuple[str, ...] = (),
     extra: tuple[Finding, ...] = (),
     where: Path | None = None,
-    partial: bool = False,
 ) -> FileResult:
-    """`module`'s findings with their fixes. `partial`: `module` is a reduced text
-    (`analysis.reduction`), from which nothing is rendered: with a verdict or an `extra`
-    finding, raises `_PartialText` before any fix is planned."""
     verdicts = all_verdicts(facts)
-    if partial and (verdicts or extra):
-        raise _PartialText
     assumed = handoffs_assumed(facts)
     unknown = len(unknown_calls(facts))
     if not verdicts:
