@@ -70,7 +70,7 @@ from pygls.workspace import TextDocument
 
 from leakcheck import __version__
 from leakcheck.checks import rules
-from leakcheck.model import FileError, FileResult, Finding, Fix
+from leakcheck.model import FileError, FileResult, Finding, Fix, Severity
 from leakcheck.project.buffers import Fixed
 from leakcheck.project.workers import NOT_ANALYSED, Limits
 from leakcheck.report.ruledocs import url
@@ -81,6 +81,13 @@ from leakcheck.serverwork import SUPERSEDED, Job, Outcome, Workers, server_limit
 SOURCE = "leakcheck"
 FIX_ALL = "source.fixAll.leakcheck"  # a sub-kind of `source.fixAll`, as ruff's
 _URLS = {rule.code: url(rule) for rule in rules()}
+# A finding's weight as the editor shows it: a high one as before (Warning), lighter ones less
+# loudly (LSP 3.17, DiagnosticSeverity: Information, Hint).
+_SEVERITY = {
+    Severity.HIGH: types.DiagnosticSeverity.Warning,
+    Severity.MEDIUM: types.DiagnosticSeverity.Information,
+    Severity.LOW: types.DiagnosticSeverity.Hint,
+}
 _LOG = logging.getLogger(__name__)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 DEBOUNCE = 0.2  # seconds after the last change before a check (a save or an open: at once)
@@ -524,7 +531,7 @@ def diagnostic(document: TextDocument, finding: Finding) -> types.Diagnostic:
     return types.Diagnostic(
         range=_range(document, finding.line, finding.column, finding.end_line, finding.end_column),
         message=finding.message,
-        severity=types.DiagnosticSeverity.Warning,
+        severity=_SEVERITY[finding.severity],
         code=finding.code,
         code_description=types.CodeDescription(href=href) if href else None,
         source=SOURCE,

@@ -212,3 +212,24 @@ def test_severity_order() -> None:
 )
 def test_test_files_are_known_by_name(path: str, expected: bool) -> None:
     assert is_test_file(path) is expected
+
+
+def test_the_editor_shows_lighter_findings_less_loudly() -> None:
+    from lsprotocol import types
+    from pygls.workspace import TextDocument
+
+    from leakcheck.model import Finding
+    from leakcheck.server import diagnostic
+
+    document = TextDocument("file:///tmp/x.py", "import sqlite3\nc = sqlite3.connect('a.db')\n")
+    shown = {
+        severity: diagnostic(
+            document, Finding("x.py", 2, 5, 2, 27, "LC201", "never-closed", "m", severity=severity)
+        ).severity
+        for severity in Severity
+    }
+    assert shown == {
+        HIGH: types.DiagnosticSeverity.Warning,  # as every finding was before weights
+        MEDIUM: types.DiagnosticSeverity.Information,
+        LOW: types.DiagnosticSeverity.Hint,
+    }
