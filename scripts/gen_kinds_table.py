@@ -63,7 +63,7 @@ def _acquired(raw: dict[str, Any]) -> str:
         parts.append(", ".join(on_source) + " on " + "; or ".join(where))
     cell = "; ".join(parts)
     if raw.get("acquire-awaited"):
-        cell += " (awaited, or `async with`)"
+        cell += " (awaited)" if raw.get("resource-is-source") else " (awaited, or `async with`)"
     skipped = raw.get("untracked-targets", [])
     if skipped:
         cell += "; not " + ", ".join(_code(f'"{t}"') for t in skipped)

@@ -24,7 +24,7 @@ def _opens_only(call: cst.Call, scope: Scope, source: str) -> bool:
     returned, is work done on it."""
     inside = {id(node) for node in walk(call)}
     seen = False
-    for node in walk(scope):
+    for node in walk(scope.body if isinstance(scope, cst.FunctionDef) else scope):
         if node is call:
             seen = True
         elif not seen or id(node) in inside:
@@ -182,10 +182,10 @@ class SiteFacts(RoleFacts):
         judged as a resource named by the source's text (`db`, `self.db`), whatever the call
         returns. Not judged at module level (a script's connection for the process: peewee
         docs, "Connection Lifecycle": single-user applications "open a connection at startup
-        and close at exit"), nor where the scope never closes it but another function of the
-        module does: the connection's lifetime spans functions (Flask's `before_request` /
-        `teardown_request` hooks in peewee's docs, startup and shutdown, `open`/`close`
-        methods)."""
+        and close at exit"); nor, when the scope does not close it, in a function that only
+        opens it (`_opens_only`: Flask's `before_request` hook in peewee's docs, closed by
+        `teardown_request`; a startup hook) or a method of the object that keeps it, closed by
+        another method (`open`/`close`)."""
         func = call.func
         source = receiver_text(func.value) if isinstance(func, cst.Attribute) else None
         if source is None or isinstance(scope, cst.Module):
@@ -193,21 +193,23 @@ class SiteFacts(RoleFacts):
         if binding.how not in (Origin.DISCARDED, Origin.ASSIGN):
             return None
 
-        def closes(info_calls: list[cst.Call]) -> bool:
+        def closes(calls: list[cst.Call]) -> bool:
             return any(
                 isinstance(c.func, cst.Attribute)
                 and not c.args
                 and c.func.attr.value in kind.release_all_methods
                 and receiver_text(c.func.value) == source
-                for c in info_calls
+                for c in calls
             )
 
-        if closes(self.scopes[scope].calls) or not any(
+        if closes(self.scopes[scope].calls):
+            return Binding(Origin.ASSIGN, source)
+        if _opens_only(call, scope, source):
+            return None
+        if source.split(".", 1)[0] in ("self", "cls") and any(
             closes(info.calls) for other, info in self.scopes.items() if other is not scope
         ):
-            return Binding(Origin.ASSIGN, source)
-        if source.split(".", 1)[0] in ("self", "cls") or _opens_only(call, scope, source):
-            return None  # an opener, or a method of the object that owns the connection
+            return None
         return Binding(Origin.ASSIGN, source)
 
     def _ends_with_chain(self, call: cst.Call, kind: Kind) -> bool:

@@ -273,8 +273,9 @@ class Fake:
                 return Fake(self._world, f"{self._path}()")  # awaitable: `await pool.release(c)`
         self._world.use(self, f"{name}()")
         top = self._path.split(".", 1)[0]
-        if _peewee_database(top, name):
-            return FakePeeweeDatabase(self._world, f"{self._path}()")
+        held = _held_by_source(top, name)
+        if held is not None:
+            return FakeHeldBySource(self._world, f"{self._path}()", held)
         kind = "pooled" if name in self._world.acquiring else _kind_of(top, parent, name)
         made = Fake(self._world, f"{self._path}()", kind=kind, owner=self)
         made.lazy = kind == "closes" and _is_session_factory(name)
@@ -415,64 +416,105 @@ class Fake:
     __ror__ = __add__ = __radd__ = __sub__ = __mul__ = __truediv__ = __mod__ = __or__
 
 
-class FakePeeweeDatabase(Fake):
-    """A peewee database: it holds the connection itself. `connect()` opens it (the database
-    becomes the resource; connecting again raises unless `reuse_if_open=True`), `close()`
-    closes it (on a closed one it returns False), `with db:` and `with
-    db.connection_context():` open it if closed and close it on exit (peewee docs, "Connection
-    Lifecycle"; `Database.connect`, `Database.close` in peewee.py)."""
+@dataclass(frozen=True)
+class HeldBySource:
+    """How a database object that holds its connection opens and closes it."""
+
+    opens: str
+    closes: str
+    awaited: bool  # `await database.connect()`
+    raises_if_open: bool  # connecting again raises (unless `reuse_if_open=True`)
+
+
+# peewee: `connect()` raises `OperationalError` when already open unless `reuse_if_open=True`,
+# `close()` on a closed one returns False, `with db:` and `with db.connection_context():` open
+# it if closed and close it on exit (peewee docs, "Connection Lifecycle"; peewee.py).
+# databases: `await database.connect()` establishes the pool (again: does nothing), `await
+# database.disconnect()` closes it (again: does nothing), `async with Database(url)` does both
+# (databases docs, "Connections and Transactions"; databases/core.py).
+PEEWEE = HeldBySource("connect", "close", awaited=False, raises_if_open=True)
+DATABASES = HeldBySource("connect", "disconnect", awaited=True, raises_if_open=False)
+
+
+class FakeHeldBySource(Fake):
+    """A database object that holds the connection itself: opening it makes the object the
+    resource, closing it gives it back (see `HeldBySource`)."""
+
+    def __init__(self, world: World, path: str, how: HeldBySource) -> None:
+        super().__init__(world, path)
+        self._how = how
 
     def __getattr__(self, name: str) -> Any:
-        if name == "connect":
-            return self._connect
-        if name == "close":
-            return self._close
+        how = self.__dict__.get("_how")
+        if how is not None and name == how.opens:
+            return self._aopen if how.awaited else self._open
+        if how is not None and name == how.closes:
+            return self._aclose if how.awaited else self._close
         if name == "is_closed":
             return lambda: self.root is None or self.released
+        if name == "is_connected":
+            return self.root is not None and not self.released
         if name == "connection_context":
             return lambda: self
         if name.startswith("__") or self.root is None:
             return super().__getattr__(name)
         return Fake(self._world, f"{self._path}.{name}", self.root)  # a use of the connection
 
-    def _connect(self, reuse_if_open: bool = False) -> bool:
+    def _open(self, reuse_if_open: bool = False) -> bool:
         if self.root is not None and not self.released:
-            if reuse_if_open:
+            if reuse_if_open or not self._how.raises_if_open:
                 return False
             raise _exception_class("peewee.OperationalError")("Connection already opened.")
-        self._world.use(self, "connect()")
+        self._world.use(self, f"{self._how.opens}()")
         if self.root is None:
-            self.label = f"peewee#{next(self._world.counter)}"
+            self.label = f"database#{next(self._world.counter)}"
             self.kind = "closes"
             self.root = self
             self._world.resources.append(self)
         self.released = False
-        self._world.record(self, f"acquired by {self._path}.connect")
+        self._world.record(self, f"acquired by {self._path}.{self._how.opens}")
         return True
 
     def _close(self) -> bool:
         if self.root is None or self.released:
-            self._world.record(self, "release: close() again")
+            self._world.record(self, f"release: {self._how.closes}() again")
             return False
-        self._world.use(self, "release: close()")
+        self._world.use(self, f"release: {self._how.closes}()")
         self.released = True
         return True
 
+    async def _aopen(self) -> None:
+        self._open()
+
+    async def _aclose(self) -> None:
+        self._close()
+
     def __enter__(self) -> Any:
         if self.root is None or self.released:
-            self._connect()
+            self._open()
         self._world.use(self, "__enter__")
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self._close()
 
+    async def __aenter__(self) -> Any:
+        return self.__enter__()
 
-def _peewee_database(top: str, name: str) -> bool:
-    """`SqliteDatabase(...)`, `PooledPostgresqlDatabase(...)`, `playhouse.db_url.connect(url)`."""
-    return top in ("peewee", "playhouse") and (
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._close()
+
+
+def _held_by_source(top: str, name: str) -> HeldBySource | None:
+    """`SqliteDatabase(...)`, `PooledPostgresqlDatabase(...)`, `playhouse.db_url.connect(url)`
+    (peewee); `databases.Database(url)`."""
+    if top in ("peewee", "playhouse") and (
         name.endswith("Database") or (name == "connect" and top == "playhouse")
-    )
+    ):
+        return PEEWEE
+    if top == "databases" and name == "Database":
+        return DATABASES
+    return None
 
 
 # Async iterators whose every step waits on the outside world (LC402): a websocket's messages,
