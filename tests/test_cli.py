@@ -354,7 +354,9 @@ def test_the_same_file_named_twice_is_checked_once(project: Path) -> None:
 def test_valid_python_that_libcst_cannot_read_is_not_called_a_syntax_error(
     project: Path,
 ) -> None:
-    (project / "odd.py").write_text("x = 1\n(pars): bool = True\n")
+    # With an acquisition word: a named file without one is read by CPython's parser only.
+    odd = "x = 1\n(pars): bool = True\nimport psycopg2\npsycopg2.connect\n"
+    (project / "odd.py").write_text(odd)
     code, out = invoke("check", "--format", "json", "odd.py")
     errors = json.loads(out)["errors"]
     assert code == 1  # libcst 1.x rejects this valid annotated assignment

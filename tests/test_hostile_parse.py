@@ -228,7 +228,8 @@ def test_a_worker_killed_by_its_memory_limit_is_not_reported_as_a_crash(tmp_path
 
 
 def test_a_worker_that_really_crashes_is_still_reported_as_crashed(tmp_path: Path) -> None:
-    write(tmp_path, {"bad.py": "# leakcheck-test: crash\nimport psycopg2\n", "good.py": POOL})
+    crash = "# leakcheck-test: crash\nimport psycopg2\nconn = psycopg2.connect()\n"
+    write(tmp_path, {"bad.py": crash, "good.py": POOL})
     code, document = run_cli(
         "-j", "2", "bad.py", "good.py", cwd=tmp_path, LEAKCHECK_TEST_FAULTS="1"
     )

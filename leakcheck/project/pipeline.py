@@ -36,11 +36,14 @@ cache, and `project.django_evidence` what a Django settings module's result depe
 from __future__ import annotations
 
 import os
+import re
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import astuple
 
 from leakcheck import __version__
+from leakcheck.analysis.gate import cpython_rejects
 from leakcheck.config.catalogue import CatalogueError
 from leakcheck.config.settings import Config, ConfigFinder, kinds_for
 from leakcheck.model import FileError, FileResult
@@ -60,6 +63,12 @@ from leakcheck.project.schedule import Schedule
 from leakcheck.project.summaries import Summary, digest, import_table, read_imports
 from leakcheck.project.unit import Unit
 from leakcheck.project.workers import Done, Limits, Task, perform, tuned_collector
+
+# The largest named file without an acquisition word that this process reads with CPython's
+# parser itself (its tree takes at most about a thousand bytes per byte: `analysis.gate`).
+GATE_HERE = 64 * 1024
+# A release call, as `analysis.unknown` counts resource-like calls by it (its `RELEASES`).
+_RELEASE = re.compile(rb"\.[ \t]*(?:close|release|aclose)\b")
 
 __all__ = ["Finish", "Project", "Unit", "settings_digest"]
 
@@ -388,7 +397,11 @@ class Project:
                 error = FileError(unit.shown, None, unit.unreadable)
                 unit.result, unit.done = FileResult(unit.shown, errors=(error,)), True
                 self._judged(unit)
-        work = sum(1 for u in self.units if u.entry is None and (u.marker or u.judged))
+        work = sum(
+            1
+            for u in self.units
+            if u.entry is None and (u.marker or (u.judged and not self._gate_only(u)))
+        )
         try:
             self.schedule.start(work, self._answer)
             with tuned_collector():
@@ -440,6 +453,19 @@ class Project:
                 pattern = acquisition_tokens(unit.kinds, unit.config.names, exported)
                 tokens_by_settings[key] = (digest((pattern.spec, "django in code")), pattern)
             unit.tokens, pattern = tokens_by_settings[key]
+            if self._gate_here(pattern, unit):
+                # Named on the command line but without a word that can start an acquisition,
+                # nor a release a count looks at: read by CPython's parser only, for its syntax
+                # errors; libcst is not even imported (pre-commit on a file with no connection).
+                source = self._bytes(unit)
+                rejected = cpython_rejects(source)
+                errors = () if rejected is None else (FileError(unit.shown, *astuple(rejected)),)
+                unit.entry = None
+                unit.result = self.finish(FileResult(unit.shown, errors=errors), source, unit)
+                unit.done = unit.dirty = True
+                unit.source = None
+                self._judged(unit)
+                continue
             if unit.named or not self.prefilter:
                 yield unit
                 continue
@@ -459,6 +485,32 @@ class Project:
             unit.done = unit.dirty = True
             unit.source = None
             self._judged(unit)
+
+    def _gate_only(self, unit: Unit) -> bool:
+        """Whether `unit` is a file named on the command line that, tested before any module is
+        summarised (without the names they export), will only go through CPython's parser: no
+        worker is started for it. If the full test later finds it worth parsing after all, it
+        is parsed in this process (a name another module exports as a source: rare)."""
+        return self._gate_here(acquisition_tokens(unit.kinds, unit.config.names), unit)
+
+    def _gate_here(self, pattern: Words, unit: Unit) -> bool:
+        """Whether `unit` is named, has no word of `pattern` (`_worth`) and is small enough for
+        CPython's parser to read it in this process (`GATE_HERE` bytes): a larger file goes to
+        a worker as before, where the memory limit applies (a 300 KB flat list needs hundreds
+        of MB of tree)."""
+        if not (unit.named and self.prefilter) or unit.marker or unit.unreadable:
+            return False
+        return len(self._bytes(unit)) <= GATE_HERE and not self._worth(pattern, unit)
+
+    def _worth(self, pattern: Words, unit: Unit) -> bool:
+        """Whether `unit`'s bytes hold a word of `pattern`, a Django rule's word, or a release
+        (`.close()`, `.release()`, `.aclose()`: the count of resource-like calls of no kind)."""
+        source = self._bytes(unit)
+        return (
+            pattern.matches(source, unit.package)
+            or django_evidence.relevant(source)
+            or _RELEASE.search(source) is not None
+        )
 
     def _settle(self) -> None:
         """Judge again the few units whose answers changed after they were judged."""
