@@ -127,3 +127,34 @@ def test_a_release_in_a_branch_is_why_try_finally_is_not_offered(tmp_path: Path)
         "`conn` is released on line 11 inside a branch, loop or `try` of its own: a new "
         "`finally` would release it twice on that path"
     )
+
+
+FRAMEWORK_FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+@pytest.mark.parametrize("folder", ["frameworks", "django"])
+def test_framework_and_django_findings_without_a_fix_say_why(folder: str) -> None:
+    """Findings of the framework and Django analyses (drafts, not verdicts) name a reason too:
+    the rule's documented one ("## Fix safety" opening with "No fix:"), or the store's."""
+    paths = sorted((FRAMEWORK_FIXTURES / folder).rglob("*.py"))
+    unfixed = [
+        f
+        for p in paths
+        if not p.name.endswith(".fixed.py")
+        for f in check_buffer(p.read_bytes(), p).findings
+        if not f.fixes
+    ]
+    assert unfixed, f"fixtures/{folder} has findings without a fix"
+    assert all(f.no_fix_reason for f in unfixed), [
+        (f.path, f.line, f.code) for f in unfixed if not f.no_fix_reason
+    ]
+
+
+def test_rule_reason_is_its_documented_fix_safety() -> None:
+    from leakcheck.checks import rules
+
+    documented = [r for r in rules() if "## Fix safety\nNo fix:" in r.doc]
+    assert documented
+    for rule in documented:
+        assert rule.no_fix and rule.no_fix in " ".join(rule.doc.split()), rule.code
+    assert all(not r.no_fix for r in rules() if "## Fix safety\nNo fix:" not in r.doc)

@@ -26,7 +26,8 @@ Source: https://www.pgbouncer.org/features.html.
 ```
 
 ## Fix safety
-No fix.
+No fix: keeping client connections to a local pooler saves a connection setup per request,
+so whether to give that up is the deployment's choice.
 
 ## Options
 Enabled only by its full code: `extend-select = ["LC505"]` or `--extend-select LC505`.

@@ -14,6 +14,7 @@ rules' text edits are drafted with their findings (`analysis/django/`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from leakcheck.model import Recipe, Severity
@@ -59,6 +60,14 @@ class Rule:
     # finding about an acquisition weighs what its kind says (`rules/kinds.toml`, `severity`),
     # one step lower in module-level code; this is also SARIF's `defaultConfiguration.level`.
     severity: Severity = Severity.HIGH
+
+    @property
+    def no_fix(self) -> str:
+        """Why the rule offers no fix, from its documentation: the text after "No fix:" that opens
+        its `## Fix safety` section, on one line; "" for a rule that offers fixes or gives no
+        reason. The documentation is the single place the reason is written."""
+        found = re.search(r"^## Fix safety\nNo fix: (.*?)(?:\n\n|\n## |\Z)", self.doc, re.M | re.S)
+        return " ".join(found.group(1).split()).rstrip(".") if found else ""
 
     def judges(self, family: str, leak: str) -> bool:
         """Does this rule name a verdict of a kind of `family` that escapes by `leak`?"""

@@ -71,6 +71,8 @@ class Draft:
     related_label: str = ""
     fix: FixDraft | None = None
     extra_nodes: tuple[cst.CSTNode, ...] = field(default=())
+    # Why this finding has no fix, when the rule's own reason (`Rule.no_fix`) is not the one.
+    no_fix: str = ""
 
 
 def rule(code: str) -> Rule:
@@ -125,10 +127,21 @@ def findings(module: cst.Module, drafts: Sequence[Draft], path: str) -> list[Fin
                 function=draft.function,
                 acquisition=draft.acquisition,
                 fixes=() if fix is None else (fix,),
+                no_fix_reason="" if fix is not None else _no_fix_reason(draft, known),
                 severity=known.severity,  # no kind to weigh: the rule's own
             )
         )
     return out
+
+
+def _no_fix_reason(draft: Draft, known: Rule) -> str:
+    """Why `draft` has no fix: its own reason, else its rule's, else (a rule whose fix this shape
+    is outside of) a pointer to where the rule says which shapes it fixes."""
+    if draft.no_fix or known.no_fix:
+        return draft.no_fix or known.no_fix
+    if known.fixes or draft.fix is not None or "## Fix safety" in known.doc:
+        return "this shape is outside the ones its fix handles (see the rule's Fix safety)"
+    return ""
 
 
 def _fix_nodes(change: Change) -> list[cst.CSTNode]:

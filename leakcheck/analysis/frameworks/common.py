@@ -32,4 +32,9 @@ def never_released(
         },
         function.name.value,
         call_text(call),
+        no_fix=(
+            f"it is kept on `{stored}` for later code: the release belongs in a hook that runs "
+            "when that lifetime ends (a teardown, a `finally` of the middleware), which the "
+            "fixer does not write"
+        ),
     )
