@@ -20,7 +20,14 @@ from dataclasses import replace
 
 import libcst as cst
 
+from leakcheck.analysis.callables import (
+    calls_parameter,
+    data_forms,
+    through_wrapper,
+    wraps_parameter,
+)
 from leakcheck.analysis.calls import CallRecords
+from leakcheck.analysis.collaborators import attribute_classes, module_objects
 from leakcheck.analysis.imports import ModuleImports
 from leakcheck.analysis.records import (
     Export,
@@ -45,11 +52,28 @@ RETURNS_SAME = frozenset({"execution_options"})
 GETTERS = frozenset({"get", "pop", "setdefault", "getattr", "get_nowait", "lookup", "find"})
 
 
+# Builtins that run a generator to its end (Python docs, "Built-in Functions"): the code after
+# its `yield` runs, so a provider's release there does too.
+EXHAUSTING = frozenset({"next", "list", "tuple", "set", "sorted", "any", "all", "sum"})
+
+
 def releases_all_of(call: cst.Call, site: Site) -> bool:
     """Whether `call` is `pool.closeall()` / `pool.terminate()` on the very source `site` took
     its resource from (the same receiver text): it closes every resource taken from that source
     (`Kind.release_all_methods`). An acquisition through a helper or a factory call names no
-    source here, so no such call releases it."""
+    source here, so no such call releases it. For a generator driven by hand (`db = next(gen)`),
+    the source is `gen`: running it on (`next(gen, None)`, a second `next(gen)`, `list(gen)`)
+    runs its release after the `yield`; `gen.close()` does not (it raises GeneratorExit at the
+    `yield`, PEP 342), nor does dropping it."""
+    if call is not site.call and drives(site.call) is not None:
+        func = call.func
+        return (
+            isinstance(func, cst.Name)
+            and func.value in EXHAUSTING
+            and bool(call.args)
+            and isinstance(call.args[0].value, cst.Name)
+            and call.args[0].value.value == drives(site.call)
+        )
     func = call.func
     if call.args or not isinstance(func, cst.Attribute):
         return False
@@ -60,6 +84,21 @@ def releases_all_of(call: cst.Call, site: Site) -> bool:
         return False
     source = receiver_text(acquired.value)
     return source is not None and receiver_text(func.value) == source
+
+
+def drives(call: cst.Call) -> str | None:
+    """`gen` for `next(gen)` / `next(gen, default)`: the generator a call of `next` runs on."""
+    func = call.func
+    if (
+        isinstance(func, cst.Name)
+        and func.value == "next"
+        and 1 <= len(call.args) <= 2
+        and call.args[0].keyword is None
+        and not call.args[0].star
+        and isinstance(call.args[0].value, cst.Name)
+    ):
+        return call.args[0].value.value
+    return None
 
 
 class CollectedFacts:
@@ -111,6 +150,19 @@ class CollectedFacts:
         self.releasers: dict[str, int] = {}  # function key -> index of the released argument
         self.context_managers: dict[str, Kind] = {}  # @contextmanager functions that acquire
         self.providers: dict[str, Kind] = {}  # generators that acquire and yield (`get_db`)
+        # Providers whose resource stays open when the generator is dropped after its first
+        # `next` (the release is not in `finally` / `with` around the `yield`), and the calls
+        # that drive one by hand (`next(get_db())`, the first `next(gen)`): see roles.py.
+        self.held_when_dropped: set[str] = set()
+        self.driven: dict[int, Kind] = {}
+        # Collaborators (collaborators.py): (class, attribute) -> the class of the object
+        # `self.attribute` holds, and module-level name -> the class of its object.
+        self.attribute_classes: dict[tuple[str, str], str] = {}
+        self.objects: dict[str, str] = {}
+        # Calling wrappers (callables.py): function key -> the index of the parameter it calls
+        # and returns the result of (`retry(fn)`), or whose caller it returns (`with_backoff`).
+        self.calling: dict[str, int] = {}
+        self.wrapping: dict[str, int] = {}
         self.releases = Releases(kinds, self.names, self.releasers)
         # Each class of the module (nested ones too) -> its base classes as written (`?` when
         # not a dotted name); a later class of the same name replaces an earlier one.
@@ -131,6 +183,17 @@ class CollectedFacts:
         self._release_methods = self.releases.release_methods
         self._collect(module)
         self.sources.settle(self.functions.values())
+        functions = list(self.functions.values())
+        self.attribute_classes = attribute_classes(module, functions, self.is_collaborator_class)
+        self.objects = module_objects(self.module_info, self.is_collaborator_class)
+        for info in functions:
+            index = calls_parameter(info)
+            if index is not None:
+                self.calling[info.key] = index
+                continue
+            index = wraps_parameter(info, self.functions, self.by_key)
+            if index is not None:
+                self.wrapping[info.key] = index
 
     # -- collection -------------------------------------------------------------------------
 
@@ -345,7 +408,19 @@ class CollectedFacts:
 
     def acquisition(self, call: cst.Call, class_name: str | None) -> Kind | None:
         """The kind of resource `call` hands out fresh, if any."""
+        driven = self.driven.get(id(call))
+        if driven is not None:
+            return driven  # `next(get_db())`: a generator that keeps it open when dropped
         func = call.func
+        if call.args or type(func) is cst.Call:
+            wrapped = through_wrapper(
+                call,
+                lambda inner: self.acquisition(inner, class_name),
+                lambda callee: self.calling_forms(callee, class_name),
+                id(call) in self.awaited,
+            )
+            if wrapped is not None:
+                return wrapped  # `retry(lambda: pymysql.connect())`, `with_backoff(open)()`
         qualified = self.qualify(func)
         for kind in self.kinds:
             if qualified in kind.acquire_callables:
@@ -374,6 +449,10 @@ class CollectedFacts:
                 found = self.factories.get(f"{class_name}.{method}")
                 if found is not None:
                     return found
+            if receiver is not None:
+                found = self.collaborator_factory(receiver, method, class_name)
+                if found is not None:
+                    return found  # `self.repo.sessions()` with `self.repo = Repo(...)`
             inner = func.value
             if isinstance(inner, cst.Call):
                 # `Connector(dsn).open()`: a factory method on a fresh instance of a class here.
@@ -419,6 +498,74 @@ class CollectedFacts:
         if export.role == "source" and export.kind.acquire_by_calling_source:
             return export.kind
         return None
+
+    def collaborator_class(self, receiver: str, class_name: str | None) -> str | None:
+        """The class (as this module writes it) of the object `receiver` names: `self.repo`
+        bound in `__init__` or annotated on the class, or a module-level `repo = Repo()`."""
+        head, _, rest = receiver.partition(".")
+        if head == "self" and class_name is not None and rest and "." not in rest:
+            return self.attribute_classes.get((class_name, rest))
+        if not rest:
+            return self.objects.get(receiver)
+        return None
+
+    def collaborator_factory(
+        self, receiver: str, method: str, class_name: str | None
+    ) -> Kind | None:
+        """The kind of the fresh resource `receiver.method()` returns when `receiver` is an object
+        of a known class whose `method` is a factory (every return a fresh resource): a class of
+        this module, or one another module of the project exports with its methods
+        (`Export.method_factories`); also an object another module exports (`from app.repo
+        import repo`)."""
+        named = self.collaborator_class(receiver, class_name)
+        export: Export | None = None
+        if named is not None:
+            if named in self.classes:
+                return self.factories.get(f"{named}.{method}")
+            export = self._imported(named)
+        elif "." not in receiver and receiver in self.imports:
+            export = self._imported(receiver)
+        if export is None:
+            return None
+        return next((kind for name, kind in export.method_factories if name == method), None)
+
+    def calling_forms(self, func: cst.BaseExpression, class_name: str | None) -> dict[str, int]:
+        """How the callee `func` calls a callable it is given (callables.py): a library callable
+        of the ownership data, or a function of this module or another of the project found to
+        call its parameter ("call") or to return a callable that does ("decorator")."""
+        found = data_forms(self.qualify(func))
+        if found:
+            return found
+        whole = dotted(func)
+        if whole is None:
+            return {}
+        head, _, method = whole.partition(".")
+        if head in ("self", "cls") and class_name is not None and "." not in method:
+            whole = f"{class_name}.{method}"
+        if whole in self.calling:
+            return {"call": self.calling[whole]}
+        if whole in self.wrapping:
+            return {"decorator": self.wrapping[whole]}
+        if head not in self.imports:
+            return {}
+        export = self._imported(whole)
+        if export is None:
+            return {}
+        if export.calls_argument >= 0:
+            return {"call": export.calls_argument}
+        if export.wraps_argument >= 0:
+            return {"decorator": export.wraps_argument}
+        return {}
+
+    def is_collaborator_class(self, named: str) -> bool:
+        """Does `named` (as this module writes it) name a class whose methods are known: one of
+        the module's own, or an imported one whose export lists factory methods?"""
+        if named in self.classes:
+            return True
+        if named.split(".", 1)[0] not in self.imports:
+            return False
+        export = self._imported(named)
+        return export is not None and bool(export.method_factories)
 
     def context_manager_kind(self, call: cst.Call, class_name: str | None) -> Kind | None:
         """The kind wrapped by a context manager that `call` creates (for `with` only)."""

@@ -18,6 +18,7 @@ from leakcheck.analysis.raising import quiet_functions
 from leakcheck.analysis.records import Export, ParamEffects
 from leakcheck.analysis.sites import SiteFacts
 from leakcheck.analysis.syntax import dotted, import_bindings, unwrap_value, walk
+from leakcheck.config.catalogue import Kind
 
 
 def exports(facts: SiteFacts) -> dict[str, Export]:
@@ -75,7 +76,14 @@ def exports(facts: SiteFacts) -> dict[str, Export]:
                 params=params(key),
                 asynchronous=asynchronous,
                 acquires=source,
+                held_when_dropped=key in facts.held_when_dropped,
             )
+    for key in sorted(top & (set(facts.calling) | set(facts.wrapping))):
+        out[key] = replace(
+            out.get(key) or Export("function", params=params(key)),
+            calls_argument=facts.calling.get(key, -1),
+            wraps_argument=facts.wrapping.get(key, -1),
+        )
     quiet = quiet_functions(facts)
     for key in quiet:
         if key not in top:
@@ -85,17 +93,34 @@ def exports(facts: SiteFacts) -> dict[str, Export]:
         elif out[key].role == "function":
             out[key] = replace(out[key], quiet=True)
     methods = quiet_methods(facts, quiet)
+    makers = method_factories(facts)
     for name in sorted(top & facts.classes):
         if methods.get(name) and name in out:
             out[name] = replace(out[name], quiet_methods=methods[name])
+        if makers.get(name) and name in out:
+            out[name] = replace(out[name], method_factories=makers[name])
     for name, values in sorted(facts.module_info.assigned.items()):
         made = {dotted(v.func) if isinstance(v, cst.Call) else None for v in values}
         if name in out or len(made) != 1:
             continue
         (cls,) = made
-        if cls is not None and cls in facts.classes and methods.get(cls):
-            out[name] = Export("object", quiet_methods=methods[cls])  # `tracker = Tracker()`
+        if cls is not None and cls in facts.classes and (methods.get(cls) or makers.get(cls)):
+            # `tracker = Tracker()`, `repo = Repo(engine)`
+            out[name] = Export(
+                "object", quiet_methods=methods.get(cls, ()), method_factories=makers.get(cls, ())
+            )
     return out
+
+
+def method_factories(facts: SiteFacts) -> dict[str, tuple[tuple[str, Kind], ...]]:
+    """Class name -> its methods (not dunder ones) that return a fresh resource, with its kind
+    (`Repo.sessions`: every return a fresh session), for callers in other modules."""
+    out: dict[str, list[tuple[str, Kind]]] = {}
+    for key, kind in sorted(facts.factories.items()):
+        cls, _, method = key.partition(".")
+        if method and "." not in method and not method.startswith("__") and cls in facts.classes:
+            out.setdefault(cls, []).append((method, kind))
+    return {cls: tuple(found) for cls, found in out.items()}
 
 
 def quiet_methods(facts: CollectedFacts, quiet: frozenset[str]) -> dict[str, tuple[str, ...]]:

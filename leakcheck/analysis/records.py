@@ -149,6 +149,18 @@ class Export:
     # the same resource elsewhere: `.SessionLocal` (a name of the provider's module) or the
     # qualified name it imports (`app.database.SessionLocal`); "" when not that simple.
     acquires: str = ""
+    # "provider": dropping the generator after its first `next` keeps the resource open (its
+    # release is not in `finally` or a closing `with`): `next(get_db())` acquires (roles.py).
+    held_when_dropped: bool = False
+    # A class, or a module-level instance of one ("object"): its methods that return a fresh
+    # resource, with its kind (`Repo.sessions`), for `self.repo.sessions()` in another module
+    # (collaborators.py).
+    method_factories: tuple[tuple[str, Kind], ...] = ()
+    # A function that calls its parameter number `calls_argument` and returns the result
+    # (`def retry(fn): return fn()`), or returns a callable that calls its parameter number
+    # `wraps_argument` (`with_backoff(fn)`); -1 when not (callables.py).
+    calls_argument: int = -1
+    wraps_argument: int = -1
 
 
 class Resolver(Protocol):

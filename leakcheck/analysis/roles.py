@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leakcheck.analysis.collect import CollectedFacts
+from leakcheck.analysis.collect import CollectedFacts, drives
 from leakcheck.analysis.raising import LOG_METHODS, is_logger
-from leakcheck.analysis.records import FunctionInfo, Resolver
+from leakcheck.analysis.records import FunctionInfo, Origin, Resolver
 from leakcheck.analysis.syntax import dotted, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
 
@@ -70,6 +70,119 @@ class RoleFacts(CollectedFacts):
                         else:
                             self.providers[info.key] = kind
                         break
+        for key, kind in self.providers.items():
+            if self._held_when_dropped(key, kind):
+                self.held_when_dropped.add(key)
+        if self._drive():
+            self._close_roles()  # `def first_db(): return next(get_db())` is a factory now
+
+    def _held_when_dropped(self, key: str, kind: Kind) -> bool:
+        """Does the provider `key` keep its resource open when the generator is dropped after its
+        first `next`? CPython finalises a dropped generator at once, by `close()`, which raises
+        GeneratorExit at the `yield` (Python docs, "generator.close()"; PEP 342): a release in
+        `finally` around the `yield`, or a `with` that closes it, runs then; one after the
+        `yield` outside `finally` never does, nor does a resource yielded and never released.
+        False when the generator yields something else (a cursor of it) or is asynchronous (an
+        async generator is finalised by its event loop later, not when dropped)."""
+        info = self.by_key.get(key)
+        call = self.provider_call(key)
+        if info is None or call is None or not isinstance(info.node, cst.FunctionDef):
+            return False
+        if info.node.asynchronous is not None:
+            return False
+        binding = self.bindings.get(id(call))
+        yielded = [
+            unwrap_value(node.value)
+            for node in walk(info.node.body)
+            if isinstance(node, cst.Yield) and isinstance(node.value, cst.BaseExpression)
+        ]
+        if any(value is call for value in yielded):
+            return True  # `yield SessionLocal()`: nothing releases it
+        if binding is None or binding.name is None:
+            return False
+        name = binding.name
+        if not any(isinstance(v, cst.Name) and v.value == name for v in yielded):
+            return False
+        if binding.how == Origin.WITH:
+            return not kind.with_releases
+        if binding.how != Origin.ASSIGN:
+            return False
+        for node in walk(info.node.body):
+            if not (isinstance(node, cst.Try) and node.finalbody is not None):
+                continue
+            guarded = any(isinstance(n, cst.Yield) for n in walk(node.body))
+            if guarded and any(
+                isinstance(n, cst.Call)
+                and any(
+                    isinstance(a, cst.Name) and a.value == name
+                    for a in self.released_args(n, info.class_name, kind)
+                )
+                for n in walk(node.finalbody)
+            ):
+                return False
+        return True
+
+    def _drive(self) -> bool:
+        """Record the calls that take a resource out of a provider by hand: `next(get_db())`,
+        and in each scope the first `next(gen)` of a local bound only to such a provider's
+        call (`gen = get_db()`); later ones run it on (`collect.releases_all_of`). True when
+        one was new."""
+        grew = False
+        for info in (self.module_info, *self.functions.values()):
+            seen: set[str] = set()
+            for call in info.calls:
+                if not self._calls_next(call):
+                    continue
+                value = unwrap_value(call.args[0].value)
+                generator = drives(call)
+                if generator is not None:
+                    if generator in seen:
+                        continue
+                    seen.add(generator)
+                if id(call) in self.driven:
+                    continue
+                if generator is not None:
+                    if generator in info.stored or generator in info.declared_global:
+                        continue
+                    values = [unwrap_value(v) for v in info.assigned.get(generator, [])]
+                    kinds = {self._held_provider(v, info.class_name) for v in values}
+                    kind = kinds.pop() if len(kinds) == 1 else None
+                else:
+                    kind = self._held_provider(value, info.class_name)
+                if kind is not None:
+                    self.driven[id(call)] = kind
+                    grew = True
+        return grew
+
+    def _calls_next(self, call: cst.Call) -> bool:
+        """`next(x)` / `next(x, default)` with the builtin `next`."""
+        func = call.func
+        return (
+            isinstance(func, cst.Name)
+            and func.value == "next"
+            and func.value not in self.by_key
+            and func.value not in self.imports
+            and 1 <= len(call.args) <= 2
+            and call.args[0].keyword is None
+            and not call.args[0].star
+        )
+
+    def _held_provider(self, value: cst.BaseExpression, class_name: str | None) -> Kind | None:
+        """The kind of the provider `value` calls, when dropping it keeps the resource open."""
+        if not isinstance(value, cst.Call):
+            return None
+        whole = dotted(value.func)
+        if whole is None:
+            return None
+        head, _, method = whole.partition(".")
+        if head in ("self", "cls") and class_name is not None and "." not in method:
+            whole = f"{class_name}.{method}"
+        if whole in self.providers:
+            return self.providers[whole] if whole in self.held_when_dropped else None
+        export = self._imported(whole)
+        if export is not None and export.role == "provider" and export.held_when_dropped:
+            return export.kind
+        return None
 
     def provider_call(self, key: str) -> cst.Call | None:
         """The one acquiring call of the provider `key` (`get_db`), None when it has several."""

@@ -31,6 +31,10 @@ class Ownership:
     borrowing_methods: dict[str, tuple[str, int]] = field(default_factory=dict)
     # top-level packages of drivers whose client-side cursor may talk to the server on `close()`
     cursor_close_reads: frozenset[str] = frozenset()
+    # qualified callable -> {form: position of the callable it calls} (`calling-callables`)
+    calling_callables: dict[str, dict[str, int]] = field(default_factory=dict)
+    # method name -> position of the callable it calls (`calling-methods`)
+    calling_methods: dict[str, int] = field(default_factory=dict)
 
     def borrows_module(self, qualified: str) -> bool:
         """Is `qualified` (`pandas.read_sql`) a function of the standard library or of a package
@@ -70,6 +74,30 @@ def _methods(data: dict[str, object], key: str) -> dict[str, tuple[str, int]]:
     return out
 
 
+CALLING_FORMS = frozenset({"call", "await", "instance-call", "decorator", "decorator-factory"})
+
+
+def _calling(data: dict[str, object], key: str, field_name: str) -> list[tuple[str, str, int]]:
+    """(name, form, position) of each entry of a `calling-*` list (form "call" by default)."""
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise CatalogueError(f"rules/ownership.toml: `{key}` must be a list of tables")
+    out = []
+    for entry in value:
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get(field_name), str)
+            and isinstance(entry.get("position"), int)
+            and entry.get("form", "call") in CALLING_FORMS
+        ):
+            raise CatalogueError(
+                f"rules/ownership.toml: each `{key}` entry needs `{field_name}`, `position` and "
+                f"a `form` among {sorted(CALLING_FORMS)}"
+            )
+        out.append((entry[field_name], entry.get("form", "call"), entry["position"]))
+    return out
+
+
 def _strings(data: dict[str, object], key: str) -> frozenset[str]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -91,4 +119,15 @@ def ownership() -> Ownership:
         borrowing_callables=_strings(data, "borrowing-callables"),
         borrowing_methods=_methods(data, "borrowing-methods"),
         cursor_close_reads=_strings(data, "cursor-close-reads"),
+        calling_callables=_by_form(_calling(data, "calling-callables", "name")),
+        calling_methods={
+            name: position for name, _, position in _calling(data, "calling-methods", "method")
+        },
     )
+
+
+def _by_form(entries: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for name, form, position in entries:
+        out.setdefault(name, {})[form] = position
+    return out

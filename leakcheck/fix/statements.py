@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from leakcheck.analysis.callables import runs_in_a_thread
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import dotted, receiver_text, walk
 
@@ -160,10 +161,22 @@ def in_async_def(site: Site) -> bool:
 
 
 def release_statement(site: Site, name: str, awaited: bool) -> cst.SimpleStatementLine | None:
-    """`pool.putconn(conn)` or `conn.close()`, built from the kind, when no release exists."""
+    """`pool.putconn(conn)` or `conn.close()`, built from the kind, when no release exists.
+
+    `pool.putconn(conn)` only for a call on the pool itself (`pool.getconn()`), not one through a
+    wrapper or a collaborator (`self.repo.borrow()`, `loop.run_in_executor(None, pool.getconn)`);
+    `await` only when what is awaited is not a thread's result (`asyncio.to_thread(connect)`)."""
     kind = site.kind
     call: cst.BaseExpression
     func = site.call.func
+    if awaited and runs_in_a_thread(site.call):
+        awaited = False  # `await loop.run_in_executor(None, open_conn)`: a sync connection
+    if (
+        kind.release_methods
+        and isinstance(func, cst.Attribute)
+        and func.attr.value not in kind.acquire_methods
+    ):
+        return None  # `self.repo.borrow()`: which pool it came from is not written here
     if kind.resource_is_source and isinstance(func, cst.Attribute):
         method = sorted(kind.release_all_methods)[0]
         call = cst.Call(func=cst.Attribute(func.value, cst.Name(method)))  # `db.close()`

@@ -104,7 +104,11 @@ def summarise(exports: dict[str, Export], imports: dict[str, str]) -> Summary:
         dict(imports),
         {name: digest(value) for name, value in ordered.items()},
         records.dumps(ordered).decode("ascii"),
-        tuple(name for name, value in ordered.items() if value.role in STARTERS),
+        tuple(
+            name
+            for name, value in ordered.items()
+            if value.role in STARTERS or value.method_factories  # `Repo`: `repo.sessions()`
+        ),
     )
 
 
