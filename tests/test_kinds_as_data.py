@@ -181,6 +181,7 @@ def test_discard_keyword_is_passed_when_a_broken_handle_is_replaced(project: Pat
         ("autocommit-drivers", '["a.b"]', "`autocommit-drivers` entry 'a.b'"),
         ("sources-listed-in", '["pools"]', "`sources-listed-in` entry 'pools' is none of"),
         ("discard-keyword", '"not a keyword"', "`discard-keyword` must be a keyword"),
+        ("closing-runners", '["tortoise.run_async"]', "for a `resource-is-source` kind"),
     ],
 )
 def test_a_malformed_flag_names_the_file_and_key(

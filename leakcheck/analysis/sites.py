@@ -192,6 +192,8 @@ class SiteFacts(RoleFacts):
             return None
         if binding.how not in (Origin.DISCARDED, Origin.ASSIGN):
             return None
+        if self._closed_elsewhere(kind, scope):
+            return None
 
         def closes(calls: list[cst.Call]) -> bool:
             return any(
@@ -211,6 +213,24 @@ class SiteFacts(RoleFacts):
         ):
             return None
         return Binding(Origin.ASSIGN, source)
+
+    def _closed_elsewhere(self, kind: Kind, scope: cst.FunctionDef) -> bool:
+        """Does `scope` call one of the kind's `also-released-by` callables, or is its call given
+        to one of its `closing-runners` (`run_async(main())`)?"""
+        if any(self.qualify(c.func) in kind.also_released_by for c in self.scopes[scope].calls):
+            return True
+        if not kind.closing_runners:
+            return False
+        for call, _, _ in self.calls:
+            if call.args and self.qualify(call.func) in kind.closing_runners:
+                inner = call.args[0].value
+                if (
+                    isinstance(inner, cst.Call)
+                    and isinstance(inner.func, cst.Name)
+                    and inner.func.value == scope.name.value
+                ):
+                    return True
+        return False
 
     def _ends_with_chain(self, call: cst.Call, kind: Kind) -> bool:
         """`Session(engine).begin()`: a method meant for `with` that gives the connection back

@@ -130,6 +130,13 @@ class Kind:
     # named by the source's text (`db`), given back by the `<source>.METHOD()` releases, which
     # are then also its `<resource>.METHOD()` ones.
     resource_is_source: bool = False
+    # For such a kind: callables that run a coroutine and close the kind's resources when it
+    # ends (`tortoise.run_async(main())`): a function whose call is given to one is not judged.
+    closing_runners: frozenset[str] = frozenset()
+    # For such a kind: other calls that close it (`tortoise.connections.close_all()`), as
+    # qualified names. The analysis follows `<source>.METHOD()` releases only, so a function
+    # calling one of these is not judged (no finding rather than a wrong one).
+    also_released_by: frozenset[str] = frozenset()
     # How much a leak of it weighs (`model.Severity`): "high" unless the kind says otherwise
     # (a local database file is "medium"); `acquire_severity` overrides it for resources made by
     # one of its `acquire` callables (`sqlite3.connect` in a kind shared with `psycopg2.connect`).
@@ -204,6 +211,8 @@ _KIND_KEYS = {
     "sources-listed-in",
     "library-modules",
     "resource-is-source",
+    "closing-runners",
+    "also-released-by",
     "severity",
     "acquire-severity",
 }
@@ -312,6 +321,14 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
                 "releases by `<source>.METHOD()`"
             )
         self_release |= release_all  # `db.close()`: the source is the resource
+    runners = _strings(raw.get("closing-runners", []), "closing-runners", where)
+    also = _strings(raw.get("also-released-by", []), "also-released-by", where)
+    for entry in (*runners, *also):
+        if not held_by_source or not _ACQUIRE_CALLABLE.match(entry):
+            raise CatalogueError(
+                f"{where}: `closing-runners` and `also-released-by` take dotted names "
+                f"(not {entry!r}), for a `resource-is-source` kind"
+            )
     if not release and not self_release:
         raise CatalogueError(f"{where}: `release` must name at least one method")
     managers: set[str] = set()
@@ -406,6 +423,8 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         sources_listed_in=tuple(listed_in),
         library_modules=frozenset(modules),
         resource_is_source=held_by_source,
+        closing_runners=frozenset(runners),
+        also_released_by=frozenset(also),
         severity=_severity(raw.get("severity", "high"), "severity", where),
         acquire_severity=_acquire_severity(raw, callables, where),
     )

@@ -222,6 +222,8 @@ class Fake:
             raise AttributeError(f"module {self._path!r} has no attribute {name!r}")
         if name.endswith(EXCEPTION_SUFFIXES) and name[0].isupper():
             return _exception_class(f"{self._path}.{name}")
+        if name not in self._children and (self._path, name) == ("tortoise", "Tortoise"):
+            self._children[name] = FakeHeldBySource(self._world, "tortoise.Tortoise", TORTOISE)
         if name not in self._children:
             self._children[name] = Fake(self._world, f"{self._path}.{name}", self.root)
         return self._children[name]
@@ -434,6 +436,9 @@ class HeldBySource:
 # (databases docs, "Connections and Transactions"; databases/core.py).
 PEEWEE = HeldBySource("connect", "close", awaited=False, raises_if_open=True)
 DATABASES = HeldBySource("connect", "disconnect", awaited=True, raises_if_open=False)
+# Tortoise ORM: the class itself: `await Tortoise.init(...)` opens the connections,
+# `await Tortoise.close_connections()` closes them (Tortoise docs, "Set up").
+TORTOISE = HeldBySource("init", "close_connections", awaited=True, raises_if_open=False)
 
 
 class FakeHeldBySource(Fake):
@@ -460,7 +465,7 @@ class FakeHeldBySource(Fake):
             return super().__getattr__(name)
         return Fake(self._world, f"{self._path}.{name}", self.root)  # a use of the connection
 
-    def _open(self, reuse_if_open: bool = False) -> bool:
+    def _open(self, *args: Any, reuse_if_open: bool = False, **kwargs: Any) -> bool:
         if self.root is not None and not self.released:
             if reuse_if_open or not self._how.raises_if_open:
                 return False
@@ -483,7 +488,7 @@ class FakeHeldBySource(Fake):
         self.released = True
         return True
 
-    async def _aopen(self) -> None:
+    async def _aopen(self, *args: Any, **kwargs: Any) -> None:
         self._open()
 
     async def _aclose(self) -> None:
