@@ -142,7 +142,54 @@ def hook_drafts(facts: ModuleFacts, pair: HookPair) -> list[Draft]:
         close = pair.closer(hook)
         why = close.why if close is not None else ""
         drafts.append(_draft(store, kind, pair, opened_by, closer, hook, why))
+    return drafts + _held_by_source(facts, pair, hooks, by_id)
+
+
+def _held_by_source(
+    facts: ModuleFacts,
+    pair: HookPair,
+    hooks: dict[int, list[str]],
+    by_id: dict[int, cst.FunctionDef],
+) -> list[Draft]:
+    """`db.connect()` in an opening hook, for a kind whose source holds the connection
+    (`resource-is-source`: peewee), closed (`db.close()`) only by closing hooks that can be
+    skipped: peewee's documented pattern with `after_request` in place of `teardown_request`."""
+    drafts = []
+    for function_id, names in hooks.items():
+        opened_by = next((n for n in names if n in pair.opening), "")
+        if not opened_by:
+            continue
+        function = by_id[function_id]
+        for call in walk(function.body):
+            if type(call) is not cst.Call or type(call.func) is not cst.Attribute:
+                continue
+            kind = facts.acquisition(call, None)
+            source = receiver_text(call.func.value)
+            if kind is None or not kind.resource_is_source or source is None:
+                continue
+            closers = [
+                (by_id[other], close)
+                for other, other_names in hooks.items()
+                for close in (pair.closer(n) for n in other_names)
+                if close is not None and _closes(by_id[other], source, kind)
+            ]
+            if closers and not any(close.on_error for _, close in closers):
+                closer, close = closers[0]
+                store = Stored(call, source, "", function)
+                drafts.append(_draft(store, kind, pair, opened_by, closer, close.hook, close.why))
     return drafts
+
+
+def _closes(function: cst.FunctionDef, source: str, kind: Kind) -> bool:
+    """Does `function` call `<source>.METHOD()` for one of the kind's releases on the source?"""
+    return any(
+        type(node) is cst.Call
+        and type(node.func) is cst.Attribute
+        and not node.args
+        and node.func.attr.value in kind.release_all_methods
+        and receiver_text(node.func.value) == source
+        for node in walk(function.body)
+    )
 
 
 # Why a release in a function that is no request hook (a view) can be skipped.
@@ -192,7 +239,7 @@ def _draft(
         store.call,
         {
             "what": f"{kind.resource.capitalize()} from `{call_text(store.call)}`",
-            "stored": f"{store.holder}.{store.key}",
+            "stored": f"{store.holder}.{store.key}" if store.key else store.holder,
             "opener": _named(opener, opened_by),
             "closer": where,
             "why": why,
