@@ -26,6 +26,7 @@ from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.records import Origin
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.afterwith import release_into_with
+from leakcheck.fix.branches import wrap_from_branch
 from leakcheck.fix.cmexit import release_in_exit, release_never_in_exit
 from leakcheck.fix.excepts import release_in_finally
 from leakcheck.fix.helper_releases import releases_through_busy_helper
@@ -186,10 +187,12 @@ def _release_before_handoff(ask: Ask) -> Offer:
 
 def _wrap(ask: Ask) -> Offer:
     """`with` (a configured helper for a pool connection), or try/finally with the release,
-    around the range; decides when it has a rewrite."""
+    around the range; for a resource taken again in a branch and released after it, the branch
+    and the rest of the range in try/finally (branches.py); decides when it has a rewrite."""
     if not ask.assigned or ask.busy:
         return NOTHING
-    return _decided_if_found(wrap(ask.verdict.site, ask.facts, ask.helpers))
+    site, facts = ask.verdict.site, ask.facts
+    return _decided_if_found(wrap(site, facts, ask.helpers) or wrap_from_branch(site, facts))
 
 
 def _with_that_releases(ask: Ask) -> Offer:
