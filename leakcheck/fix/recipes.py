@@ -166,10 +166,10 @@ def _wrap(
     small = acquiring.body[0]
     assert isinstance(small, (cst.Assign, cst.AnnAssign, cst.Expr)) and small.value is not None
     awaited = isinstance(small.value, cst.Await)
-    if (small.value.expression if isinstance(small.value, cst.Await) else small.value) is not (
-        site.call
-    ):
-        return None  # `await asyncio.wait_for(pool.acquire(), 5)`: the rewrite would drop it
+    value = small.value.expression if isinstance(small.value, cst.Await) else small.value
+    wrapped = value is not site.call
+    if wrapped and (enter or helper is not None or not _wraps(value, site, awaited)):
+        return None  # a `with` of the acquisition would drop the wrapper around it
     if helper is not None and (helper_async or not awaited):
         with_ = cst.With(
             items=[
@@ -216,7 +216,8 @@ def _wrap(
         first, rest = split
         if not (detaches(site, first, name, derived) or lets_out(first, name, True)):
             kept, after, reason = first, rest, ""
-    asynchronous = with_form(site, facts, releases, awaited, small)
+    # `await asyncio.wait_for(pool.acquire(), 5)`: the wrapper stays, so try/finally, not `with`.
+    asynchronous = None if wrapped else with_form(site, facts, releases, awaited, small)
     if asynchronous is not None and not any(has_comment(r) for r in releases):
         replacement = with_block(site, name, acquiring, kept, asynchronous)
         title = f"Use `{'async ' if asynchronous else ''}with` for `{name}`"
@@ -232,6 +233,20 @@ def _wrap(
     new_block = block.with_changes(body=new_body)
     return Plan(
         block, new_block, title, Applicability.UNSAFE if reason else Applicability.SAFE, reason
+    )
+
+
+def _wraps(value: cst.BaseExpression, site: Site, awaited: bool) -> bool:
+    """Is `value` a call given the acquisition itself as an argument, whose result is the
+    resource: `asyncio.wait_for(pool.acquire(), 5)`, `asyncio.shield(pool.acquire())` (awaited,
+    for a kind whose acquisitions are awaited: the wrapper awaits the acquisition and returns its
+    result, asyncio docs, `wait_for` and `shield`)? The acquiring statement then stays as written
+    and try/finally guards the range."""
+    return (
+        isinstance(value, cst.Call)
+        and awaited
+        and site.kind.acquire_awaited
+        and any(unwrap_value(arg.value) is site.call for arg in value.args)
     )
 
 

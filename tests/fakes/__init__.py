@@ -80,6 +80,9 @@ WAITS = frozenset(
     {"sleep()", "get()", "wait()", "listen()", "recv()", "receive()", "receive_text()"}
     | {"receive_json()", "receive_bytes()"}
 )
+# asyncio's wrappers that await what they are given and return its result (asyncio docs,
+# `wait_for` and `shield`): around a pool's `acquire()`, the awaited value is the connection.
+AWAITING = frozenset({"asyncio.wait_for", "asyncio.shield"})
 # Calls that end a session's transaction: it holds no connection after them.
 ENDS_TRANSACTION = frozenset({"commit()", "rollback()", "close()", "reset()"})
 MANAGERS = frozenset({"pool-cm", "acquire"})
@@ -274,6 +277,8 @@ class Fake:
                 arg.released = True
                 return Fake(self._world, f"{self._path}()")  # awaitable: `await pool.release(c)`
         self._world.use(self, f"{name}()")
+        if self._path in AWAITING and args and isinstance(args[0], Fake) and args[0].kind:
+            return _Awaiting(args[0])  # `await asyncio.wait_for(pool.acquire(), 5)`: the connection
         top = self._path.split(".", 1)[0]
         held = _held_by_source(top, name)
         if held is not None:
@@ -601,6 +606,16 @@ def _kind_of(top: str, parent: str, name: str) -> str:
     if name.lower().endswith(("session_class", "session_factory", "session_maker")):
         return "closes"  # `self._db_session_class()`: a session class kept on a (fake) `self`
     return ""
+
+
+class _Awaiting:
+    """What `asyncio.wait_for(aw, ...)` and `asyncio.shield(aw)` return: awaiting it awaits `aw`."""
+
+    def __init__(self, inner: Fake) -> None:
+        self._inner = inner
+
+    def __await__(self) -> Iterator[Any]:
+        return (yield from self._inner.__await__())
 
 
 class FakePytest:

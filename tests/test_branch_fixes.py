@@ -1,0 +1,112 @@
+"""Fixes for shapes the plain `with` / try/finally form declines (issue 29): a resource taken
+again inside a branch and released after it (fix/branches.py), and an acquisition awaited through
+`asyncio.wait_for` / `asyncio.shield` (recipes.py keeps the wrapper and writes try/finally)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leakcheck.project.api import check_buffer, fix_file
+
+HEAD = "import sqlite3\n\n\n"
+
+
+def _fixed(tmp_path: Path, source: str, name: str = "store.py") -> tuple[str, list[str]]:
+    path = tmp_path / name
+    path.write_text(source)
+    outcome = fix_file(path)
+    return outcome.source.decode(), outcome.applied
+
+
+def _line_fixes(source: str, tmp_path: Path) -> dict[int, tuple[int, str | None]]:
+    found = check_buffer(source.encode(), tmp_path / "store.py").findings
+    return {f.line: (len(f.fixes), f.no_fix_reason) for f in found}
+
+
+RECONNECT = HEAD + (
+    "def read(path, fresh):\n"  # line 4
+    "    conn = sqlite3.connect(path)\n"
+    "    cur = conn.execute('SELECT 1')\n"
+    "    if fresh():\n"
+    "        conn = sqlite3.connect(path)\n"  # line 8: taken again in the branch
+    "    rows = cur.fetchall()\n"
+    "    conn.close()\n"
+    "    return rows\n"
+)
+
+
+def test_a_reconnect_in_a_branch_is_guarded_from_the_branch_through_the_release(
+    tmp_path: Path,
+) -> None:
+    fixes = _line_fixes(RECONNECT, tmp_path)
+    assert fixes[8] == (1, "")
+    fixed, applied = _fixed(tmp_path, RECONNECT)
+    assert any(a.startswith("LC202 at line 8: ") for a in applied)
+    assert fixed == HEAD + (
+        "def read(path, fresh):\n"
+        "    conn = sqlite3.connect(path)\n"
+        "    cur = conn.execute('SELECT 1')\n"
+        "    try:\n"
+        "        if fresh():\n"
+        "            conn = sqlite3.connect(path)\n"
+        "        rows = cur.fetchall()\n"
+        "    finally:\n"
+        "        conn.close()\n"
+        "    return rows\n"
+    )
+    again = tmp_path / "store.py"
+    assert fix_file(again).source.decode() == fixed  # idempotent
+    assert 8 not in {f.line for f in check_buffer(fixed.encode(), again).findings}
+
+
+def test_no_branch_fix_when_the_name_may_be_unbound_before_the_branch(tmp_path: Path) -> None:
+    # `finally` would meet an unbound `conn` when `fresh()` raises: not offered.
+    source = HEAD + (
+        "def read(path, fresh):\n"
+        "    if fresh():\n"
+        "        conn = sqlite3.connect(path)\n"  # line 6
+        "    else:\n"
+        "        conn = sqlite3.connect(path + '.bak')\n"
+        "    rows = conn.execute('SELECT 1').fetchall()\n"
+        "    conn.close()\n"
+        "    return rows\n"
+    )
+    assert _line_fixes(source, tmp_path)[6][0] == 0
+
+
+def test_no_branch_fix_across_a_loop(tmp_path: Path) -> None:
+    source = HEAD + (
+        "def read(path, tries):\n"
+        "    conn = sqlite3.connect(path)\n"
+        "    for _ in range(tries):\n"
+        "        if conn.total_changes < 0:\n"
+        "            conn = sqlite3.connect(path)\n"  # line 8
+        "    rows = conn.execute('SELECT 1').fetchall()\n"
+        "    conn.close()\n"
+        "    return rows\n"
+    )
+    found = {f.line: f for f in check_buffer(source.encode(), tmp_path / "s.py").findings}
+    assert 8 not in found or not any("branch" in fix.title for fix in found[8].fixes)
+
+
+def test_an_acquisition_awaited_through_wait_for_keeps_it_and_gets_try_finally(
+    tmp_path: Path,
+) -> None:
+    source = (
+        "import asyncio\n\n\n"
+        "async def fetch(apool, uid):\n"
+        "    conn = await asyncio.wait_for(apool.acquire(), 5)\n"  # line 5
+        "    row = await conn.fetchrow('SELECT $1', uid)\n"
+        "    await apool.release(conn)\n"
+        "    return row\n"
+    )
+    fixed, applied = _fixed(tmp_path, source, "users.py")
+    assert applied and applied[0].startswith("LC102 at line 5: Release `conn` in `finally`")
+    assert fixed.endswith(
+        "    conn = await asyncio.wait_for(apool.acquire(), 5)\n"
+        "    try:\n"
+        "        row = await conn.fetchrow('SELECT $1', uid)\n"
+        "    finally:\n"
+        "        await apool.release(conn)\n"
+        "    return row\n"
+    )
