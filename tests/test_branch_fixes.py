@@ -110,3 +110,26 @@ def test_an_acquisition_awaited_through_wait_for_keeps_it_and_gets_try_finally(
         "        await apool.release(conn)\n"
         "    return row\n"
     )
+
+
+def test_an_acquisition_under_typing_cast_keeps_it_and_gets_try_finally(tmp_path: Path) -> None:
+    source = (
+        "from typing import Any, cast\n\n"
+        "from psycopg2.pool import ThreadedConnectionPool\n\n"
+        "pool = ThreadedConnectionPool(1, 5, dsn='dbname=app')\n\n\n"
+        "def count(sql):\n"
+        "    conn = cast(Any, pool.getconn())\n"  # line 9
+        "    total = conn.cursor().execute(sql).fetchone()\n"
+        "    pool.putconn(conn)\n"
+        "    return total\n"
+    )
+    fixed, applied = _fixed(tmp_path, source, "counts.py")
+    assert applied and applied[0].startswith("LC102 at line 9: Release `conn` in `finally`")
+    assert fixed.endswith(
+        "    conn = cast(Any, pool.getconn())\n"
+        "    try:\n"
+        "        total = conn.cursor().execute(sql).fetchone()\n"
+        "    finally:\n"
+        "        pool.putconn(conn)\n"
+        "    return total\n"
+    )

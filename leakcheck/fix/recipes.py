@@ -237,16 +237,16 @@ def _wrap(
 
 
 def _wraps(value: cst.BaseExpression, site: Site, awaited: bool) -> bool:
-    """Is `value` a call given the acquisition itself as an argument, whose result is the
-    resource: `asyncio.wait_for(pool.acquire(), 5)`, `asyncio.shield(pool.acquire())` (awaited,
-    for a kind whose acquisitions are awaited: the wrapper awaits the acquisition and returns its
-    result, asyncio docs, `wait_for` and `shield`)? The acquiring statement then stays as written
-    and try/finally guards the range."""
+    """Is `value` a call that passes the acquisition through (`analysis.syntax.unwrap_value`):
+    `await asyncio.wait_for(pool.acquire(), 5)`, `await asyncio.shield(pool.acquire())` (they
+    await what they are given and return its result, asyncio docs, `wait_for` and `shield`) for a
+    kind whose acquisitions are awaited, `cast(Connection, pool.getconn())` for one whose are not?
+    The acquiring statement then stays as written and try/finally guards the range (a release
+    written for it is awaited exactly when the acquisition is)."""
     return (
         isinstance(value, cst.Call)
-        and awaited
-        and site.kind.acquire_awaited
-        and any(unwrap_value(arg.value) is site.call for arg in value.args)
+        and unwrap_value(value) is site.call
+        and awaited == site.kind.acquire_awaited
     )
 
 
