@@ -133,3 +133,35 @@ def test_an_acquisition_under_typing_cast_keeps_it_and_gets_try_finally(tmp_path
         "        pool.putconn(conn)\n"
         "    return total\n"
     )
+
+
+def test_a_returned_cursor_and_a_use_after_the_with_are_the_reasons(tmp_path: Path) -> None:
+    source = HEAD + (
+        "def rows(path, peek):\n"
+        "    conn = sqlite3.connect(path)\n"  # line 5
+        "    cur = conn.cursor()\n"
+        "    if peek:\n"
+        "        return cur.execute('SELECT 1').fetchone()\n"
+        "    return cur\n"  # line 9
+        "\n\n"
+        "def tune(path):\n"
+        "    with sqlite3.connect(path) as conn:\n"  # line 13
+        "        conn.execute('VACUUM')\n"
+        "    conn.execute('PRAGMA optimize')\n"
+        "    conn.close()\n"
+        "\n\n"
+        "async def ping(apool):\n"
+        "    conn = await apool.acquire()\n"  # line 20
+        "    ready()\n"
+        "    return await conn.fetchval('SELECT 1')\n"
+    )
+    found = _line_fixes(source, tmp_path)
+    assert found[5] == (
+        0,
+        "`cur` reads from `conn` and is returned on line 9: the caller reads through it, so "
+        "`conn` must stay open for the caller",
+    )
+    assert found[13][0] == 0
+    assert found[13][1].startswith("`conn` is used after the `with` on line 13 ends: ")
+    # A value read from the connection is not the connection handed to the caller: a fix.
+    assert found[20] == (1, "")

@@ -18,15 +18,23 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from leakcheck.analysis.facts import ModuleFacts
+from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.records import Origin
-from leakcheck.analysis.syntax import walk
+from leakcheck.analysis.syntax import unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
 from leakcheck.fix.candidates import candidates
 from leakcheck.fix.drops import described_around, drops_in
 from leakcheck.fix.helper_releases import releases_through_busy_helper
-from leakcheck.fix.ranges import acquired_in_block, handed_to_later, is_release
+from leakcheck.fix.ranges import (
+    LAZY,
+    acquired_in_block,
+    handed_to_later,
+    hands_over,
+    is_release,
+    live_names,
+    used_after,
+)
 from leakcheck.fix.recipes import handed_over_at
 from leakcheck.model import Recipe
 
@@ -47,12 +55,59 @@ class Decline:
 
 
 def _returns(node: cst.CSTNode, name: str) -> bool:
-    """`return name` (or a tuple or call holding it)."""
-    return (
-        isinstance(node, cst.Return)
-        and node.value is not None
-        and any(isinstance(n, cst.Name) and n.value == name for n in walk(node.value))
-    )
+    """`return name` (or a tuple or call holding it: `ranges.hands_over`), or an object still
+    reading from it (`return conn.cursor()`, `return conn.execute(q)`); not a value read from it
+    (`return await conn.fetch(q)`, `return conn.execute(q).fetchone()`)."""
+    if not isinstance(node, cst.Return) or node.value is None:
+        return False
+    value = unwrap_value(node.value)
+    if hands_over(value, name):
+        return True
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+        root: cst.BaseExpression = value.func.value
+        while isinstance(root, (cst.Call, cst.Attribute, cst.Subscript)):
+            root = root.func if isinstance(root, cst.Call) else root.value
+        return isinstance(root, cst.Name) and root.value == name and value.func.attr.value in LAZY
+    return False
+
+
+def _returned_live(
+    root: cst.CSTNode, body: list[cst.BaseStatement], name: str
+) -> cst.Return | None:
+    """`return cur` where `cur = conn.cursor()` (`ranges.live_names`): the caller reads
+    through it."""
+    live = live_names(body, name)
+    for node in walk(root):
+        if isinstance(node, cst.Return) and node.value is not None:
+            value = unwrap_value(node.value)
+            if isinstance(value, cst.Name) and value.value in live:
+                return node
+    return None
+
+
+def _released_next(
+    node: cst.CSTNode, root: cst.CSTNode, site: Site, facts: ModuleFacts, name: str
+) -> bool:
+    """Is the statement right after `node` in its block the release of `name`? Then the use
+    after the `with` is only that release."""
+    for block in walk(root):
+        if isinstance(block, (cst.IndentedBlock, cst.Module)):
+            body = list(block.body)
+            at = next((i for i, s in enumerate(body) if s is node), None)
+            if at is not None:
+                return at + 1 < len(body) and is_release(body[at + 1], site, facts, name)
+    return False
+
+
+def _with_used_after(site: Site, root: cst.CSTNode, name: str) -> cst.With | None:
+    """The `with` that binds the resource (`with psycopg2.connect() as conn:`), when the code goes
+    on using the name after it."""
+    for node in walk(root):
+        if isinstance(node, cst.With) and any(
+            unwrap_value(item.item) is site.call for item in node.items
+        ):
+            return node if used_after(node, root, name) else None
+    return None
 
 
 def _nested_use(node: cst.CSTNode, root: cst.CSTNode, name: str) -> bool:
@@ -113,6 +168,16 @@ def why_no_fix(verdict: Verdict, facts: ModuleFacts) -> Decline:
             returned,
             ": the caller releases it there, so no rewrite here may release it on every path",
         )
+    statements = list(root.body) if isinstance(root, (cst.Module, cst.IndentedBlock)) else []
+    live = _returned_live(root, statements, name)
+    if live is not None:
+        returned_name = unwrap_value(live.value) if live.value is not None else None
+        what = returned_name.value if isinstance(returned_name, cst.Name) else "a cursor"
+        return Decline(
+            f"`{what}` reads from `{name}` and is returned on line ",
+            live,
+            f": the caller reads through it, so `{name}` must stay open for the caller",
+        )
     nested = next((n for n in walk(root) if _nested_use(n, root, name)), None)
     if nested is not None:
         return Decline(
@@ -144,6 +209,15 @@ def why_no_fix(verdict: Verdict, facts: ModuleFacts) -> Decline:
             f"`{name}` is not bound by a `{name} = ...` statement of its own (a condition, a "
             "loop header, a tuple): there is no statement to wrap"
         )
+    if site.binding.how == Origin.WITH:
+        holder = _with_used_after(site, root, name)
+        if holder is not None and not _released_next(holder, root, site, facts, name):
+            return Decline(
+                f"`{name}` is used after the `with` on line ",
+                holder,
+                " ends: a release when the `with` ends would come before that use, and the "
+                "statements after it are not covered by the `with`",
+            )
     if releases_through_busy_helper(site, facts, name):
         return Decline(
             "it is released through a helper that also does other work (a commit): "
