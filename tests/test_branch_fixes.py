@@ -165,3 +165,39 @@ def test_a_returned_cursor_and_a_use_after_the_with_are_the_reasons(tmp_path: Pa
     assert found[13][1].startswith("`conn` is used after the `with` on line 13 ends: ")
     # A value read from the connection is not the connection handed to the caller: a fix.
     assert found[20] == (1, "")
+
+
+LATE = HEAD + (
+    "def read(path, check):\n"
+    "    db = sqlite3.connect(path)\n"  # line 5
+    "    check(path)\n"
+    "    try:\n"
+    "        return db.execute('SELECT 1').fetchone()\n"
+    "    {clause}\n"
+    "        db.close()\n"
+)
+
+
+def test_a_late_try_starts_right_after_the_acquisition(tmp_path: Path) -> None:
+    source = LATE.replace("{clause}", "finally:")
+    fixed, applied = _fixed(tmp_path, source)
+    assert applied == [
+        "LC202 at line 5: Start the `try` that releases `db` right after it is acquired"
+    ]
+    assert fixed == HEAD + (
+        "def read(path, check):\n"
+        "    db = sqlite3.connect(path)\n"
+        "    try:\n"
+        "        check(path)\n"
+        "        return db.execute('SELECT 1').fetchone()\n"
+        "    finally:\n"
+        "        db.close()\n"
+    )
+
+
+def test_a_late_try_with_a_handler_is_not_widened(tmp_path: Path) -> None:
+    # `except Exception:` would start catching what `check()` raises: not offered.
+    source = LATE.replace("{clause}", "except Exception:\n        return None\n    finally:")
+    found = check_buffer(source.encode(), tmp_path / "store.py").findings
+    [finding] = [f for f in found if f.line == 5]
+    assert not any("Start the `try`" in fix.message for fix in finding.fixes)

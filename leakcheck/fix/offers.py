@@ -30,6 +30,7 @@ from leakcheck.fix.branches import wrap_from_branch
 from leakcheck.fix.cmexit import release_in_exit, release_never_in_exit
 from leakcheck.fix.excepts import release_in_finally
 from leakcheck.fix.helper_releases import releases_through_busy_helper
+from leakcheck.fix.late_try import try_from_acquisition
 from leakcheck.fix.loops import release_per_iteration
 from leakcheck.fix.overwrite import release_before_reuse
 from leakcheck.fix.per_iteration import per_iteration
@@ -188,11 +189,17 @@ def _release_before_handoff(ask: Ask) -> Offer:
 def _wrap(ask: Ask) -> Offer:
     """`with` (a configured helper for a pool connection), or try/finally with the release,
     around the range; for a resource taken again in a branch and released after it, the branch
-    and the rest of the range in try/finally (branches.py); decides when it has a rewrite."""
+    and the rest of the range in try/finally (branches.py); for a `try` releasing it in `finally`
+    that starts late, the statements before it moved in (late_try.py); decides when it has a
+    rewrite."""
     if not ask.assigned or ask.busy:
         return NOTHING
     site, facts = ask.verdict.site, ask.facts
-    return _decided_if_found(wrap(site, facts, ask.helpers) or wrap_from_branch(site, facts))
+    return _decided_if_found(
+        wrap(site, facts, ask.helpers)
+        or wrap_from_branch(site, facts)
+        or try_from_acquisition(site, facts)
+    )
 
 
 def _with_that_releases(ask: Ask) -> Offer:
