@@ -201,3 +201,16 @@ def test_a_late_try_with_a_handler_is_not_widened(tmp_path: Path) -> None:
     found = check_buffer(source.encode(), tmp_path / "store.py").findings
     [finding] = [f for f in found if f.line == 5]
     assert not any("Start the `try`" in fix.message for fix in finding.fixes)
+
+
+def test_an_item_let_go_before_the_release_is_the_reason(tmp_path: Path) -> None:
+    # fixtures/pool/multi_item_with.py: `with refresh_lock, pool.getconn() as conn, ...:` then
+    # `pool.putconn(conn)` after it: the lock is let go first, which a fix inside would reorder.
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "pool" / "multi_item_with.py"
+    found = check_buffer(fixture.read_bytes(), fixture).findings
+    [locked] = [f for f in found if f.line == 106]
+    assert not locked.fixes
+    assert locked.no_fix_reason == (
+        "`refresh_lock` is let go when the `with` on line 106 ends, before `conn` is given back "
+        "after it: a release inside the `with` would change that order"
+    )

@@ -218,6 +218,18 @@ def why_no_fix(verdict: Verdict, facts: ModuleFacts) -> Decline:
                 " ends: a release when the `with` ends would come before that use, and the "
                 "statements after it are not covered by the `with`",
             )
+        if holder is not None:
+            at = next(
+                i for i, item in enumerate(holder.items) if unwrap_value(item.item) is site.call
+            )
+            if at > 0:
+                first = facts.module.code_for_node(holder.items[0].item)
+                return Decline(
+                    f"`{first}` is let go when the `with` on line ",
+                    holder,
+                    f" ends, before `{name}` is given back after it: a release inside the `with` "
+                    "would change that order",
+                )
     if releases_through_busy_helper(site, facts, name):
         return Decline(
             "it is released through a helper that also does other work (a commit): "
