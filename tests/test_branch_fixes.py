@@ -214,3 +214,36 @@ def test_an_item_let_go_before_the_release_is_the_reason(tmp_path: Path) -> None
         "`refresh_lock` is let go when the `with` on line 106 ends, before `conn` is given back "
         "after it: a release inside the `with` would change that order"
     )
+
+
+def test_a_reconnect_before_a_guarding_try_releases_the_first_inside_it(tmp_path: Path) -> None:
+    # The `try` after the `if` already releases whatever `conn` holds: the branch moves into it,
+    # with the first released before the reassignment.
+    source = HEAD + (
+        "def read(path, stale):\n"
+        "    conn = sqlite3.connect(path)\n"  # line 5
+        "    if stale(conn):\n"
+        "        conn = sqlite3.connect(path)\n"
+        "    try:\n"
+        "        rows = conn.execute('SELECT 1').fetchall()\n"
+        "    finally:\n"
+        "        conn.close()\n"
+        "    return rows\n"
+    )
+    fixed, applied = _fixed(tmp_path, source)
+    assert applied == [
+        "LC205 at line 5: Release the first `conn` before it is reassigned, inside the `try` "
+        "after it"
+    ]
+    assert fixed == HEAD + (
+        "def read(path, stale):\n"
+        "    conn = sqlite3.connect(path)\n"
+        "    try:\n"
+        "        if stale(conn):\n"
+        "            conn.close()\n"
+        "            conn = sqlite3.connect(path)\n"
+        "        rows = conn.execute('SELECT 1').fetchall()\n"
+        "    finally:\n"
+        "        conn.close()\n"
+        "    return rows\n"
+    )

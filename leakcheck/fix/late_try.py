@@ -42,7 +42,7 @@ from leakcheck.model import Applicability
 _EXITS = (cst.Return, cst.Yield, cst.Break, cst.Continue)
 
 
-def _releasing_try(stmt: cst.BaseStatement, site: Site, facts: ModuleFacts, name: str) -> bool:
+def releasing_try(stmt: cst.BaseStatement, site: Site, facts: ModuleFacts, name: str) -> bool:
     """`try: ... finally: release(name)`, without `except` or `else`."""
     return (
         isinstance(stmt, cst.Try)
@@ -62,7 +62,7 @@ def try_from_acquisition(site: Site, facts: ModuleFacts) -> Plan | None:
         return None
     name, block, body, index = start.name, start.block, start.body, start.index
     late = next(
-        (k for k in range(index + 1, len(body)) if _releasing_try(body[k], site, facts, name)),
+        (k for k in range(index + 1, len(body)) if releasing_try(body[k], site, facts, name)),
         None,
     )
     if late is None or late == index + 1:

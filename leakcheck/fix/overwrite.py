@@ -41,6 +41,7 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import dotted, walk
+from leakcheck.fix.late_try import releasing_try
 from leakcheck.fix.ranges import (
     acquired_in_block,
     assigned,
@@ -62,6 +63,7 @@ from leakcheck.fix.recipes import Plan
 from leakcheck.fix.statements import (
     bare,
     in_async_def,
+    lift_blank_lines,
     release_statement,
     released_in_finally,
     with_block,
@@ -191,7 +193,18 @@ def _reassigned_inside(
         return None  # bound again elsewhere too
     releases = [s for s in inner if is_release(s, site, facts, name)]
     rest = [s for s in inner if not any(s is r for r in releases)]
-    if len(releases) > 1 or mentions_release(tuple(rest), site, facts, name):
+    # `if conn.closed: conn = pool.getconn()` right after the acquisition, then a `try` whose
+    # `finally` releases what the name holds: that `try` already guards the rest; only the first
+    # needs releasing before the reassignment.
+    covered = (
+        not releases
+        and inner[0] is holder
+        and len(inner) >= 2
+        and releasing_try(inner[1], site, facts, name)
+        and not any(name in names(s) for s in inner[2:])
+        and not mentions_release((holder,), site, facts, name)
+    )
+    if len(releases) > 1 or (mentions_release(tuple(rest), site, facts, name) and not covered):
         return None  # released on some path already: the new releases could repeat it
     if any(
         isinstance(n, cst.Return) and n.value is not None and hands_over(n.value, name)
@@ -223,12 +236,37 @@ def _reassigned_inside(
     awaited = isinstance(first.value, cst.Await)
     if site.kind.self_release_methods and in_async_def(site) and not awaited:
         return None  # `db.close()` or `await db.close()`: not known here
-    new_branch = _release_before(site, branch, position, rebind, handler, awaited, root)
+    # `if conn.closed:` (psycopg2: "nonzero if the connection is closed"): the old one is dead.
+    closed_test = isinstance(holder, cst.If) and any(
+        isinstance(n, cst.Attribute)
+        and n.attr.value == "closed"
+        and isinstance(n.value, cst.Name)
+        and n.value.value == name
+        for n in walk(holder.test)
+    )
+    new_branch = _release_before(
+        site, branch, position, rebind, handler, awaited, root, closed_test
+    )
     if new_branch is None:
         return None
     new_holder = holder.deep_replace(branch, new_branch)
     assert isinstance(new_holder, cst.BaseStatement)
     inner = [new_holder if s is holder else s for s in inner]
+    if covered:
+        # The branch moves into that `try` too: an error in it (`if stale(conn):`) is then
+        # covered by the `finally`, as the rest is.
+        old_try = inner[1]
+        assert isinstance(old_try, cst.Try) and isinstance(old_try.body, cst.IndentedBlock)
+        if old_try.leading_lines:
+            return None  # a comment above the `try:` would end up inside it
+        blank, lifted = lift_blank_lines([new_holder])
+        new_try = old_try.with_changes(
+            body=old_try.body.with_changes(body=[*lifted, *old_try.body.body]),
+            leading_lines=blank,
+        )
+        new_block = block.with_changes(body=[*body[: index + 1], new_try, *inner[2:], *body[end:]])
+        title = f"Release the first `{name}` before it is reassigned, inside the `try` after it"
+        return Plan(block, new_block, title, Applicability.SAFE)
     release = releases[0] if releases else release_statement(site, name, awaited)
     if release is None:
         return None
@@ -321,10 +359,12 @@ def _release_before(
     handler: cst.ExceptHandler | None,
     awaited: bool,
     root: cst.CSTNode,
+    closed_test: bool = False,
 ) -> cst.IndentedBlock | None:
     """The branch with the old resource released around `rebind`: right before it where a
     second release is harmless (`Kind.release_is_idempotent`), else through `old_<name>` right
-    after it."""
+    after it, discarded (the kind's discard keyword) in a handler of a broken-connection error or
+    under `if conn.closed:` (`closed_test`)."""
     name = site.binding.name
     assert name is not None
     stmts = list(branch.body)
@@ -341,7 +381,7 @@ def _release_before(
     release = release_statement(site, old, awaited)
     if release is None:
         return None
-    if site.kind.discard_keyword and _catches_broken(handler):
+    if site.kind.discard_keyword and (_catches_broken(handler) or closed_test):
         release = _discarding(release, site.kind.discard_keyword)
     keep = cst.SimpleStatementLine(
         body=[cst.Assign([cst.AssignTarget(cst.Name(old))], cst.Name(name))],
