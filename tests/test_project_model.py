@@ -826,3 +826,68 @@ def test_runs_over_other_files_keep_their_own_manifests_up_to_a_bound(
         (here / "app" / f"extra{number}.py").write_text("x = 1\n")
         run([f"app/extra{number}.py"], options=options)
     assert len(list((here / ".leakcheck_cache").rglob("manifest-*"))) == MANIFESTS_KEPT
+
+
+SIBLING = {
+    "pyproject.toml": "[project]\nname = 'shop'\n",
+    "shop/__init__.py": "",
+    # The package's own directory is put on sys.path at run time (boomee_comet's views.py:
+    # `sys.path.append(os.path.dirname(__file__))`), so its modules import each other by bare name.
+    "shop/connexion_pool.py": """\
+        from psycopg2 import pool
+
+        db_pool = pool.ThreadedConnectionPool(1, 10, dsn="dbname=shop")
+
+        def get_connection():
+            return db_pool.getconn()
+
+        def release_connection(conn):
+            db_pool.putconn(conn)
+        """,
+    "shop/dao.py": """\
+        from connexion_pool import get_connection, release_connection
+
+        def count_orders():
+            conn = get_connection()
+            cur = conn.cursor()
+            cur.execute("SELECT count(*) FROM orders")
+            (n,) = cur.fetchone()
+            release_connection(conn)
+            return n
+
+        def count_safely():
+            conn = get_connection()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT count(*) FROM orders")
+                    return cur.fetchone()[0]
+            finally:
+                release_connection(conn)
+        """,
+}
+
+
+def test_a_sibling_imported_by_bare_name_is_found_last(here: Path) -> None:
+    # Inside a package, `from connexion_pool import ...` names the module next to the file only
+    # when the project put that directory on sys.path; the file's own directory is the last place
+    # looked, so the helpers are known and the leak on the error path is reported.
+    write(here, SIBLING)
+    report = run(["shop"], options=Options(jobs=1, cache=False))
+    assert [(f.path, f.line, f.code) for f in report.findings] == [("shop/dao.py", 4, "LC102")]
+
+
+def test_a_root_before_the_own_directory_wins(here: Path) -> None:
+    # The same bare name at the project root (where Python 3 itself would find it) is the one used:
+    # there get_connection opens a plain connection the function closes itself, so nothing leaks
+    # through the pool.
+    files = dict(SIBLING)
+    files["connexion_pool.py"] = """\
+        def get_connection():
+            return object()
+
+        def release_connection(conn):
+            pass
+        """
+    write(here, files)
+    report = run(["shop"], options=Options(jobs=1, cache=False))
+    assert list(report.findings) == []

@@ -131,7 +131,12 @@ _IMPORT_ROOTS: dict[str, tuple[Path, ...]] = {}
 
 
 def import_roots(path: str | os.PathLike[str]) -> tuple[Path, ...]:
-    """Where imports in `path` are looked for: its package root, the project root and its src/."""
+    """Where imports in `path` are looked for: its package root, the project root and its src/,
+    and last the file's own directory. A module inside a package that imports a sibling by its
+    bare name (`from connexion_pool import get_connection` next to connexion_pool.py) runs only
+    because the project puts that directory on `sys.path` (`sys.path.append(dirname(__file__))`,
+    or the script run from there); the roots before it answer every import Python 3 itself
+    would resolve, so the last one changes nothing that resolves today."""
     directory = os.path.dirname(real_path(path))
     cached = _IMPORT_ROOTS.get(directory)
     if cached is not None:
@@ -141,6 +146,9 @@ def import_roots(path: str | os.PathLike[str]) -> tuple[Path, ...]:
     root = project_root(path)
     if root is not None:
         roots += [r for r in (root, root / "src") if r not in roots and r.is_dir()]
+    own = _as_path(directory)
+    if own not in roots:
+        roots.append(own)
     found = _IMPORT_ROOTS[directory] = tuple(roots)
     return found  # the same tuple for every file of the directory (`ModuleFinder` keys on it)
 
