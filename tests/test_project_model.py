@@ -891,3 +891,44 @@ def test_a_root_before_the_own_directory_wins(here: Path) -> None:
     write(here, files)
     report = run(["shop"], options=Options(jobs=1, cache=False))
     assert list(report.findings) == []
+
+
+NAMESPACE = {
+    "pyproject.toml": "[project]\nname = 'intro'\n",
+    # No __init__.py anywhere: postgres_proj and services are namespace packages (PEP 420), and
+    # the project runs from its root (`python -m postgres_proj.app`).
+    "postgres_proj/db.py": """\
+        from psycopg2 import pool
+
+        db_pool = pool.SimpleConnectionPool(1, 5, dsn="dbname=intro")
+
+        def get_db_connection():
+            return db_pool.getconn()
+
+        def release_db_connection(conn):
+            db_pool.putconn(conn)
+        """,
+    "postgres_proj/services/admin.py": """\
+        from ..db import get_db_connection, release_db_connection
+
+        def list_users():
+            conn = get_db_connection()
+            try:
+                cur = conn.cursor()
+                cur.execute("SELECT name FROM users")
+                return cur.fetchall()
+            finally:
+                cur.close()
+                release_db_connection(conn)
+        """,
+}
+
+
+def test_a_relative_import_between_namespace_packages_is_resolved(here: Path) -> None:
+    # `from ..db import ...` in folders without __init__.py names postgres_proj.db from the project
+    # root: the pool helper is known, and the finally that closes a cursor that may be unbound
+    # (conn.cursor() raised) before giving the connection back is reported.
+    write(here, NAMESPACE)
+    report = run(["postgres_proj"], options=Options(jobs=1, cache=False))
+    found = [(f.path, f.line, f.code) for f in report.findings]
+    assert found == [("postgres_proj/services/admin.py", 4, "LC104")]

@@ -79,7 +79,23 @@ def module_name(path: str | os.PathLike[str]) -> tuple[str, str, Path]:
         parts.pop()
     name = ".".join(parts)
     package = name if is_package else ".".join(parts[:-1])
+    if not parents and not is_package:
+        package = _namespace_package(directory)
     return name, package, _as_path(import_root)
+
+
+def _namespace_package(directory: str) -> str:
+    """The package a module in `directory` belongs to when no `__init__.py` makes one: the folders
+    from the project root down (`postgres_proj.services`), as namespace packages (PEP 420) are
+    named when the project runs from its root (`python -m postgres_proj.app`), so that
+    `from ..db import get_db_connection` names `postgres_proj.db`. "" when there is no project
+    root above, the folder is the root, or a folder's name is no identifier (then a relative
+    import is read as the absolute one it names, as before)."""
+    root = _root_of(directory)
+    if root is None or directory == root or not directory.startswith(root + os.sep):
+        return ""
+    parts = os.path.relpath(directory, root).split(os.sep)
+    return ".".join(parts) if all(p.isidentifier() for p in parts) else ""
 
 
 def _as_path(directory: str) -> Path:
