@@ -184,3 +184,32 @@ def test_middleware_stores_match_the_request_parameter_only() -> None:
     assert aiohttp.stored("request['db']", "request")
     assert aiohttp.stored('request["db"]', "request")
     assert not aiohttp.stored("request.db", "request")
+
+
+SPLIT_HELPER = """\
+from flask import g
+import pymysql
+
+
+def get_db():
+    db = getattr(g, "_database", None)
+    if db is None:
+        db = g._database = pymysql.connect(host="localhost")
+    return db
+"""
+
+
+def test_a_store_on_g_in_a_module_without_hooks_is_an_assumed_handoff() -> None:
+    # The teardown that closes g._database is registered by the app module, which this check does
+    # not read: not reported, but counted so the silence shows in the summary.
+    alone = check_source(SPLIT_HELPER.encode(), "connexion_db.py", builtin_kinds())
+    assert list(alone.findings) == []
+    assert alone.handoffs_assumed == 1
+    # The same store in a module that registers a teardown closing something else is reported.
+    with_hook = SPLIT_HELPER.replace("from flask import g", "from flask import Flask, g") + (
+        "\n\napp = Flask(__name__)\n\n\n@app.teardown_appcontext\n"
+        "def forget(exc):\n    g.pop('user', None)\n"
+    )
+    reported = check_source(with_hook.encode(), "connexion_db.py", builtin_kinds())
+    assert [(f.code, f.line) for f in reported.findings] == [("LC201", 8)]
+    assert reported.handoffs_assumed == 0

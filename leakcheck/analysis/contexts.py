@@ -7,7 +7,9 @@ under that key (`context["db"].close()`, `db = g.pop("db"); db.close()`, `db = g
 None); db.close()`, `request.state.db.close()`, in any function of the module or one it calls by
 name), it is reported as never released, at the acquisition. The framework analyses
 (`analysis/frameworks/`) use the same search to tell which hook releases it. Only the module is
-searched: a teardown in another module of the project is not seen (see docs/semantics.md). An
+searched: a teardown in another module of the project is not read, so a store on a framework's
+request context (Flask's `g`) in a module that registers none of its request hooks is not judged
+but counted as an assumed hand-off (see docs/semantics.md, "Per-request context objects"). An
 attribute of a class (`Trade.session = ...`) is no per-request context: it lives as long as the
 process.
 """
@@ -19,10 +21,12 @@ from collections.abc import Callable, Iterator
 import libcst as cst
 
 from leakcheck.analysis.facts import Binding, ModuleFacts, Site
+from leakcheck.analysis.flow import assume_handoff
 from leakcheck.analysis.records import Escape, Origin
 from leakcheck.analysis.syntax import receiver_text, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.config.catalogue import Kind
+from leakcheck.config.lifecycles import HookPair, lifecycles
 
 
 def stored_on_context(facts: ModuleFacts) -> list[Verdict]:
@@ -44,9 +48,29 @@ def stored_on_context(facts: ModuleFacts) -> list[Verdict]:
             index = functions(facts.module)
         if released_anywhere(facts, _last(holder), key, kind, index):
             continue
+        pair = _hook_pair(facts, holder)
+        if pair is not None and not registered(facts.module, pair):
+            hooks_elsewhere(facts, call)
+            continue
         how = ((f" (stored in `{text}`, and nothing in this module closes it)", None),)
         found.append(Verdict(site, Escape.NEVER, None, how))
     return found
+
+
+def _hook_pair(facts: ModuleFacts, holder: str) -> HookPair | None:
+    """The framework whose request hooks share `holder` (`g` imported from flask: Flask's)."""
+    head, dot, rest = holder.partition(".")
+    qualified = facts.imports.get(head, head) + dot + rest
+    return next((p for p in lifecycles().hooks if qualified in p.holders), None)
+
+
+def hooks_elsewhere(facts: ModuleFacts, call: cst.Call) -> None:
+    """`call`'s resource is stored on a framework context (`g.db`) in a module that registers
+    no request hook of that framework: the hook that closes it, if any, is registered in another
+    module (a `db.py` helper and the app factory's `teardown_appcontext`), which a check of this
+    module does not read. It is not reported as never closed; it is counted as an assumed
+    hand-off (the run's "hand-offs assumed"), so the silence is not hidden."""
+    assume_handoff(facts, call)
 
 
 def _class_attribute(facts: ModuleFacts, holder: str) -> bool:
@@ -187,3 +211,32 @@ def released_anywhere(
         for named in index.values()
         for function in named
     )
+
+
+def _hook_names(pair: HookPair) -> frozenset[str]:
+    return pair.opening | frozenset(pair.closing)
+
+
+def registered(module: cst.Module, pair: HookPair) -> dict[int, list[str]]:
+    """id of each function registered as a hook of `pair` -> the hook names it is registered as
+    (decorators `@app.X`, `@app.X()`, and calls `app.X(function)`)."""
+    names = _hook_names(pair)
+    index = functions(module)
+    out: dict[int, list[str]] = {}
+    for node in walk(module, into_scopes=True):
+        if isinstance(node, cst.FunctionDef):
+            for decorator in node.decorators:
+                expr = decorator.decorator
+                func = expr.func if isinstance(expr, cst.Call) else expr
+                if isinstance(func, cst.Attribute) and func.attr.value in names:
+                    out.setdefault(id(node), []).append(func.attr.value)
+        elif (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in names
+            and node.args
+            and isinstance(node.args[0].value, cst.Name)
+        ):
+            for function in index.get(node.args[0].value.value, ()):
+                out.setdefault(id(function), []).append(node.func.attr.value)
+    return out

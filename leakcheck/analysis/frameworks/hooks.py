@@ -16,7 +16,13 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from leakcheck.analysis.contexts import functions, released_anywhere, releases_key
+from leakcheck.analysis.contexts import (
+    functions,
+    hooks_elsewhere,
+    registered,
+    released_anywhere,
+    releases_key,
+)
 from leakcheck.analysis.django.drafts import Draft
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.frameworks.common import never_released
@@ -35,35 +41,6 @@ class Stored:
     key: str
     function: cst.FunctionDef
     direct: bool = True  # `g.db = connect()`; False: `rv = connect(); g.db = rv`
-
-
-def _hook_names(pair: HookPair) -> frozenset[str]:
-    return pair.opening | frozenset(pair.closing)
-
-
-def registered(module: cst.Module, pair: HookPair) -> dict[int, list[str]]:
-    """id of each function registered as a hook of `pair` -> the hook names it is registered as
-    (decorators `@app.X`, `@app.X()`, and calls `app.X(function)`)."""
-    names = _hook_names(pair)
-    index = functions(module)
-    out: dict[int, list[str]] = {}
-    for node in walk(module, into_scopes=True):
-        if isinstance(node, cst.FunctionDef):
-            for decorator in node.decorators:
-                expr = decorator.decorator
-                func = expr.func if isinstance(expr, cst.Call) else expr
-                if isinstance(func, cst.Attribute) and func.attr.value in names:
-                    out.setdefault(id(node), []).append(func.attr.value)
-        elif (
-            isinstance(node, cst.Call)
-            and isinstance(node.func, cst.Attribute)
-            and node.func.attr.value in names
-            and node.args
-            and isinstance(node.args[0].value, cst.Name)
-        ):
-            for function in index.get(node.args[0].value.value, ()):
-                out.setdefault(id(function), []).append(node.func.attr.value)
-    return out
 
 
 def stored(facts: ModuleFacts, pair: HookPair) -> list[Stored]:
@@ -110,6 +87,9 @@ def hook_drafts(facts: ModuleFacts, pair: HookPair) -> list[Draft]:
             continue
         holder_last = store.holder.rsplit(".", 1)[-1]
         if not store.direct and not released_anywhere(facts, holder_last, store.key, kind, index):
+            if not hooks:
+                hooks_elsewhere(facts, store.call)
+                continue
             text = f"{store.holder}.{store.key}"
             never = never_released(store.call, kind, text, store.function)
             drafts.extend([never] if never is not None else [])
