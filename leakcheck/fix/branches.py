@@ -34,22 +34,19 @@ from __future__ import annotations
 import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
-from leakcheck.analysis.syntax import dotted, unwrap_value, walk
+from leakcheck.analysis.syntax import dotted, unwrap_value
 from leakcheck.fix.ranges import (
     acquired_in_block,
     assigned,
     caching_factory,
-    deferred_use,
     detaches,
     ending_at_release,
-    hands_over,
     is_release,
-    leaves,
+    kept_beyond,
     lets_out,
     live_names,
     mentions_release,
     range_of,
-    returns_live,
     used_after,
 )
 from leakcheck.fix.recipes import Plan
@@ -152,17 +149,9 @@ def wrap_from_branch(site: Site, facts: ModuleFacts) -> Plan | None:
     if not site.kind.release_is_idempotent and mentions_release((holder,), site, facts, name):
         return None  # released in the branch too: a second release would fail
     guarded = [holder, *kept]
-    if any(
-        isinstance(n, cst.Return) and n.value is not None and hands_over(n.value, name)
-        for s in guarded
-        for n in walk(s)
-    ):
-        return None  # handed to the caller on some path
-    if leaves(guarded, name, derived) or deferred_use(guarded, derived | {name}) is not None:
-        return None  # stored, or used by code that runs later
+    if kept_beyond(guarded, name, derived) or caching_factory(site, facts):
+        return None  # returned, stored, used later; or the factory shares what it hands out
     if any(used_after(body[end - 1], root, n) for n in {name} | live_names(guarded, name)):
-        return None
-    if returns_live(guarded, name) or caching_factory(site, facts):
         return None
     reason = detaches(site, guarded, name, derived) or lets_out(guarded, name, True)
     blank, lifted = lift_blank_lines(guarded)

@@ -23,17 +23,14 @@ from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import unwrap_value, walk
 from leakcheck.fix.excepts import drop_statement
 from leakcheck.fix.ranges import (
-    deferred_use,
     detaches,
-    hands_over,
     is_release,
-    leaves,
+    kept_beyond,
     lets_out,
     live_names,
     mentions_release,
     names,
     range_of,
-    returns_live,
     used_after,
 )
 from leakcheck.fix.recipes import Plan
@@ -112,16 +109,7 @@ def _plan(
         tuple(body[after + 1 :]), site, facts, name
     ):
         return None
-    if (
-        any(
-            isinstance(n, cst.Return) and n.value is not None and hands_over(n.value, name)
-            for s in kept
-            for n in walk(s)
-        )
-        or leaves(kept, name, derived)
-        or deferred_use(kept, {name} | derived) is not None
-        or returns_live(kept, name)
-    ):
+    if kept_beyond(kept, name, derived):
         return None  # handed over inside the loop: its holder would find it released
     acquiring = inner[index]
     assert isinstance(acquiring, cst.SimpleStatementLine)

@@ -45,18 +45,15 @@ from leakcheck.fix.late_try import releasing_try
 from leakcheck.fix.ranges import (
     acquired_in_block,
     assigned,
-    deferred_use,
     detaches,
     ending_at_release,
-    hands_over,
     is_release,
-    leaves,
+    kept_beyond,
     lets_out,
     live_names,
     mentions_release,
     names,
     range_of,
-    returns_live,
     used_after,
 )
 from leakcheck.fix.recipes import Plan
@@ -109,15 +106,7 @@ def release_before_reuse(site: Site, facts: ModuleFacts) -> Plan | None:
     root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
     if any(used_after(body[-1], root, n) for n in live):
         return None  # read after the block
-    if any(
-        isinstance(n, cst.Return) and n.value is not None and hands_over(n.value, name)
-        for s in kept
-        for n in walk(s)
-    ) or (
-        leaves(kept, name, derived)
-        or deferred_use(kept, {name} | derived) is not None
-        or returns_live(kept, name)
-    ):
+    if kept_beyond(kept, name, derived):
         return None  # handed over: its new holder would find it released
     acquiring = body[index]
     assert isinstance(acquiring, cst.SimpleStatementLine)
@@ -206,15 +195,7 @@ def _reassigned_inside(
     )
     if len(releases) > 1 or (mentions_release(tuple(rest), site, facts, name) and not covered):
         return None  # released on some path already: the new releases could repeat it
-    if any(
-        isinstance(n, cst.Return) and n.value is not None and hands_over(n.value, name)
-        for s in inner
-        for n in walk(s)
-    ) or (
-        leaves(inner, name, derived)
-        or deferred_use(inner, {name} | derived) is not None
-        or returns_live(inner, name)
-    ):
+    if kept_beyond(inner, name, derived):
         return None  # handed over: its holder would find it released
     # The old resource's cursors must not be read after the reassignment: rebound in the
     # branch first, or not mentioned after it at all.

@@ -569,3 +569,21 @@ def lets_out(stmts: list[cst.BaseStatement], name: str, releases: bool) -> str:
                 if not releases:
                     return f"`{value.value}` is yielded and may be read after `{name}` is released"
     return ""
+
+
+def kept_beyond(stmts: list[cst.BaseStatement], name: str, derived: set[str]) -> bool:
+    """Does the range give the resource (or an object of it in `derived`) to someone who holds
+    it after the range ends, so that a release added at its end would break them: returned to the
+    caller on some path (`hands_over`), stored or handed on (`leaves`), used by code that runs
+    later (`deferred_use`: a thread, task or callback), or a cursor of it returned
+    (`returns_live`)? The preconditions every rewrite that adds a release shares."""
+    return (
+        any(
+            isinstance(n, cst.Return) and n.value is not None and hands_over(n.value, name)
+            for s in stmts
+            for n in walk(s)
+        )
+        or leaves(stmts, name, derived)
+        or deferred_use(stmts, {name} | derived) is not None
+        or returns_live(stmts, name)
+    )

@@ -37,17 +37,14 @@ from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.ranges import (
     acquired_in_block,
     caching_factory,
-    deferred_use,
     detaches,
     ending_at_release,
-    hands_over,
     is_release,
-    leaves,
+    kept_beyond,
     lets_out,
     live_names,
     mentions_release,
     range_of,
-    returns_live,
     used_after,
 )
 from leakcheck.fix.statements import (
@@ -144,21 +141,11 @@ def _wrap(
     kept = [s for s in inner if not any(s is r for r in releases)]
     if not kept or (not enter and mentions_release(tuple(kept), site, facts, name)):
         return None  # nothing to guard, or a nested release the new form would repeat
-    if any(
-        isinstance(n, cst.Return) and n.value is not None and hands_over(n.value, name)
-        for s in kept
-        for n in walk(s)
-    ):
-        return None  # handed to the caller on some path: releasing it would break the caller
-    if leaves(kept, name, derived):
-        return None  # stored or handed on inside the range: its holder would find it released
-    if deferred_use(kept, derived | {name}) is not None:
-        return None  # a thread, task or callback may use it after the release
+    if kept_beyond(kept, name, derived):
+        return None  # returned, stored, used later, or a cursor of it returned
     root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
     if any(used_after(body[end - 1], root, n) for n in {name} | live_names(kept, name)):
         return None  # used after the block that holds the range: it would be released by then
-    if returns_live(kept, name):
-        return None  # a cursor of it is returned: the caller holds the connection through it
     if caching_factory(site, facts):
         return None  # the factory keeps what it hands out: other callers share it
     acquiring = body[index]
