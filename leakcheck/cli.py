@@ -35,6 +35,7 @@ from leakcheck.report import formats
 from leakcheck.report.destinations import prepare_file, writing
 from leakcheck.report.output import (
     fixes_text,
+    handoffs_text,
     print_text,
     statistics_json,
     statistics_text,
@@ -282,6 +283,12 @@ def progress_display(output_format: str, quiet: bool) -> Iterator[Callable[[list
 )
 @click.option("--show-fixes", is_flag=True, help="With --fix, list the fixes applied.")
 @click.option(
+    "--show-handoffs",
+    is_flag=True,
+    help="After the findings, list the acquisitions taken as handed over to code leakcheck "
+    "does not see (their functions were not judged).",
+)
+@click.option(
     "--exit-non-zero-on-fix",
     is_flag=True,
     help="With --fix, exit 1 when something was fixed, even if no leak remains.",
@@ -334,6 +341,7 @@ def check(
     unsafe_fixes: bool,
     diff: bool,
     show_fixes: bool,
+    show_handoffs: bool,
     exit_non_zero_on_fix: bool,
     jobs: int | None,
     no_cache: bool,
@@ -433,6 +441,8 @@ def check(
         _emit(report, output_format, statistics, quiet, handle, color)
         if show_fixes and fix and output_format in TEXT_FORMATS:
             click.echo(fixes_text(report), file=handle, nl=False)
+        if show_handoffs and output_format in TEXT_FORMATS:
+            click.echo(handoffs_text(report), file=handle, nl=False)
     if output is not None and handle is not None:
         with writing(output):
             replace_text(output, handle.getvalue())

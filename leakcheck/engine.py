@@ -16,7 +16,7 @@ import libcst as cst
 
 from leakcheck.analysis.django import DjangoContext, django_findings
 from leakcheck.analysis.facts import Export, ModuleFacts, Resolver, Site
-from leakcheck.analysis.flow import handoffs_assumed
+from leakcheck.analysis.flow import Assumed, handoffs_assumed
 from leakcheck.analysis.frameworks import framework_findings
 from leakcheck.analysis.gate import Rejection, cpython_parse
 from leakcheck.analysis.judge import all_verdicts
@@ -32,7 +32,7 @@ from leakcheck.fix.declines import Decline, why_no_fix
 from leakcheck.fix.edits import edits_for
 from leakcheck.fix.fixer import applicable
 from leakcheck.fix.recipes import Plan
-from leakcheck.model import FileError, FileResult, Finding, Fix, Severity
+from leakcheck.model import FileError, FileResult, Finding, Fix, Handoff, Severity
 
 # False within `findings_only`: checks leave out fixes and no-fix reasons.
 _OFFER_FIXES: ContextVar[bool] = ContextVar("leakcheck_offer_fixes", default=True)
@@ -190,11 +190,12 @@ def _check_module(
     unknown = len(unknown_calls(facts))
     if not verdicts:
         source = module.code if extra else ""
+        spans = locate_with_code(module, _handoff_nodes(assumed))[0] if assumed else {}
         return FileResult(
             path,
             findings=extra,
             source=source,
-            handoffs_assumed=assumed,
+            handoffs=_handoffs(assumed, spans),
             unknown_resources=unknown,
         )
     offer = _OFFER_FIXES.get()
@@ -209,6 +210,7 @@ def _check_module(
     found = [p for chosen in kept for p in chosen]
     nodes = [node for v in verdicts for node in v.nodes()] + [p.old for p in found]
     nodes += [d.node for d in declines if d is not None and d.node is not None]
+    nodes += _handoff_nodes(assumed)
     spans, text = locate_with_code(module, nodes)
     fixes = _fixes(kept, facts, text, spans)
     judged = (
@@ -217,8 +219,49 @@ def _check_module(
     )
     findings = tuple(f for f in judged if f is not None) + extra
     return FileResult(
-        path, findings=findings, source=text, handoffs_assumed=assumed, unknown_resources=unknown
+        path,
+        findings=findings,
+        source=text,
+        handoffs=_handoffs(assumed, spans),
+        unknown_resources=unknown,
     )
+
+
+def _handoff_nodes(assumed: list[Assumed]) -> list[cst.CSTNode]:
+    """The nodes whose positions the hand-offs `assumed` report: each acquisition, and the
+    statement that took it where there is one."""
+    nodes: list[cst.CSTNode] = []
+    for a in assumed:
+        nodes.append(a.call)
+        if a.taken_by is not None:
+            nodes.append(a.taken_by)
+    return nodes
+
+
+def _handoffs(assumed: list[Assumed], spans: dict[int, Span]) -> tuple[Handoff, ...]:
+    """The hand-offs `assumed`, located by `spans` (`locate`'s answer for `_handoff_nodes`)."""
+    found: list[Handoff] = []
+    for a in assumed:
+        at = spans[id(a.call)]
+        taken = spans.get(id(a.taken_by)) if a.taken_by is not None else None
+        found.append(
+            Handoff(
+                line=at.line,
+                column=at.column,
+                acquired=call_text(a.call),
+                taken_line=taken.line if taken is not None else 0,
+                taken=_first_line(a.taken_by) if a.taken_by is not None else "",
+                why=a.why,
+            )
+        )
+    return tuple(sorted(found, key=lambda h: (h.line, h.column)))
+
+
+def _first_line(node: cst.CSTNode, width: int = 60) -> str:
+    """The first line of `node`'s code, cut to `width` characters with `...`."""
+    lines = cst.Module(body=[]).code_for_node(node).strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if len(first) <= width else first[: width - 3] + "..."
 
 
 def _plans(

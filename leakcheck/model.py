@@ -148,6 +148,21 @@ class FileError:
 
 
 @dataclass(frozen=True)
+class Handoff:
+    """An acquisition taken as handed over to code leakcheck does not see, so its function was
+    not judged on never-closed and error paths: `line`/`column` (1-based) and `acquired` (its
+    source text) say what was acquired; `taken_line` and `taken` the statement that took it (0
+    and "" where no statement of the function did); `why` the reason in words."""
+
+    line: int
+    column: int
+    acquired: str
+    taken_line: int
+    taken: str
+    why: str
+
+
+@dataclass(frozen=True)
 class FileResult:
     path: str
     findings: tuple[Finding, ...] = ()
@@ -157,8 +172,8 @@ class FileResult:
     not_fixed: tuple[str, ...] = ()  # fixes dropped by the safety checks, with why
     diff: str = ""  # with --diff: the unified diff of what --fix would write
     # acquisitions taken as handed over to code the analysis cannot see: their function went
-    # silent on that assumption (counted for the summary, `analysis/flow.handoffs_assumed`)
-    handoffs_assumed: int = 0
+    # silent on that assumption (`analysis/flow.handoffs_assumed`; the summary counts them)
+    handoffs: tuple[Handoff, ...] = ()
     # calls whose result is closed or released but that belong to no kind (`analysis/unknown.py`)
     unknown_resources: int = 0
 
@@ -179,7 +194,7 @@ class Report:
     @property
     def handoffs_assumed(self) -> int:
         """Acquisitions of the run taken as handed over to code leakcheck cannot see."""
-        return sum(r.handoffs_assumed for r in self.files)
+        return sum(len(r.handoffs) for r in self.files)
 
     @property
     def unknown_resources(self) -> int:

@@ -57,6 +57,7 @@ def _error(error: FileError) -> FileError:
 
 def _result(result: FileResult) -> FileResult:
     shows = (result.path, *result.fixed, *result.not_fixed, result.diff)
+    shows += tuple(text for h in result.handoffs for text in (h.acquired, h.taken, h.why))
     if not (result.findings or result.errors) and all(text.isascii() for text in shows):
         return result  # most files of a run: nothing found, nothing to escape
     return replace(
@@ -67,6 +68,10 @@ def _result(result: FileResult) -> FileResult:
         fixed=tuple(shown(line) for line in result.fixed),
         not_fixed=tuple(shown(line) for line in result.not_fixed),
         diff=shown(result.diff),
+        handoffs=tuple(
+            replace(h, acquired=shown(h.acquired), taken=shown(h.taken), why=shown(h.why))
+            for h in result.handoffs
+        ),
     )
 
 

@@ -73,7 +73,7 @@ def test_json_document_follows_the_schema(project: Path) -> None:
     code, out = invoke("check", "--format", "json", ".")
     assert code == 1
     document = json.loads(out)  # exactly one document, nothing else on stdout
-    assert list(document) == ["version", "findings", "errors", "summary"]
+    assert list(document) == ["version", "findings", "errors", "handoffs", "summary"]
     assert document["version"] == __version__
     fix = {
         "title": "Release `conn` in `finally`",

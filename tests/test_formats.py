@@ -371,10 +371,31 @@ def test_json_summary_counts_the_hand_offs_it_assumed(tmp_path: Path) -> None:
     target.write_text(source)
     code, out = invoke("check", "--no-cache", "--format", "json", str(target))
     assert code == 0, out
-    assert json.loads(out)["summary"]["handoffs_assumed"] == 1
+    document = json.loads(out)
+    assert document["summary"]["handoffs_assumed"] == 1
+    # Where: the acquisition, and the statement that took it.
+    assert document["handoffs"] == [
+        {
+            "path": str(target),
+            "line": 8,
+            "column": 12,
+            "acquired": "pool.getconn()",
+            "taken_line": 9,
+            "taken": "process(conn)",
+            "why": "passed to code leakcheck does not see, which may keep or release it",
+        }
+    ]
+    # The text summary says so, and --show-handoffs lists it as `path:line:column:`.
+    code, out = invoke("check", "--no-cache", "--show-handoffs", str(target))
+    assert code == 0, out
+    assert "1 acquisition taken as handed over to code leakcheck does not see" in out
+    assert f"{target}:8:12: `pool.getconn()` taken by `process(conn)` on line 9: passed" in out
     target.write_text(source.replace("    process(conn)\n", "    pool.putconn(conn)\n"))
     code, out = invoke("check", "--no-cache", "--format", "json", str(target))
     assert json.loads(out)["summary"]["handoffs_assumed"] == 0
+    assert json.loads(out)["handoffs"] == []
+    code, out = invoke("check", "--no-cache", "--show-handoffs", str(target))
+    assert out == "All checks passed! (1 file in all)\nNo hand-offs assumed.\n"
 
 
 def test_summary_counts_resource_like_calls_of_no_kind(tmp_path: Path) -> None:

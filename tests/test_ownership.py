@@ -317,6 +317,9 @@ def owned():
         db.close()
 """
     )
-    assert handoffs_assumed(facts) == 0  # not judged yet
+    assert handoffs_assumed(facts) == []  # not judged yet
     assert len(all_verdicts(facts)) == 1  # `wrapped` never closes its session
-    assert handoffs_assumed(facts) == 1  # `handed`: its owner releases nothing, so it went silent
+    # `handed`: its owner releases nothing, so it went silent, and the statement that took it kept
+    [handoff] = handoffs_assumed(facts)
+    assert handoff.taken_by is not None
+    assert cst.Module([]).code_for_node(handoff.taken_by).strip() == "process(db)"

@@ -50,7 +50,7 @@ def stored_on_context(facts: ModuleFacts) -> list[Verdict]:
             continue
         pair = _hook_pair(facts, holder)
         if pair is not None and not registered(facts.module, pair):
-            hooks_elsewhere(facts, call)
+            hooks_elsewhere(facts, call, text)
             continue
         how = ((f" (stored in `{text}`, and nothing in this module closes it)", None),)
         found.append(Verdict(site, Escape.NEVER, None, how))
@@ -64,13 +64,18 @@ def _hook_pair(facts: ModuleFacts, holder: str) -> HookPair | None:
     return next((p for p in lifecycles().hooks if qualified in p.holders), None)
 
 
-def hooks_elsewhere(facts: ModuleFacts, call: cst.Call) -> None:
+def hooks_elsewhere(facts: ModuleFacts, call: cst.Call, stored: str) -> None:
     """`call`'s resource is stored on a framework context (`g.db`) in a module that registers
     no request hook of that framework: the hook that closes it, if any, is registered in another
     module (a `db.py` helper and the app factory's `teardown_appcontext`), which a check of this
-    module does not read. It is not reported as never closed; it is counted as an assumed
-    hand-off (the run's "hand-offs assumed"), so the silence is not hidden."""
-    assume_handoff(facts, call)
+    module does not read (`stored`: the store's target, `g.db`). It is not reported as never
+    closed; it is counted as an assumed hand-off (the run's "hand-offs assumed"), so the silence
+    is not hidden."""
+    why = (
+        f"stored in `{stored}` by a module that registers no request hook: the hook that "
+        "closes it, if any, is registered in another module"
+    )
+    assume_handoff(facts, call, None, why)
 
 
 def _class_attribute(facts: ModuleFacts, holder: str) -> bool:

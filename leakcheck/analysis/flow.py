@@ -42,22 +42,41 @@ from leakcheck.analysis.waits import unbounded_iteration
 
 MAX_STATES = 64
 
+# Why a resource passed on to code the check does not read counts as handed over.
+_UNSEEN = "passed to code leakcheck does not see, which may keep or release it"
+
+
+@dataclass(frozen=True)
+class Assumed:
+    """An acquisition taken as handed over to code the check does not see, so its function went
+    silent: `call` acquired, `taken_by` is the statement that took the resource (None where
+    nothing in the function did, as for a store whose closing hook sits in another module), and
+    `why` says in a few words why it counts as handed over."""
+
+    call: cst.Call
+    taken_by: cst.CSTNode | None
+    why: str
+
+
 # Per module: the acquiring calls (by identity) whose resource the walker took as handed over to
 # code it cannot see (`process(conn)` in a function that never releases it): the function went
 # silent on that assumption. Weakly keyed: an entry goes with the module's facts.
-_ASSUMED: weakref.WeakKeyDictionary[object, set[int]] = weakref.WeakKeyDictionary()
+_ASSUMED: weakref.WeakKeyDictionary[object, dict[int, Assumed]] = weakref.WeakKeyDictionary()
 
 
-def handoffs_assumed(facts: object) -> int:
-    """How many acquisitions of the module (`facts`, once judged) were taken as handed off to
-    unknown code: a count for the run's summary ("hand-offs assumed"), 0 before judging."""
-    return len(_ASSUMED.get(facts, ()))
+def handoffs_assumed(facts: object) -> list[Assumed]:
+    """The acquisitions of the module (`facts`, once judged) taken as handed off to unknown code,
+    in source order of their first recording; empty before judging. The run's summary counts
+    them ("hand-offs assumed") and `--show-handoffs` lists them."""
+    return list(_ASSUMED.get(facts, {}).values())
 
 
-def assume_handoff(facts: object, call: object) -> None:
-    """Count the acquisition `call` of the module (`facts`) as taken for handed off to code the
-    check does not see (`handoffs_assumed`)."""
-    _ASSUMED.setdefault(facts, set()).add(id(call))
+def assume_handoff(
+    facts: object, call: cst.Call, taken_by: cst.CSTNode | None = None, why: str = ""
+) -> None:
+    """Record the acquisition `call` of the module (`facts`) as taken for handed off to code the
+    check does not see (`handoffs_assumed`): the first statement that took it is kept."""
+    _ASSUMED.setdefault(facts, {}).setdefault(id(call), Assumed(call, taken_by, why))
 
 
 class Status(Enum):
@@ -233,7 +252,7 @@ class Walker:
             elif eff.moved or (eff.escaped and not self.owner):
                 self.moved = True
                 if not eff.moved:
-                    _ASSUMED.setdefault(self.ctx.facts, set()).add(id(self.ctx.site.call))
+                    assume_handoff(self.ctx.facts, self.ctx.site.call, node, _UNSEEN)
                 if eff.moved and self.handed is None and not eff.to_module:
                     self.handed = node
                     self.handed_back = eff.gives_back

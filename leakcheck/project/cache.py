@@ -52,8 +52,9 @@ DIRECTORY = ".leakcheck_cache"
 # `Finding.fixes`, several candidate fixes per finding, replaced `Finding.fix`; 10: `Entry.marker`
 # is decided on the code alone, comments and strings blanked; 12: JSON records, not pickles;
 # 13: `FileResult.handoffs_assumed`, `Export.quiet_methods`; 14: `Finding.no_fix_reason`;
-# 15: `FileResult.unknown_resources`; 16: `Finding.severity`).
-FORMAT = 16
+# 15: `FileResult.unknown_resources`; 16: `Finding.severity`; 17: `FileResult.handoffs`, where
+# each hand-off was assumed, replaced its count).
+FORMAT = 17
 ENVIRONMENT = "LEAKCHECK_CACHE_DIR"
 TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"

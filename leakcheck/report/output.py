@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from leakcheck import __version__
-from leakcheck.model import Applicability, FileResult, Finding, Fix, Report
+from leakcheck.model import Applicability, FileResult, Finding, Fix, Handoff, Report
 from leakcheck.project.problems import summary_parts
 from leakcheck.project.suppressions import UNUSED
 from leakcheck.report.traits import github_command
@@ -44,6 +44,7 @@ def to_json(report: Report) -> str:
             for f in findings
         ],
         "errors": [{"path": e.path, "line": e.line, "message": e.message} for e in errors],
+        "handoffs": [handoff_json(r.path, h) for r in report.files for h in r.handoffs],
         "summary": {
             "files": len(report.files),
             "findings": len(findings),
@@ -120,6 +121,34 @@ def fixes_text(report: Report) -> str:
             out.append(f"- {result.path}:")
             out += [f"    {line}" for line in result.fixed]
     return "\n".join(out) + "\n"
+
+
+def handoffs_text(report: Report) -> str:
+    """`--show-handoffs`: where the run assumed an acquisition was handed over to code it does not
+    see, so its function was not judged (one line each, `path:line:column:` first, as findings)."""
+    report = printable(report)
+    count = report.handoffs_assumed
+    if not count:
+        return "No hand-offs assumed.\n"
+    out = [f"{count} hand-off{'s' if count != 1 else ''} assumed (not judged):"]
+    for result in report.files:
+        for h in result.handoffs:
+            taken = f" by `{h.taken}` on line {h.taken_line}" if h.taken_line else ""
+            out.append(f"{result.path}:{h.line}:{h.column}: `{h.acquired}` taken{taken}: {h.why}")
+    return "\n".join(out) + "\n"
+
+
+def handoff_json(path: str, handoff: Handoff) -> dict[str, Any]:
+    """One assumed hand-off as JSON (`handoffs` in `--output-format json`)."""
+    return {
+        "path": path,
+        "line": handoff.line,
+        "column": handoff.column,
+        "acquired": handoff.acquired,
+        "taken_line": handoff.taken_line or None,
+        "taken": handoff.taken or None,
+        "why": handoff.why,
+    }
 
 
 def statistics(report: Report) -> list[tuple[int, str, str]]:
@@ -252,6 +281,12 @@ def summary_line(report: Report) -> str:
         parts.append(
             f"{count} call{'s' if count != 1 else ''} of resource-like types leakcheck does not "
             "know; see `leakcheck kinds --unknown`"
+        )
+    if report.handoffs_assumed:
+        count = report.handoffs_assumed
+        parts.append(
+            f"{count} acquisition{'s' if count != 1 else ''} taken as handed over to code "
+            "leakcheck does not see; see `--show-handoffs`"
         )
     if not findings and not errors:
         return f"All checks passed! ({checked}{'; ' + '; '.join(parts) if parts else ''})"

@@ -87,10 +87,10 @@ def hook_drafts(facts: ModuleFacts, pair: HookPair) -> list[Draft]:
             continue
         holder_last = store.holder.rsplit(".", 1)[-1]
         if not store.direct and not released_anywhere(facts, holder_last, store.key, kind, index):
-            if not hooks:
-                hooks_elsewhere(facts, store.call)
-                continue
             text = f"{store.holder}.{store.key}"
+            if not hooks:
+                hooks_elsewhere(facts, store.call, text)
+                continue
             never = never_released(store.call, kind, text, store.function)
             drafts.extend([never] if never is not None else [])
             continue
