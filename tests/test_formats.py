@@ -396,6 +396,15 @@ def test_json_summary_counts_the_hand_offs_it_assumed(tmp_path: Path) -> None:
     assert json.loads(out)["handoffs"] == []
     code, out = invoke("check", "--no-cache", "--show-handoffs", str(target))
     assert out == "All checks passed! (1 file in all)\nNo hand-offs assumed.\n"
+    # Returning what unknown code makes of the connection is an assumption too: it may be `conn`.
+    target.write_text(source.replace("    process(conn)\n", "    return process(conn)\n"))
+    code, out = invoke("check", "--no-cache", "--format", "json", str(target))
+    [handoff] = json.loads(out)["handoffs"]
+    assert (handoff["taken"], handoff["why"]) == (
+        "return process(conn)",
+        "passed to code leakcheck does not see, and its result is returned, which may be the "
+        "resource itself",
+    )
 
 
 def test_summary_counts_resource_like_calls_of_no_kind(tmp_path: Path) -> None:

@@ -158,3 +158,41 @@ def test_rule_reason_is_its_documented_fix_safety() -> None:
     for rule in documented:
         assert rule.no_fix and rule.no_fix in " ".join(rule.doc.split()), rule.code
     assert all(not r.no_fix for r in rules() if "## Fix safety\nNo fix:" not in r.doc)
+
+
+def test_a_returned_call_given_the_resource_is_named_as_such(tmp_path: Path) -> None:
+    # `run_query` borrows the session (its module's summary says so), so the session is never
+    # closed; what leaves is the call's result, not `db`: the reason says that, not "`db` is
+    # returned".
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "",
+            "app/__init__.py": "",
+            "app/db.py": (
+                "from sqlalchemy import create_engine\n"
+                "from sqlalchemy.orm import sessionmaker\n\n"
+                "SessionLocal = sessionmaker(bind=create_engine('postgresql://x'))\n"
+            ),
+            "app/helpers.py": (
+                "from sqlalchemy.orm import Session\n\n\n"
+                "def run_query(db: Session, q):\n"
+                "    return db.execute(q).fetchall()\n"
+            ),
+            "app/views.py": (
+                "from app.db import SessionLocal\n"
+                "from app.helpers import run_query\n\n\n"
+                "def listing(q):\n"
+                "    db = SessionLocal()\n"
+                "    return run_query(db, q)\n"
+            ),
+        },
+    )
+    code, out = invoke("check", "--no-cache", "--output-format", "json", str(tmp_path))
+    assert code == 1, out
+    [finding] = json.loads(out)["findings"]
+    assert (finding["line"], finding["fixes"]) == (6, [])
+    assert finding["no_fix_reason"].startswith(
+        "`run_query(...)` is given `db` and its result is returned on line 7: the result may "
+        "hold `db`"
+    )

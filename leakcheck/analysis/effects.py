@@ -54,6 +54,8 @@ class Effect:
     io: bool = False  # the resource is used other than configured while fresh (see raising.py)
     to_module: bool = False  # stored in a `global` or a module attribute: the module owns it
     gives_back: bool = False  # moved to a callee that releases it (a project's release helper)
+    # moved only on an assumption about unknown code: `return process(conn)` may return `conn`
+    assumed: bool = False
 
 
 @dataclass(frozen=True)
@@ -342,8 +344,10 @@ def small_effect(
         inner = unwrap_value(stmt.value) if stmt.value is not None else None
         # `return conn`, `return conn, cur`, `return Repo(conn)` give the caller the resource;
         # `return db.query(Item).all()` only uses it.
-        if (isinstance(inner, cst.Name) and inner.value in aliases) or eff.escaped:
+        if isinstance(inner, cst.Name) and inner.value in aliases:
             eff.moved = True
+        elif eff.escaped:  # `return process(conn)`: what unknown code returns may be `conn`
+            eff.moved = eff.assumed = True
         elif inner is not None and _returns_handle(inner, aliases, ctx):
             eff.moved = True  # `return conn.cursor()`, `return cur`: the caller reaches `conn`
         eff.leaves = "return"

@@ -44,6 +44,10 @@ MAX_STATES = 64
 
 # Why a resource passed on to code the check does not read counts as handed over.
 _UNSEEN = "passed to code leakcheck does not see, which may keep or release it"
+_UNSEEN_RETURNED = (
+    "passed to code leakcheck does not see, and its result is returned, which may be the "
+    "resource itself"
+)
 
 
 @dataclass(frozen=True)
@@ -251,8 +255,9 @@ class Walker:
                 state = DONE
             elif eff.moved or (eff.escaped and not self.owner):
                 self.moved = True
-                if not eff.moved:
-                    assume_handoff(self.ctx.facts, self.ctx.site.call, node, _UNSEEN)
+                if not eff.moved or eff.assumed:
+                    why = _UNSEEN_RETURNED if eff.assumed else _UNSEEN
+                    assume_handoff(self.ctx.facts, self.ctx.site.call, node, why)
                 if eff.moved and self.handed is None and not eff.to_module:
                     self.handed = node
                     self.handed_back = eff.gives_back

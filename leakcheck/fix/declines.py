@@ -20,7 +20,7 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.records import Origin
-from leakcheck.analysis.syntax import unwrap_value, walk
+from leakcheck.analysis.syntax import call_text, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
 from leakcheck.fix.candidates import candidates
@@ -162,7 +162,15 @@ def why_no_fix(verdict: Verdict, facts: ModuleFacts) -> Decline:
             ": no rewrite releases it on every path and keeps that",
         )
     returned = next((n for n in walk(root) if _returns(n, name)), None)
-    if returned is not None:
+    if isinstance(returned, cst.Return) and returned.value is not None:
+        value = unwrap_value(returned.value)
+        if isinstance(value, cst.Call) and any(hands_over(a.value, name) for a in value.args):
+            return Decline(  # `return run_query(db, q)`, `return Repo(conn)`
+                f"`{call_text(value)}` is given `{name}` and its result is returned on line ",
+                returned,
+                f": the result may hold `{name}` or read from it once this function has "
+                "returned, so no rewrite here may release it on every path",
+            )
         return Decline(
             f"`{name}` is returned on line ",
             returned,
