@@ -13,6 +13,7 @@ import libcst as cst
 
 from leakcheck.analysis.imports import ModuleImports
 from leakcheck.analysis.records import Binding, Origin
+from leakcheck.analysis.stored import Stores
 from leakcheck.analysis.syntax import dotted, receiver_text, unwrap_value
 from leakcheck.config.catalogue import Kind
 
@@ -47,6 +48,8 @@ class CallRecords:
         self.stored_calls: dict[int, tuple[str, str, str]] = {}  # call -> (target, holder, key)
         self.awaited: set[int] = set()  # calls under an `await`
         self.expected_to_raise: set[int] = set()  # calls a test expects to raise (`with_`)
+        # `app.state.sessions = sessionmaker(e)`, `FACTORIES = {"main": SessionLocal}` (stored.py)
+        self.stores = Stores()
 
     def call(self, call: cst.Call) -> None:
         """`call` takes the value of the call it is chained to, and of those passed to it."""
@@ -78,7 +81,12 @@ class CallRecords:
         """`inner`, the unwrapped value of `node`, is bound to `targets`: to one name, to a
         tuple of names, to an attribute or item of a context object (in a function; also with a
         name as its alias, `db = g._database = connect()`), or, for a comprehension, each
-        element to the list's name."""
+        element to the list's name. Every store under a key is recorded (`stored.py`)."""
+        for target in targets:
+            if isinstance(target, (cst.Attribute, cst.Subscript)):
+                self.stores.assigned(target, inner)
+            elif not in_function and isinstance(target, cst.Name):
+                self.stores.module_dict(target.value, inner)
         if isinstance(inner, cst.Call):
             if len(targets) == 1 and isinstance(targets[0], cst.Name):
                 self.bindings[id(inner)] = Binding(Origin.ASSIGN, targets[0].value)

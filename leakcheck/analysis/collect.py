@@ -37,7 +37,8 @@ from leakcheck.analysis.records import (
     Site,
 )
 from leakcheck.analysis.releases import Releases
-from leakcheck.analysis.sources import Sources
+from leakcheck.analysis.sources import Sources, async_constructor
+from leakcheck.analysis.stored import SOURCE, Describe, called_kind
 from leakcheck.analysis.syntax import children, dotted, receiver_text, unwrap_value
 from leakcheck.config.catalogue import Kind
 
@@ -176,6 +177,9 @@ class CollectedFacts:
         self.stored_calls = self.records.stored_calls  # `g.db = connect()`: (target, holder, key)
         self.awaited = self.records.awaited  # calls under an `await`
         self.expected_to_raise = self.records.expected_to_raise  # a test expects them to raise
+        self.stores = self.records.stores  # `app.state.x = sessionmaker(e)` (stored.py)
+        self._describe: Describe | None = None
+        self._call_scopes: dict[int, FunctionInfo] | None = None
         self.used_in_functions: set[str] = set()
         self.scopes: dict[Scope, FunctionInfo] = {module: self.module_info}
         self.calls: list[tuple[cst.Call, Scope, str | None]] = []
@@ -467,6 +471,14 @@ class CollectedFacts:
                 source = self.source_kind(receiver, lambda k: method in k.acquire_methods)
                 if source is not None:
                     return source
+                kept = self.stored(func.value)  # `request.app.state.pg.getconn()`
+                if (
+                    kept is not None
+                    and kept.role == SOURCE
+                    and kept.kind is not None
+                    and method in kept.kind.acquire_methods
+                ):
+                    return kept.kind
             elif receiver is not None and receiver.split(".", 1)[0] in self.imports:
                 # A pool of another module of the project whose kind is derived there (a
                 # home-grown pool, owners.py): its methods are not the catalogue's.
@@ -478,6 +490,9 @@ class CollectedFacts:
                     and method in export.kind.acquire_methods
                 ):
                     return export.kind
+        stored = self.stored_call(call)
+        if stored is not None:
+            return stored  # `request.app.state.session_factory()`, `FACTORIES["main"]()`
         if whole is None:
             return None
         if whole in self.factories:
@@ -498,6 +513,75 @@ class CollectedFacts:
         if export.role == "source" and export.kind.acquire_by_calling_source:
             return export.kind
         return None
+
+    def stored(self, expr: cst.BaseExpression) -> Export | None:
+        """What the stored path `expr` holds, if a source or a callable that acquires
+        (`stored.py`): this module's stores and the project's."""
+        resolver = self.resolver
+
+        def project(query: str) -> Export | None:
+            return resolver.lookup(query) if resolver is not None else None
+
+        return self.stores.loaded(expr, self._describer(), project, self.imports)
+
+    def own_stores(self) -> dict[str, Export]:
+        """key -> what the module stores under it (`stored.py`), for loads in other modules."""
+        return self.stores.own(self._describer()) if self.stores.values else {}
+
+    def _describer(self) -> Describe:
+        if self._describe is None:
+            self._describe = Describe(self._builds_source, self._names_source)
+        return self._describe
+
+    def stored_call(self, call: cst.Call) -> Kind | None:
+        """The kind `call` acquires by calling a stored source or factory: the stored path
+        itself (`app.state["sessions"]()`), or a local bound only to one (`make =
+        app.state.session_factory; db = make()`)."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            info = self._scope_of(call)
+            if info is None or func.value in info.params:
+                return None
+            values = info.assigned.get(func.value, [])
+            if not values:
+                return None
+            kinds = {self._stored_kind(unwrap_value(v)) for v in values}
+            return kinds.pop() if len(kinds) == 1 else None
+        return self._stored_kind(func)
+
+    def _stored_kind(self, expr: cst.BaseExpression) -> Kind | None:
+        if not isinstance(expr, (cst.Attribute, cst.Subscript)):
+            return None
+        kept = self.stored(expr)
+        return called_kind(kept) if kept is not None else None
+
+    def _scope_of(self, call: cst.Call) -> FunctionInfo | None:
+        if self._call_scopes is None:
+            self._call_scopes = {
+                id(c): info
+                for info in (self.module_info, *self.functions.values())
+                for c in info.calls
+            }
+        return self._call_scopes.get(id(call))
+
+    def _builds_source(self, call: cst.Call) -> tuple[Kind, bool | None] | None:
+        """(kind, async) when `call` builds a new source (a constructor, a source factory)."""
+        constructor = self.qualify(call.func)
+        for kind in self.kinds:
+            if constructor in kind.source_constructors:
+                return kind, async_constructor(constructor, call, kind)
+        return self.source_factory(call.func, None)
+
+    def _names_source(self, text: str) -> Export | None:
+        """The `Export` a name written here stands for: a source built in the module
+        (`SessionLocal`), a factory function of it, or an imported source or factory."""
+        if text in self.constructed:
+            return Export(
+                "source", self.constructed[text], asynchronous=self.asynchronous.get(text)
+            )
+        if text in self.factories:
+            return Export("factory", self.factories[text])
+        return self.names.lookup(text)
 
     def collaborator_class(self, receiver: str, class_name: str | None) -> str | None:
         """The class (as this module writes it) of the object `receiver` names: `self.repo`

@@ -20,7 +20,7 @@ from leakcheck.analysis.syntax import dotted, receiver_text, unwrap_value
 from leakcheck.config.catalogue import Kind
 
 
-def _async_constructor(constructor: str, call: cst.Call, kind: Kind) -> bool:
+def async_constructor(constructor: str, call: cst.Call, kind: Kind) -> bool:
     """`async_sessionmaker(...)`, `create_async_engine(...)`, `sessionmaker(class_=AsyncSession)`,
     `asyncpg.create_pool(...)` (a kind whose acquisitions are awaited): sources whose resources
     need `async with`."""
@@ -100,7 +100,7 @@ class Sources:
                     text = dotted(target)
                     if text is not None:
                         self.construct(text, kind)
-                        self.asynchronous[text] = _async_constructor(constructor, call, kind)
+                        self.asynchronous[text] = async_constructor(constructor, call, kind)
         if not built and dotted(call.func) is not None:
             texts = [t for t in (dotted(target) for target in targets) if t is not None]
             if texts:
@@ -165,7 +165,7 @@ class Sources:
         constructor = self.imports.qualify(node.func)
         for kind in self.kinds:
             if constructor in kind.source_constructors:
-                return kind, _async_constructor(constructor, node, kind)
+                return kind, async_constructor(constructor, node, kind)
         return self.source_factory(node.func, class_name)
 
     # -- questions -------------------------------------------------------------------------------

@@ -36,6 +36,10 @@ MAX_REEXPORTS = 8
 # What a lookup answered: ("config", kind name), ("conventional", kind name), ("export", module
 # path, name, digest of the Export), or None.
 Answer = tuple[str, ...] | None
+# Stored sources (`analysis/stored.py`): a query `STORED + key` is answered from the summary the
+# project makes of every module's stores under that key (`STORES` stands for its path).
+STORED = "<stored>:"
+STORES = "<stored>"
 
 _PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {}
 _REAL_DIRECTORIES: dict[str, str] = {}
@@ -321,6 +325,12 @@ class NameResolver:
     def _resolve(
         self, qualified: str, depth: int, materialise: bool
     ) -> tuple[Answer, Export | None]:
+        if qualified.startswith(STORED):
+            stores = self.source.summary(STORES)
+            if stores is None or qualified not in stores.digests:
+                return None, None
+            kept: Answer = ("export", STORES, qualified, stores.digests[qualified])
+            return kept, stores.exports().get(qualified) if materialise else None
         configured = self._configured(qualified)
         if configured is not None:
             return ("config", configured), self._export(configured, materialise)
@@ -414,6 +424,8 @@ class LazySummaries:
         self._summaries: dict[str, Summary | None] = {}
 
     def summary(self, path: str) -> Summary | None:
+        if path == STORES:
+            return None  # one file alone: the project's stores are not read
         if path in self._summaries:
             return self._summaries[path]
         self._summaries[path] = None  # guards against import cycles

@@ -50,6 +50,8 @@ from leakcheck.model import FileError, FileResult
 from leakcheck.project import django_evidence
 from leakcheck.project.cache import Cache, Entry, content_hash
 from leakcheck.project.names import (
+    STORED,
+    STORES,
     ModuleFinder,
     NameResolver,
     import_roots,
@@ -60,7 +62,7 @@ from leakcheck.project.names import (
 from leakcheck.project.prefilter import Words, acquisition_tokens, export_markers
 from leakcheck.project.reuse import Reuse
 from leakcheck.project.schedule import Schedule
-from leakcheck.project.summaries import Summary, digest, import_table, read_imports
+from leakcheck.project.summaries import Summary, digest, import_table, read_imports, summarise
 from leakcheck.project.unit import Unit
 from leakcheck.project.workers import Done, Limits, Task, perform, tuned_collector
 
@@ -232,6 +234,8 @@ class Project:
     def visible(self, asking: Unit | None, path: str) -> Summary | None:
         """The summary of the module at `path` as `asking` may see it: None for modules that
         cannot export, and, inside an import cycle, for the asking module and those after it."""
+        if path == STORES:
+            return self.stores(asking)
         unit = self.by_real.get(path)
         if unit is None:  # an import the scan missed: summarise it now, here
             unit = self.add(path, path, judged=False, named=False)
@@ -256,6 +260,30 @@ class Project:
         ):
             return None
         return unit.summary
+
+    def stores(self, asking: Unit | None) -> Summary | None:
+        """What the other summarised modules store under each key (`analysis/stored.py`),
+        merged: one key stored as two different things is "stored-other". None when no module
+        stores anything. The digests say which loads to judge again when a store changes."""
+        found: dict[str, list[Unit]] = {}
+        for unit in self.units:
+            if unit is asking or not unit.done or unit.summary is None:
+                continue
+            for name in unit.summary.digests:
+                if name.startswith(STORED):
+                    found.setdefault(name, []).append(unit)
+        if not found:
+            return None
+        from leakcheck.analysis.stored import merge  # only when a module stores something
+
+        exports = {}
+        for name, units in sorted(found.items()):
+            merged = merge(
+                e for u in units if u.summary is not None and (e := u.summary.exports().get(name))
+            )
+            if merged is not None:
+                exports[name] = merged
+        return summarise(exports, {})
 
     def imported(self, unit: Unit, module: str) -> Unit | None:
         """The unit `unit` imports as `module`, if it is one of the run's."""
