@@ -932,3 +932,62 @@ def test_a_relative_import_between_namespace_packages_is_resolved(here: Path) ->
     report = run(["postgres_proj"], options=Options(jobs=1, cache=False))
     found = [(f.path, f.line, f.code) for f in report.findings]
     assert found == [("postgres_proj/services/admin.py", 4, "LC104")]
+
+
+PLAIN_HELPER = {
+    "pyproject.toml": "",
+    "app/__init__.py": "",
+    "app/db.py": """\
+        from psycopg2.pool import SimpleConnectionPool
+
+        pool = SimpleConnectionPool(1, 5)
+        """,
+    "app/helpers.py": """\
+        def rows(conn, sql):
+            cur = conn.cursor()
+            cur.execute(sql)
+            return cur.fetchall()
+        """,
+    "app/text.py": """\
+        def title(s):
+            return s.title()
+        """,
+    "app/report.py": """\
+        from app.db import pool
+        from app.helpers import rows
+        from app.text import title
+
+        def report(sql):
+            conn = pool.getconn()
+            found = rows(conn, sql)
+            return title(str(found))
+        """,
+}
+
+
+def test_a_helper_without_a_database_word_is_summarised_when_given_a_connection(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # helpers.py names no pool or driver, so the word test never summarises it; report.py passes
+    # it a connection, so it is summarised on demand: `rows` only borrows, and the connection is
+    # reported as never returned (it was taken as handed over to unknown code).
+    write(here, PLAIN_HELPER)
+    found = variants(["app"], here / "cache")
+    for name, rows in found.items():
+        assert [(path, line, code) for path, line, _, code, _ in rows] == [
+            ("app/report.py", 6, "LC101")
+        ], name
+    # Only on demand: text.py, which is given no connection, is never parsed.
+    parsed = record_parses(monkeypatch)
+    assert outcome(run(["app"], options=Options(jobs=1))) == found["plain"]
+    shown = sorted(Path(p).resolve().relative_to(here.resolve()).as_posix() for p in parsed)
+    assert shown == ["app/db.py", "app/helpers.py", "app/report.py"]
+    # The helper now keeps the connection: a warm run agrees with a cold one (report.py's cached
+    # result depended on what helpers.py said).
+    options = Options(jobs=2, cache=True, cache_dir=here / "cache")
+    (here / "app" / "helpers.py").write_text(
+        "KEPT = []\n\n\ndef rows(conn, sql):\n    KEPT.append(conn)\n    return []\n"
+    )
+    cold = outcome(run(["app"], options=Options(jobs=1)))
+    assert cold == []
+    assert outcome(run(["app"], options=options)) == cold

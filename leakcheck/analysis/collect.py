@@ -407,6 +407,11 @@ class CollectedFacts:
         """What another module of the project says about an imported name, if anything."""
         return self.names.lookup(text)
 
+    def imported_callee(self, text: str) -> Export | None:
+        """`imported`, for a function called with a resource: its module is summarised even if
+        it names no database word (`Resolver.lookup_callee`)."""
+        return self.names.lookup(text, callee=True)
+
     def _imported(self, text: str) -> Export | None:
         return self.names.lookup(text)
 

@@ -199,7 +199,7 @@ def _classify_use(
         else:
             # A borrow leaves the caller the owner; a callee that takes it over (stores it,
             # hands it to a thread, returns it) moves it; an unknown callee may have.
-            effect = argument_effect(ctx.facts, grand, parent, ctx.site.class_name)
+            effect = argument_effect(ctx.facts, grand, parent, ctx.site.class_name, on_demand=True)
             if kept_by_wrapper(ctx.facts, ctx.info, grand, effect):
                 effect = BORROW  # `cur = RowCursor(conn)`: the wrapper never leaves the scope
             if effect == UNKNOWN:

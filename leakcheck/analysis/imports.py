@@ -79,23 +79,25 @@ class ModuleImports:
         full = self.imports.get(head, head)
         return f"{full}.{rest}" if rest else full
 
-    def lookup(self, text: str) -> Export | None:
+    def lookup(self, text: str, callee: bool = False) -> Export | None:
         """What another module says about an imported name (`SessionLocal`, `db.pool`), or about
         a name none of the module's imports binds but a `from x import *` may (the last star
-        import that exports it wins, as at run time), unless the module defines it itself."""
+        import that exports it wins, as at run time), unless the module defines it itself.
+        `callee`: the name is called with a resource (`Resolver.lookup_callee`)."""
         if self.resolver is None:
             return None
+        ask = self.resolver.lookup_callee if callee else self.resolver.lookup
         head, _, rest = text.partition(".")
         if head not in self.imports:
             if any(head in names for names in self.local):
                 return None  # defined here
             for base in reversed(self.star_imports):
-                export = self.resolver.lookup(f"{base}.{text}")
+                export = ask(f"{base}.{text}")
                 if export is not None:
                     return export
             return None
         full = self.imports[head]
-        return self.resolver.lookup(f"{full}.{rest}" if rest else full)
+        return ask(f"{full}.{rest}" if rest else full)
 
     def is_library_module(self, receiver: cst.BaseExpression, kinds: tuple[Kind, ...]) -> bool:
         """Is `receiver` a module (`import psycopg2`, `from psycopg2 import pool`) rather than an

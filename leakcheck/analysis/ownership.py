@@ -278,13 +278,20 @@ def _use(name: cst.Name, parent: cst.CSTNode | None, grand: cst.CSTNode | None) 
 
 
 def argument_effect(
-    facts: CollectedFacts, call: cst.Call, arg: cst.Arg, class_name: str | None
+    facts: CollectedFacts,
+    call: cst.Call,
+    arg: cst.Arg,
+    class_name: str | None,
+    on_demand: bool = False,
 ) -> str:
     """What `call` does to the resource passed as `arg`: borrow, take, release, or unknown.
 
     Resolved from the callee's function facts (same module, `self.method`, a class of the module,
     or an imported project function through its export), else from `rules/ownership.toml` for
-    external APIs. A callee that cannot be resolved at all is `unknown`.
+    external APIs. A callee that cannot be resolved at all is `unknown`. `on_demand`: `arg` is a
+    tracked resource being judged, so an imported callee's module is summarised even if it names
+    no database word (`CollectedFacts.imported_callee`); computing a summary's own parameter
+    effects does not ask that (every parameter of a library would).
     """
     data = ownership()
     func = call.func
@@ -294,7 +301,7 @@ def argument_effect(
         return TAKE
     if isinstance(func, cst.Attribute) and func.attr.value in data.takes_methods:
         return TAKE
-    effects = callee_effects(facts, call, class_name)
+    effects = callee_effects(facts, call, class_name, on_demand)
     if effects is not None:
         if effects.asynchronous and id(call) not in facts.awaited:
             return UNKNOWN  # a coroutine not awaited here: it may run later
@@ -331,9 +338,10 @@ def _position(call: cst.Call, arg: cst.Arg) -> int:
 
 
 def callee_effects(
-    facts: CollectedFacts, call: cst.Call, class_name: str | None
+    facts: CollectedFacts, call: cst.Call, class_name: str | None, on_demand: bool = False
 ) -> ParamEffects | None:
-    """The parameter effects of the function or class that `call` calls, when it is known."""
+    """The parameter effects of the function or class that `call` calls, when it is known
+    (`on_demand`: as `argument_effect`)."""
     func = call.func
     known = param_effects(facts)
     if isinstance(func, cst.Name):
@@ -345,10 +353,10 @@ def callee_effects(
         and dotted(func.value) in ("self", "cls")
     ):
         return known.get(f"{class_name}.{func.attr.value}")
-    whole = dotted(func)
-    if whole is None:
+    text = dotted(func)
+    if text is None:
         return None
-    export = facts.imported(whole)
+    export = facts.imported_callee(text) if on_demand else facts.imported(text)
     if export is not None and export.params is not None:
         return export.params
     return None

@@ -168,6 +168,12 @@ class Resolver(Protocol):
 
     def lookup(self, qualified: str) -> Export | None: ...
 
+    def lookup_callee(self, qualified: str) -> Export | None:
+        """As `lookup`, for a function the module passes a resource to: a module that defines
+        nothing the prefilter's words name (a helper with no database word) is summarised all
+        the same, so that what it does with its parameters is known."""
+        ...
+
 
 @dataclass
 class Binding:

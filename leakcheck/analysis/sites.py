@@ -252,7 +252,7 @@ class SiteFacts(RoleFacts):
         if found is None:
             return None
         outer, arg = found
-        if argument_effect(self, outer, arg, class_name) != BORROW:
+        if argument_effect(self, outer, arg, class_name, on_demand=True) != BORROW:
             return None
         return Binding(Origin.PASSED, dotted(outer.func) or "")
 

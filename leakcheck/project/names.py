@@ -40,6 +40,8 @@ Answer = tuple[str, ...] | None
 # project makes of every module's stores under that key (`STORES` stands for its path).
 STORED = "<stored>:"
 STORES = "<stored>"
+# The key under which a resolver records a `lookup_callee` (a name no Python name can hold).
+CALLEE = "callee "
 
 _PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {}
 _REAL_DIRECTORIES: dict[str, str] = {}
@@ -289,9 +291,13 @@ class ModuleFinder:
 
 class SummarySource(Protocol):
     """Gives the summary of the module at a real path, or None when it offers nothing (not a
-    module that can export, unreadable, unparsable, or not visible from the asking module)."""
+    module that can export, unreadable, unparsable, or not visible from the asking module).
 
-    def summary(self, path: str) -> Summary | None: ...
+    `whole`: the module is asked about a function that is given a resource, so a module that
+    defines nothing the prefilter's words name is summarised all the same (on demand, at most
+    once per run); None while what it imports is not summarised yet."""
+
+    def summary(self, path: str, whole: bool = False) -> Summary | None: ...
 
 
 class NameResolver:
@@ -318,12 +324,23 @@ class NameResolver:
         self.queries[qualified] = answer
         return export
 
+    def lookup_callee(self, qualified: str) -> Export | None:
+        """`lookup` for a function given a resource: its module is summarised even if it has
+        no export marker (`SummarySource.summary`'s `whole`). Recorded under `CALLEE` +
+        `qualified`, so that `answer` checks it the same way."""
+        answer, export = self._resolve(qualified, 0, materialise=True, whole=True)
+        self.queries[CALLEE + qualified] = answer
+        return export
+
     def answer(self, qualified: str) -> Answer:
-        """What `lookup` would record for `qualified`, without building any `Export`."""
+        """What `lookup` (or, for a key starting with `CALLEE`, `lookup_callee`) would record
+        for `qualified`, without building any `Export`."""
+        if qualified.startswith(CALLEE):
+            return self._resolve(qualified[len(CALLEE) :], 0, materialise=False, whole=True)[0]
         return self._resolve(qualified, 0, materialise=False)[0]
 
     def _resolve(
-        self, qualified: str, depth: int, materialise: bool
+        self, qualified: str, depth: int, materialise: bool, whole: bool = False
     ) -> tuple[Answer, Export | None]:
         if qualified.startswith(STORED):
             stores = self.source.summary(STORES)
@@ -338,15 +355,19 @@ class NameResolver:
         path = self.finder.find(self.roots, ".".join(parts[:-1])) if len(parts) > 1 else None
         if path is not None:
             summary = self.source.summary(path)
+            name = parts[-1]
+            if whole and (
+                summary is None or (name not in summary.digests and name not in summary.imports)
+            ):
+                summary = self.source.summary(path, whole)  # a helper of a module with no marker
             if summary is None:
                 return None, None
-            name = parts[-1]
             if name in summary.digests:
                 answer: Answer = ("export", path, name, summary.digests[name])
                 return answer, summary.exports().get(name) if materialise else None
             target = summary.imports.get(name)
             if target is not None and depth < MAX_REEXPORTS:
-                return self._resolve(target, depth + 1, materialise)  # `from .db import X`
+                return self._resolve(target, depth + 1, materialise, whole)  # `from .db import X`
             return None, None
         conventional = self._listing("conventional-factory-names")
         if parts[-1] in self.names.conventional and conventional is not None:
@@ -421,21 +442,21 @@ class LazySummaries:
         self.finder = finder
         self.settings = settings
         self.known = known
-        self._summaries: dict[str, Summary | None] = {}
+        self._summaries: dict[tuple[str, bool], Summary | None] = {}
 
-    def summary(self, path: str) -> Summary | None:
+    def summary(self, path: str, whole: bool = False) -> Summary | None:
         if path == STORES:
             return None  # one file alone: the project's stores are not read
-        if path in self._summaries:
-            return self._summaries[path]
-        self._summaries[path] = None  # guards against import cycles
+        if (path, whole) in self._summaries:
+            return self._summaries[path, whole]
+        self._summaries[path, whole] = None  # guards against import cycles
         found = self.known(path) if self.known is not None else None
-        if found is None:
-            found = self._compute(path)
-        self._summaries[path] = found
+        if found is None or (whole and not found.digests):
+            found = self._compute(path, whole)
+        self._summaries[path, whole] = found
         return found
 
-    def _compute(self, path: str) -> Summary | None:
+    def _compute(self, path: str, whole: bool = False) -> Summary | None:
         from leakcheck.project.prefilter import export_markers
 
         kinds, names = self.settings(Path(path))
@@ -446,7 +467,7 @@ class LazySummaries:
             return None
         _, package, _ = module_name(Path(path))
         resolver = NameResolver(self.finder, import_roots(Path(path)), kinds, names, self)
-        if not export_markers(kinds, names).matches(source, package):
+        if not whole and not export_markers(kinds, names).matches(source, package):
             from leakcheck.project.summaries import import_table
 
             table = import_table(source, package)  # it may pass on what it imports

@@ -40,7 +40,7 @@ import re
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import astuple
+from dataclasses import astuple, replace
 
 from leakcheck import __version__
 from leakcheck.analysis.gate import cpython_rejects
@@ -69,6 +69,9 @@ from leakcheck.project.workers import Done, Limits, Task, perform, tuned_collect
 # The largest named file without an acquisition word that this process reads with CPython's
 # parser itself (its tree takes at most about a thousand bytes per byte: `analysis.gate`).
 GATE_HERE = 64 * 1024
+# The largest module without an export marker that is summarised on demand (`Project.whole`),
+# in this process: a helper that is given a connection is a small module.
+WHOLE_AT_MOST = 256 * 1024
 # A release call, as `analysis.unknown` counts resource-like calls by it (its `RELEASES`).
 _RELEASE = re.compile(rb"\.[ \t]*(?:close|release|aclose)\b")
 
@@ -84,8 +87,8 @@ class _View:
         self.project = project
         self.unit = unit
 
-    def summary(self, path: str) -> Summary | None:
-        return self.project.visible(self.unit, path)
+    def summary(self, path: str, whole: bool = False) -> Summary | None:
+        return self.project.visible(self.unit, path, whole)
 
 
 class Project:
@@ -113,6 +116,10 @@ class Project:
         self.parsed = 0  # files parsed in this run (for the benchmark)
         self.on_judged: Callable[[], None] | None = None  # called as each checked file is done
         self._demoted: list[Unit] = []  # checked modules found to define nothing (`_demote`)
+        # Modules without a marker summarised on demand (`whole`), by unit index; and those being
+        # summarised now (an import cycle among them answers None).
+        self._wholes: dict[int, Summary | None] = {}
+        self._summarising: set[int] = set()
 
     # -- units ---------------------------------------------------------------------------------
 
@@ -231,9 +238,10 @@ class Project:
 
     # -- visibility ------------------------------------------------------------------------------
 
-    def visible(self, asking: Unit | None, path: str) -> Summary | None:
+    def visible(self, asking: Unit | None, path: str, whole: bool = False) -> Summary | None:
         """The summary of the module at `path` as `asking` may see it: None for modules that
-        cannot export, and, inside an import cycle, for the asking module and those after it."""
+        cannot export, and, inside an import cycle, for the asking module and those after it.
+        `whole`: a module without an export marker is summarised all the same (`whole`)."""
         if path == STORES:
             return self.stores(asking)
         unit = self.by_real.get(path)
@@ -247,6 +255,9 @@ class Project:
                 if unit.relay and self.promote(unit):  # demoted: it may still pass one on
                     self.run_inline(unit)
         if not unit.marker:
+            summary = self.whole(unit) if whole else None
+            if summary is not None:
+                return summary
             # It defines nothing, but may pass on what it imports (`from .db import get_conn`
             # in a package's `__init__.py`): a summary of its import table alone.
             return Summary(dict(unit.table)) if unit.table else None
@@ -260,6 +271,45 @@ class Project:
         ):
             return None
         return unit.summary
+
+    def whole(self, unit: Unit) -> Summary | None:
+        """The summary of `unit`, a module without an export marker, made here on demand once
+        a module passes a resource to one of its functions (`SummarySource.summary`'s `whole`):
+        a helper that names no database word (`def run_query(db, q): return db.execute(q)`)
+        would otherwise be unknown code, and the connection taken as handed over to it.
+
+        Made at most once per run, and only once every project module it imports that can
+        export is done: before that it answers None (the asking module is judged again at the
+        end if the answer then differs, `_settle`, so the result does not depend on timing).
+        None too for an unreadable module, one larger than `WHOLE_AT_MOST`, one in an import
+        cycle of such modules, and one that does not parse."""
+        if unit.index in self._wholes:
+            return self._wholes[unit.index]
+        if unit.unreadable or unit.index in self._summarising:
+            return None
+        source = self._bytes(unit)
+        if len(source) > WHOLE_AT_MOST:
+            self._wholes[unit.index] = None
+            return None
+        for module in read_imports(source, unit.package, table=False)[0]:
+            dependency = self.imported(unit, module)
+            if dependency is not None and dependency.marker and not dependency.done:
+                return None  # not yet: asked again later
+        task = replace(
+            self.task(unit), judge=False, summarise=True, django=None, markers=None, tokens=None
+        )
+        self._summarising.add(unit.index)
+        try:
+            done = perform(task, _View(self, unit))
+        except CatalogueError:
+            raise
+        except Exception:  # a bug in leakcheck: this module stays unknown code, as before
+            done = Done(unit.index, FileResult(unit.shown), None)
+        finally:
+            self._summarising.discard(unit.index)
+        self.parsed += 1
+        self._wholes[unit.index] = done.summary
+        return done.summary
 
     def stores(self, asking: Unit | None) -> Summary | None:
         """What the other summarised modules store under each key (`analysis/stored.py`),
@@ -407,8 +457,8 @@ class Project:
         """Stop the workers, if any were started."""
         self.schedule.stop()
 
-    def _answer(self, task: Task, path: str) -> Summary | None:
-        return self.visible(self.units[task.key], path)
+    def _answer(self, task: Task, path: str, whole: bool) -> Summary | None:
+        return self.visible(self.units[task.key], path, whole)
 
     # -- the run ---------------------------------------------------------------------------------
 

@@ -312,8 +312,8 @@ class _Final:
     def __init__(self, project: Project) -> None:
         self.project = project
 
-    def summary(self, path: str) -> Summary | None:
-        return self.project.visible(None, path)
+    def summary(self, path: str, whole: bool = False) -> Summary | None:
+        return self.project.visible(None, path, whole)
 
 
 def run(

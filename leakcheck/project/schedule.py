@@ -49,7 +49,8 @@ class Work(Protocol):
         ...
 
 
-Answer = Callable[[Task, str], Summary | None]  # the summary a task may see for a module's path
+# The summary a task may see for a module's path (`whole`: as `SummarySource.summary`)
+Answer = Callable[[Task, str, bool], Summary | None]
 
 
 class Schedule:

@@ -156,13 +156,13 @@ class _Remote:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.known: dict[str, Summary | None] = {}
+        self.known: dict[tuple[str, bool], Summary | None] = {}
 
-    def summary(self, path: str) -> Summary | None:
-        if path not in self.known:
-            self.connection.send(("need", path))
-            self.known[path] = self.connection.recv()
-        return self.known[path]
+    def summary(self, path: str, whole: bool = False) -> Summary | None:
+        if (path, whole) not in self.known:
+            self.connection.send(("need", path, whole))
+            self.known[path, whole] = self.connection.recv()
+        return self.known[path, whole]
 
 
 def injected_fault(source: bytes) -> None:
@@ -309,13 +309,14 @@ class _Slot:
 class WorkerPool:
     """`jobs` worker processes fed one task at a time.
 
-    `answer(task, path)` gives the summary a task may see for the module at `path`.
+    `answer(task, path, whole)` gives the summary a task may see for the module at `path`
+    (`whole`: as `SummarySource.summary`).
     """
 
     def __init__(
         self,
         jobs: int,
-        answer: Callable[[Task, str], Summary | None],
+        answer: Callable[[Task, str, bool], Summary | None],
         limits: Limits | None = None,
     ) -> None:
         import multiprocessing
@@ -381,7 +382,7 @@ class WorkerPool:
                         self._replace(slot)
                         continue
                     if message[0] == "need":
-                        slot.connection.send(self.answer(task, message[1]))
+                        slot.connection.send(self.answer(task, message[1], message[2]))
                     else:
                         slot.task = None
                         finished.append(message[1])
