@@ -22,7 +22,7 @@ from leakcheck.analysis.gate import Rejection, cpython_parse
 from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.parsing import parse_module
 from leakcheck.analysis.positions import Span, locate_with_code
-from leakcheck.analysis.syntax import call_text
+from leakcheck.analysis.syntax import call_text, dotted, unwrap_value, walk
 from leakcheck.analysis.unknown import unknown_calls
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
@@ -352,9 +352,105 @@ def _finding(
 
 def _severity(site: Site, facts: ModuleFacts) -> Severity:
     """How much a finding about `site`'s resource weighs: its kind's severity for the acquiring
-    call (`Kind.severity_of`), one step lower in module-level code (README, "Severity")."""
-    severity = site.kind.severity_of(facts.qualify(site.call.func))
+    call (`Kind.severity_of`), or for the source it is taken from where the module builds it
+    (`Kind.severity_of_source`: a peewee `SqliteDatabase`, `create_engine("sqlite://...")`), one
+    step lower in module-level code (README, "Severity")."""
+    kind = site.kind
+    severity = kind.severity_of(facts.qualify(site.call.func))
+    if kind.source_severity or kind.url_severity:
+        severity = _source_severity(site, facts) or severity
     return severity.lower() if isinstance(site.scope, cst.Module) else severity
+
+
+def _source_severity(site: Site, facts: ModuleFacts) -> Severity | None:
+    """The weight `site.kind` gives the call that made the resource (an `acquire` callable) or
+    the source it is taken from (`db` of `db.connect()`, `engine` of `engine.connect()`,
+    `Session` of `Session()`): that call itself, or the constructor calls bound to the source's
+    name in the function (else at module level; in the class's methods for `self.x`). None when
+    no such call is found, or the ones found weigh differently."""
+    kind, func = site.kind, site.call.func
+    if facts.qualify(func) in kind.acquire_callables:
+        return _call_severity(site.call, kind, site, facts)
+    source: cst.BaseExpression = func
+    if isinstance(func, cst.Attribute) and func.attr.value in kind.acquire_methods:
+        source = func.value
+    elif not kind.acquire_by_calling_source:
+        return None
+    if isinstance(source, cst.Call):
+        return _call_severity(source, kind, site, facts)
+    text = dotted(source)
+    if text is None:
+        return None
+    found = {_call_severity(c, kind, site, facts) for c in _bound_calls(text, site, facts)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _call_severity(call: cst.Call, kind: Kind, site: Site, facts: ModuleFacts) -> Severity | None:
+    """`kind`'s weight for a source (or resource) made by `call`: by its URL's scheme, else by
+    its constructor (`Kind.severity_of_source`)."""
+    return kind.severity_of_source(facts.qualify(call.func), _url(call, site, facts, 3))
+
+
+def _url(call: cst.Call, site: Site, facts: ModuleFacts, depth: int) -> str | None:
+    """The literal URL `call` is given: its first argument, or `url=` / `bind=`, as a string or
+    an f-string's leading text (`f"sqlite:///{path}"`); through an engine made inline or bound
+    to a name (`sessionmaker(bind=engine)`), `depth` calls deep. None when not literal."""
+    for arg in call.args:
+        first = arg.keyword is None and not arg.star and arg is call.args[0]
+        if not (first or (arg.keyword is not None and arg.keyword.value in ("url", "bind"))):
+            continue
+        value = unwrap_value(arg.value)
+        if isinstance(value, cst.SimpleString):
+            evaluated = value.evaluated_value
+            return evaluated if isinstance(evaluated, str) else None
+        if isinstance(value, cst.FormattedString) and value.parts:
+            head = value.parts[0]
+            return head.value if isinstance(head, cst.FormattedStringText) else None
+        if depth <= 0:
+            return None
+        if isinstance(value, cst.Call):
+            return _url(value, site, facts, depth - 1)
+        text = dotted(value)
+        if text is not None:
+            urls = {_url(c, site, facts, depth - 1) for c in _bound_calls(text, site, facts)}
+            return urls.pop() if len(urls) == 1 else None
+    return None
+
+
+def _bound_calls(text: str, site: Site, facts: ModuleFacts) -> list[cst.Call]:
+    """The calls bound to the name `text` (`db = SqliteDatabase(path)`): in the site's function
+    when it binds it there, else in the module's own statements, or for `self.x` in the methods
+    of the site's class. A name bound to anything but a call gives []."""
+    scopes: list[cst.CSTNode] = []
+    if isinstance(site.scope, cst.FunctionDef):
+        scopes.append(site.scope)
+    if text.startswith("self.") and site.class_name is not None:
+        scopes += [
+            n
+            for n in facts.module.body
+            if isinstance(n, cst.ClassDef) and n.name.value == site.class_name
+        ]
+    else:
+        scopes.append(facts.module)
+    for scope in scopes:
+        values = [
+            unwrap_value(value)
+            for node in walk(scope, into_scopes=isinstance(scope, cst.ClassDef))
+            for value in _assigned_to(node, text)
+        ]
+        if values:
+            calls = [v for v in values if isinstance(v, cst.Call)]
+            return calls if len(calls) == len(values) else []
+    return []
+
+
+def _assigned_to(node: cst.CSTNode, text: str) -> list[cst.BaseExpression]:
+    """The value `node` binds to `text`, when it is `text = value` or `text: T = value`."""
+    if isinstance(node, cst.Assign) and any(dotted(t.target) == text for t in node.targets):
+        return [node.value]
+    if isinstance(node, cst.AnnAssign) and node.value is not None and dotted(node.target) == text:
+        return [node.value]
+    return []
 
 
 def _no_fix_reason(decline: Decline | None, spans: dict[int, Span]) -> str:

@@ -36,6 +36,26 @@ EXPECTED = {
 }
 
 
+SOURCES = ROOT / "fixtures" / "severity" / "sources.py"
+# What each finding of the sources fixture weighs, by its acquisition (`source-severity` and
+# `url-severity` in rules/kinds.toml), and why.
+EXPECTED_BY_SOURCE = {
+    "pooled_db.connect()": HIGH,  # a pooled PostgreSQL database: the kind's weight
+    " file_db.connect()": MEDIUM,  # built by `peewee.SqliteDatabase`: a local file
+    "url_file_db.connect()": MEDIUM,  # `playhouse.db_url.connect("sqlite:///...")`
+    "url_server_db.connect()": HIGH,  # `playhouse.db_url.connect("postgresql://...")`
+    "local_db.connect()": MEDIUM,  # a `SqliteDatabase` built in the function itself
+    "file_conn = file_engine.connect()": MEDIUM,  # `create_engine("sqlite:///...")`
+    "formatted_engine.connect()": MEDIUM,  # an f-string URL whose scheme is written out
+    "server_engine.connect()": HIGH,  # `create_engine("postgresql://...")`
+    "unknown_engine.connect()": HIGH,  # a URL from the environment: the kind's weight
+    "FileSession()": MEDIUM,  # a sessionmaker bound to the SQLite engine
+    "ServerSession()": HIGH,  # one bound to the PostgreSQL engine
+    'dataset.connect("sqlite:///shop.db")': MEDIUM,  # an acquiring call's own URL
+    "script_conn = file_engine.connect()": LOW,  # a local file, at module level
+}
+
+
 def json_findings(*args: str) -> tuple[int, list[dict[str, Any]]]:
     code, out = invoke("check", "--isolated", "--output-format", "json", *args)
     assert code in (0, 1), out
@@ -54,6 +74,69 @@ def test_each_family_weighs_what_its_kind_and_place_say() -> None:
         [acquisition] = [a for a in EXPECTED if a in source_line(finding["path"], finding["line"])]
         got[acquisition] = finding["severity"]
     assert got == {acquisition: str(severity) for acquisition, severity in EXPECTED.items()}
+
+
+def test_a_source_built_in_the_module_weighs_what_it_holds() -> None:
+    _, findings = json_findings(str(SOURCES))
+    got = {}
+    for finding in findings:
+        line = source_line(finding["path"], finding["line"])
+        [acquisition] = [a for a in EXPECTED_BY_SOURCE if a in line]
+        got[acquisition] = finding["severity"]
+    assert got == {a: str(severity) for a, severity in EXPECTED_BY_SOURCE.items()}
+
+
+def test_a_source_kept_on_self_weighs_what_the_class_builds(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "archive.py": """\
+from peewee import SqliteDatabase
+
+
+
+class Archive:
+    def __init__(self, path):
+        self.archive_db = SqliteDatabase(path)
+
+    def count(self):
+        self.archive_db.connect()
+        return self.archive_db.execute_sql("SELECT count(*) FROM archive").fetchone()
+
+
+class Other:
+    def count(self):
+        self.archive_db.connect()
+        return self.archive_db.execute_sql("SELECT count(*) FROM archive").fetchone()
+"""
+        },
+    )
+    _, findings = json_findings(str(tmp_path / "archive.py"))
+    # Archive builds a SQLite file; Other's `self.archive_db` is no source this module builds.
+    assert [(f["line"], f["severity"]) for f in findings] == [(10, "medium"), (16, "high")]
+
+
+def test_source_and_url_weights_are_checked_when_the_kinds_load() -> None:
+    base = {"name": "k", "acquire": ["<source>.connect"], "release": ["<resource>.close()"]}
+    with pytest.raises(CatalogueError, match="source-constructors"):
+        parse_kind({**base, "source-severity": {"x.Y": "medium"}}, "test")
+    with pytest.raises(CatalogueError, match="URL scheme"):
+        parse_kind({**base, "url-severity": {"sqlite+pysqlite": "medium"}}, "test")
+    with pytest.raises(CatalogueError, match="must be one of"):
+        parse_kind({**base, "url-severity": {"sqlite": "tiny"}}, "test")
+    kind = parse_kind(
+        {
+            **base,
+            "source-constructors": ["x.Y", "x.Z"],
+            "source-severity": {"x.Y": "low"},
+            "url-severity": {"sqlite": "medium"},
+        },
+        "test",
+    )
+    assert kind.severity_of_source("x.Y", None) == LOW
+    assert kind.severity_of_source("x.Y", "SQLite+aiosqlite:///f.db") == MEDIUM  # URL first
+    assert kind.severity_of_source("x.Z", "postgresql://h/db") is None
+    assert kind.severity_of_source("x.Z", "sqlite.db") is None  # a path, no scheme
 
 
 def test_a_framework_hook_finding_weighs_what_its_rule_says() -> None:

@@ -142,6 +142,22 @@ class Kind:
     # one of its `acquire` callables (`sqlite3.connect` in a kind shared with `psycopg2.connect`).
     severity: Severity = Severity.HIGH
     acquire_severity: tuple[tuple[str, Severity], ...] = ()
+    # Per source constructor (`peewee.SqliteDatabase`, a local file, in a kind whose other
+    # sources are servers): a resource taken from a source built by it in the module weighs this.
+    source_severity: tuple[tuple[str, Severity], ...] = ()
+    # Per URL scheme (`sqlite`; a driver after `+` is ignored): a resource made by a call, or
+    # taken from a source built by a call, whose URL argument is a literal (or an f-string whose
+    # scheme is literal) with that scheme weighs this (`create_engine("sqlite:///app.db")`).
+    url_severity: tuple[tuple[str, Severity], ...] = ()
+    # For a `resource-is-source` kind: `<source>.METHOD()`, a context manager that opens the
+    # source's resource on entry when it is closed and closes it on exit (peewee's
+    # `db.connection_context()`): a fix may write `with db.connection_context():` around the range
+    # instead of the acquisition and its release.
+    source_context_manager: str = ""
+    # The acquisition's keyword that, true, makes opening an open resource reuse it (peewee's
+    # `connect(reuse_if_open=True)`), as `source_context_manager` does: an acquisition without it
+    # raises there instead, so the `with` form changes that path and is unsafe.
+    reuse_keyword: str = ""
 
     def severity_of(self, acquired_by: str) -> Severity:
         """The severity of a resource of this kind made by the call `acquired_by` (its
@@ -150,6 +166,20 @@ class Kind:
             if callable_name == acquired_by:
                 return severity
         return self.severity
+
+    def severity_of_source(self, constructor: str, url: str | None) -> Severity | None:
+        """The severity of a resource taken from (or made by) a call of `constructor` (its
+        qualified name) whose URL argument reads `url` (None: no literal one): `url_severity`'s
+        entry for the URL's scheme, else `source_severity`'s for the constructor, else None."""
+        if url is not None and "://" in url:
+            scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+            for known, severity in self.url_severity:
+                if known == scheme:
+                    return severity
+        for name, severity in self.source_severity:
+            if name == constructor:
+                return severity
+        return None
 
     def matches_source_name(self, receiver: str) -> bool:
         last = receiver.rsplit(".", 1)[-1].lower()
@@ -215,6 +245,10 @@ _KIND_KEYS = {
     "also-released-by",
     "severity",
     "acquire-severity",
+    "source-severity",
+    "url-severity",
+    "source-context-manager",
+    "reuse-keyword",
 }
 # `[tool.leakcheck]` keys that name sources (`sources-listed-in`); `pools` is any pool kind's.
 SOURCE_LIST_KEYS = frozenset({"session-factories", "engines", "conventional-factory-names"})
@@ -270,6 +304,48 @@ def _acquire_severity(
             )
         out.append((name, _severity(value, f"acquire-severity.{name}", where)))
     return tuple(out)
+
+
+def _severity_table(
+    raw: dict[str, Any], key: str, allowed: set[str] | None, where: str
+) -> tuple[tuple[str, Severity], ...]:
+    """`key = { "peewee.SqliteDatabase" = "medium" }`: each value a severity, each key one of
+    `allowed` (None: any URL scheme, lower case, no `+driver`)."""
+    table = raw.get(key, {})
+    if not isinstance(table, dict):
+        raise CatalogueError(f'{where}: `{key}` must be a table such as {{ "name" = "medium" }}')
+    out = []
+    for name, value in sorted(table.items()):
+        if allowed is not None and name not in allowed:
+            raise CatalogueError(
+                f"{where}: `{key}` key {name!r} is not one of the kind's `source-constructors`"
+            )
+        if allowed is None and not re.fullmatch(r"[a-z][a-z0-9.-]*", name):
+            raise CatalogueError(
+                f"{where}: `{key}` key {name!r} is not a URL scheme (such as `sqlite`)"
+            )
+        out.append((name, _severity(value, f"{key}.{name}", where)))
+    return tuple(out)
+
+
+def _source_context(raw: dict[str, Any], held_by_source: bool, where: str) -> tuple[str, str]:
+    """`source-context-manager = "<source>.METHOD()"` and `reuse-keyword`, for a
+    `resource-is-source` kind only: (METHOD, keyword)."""
+    pattern = _text(raw, "source-context-manager", "", where)
+    keyword = _text(raw, "reuse-keyword", "", where)
+    if not pattern:
+        if keyword:
+            raise CatalogueError(f"{where}: `reuse-keyword` needs a `source-context-manager`")
+        return "", ""
+    match = _RELEASE_ALL.match(pattern)
+    if not held_by_source or match is None:
+        raise CatalogueError(
+            f"{where}: `source-context-manager` must be `<source>.METHOD()`, for a "
+            "`resource-is-source` kind"
+        )
+    if keyword and not keyword.isidentifier():
+        raise CatalogueError(f"{where}: `reuse-keyword` must be a keyword name")
+    return match["method"], keyword
 
 
 def parse_kind(raw: dict[str, Any], where: str) -> Kind:
@@ -380,6 +456,8 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
             f"{where}: `discard-keyword` must be a keyword of a `<pool>.METHOD(<resource>)` release"
         )
     family = _text(raw, "family", "pool", where)
+    constructors = _strings(raw.get("source-constructors", []), "source-constructors", where)
+    context_method, reuse_keyword = _source_context(raw, held_by_source, where)
     with_releases = raw.get("with-releases", False)
     if not isinstance(with_releases, bool):
         raise CatalogueError(f"{where}: `with-releases` must be true or false")
@@ -396,9 +474,7 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         release_keyword=_text(raw, "release-keyword", "", where),
         with_releases=with_releases,
         with_note=_text(raw, "with-note", "", where),
-        source_constructors=frozenset(
-            _strings(raw.get("source-constructors", []), "source-constructors", where)
-        ),
+        source_constructors=frozenset(constructors),
         source_names=tuple(_strings(raw.get("source-names", []), "source-names", where)),
         context_manager_methods=frozenset(managers),
         context_manager=_text(raw, "context-manager", "", where),
@@ -427,6 +503,10 @@ def parse_kind(raw: dict[str, Any], where: str) -> Kind:
         also_released_by=frozenset(also),
         severity=_severity(raw.get("severity", "high"), "severity", where),
         acquire_severity=_acquire_severity(raw, callables, where),
+        source_severity=_severity_table(raw, "source-severity", set(constructors), where),
+        url_severity=_severity_table(raw, "url-severity", None, where),
+        source_context_manager=context_method,
+        reuse_keyword=reuse_keyword,
     )
 
 
