@@ -24,7 +24,7 @@ from leakcheck.checks import rule_for
 from leakcheck.config.catalogue import Kind
 from leakcheck.config.line_length import line_length
 from leakcheck.fix.drops import overridden_drop
-from leakcheck.fix.offers import OFFERS, Ask, main_form
+from leakcheck.fix.offers import OFFERS, Ask, main_forms
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.smallest import smallest_first
 from leakcheck.model import Applicability
@@ -43,11 +43,12 @@ def candidates(
     files say which FastAPI it runs on.
 
     The rule's recipes are walked in its order. Where its first main form stands, the one main
-    rewrite (offers.main_form) is offered: with the configured helpers, then without them when
-    some are configured (the plain form). Each other recipe offers its rewrites where it stands,
-    except a helper detected in the project that is preferred (same source, as safe as the plain
-    form, none configured): it goes first. Rewrites that produce the same code are offered once.
-    A rewrite that releases over a path dropping the resource on purpose is unsafe (drops.py).
+    rewrite (offers.main_forms: a smaller form of it first, where one applies) is offered: with
+    the configured helpers, then without them when some are configured (the plain form). Each
+    other recipe offers its rewrites where it stands, except a helper detected in the project
+    that is preferred (same source, as safe as the plain form, none configured): it goes first.
+    Rewrites that produce the same code are offered once. A rewrite that releases over a path
+    dropping the resource on purpose is unsafe (drops.py).
     Raises KeyError for a recipe the registry (offers.OFFERS) lacks.
     """
     rule = rule_for(verdict.site.kind.family, verdict.leak)
@@ -61,12 +62,12 @@ def candidates(
         if entry.main:
             if not main_done:
                 main_done = True
-                plain = main_form(rule.fixes, ask)
-                found.append(plain)
+                forms = main_forms(rule.fixes, ask)
+                found.extend(forms)
                 if helpers:
-                    plain = main_form(rule.fixes, replace(ask, helpers=()))
-                    found.append(plain)
-                ask = replace(ask, plain=plain)
+                    forms = main_forms(rule.fixes, replace(ask, helpers=()))
+                    found.extend(forms)
+                ask = replace(ask, plain=forms[0] if forms else None)
             continue
         offer = entry.make(ask)
         found.extend(offer.plans)

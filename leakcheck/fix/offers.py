@@ -29,6 +29,7 @@ from leakcheck.fix.afterwith import release_into_with
 from leakcheck.fix.branches import wrap_from_branch
 from leakcheck.fix.cmexit import release_in_exit, release_never_in_exit
 from leakcheck.fix.excepts import release_in_finally
+from leakcheck.fix.existing_try import release_in_existing_try
 from leakcheck.fix.helper_releases import releases_through_busy_helper
 from leakcheck.fix.late_try import try_from_acquisition
 from leakcheck.fix.loops import release_per_iteration
@@ -47,11 +48,12 @@ from leakcheck.fix.recipes import (
     wrap,
 )
 from leakcheck.fix.register_early import register_early
+from leakcheck.fix.source_context import source_context
 from leakcheck.fix.streams import close_before_wait, function_scope
 from leakcheck.fix.withitems import release_with_items
 from leakcheck.model import Applicability, Recipe
 
-__all__ = ["OFFERS", "Ask", "Entry", "Offer", "main_form"]
+__all__ = ["OFFERS", "Ask", "Entry", "Offer", "main_form", "main_forms"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,23 @@ def _project_helper(ask: Ask) -> Offer:
     return Offer(tuple(plans), ahead=tuple(ahead))
 
 
+def _source_context(ask: Ask) -> Offer:
+    """`with db.connection_context():` instead of the acquisition and its try/finally, for a
+    resource its source holds (source_context.py): first when as safe as the plain main rewrite
+    (`ask.plain`), so it wins a tie on size; after it otherwise."""
+    if not ask.assigned or ask.busy:
+        return NOTHING
+    plan = source_context(ask.verdict.site, ask.facts)
+    if plan is None:
+        return NOTHING
+    plain = ask.plain
+    if plain is None or plan.applicability == Applicability.SAFE:
+        return Offer(ahead=(plan,))
+    if plain.applicability != Applicability.SAFE:
+        return Offer(ahead=(plan,))
+    return Offer((plan,))
+
+
 # -- the main forms ------------------------------------------------------------------------------
 
 
@@ -191,15 +210,20 @@ def _wrap(ask: Ask) -> Offer:
     around the range; for a resource taken again in a branch and released after it, the branch
     and the rest of the range in try/finally (branches.py); for a `try` releasing it in `finally`
     that starts late, the statements before it moved in (late_try.py); decides when it has a
-    rewrite."""
+    rewrite. Without configured helpers, a `try` right after the acquisition that covers the
+    range gets the release in its own `finally` (existing_try.py), offered before the new
+    try/finally, which stays the next candidate should the smaller one fail its checks."""
     if not ask.assigned or ask.busy:
         return NOTHING
     site, facts = ask.verdict.site, ask.facts
-    return _decided_if_found(
+    existing = None if ask.helpers else release_in_existing_try(site, facts)
+    plan = (
         wrap(site, facts, ask.helpers)
         or wrap_from_branch(site, facts)
         or try_from_acquisition(site, facts)
     )
+    plans = tuple(p for p in (existing, plan) if p is not None)
+    return Offer(plans, True) if plans else NOTHING
 
 
 def _with_that_releases(ask: Ask) -> Offer:
@@ -287,6 +311,7 @@ OFFERS: dict[Recipe, Entry] = {
     Recipe.CLOSE_BEFORE_WAIT: Entry(_close_before_wait, main=False),
     Recipe.PER_ITERATION: Entry(_per_iteration, main=False),
     Recipe.PROJECT_HELPER: Entry(_project_helper, main=False),
+    Recipe.SOURCE_CONTEXT: Entry(_source_context, main=False),
     Recipe.RELEASE_BEFORE_HANDOFF: Entry(_release_before_handoff, main=True),
     Recipe.WRAP: Entry(_wrap, main=True),
     Recipe.WITH_THAT_RELEASES: Entry(_with_that_releases, main=True),
@@ -305,14 +330,22 @@ OFFERS: dict[Recipe, Entry] = {
 
 
 def main_form(fixes: tuple[Recipe, ...], ask: Ask) -> Plan | None:
-    """The main rewrite of `ask.verdict` from a rule's recipes (`fixes`): the plan of the first main
-    form that decides, or None when none decides or the deciding one finds no right rewrite.
-    Raises KeyError for a recipe the registry lacks."""
+    """The main rewrite of `ask.verdict` from a rule's recipes (`fixes`): the first plan of the
+    first main form that decides, or None when none decides or the deciding one finds no right
+    rewrite. Raises KeyError for a recipe the registry lacks."""
+    plans = main_forms(fixes, ask)
+    return plans[0] if plans else None
+
+
+def main_forms(fixes: tuple[Recipe, ...], ask: Ask) -> tuple[Plan, ...]:
+    """Every plan of the first main form of `fixes` that decides, preferred first (a smaller
+    rewrite of the same form, then the general one); () when none decides or the deciding one
+    finds no right rewrite. Raises KeyError for a recipe the registry lacks."""
     for recipe in fixes:
         entry = OFFERS[recipe]
         if not entry.main:
             continue
         offer = entry.make(ask)
         if offer.decided:
-            return offer.plans[0] if offer.plans else None
-    return None
+            return offer.plans
+    return ()
