@@ -405,6 +405,15 @@ def test_json_summary_counts_the_hand_offs_it_assumed(tmp_path: Path) -> None:
         "passed to code leakcheck does not see, and its result is returned, which may be the "
         "resource itself",
     )
+    # ... but not where the function gives it back itself, in `finally`: nothing was assumed.
+    target.write_text(
+        source.replace(
+            "    process(conn)\n",
+            "    try:\n        return process(conn)\n    finally:\n        pool.putconn(conn)\n",
+        )
+    )
+    code, out = invoke("check", "--no-cache", "--format", "json", str(target))
+    assert json.loads(out)["handoffs"] == []
 
 
 def test_summary_counts_resource_like_calls_of_no_kind(tmp_path: Path) -> None:

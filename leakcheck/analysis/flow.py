@@ -255,7 +255,9 @@ class Walker:
                 state = DONE
             elif eff.moved or (eff.escaped and not self.owner):
                 self.moved = True
-                if not eff.moved or eff.assumed:
+                # (a scope that releases it itself on other paths assumed nothing: `try: return
+                # process(conn)` / `finally: pool.putconn(conn)`)
+                if not eff.moved or (eff.assumed and not self.owner):
                     why = _UNSEEN_RETURNED if eff.assumed else _UNSEEN
                     assume_handoff(self.ctx.facts, self.ctx.site.call, node, why)
                 if eff.moved and self.handed is None and not eff.to_module:

@@ -378,6 +378,9 @@ def free_mentions(node: cst.CSTNode, aliases: frozenset[str]) -> bool:
             continue
         if isinstance(sub, cst.Name) and sub.value in free:
             return True
+        if type(sub) is cst.Attribute or type(sub) is cst.Arg:
+            stack.append(sub.value)  # not `bot.connection`'s name, nor `f(conn=...)`'s keyword
+            continue
         stack.extend(children(sub))
     return False
 

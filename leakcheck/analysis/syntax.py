@@ -90,6 +90,20 @@ def walk(node: cst.CSTNode, *, into_scopes: bool = False) -> Iterator[cst.CSTNod
         stack.extend(kids)
 
 
+def referenced_names(node: cst.CSTNode, *, into_scopes: bool = False) -> Iterator[cst.Name]:
+    """The names `node` (and its descendants, as `walk`) reads or binds as variables: not an
+    attribute's name (`bot.connection` refers to no variable `connection`), nor a keyword
+    argument's (`f(conn=x)`)."""
+    skip: set[int] = set()
+    for current in walk(node, into_scopes=into_scopes):
+        if type(current) is cst.Attribute:
+            skip.add(id(current.attr))
+        elif type(current) is cst.Arg and current.keyword is not None:
+            skip.add(id(current.keyword))
+        elif type(current) is cst.Name and id(current) not in skip:
+            yield current
+
+
 SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 # libcst's node classes are ABCs, whose `isinstance` is a Python-level call when it fails (a
 # tenth of judging a big file); the concrete classes have no subclasses, so in the hottest loops

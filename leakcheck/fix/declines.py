@@ -20,7 +20,7 @@ import libcst as cst
 
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.records import Origin
-from leakcheck.analysis.syntax import call_text, unwrap_value, walk
+from leakcheck.analysis.syntax import call_text, referenced_names, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.checks import rule_for
 from leakcheck.fix.candidates import candidates
@@ -115,7 +115,7 @@ def _nested_use(node: cst.CSTNode, root: cst.CSTNode, name: str) -> bool:
     return (
         node is not root
         and isinstance(node, (cst.FunctionDef, cst.Lambda))
-        and any(isinstance(n, cst.Name) and n.value == name for n in walk(node, into_scopes=True))
+        and any(n.value == name for n in referenced_names(node, into_scopes=True))
     )
 
 
