@@ -93,4 +93,5 @@ def test_store_keys_meet_across_container_paths() -> None:
 def test_the_query_prefix_is_the_projects() -> None:
     # The analysis asks with `stored.PREFIX`; the project answers names starting with STORED.
     assert stored.PREFIX == names.STORED
+    assert stored.OTHER_PREFIX == names.STORED_OTHER
     assert stored.PREFIX.rstrip(":") == names.STORES

@@ -17,7 +17,7 @@ from leakcheck.analysis.ownership import param_effects
 from leakcheck.analysis.raising import quiet_functions
 from leakcheck.analysis.records import Export, ParamEffects
 from leakcheck.analysis.sites import SiteFacts
-from leakcheck.analysis.stored import PREFIX
+from leakcheck.analysis.stored import export_name
 from leakcheck.analysis.syntax import dotted, import_bindings, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
 
@@ -101,7 +101,7 @@ def exports(facts: SiteFacts) -> dict[str, Export]:
         if makers.get(name) and name in out:
             out[name] = replace(out[name], method_factories=makers[name])
     for key, stored in sorted(facts.own_stores().items()):
-        out[PREFIX + key] = stored  # `app.state.sessions = sessionmaker(e)` (stored.py)
+        out[export_name(key, stored)] = stored  # `app.state.x = sessionmaker(e)` (stored.py)
     for name, values in sorted(facts.module_info.assigned.items()):
         made = {dotted(v.func) if isinstance(v, cst.Call) else None for v in values}
         if name in out or len(made) != 1:

@@ -35,6 +35,9 @@ from leakcheck.config.catalogue import Kind
 # The prefix of a stored source's export name and of the project query for it; never a Python
 # name, so no import can ask for it. `project.names` knows it by the same text.
 PREFIX = "<stored>:"
+# The prefix of the export name of a key stored as something else ("stored-other"): the project
+# merges only the keys stored as a source, and these make such a key a conflict.
+OTHER_PREFIX = "<stored>?:"
 SOURCE = "stored-source"
 FACTORY = "stored-factory"
 OTHER = "stored-other"
@@ -118,6 +121,16 @@ class Describe:
         if export.role == "factory" and export.slot is None:
             return Export(FACTORY, export.kind)
         return Export(OTHER)
+
+
+def conflict() -> Export:
+    """The description of a key stored as two different things."""
+    return Export(OTHER)
+
+
+def export_name(key: str, stored: Export) -> str:
+    """The name a module exports its store under `key` by (`PREFIX` or `OTHER_PREFIX`)."""
+    return (OTHER_PREFIX if stored.role == OTHER else PREFIX) + key
 
 
 def merge(found: Iterable[Export]) -> Export | None:

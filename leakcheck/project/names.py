@@ -39,6 +39,7 @@ Answer = tuple[str, ...] | None
 # Stored sources (`analysis/stored.py`): a query `STORED + key` is answered from the summary the
 # project makes of every module's stores under that key (`STORES` stands for its path).
 STORED = "<stored>:"
+STORED_OTHER = "<stored>?:"  # a key stored as anything else, for conflicts
 STORES = "<stored>"
 # The key under which a resolver records a `lookup_callee` (a name no Python name can hold).
 CALLEE = "callee "

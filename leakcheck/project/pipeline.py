@@ -51,6 +51,7 @@ from leakcheck.project import django_evidence
 from leakcheck.project.cache import Cache, Entry, content_hash
 from leakcheck.project.names import (
     STORED,
+    STORED_OTHER,
     STORES,
     ModuleFinder,
     NameResolver,
@@ -116,6 +117,11 @@ class Project:
         self.parsed = 0  # files parsed in this run (for the benchmark)
         self.on_judged: Callable[[], None] | None = None  # called as each checked file is done
         self._demoted: list[Unit] = []  # checked modules found to define nothing (`_demote`)
+        # Stored sources (`stores`): export name -> unit index -> digest, each unit's names, and
+        # the merged summary per asking unit until a summary changes.
+        self._stored: dict[str, dict[int, str]] = {}
+        self._stored_names: dict[int, tuple[str, ...]] = {}
+        self._stores_seen: dict[int, Summary | None] = {}
         # Modules without a marker summarised on demand (`whole`), by unit index; and those being
         # summarised now (an import cycle among them answers None).
         self._wholes: dict[int, Summary | None] = {}
@@ -312,28 +318,46 @@ class Project:
         return done.summary
 
     def stores(self, asking: Unit | None) -> Summary | None:
-        """What the other summarised modules store under each key (`analysis/stored.py`),
-        merged: one key stored as two different things is "stored-other". None when no module
-        stores anything. The digests say which loads to judge again when a store changes."""
-        found: dict[str, list[Unit]] = {}
-        for unit in self.units:
-            if unit is asking or not unit.done or unit.summary is None:
-                continue
-            for name in unit.summary.digests:
-                if name.startswith(STORED):
-                    found.setdefault(name, []).append(unit)
-        if not found:
-            return None
-        from leakcheck.analysis.stored import merge  # only when a module stores something
-
+        """What the other summarised modules store under each key as a source or an acquiring
+        callable (`analysis/stored.py`), merged: a key stored as two different things (two
+        sources, or a source and anything else, `STORED_OTHER`) is "stored-other". None when
+        no module stores one. The digests say which loads to judge again when a store changes;
+        kept per asking module until a summary changes (`_index_stores`)."""
+        key = asking.index if asking is not None else -1
+        if key in self._stores_seen:
+            return self._stores_seen[key]
         exports = {}
-        for name, units in sorted(found.items()):
-            merged = merge(
-                e for u in units if u.summary is not None and (e := u.summary.exports().get(name))
-            )
-            if merged is not None:
-                exports[name] = merged
-        return summarise(exports, {})
+        for name, held in sorted(self._stored.items()):
+            if not name.startswith(STORED):
+                continue
+            digests = {d for i, d in held.items() if i != key and self.units[i].done}
+            if not digests:
+                continue
+            other = self._stored.get(STORED_OTHER + name[len(STORED) :], {})
+            if len(digests) > 1 or any(i != key and self.units[i].done for i in other):
+                from leakcheck.analysis.stored import conflict  # only when a key is stored
+
+                exports[name] = conflict()
+                continue
+            unit = next(self.units[i] for i in held if i != key and self.units[i].done)
+            found = unit.summary.exports().get(name) if unit.summary is not None else None
+            if found is not None:
+                exports[name] = found
+        made = summarise(exports, {}) if exports else None
+        self._stores_seen[key] = made
+        return made
+
+    def _index_stores(self, unit: Unit) -> None:
+        """Keep `_stored` (export name -> unit index -> digest) in step with `unit`'s summary."""
+        for name in self._stored_names.pop(unit.index, ()):
+            self._stored[name].pop(unit.index, None)
+        digests = unit.summary.digests if unit.summary is not None else {}
+        names = tuple(n for n in digests if n.startswith(STORES))
+        if names:
+            self._stored_names[unit.index] = names
+            for name in names:
+                self._stored.setdefault(name, {})[unit.index] = digests[name]
+        self._stores_seen.clear()
 
     def imported(self, unit: Unit, module: str) -> Unit | None:
         """The unit `unit` imports as `module`, if it is one of the run's."""
@@ -396,6 +420,7 @@ class Project:
             return
         self.parsed += 1
         unit.summary = done.summary if unit.marker else None
+        self._index_stores(unit)
         unit.answers = done.answers
         unit.parsed = True
         source = self._bytes(unit)
@@ -415,6 +440,7 @@ class Project:
         its code alone, as the worker found it). The cache remembers it so (`Entry.marker`), so
         a warm run orders it as a cold one would have."""
         unit.marker, unit.summary, unit.done, unit.dirty = False, None, True, True
+        self._index_stores(unit)
         unit.code = code
         unit.table = import_table(self._bytes(unit), unit.package)
         unit.relay = bool(unit.table)  # decided next (`promote`), before its importers run
@@ -445,6 +471,7 @@ class Project:
         if not self.reuse.reusable(unit, _View(self, unit)):
             return False
         self.reuse.reuse(unit)
+        self._index_stores(unit)
         self._judged(unit)
         return True
 
