@@ -151,15 +151,27 @@ def _root_of(directory: str) -> str | None:
 
 
 _IMPORT_ROOTS: dict[str, tuple[Path, ...]] = {}
+# Roots tuples (`import_roots`) whose roots from an index on are confined to a folder: a module
+# found there counts only if its real path is inside that folder (no link out of the tree).
+_CONFINED: dict[tuple[Path, ...], tuple[int, str]] = {}
 
 
 def import_roots(path: str | os.PathLike[str]) -> tuple[Path, ...]:
     """Where imports in `path` are looked for: its package root, the project root and its src/,
-    and last the file's own directory. A module inside a package that imports a sibling by its
-    bare name (`from connexion_pool import get_connection` next to connexion_pool.py) runs only
-    because the project puts that directory on `sys.path` (`sys.path.append(dirname(__file__))`,
-    or the script run from there); the roots before it answer every import Python 3 itself
-    would resolve, so the last one changes nothing that resolves today."""
+    the file's own directory, and last the folders between it and the top (`_top`: the project
+    root, else the working directory), nearest first.
+
+    A module inside a package that imports a sibling by its bare name (`from connexion_pool
+    import get_connection` next to connexion_pool.py) runs only because the project puts that
+    directory on `sys.path` (`sys.path.append(dirname(__file__))`, or the script run from
+    there). A script repository without `__init__.py` files (namespace packages, PEP 420) and
+    often without any marker imports its top folder absolutely from a nested file (`from
+    src.utils.db import get_connection` in src/transform/transform.py): it runs from the folder
+    holding `src/` (`python -m src.transform.transform` puts the working directory on
+    `sys.path`), which is one of the file's ancestors. Those ancestors come last, and a module
+    found through one counts only if its real path is inside the top (a link out of the tree
+    is not followed: `ModuleFinder`), so every import the roots before them answer (every one
+    Python 3 itself resolves) is answered as before."""
     directory = os.path.dirname(real_path(path))
     cached = _IMPORT_ROOTS.get(directory)
     if cached is not None:
@@ -172,8 +184,41 @@ def import_roots(path: str | os.PathLike[str]) -> tuple[Path, ...]:
     own = _as_path(directory)
     if own not in roots:
         roots.append(own)
+    confined = len(roots)
+    top = _top(directory)
+    if top is not None:
+        roots += [a for a in map(_as_path, _ancestors(directory, top)) if a not in roots]
     found = _IMPORT_ROOTS[directory] = tuple(roots)
+    if top is not None and len(found) > confined:
+        _CONFINED[found] = (confined, top)
     return found  # the same tuple for every file of the directory (`ModuleFinder` keys on it)
+
+
+def _top(directory: str) -> str | None:
+    """The highest folder an import of a module in `directory` is looked for in: its project
+    root (a marker: `config.roots`), else the working directory when `directory` is inside it
+    (where `python -m` runs and what leakcheck takes for the project root when there is no
+    marker), else None. Never the file system's root."""
+    top = _root_of(directory)
+    if top is None:
+        try:
+            cwd = os.path.realpath(os.getcwd())
+        except OSError:  # the working directory is gone
+            return None
+        if cwd != directory and not directory.startswith(cwd.rstrip(os.sep) + os.sep):
+            return None
+        top = cwd
+    return None if os.path.dirname(top) == top else top
+
+
+def _ancestors(directory: str, top: str) -> list[str]:
+    """The folders above `directory` up to `top` included, nearest first ([] when `directory`
+    is `top` or not inside it)."""
+    found: list[str] = []
+    while directory != top and directory.startswith(top + os.sep):
+        directory = os.path.dirname(directory)
+        found.append(directory)
+    return found
 
 
 def forget() -> None:
@@ -186,6 +231,7 @@ def forget() -> None:
     _PATHS.clear()
     _ROOTS.clear()
     _IMPORT_ROOTS.clear()
+    _CONFINED.clear()
     dependencies.forget()  # the versions read from dependency files (FastAPI: `pinned-by-stream`)
     line_length.forget()  # the `line-length` read from ruff's or black's configuration
     global _GENERATION
@@ -246,13 +292,14 @@ class ModuleFinder:
 
     def _find(self, roots: tuple[Path, ...], module: str) -> str | None:
         parts = module.split(".")
-        for root in roots:
+        confined, top = _CONFINED.get(roots, (len(roots), ""))
+        for index, root in enumerate(roots):
             key = (root, module)
             if key not in self._files:
                 self._files[key] = self._under(os.fspath(root), parts)
             hit = self._files[key]
-            if hit is not None:
-                return hit
+            if hit is not None and (index < confined or hit.startswith(top + os.sep)):
+                return hit  # an ancestor root's module must be inside the top (`import_roots`)
         return None
 
     def _under(self, root: str, parts: list[str]) -> str | None:
