@@ -39,6 +39,7 @@ class Recipe(TextEnum):
     CLOSE_BEFORE_WAIT = "close-before-wait"  # the session released before the long wait
     PER_ITERATION = "per-iteration"  # a short-lived session per iteration of a stream or loop
     PROJECT_HELPER = "project-helper"  # `with helper() as name:`, a helper found in the project
+    SOURCE_CONTEXT = "source-context"  # `with db.connection_context():` for a source-held resource
     # The main forms: alternatives, the first that applies gives the one main rewrite.
     RELEASE_BEFORE_HANDOFF = "release-before-handoff"  # `except BaseException:` release, before
     WRAP = "wrap"  # `with` (or `fix-helpers`), or try/finally with the release, around the range

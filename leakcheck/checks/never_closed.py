@@ -88,6 +88,7 @@ RULE = Rule(
         Recipe.WITH_THAT_RELEASES,
         Recipe.RELEASE_WITH_ITEMS,
         Recipe.RELEASE_NEVER_IN_EXIT,
+        Recipe.SOURCE_CONTEXT,
         Recipe.PROJECT_HELPER,
     ),
     message="{what} is never {released}{how}",

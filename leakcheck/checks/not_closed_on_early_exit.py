@@ -110,6 +110,7 @@ RULE = Rule(
         Recipe.WRAP,
         Recipe.RELEASE_IN_FINALLY,
         Recipe.RELEASE_INTO_WITH,
+        Recipe.SOURCE_CONTEXT,
         Recipe.PROJECT_HELPER,
     ),
     message="{what} is not {released}{how}",

@@ -103,6 +103,7 @@ RULE = Rule(
         Recipe.RELEASE_IN_FINALLY,
         Recipe.RELEASE_INTO_WITH,
         Recipe.RELEASE_IN_EXIT,
+        Recipe.SOURCE_CONTEXT,
         Recipe.PROJECT_HELPER,
     ),
     message="{what} is not {released}{how}",

@@ -180,9 +180,11 @@ def _source_context(ask: Ask) -> Offer:
     if plan is None:
         return NOTHING
     plain = ask.plain
-    if plain is None or plan.applicability == Applicability.SAFE:
-        return Offer(ahead=(plan,))
-    if plain.applicability != Applicability.SAFE:
+    if (
+        plain is None
+        or plan.applicability == Applicability.SAFE
+        or plain.applicability != Applicability.SAFE
+    ):
         return Offer(ahead=(plan,))
     return Offer((plan,))
 
