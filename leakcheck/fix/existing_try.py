@@ -60,6 +60,25 @@ from leakcheck.model import Applicability
 _EXITS = (cst.Return, cst.Raise, cst.Break, cst.Continue)
 
 
+def into_try(old: cst.Try, release: cst.BaseStatement, name: str, tied: set[str]) -> cst.Try | None:
+    """`old` (a `try` with a handler or a `finally`, which neither releases nor rebinds `name`)
+    with `release` in its `finally`, added when it has none (`with_release`); None when that is
+    not right. For a range that is that one `try` (loops.py, per iteration)."""
+    if not old.handlers and old.finalbody is None:
+        return None
+    if name in assigned(old):
+        return None  # rebound inside: `finally` would release what the name then holds
+    if old.finalbody is None:
+        return old.with_changes(finalbody=cst.Finally(body=cst.IndentedBlock(body=[release])))
+    if not isinstance(old.finalbody.body, cst.IndentedBlock):
+        return None
+    new_final = with_release(list(old.finalbody.body.body), release, tied)
+    if new_final is None:
+        return None
+    body = old.finalbody.body.with_changes(body=new_final)
+    return old.with_changes(finalbody=old.finalbody.with_changes(body=body))
+
+
 def release_in_existing_try(site: Site, facts: ModuleFacts) -> Plan | None:
     """The rewrite of the module docstring for `site` (bound by an assignment), or None when it
     does not apply or would not be right."""
@@ -150,7 +169,7 @@ def release_in_existing_try(site: Site, facts: ModuleFacts) -> Plan | None:
         if made is None:
             return None
         release = made
-    new_final = _with_release(final_body, release, tied | live)
+    new_final = with_release(final_body, release, tied | live)
     if new_final is None:
         return None
     new_try = old.with_changes(
@@ -173,11 +192,14 @@ def release_in_existing_try(site: Site, facts: ModuleFacts) -> Plan | None:
     )
 
 
-def _with_release(
+def with_release(
     final_body: list[cst.BaseStatement], release: cst.BaseStatement, tied: set[str]
 ) -> list[cst.BaseStatement] | None:
-    """The statements of the `finally` with `release` among them (module docstring), or None when
-    a statement leaves the `finally` from a branch, where the release could be skipped."""
+    """The statements `final_body` of a `finally` with `release` among them: it replaces a lone
+    `pass`; it goes first when none of them uses a name in `tied` (the resource and what reads
+    from it), else after them, before a `return`/`raise` ending them. None when a statement
+    leaves the `finally` from a branch, where the release could be skipped, or a lone `pass`
+    carries a comment."""
     if not final_body:
         return [release]
     if len(final_body) == 1 and _lone_pass(final_body[0]):

@@ -7,7 +7,9 @@
                                                  finally:
                                                      pool.putconn(conn)
 
-(`with SessionLocal() as db:` in the body for kinds whose `with` only releases.) The release after
+(`with SessionLocal() as db:` in the body for kinds whose `with` only releases.) Where a `try`
+right after the acquisition is the whole range, the release goes into its `finally` (added when it
+has none; existing_try.py) instead of a second `try` around it. The release after
 the loop, which gave back only the last one, is removed. There is no fix when the resource is used
 before its acquisition in the body (the previous iteration's), after the loop, released anywhere
 else, or handed over; `break` and `continue` inside the new `try` run its `finally`. Unsafe unless
@@ -22,6 +24,7 @@ import libcst as cst
 from leakcheck.analysis.facts import ModuleFacts, Site
 from leakcheck.analysis.syntax import unwrap_value, walk
 from leakcheck.fix.excepts import drop_statement
+from leakcheck.fix.existing_try import into_try
 from leakcheck.fix.ranges import (
     detaches,
     is_release,
@@ -128,6 +131,15 @@ def _plan(
             return None
         replacement = released_in_finally(acquiring, kept, release)
         title = f"Release `{name}` in each iteration"
+        folded = (
+            into_try(kept[0], release, name, tied)
+            if len(kept) == 1 and isinstance(kept[0], cst.Try)
+            else None
+        )
+        if folded is not None:  # the body's own `try` covers the range: its `finally` releases
+            replacement = [acquiring, folded]
+            where = "the `finally` of" if kept[0].finalbody is not None else "a `finally` added to"
+            title = f"Release `{name}` in each iteration, in {where} its `try`"
     new_inner = [*inner[:index], *replacement, *inner[end:]]
     new_loop = loop.with_changes(body=loop.body.with_changes(body=new_inner))
     rest = drop_statement(body, after)
