@@ -131,14 +131,11 @@ def _plan(
             return None
         replacement = released_in_finally(acquiring, kept, release)
         title = f"Release `{name}` in each iteration"
-        folded = (
-            into_try(kept[0], release, name, tied)
-            if len(kept) == 1 and isinstance(kept[0], cst.Try)
-            else None
-        )
-        if folded is not None:  # the body's own `try` covers the range: its `finally` releases
+        only = kept[0] if len(kept) == 1 and isinstance(kept[0], cst.Try) else None
+        folded = into_try(only, release, name, tied) if only is not None else None
+        if only is not None and folded is not None:  # the body's `try` covers the range
             replacement = [acquiring, folded]
-            where = "the `finally` of" if kept[0].finalbody is not None else "a `finally` added to"
+            where = "the `finally` of" if only.finalbody is not None else "a `finally` added to"
             title = f"Release `{name}` in each iteration, in {where} its `try`"
     new_inner = [*inner[:index], *replacement, *inner[end:]]
     new_loop = loop.with_changes(body=loop.body.with_changes(body=new_inner))
