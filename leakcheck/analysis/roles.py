@@ -16,6 +16,7 @@ from leakcheck.analysis.raising import LOG_METHODS, is_logger
 from leakcheck.analysis.records import FunctionInfo, Origin, Resolver
 from leakcheck.analysis.syntax import dotted, unwrap_value, walk
 from leakcheck.config.catalogue import Kind
+from leakcheck.config.ownership import ownership
 
 
 class RoleFacts(CollectedFacts):
@@ -218,6 +219,8 @@ class RoleFacts(CollectedFacts):
         """`return conn, conn.cursor()`: a fresh resource at a fixed place in a returned tuple."""
         if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
             return None
+        if self._cached(info):
+            return None
         for value in info.returns:
             inner = unwrap_value(value)
             if not isinstance(inner, cst.Tuple):
@@ -237,8 +240,25 @@ class RoleFacts(CollectedFacts):
                             return kind, slot
         return None
 
+    def _cached(self, info: FunctionInfo) -> bool:
+        """Is `info` under a caching decorator (`@functools.lru_cache`, `@st.cache_resource`:
+        `caching-decorators` in `rules/ownership.toml`)? It returns one shared object, not a fresh
+        one per call: its callers must not close it."""
+        if not isinstance(info.node, cst.FunctionDef):
+            return False
+        caching = ownership().caching_decorators
+        for decorator in info.node.decorators:
+            expr = decorator.decorator
+            if isinstance(expr, cst.Call):
+                expr = expr.func  # `@lru_cache(maxsize=None)`
+            if self.qualify(expr) in caching:
+                return True
+        return False
+
     def _returns_fresh(self, info: FunctionInfo) -> Kind | None:
         if info.is_context_manager or info.key.rsplit(".", 1)[-1].startswith("__"):
+            return None
+        if self._cached(info):
             return None
         for value in info.returns:
             inner = unwrap_value(value)

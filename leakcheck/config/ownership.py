@@ -35,6 +35,8 @@ class Ownership:
     calling_callables: dict[str, dict[str, int]] = field(default_factory=dict)
     # method name -> position of the callable it calls (`calling-methods`)
     calling_methods: dict[str, int] = field(default_factory=dict)
+    # qualified decorators under which a function returns a shared object (`caching-decorators`)
+    caching_decorators: frozenset[str] = frozenset()
 
     def borrows_module(self, qualified: str) -> bool:
         """Is `qualified` (`pandas.read_sql`) a function of the standard library or of a package
@@ -116,6 +118,7 @@ def ownership() -> Ownership:
         managing_methods=_strings(data, "managing-methods"),
         borrowing_packages=_strings(data, "borrowing-packages"),
         borrowing_builtins=_strings(data, "borrowing-builtins"),
+        caching_decorators=_strings(data, "caching-decorators"),
         borrowing_callables=_strings(data, "borrowing-callables"),
         borrowing_methods=_methods(data, "borrowing-methods"),
         cursor_close_reads=_strings(data, "cursor-close-reads"),
