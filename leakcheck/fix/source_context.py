@@ -21,7 +21,10 @@ it is the form the library documents). The `with` does not raise where the resou
 open, as `db.connect()` does (`OperationalError`, peewee docs, API, `Database.connect`): it uses
 that connection and closes it on exit. So the rewrite is safe only when the acquisition passes
 the kind's `reuse_keyword` as `True` (`db.connect(reuse_if_open=True)` behaves as the `with`'s
-entry does); otherwise unsafe, with that reason.
+entry does); otherwise unsafe, with that reason. One difference remains, in peewee 4 only: its
+`ConnectionContext` closes on exit only when it is the thread's outermost context (`with db:` or
+another `connection_context()` around it), so inside one the `with` leaves the connection to the
+outer block, where the try/finally closed it under that block; no statement of the range sees it.
 """
 
 from __future__ import annotations
