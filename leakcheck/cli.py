@@ -590,7 +590,7 @@ def kinds(paths: tuple[str, ...], unknown: bool) -> None:
     configuration), or, with --unknown, the resource-like calls under PATHS that none covers."""
     from leakcheck.analysis.unknown import kind_line, unknown_in_source
     from leakcheck.config.settings import ConfigFinder, kinds_for
-    from leakcheck.project.discovery import iter_files
+    from leakcheck.project.runner import Checker, Options, default_jobs
 
     finder = ConfigFinder()
     if not unknown:
@@ -599,15 +599,26 @@ def kinds(paths: tuple[str, ...], unknown: bool) -> None:
         return
     entries: dict[str, str] = {}
     count = 0
-    for path in iter_files(list(paths) or ["."]):
+    # The check's own run (its files, prefilter and project names) says which files hold calls
+    # of no kind (`unknown_resources`); each is read again with that run's summaries to list
+    # them, so this list and the check's count are the same calls.
+    checker = Checker(options=Options(jobs=default_jobs()))
+    files, _ = checker.files(list(paths) or ["."])
+    named = frozenset(os.path.normpath(p) for p in paths if os.path.isfile(p))
+    results = checker.check_files(files, named)
+    for path, result in zip(files, results, strict=True):
+        if not result.unknown_resources:
+            continue
         try:
-            in_effect = kinds_for(finder.for_file(path))
-            found = unknown_in_source(Path(path).read_bytes(), in_effect, path=path)
+            context = checker.context(Path(path))
+            source = Path(path).read_bytes()
+            found = unknown_in_source(source, context.kinds, context.package, context.resolver)
         except (OSError, SyntaxError, RecursionError, ValueError):
             continue  # `leakcheck check` reports files it cannot read
         for line, call in found:
             count += 1
-            click.echo(f"{path}:{line}: `{call.callee}()` ({call.name}.{call.method}()): no kind")
+            shown = f"{result.path}:{line}"
+            click.echo(f"{shown}: `{call.callee}()` ({call.name}.{call.method}()): no kind")
             entries.setdefault(call.qualified, call.entry())
     calls = "call" if count == 1 else "calls"
     click.echo(f"{count} {calls} of resource-like types leakcheck does not know")

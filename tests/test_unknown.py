@@ -20,6 +20,7 @@ from leakcheck.analysis.judge import all_verdicts
 from leakcheck.analysis.unknown import unknown_calls, unknown_in_source
 from leakcheck.cli import main
 from leakcheck.config.catalogue import builtin_kinds, parse_kind
+from leakcheck.project.names import forget
 
 SOURCE = """\
 import socket
@@ -65,12 +66,15 @@ def test_counts_closed_calls_of_no_kind_outside_the_stdlib_and_the_module() -> N
     assert [(line, u.callee, u.method, u.imported) for line, u in found] == [
         (9, "vertica_python.connect", "close", True),
         (12, "factory.get_conn", "release", False),
+        # `helper()`'s result is closed in `uses_helper`: the call it returns, where written.
+        (23, "vertica_python.connect", "close", True),
     ]
 
 
 def test_the_offered_entry_makes_the_call_judged() -> None:
     module = cst.parse_module(SOURCE)
-    (first, second) = unknown_calls(ModuleFacts(module, builtin_kinds()))
+    (first, second, third) = unknown_calls(ModuleFacts(module, builtin_kinds()))
+    assert third.qualified == first.qualified  # one entry covers both
     added = tuple(
         parse_kind(tomllib.loads(u.entry())["tool"]["leakcheck"]["kinds"][0], "test")
         for u in (first, second)
@@ -94,16 +98,35 @@ def test_kinds_command_lists_kinds_and_unknown_calls(
     assert names == [k.name for k in builtin_kinds()]
     unknown = runner.invoke(main, ["kinds", "--unknown", str(tmp_path)])
     assert unknown.exit_code == 0, unknown.output
-    assert "2 calls of resource-like types leakcheck does not know" in unknown.output
+    assert "3 calls of resource-like types leakcheck does not know" in unknown.output
     assert unknown.output.count("[[tool.leakcheck.kinds]]") == 2
 
 
-def test_a_name_of_a_module_beside_the_file_is_the_projects(tmp_path: Path) -> None:
+def test_a_project_name_counts_unless_its_module_says_what_it_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `leakcheck check` judges the file: with its package and the project's names.
+    from leakcheck.project.runner import Checker
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "utils").mkdir()
-    (tmp_path / "utils" / "db.py").write_text("")
     (tmp_path / "app").mkdir()
     module = tmp_path / "app" / "user.py"
     source = "from utils.db import Database\n\n\ndef f():\n    db = Database()\n    db.close()\n"
     module.write_text(source)
-    assert len(unknown_in_source(source.encode(), builtin_kinds())) == 1
-    assert unknown_in_source(source.encode(), builtin_kinds(), path=str(module)) == []
+
+    def found() -> int:
+        context = Checker().context(module)
+        resolver, package = context.resolver, context.package
+        return len(unknown_in_source(source.encode(), context.kinds, package, resolver))
+
+    # A factory of a known kind: judged, not counted.
+    (tmp_path / "utils" / "db.py").write_text(
+        "import duckdb\n\n\ndef Database():\n    return duckdb.connect('x')\n"
+    )
+    assert found() == 0
+    # A module that says nothing of `Database`: what it returns is unknown, counted.
+    (tmp_path / "utils" / "db.py").write_text("")
+    forget()
+    assert found() == 1

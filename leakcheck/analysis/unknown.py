@@ -8,12 +8,17 @@ no acquisition of any kind in effect, leakcheck judged nothing about it. `leakch
 or class: its summary already says what it returns), builtins and the standard library
 (`open()`, `socket.socket()`: files and sockets, not database clients; `sys.stdlib_module_names`,
 Python 3.10+), callables whose qualified name has no database word (`DATABASE_WORDS`) and
-`.cursor()` (a handle of a connection already held).
+`.cursor()` (a handle of a connection already held). A function of the module that returns such
+a call (`def getConnection(): return pyodbc.connect(s)`) and whose result a function of the same
+module closes makes that call counted, once, where it is written.
+
+`unknown_calls` is the one definition: `leakcheck check` counts it in each module it judges
+(`summary.unknown_resources`) and `leakcheck kinds --unknown` lists it, for the same modules and
+with the same resolver of project names (`unknown_in_source`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -24,6 +29,7 @@ from leakcheck.analysis.collect import CollectedFacts
 from leakcheck.analysis.facts import ModuleFacts
 from leakcheck.analysis.parsing import parse_module
 from leakcheck.analysis.positions import locate
+from leakcheck.analysis.records import Resolver
 from leakcheck.analysis.syntax import dotted, unwrap_value
 from leakcheck.config.catalogue import Kind
 
@@ -76,22 +82,47 @@ class UnknownCall:
 
 def unknown_calls(facts: CollectedFacts) -> list[UnknownCall]:
     """The module's resource-like calls of no kind, in source order of their functions."""
-    found = []
+    found: list[UnknownCall] = []
+    seen: set[int] = set()  # a factory's call, counted once whatever its callers
     for info in facts.functions.values():
         for name, values in info.assigned.items():
             uses = info.attribute_uses.get(name, ())
             methods = [u.attr.value for u in uses if u.attr.value in RELEASES]
             if not methods or len(values) != 1:
                 continue
-            call = unwrap_value(values[0])
-            if not isinstance(call, cst.Call):
+            value = unwrap_value(values[0])
+            if not isinstance(value, cst.Call):
                 continue
-            if _counts(facts, call, info.class_name):
-                callee = dotted(call.func) or ""
-                imported = callee.split(".", 1)[0] in facts.imports
-                qualified = facts.qualify(call.func)
-                found.append(UnknownCall(call, callee, qualified, name, methods[0], imported))
+            call = value if _counts(facts, value, info.class_name) else None
+            if call is None:
+                call = _returned_by_own(facts, value, info.class_name)
+                if call is None:
+                    continue
+            if id(call) in seen:
+                continue
+            seen.add(id(call))
+            callee = dotted(call.func) or ""
+            imported = callee.split(".", 1)[0] in facts.imports
+            qualified = facts.qualify(call.func)
+            found.append(UnknownCall(call, callee, qualified, name, methods[0], imported))
     return found
+
+
+def _returned_by_own(
+    facts: CollectedFacts, call: cst.Call, class_name: str | None
+) -> cst.Call | None:
+    """When `call` calls a function of the module (`getConnection()`) whose every return is one
+    counted call of no kind (`return pyodbc.connect(s)`), that call; else None."""
+    callee = dotted(call.func)
+    if callee is None or "." in callee:
+        return None
+    factory = facts.by_key.get(callee)
+    if factory is None or factory.yields or len(factory.returns) != 1:
+        return None
+    returned = unwrap_value(factory.returns[0])
+    if not isinstance(returned, cst.Call) or not _counts(facts, returned, factory.class_name):
+        return None
+    return returned
 
 
 def _counts(facts: CollectedFacts, call: cst.Call, class_name: str | None) -> bool:
@@ -116,20 +147,18 @@ def _counts(facts: CollectedFacts, call: cst.Call, class_name: str | None) -> bo
 
 
 def unknown_in_source(
-    source: bytes, kinds: tuple[Kind, ...], package: str = "", path: str | None = None
+    source: bytes, kinds: tuple[Kind, ...], package: str = "", resolver: Resolver | None = None
 ) -> list[tuple[int, UnknownCall]]:
-    """(line, call) for each resource-like call of no kind in a module's source, the module read
-    alone; with the module's `path`, names imported from a module of the project (a file beside
-    it or above it, `in_project`) are left out: the project's summaries judge those. A module
-    libcst cannot parse gives none (`leakcheck check` reports it); RecursionError for a tree too
-    deep to walk."""
+    """(line, call) for each resource-like call of no kind in a module's source (`unknown_calls`):
+    `package` and `resolver` are those `leakcheck check` judges the module with (the names it
+    imports from other modules of the project are answered by their summaries). A module libcst
+    cannot parse gives none (`leakcheck check` reports it); RecursionError for a tree too deep
+    to walk."""
     try:
         module = parse_module(source)
     except cst.ParserSyntaxError:
         return []  # `leakcheck check` reports a module it cannot read
-    found = unknown_calls(ModuleFacts(module, kinds, package))
-    if path is not None:
-        found = [u for u in found if not (u.imported and in_project(path, u.qualified))]
+    found = unknown_calls(ModuleFacts(module, kinds, package, resolver))
     spans = locate(module, [u.call for u in found])
     return sorted(((spans[id(u.call)].line, u) for u in found), key=lambda pair: pair[0])
 
@@ -150,22 +179,3 @@ def kind_line(kind: Kind) -> str:
     )
     taken, given = ", ".join(acquire), ", ".join(release)
     return f"{kind.name}  ({kind.family})  acquire: {taken}  release: {given}"
-
-
-def in_project(path: str, qualified: str) -> bool:
-    """Is `qualified` (`utils.db.Database`) a name of a module found on disk in the directory of
-    `path` or one of its parents (`utils/db.py`, `utils/db/__init__.py`), as `sys.path` entries
-    such as the script's directory would find it?"""
-    parts = qualified.split(".")[:-1]
-    if not parts:
-        return False
-    directory = os.path.dirname(os.path.abspath(path))
-    for _ in range(8):
-        base = os.path.join(directory, *parts)
-        if os.path.isfile(base + ".py") or os.path.isfile(os.path.join(base, "__init__.py")):
-            return True
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
-    return False
