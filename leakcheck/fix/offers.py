@@ -28,6 +28,7 @@ from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.afterwith import release_into_with
 from leakcheck.fix.branches import wrap_from_branch
 from leakcheck.fix.cmexit import release_in_exit, release_never_in_exit
+from leakcheck.fix.collection import release_loop_in_finally
 from leakcheck.fix.excepts import release_in_finally
 from leakcheck.fix.existing_try import release_in_existing_try
 from leakcheck.fix.helper_releases import releases_through_busy_helper
@@ -214,10 +215,14 @@ def _wrap(ask: Ask) -> Offer:
     that starts late, the statements before it moved in (late_try.py); decides when it has a
     rewrite. Without configured helpers, a `try` right after the acquisition that covers the
     range gets the release in its own `finally` (existing_try.py), offered before the new
-    try/finally, which stays the next candidate should the smaller one fail its checks."""
+    try/finally, which stays the next candidate should the smaller one fail its checks.
+    Connections kept in a list and given back by a loop after their use: that loop in `finally`
+    (collection.py)."""
+    site, facts = ask.verdict.site, ask.facts
+    if site.binding.how == Origin.COLLECTION and not ask.busy:
+        return _decided_if_found(release_loop_in_finally(site, facts))
     if not ask.assigned or ask.busy:
         return NOTHING
-    site, facts = ask.verdict.site, ask.facts
     existing = None if ask.helpers else release_in_existing_try(site, facts)
     plan = (
         wrap(site, facts, ask.helpers)
