@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from leakcheck.analysis.effects import catches_everything
 from leakcheck.analysis.facts import Binding, FunctionInfo, ModuleFacts, Site
 from leakcheck.analysis.owners import holders as holders
 from leakcheck.analysis.owners import releases_attribute, stored_acquisitions
@@ -221,14 +222,35 @@ def _exit_verdict(
     _, before = _unprotected(facts, site, block_statements(exit_node.body), attribute, names)
     if before is None:
         return None
+    what = f"`{raising_text(before)}` on line {{line}} in `{name}` raises"
+    if _only_cancellation(before, exit_node):
+        what = (
+            f"the task is cancelled at `{raising_text(before)}` on line {{line}} in `{name}` "
+            "(`asyncio.CancelledError` is a `BaseException`: `except Exception` does not catch it)"
+        )
     how = (
         (
-            f" if `{raising_text(before)}` on line {{line}} in `{name}` raises (the release of "
-            f"`{attribute}` after it is not in `finally`)",
+            f" if {what} (the release of `{attribute}` after it is not in `finally`)",
             before,
         ),
     )
     return Verdict(site, Escape.EXCEPTION, before, how, "if this raises")
+
+
+def _only_cancellation(before: cst.CSTNode, method: cst.FunctionDef) -> bool:
+    """Is `before` awaited inside a `try` of the coroutine `method` whose handlers catch every
+    error (`except Exception:`), but not a `BaseException`: only a cancellation leaves it?"""
+    if method.asynchronous is None:
+        return False
+    for stmt in block_statements(method.body):
+        if not isinstance(stmt, cst.Try) or not any(n is before for n in walk(stmt.body)):
+            continue
+        if not any(catches_everything(h) for h in stmt.handlers):
+            return False
+        if any(h.type is None or "BaseException" in (dotted(h.type) or "") for h in stmt.handlers):
+            return False  # `except:` / `except BaseException:` catch the cancellation too
+        return any(isinstance(n, cst.Await) for n in walk(before))
+    return False
 
 
 def _setup_verdict(
