@@ -96,7 +96,7 @@ def test_kinds_command_lists_kinds_and_unknown_calls(
     assert listed.exit_code == 0
     names = [line.split("  ", 1)[0] for line in listed.output.splitlines()]
     assert names == [k.name for k in builtin_kinds()]
-    unknown = runner.invoke(main, ["kinds", "--unknown", str(tmp_path)])
+    unknown = runner.invoke(main, ["kinds", "--unknown", str(tmp_path / "report.py")])
     assert unknown.exit_code == 0, unknown.output
     assert "3 calls of resource-like types leakcheck does not know" in unknown.output
     assert unknown.output.count("[[tool.leakcheck.kinds]]") == 2

@@ -75,11 +75,6 @@ GATE_HERE = 64 * 1024
 WHOLE_AT_MOST = 256 * 1024
 # A release call, as `analysis.unknown` counts resource-like calls by it (its `RELEASES`).
 _RELEASE = re.compile(rb"\.[ \t]*(?:close|release|aclose)\b")
-# A word a resource-like call of no kind holds (`analysis.unknown.DATABASE_WORDS`, in bytes).
-DATABASE_WORD = re.compile(
-    rb"conn|session|client|pool|db|sql|database|engine|acquire|checkout|lease|driver|dsn",
-    re.IGNORECASE,
-)
 
 __all__ = ["Finish", "Project", "Unit", "settings_digest"]
 
@@ -561,8 +556,7 @@ class Project:
             key = (id(unit.kinds), id(unit.config.names))
             if key not in tokens_by_settings:
                 pattern = acquisition_tokens(unit.kinds, unit.config.names, exported)
-                spec = (pattern.spec, "django in code", "release and database word")
-                tokens_by_settings[key] = (digest(spec), pattern)
+                tokens_by_settings[key] = (digest((pattern.spec, "django in code")), pattern)
             unit.tokens, pattern = tokens_by_settings[key]
             if self._gate_here(pattern, unit):
                 # Named on the command line but without a word that can start an acquisition,
@@ -589,13 +583,6 @@ class Project:
                 # test again on the code alone before it parses the file with libcst (unless
                 # that is what was tested here).
                 unit.test = pattern if code is None else None
-                yield unit
-                continue
-            if _RELEASE.search(source) is not None and DATABASE_WORD.search(source) is not None:
-                # No acquisition of any kind, but maybe a call of none whose result is closed:
-                # the count of resource-like calls of no kind (`analysis.unknown`) looks at it,
-                # as `leakcheck kinds --unknown` does.
-                unit.test = None
                 yield unit
                 continue
             unit.entry = None  # skipped: no token, so no finding (see project.prefilter)
