@@ -484,6 +484,15 @@ class CollectedFacts:
                     and method in kept.kind.acquire_methods
                 ):
                     return kept.kind
+            elif (
+                receiver is not None
+                and (built := self.constructed.get(receiver)) is not None
+                and built.resource_is_source
+                and method in built.acquire_methods
+            ):
+                # `db = BotDB(path)` from another module's class that opens in `open()`
+                # (owners.py): its kind is derived there, so its methods are not the catalogue's.
+                return built
             elif receiver is not None and receiver.split(".", 1)[0] in self.imports:
                 # A pool of another module of the project whose kind is derived there (a
                 # home-grown pool, owners.py): its methods are not the catalogue's.

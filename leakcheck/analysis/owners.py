@@ -8,6 +8,10 @@ the catalogue) of which constructing the class is the acquisition and that metho
 that every rule judges `ledger = Ledger(pool)` like `conn = pool.getconn()`, here and, through
 the module's summary (the class exported as a factory), in the modules that import it.
 
+A class that acquires only in `open()` / `connect()` takes nothing when constructed: its derived
+kind is held by the instance (`Kind.resource_is_source`, as peewee's `db.connect()`), acquired by
+`db.open()` and given back by `db.close()`; it is exported as a source factory instead.
+
 Not an owner: a class that only keeps what it is given (`self.conn = conn`: borrowed), or whose
 methods never give back what it acquired (its `close()` closes a cursor only): closing it would
 not help, so its instances are not judged.
@@ -16,7 +20,7 @@ not help, so its instances are not judged.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
@@ -226,16 +230,52 @@ def owner_kind(facts: CollectedFacts, class_name: str, found: list[Owned]) -> Ki
     )
 
 
+def opened_kind(facts: CollectedFacts, class_name: str, found: list[Owned]) -> Kind:
+    """The derived kind of a class that acquires only in `open()` / `connect()` (`found`, not
+    empty, none of it in `__init__`): constructing it takes nothing (`BotDB(path)` keeps a
+    path), calling that method on an instance does, and the instance holds what it took
+    (`Kind.resource_is_source`, as peewee's `db.connect()` / `db.close()`): `db.open()` is the
+    acquisition, `db.close()` the release, and a module-level instance opened and closed by
+    startup and shutdown hooks is the process's.
+
+    Family "session" (LC2xx); `with` is not taken to release (the class's `__enter__` would
+    have to open it); the fixes write `<instance>.close()` when the class has `close()`.
+    """
+    base = owner_kind(facts, class_name, found)
+    openers = frozenset(o.method for o in found)
+    opened = " / ".join(f"`{m}()`" for m in sorted(openers))
+    return replace(
+        base,
+        name=f"{class_name} (opens a {found[0].kind.name} {found[0].kind.resource})",
+        resource=f"`{class_name}` {found[0].kind.resource}",
+        acquire_methods=openers,
+        acquire_callables=frozenset(),
+        release_all_methods=base.self_release_methods,
+        with_releases=False,
+        with_only_releases=False,
+        with_note=f"`with` on a `{class_name}` object is not known to close what {opened} opens",
+        source_constructors=frozenset({class_name}),
+        resource_is_source=True,
+    )
+
+
 def owner_kinds(facts: CollectedFacts) -> dict[str, tuple[Kind, list[Owned]]]:
     """Class name -> (the derived kind of its instances, what it owns), for each class of the
-    module that owns a resource (see the module docstring)."""
+    module that owns a resource (see the module docstring). A class that acquires in
+    `__init__` makes a kind acquired by calling the class (`owner_kind`); one that acquires only
+    in `open()` / `connect()`, a kind acquired by calling that method on an instance
+    (`opened_kind`, `Kind.resource_is_source`): its constructor takes nothing."""
     out = {}
     for class_name, methods in sorted(class_methods(facts).items()):
         if not any(name in methods for name in ACQUIRERS):
             continue
         found = owned(facts, methods)
-        if found:
+        if not found:
+            continue
+        if any(o.method == "__init__" for o in found):
             out[class_name] = (owner_kind(facts, class_name, found), found)
+        else:
+            out[class_name] = (opened_kind(facts, class_name, found), found)
     return out
 
 
@@ -318,7 +358,12 @@ def pool_kind(pool: HomePool) -> Kind:
         name=f"{pool.class_name} (a pool of {inner.name} {inner.resource}s)",
         family="pool",
         resource=inner.resource,
-        released=f"given back to the pool with `{pool.release}()`",
+        # A class keeping no free list closes what it is given back: no pool to speak of.
+        released=(
+            f"given back to the pool with `{pool.release}()`"
+            if pool.free
+            else f"closed through `{pool.release}()`"
+        ),
         acquire_methods=frozenset({pool.acquire}),
         acquire_by_calling_source=False,
         acquire_callables=frozenset(),

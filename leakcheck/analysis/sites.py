@@ -59,24 +59,48 @@ class SiteFacts(RoleFacts):
         # the module is read again so that `pool = ConnPool()` is a source of it. Rare; the
         # second reading costs only the modules that define one.
         self.pools: dict[str, HomePool] = home_pools(self)
+        derived = tuple(pool_kind(p) for p in self.pools.values())
         if self.pools:
-            derived = tuple(pool_kind(p) for p in self.pools.values())
-            super().__init__(module, kinds + derived, package, resolver, path)
-            for pool, kind in zip(self.pools.values(), derived, strict=True):
-                # Inside the class, `self.acquire()` hands out the pool's resource.
-                self.factories[f"{pool.class_name}.{pool.acquire}"] = kind
-            self._close_roles()
+            self._read_again(module, kinds + derived, package, resolver, path)
         # A class owning a resource is a factory of its derived kind (owners.py): constructing
         # it acquires. The roles are closed again so that a function returning a fresh instance
-        # is a factory too.
+        # is a factory too. A class acquiring only in `open()` / `connect()` is no factory: its
+        # instances are sources (`db = BotDB(path)`; `db.open()` acquires), so the module is
+        # read again with that kind, as for a pool.
         self.owners: dict[str, tuple[Kind, list[Owned]]] = owner_kinds(self)
+        opened = tuple(k for k, _ in self.owners.values() if k.resource_is_source)
+        if opened:
+            self._read_again(module, kinds + derived + opened, package, resolver, path)
+            for class_name, (kind, _) in self.owners.items():
+                if kind.resource_is_source:
+                    # exported as a "source-factory": `db = BotDB(path)` elsewhere is a source
+                    self.source_factories.setdefault(class_name, (kind, False))
         added = False
         for class_name, (kind, _) in self.owners.items():
+            if kind.resource_is_source:
+                continue
             if class_name not in self.factories:
                 self.factories[class_name] = kind
                 added = True
         if added:
             self._close_roles()
+
+    def _read_again(
+        self,
+        module: cst.Module,
+        kinds: tuple[Kind, ...],
+        package: str,
+        resolver: Resolver | None,
+        path: str,
+    ) -> None:
+        """Read the module again with `kinds` (the catalogue's and the derived ones), so that
+        the instances of its home-grown pools and opened classes are sources of them."""
+        super().__init__(module, kinds, package, resolver, path)
+        for pool in self.pools.values():
+            # Inside the class, `self.acquire()` hands out the pool's resource.
+            kind = next(k for k in kinds if k.name == pool_kind(pool).name)
+            self.factories[f"{pool.class_name}.{pool.acquire}"] = kind
+        self._close_roles()
 
     def param_sites(self) -> list[Site]:
         """Sessions a function is given: `db: Session`, `db = Depends(get_db)` (for
