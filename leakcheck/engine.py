@@ -232,7 +232,7 @@ def _handoff_nodes(assumed: list[Assumed]) -> list[cst.CSTNode]:
     statement that took it where there is one."""
     nodes: list[cst.CSTNode] = []
     for a in assumed:
-        nodes.append(a.call)
+        nodes.append(a.anchor or a.call)
         if a.taken_by is not None:
             nodes.append(a.taken_by)
     return nodes
@@ -242,13 +242,15 @@ def _handoffs(assumed: list[Assumed], spans: dict[int, Span]) -> tuple[Handoff, 
     """The hand-offs `assumed`, located by `spans` (`locate`'s answer for `_handoff_nodes`)."""
     found: list[Handoff] = []
     for a in assumed:
-        at = spans[id(a.call)]
+        at = spans.get(id(a.anchor or a.call))
+        if at is None:
+            continue  # (every acquisition is in the tree: `Site.anchor` for a parameter)
         taken = spans.get(id(a.taken_by)) if a.taken_by is not None else None
         found.append(
             Handoff(
                 line=at.line,
                 column=at.column,
-                acquired=call_text(a.call),
+                acquired=call_text(a.call) if a.anchor is None else _first_line(a.anchor),
                 taken_line=taken.line if taken is not None else 0,
                 taken=_first_line(a.taken_by) if a.taken_by is not None else "",
                 why=a.why,

@@ -45,7 +45,7 @@ def context_manager_classes(facts: ModuleFacts) -> list[Verdict]:
             site = Site(call, kind, node, info.class_name, binding)
             verdict = _exit_verdict(facts, site, exit_info, attribute, exit_name)
             if verdict is None:
-                verdict = _setup_verdict(site, node, index, exit_name)
+                verdict = _setup_verdict(facts, info, site, index, exit_name)
             if verdict is not None:
                 found.append(verdict)
     return found + owner_setup(facts)
@@ -254,13 +254,18 @@ def _only_cancellation(before: cst.CSTNode, method: cst.FunctionDef) -> bool:
 
 
 def _setup_verdict(
-    site: Site, enter: cst.FunctionDef, index: int, exit_name: str
+    facts: ModuleFacts, info: FunctionInfo, site: Site, index: int, exit_name: str
 ) -> Verdict | None:
-    """A statement after the acquisition in `__enter__` that may raise: `__exit__` will not run."""
+    """A statement after the acquisition in `__enter__` (`info`) that may raise, by the same
+    model as `__init__`'s setup (`_setup_may_raise`: configuring a fresh direct connection, such
+    as `self.cursor = self.conn.cursor()`, cannot): `__exit__` will not run."""
+    enter = info.node
+    assert isinstance(enter, cst.FunctionDef)
+    attribute = site.binding.name or ""
     for stmt in block_statements(enter.body)[index + 1 :]:
         if isinstance(stmt, (cst.Try, cst.TryStar)):
             return None  # handled there, we assume
-        if may_raise(stmt):
+        if _setup_may_raise(facts, info, stmt, attribute, site.kind.direct):
             how = (
                 (
                     f" if `{raising_text(stmt)}` on line {{line}} raises: `{exit_name}` does not "

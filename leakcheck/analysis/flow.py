@@ -55,11 +55,13 @@ class Assumed:
     """An acquisition taken as handed over to code the check does not see, so its function went
     silent: `call` acquired, `taken_by` is the statement that took the resource (None where
     nothing in the function did, as for a store whose closing hook sits in another module), and
-    `why` says in a few words why it counts as handed over."""
+    `why` says in a few words why it counts as handed over. `anchor`: where the resource comes
+    from when `call` is not in the tree (a parameter: `Site.anchor`)."""
 
     call: cst.Call
     taken_by: cst.CSTNode | None
     why: str
+    anchor: cst.CSTNode | None = None
 
 
 # Per module: the acquiring calls (by identity) whose resource the walker took as handed over to
@@ -76,11 +78,15 @@ def handoffs_assumed(facts: object) -> list[Assumed]:
 
 
 def assume_handoff(
-    facts: object, call: cst.Call, taken_by: cst.CSTNode | None = None, why: str = ""
+    facts: object,
+    call: cst.Call,
+    taken_by: cst.CSTNode | None = None,
+    why: str = "",
+    anchor: cst.CSTNode | None = None,
 ) -> None:
     """Record the acquisition `call` of the module (`facts`) as taken for handed off to code the
     check does not see (`handoffs_assumed`): the first statement that took it is kept."""
-    _ASSUMED.setdefault(facts, {}).setdefault(id(call), Assumed(call, taken_by, why))
+    _ASSUMED.setdefault(facts, {}).setdefault(id(call), Assumed(call, taken_by, why, anchor))
 
 
 class Status(Enum):
@@ -259,7 +265,8 @@ class Walker:
                 # process(conn)` / `finally: pool.putconn(conn)`)
                 if not eff.moved or (eff.assumed and not self.owner):
                     why = _UNSEEN_RETURNED if eff.assumed else _UNSEEN
-                    assume_handoff(self.ctx.facts, self.ctx.site.call, node, why)
+                    site = self.ctx.site
+                    assume_handoff(self.ctx.facts, site.call, node, why, site.anchor)
                 if eff.moved and self.handed is None and not eff.to_module:
                     self.handed = node
                     self.handed_back = eff.gives_back
