@@ -358,10 +358,11 @@ def pool_kind(pool: HomePool) -> Kind:
         name=f"{pool.class_name} (a pool of {inner.name} {inner.resource}s)",
         family="pool",
         resource=inner.resource,
-        # A class keeping no free list closes what it is given back: no pool to speak of.
+        # A class keeping no free list and handing out fresh driver connections closes what it
+        # is given back: no pool to speak of (one wrapping a library pool gives them back to it).
         released=(
             f"given back to the pool with `{pool.release}()`"
-            if pool.free
+            if pool.free or inner.family == "pool"
             else f"closed through `{pool.release}()`"
         ),
         acquire_methods=frozenset({pool.acquire}),
