@@ -168,13 +168,15 @@ UNREACHED = {
 PROJECT_OWNERS = ("owners/",)
 # Fixtures whose resource comes through an object the fakes run as a stand-in that records calls
 # (issue 27: a collaborator's factory method, `self.repo.sessions()`; a function run by
-# `loop.run_in_executor`): its `close()` and its `with` exit are not recorded as a release, so
-# they are compared as the owners above are, the collaborator's own release (`give_back(conn)`)
-# counted with `close()`.
+# `loop.run_in_executor`; a factory of another module of the project, `get_connection()` from
+# `src.utils.db`): its `close()` and its `with` exit are not recorded as a release, so they are
+# compared as the owners above are, the collaborator's own release (`give_back(conn)`) counted
+# with `close()`.
 OPAQUE_SOURCES = {
     "callables/collaborators.py": ("give_back()",),
     "callables/wrappers.py": (),
     "project/app/billing.py": (),
+    "project_ns/src/transform/transform.py": (),
 }
 PER_ITERATION = "in each iteration of the loop"  # the titles of per_iteration.py's fixes
 # Fixes known to change behaviour, with why: each is a bug to fix in the recipe, not in the test.

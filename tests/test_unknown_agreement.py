@@ -116,7 +116,6 @@ def test_the_check_counts_what_kinds_unknown_lists(
     assert counted(here) == (len(listed), listed)
 
 
-
 @pytest.mark.parametrize(
     ("source", "line"),
     [(VERTICA, 5), (FACTORY_HERE, 5), (UNRESOLVED, 6)],  # the factory's call: where written
