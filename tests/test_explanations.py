@@ -17,8 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*.py") if not p.name.endswith(".fixed.py"))
 LINE = re.compile(r"\bon line (\d+)")
 # Lines a message may name besides the related one: the branch or handler that explains the path
-# (", when `owned` on line 12 is false", ", after an error from `x()` on line 9 is handled").
-CONTEXT = re.compile(r", (?:when `[^`]*` on line \d+ is (?:true|false)|after an error from .*)$")
+# (", when `owned` on line 12 is false", ", after an error from `x()` on line 9 is handled",
+# ", when the `try` on line 8 raises nothing (it is released only when an error is handled)").
+CONTEXT = re.compile(
+    r", (?:when `[^`]*` on line \d+ is (?:true|false)|after an error from .*"
+    r"|when the `try` on line \d+ raises nothing .*)$"
+)
 
 
 def test_fixtures_report_lines_in_messages() -> None:

@@ -533,6 +533,27 @@ def truth_when_held(
                 truth = True
             elif isinstance(comparison.operator, cst.Is):
                 truth = False
+    elif isinstance(test, cst.Comparison) and _bound_check(test, aliases):
+        # `'con' in locals()`: a name holding a live resource is bound
+        truth = isinstance(test.comparisons[0].operator, cst.In)
     if truth is None:
         return None
     return truth != negate
+
+
+def _bound_check(test: cst.Comparison, aliases: frozenset[str]) -> bool:
+    """`'con' in locals()` (or `not in`, `globals()`, `vars()`, `dir()`) about one of
+    `aliases`: the guard scripts write around a `close()` in `except` or `finally`."""
+    if len(test.comparisons) != 1:
+        return False
+    operator = test.comparisons[0].operator
+    right = test.comparisons[0].comparator
+    return (
+        isinstance(operator, (cst.In, cst.NotIn))
+        and isinstance(test.left, cst.SimpleString)
+        and test.left.evaluated_value in aliases
+        and isinstance(right, cst.Call)
+        and not right.args
+        and isinstance(right.func, cst.Name)
+        and right.func.value in ("locals", "globals", "vars", "dir")
+    )

@@ -86,6 +86,9 @@ PURE_BUILTINS = frozenset(
         "callable",
         "print",
         "hasattr",
+        # the current scope's names, as a dict: `'con' in locals()` guards a close in scripts
+        "locals",
+        "globals",
     }
     | CONTAINER_CALLS
 )

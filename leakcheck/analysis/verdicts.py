@@ -503,7 +503,7 @@ def _note(note: Note | None) -> tuple[Part, ...]:
         return (
             (
                 ", when the `try` on line {line} raises nothing "
-                "(it is returned only when an error is handled)",
+                "(it is released only when an error is handled)",
                 note.node,
             ),
         )
