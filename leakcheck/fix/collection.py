@@ -116,33 +116,30 @@ def _releases_all(stmt: cst.BaseStatement, site: Site, facts: ModuleFacts, name:
     )
 
 
-def _assigns_list(stmt: cst.BaseStatement, name: str) -> bool:
-    """`conns = [pool.getconn() for _ in range(n)]`."""
+def _assigned(stmt: cst.BaseStatement, name: str) -> cst.BaseExpression | None:
+    """The value of `stmt` when it is `name = <value>` alone on its line, else None."""
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-        return False
+        return None
     small = stmt.body[0]
-    return (
+    if (
         isinstance(small, cst.Assign)
         and len(small.targets) == 1
         and isinstance(small.targets[0].target, cst.Name)
         and small.targets[0].target.value == name
-        and isinstance(small.value, cst.ListComp)
-    )
+    ):
+        return small.value
+    return None
+
+
+def _assigns_list(stmt: cst.BaseStatement, name: str) -> bool:
+    """`conns = [pool.getconn() for _ in range(n)]`."""
+    return isinstance(_assigned(stmt, name), cst.ListComp)
 
 
 def _empty_list(stmt: cst.BaseStatement, name: str) -> bool:
     """`conns = []`."""
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-        return False
-    small = stmt.body[0]
-    return (
-        isinstance(small, cst.Assign)
-        and len(small.targets) == 1
-        and isinstance(small.targets[0].target, cst.Name)
-        and small.targets[0].target.value == name
-        and isinstance(small.value, cst.List)
-        and not small.value.elements
-    )
+    value = _assigned(stmt, name)
+    return isinstance(value, cst.List) and not value.elements
 
 
 def _fills(stmt: cst.BaseStatement, name: str) -> bool:
