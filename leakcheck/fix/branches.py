@@ -38,7 +38,6 @@ from leakcheck.analysis.syntax import dotted, unwrap_value
 from leakcheck.fix.ranges import (
     acquired_in_block,
     assigned,
-    caching_factory,
     detaches,
     ending_at_release,
     is_release,
@@ -149,7 +148,7 @@ def wrap_from_branch(site: Site, facts: ModuleFacts) -> Plan | None:
     if not site.kind.release_is_idempotent and mentions_release((holder,), site, facts, name):
         return None  # released in the branch too: a second release would fail
     guarded = [holder, *kept]
-    if kept_beyond(guarded, name, derived) or caching_factory(site, facts):
+    if kept_beyond(guarded, name, derived):
         return None  # returned, stored, used later; or the factory shares what it hands out
     if any(used_after(body[end - 1], root, n) for n in {name} | live_names(guarded, name)):
         return None

@@ -25,6 +25,7 @@ from leakcheck.config.catalogue import Kind
 from leakcheck.config.line_length import line_length
 from leakcheck.fix.drops import overridden_drop
 from leakcheck.fix.offers import OFFERS, Ask, main_forms
+from leakcheck.fix.ranges import caching_factory
 from leakcheck.fix.recipes import Plan
 from leakcheck.fix.smallest import smallest_first
 from leakcheck.model import Applicability
@@ -49,11 +50,13 @@ def candidates(
     that is preferred (same source, as safe as the plain form, none configured): it goes first.
     Rewrites that produce the same code are offered once. A rewrite that releases over a path
     dropping the resource on purpose is unsafe (drops.py).
+    None is offered for a resource from this module's factory that also keeps what it returns
+    (`ranges.caching_factory`): every rewrite would release what other callers share.
     Raises KeyError for a recipe the registry (offers.OFFERS) lacks.
     """
     rule = rule_for(verdict.site.kind.family, verdict.leak)
-    if rule is None:
-        return []
+    if rule is None or caching_factory(verdict.site, facts):
+        return []  # a factory that keeps what it hands out: its callers share it
     ask = Ask(verdict, facts, helpers, where)
     found: list[Plan | None] = []
     main_done = False

@@ -36,7 +36,6 @@ from leakcheck.analysis.syntax import call_text, dotted, unwrap_value, walk
 from leakcheck.analysis.verdicts import Verdict
 from leakcheck.fix.ranges import (
     acquired_in_block,
-    caching_factory,
     detaches,
     ending_at_release,
     is_release,
@@ -146,8 +145,6 @@ def _wrap(
     root: cst.CSTNode = site.scope if isinstance(site.scope, cst.Module) else site.scope.body
     if any(used_after(body[end - 1], root, n) for n in {name} | live_names(kept, name)):
         return None  # used after the block that holds the range: it would be released by then
-    if caching_factory(site, facts):
-        return None  # the factory keeps what it hands out: other callers share it
     acquiring = body[index]
     assert isinstance(acquiring, cst.SimpleStatementLine)
     small = acquiring.body[0]
